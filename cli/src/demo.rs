@@ -1,0 +1,205 @@
+//! `floe demo`: the gold job end to end on one machine with nothing installed.
+//!
+//! An in-process Kafka cluster (librdkafka's mock cluster), a generator whose event time runs
+//! faster than the wall clock (so windows close during a short demo), the job from
+//! `examples/video_stats.toml`, checkpoints and an Iceberg warehouse under a local directory,
+//! with a SQLite catalog.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arrow_array::{Array, Int64Array, RecordBatch};
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use clap::Args;
+use floe_common::config::{FloeConfig, Overrides};
+use floe_common::duration::parse_duration;
+use floe_coordinator::job::{run_job, JobOptions, JobProgress};
+use floe_worker::WorkerOptions;
+use futures::TryStreamExt;
+use rdkafka::config::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, Producer};
+use tokio::sync::watch;
+
+use crate::generator::{send, wall_clock_ms, ContentEvents};
+use crate::progress::ProgressView;
+
+const EXAMPLE: &str = include_str!("../../examples/video_stats.toml");
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// How long to run, e.g. 60s (Ctrl-C stops earlier, cleanly).
+    #[arg(long, default_value = "60s")]
+    duration: String,
+    /// Working directory for checkpoints, warehouse and catalog (wiped at start).
+    #[arg(long, default_value = ".floe-demo")]
+    dir: PathBuf,
+    /// Generated events per second.
+    #[arg(long, default_value_t = 50_000)]
+    rate: u64,
+    #[arg(long, default_value_t = 500)]
+    videos: u32,
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Event time runs this many times faster than the wall clock.
+    #[arg(long, default_value_t = 10)]
+    speedup: i64,
+}
+
+pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let duration = parse_duration(&args.duration).map_err(|m| anyhow::anyhow!("--duration: {m}"))?;
+    if args.dir.exists() {
+        std::fs::remove_dir_all(&args.dir).with_context(|| format!("wiping {}", args.dir.display()))?;
+    }
+    std::fs::create_dir_all(&args.dir)?;
+    let dir = std::path::absolute(&args.dir)?;
+
+    let cluster = MockCluster::new(1).context("starting the in-process Kafka cluster")?;
+    cluster
+        .create_topic("content_events", args.partitions, 1)
+        .context("creating topic content_events")?;
+    let brokers = cluster.bootstrap_servers();
+
+    let mut file = FloeConfig::parse(EXAMPLE)?;
+    file.apply(&Overrides {
+        brokers: Some(brokers.clone()),
+        topic: Some("content_events".into()),
+        warehouse: Some(dir.join("warehouse").display().to_string()),
+        catalog: Some(format!("sqlite://{}", dir.join("catalog.db").display())),
+        checkpoints: Some(dir.join("checkpoints").display().to_string()),
+    })?;
+    file.checkpoint.interval = "5s".into();
+    let cfg = file.validate()?;
+    let job = Arc::new(cfg.jobs[0].clone());
+    let catalog = crate::setup::catalog(&cfg).await?;
+    let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
+
+    // The generator: event time = start + elapsed wall time × speedup, up to 5 s out of order.
+    let stop_gen = Arc::new(AtomicBool::new(false));
+    let generator = {
+        let stop = stop_gen.clone();
+        let (rate, videos, speedup) = (args.rate.max(1), args.videos, args.speedup.max(1));
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("linger.ms", "5")
+            .create()
+            .context("creating the demo producer")?;
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let mut events = ContentEvents::new(1, videos, 5_000);
+            let start_ms = wall_clock_ms();
+            let started = Instant::now();
+            let mut sent: u64 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let elapsed = started.elapsed();
+                let due = (elapsed.as_secs_f64() * rate as f64) as u64;
+                while sent < due {
+                    let now_ms = start_ms + elapsed.as_millis() as i64 * speedup;
+                    let e = events.next_event(now_ms);
+                    send(&producer, "content_events", &e.video_id, &e.json)?;
+                    sent += 1;
+                }
+                producer.poll(Duration::from_millis(5));
+            }
+            producer.flush(Duration::from_secs(10))?;
+            Ok(())
+        })
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (progress_tx, mut progress_rx) = watch::channel(JobProgress::default());
+    let options = JobOptions {
+        checkpoint_interval: cfg.checkpoint_interval,
+        keep_checkpoints: cfg.checkpoint_keep,
+        worker: WorkerOptions::default(),
+    };
+    let mut job_task = tokio::spawn(run_job(job.clone(), catalog.clone(), store, options, stop_rx, progress_tx));
+    let mut view = ProgressView::new();
+    let deadline = tokio::time::Instant::now() + duration;
+    let mut redraw = tokio::time::interval(Duration::from_millis(500));
+    let title = format!("floe demo: {} → {}", "content_events", job.table.name);
+    let mut early = None;
+    loop {
+        tokio::select! {
+            _ = redraw.tick() => view.draw(&title, &progress_rx.borrow_and_update().clone()),
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = tokio::signal::ctrl_c() => break,
+            r = &mut job_task => { early = Some(r); break; }
+        }
+    }
+    stop_gen.store(true, Ordering::Relaxed);
+    let result = match early {
+        Some(r) => r,
+        None => {
+            let _ = stop_tx.send(true);
+            println!("\nstopping: finishing the last checkpoint…");
+            job_task.await
+        }
+    };
+    let summary = result.context("job task")??;
+    match generator.join() {
+        Ok(r) => r?,
+        Err(_) => anyhow::bail!("the generator thread panicked"),
+    }
+    view.draw(&title, &summary.progress);
+    drop(cluster);
+
+    println!();
+    println!("table      {} (catalog: sqlite {}, name {})", job.table.name, dir.join("catalog.db").display(), cfg.catalog.name);
+    println!("warehouse  {}", dir.join("warehouse").display());
+    println!("late table {}   dead letters {}", job.late_table.name, job.dead_letter_table.name);
+    print_top_rows(catalog.as_ref(), &job.table.name, 10).await?;
+    Ok(())
+}
+
+/// Prints the rows with the most events.
+async fn print_top_rows(catalog: &dyn iceberg::Catalog, table: &str, n: usize) -> anyhow::Result<()> {
+    let ident = iceberg::TableIdent::from_strs(table.split('.'))?;
+    let table = catalog.load_table(&ident).await?;
+    let batches: Vec<RecordBatch> = table.scan().build()?.to_arrow().await?.try_collect().await?;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    println!("\n{rows} rows committed; top {n} by events:\n");
+    let Some(first) = batches.first() else {
+        println!("(no window has closed yet: run longer, e.g. --duration 120s)");
+        return Ok(());
+    };
+    let schema = first.schema();
+    let events_col = schema.index_of("events").ok();
+    let mut all: Vec<(i64, Vec<String>)> = Vec::with_capacity(rows);
+    let options = FormatOptions::default().with_null("null");
+    for b in &batches {
+        let formatters = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let events = events_col.and_then(|i| b.column(i).as_any().downcast_ref::<Int64Array>());
+        for r in 0..b.num_rows() {
+            let key = events.map_or(0, |e| if e.is_null(r) { 0 } else { e.value(r) });
+            all.push((key, formatters.iter().map(|f| f.value(r).to_string()).collect()));
+        }
+    }
+    all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut widths: Vec<usize> = names.iter().map(String::len).collect();
+    for (_, row) in all.iter().take(n) {
+        for (w, v) in widths.iter_mut().zip(row) {
+            *w = (*w).max(v.len());
+        }
+    }
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    println!("{}", line(&names));
+    for (_, row) in all.iter().take(n) {
+        println!("{}", line(row));
+    }
+    Ok(())
+}

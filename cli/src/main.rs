@@ -1,0 +1,54 @@
+//! `floe`: one binary for the demo, real jobs, load generation and benchmarks.
+
+mod bench;
+mod demo;
+mod generator;
+mod progress;
+mod run;
+mod setup;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "floe", version, about = "Kafka → event-time windows → Iceberg, exactly once")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything embedded: an in-process Kafka cluster, a generator, the gold job, a local
+    /// Iceberg warehouse; a live progress view, then the table's top rows.
+    Demo(demo::DemoArgs),
+    /// Run the jobs of a config file against a real Kafka cluster.
+    Run(run::RunArgs),
+    /// Produce content events into a Kafka topic.
+    Gen(generator::GenArgs),
+    /// Measure the engine and write a results file.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLOE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(a) => demo::demo(a).await,
+            Command::Run(a) => run::run(a).await,
+            Command::Gen(a) => generator::gen(a).await,
+            Command::Bench(a) => bench::bench(a).await,
+        }
+    })
+}

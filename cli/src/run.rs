@@ -1,0 +1,124 @@
+//! `floe run`: the jobs of a config file, until SIGTERM/Ctrl-C (or the end of a bounded run).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use floe_common::config::{FloeConfig, Overrides};
+use floe_common::duration::parse_duration;
+use floe_coordinator::job::{run_job, JobOptions, JobProgress};
+use floe_worker::WorkerOptions;
+use tokio::sync::watch;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The job file (see examples/video_stats.toml).
+    #[arg(long)]
+    config: PathBuf,
+    /// Kafka bootstrap servers (one-job files only).
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Source topic (one-job files only).
+    #[arg(long)]
+    topic: Option<String>,
+    /// Warehouse location: a path, file:///..., or s3://bucket/prefix.
+    #[arg(long)]
+    warehouse: Option<String>,
+    /// Catalog: sqlite://PATH, postgres://..., or http(s)://... (REST).
+    #[arg(long)]
+    catalog: Option<String>,
+    /// Checkpoint store: a path, file:///..., or s3://bucket/prefix.
+    #[arg(long)]
+    checkpoints: Option<String>,
+    /// Overrides [checkpoint].interval, e.g. 500ms.
+    #[arg(long)]
+    checkpoint_interval: Option<String>,
+    /// Read every partition up to its end offset at start, close all windows, commit, exit.
+    #[arg(long)]
+    until_end: bool,
+    /// Reader actors (Kafka consumers) per job.
+    #[arg(long, default_value_t = 2)]
+    readers: usize,
+}
+
+/// Turns SIGTERM and Ctrl-C into `true` on the returned channel.
+pub fn stop_on_signals() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("stopping: finishing the current checkpoint");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mut file = FloeConfig::load(&args.config)?;
+    file.apply(&Overrides {
+        brokers: args.brokers.clone(),
+        topic: args.topic.clone(),
+        warehouse: args.warehouse.clone(),
+        catalog: args.catalog.clone(),
+        checkpoints: args.checkpoints.clone(),
+    })?;
+    if let Some(i) = &args.checkpoint_interval {
+        file.checkpoint.interval = i.clone();
+    }
+    let cfg = file.validate()?;
+    if let Some(i) = &args.checkpoint_interval {
+        parse_duration(i).map_err(|m| anyhow::anyhow!("--checkpoint-interval: {m}"))?;
+    }
+    let catalog = crate::setup::catalog(&cfg).await?;
+    let stop = stop_on_signals();
+    let mut tasks = Vec::new();
+    for job in cfg.jobs.clone() {
+        let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
+        let options = JobOptions {
+            checkpoint_interval: cfg.checkpoint_interval,
+            keep_checkpoints: cfg.checkpoint_keep,
+            worker: WorkerOptions {
+                readers: args.readers,
+                bounded: args.until_end,
+                ..WorkerOptions::default()
+            },
+        };
+        let (progress, _) = watch::channel(JobProgress::default());
+        let name = job.name.clone();
+        let task = tokio::spawn(run_job(Arc::new(job), catalog.clone(), store, options, stop.clone(), progress));
+        tasks.push((name, task));
+    }
+    let mut failed = None;
+    for (name, task) in tasks {
+        match task.await.with_context(|| format!("job {name} panicked"))? {
+            Ok(summary) => tracing::info!(
+                job = %name,
+                events = summary.progress.events,
+                checkpoints = summary.progress.checkpoints_committed,
+                rows = summary.progress.rows_committed,
+                "job finished"
+            ),
+            Err(e) => {
+                tracing::error!(job = %name, error = %e, "job failed");
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    // librdkafka threads may take a moment to wind down; don't let them delay the exit.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,46 @@
+//! From a validated config to live catalog connections and checkpoint stores.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use floe_common::config::ValidatedConfig;
+use floe_coordinator::catalog::{connect_catalog, CatalogConfig};
+use floe_storage::{open_location, to_url, CheckpointStore};
+
+/// `sqlite://relative/path` → `sqlite:///absolute/path`; other URIs unchanged.
+pub fn absolute_catalog_uri(uri: &str) -> anyhow::Result<String> {
+    let Some(path) = uri.strip_prefix("sqlite://") else {
+        return Ok(uri.to_owned());
+    };
+    if path.starts_with('/') {
+        return Ok(uri.to_owned());
+    }
+    let abs = std::path::absolute(path).with_context(|| format!("catalog path {path}"))?;
+    if let Some(dir) = abs.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(format!("sqlite://{}", abs.display()))
+}
+
+pub async fn catalog(cfg: &ValidatedConfig) -> anyhow::Result<Arc<dyn iceberg::Catalog>> {
+    let warehouse = to_url(&cfg.catalog.warehouse)?;
+    if let Some(path) = warehouse.strip_prefix("file://") {
+        std::fs::create_dir_all(path).with_context(|| format!("creating warehouse {path}"))?;
+    }
+    let catalog_cfg = CatalogConfig {
+        uri: absolute_catalog_uri(&cfg.catalog.uri)?,
+        name: cfg.catalog.name.clone(),
+        warehouse,
+        properties: cfg.catalog.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>(),
+    };
+    connect_catalog(&catalog_cfg)
+        .await
+        .with_context(|| format!("connecting to catalog {}", cfg.catalog.uri))
+}
+
+pub fn checkpoint_store(cfg: &ValidatedConfig, job: &str) -> anyhow::Result<CheckpointStore> {
+    let location = open_location(&cfg.checkpoint_store)
+        .with_context(|| format!("checkpoint store {}", cfg.checkpoint_store))?;
+    Ok(CheckpointStore::new(location, job))
+}

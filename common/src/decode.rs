@@ -1,0 +1,498 @@
+//! Record decoding: JSON bytes → the few fields a job needs, into a columnar [`DecodedBatch`].
+//!
+//! The decoder walks the JSON once with serde_json, borrowing strings from the record where it
+//! can and skipping every subtree the job does not name (no `Value` tree is built). Records it
+//! cannot use become [`DeadLetter`]s with a reason; they never stop the job.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::fmt::Write as _;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::aggregate::{AggregateSpec, Input};
+use crate::config::{JobSpec, TimeUnit};
+use crate::filter::Comparison;
+use crate::path::FieldPath;
+use crate::records::DeadLetter;
+use crate::value::Scalar;
+
+/// Separates the parts of a composite group key inside one string.
+pub const KEY_SEPARATOR: char = '\u{1f}';
+
+/// Decoded records of one poll, column by column, plus what could not be decoded.
+#[derive(Debug, Default, Clone)]
+pub struct DecodedBatch {
+    pub partitions: Vec<i32>,
+    pub offsets: Vec<i64>,
+    pub event_ms: Vec<i64>,
+    /// All group keys, concatenated; record `i`'s key ends at `key_ends[i]`.
+    pub keys: String,
+    pub key_ends: Vec<usize>,
+    /// `n_aggregates` inputs per record.
+    pub inputs: Vec<Input>,
+    /// Raw record values, kept so late events can be stored whole.
+    pub raw: Vec<u8>,
+    pub raw_ends: Vec<usize>,
+    pub dead_letters: Vec<DeadLetter>,
+    /// Next offset to read per partition after this batch (covers dead letters too).
+    pub positions: Vec<(i32, i64)>,
+    /// Largest event time per partition in this batch.
+    pub max_event_ms: Vec<(i32, i64)>,
+}
+
+impl DecodedBatch {
+    pub fn len(&self) -> usize {
+        self.event_ms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.event_ms.is_empty() && self.dead_letters.is_empty()
+    }
+
+    pub fn key(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
+        &self.keys[start..self.key_ends[i]]
+    }
+
+    pub fn raw(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.raw_ends[i - 1] };
+        &self.raw[start..self.raw_ends[i]]
+    }
+
+    fn note_position(&mut self, partition: i32, offset: i64) {
+        match self.positions.iter_mut().find(|(p, _)| *p == partition) {
+            Some((_, next)) => *next = (*next).max(offset + 1),
+            None => self.positions.push((partition, offset + 1)),
+        }
+    }
+
+    fn note_event(&mut self, partition: i32, event_ms: i64) {
+        match self.max_event_ms.iter_mut().find(|(p, _)| *p == partition) {
+            Some((_, m)) => *m = (*m).max(event_ms),
+            None => self.max_event_ms.push((partition, event_ms)),
+        }
+    }
+}
+
+enum Child {
+    Leaf(usize),
+    Inner(Node),
+}
+
+#[derive(Default)]
+struct Node {
+    children: Vec<(String, Child)>,
+}
+
+impl Node {
+    fn find(&self, key: &str) -> Option<&Child> {
+        self.children.iter().find(|(k, _)| k == key).map(|(_, c)| c)
+    }
+
+    fn insert(&mut self, segments: &[String], slot: usize, full: &FieldPath) -> Result<(), String> {
+        let (first, rest) = segments.split_first().ok_or("empty path")?;
+        let pos = self.children.iter().position(|(k, _)| k == first);
+        match (pos, rest.is_empty()) {
+            (None, true) => self.children.push((first.clone(), Child::Leaf(slot))),
+            (None, false) => {
+                let mut node = Node::default();
+                node.insert(rest, slot, full)?;
+                self.children.push((first.clone(), Child::Inner(node)));
+            }
+            (Some(i), false) => match &mut self.children[i].1 {
+                Child::Inner(node) => node.insert(rest, slot, full)?,
+                Child::Leaf(_) => {
+                    return Err(format!("`{full}` goes inside a field another path uses whole"))
+                }
+            },
+            (Some(_), true) => return Err(format!("`{full}` is also the parent of another path")),
+        }
+        Ok(())
+    }
+}
+
+struct AggregateInput {
+    spec: AggregateSpec,
+    field_slot: Option<usize>,
+    filter: Vec<(usize, Comparison)>,
+}
+
+/// Decodes one job's records. Built once per job from its [`JobSpec`].
+pub struct Decoder {
+    root: Node,
+    paths: Vec<FieldPath>,
+    event_time_slot: usize,
+    event_time_unit: TimeUnit,
+    key_slots: Vec<usize>,
+    aggregates: Vec<AggregateInput>,
+}
+
+impl Decoder {
+    pub fn new(job: &JobSpec) -> Result<Self, String> {
+        let mut paths: Vec<FieldPath> = Vec::new();
+        let mut slot_of = |p: &FieldPath| -> usize {
+            match paths.iter().position(|q| q == p) {
+                Some(i) => i,
+                None => {
+                    paths.push(p.clone());
+                    paths.len() - 1
+                }
+            }
+        };
+        let event_time_slot = slot_of(&job.event_time);
+        let key_slots = job.group_by.iter().map(|(_, p)| slot_of(p)).collect();
+        let aggregates = job
+            .aggregates
+            .iter()
+            .map(|a| AggregateInput {
+                spec: a.clone(),
+                field_slot: a.field.as_ref().map(&mut slot_of),
+                filter: a
+                    .filter
+                    .iter()
+                    .flat_map(|f| f.clauses.iter())
+                    .map(|c| (slot_of(&c.path), c.clone()))
+                    .collect(),
+            })
+            .collect();
+        let mut root = Node::default();
+        for (slot, p) in paths.iter().enumerate() {
+            root.insert(p.segments(), slot, p)?;
+        }
+        Ok(Self {
+            root,
+            paths,
+            event_time_slot,
+            event_time_unit: job.event_time_unit,
+            key_slots,
+            aggregates,
+        })
+    }
+
+    pub fn n_aggregates(&self) -> usize {
+        self.aggregates.len()
+    }
+
+    /// Decodes one record into `batch`: an event, or a dead letter with the reason.
+    pub fn decode_into(&self, partition: i32, offset: i64, value: Option<&[u8]>, batch: &mut DecodedBatch) {
+        batch.note_position(partition, offset);
+        let Some(bytes) = value else {
+            batch.dead_letters.push(DeadLetter {
+                partition,
+                offset,
+                reason: "null record value (tombstone)".into(),
+                raw: None,
+            });
+            return;
+        };
+        if let Err(reason) = self.decode_event(partition, bytes, batch) {
+            batch.dead_letters.push(DeadLetter {
+                partition,
+                offset,
+                reason,
+                raw: Some(bytes.to_vec()),
+            });
+            return;
+        }
+        batch.partitions.push(partition);
+        batch.offsets.push(offset);
+        batch.raw.extend_from_slice(bytes);
+        batch.raw_ends.push(batch.raw.len());
+    }
+
+    fn decode_event(&self, partition: i32, bytes: &[u8], batch: &mut DecodedBatch) -> Result<(), String> {
+        let mut slots: Vec<Scalar<'_>> = vec![Scalar::Missing; self.paths.len()];
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let is_object = ObjectSeed {
+            node: &self.root,
+            slots: &mut slots,
+        }
+        .deserialize(&mut de)
+        .map_err(|e| format!("invalid JSON: {e}"))?;
+        de.end().map_err(|e| format!("invalid JSON: {e}"))?;
+        if !is_object {
+            return Err("record is not a JSON object".into());
+        }
+        let ts_path = &self.paths[self.event_time_slot];
+        let event_ms = match &slots[self.event_time_slot] {
+            Scalar::I64(v) => self
+                .event_time_unit
+                .to_millis(*v)
+                .ok_or_else(|| format!("{ts_path} out of range: {v}"))?,
+            Scalar::Missing => return Err(format!("missing {ts_path}")),
+            other => {
+                return Err(format!("{ts_path} is {}, expected an integer", other.type_name()))
+            }
+        };
+        let key_start = batch.keys.len();
+        for (i, slot) in self.key_slots.iter().enumerate() {
+            if i > 0 {
+                batch.keys.push(KEY_SEPARATOR);
+            }
+            let ok = match &slots[*slot] {
+                Scalar::Str(s) => {
+                    batch.keys.push_str(s);
+                    true
+                }
+                Scalar::I64(v) => write!(batch.keys, "{v}").is_ok(),
+                Scalar::F64(v) => write!(batch.keys, "{v}").is_ok(),
+                Scalar::Bool(v) => write!(batch.keys, "{v}").is_ok(),
+                _ => false,
+            };
+            if !ok {
+                batch.keys.truncate(key_start);
+                return Err(format!(
+                    "group key {} is {}",
+                    self.paths[*slot],
+                    slots[*slot].type_name()
+                ));
+            }
+        }
+        batch.key_ends.push(batch.keys.len());
+        for a in &self.aggregates {
+            let passes = a.filter.iter().all(|(slot, c)| c.matches(&slots[*slot]));
+            let value = a.field_slot.map_or(&Scalar::Missing, |s| &slots[s]);
+            batch.inputs.push(a.spec.input(passes, value));
+        }
+        batch.event_ms.push(event_ms);
+        batch.note_event(partition, event_ms);
+        Ok(())
+    }
+}
+
+struct ObjectSeed<'n, 's, 'de> {
+    node: &'n Node,
+    slots: &'s mut [Scalar<'de>],
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, '_, 'de> {
+    /// Whether the value was an object.
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectSeed<'_, '_, 'de> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let slots = self.slots;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match self.node.find(&key) {
+                Some(Child::Leaf(slot)) => slots[*slot] = map.next_value_seed(ScalarSeed)?,
+                Some(Child::Inner(node)) => {
+                    map.next_value_seed(ObjectSeed {
+                        node,
+                        slots: &mut *slots,
+                    })?;
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+struct ScalarSeed;
+
+impl<'de> DeserializeSeed<'de> for ScalarSeed {
+    type Value = Scalar<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ScalarSeed {
+    type Value = Scalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Scalar::I64(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(i64::try_from(v).map_or(Scalar::F64(v as f64), Scalar::I64))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Scalar::F64(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Scalar::Str(Cow::Owned(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Nested)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Nested)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FloeConfig;
+
+    pub(crate) fn gold_job() -> JobSpec {
+        let text = include_str!("../../examples/video_stats.toml");
+        FloeConfig::parse(text).unwrap().validate().unwrap().jobs.remove(0)
+    }
+
+    fn decode(values: &[&str]) -> DecodedBatch {
+        let d = Decoder::new(&gold_job()).unwrap();
+        let mut b = DecodedBatch::default();
+        for (i, v) in values.iter().enumerate() {
+            d.decode_into(3, 100 + i as i64, Some(v.as_bytes()), &mut b);
+        }
+        b
+    }
+
+    const LIKE: &str = r#"{"header":{"event_id":"e-1","event_type":"like","event_ts":1767225600123,"schema_version":1},"body":{"video_id":"v_1023","user_id":"u_77","watch_ms":5400,"extra":{"deep":[1,2,{"x":null}]}}}"#;
+
+    #[test]
+    fn decodes_the_fields_the_job_needs() {
+        let b = decode(&[LIKE]);
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.event_ms, [1767225600123]);
+        assert_eq!(b.key(0), "v_1023");
+        // events, impressions, likes, shares, completions, watch_ms_sum
+        assert_eq!(
+            b.inputs,
+            [Input::One, Input::Skip, Input::One, Input::Skip, Input::Skip, Input::Int(5400)]
+        );
+        assert_eq!(b.raw(0), LIKE.as_bytes());
+        assert_eq!(b.positions, [(3, 101)]);
+        assert_eq!(b.max_event_ms, [(3, 1767225600123)]);
+    }
+
+    #[test]
+    fn tolerates_body_drift_and_escapes() {
+        let b = decode(&[
+            r#"{"body":{"video_id":"v\"1","new_field":[1]},"header":{"event_ts":5,"event_type":"sh\u0061re"}}"#,
+        ]);
+        assert_eq!(b.key(0), "v\"1");
+        assert_eq!(b.inputs[3], Input::One, "escaped 'share' still matches");
+        assert_eq!(b.inputs[5], Input::Skip, "missing watch_ms adds nothing");
+    }
+
+    #[test]
+    fn bad_records_become_dead_letters_with_reasons() {
+        let b = decode(&[
+            "not json",
+            r#"{"header":{"event_type":"like"},"body":{"video_id":"v"}}"#,
+            r#"{"header":{"event_ts":"yesterday"},"body":{"video_id":"v"}}"#,
+            r#"[1,2]"#,
+            r#"{"header":{"event_ts":1},"body":{}}"#,
+            r#"{"header":{"event_ts":1},"body":{"video_id":"v"}} trailing"#,
+            LIKE,
+        ]);
+        assert_eq!(b.len(), 1);
+        let reasons: Vec<&str> = b.dead_letters.iter().map(|d| d.reason.as_str()).collect();
+        assert!(reasons[0].starts_with("invalid JSON"), "{reasons:?}");
+        assert_eq!(reasons[1], "missing header.event_ts");
+        assert_eq!(reasons[2], "header.event_ts is string, expected an integer");
+        assert_eq!(reasons[3], "record is not a JSON object");
+        assert_eq!(reasons[4], "group key body.video_id is missing");
+        assert!(reasons[5].starts_with("invalid JSON"), "{reasons:?}");
+        assert_eq!(b.dead_letters[2].offset, 102);
+        assert_eq!(b.dead_letters[0].raw.as_deref(), Some(&b"not json"[..]));
+        assert_eq!(b.positions, [(3, 107)], "dead letters advance the position");
+        assert_eq!(b.key_ends.len(), 1, "a rejected key leaves no trace");
+        assert_eq!(b.keys, "v_1023");
+    }
+
+    #[test]
+    fn tombstones_are_dead_letters() {
+        let d = Decoder::new(&gold_job()).unwrap();
+        let mut b = DecodedBatch::default();
+        d.decode_into(0, 7, None, &mut b);
+        assert_eq!(b.dead_letters[0].raw, None);
+        assert!(b.dead_letters[0].reason.contains("tombstone"));
+    }
+
+    #[test]
+    fn conflicting_paths_are_rejected() {
+        let mut job = gold_job();
+        job.group_by[0].1 = FieldPath::parse("header").unwrap();
+        let err = Decoder::new(&job).err().expect("conflicting paths");
+        assert!(err.contains("parent"), "{err}");
+    }
+}

@@ -1,0 +1,16 @@
+//! Floe's pure, synchronous core: job configuration, record decoding, event-time windows,
+//! watermarks and the checkpointed state they produce. Nothing here does I/O.
+
+pub mod aggregate;
+pub mod checkpoint;
+pub mod config;
+pub mod decode;
+pub mod duration;
+pub mod failpoint;
+pub mod filter;
+pub mod path;
+pub mod records;
+pub mod schema;
+pub mod value;
+pub mod watermark;
+pub mod window;

@@ -1,0 +1,177 @@
+//! Event-time watermarks: per partition, and the global one that closes windows.
+//!
+//! A partition's watermark is its largest event time minus the delay. The global watermark is
+//! the minimum over active partitions; a partition that has had no events for the idle timeout
+//! (processing time, passed in by the caller so tests control the clock) stops holding it back,
+//! and counts again as soon as it has an event. A finished partition (bounded reads) never
+//! holds it back; when every partition is finished the watermark jumps to the end of time.
+//! Every watermark only moves forward.
+
+use std::collections::BTreeMap;
+
+/// The watermark before any event: nothing is late, no window closes.
+pub const WATERMARK_START: i64 = i64::MIN;
+/// The watermark after the end of a bounded input: every window closes.
+pub const WATERMARK_END: i64 = i64::MAX;
+
+#[derive(Debug, Clone, PartialEq)]
+struct PartitionClock {
+    max_event_ms: Option<i64>,
+    last_event_at: u64,
+    finished: bool,
+}
+
+/// Tracks watermarks for a set of assigned partitions.
+#[derive(Debug, Clone)]
+pub struct WatermarkTracker {
+    delay_ms: i64,
+    idle_timeout_ms: u64,
+    partitions: BTreeMap<i32, PartitionClock>,
+    global: i64,
+}
+
+impl WatermarkTracker {
+    pub fn new(delay_ms: i64, idle_timeout_ms: u64) -> Self {
+        Self {
+            delay_ms,
+            idle_timeout_ms,
+            partitions: BTreeMap::new(),
+            global: WATERMARK_START,
+        }
+    }
+
+    /// Starts tracking a partition; its idle clock starts at `now_ms`.
+    pub fn assign(&mut self, partition: i32, max_event_ms: Option<i64>, now_ms: u64) {
+        self.partitions.insert(
+            partition,
+            PartitionClock {
+                max_event_ms,
+                last_event_at: now_ms,
+                finished: false,
+            },
+        );
+    }
+
+    /// Restores a global watermark from a checkpoint (never moves it back).
+    pub fn restore_global(&mut self, global: i64) {
+        self.global = self.global.max(global);
+    }
+
+    /// Records that `partition` had events up to `max_event_ms` at `now_ms`.
+    pub fn observe(&mut self, partition: i32, max_event_ms: i64, now_ms: u64) {
+        let clock = self.partitions.entry(partition).or_insert(PartitionClock {
+            max_event_ms: None,
+            last_event_at: now_ms,
+            finished: false,
+        });
+        clock.max_event_ms = Some(clock.max_event_ms.map_or(max_event_ms, |m| m.max(max_event_ms)));
+        clock.last_event_at = now_ms;
+    }
+
+    /// Marks the end of a bounded partition.
+    pub fn finish(&mut self, partition: i32) {
+        if let Some(c) = self.partitions.get_mut(&partition) {
+            c.finished = true;
+        }
+    }
+
+    pub fn is_idle(&self, partition: i32, now_ms: u64) -> bool {
+        self.partitions.get(&partition).is_some_and(|c| {
+            c.finished || now_ms.saturating_sub(c.last_event_at) >= self.idle_timeout_ms
+        })
+    }
+
+    /// The largest event time seen on `partition`.
+    pub fn max_event(&self, partition: i32) -> Option<i64> {
+        self.partitions.get(&partition).and_then(|c| c.max_event_ms)
+    }
+
+    /// The partition's own watermark.
+    pub fn partition_watermark(&self, partition: i32) -> i64 {
+        self.max_event(partition)
+            .map_or(WATERMARK_START, |m| m.saturating_sub(self.delay_ms))
+    }
+
+    /// Recomputes and returns the global watermark at `now_ms`.
+    pub fn advance(&mut self, now_ms: u64) -> i64 {
+        if !self.partitions.is_empty() && self.partitions.values().all(|c| c.finished) {
+            self.global = WATERMARK_END;
+            return self.global;
+        }
+        let candidate = self
+            .partitions
+            .iter()
+            .filter(|(p, _)| !self.is_idle(**p, now_ms))
+            .map(|(p, _)| self.partition_watermark(*p))
+            .min();
+        if let Some(c) = candidate {
+            self.global = self.global.max(c);
+        }
+        self.global
+    }
+
+    pub fn global(&self) -> i64 {
+        self.global
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracker() -> WatermarkTracker {
+        let mut t = WatermarkTracker::new(10_000, 30_000);
+        t.assign(0, None, 0);
+        t.assign(1, None, 0);
+        t
+    }
+
+    #[test]
+    fn global_is_min_over_partitions_minus_delay() {
+        let mut t = tracker();
+        t.observe(0, 100_000, 1);
+        assert_eq!(t.advance(1), WATERMARK_START, "partition 1 has no events yet");
+        t.observe(1, 50_000, 2);
+        assert_eq!(t.advance(2), 40_000);
+        t.observe(1, 200_000, 3);
+        assert_eq!(t.advance(3), 90_000);
+    }
+
+    #[test]
+    fn watermarks_never_go_back() {
+        let mut t = tracker();
+        t.observe(0, 100_000, 0);
+        t.observe(1, 100_000, 0);
+        assert_eq!(t.advance(0), 90_000);
+        t.observe(0, 20_000, 1);
+        assert_eq!(t.partition_watermark(0), 90_000);
+        assert_eq!(t.advance(1), 90_000);
+    }
+
+    #[test]
+    fn idle_partition_stops_holding_back_and_rejoins() {
+        let mut t = tracker();
+        t.observe(0, 100_000, 20_000);
+        assert_eq!(t.advance(29_999), WATERMARK_START);
+        assert!(t.is_idle(1, 30_000));
+        assert_eq!(t.advance(30_000), 90_000, "idle partition 1 is excluded");
+        // partition 0 goes quiet too: everything idle, the watermark holds
+        assert_eq!(t.advance(100_000), 90_000);
+        // partition 1 rejoins with older data: global does not regress, and it holds back again
+        t.observe(1, 95_000, 100_001);
+        t.observe(0, 300_000, 100_001);
+        assert_eq!(t.advance(100_001), 90_000);
+        t.observe(1, 150_000, 100_002);
+        assert_eq!(t.advance(100_002), 140_000);
+    }
+
+    #[test]
+    fn finished_partitions_release_everything() {
+        let mut t = tracker();
+        t.observe(0, 100_000, 0);
+        t.finish(1);
+        assert_eq!(t.advance(0), 90_000);
+        t.finish(0);
+        assert_eq!(t.advance(0), WATERMARK_END);
+    }
+}

@@ -1,0 +1,173 @@
+//! Running one job embedded: the coordinator's checkpoint loop driving a worker in the same
+//! process, through the same messages cluster mode will carry over the network.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use floe_common::config::JobSpec;
+use floe_proto::{Assignment, Barrier};
+use floe_storage::CheckpointStore;
+use floe_worker::{topic_partitions, Worker, WorkerOptions};
+use iceberg::Catalog;
+use tokio::sync::watch;
+
+use crate::committer::{CommitterError, IcebergCommitter};
+
+/// Why a job stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("job {job}: {source}")]
+    Committer {
+        job: String,
+        #[source]
+        source: CommitterError,
+    },
+    #[error("job {job}: {source}")]
+    Worker {
+        job: String,
+        #[source]
+        source: floe_worker::WorkerError,
+    },
+}
+
+/// How to run a job.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    pub checkpoint_interval: Duration,
+    pub keep_checkpoints: usize,
+    pub worker: WorkerOptions,
+}
+
+/// Live numbers of a running job, for progress views and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct JobProgress {
+    pub events: u64,
+    pub late_accepted: u64,
+    pub late_rejected: u64,
+    pub dead_letters: u64,
+    pub watermark_ms: i64,
+    pub open_windows: usize,
+    pub open_entries: usize,
+    pub checkpoints_committed: u64,
+    pub last_checkpoint_id: u64,
+    pub rows_committed: u64,
+    pub input_finished: bool,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, Default)]
+pub struct JobSummary {
+    pub progress: JobProgress,
+    /// Wall time of each checkpoint, barrier to last commit.
+    pub checkpoint_durations: Vec<Duration>,
+}
+
+/// Runs `job` until `stop` turns true (then finishes one last checkpoint) or, for bounded
+/// runs, until the input is fully processed and committed.
+pub async fn run_job(
+    job: Arc<JobSpec>,
+    catalog: Arc<dyn Catalog>,
+    store: CheckpointStore,
+    options: JobOptions,
+    mut stop: watch::Receiver<bool>,
+    progress: watch::Sender<JobProgress>,
+) -> Result<JobSummary, JobError> {
+    let name = job.name.clone();
+    let committer_err = |source| JobError::Committer { job: name.clone(), source };
+    let worker_err = |source| JobError::Worker { job: name.clone(), source };
+
+    let committer = IcebergCommitter::open(job.clone(), catalog, store.clone(), options.keep_checkpoints)
+        .await
+        .map_err(committer_err)?;
+    let recovery = committer.recover().await.map_err(committer_err)?;
+    let probe_job = job.clone();
+    let partitions = tokio::task::spawn_blocking(move || topic_partitions(&probe_job, Duration::from_secs(30)))
+        .await
+        .map_err(|e| worker_err(floe_worker::WorkerError::Actor(e.to_string())))?
+        .map_err(worker_err)?;
+    tracing::info!(job = %job.name, ?partitions, restore_from = ?recovery.restore_from, next_checkpoint = recovery.next_id, "starting");
+    let assignment = Assignment {
+        job: job.name.clone(),
+        worker_id: "0".into(),
+        partitions,
+        restore_from: recovery.restore_from,
+    };
+    let worker = Worker::start(job.clone(), assignment, store, options.worker.clone())
+        .await
+        .map_err(worker_err)?;
+
+    let mut summary = JobSummary::default();
+    let mut state = JobProgress::default();
+    let mut next_id = recovery.next_id;
+    let mut next_checkpoint = tokio::time::Instant::now() + options.checkpoint_interval;
+    let mut status_tick = tokio::time::interval(Duration::from_millis(250));
+    let result = loop {
+        let stopping = *stop.borrow();
+        if !stopping {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_checkpoint) => {}
+                _ = stop.changed() => {}
+                _ = status_tick.tick() => {
+                    if let Ok(s) = worker.status().await {
+                        state.events = s.stats.events;
+                        state.watermark_ms = s.watermark_ms;
+                        state.open_windows = s.open_windows;
+                        state.open_entries = s.open_entries;
+                        state.dead_letters = s.stats.dead_letters;
+                        state.late_rejected = s.stats.late_rejected;
+                        state.late_accepted = s.stats.late_accepted;
+                        progress.send_replace(state.clone());
+                    }
+                    continue;
+                }
+            }
+        }
+        let stopping = *stop.borrow();
+        let started = Instant::now();
+        let id = next_id;
+        let ack = match worker.checkpoint(Barrier { checkpoint_id: id }).await {
+            Ok(a) => a,
+            Err(e) => break Err(worker_err(e)),
+        };
+        let finished = ack.input_finished;
+        state.events = ack.stats.events;
+        state.watermark_ms = ack.watermark_ms;
+        state.dead_letters = ack.stats.dead_letters;
+        state.late_rejected = ack.stats.late_rejected;
+        state.late_accepted = ack.stats.late_accepted;
+        let manifest = match committer.complete(id, vec![ack]).await {
+            Ok(m) => m,
+            Err(e) => break Err(committer_err(e)),
+        };
+        let report = match committer.commit(&manifest).await {
+            Ok(r) => r,
+            Err(e) => break Err(committer_err(e)),
+        };
+        if let Err(e) = committer.cleanup().await {
+            tracing::warn!(error = %e, "checkpoint cleanup failed; will retry next checkpoint");
+        }
+        summary.checkpoint_durations.push(started.elapsed());
+        state.checkpoints_committed += 1;
+        state.last_checkpoint_id = id;
+        state.rows_committed += report.rows_committed;
+        state.input_finished = finished;
+        progress.send_replace(state.clone());
+        tracing::info!(
+            job = %job.name,
+            checkpoint = id,
+            rows = report.rows_committed,
+            watermark = state.watermark_ms,
+            ms = started.elapsed().as_millis() as u64,
+            "checkpoint committed"
+        );
+        next_id += 1;
+        next_checkpoint = tokio::time::Instant::now() + options.checkpoint_interval;
+        if stopping || finished {
+            break Ok(());
+        }
+    };
+    worker.stop().await;
+    result?;
+    summary.progress = state;
+    Ok(summary)
+}

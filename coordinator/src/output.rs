@@ -1,0 +1,153 @@
+//! Turning a checkpoint's output (closed windows, late events, dead letters) into Arrow batches
+//! shaped like the Iceberg tables they go to.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, Float64Builder, Int32Builder, Int64Builder, LargeBinaryBuilder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, SchemaRef};
+use floe_common::aggregate::OutputValue;
+use floe_common::config::JobSpec;
+use floe_common::decode::KEY_SEPARATOR;
+use floe_common::records::{DeadLetter, LateEvent};
+use floe_common::window::ClosedWindow;
+
+/// A value for one cell, before it is appended to its column.
+enum Cell<'a> {
+    Null,
+    Long(i64),
+    Int(i32),
+    Double(f64),
+    Str(&'a str),
+    Bytes(&'a [u8]),
+    /// Epoch milliseconds, stored as microseconds.
+    TimeMs(i64),
+}
+
+enum ColumnBuilder {
+    Long(Int64Builder),
+    Int(Int32Builder),
+    Double(Float64Builder),
+    Str(StringBuilder),
+    Bytes(BinaryBuilder),
+    LargeBytes(LargeBinaryBuilder),
+    Time(TimestampMicrosecondBuilder, Option<Arc<str>>),
+}
+
+impl ColumnBuilder {
+    fn for_type(ty: &DataType, rows: usize) -> Result<Self, String> {
+        Ok(match ty {
+            DataType::Int64 => Self::Long(Int64Builder::with_capacity(rows)),
+            DataType::Int32 => Self::Int(Int32Builder::with_capacity(rows)),
+            DataType::Float64 => Self::Double(Float64Builder::with_capacity(rows)),
+            DataType::Utf8 => Self::Str(StringBuilder::with_capacity(rows, rows * 8)),
+            DataType::Binary => Self::Bytes(BinaryBuilder::with_capacity(rows, rows * 64)),
+            DataType::LargeBinary => Self::LargeBytes(LargeBinaryBuilder::with_capacity(rows, rows * 64)),
+            DataType::Timestamp(_, tz) => Self::Time(TimestampMicrosecondBuilder::with_capacity(rows), tz.clone()),
+            other => return Err(format!("unsupported output column type {other}")),
+        })
+    }
+
+    fn push(&mut self, cell: Cell<'_>) {
+        match (self, cell) {
+            (Self::Long(b), Cell::Long(v)) => b.append_value(v),
+            (Self::Int(b), Cell::Int(v)) => b.append_value(v),
+            (Self::Double(b), Cell::Double(v)) => b.append_value(v),
+            (Self::Str(b), Cell::Str(v)) => b.append_value(v),
+            (Self::Bytes(b), Cell::Bytes(v)) => b.append_value(v),
+            (Self::LargeBytes(b), Cell::Bytes(v)) => b.append_value(v),
+            (Self::Time(b, _), Cell::TimeMs(ms)) => b.append_value(ms.saturating_mul(1000)),
+            (Self::Long(b), _) => b.append_null(),
+            (Self::Int(b), _) => b.append_null(),
+            (Self::Double(b), _) => b.append_null(),
+            (Self::Str(b), _) => b.append_null(),
+            (Self::Bytes(b), _) => b.append_null(),
+            (Self::LargeBytes(b), _) => b.append_null(),
+            (Self::Time(b, _), _) => b.append_null(),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Self::Long(mut b) => Arc::new(b.finish()),
+            Self::Int(mut b) => Arc::new(b.finish()),
+            Self::Double(mut b) => Arc::new(b.finish()),
+            Self::Str(mut b) => Arc::new(b.finish()),
+            Self::Bytes(mut b) => Arc::new(b.finish()),
+            Self::LargeBytes(mut b) => Arc::new(b.finish()),
+            Self::Time(mut b, tz) => Arc::new(b.finish().with_timezone_opt(tz)),
+        }
+    }
+}
+
+fn build(schema: &SchemaRef, rows: usize, mut fill: impl FnMut(&mut [ColumnBuilder])) -> Result<RecordBatch, String> {
+    let mut columns = schema
+        .fields()
+        .iter()
+        .map(|f| ColumnBuilder::for_type(f.data_type(), rows))
+        .collect::<Result<Vec<_>, _>>()?;
+    fill(&mut columns);
+    let arrays: Vec<ArrayRef> = columns.into_iter().map(ColumnBuilder::finish).collect();
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())
+}
+
+/// The aggregate table's rows: window_start, window_end, group columns, aggregates, in the
+/// column order of [`JobSpec::table`].
+pub fn windows_batch(job: &JobSpec, schema: &SchemaRef, windows: &[ClosedWindow]) -> Result<RecordBatch, String> {
+    let rows = windows.iter().map(|w| w.rows.len()).sum();
+    let n_keys = job.group_by.len();
+    build(schema, rows, |cols| {
+        for w in windows {
+            let mut keys: Vec<(&str, &[floe_common::aggregate::Acc])> =
+                w.rows.iter().map(|(k, a)| (k.as_ref(), a.as_ref())).collect();
+            keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (key, accs) in keys {
+                cols[0].push(Cell::TimeMs(w.start_ms));
+                cols[1].push(Cell::TimeMs(w.end_ms));
+                let mut parts = key.split(KEY_SEPARATOR);
+                for col in cols.iter_mut().skip(2).take(n_keys) {
+                    col.push(parts.next().map_or(Cell::Null, Cell::Str));
+                }
+                for (col, acc) in cols.iter_mut().skip(2 + n_keys).zip(accs) {
+                    col.push(match acc.output() {
+                        OutputValue::Long(Some(v)) => Cell::Long(v),
+                        OutputValue::Double(Some(v)) => Cell::Double(v),
+                        _ => Cell::Null,
+                    });
+                }
+            }
+        }
+    })
+}
+
+/// The late-events table's rows.
+pub fn late_batch(topic: &str, schema: &SchemaRef, late: &[LateEvent]) -> Result<RecordBatch, String> {
+    build(schema, late.len(), |cols| {
+        for e in late {
+            cols[0].push(Cell::Str(topic));
+            cols[1].push(Cell::Int(e.partition));
+            cols[2].push(Cell::Long(e.offset));
+            cols[3].push(Cell::TimeMs(e.event_time_ms));
+            cols[4].push(Cell::TimeMs(e.window_start_ms));
+            cols[5].push(Cell::TimeMs(e.watermark_ms));
+            cols[6].push(Cell::Str(&e.reason));
+            cols[7].push(Cell::Bytes(&e.raw));
+        }
+    })
+}
+
+/// The dead-letter table's rows.
+pub fn dead_letter_batch(topic: &str, schema: &SchemaRef, dead: &[DeadLetter]) -> Result<RecordBatch, String> {
+    build(schema, dead.len(), |cols| {
+        for d in dead {
+            cols[0].push(Cell::Str(topic));
+            cols[1].push(Cell::Int(d.partition));
+            cols[2].push(Cell::Long(d.offset));
+            cols[3].push(Cell::Str(&d.reason));
+            cols[4].push(d.raw.as_deref().map_or(Cell::Null, Cell::Bytes));
+        }
+    })
+}

@@ -1,0 +1,8 @@
+//! Object storage for Floe: where checkpoints (operator state and manifests) live.
+
+mod checkpoint_store;
+mod location;
+
+pub use checkpoint_store::{CheckpointStore, StorageError};
+pub use checkpoint_store::CheckpointListing;
+pub use location::{open_location, to_url, Location};

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Expected rows of gold.video_stats_1min, computed independently of Floe with DuckDB SQL.
+
+  expected_gold.py --events FILE [--window-ms 60000] [--until-windows-end-before MS]
+
+FILE: JSON lines {"partition": int, "offset": int|null, "expect": "ok"|"late"|"bad",
+"value": "<raw Kafka record value>"}; only expect == "ok" records count. The value is a content
+event (formats.md §1): header.event_ts (epoch ms), header.event_type, body.video_id,
+body.watch_ms (missing or null -> 0).
+
+Output: the canonical JSON lines of read_table.py (keys sorted, timestamps as epoch ms,
+rows sorted), columns window_start, window_end, video_id, events, impressions, likes, shares,
+completions, watch_ms_sum.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import read_table  # noqa: E402
+
+GOLD_SQL = """
+WITH src AS (
+    SELECT "value" AS v
+    FROM read_json(?, format = 'newline_delimited',
+                   columns = {'partition': 'BIGINT', 'offset': 'BIGINT',
+                              'expect': 'VARCHAR', 'value': 'VARCHAR'})
+    WHERE "expect" = 'ok'
+),
+ev AS (
+    SELECT
+        CAST(json_extract(v, '$.header.event_ts') AS BIGINT)          AS event_ts,
+        json_extract_string(v, '$.header.event_type')                  AS event_type,
+        json_extract_string(v, '$.body.video_id')                      AS video_id,
+        coalesce(TRY_CAST(json_extract(v, '$.body.watch_ms') AS BIGINT), 0) AS watch_ms
+    FROM src
+),
+win AS (
+    SELECT *, event_ts - (((event_ts % $w) + $w) % $w) AS window_start FROM ev
+)
+SELECT
+    window_start,
+    window_start + $w                                      AS window_end,
+    video_id,
+    count(*)                                               AS events,
+    count(*) FILTER (WHERE event_type = 'impression')      AS impressions,
+    count(*) FILTER (WHERE event_type = 'like')            AS likes,
+    count(*) FILTER (WHERE event_type = 'share')           AS shares,
+    count(*) FILTER (WHERE event_type = 'completion')      AS completions,
+    CAST(coalesce(sum(watch_ms), 0) AS BIGINT)             AS watch_ms_sum
+FROM win
+GROUP BY window_start, video_id
+HAVING $until IS NULL OR window_start + $w <= $until
+"""
+
+
+def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = None) -> list[dict]:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    # read_json takes the file name as a prepared parameter; $w / $until are named literals
+    sql = GOLD_SQL.replace("$w", str(int(window_ms))).replace("$until", "NULL" if until is None else str(int(until)))
+    tbl = con.execute(sql, [os.path.abspath(events_file)]).to_arrow_table()
+    return read_table.arrow_to_rows(tbl)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--events", required=True)
+    p.add_argument("--window-ms", type=int, default=60000)
+    p.add_argument("--until-windows-end-before", type=int, default=None, metavar="MS",
+                   help="only windows with window_end <= MS")
+    a = p.parse_args(argv)
+    for line in read_table.canonical_lines(expected_rows(a.events, a.window_ms, a.until_windows_end_before)):
+        sys.stdout.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+//! `WindowActor`: owns one job's window state and source positions on this worker.
+//!
+//! Because positions advance in the same place the state changes, a snapshot taken between two
+//! messages is always consistent: no barrier alignment across readers is needed.
+
+use std::collections::BTreeSet;
+
+use floe_common::checkpoint::encode_state;
+use floe_common::decode::DecodedBatch;
+use floe_common::window::WindowOperator;
+use floe_proto::{Barrier, CheckpointAck, WorkerStatus};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::clock::now_ms;
+use crate::uploader::UploadMsg;
+
+/// Messages of the window actor.
+pub enum WindowMsg {
+    /// A decoded batch; the permit returns a credit to the readers once processed.
+    Batch(DecodedBatch, Option<OwnedSemaphorePermit>),
+    /// A bounded partition has been read to its end.
+    PartitionFinished(i32),
+    /// Take a checkpoint; the reply comes once the state is durable.
+    Barrier(Barrier, RpcReplyPort<Result<CheckpointAck, String>>),
+    Status(RpcReplyPort<WorkerStatus>),
+}
+
+/// Start-up arguments.
+pub struct WindowArgs {
+    pub worker_id: String,
+    pub operator: WindowOperator,
+    pub partitions: Vec<i32>,
+    pub uploader: ActorRef<UploadMsg>,
+}
+
+/// The actor's state.
+pub struct WindowState {
+    worker_id: String,
+    operator: WindowOperator,
+    partitions: Vec<i32>,
+    finished: BTreeSet<i32>,
+    uploader: ActorRef<UploadMsg>,
+}
+
+/// Aggregates batches into windows; closes them and snapshots on barriers.
+pub struct WindowActor;
+
+impl Actor for WindowActor {
+    type Msg = WindowMsg;
+    type State = WindowState;
+    type Arguments = WindowArgs;
+
+    async fn pre_start(&self, _myself: ActorRef<WindowMsg>, args: WindowArgs) -> Result<WindowState, ActorProcessingErr> {
+        Ok(WindowState {
+            worker_id: args.worker_id,
+            operator: args.operator,
+            partitions: args.partitions,
+            finished: BTreeSet::new(),
+            uploader: args.uploader,
+        })
+    }
+
+    async fn handle(&self, _myself: ActorRef<WindowMsg>, msg: WindowMsg, state: &mut WindowState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            WindowMsg::Batch(batch, permit) => {
+                state.operator.apply(&batch, now_ms());
+                drop(permit);
+            }
+            WindowMsg::PartitionFinished(p) => {
+                state.operator.finish_partition(p);
+                state.finished.insert(p);
+            }
+            WindowMsg::Barrier(barrier, reply) => {
+                let closed_windows = state.operator.take_closed(now_ms());
+                let (late_events, dead_letters) = state.operator.take_side_outputs();
+                let input_finished = state.partitions.iter().all(|p| state.finished.contains(p));
+                let encoded = encode_state(&state.operator.snapshot());
+                let ack = CheckpointAck {
+                    worker_id: state.worker_id.clone(),
+                    checkpoint_id: barrier.checkpoint_id,
+                    closed_windows,
+                    late_events,
+                    dead_letters,
+                    watermark_ms: state.operator.watermark(),
+                    stats: state.operator.stats(),
+                    input_finished,
+                };
+                match encoded {
+                    Ok(bytes) => state.uploader.send_message(UploadMsg { bytes, ack, reply })?,
+                    Err(e) => {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+            WindowMsg::Status(reply) => {
+                let (open_windows, open_entries) = state.operator.open_state();
+                let _ = reply.send(WorkerStatus {
+                    stats: state.operator.stats(),
+                    watermark_ms: state.operator.watermark(),
+                    open_windows,
+                    open_entries,
+                });
+            }
+        }
+        Ok(())
+    }
+}
