@@ -50,9 +50,11 @@ pub struct DemoArgs {
 }
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
-    let duration = parse_duration(&args.duration).map_err(|m| anyhow::anyhow!("--duration: {m}"))?;
+    let duration =
+        parse_duration(&args.duration).map_err(|m| anyhow::anyhow!("--duration: {m}"))?;
     if args.dir.exists() {
-        std::fs::remove_dir_all(&args.dir).with_context(|| format!("wiping {}", args.dir.display()))?;
+        std::fs::remove_dir_all(&args.dir)
+            .with_context(|| format!("wiping {}", args.dir.display()))?;
     }
     std::fs::create_dir_all(&args.dir)?;
     let dir = std::path::absolute(&args.dir)?;
@@ -115,7 +117,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         keep_checkpoints: cfg.checkpoint_keep,
         worker: WorkerOptions::default(),
     };
-    let mut job_task = tokio::spawn(run_job(job.clone(), catalog.clone(), store, options, stop_rx, progress_tx));
+    let mut job_task = tokio::spawn(run_job(
+        job.clone(),
+        catalog.clone(),
+        store,
+        options,
+        stop_rx,
+        progress_tx,
+    ));
     let mut view = ProgressView::new();
     let deadline = tokio::time::Instant::now() + duration;
     let mut redraw = tokio::time::interval(Duration::from_millis(500));
@@ -147,18 +156,36 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     drop(cluster);
 
     println!();
-    println!("table      {} (catalog: sqlite {}, name {})", job.table.name, dir.join("catalog.db").display(), cfg.catalog.name);
+    println!(
+        "table      {} (catalog: sqlite {}, name {})",
+        job.table.name,
+        dir.join("catalog.db").display(),
+        cfg.catalog.name
+    );
     println!("warehouse  {}", dir.join("warehouse").display());
-    println!("late table {}   dead letters {}", job.late_table.name, job.dead_letter_table.name);
+    println!(
+        "late table {}   dead letters {}",
+        job.late_table.name, job.dead_letter_table.name
+    );
     print_top_rows(catalog.as_ref(), &job.table.name, 10).await?;
     Ok(())
 }
 
 /// Prints the rows with the most events.
-async fn print_top_rows(catalog: &dyn iceberg::Catalog, table: &str, n: usize) -> anyhow::Result<()> {
+async fn print_top_rows(
+    catalog: &dyn iceberg::Catalog,
+    table: &str,
+    n: usize,
+) -> anyhow::Result<()> {
     let ident = iceberg::TableIdent::from_strs(table.split('.'))?;
     let table = catalog.load_table(&ident).await?;
-    let batches: Vec<RecordBatch> = table.scan().build()?.to_arrow().await?.try_collect().await?;
+    let batches: Vec<RecordBatch> = table
+        .scan()
+        .build()?
+        .to_arrow()
+        .await?
+        .try_collect()
+        .await?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     println!("\n{rows} rows committed; top {n} by events:\n");
     let Some(first) = batches.first() else {
@@ -178,7 +205,10 @@ async fn print_top_rows(catalog: &dyn iceberg::Catalog, table: &str, n: usize) -
         let events = events_col.and_then(|i| b.column(i).as_any().downcast_ref::<Int64Array>());
         for r in 0..b.num_rows() {
             let key = events.map_or(0, |e| if e.is_null(r) { 0 } else { e.value(r) });
-            all.push((key, formatters.iter().map(|f| f.value(r).to_string()).collect()));
+            all.push((
+                key,
+                formatters.iter().map(|f| f.value(r).to_string()).collect(),
+            ));
         }
     }
     all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));

@@ -22,6 +22,7 @@ pub struct ContentEvents {
 /// One generated event.
 pub struct GeneratedEvent {
     pub video_id: String,
+    #[allow(dead_code)] // read by tests and benchmarks
     pub event_ts: i64,
     pub json: String,
 }
@@ -56,7 +57,9 @@ impl ContentEvents {
         let event_ts = now_ms - lag;
         let user = self.rng.random_range(0..100_000);
         let watch = match kind {
-            "impression" | "completion" => format!(r#","watch_ms":{}"#, self.rng.random_range(0..60_000)),
+            "impression" | "completion" => {
+                format!(r#","watch_ms":{}"#, self.rng.random_range(0..60_000))
+            }
             _ => String::new(),
         };
         let video_id = format!("v_{video}");
@@ -146,7 +149,9 @@ fn produce(args: &GenArgs) -> anyhow::Result<()> {
             producer.poll(Duration::ZERO);
         }
     }
-    producer.flush(Duration::from_secs(60)).context("flushing")?;
+    producer
+        .flush(Duration::from_secs(60))
+        .context("flushing")?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "produced {} events to {} in {:.1} s ({:.0}/s)",

@@ -10,7 +10,11 @@ mod setup;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "floe", version, about = "Kafka → event-time windows → Iceberg, exactly once")]
+#[command(
+    name = "floe",
+    version,
+    about = "Kafka → event-time windows → Iceberg, exactly once"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,7 +46,9 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Demo(a) => demo::demo(a).await,

@@ -47,19 +47,34 @@ impl ProgressView {
             self.last = Some((now, p.events));
         }
         let lines = [
-            format!("{title}   (running {:.0} s, Ctrl-C to stop)", self.started.elapsed().as_secs_f64()),
+            format!(
+                "{title}   (running {:.0} s, Ctrl-C to stop)",
+                self.started.elapsed().as_secs_f64()
+            ),
             String::new(),
-            format!("  events            {:>14}   {:>10.0} events/s", p.events, self.rate),
+            format!(
+                "  events            {:>14}   {:>10.0} events/s",
+                p.events, self.rate
+            ),
             format!("  watermark         {:>14}", fmt_ms(p.watermark_ms)),
-            format!("  open windows      {:>14}   ({} window×key entries)", p.open_windows, p.open_entries),
-            format!("  checkpoints       {:>14}   (last id {})", p.checkpoints_committed, p.last_checkpoint_id),
+            format!(
+                "  open windows      {:>14}   ({} window×key entries)",
+                p.open_windows, p.open_entries
+            ),
+            format!(
+                "  checkpoints       {:>14}   (last id {})",
+                p.checkpoints_committed, p.last_checkpoint_id
+            ),
             format!("  rows committed    {:>14}", p.rows_committed),
-            format!("  late (kept)       {:>14}   late (to late table) {}", p.late_accepted, p.late_rejected),
+            format!(
+                "  late (kept)       {:>14}   late (to late table) {}",
+                p.late_accepted, p.late_rejected
+            ),
             format!("  dead letters      {:>14}", p.dead_letters),
         ];
         let mut out = std::io::stdout().lock();
         if self.tty {
-            let _ = write!(out, "\x1b[2J\x1b[H{}\n", lines.join("\n"));
+            let _ = writeln!(out, "\x1b[2J\x1b[H{}", lines.join("\n"));
         } else {
             let _ = writeln!(
                 out,

@@ -47,13 +47,14 @@ pub struct RunArgs {
 pub fn stop_on_signals() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -96,7 +97,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         };
         let (progress, _) = watch::channel(JobProgress::default());
         let name = job.name.clone();
-        let task = tokio::spawn(run_job(Arc::new(job), catalog.clone(), store, options, stop.clone(), progress));
+        let task = tokio::spawn(run_job(
+            Arc::new(job),
+            catalog.clone(),
+            store,
+            options,
+            stop.clone(),
+            progress,
+        ));
         tasks.push((name, task));
     }
     let mut failed = None;

@@ -32,7 +32,12 @@ pub async fn catalog(cfg: &ValidatedConfig) -> anyhow::Result<Arc<dyn iceberg::C
         uri: absolute_catalog_uri(&cfg.catalog.uri)?,
         name: cfg.catalog.name.clone(),
         warehouse,
-        properties: cfg.catalog.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>(),
+        properties: cfg
+            .catalog
+            .properties
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<HashMap<_, _>>(),
     };
     connect_catalog(&catalog_cfg)
         .await

@@ -50,7 +50,10 @@ impl AggregateSpec {
 
     /// Count and sum always have a value; min, max and avg of no values are null.
     pub fn output_required(&self) -> bool {
-        matches!(self.function, AggregateFunction::Count | AggregateFunction::Sum)
+        matches!(
+            self.function,
+            AggregateFunction::Count | AggregateFunction::Sum
+        )
     }
 
     /// A fresh accumulator for this column.
@@ -188,9 +191,7 @@ impl Acc {
             Acc::MinLong(m) | Acc::MaxLong(m) => OutputValue::Long(m),
             Acc::SumDouble(s) => OutputValue::Double(Some(s)),
             Acc::MinDouble(m) | Acc::MaxDouble(m) => OutputValue::Double(m),
-            Acc::Avg { sum, count } => {
-                OutputValue::Double((count > 0).then(|| sum / count as f64))
-            }
+            Acc::Avg { sum, count } => OutputValue::Double((count > 0).then(|| sum / count as f64)),
         }
     }
 }
@@ -219,20 +220,50 @@ mod tests {
 
     #[test]
     fn functions_compute_sql_results() {
-        let vals = [Scalar::I64(5), Scalar::Missing, Scalar::I64(-2), Scalar::F64(3.9), Scalar::Null];
+        let vals = [
+            Scalar::I64(5),
+            Scalar::Missing,
+            Scalar::I64(-2),
+            Scalar::F64(3.9),
+            Scalar::Null,
+        ];
         use AggregateFunction::*;
-        assert_eq!(run(&spec(Count, ValueType::Long), &vals), OutputValue::Long(Some(3)));
-        assert_eq!(run(&spec(Sum, ValueType::Long), &vals), OutputValue::Long(Some(6)));
-        assert_eq!(run(&spec(Sum, ValueType::Double), &vals), OutputValue::Double(Some(6.9)));
-        assert_eq!(run(&spec(Min, ValueType::Long), &vals), OutputValue::Long(Some(-2)));
-        assert_eq!(run(&spec(Max, ValueType::Double), &vals), OutputValue::Double(Some(5.0)));
+        assert_eq!(
+            run(&spec(Count, ValueType::Long), &vals),
+            OutputValue::Long(Some(3))
+        );
+        assert_eq!(
+            run(&spec(Sum, ValueType::Long), &vals),
+            OutputValue::Long(Some(6))
+        );
+        assert_eq!(
+            run(&spec(Sum, ValueType::Double), &vals),
+            OutputValue::Double(Some(6.9))
+        );
+        assert_eq!(
+            run(&spec(Min, ValueType::Long), &vals),
+            OutputValue::Long(Some(-2))
+        );
+        assert_eq!(
+            run(&spec(Max, ValueType::Double), &vals),
+            OutputValue::Double(Some(5.0))
+        );
         let OutputValue::Double(Some(avg)) = run(&spec(Avg, ValueType::Double), &vals) else {
             panic!("avg of values is not null")
         };
         assert!((avg - 6.9 / 3.0).abs() < 1e-9);
-        assert_eq!(run(&spec(Min, ValueType::Long), &[Scalar::Missing]), OutputValue::Long(None));
-        assert_eq!(run(&spec(Avg, ValueType::Long), &[]), OutputValue::Double(None));
-        assert_eq!(run(&spec(Sum, ValueType::Long), &[]), OutputValue::Long(Some(0)));
+        assert_eq!(
+            run(&spec(Min, ValueType::Long), &[Scalar::Missing]),
+            OutputValue::Long(None)
+        );
+        assert_eq!(
+            run(&spec(Avg, ValueType::Long), &[]),
+            OutputValue::Double(None)
+        );
+        assert_eq!(
+            run(&spec(Sum, ValueType::Long), &[]),
+            OutputValue::Long(Some(0))
+        );
     }
 
     #[test]

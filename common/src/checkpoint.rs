@@ -130,7 +130,12 @@ mod tests {
                 windows: vec![WindowSnapshot {
                     start_ms: 0,
                     keys: vec!["a".into(), "b".into()],
-                    accs: vec![Acc::Count(1), Acc::MinDouble(None), Acc::Count(2), Acc::Avg { sum: 1.5, count: 2 }],
+                    accs: vec![
+                        Acc::Count(1),
+                        Acc::MinDouble(None),
+                        Acc::Count(2),
+                        Acc::Avg { sum: 1.5, count: 2 },
+                    ],
                 }],
             }],
         }
@@ -145,19 +150,33 @@ mod tests {
     #[test]
     fn rejects_foreign_truncated_and_future_objects() {
         let bytes = encode_state(&sample()).unwrap();
-        assert!(matches!(decode_state(b"PAR1xxxx"), Err(CheckpointFormatError::BadMagic)));
-        assert!(matches!(decode_state(&bytes[..bytes.len() - 3]), Err(CheckpointFormatError::Decode(_))));
+        assert!(matches!(
+            decode_state(b"PAR1xxxx"),
+            Err(CheckpointFormatError::BadMagic)
+        ));
+        assert!(matches!(
+            decode_state(&bytes[..bytes.len() - 3]),
+            Err(CheckpointFormatError::Decode(_))
+        ));
         let mut future = bytes.clone();
         future[4] = 9;
-        assert!(matches!(decode_state(&future), Err(CheckpointFormatError::Version(9))));
+        assert!(matches!(
+            decode_state(&future),
+            Err(CheckpointFormatError::Version(9))
+        ));
         let mut longer = bytes;
         longer.push(0);
-        assert!(matches!(decode_state(&longer), Err(CheckpointFormatError::Decode(_))));
+        assert!(matches!(
+            decode_state(&longer),
+            Err(CheckpointFormatError::Decode(_))
+        ));
     }
 
     #[test]
     fn layout_orders_and_parses_ids() {
-        let l = CheckpointLayout { job: "video".into() };
+        let l = CheckpointLayout {
+            job: "video".into(),
+        };
         assert_eq!(l.manifest(7), "video/00000000000000000007/_manifest.json");
         assert_eq!(l.parse_id(&l.worker_state(12, "w0")), Some(12));
         assert_eq!(l.parse_id("other/00000000000000000007/x"), None);

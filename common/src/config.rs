@@ -386,9 +386,15 @@ impl FloeConfig {
         check_location("checkpoint.store", &self.checkpoint.store)?;
         check_location("catalog.warehouse", &self.catalog.warehouse)?;
         let uri = &self.catalog.uri;
-        if !["sqlite:", "postgres://", "postgresql://", "http://", "https://"]
-            .iter()
-            .any(|p| uri.starts_with(p))
+        if ![
+            "sqlite:",
+            "postgres://",
+            "postgresql://",
+            "http://",
+            "https://",
+        ]
+        .iter()
+        .any(|p| uri.starts_with(p))
         {
             return Err(ConfigError::new(
                 "catalog.uri",
@@ -449,9 +455,7 @@ fn field_path(key: &str, text: &str) -> Result<FieldPath, ConfigError> {
 
 fn column_name(key: &str, name: &str, taken: &mut Vec<String>) -> Result<(), ConfigError> {
     let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit());
     if !ok {
         return Err(ConfigError::new(
@@ -460,7 +464,10 @@ fn column_name(key: &str, name: &str, taken: &mut Vec<String>) -> Result<(), Con
         ));
     }
     if taken.iter().any(|t| t == name) {
-        return Err(ConfigError::new(key, format!("column `{name}` is defined twice")));
+        return Err(ConfigError::new(
+            key,
+            format!("column `{name}` is defined twice"),
+        ));
     }
     taken.push(name.to_owned());
     Ok(())
@@ -536,7 +543,10 @@ impl JobConfig {
         if self.window.kind != "tumbling" {
             return Err(ConfigError::new(
                 k("window.type"),
-                format!("`{}`: only tumbling windows are supported", self.window.kind),
+                format!(
+                    "`{}`: only tumbling windows are supported",
+                    self.window.kind
+                ),
             ));
         }
         let window = WindowSpec {
@@ -564,11 +574,17 @@ impl JobConfig {
         for (i, g) in self.group_by.iter().enumerate() {
             let gk = k(&format!("group_by[{i}]"));
             column_name(&format!("{gk}.column"), &g.column, &mut taken)?;
-            group_by.push((g.column.clone(), field_path(&format!("{gk}.field"), &g.field)?));
+            group_by.push((
+                g.column.clone(),
+                field_path(&format!("{gk}.field"), &g.field)?,
+            ));
             columns.push(Column::new(&g.column, ColumnType::String, true));
         }
         if self.aggregates.is_empty() {
-            return Err(ConfigError::new(k("aggregate"), "declare at least one [[job.aggregate]]"));
+            return Err(ConfigError::new(
+                k("aggregate"),
+                "declare at least one [[job.aggregate]]",
+            ));
         }
         let mut aggregates = Vec::new();
         for (i, a) in self.aggregates.iter().enumerate() {
@@ -608,7 +624,9 @@ impl JobConfig {
                 }
             };
             let filter = match &a.filter {
-                Some(f) => Some(Filter::parse(f).map_err(|m| ConfigError::new(format!("{ak}.filter"), m))?),
+                Some(f) => Some(
+                    Filter::parse(f).map_err(|m| ConfigError::new(format!("{ak}.filter"), m))?,
+                ),
                 None => None,
             };
             let spec = AggregateSpec {
@@ -618,7 +636,11 @@ impl JobConfig {
                 filter,
                 value_type,
             };
-            columns.push(Column::new(&a.column, spec.output_type(), spec.output_required()));
+            columns.push(Column::new(
+                &a.column,
+                spec.output_type(),
+                spec.output_required(),
+            ));
             aggregates.push(spec);
         }
 
@@ -627,10 +649,14 @@ impl JobConfig {
         for (i, p) in self.sink.partition_by.iter().enumerate() {
             let pk = k(&format!("sink.partition_by[{i}]"));
             let field = parse_partition(&pk, p)?;
-            let col = columns.iter().find(|c| c.name == field.column).ok_or_else(|| {
-                ConfigError::new(&pk, format!("no output column `{}`", field.column))
-            })?;
-            if field.transform != PartitionTransform::Identity && col.ty != ColumnType::TimestampTz {
+            let col = columns
+                .iter()
+                .find(|c| c.name == field.column)
+                .ok_or_else(|| {
+                    ConfigError::new(&pk, format!("no output column `{}`", field.column))
+                })?;
+            if field.transform != PartitionTransform::Identity && col.ty != ColumnType::TimestampTz
+            {
                 return Err(ConfigError::new(
                     &pk,
                     format!("`{}` is not a timestamp column", field.column),

@@ -103,7 +103,9 @@ impl Node {
             (Some(i), false) => match &mut self.children[i].1 {
                 Child::Inner(node) => node.insert(rest, slot, full)?,
                 Child::Leaf(_) => {
-                    return Err(format!("`{full}` goes inside a field another path uses whole"))
+                    return Err(format!(
+                        "`{full}` goes inside a field another path uses whole"
+                    ))
                 }
             },
             (Some(_), true) => return Err(format!("`{full}` is also the parent of another path")),
@@ -175,7 +177,13 @@ impl Decoder {
     }
 
     /// Decodes one record into `batch`: an event, or a dead letter with the reason.
-    pub fn decode_into(&self, partition: i32, offset: i64, value: Option<&[u8]>, batch: &mut DecodedBatch) {
+    pub fn decode_into(
+        &self,
+        partition: i32,
+        offset: i64,
+        value: Option<&[u8]>,
+        batch: &mut DecodedBatch,
+    ) {
         batch.note_position(partition, offset);
         let Some(bytes) = value else {
             batch.dead_letters.push(DeadLetter {
@@ -201,7 +209,12 @@ impl Decoder {
         batch.raw_ends.push(batch.raw.len());
     }
 
-    fn decode_event(&self, partition: i32, bytes: &[u8], batch: &mut DecodedBatch) -> Result<(), String> {
+    fn decode_event(
+        &self,
+        partition: i32,
+        bytes: &[u8],
+        batch: &mut DecodedBatch,
+    ) -> Result<(), String> {
         let mut slots: Vec<Scalar<'_>> = vec![Scalar::Missing; self.paths.len()];
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let is_object = ObjectSeed {
@@ -222,7 +235,10 @@ impl Decoder {
                 .ok_or_else(|| format!("{ts_path} out of range: {v}"))?,
             Scalar::Missing => return Err(format!("missing {ts_path}")),
             other => {
-                return Err(format!("{ts_path} is {}, expected an integer", other.type_name()))
+                return Err(format!(
+                    "{ts_path} is {}, expected an integer",
+                    other.type_name()
+                ))
             }
         };
         let key_start = batch.keys.len();
@@ -413,7 +429,12 @@ mod tests {
 
     pub(crate) fn gold_job() -> JobSpec {
         let text = include_str!("../../examples/video_stats.toml");
-        FloeConfig::parse(text).unwrap().validate().unwrap().jobs.remove(0)
+        FloeConfig::parse(text)
+            .unwrap()
+            .validate()
+            .unwrap()
+            .jobs
+            .remove(0)
     }
 
     fn decode(values: &[&str]) -> DecodedBatch {
@@ -436,7 +457,14 @@ mod tests {
         // events, impressions, likes, shares, completions, watch_ms_sum
         assert_eq!(
             b.inputs,
-            [Input::One, Input::Skip, Input::One, Input::Skip, Input::Skip, Input::Int(5400)]
+            [
+                Input::One,
+                Input::Skip,
+                Input::One,
+                Input::Skip,
+                Input::Skip,
+                Input::Int(5400)
+            ]
         );
         assert_eq!(b.raw(0), LIKE.as_bytes());
         assert_eq!(b.positions, [(3, 101)]);

@@ -18,7 +18,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" | "min" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        other => return Err(format!("unknown unit `{other}` in `{text}` (use ms, s, m, h or d)")),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use ms, s, m, h or d)"
+            ))
+        }
     };
     n.checked_mul(ms)
         .map(Duration::from_millis)
@@ -42,7 +46,11 @@ mod tests {
     fn rejects_bad_text() {
         assert!(parse_duration("10").unwrap_err().contains("no unit"));
         assert!(parse_duration("s").is_err());
-        assert!(parse_duration("10 parsecs").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("99999999999999999d").unwrap_err().contains("too large"));
+        assert!(parse_duration("10 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!(parse_duration("99999999999999999d")
+            .unwrap_err()
+            .contains("too large"));
     }
 }

@@ -8,7 +8,10 @@ impl FieldPath {
     /// Parses `a.b.c`; keys may not be empty.
     pub fn parse(text: &str) -> Result<Self, String> {
         let parts: Vec<String> = text.trim().split('.').map(str::to_owned).collect();
-        if parts.iter().any(|p| p.is_empty() || p.contains(char::is_whitespace)) {
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || p.contains(char::is_whitespace))
+        {
             return Err(format!("`{text}` is not a field path like header.event_ts"));
         }
         Ok(Self(parts))
@@ -31,7 +34,10 @@ mod tests {
 
     #[test]
     fn parses_and_rejects() {
-        assert_eq!(FieldPath::parse("header.event_ts").unwrap().segments(), ["header", "event_ts"]);
+        assert_eq!(
+            FieldPath::parse("header.event_ts").unwrap().segments(),
+            ["header", "event_ts"]
+        );
         assert!(FieldPath::parse("a..b").is_err());
         assert!(FieldPath::parse("").is_err());
         assert!(FieldPath::parse("a b").is_err());

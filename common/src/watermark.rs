@@ -64,7 +64,11 @@ impl WatermarkTracker {
             last_event_at: now_ms,
             finished: false,
         });
-        clock.max_event_ms = Some(clock.max_event_ms.map_or(max_event_ms, |m| m.max(max_event_ms)));
+        clock.max_event_ms = Some(
+            clock
+                .max_event_ms
+                .map_or(max_event_ms, |m| m.max(max_event_ms)),
+        );
         clock.last_event_at = now_ms;
     }
 
@@ -130,7 +134,11 @@ mod tests {
     fn global_is_min_over_partitions_minus_delay() {
         let mut t = tracker();
         t.observe(0, 100_000, 1);
-        assert_eq!(t.advance(1), WATERMARK_START, "partition 1 has no events yet");
+        assert_eq!(
+            t.advance(1),
+            WATERMARK_START,
+            "partition 1 has no events yet"
+        );
         t.observe(1, 50_000, 2);
         assert_eq!(t.advance(2), 40_000);
         t.observe(1, 200_000, 3);

@@ -34,7 +34,10 @@ impl ClosedWindow {
     pub fn merge(&mut self, other: KeyedAccs) {
         for (key, accs) in other {
             match self.rows.get_mut(&key) {
-                Some(mine) => mine.iter_mut().zip(accs.iter()).for_each(|(a, b)| a.merge(b)),
+                Some(mine) => mine
+                    .iter_mut()
+                    .zip(accs.iter())
+                    .for_each(|(a, b)| a.merge(b)),
                 None => {
                     self.rows.insert(key, accs);
                 }
@@ -238,7 +241,10 @@ impl WindowOperator {
 
     /// Removes the late events and dead letters gathered since the last call.
     pub fn take_side_outputs(&mut self) -> (Vec<LateEvent>, Vec<DeadLetter>) {
-        (std::mem::take(&mut self.late), std::mem::take(&mut self.dead_letters))
+        (
+            std::mem::take(&mut self.late),
+            std::mem::take(&mut self.dead_letters),
+        )
     }
 
     /// The state to checkpoint: positions, event-time progress and open windows.
@@ -256,10 +262,14 @@ impl WindowOperator {
                     windows: s
                         .windows
                         .iter()
-                        .map(|(start, keys)| WindowSnapshot {
-                            start_ms: *start,
-                            keys: keys.keys().map(|k| k.to_string()).collect(),
-                            accs: keys.values().flat_map(|a| a.iter().copied()).collect(),
+                        .map(|(start, keys)| {
+                            let mut sorted: Vec<(&Box<str>, &Box<[Acc]>)> = keys.iter().collect();
+                            sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                            WindowSnapshot {
+                                start_ms: *start,
+                                keys: sorted.iter().map(|(k, _)| k.to_string()).collect(),
+                                accs: sorted.iter().flat_map(|(_, a)| a.iter().copied()).collect(),
+                            }
                         })
                         .collect(),
                 })
@@ -348,7 +358,12 @@ mod tests {
 
     fn job() -> crate::config::JobSpec {
         let text = include_str!("../../examples/video_stats.toml");
-        crate::config::FloeConfig::parse(text).unwrap().validate().unwrap().jobs.remove(0)
+        crate::config::FloeConfig::parse(text)
+            .unwrap()
+            .validate()
+            .unwrap()
+            .jobs
+            .remove(0)
     }
 
     fn event(ts: i64, video: &str, kind: &str, watch: i64) -> String {
@@ -361,7 +376,12 @@ mod tests {
         let d = Decoder::new(&job()).unwrap();
         let mut b = DecodedBatch::default();
         for (i, e) in events.iter().enumerate() {
-            d.decode_into(partition, first_offset + i as i64, Some(e.as_bytes()), &mut b);
+            d.decode_into(
+                partition,
+                first_offset + i as i64,
+                Some(e.as_bytes()),
+                &mut b,
+            );
         }
         b
     }
@@ -390,9 +410,22 @@ mod tests {
     #[test]
     fn window_closes_only_when_watermark_passes_its_end() {
         let mut op = operator(&[0]);
-        op.apply(&batch(0, 0, &[event(10_000, "a", "like", 5), event(59_999, "a", "share", 7)]), 1);
+        op.apply(
+            &batch(
+                0,
+                0,
+                &[
+                    event(10_000, "a", "like", 5),
+                    event(59_999, "a", "share", 7),
+                ],
+            ),
+            1,
+        );
         op.apply(&batch(0, 2, &[event(M + 9_999, "a", "like", 1)]), 2);
-        assert!(op.take_closed(3).is_empty(), "watermark 59_999 < end 60_000");
+        assert!(
+            op.take_closed(3).is_empty(),
+            "watermark 59_999 < end 60_000"
+        );
         op.apply(&batch(0, 3, &[event(M + 10_000, "b", "impression", 0)]), 4);
         let closed = op.take_closed(5);
         assert_eq!(closed.len(), 1);
@@ -414,7 +447,10 @@ mod tests {
         let (late, dead) = op.take_side_outputs();
         assert!(dead.is_empty());
         assert_eq!(late.len(), 1);
-        assert_eq!((late[0].partition, late[0].offset, late[0].window_start_ms), (0, 2, 0));
+        assert_eq!(
+            (late[0].partition, late[0].offset, late[0].window_start_ms),
+            (0, 2, 0)
+        );
         assert_eq!(late[0].watermark_ms, M + 20_000);
         assert!(late[0].raw.starts_with(b"{\"header\""));
         op.finish_partition(0);
@@ -432,8 +468,21 @@ mod tests {
         };
         let mut op = WindowOperator::new(window, &j.aggregates);
         op.assign(0, 0);
-        op.apply(&batch(0, 0, &[event(1_000, "a", "like", 0), event(M + 39_000, "a", "like", 0)]), 1);
-        assert!(op.take_closed(2).is_empty(), "wm 89s < end 60s + lateness 30s");
+        op.apply(
+            &batch(
+                0,
+                0,
+                &[
+                    event(1_000, "a", "like", 0),
+                    event(M + 39_000, "a", "like", 0),
+                ],
+            ),
+            1,
+        );
+        assert!(
+            op.take_closed(2).is_empty(),
+            "wm 89s < end 60s + lateness 30s"
+        );
         op.apply(&batch(0, 2, &[event(2_000, "a", "share", 0)]), 3);
         assert_eq!(op.stats().late_rejected, 0);
         op.apply(&batch(0, 3, &[event(M + 41_000, "a", "like", 0)]), 4);
@@ -461,19 +510,41 @@ mod tests {
     #[test]
     fn an_idle_partition_stops_holding_windows_open() {
         let mut op = operator(&[0, 1]);
-        op.apply(&batch(0, 0, &[event(1_000, "a", "like", 0), event(2 * M, "a", "like", 0)]), 1_000);
-        assert!(op.take_closed(1_000).is_empty(), "partition 1 holds the watermark");
-        assert_eq!(op.take_closed(30_500).len(), 1, "after the 30 s idle timeout");
+        op.apply(
+            &batch(
+                0,
+                0,
+                &[event(1_000, "a", "like", 0), event(2 * M, "a", "like", 0)],
+            ),
+            1_000,
+        );
+        assert!(
+            op.take_closed(1_000).is_empty(),
+            "partition 1 holds the watermark"
+        );
+        assert_eq!(
+            op.take_closed(30_500).len(),
+            1,
+            "after the 30 s idle timeout"
+        );
     }
 
     #[test]
     fn snapshot_round_trips_and_restores_only_owned_partitions() {
         let mut op = operator(&[0, 1]);
-        op.apply(&batch(0, 10, &[event(1_000, "a", "like", 3), event(2_000, "b", "share", 1)]), 1);
+        op.apply(
+            &batch(
+                0,
+                10,
+                &[event(1_000, "a", "like", 3), event(2_000, "b", "share", 1)],
+            ),
+            1,
+        );
         op.apply(&batch(1, 20, &[event(3_000, "a", "completion", 9)]), 1);
         let snap = op.snapshot();
         let j = job();
-        let mut back = WindowOperator::restore(j.window, &j.aggregates, snap.clone(), &[0, 1], 5).unwrap();
+        let mut back =
+            WindowOperator::restore(j.window, &j.aggregates, snap.clone(), &[0, 1], 5).unwrap();
         assert_eq!(back.snapshot(), snap);
         assert_eq!(back.position(0), Some(12));
         let only0 = WindowOperator::restore(j.window, &j.aggregates, snap, &[0], 5).unwrap();
@@ -488,7 +559,14 @@ mod tests {
         let mut a = operator(&[0]);
         let mut b = operator(&[1]);
         a.apply(&batch(0, 0, &[event(1_000, "k", "like", 1)]), 1);
-        b.apply(&batch(1, 0, &[event(1_500, "k", "like", 2), event(1_600, "z", "like", 2)]), 1);
+        b.apply(
+            &batch(
+                1,
+                0,
+                &[event(1_500, "k", "like", 2), event(1_600, "z", "like", 2)],
+            ),
+            1,
+        );
         a.finish_partition(0);
         b.finish_partition(1);
         let merged = merge_closed(a.take_closed(2).into_iter().chain(b.take_closed(2)));

@@ -21,7 +21,9 @@ use floe_proto::CheckpointAck;
 use floe_storage::{CheckpointStore, StorageError};
 use iceberg::Catalog;
 
-use crate::iceberg_table::{data_files_from_json, data_files_to_json, CommitOutcome, IcebergTable, TableError};
+use crate::iceberg_table::{
+    data_files_from_json, data_files_to_json, CommitOutcome, IcebergTable, TableError,
+};
 use crate::output;
 
 /// Why a checkpoint could not be completed or committed.
@@ -69,7 +71,12 @@ const DEAD_LETTERS: usize = 2;
 
 impl IcebergCommitter {
     /// Opens (creating if needed) the job's aggregate, late-events and dead-letter tables.
-    pub async fn open(job: Arc<JobSpec>, catalog: Arc<dyn Catalog>, store: CheckpointStore, keep: usize) -> Result<Self, CommitterError> {
+    pub async fn open(
+        job: Arc<JobSpec>,
+        catalog: Arc<dyn Catalog>,
+        store: CheckpointStore,
+        keep: usize,
+    ) -> Result<Self, CommitterError> {
         let mut tables = Vec::with_capacity(3);
         for spec in [&job.table, &job.late_table, &job.dead_letter_table] {
             tables.push(IcebergTable::open_or_create(catalog.clone(), spec).await?);
@@ -87,8 +94,15 @@ impl IcebergCommitter {
     }
 
     fn table_by_name(&self, name: &str) -> Option<&IcebergTable> {
-        let specs: [&TableSchema; 3] = [&self.job.table, &self.job.late_table, &self.job.dead_letter_table];
-        specs.iter().position(|s| s.name == name).map(|i| &self.tables[i])
+        let specs: [&TableSchema; 3] = [
+            &self.job.table,
+            &self.job.late_table,
+            &self.job.dead_letter_table,
+        ];
+        specs
+            .iter()
+            .position(|s| s.name == name)
+            .map(|i| &self.tables[i])
     }
 
     /// Finds the newest complete checkpoint, makes sure every table has it, and drops
@@ -127,9 +141,17 @@ impl IcebergCommitter {
     }
 
     /// Writes the data files of checkpoint `id` and the manifest that makes it complete.
-    pub async fn complete(&self, id: u64, acks: Vec<CheckpointAck>) -> Result<CheckpointManifest, CommitterError> {
+    pub async fn complete(
+        &self,
+        id: u64,
+        acks: Vec<CheckpointAck>,
+    ) -> Result<CheckpointManifest, CommitterError> {
         let workers = acks.iter().map(|a| a.worker_id.clone()).collect();
-        let watermark_ms = acks.iter().map(|a| a.watermark_ms).min().unwrap_or(i64::MIN);
+        let watermark_ms = acks
+            .iter()
+            .map(|a| a.watermark_ms)
+            .min()
+            .unwrap_or(i64::MIN);
         let mut windows = Vec::new();
         let mut late = Vec::new();
         let mut dead = Vec::new();
@@ -141,9 +163,18 @@ impl IcebergCommitter {
         let windows = merge_closed(windows);
         let topic = &self.job.source.topic;
         let batches = [
-            (AGGREGATES, output::windows_batch(&self.job, &self.tables[AGGREGATES].arrow_schema(), &windows)),
-            (LATE, output::late_batch(topic, &self.tables[LATE].arrow_schema(), &late)),
-            (DEAD_LETTERS, output::dead_letter_batch(topic, &self.tables[DEAD_LETTERS].arrow_schema(), &dead)),
+            (
+                AGGREGATES,
+                output::windows_batch(&self.job, &self.tables[AGGREGATES].arrow_schema(), &windows),
+            ),
+            (
+                LATE,
+                output::late_batch(topic, &self.tables[LATE].arrow_schema(), &late),
+            ),
+            (
+                DEAD_LETTERS,
+                output::dead_letter_batch(topic, &self.tables[DEAD_LETTERS].arrow_schema(), &dead),
+            ),
         ];
         let mut tables = Vec::new();
         for (i, batch) in batches {
@@ -186,18 +217,26 @@ impl IcebergCommitter {
 
     /// Commits a complete checkpoint to every table that does not have it yet. Tables with no
     /// rows in this checkpoint get no snapshot.
-    pub async fn commit(&self, manifest: &CheckpointManifest) -> Result<CommitReport, CommitterError> {
+    pub async fn commit(
+        &self,
+        manifest: &CheckpointManifest,
+    ) -> Result<CommitReport, CommitterError> {
         let mut report = CommitReport {
             checkpoint_id: manifest.checkpoint_id,
             ..Default::default()
         };
         for (n, entry) in manifest.tables.iter().enumerate() {
-            let table = self.table_by_name(&entry.table).ok_or_else(|| CommitterError::UnknownTable {
-                checkpoint: manifest.checkpoint_id,
-                table: entry.table.clone(),
-            })?;
+            let table =
+                self.table_by_name(&entry.table)
+                    .ok_or_else(|| CommitterError::UnknownTable {
+                        checkpoint: manifest.checkpoint_id,
+                        table: entry.table.clone(),
+                    })?;
             let files = data_files_from_json(&entry.data_files, table)?;
-            match table.commit(&self.job.name, manifest.checkpoint_id, files).await? {
+            match table
+                .commit(&self.job.name, manifest.checkpoint_id, files)
+                .await?
+            {
                 CommitOutcome::Committed { snapshot_id } => {
                     tracing::debug!(table = %entry.table, checkpoint = manifest.checkpoint_id, snapshot_id, rows = entry.rows, "committed");
                     report.tables_committed += 1;

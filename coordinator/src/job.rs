@@ -73,18 +73,30 @@ pub async fn run_job(
     progress: watch::Sender<JobProgress>,
 ) -> Result<JobSummary, JobError> {
     let name = job.name.clone();
-    let committer_err = |source| JobError::Committer { job: name.clone(), source };
-    let worker_err = |source| JobError::Worker { job: name.clone(), source };
+    let committer_err = |source| JobError::Committer {
+        job: name.clone(),
+        source,
+    };
+    let worker_err = |source| JobError::Worker {
+        job: name.clone(),
+        source,
+    };
 
-    let committer = IcebergCommitter::open(job.clone(), catalog, store.clone(), options.keep_checkpoints)
-        .await
-        .map_err(committer_err)?;
+    let committer = IcebergCommitter::open(
+        job.clone(),
+        catalog,
+        store.clone(),
+        options.keep_checkpoints,
+    )
+    .await
+    .map_err(committer_err)?;
     let recovery = committer.recover().await.map_err(committer_err)?;
     let probe_job = job.clone();
-    let partitions = tokio::task::spawn_blocking(move || topic_partitions(&probe_job, Duration::from_secs(30)))
-        .await
-        .map_err(|e| worker_err(floe_worker::WorkerError::Actor(e.to_string())))?
-        .map_err(worker_err)?;
+    let partitions =
+        tokio::task::spawn_blocking(move || topic_partitions(&probe_job, Duration::from_secs(30)))
+            .await
+            .map_err(|e| worker_err(floe_worker::WorkerError::Actor(e.to_string())))?
+            .map_err(worker_err)?;
     tracing::info!(job = %job.name, ?partitions, restore_from = ?recovery.restore_from, next_checkpoint = recovery.next_id, "starting");
     let assignment = Assignment {
         job: job.name.clone(),

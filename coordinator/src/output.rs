@@ -45,8 +45,12 @@ impl ColumnBuilder {
             DataType::Float64 => Self::Double(Float64Builder::with_capacity(rows)),
             DataType::Utf8 => Self::Str(StringBuilder::with_capacity(rows, rows * 8)),
             DataType::Binary => Self::Bytes(BinaryBuilder::with_capacity(rows, rows * 64)),
-            DataType::LargeBinary => Self::LargeBytes(LargeBinaryBuilder::with_capacity(rows, rows * 64)),
-            DataType::Timestamp(_, tz) => Self::Time(TimestampMicrosecondBuilder::with_capacity(rows), tz.clone()),
+            DataType::LargeBinary => {
+                Self::LargeBytes(LargeBinaryBuilder::with_capacity(rows, rows * 64))
+            }
+            DataType::Timestamp(_, tz) => {
+                Self::Time(TimestampMicrosecondBuilder::with_capacity(rows), tz.clone())
+            }
             other => return Err(format!("unsupported output column type {other}")),
         })
     }
@@ -83,7 +87,11 @@ impl ColumnBuilder {
     }
 }
 
-fn build(schema: &SchemaRef, rows: usize, mut fill: impl FnMut(&mut [ColumnBuilder])) -> Result<RecordBatch, String> {
+fn build(
+    schema: &SchemaRef,
+    rows: usize,
+    mut fill: impl FnMut(&mut [ColumnBuilder]),
+) -> Result<RecordBatch, String> {
     let mut columns = schema
         .fields()
         .iter()
@@ -96,13 +104,20 @@ fn build(schema: &SchemaRef, rows: usize, mut fill: impl FnMut(&mut [ColumnBuild
 
 /// The aggregate table's rows: window_start, window_end, group columns, aggregates, in the
 /// column order of [`JobSpec::table`].
-pub fn windows_batch(job: &JobSpec, schema: &SchemaRef, windows: &[ClosedWindow]) -> Result<RecordBatch, String> {
+pub fn windows_batch(
+    job: &JobSpec,
+    schema: &SchemaRef,
+    windows: &[ClosedWindow],
+) -> Result<RecordBatch, String> {
     let rows = windows.iter().map(|w| w.rows.len()).sum();
     let n_keys = job.group_by.len();
     build(schema, rows, |cols| {
         for w in windows {
-            let mut keys: Vec<(&str, &[floe_common::aggregate::Acc])> =
-                w.rows.iter().map(|(k, a)| (k.as_ref(), a.as_ref())).collect();
+            let mut keys: Vec<(&str, &[floe_common::aggregate::Acc])> = w
+                .rows
+                .iter()
+                .map(|(k, a)| (k.as_ref(), a.as_ref()))
+                .collect();
             keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (key, accs) in keys {
                 cols[0].push(Cell::TimeMs(w.start_ms));
@@ -124,7 +139,11 @@ pub fn windows_batch(job: &JobSpec, schema: &SchemaRef, windows: &[ClosedWindow]
 }
 
 /// The late-events table's rows.
-pub fn late_batch(topic: &str, schema: &SchemaRef, late: &[LateEvent]) -> Result<RecordBatch, String> {
+pub fn late_batch(
+    topic: &str,
+    schema: &SchemaRef,
+    late: &[LateEvent],
+) -> Result<RecordBatch, String> {
     build(schema, late.len(), |cols| {
         for e in late {
             cols[0].push(Cell::Str(topic));
@@ -140,7 +159,11 @@ pub fn late_batch(topic: &str, schema: &SchemaRef, late: &[LateEvent]) -> Result
 }
 
 /// The dead-letter table's rows.
-pub fn dead_letter_batch(topic: &str, schema: &SchemaRef, dead: &[DeadLetter]) -> Result<RecordBatch, String> {
+pub fn dead_letter_batch(
+    topic: &str,
+    schema: &SchemaRef,
+    dead: &[DeadLetter],
+) -> Result<RecordBatch, String> {
     build(schema, dead.len(), |cols| {
         for d in dead {
             cols[0].push(Cell::Str(topic));

@@ -39,7 +39,9 @@ impl CheckpointStore {
     pub fn new(location: Location, job: &str) -> Self {
         Self {
             location,
-            layout: CheckpointLayout { job: job.to_owned() },
+            layout: CheckpointLayout {
+                job: job.to_owned(),
+            },
         }
     }
 
@@ -95,26 +97,46 @@ impl CheckpointStore {
     }
 
     /// Stores one worker's encoded operator state for a checkpoint.
-    pub async fn put_worker_state(&self, checkpoint_id: u64, worker: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
-        self.put_new(&self.layout.worker_state(checkpoint_id, worker), bytes).await
+    pub async fn put_worker_state(
+        &self,
+        checkpoint_id: u64,
+        worker: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), StorageError> {
+        self.put_new(&self.layout.worker_state(checkpoint_id, worker), bytes)
+            .await
     }
 
-    pub async fn get_worker_state(&self, checkpoint_id: u64, worker: &str) -> Result<Bytes, StorageError> {
+    pub async fn get_worker_state(
+        &self,
+        checkpoint_id: u64,
+        worker: &str,
+    ) -> Result<Bytes, StorageError> {
         let path = self.path(&self.layout.worker_state(checkpoint_id, worker));
-        let got = self.location.store.get(&path).await.map_err(|e| self.err(e))?;
+        let got = self
+            .location
+            .store
+            .get(&path)
+            .await
+            .map_err(|e| self.err(e))?;
         got.bytes().await.map_err(|e| self.err(e))
     }
 
     /// Writes the manifest, which makes the checkpoint complete.
     pub async fn put_manifest(&self, manifest: &CheckpointManifest) -> Result<(), StorageError> {
-        let json = serde_json::to_vec_pretty(manifest).map_err(|e| StorageError::CorruptManifest {
-            path: self.layout.manifest(manifest.checkpoint_id),
-            message: e.to_string(),
-        })?;
-        self.put_new(&self.layout.manifest(manifest.checkpoint_id), json).await
+        let json =
+            serde_json::to_vec_pretty(manifest).map_err(|e| StorageError::CorruptManifest {
+                path: self.layout.manifest(manifest.checkpoint_id),
+                message: e.to_string(),
+            })?;
+        self.put_new(&self.layout.manifest(manifest.checkpoint_id), json)
+            .await
     }
 
-    pub async fn get_manifest(&self, checkpoint_id: u64) -> Result<CheckpointManifest, StorageError> {
+    pub async fn get_manifest(
+        &self,
+        checkpoint_id: u64,
+    ) -> Result<CheckpointManifest, StorageError> {
         let rel = self.layout.manifest(checkpoint_id);
         let got = self
             .location
@@ -206,14 +228,20 @@ mod tests {
     async fn stores_lists_fences_and_deletes() {
         let dir = tempfile::tempdir().unwrap();
         let store = CheckpointStore::new(open_location(dir.path().to_str().unwrap()).unwrap(), "j");
-        store.put_worker_state(1, "w0", vec![1, 2, 3]).await.unwrap();
+        store
+            .put_worker_state(1, "w0", vec![1, 2, 3])
+            .await
+            .unwrap();
         store.put_manifest(&manifest(1)).await.unwrap();
         store.put_worker_state(2, "w0", vec![4]).await.unwrap();
         let listing = store.list().await.unwrap();
         assert_eq!(listing.all, [1, 2]);
         assert_eq!(listing.complete, [1]);
         assert_eq!(store.get_manifest(1).await.unwrap(), manifest(1));
-        assert_eq!(&store.get_worker_state(1, "w0").await.unwrap()[..], [1, 2, 3]);
+        assert_eq!(
+            &store.get_worker_state(1, "w0").await.unwrap()[..],
+            [1, 2, 3]
+        );
         assert!(matches!(
             store.put_worker_state(2, "w0", vec![9]).await,
             Err(StorageError::AlreadyExists(_))

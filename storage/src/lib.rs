@@ -3,6 +3,6 @@
 mod checkpoint_store;
 mod location;
 
-pub use checkpoint_store::{CheckpointStore, StorageError};
 pub use checkpoint_store::CheckpointListing;
+pub use checkpoint_store::{CheckpointStore, StorageError};
 pub use location::{open_location, to_url, Location};

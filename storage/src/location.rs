@@ -28,7 +28,9 @@ pub fn open_location(location: &str) -> Result<Location, StorageError> {
     {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return Err(StorageError::Config(format!("`{location}` names no bucket")));
+            return Err(StorageError::Config(format!(
+                "`{location}` names no bucket"
+            )));
         }
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {

@@ -91,7 +91,11 @@ impl Actor for PartitionReader {
     type State = ReaderState;
     type Arguments = ReaderArgs;
 
-    async fn pre_start(&self, myself: ActorRef<ReaderMsg>, args: ReaderArgs) -> Result<ReaderState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ReaderMsg>,
+        args: ReaderArgs,
+    ) -> Result<ReaderState, ActorProcessingErr> {
         let mut tpl = TopicPartitionList::new();
         for (p, offset) in &args.partitions {
             tpl.add_partition_offset(&args.topic, *p, *offset)?;
@@ -115,21 +119,35 @@ impl Actor for PartitionReader {
         Ok(state)
     }
 
-    async fn handle(&self, myself: ActorRef<ReaderMsg>, _msg: ReaderMsg, state: &mut ReaderState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<ReaderMsg>,
+        _msg: ReaderMsg,
+        state: &mut ReaderState,
+    ) -> Result<(), ActorProcessingErr> {
         let permit = state.args.credits.clone().acquire_owned().await?;
         let consumer = state.args.consumer.clone();
         let decoder = state.args.decoder.clone();
         let ends = state.args.end_offsets.clone();
         let max = state.args.max_batch;
         let batch = tokio::task::spawn_blocking(move || {
-            poll_batch(&consumer, &decoder, max, Duration::from_millis(100), ends.as_ref())
+            poll_batch(
+                &consumer,
+                &decoder,
+                max,
+                Duration::from_millis(100),
+                ends.as_ref(),
+            )
         })
         .await?;
         for (p, n) in &batch.positions {
             state.next.insert(*p, *n);
         }
         if !batch.is_empty() {
-            state.args.window.send_message(WindowMsg::Batch(batch, Some(permit)))?;
+            state
+                .args
+                .window
+                .send_message(WindowMsg::Batch(Box::new(batch), Some(permit)))?;
         }
         finish_done_partitions(state)?;
         if !state.active.is_empty() {
@@ -149,7 +167,10 @@ fn finish_done_partitions(state: &mut ReaderState) -> Result<(), ActorProcessing
         let end = ends.get(&p).copied().unwrap_or(0);
         let at = state.next.get(&p).copied().unwrap_or(0);
         if at >= end {
-            state.args.window.send_message(WindowMsg::PartitionFinished(p))?;
+            state
+                .args
+                .window
+                .send_message(WindowMsg::PartitionFinished(p))?;
         } else {
             still.push(p);
         }

@@ -20,11 +20,20 @@ impl Actor for CheckpointUploader {
     type State = CheckpointStore;
     type Arguments = CheckpointStore;
 
-    async fn pre_start(&self, _myself: ActorRef<UploadMsg>, store: CheckpointStore) -> Result<CheckpointStore, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<UploadMsg>,
+        store: CheckpointStore,
+    ) -> Result<CheckpointStore, ActorProcessingErr> {
         Ok(store)
     }
 
-    async fn handle(&self, _myself: ActorRef<UploadMsg>, msg: UploadMsg, store: &mut CheckpointStore) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<UploadMsg>,
+        msg: UploadMsg,
+        store: &mut CheckpointStore,
+    ) -> Result<(), ActorProcessingErr> {
         let id = msg.ack.checkpoint_id;
         let started = std::time::Instant::now();
         let size = msg.bytes.len();
@@ -33,7 +42,12 @@ impl Actor for CheckpointUploader {
             .await
             .map_err(|e| e.to_string());
         floe_common::failpoint::hit("after-state-upload", id);
-        tracing::debug!(checkpoint = id, bytes = size, ms = started.elapsed().as_millis() as u64, "state uploaded");
+        tracing::debug!(
+            checkpoint = id,
+            bytes = size,
+            ms = started.elapsed().as_millis() as u64,
+            "state uploaded"
+        );
         let _ = msg.reply.send(result.map(|()| msg.ack));
         Ok(())
     }

@@ -18,7 +18,7 @@ use crate::uploader::UploadMsg;
 /// Messages of the window actor.
 pub enum WindowMsg {
     /// A decoded batch; the permit returns a credit to the readers once processed.
-    Batch(DecodedBatch, Option<OwnedSemaphorePermit>),
+    Batch(Box<DecodedBatch>, Option<OwnedSemaphorePermit>),
     /// A bounded partition has been read to its end.
     PartitionFinished(i32),
     /// Take a checkpoint; the reply comes once the state is durable.
@@ -51,7 +51,11 @@ impl Actor for WindowActor {
     type State = WindowState;
     type Arguments = WindowArgs;
 
-    async fn pre_start(&self, _myself: ActorRef<WindowMsg>, args: WindowArgs) -> Result<WindowState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<WindowMsg>,
+        args: WindowArgs,
+    ) -> Result<WindowState, ActorProcessingErr> {
         Ok(WindowState {
             worker_id: args.worker_id,
             operator: args.operator,
@@ -61,7 +65,12 @@ impl Actor for WindowActor {
         })
     }
 
-    async fn handle(&self, _myself: ActorRef<WindowMsg>, msg: WindowMsg, state: &mut WindowState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _myself: ActorRef<WindowMsg>,
+        msg: WindowMsg,
+        state: &mut WindowState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             WindowMsg::Batch(batch, permit) => {
                 state.operator.apply(&batch, now_ms());
@@ -87,7 +96,9 @@ impl Actor for WindowActor {
                     input_finished,
                 };
                 match encoded {
-                    Ok(bytes) => state.uploader.send_message(UploadMsg { bytes, ack, reply })?,
+                    Ok(bytes) => state
+                        .uploader
+                        .send_message(UploadMsg { bytes, ack, reply })?,
                     Err(e) => {
                         let _ = reply.send(Err(e.to_string()));
                     }

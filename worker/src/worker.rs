@@ -94,12 +94,18 @@ pub fn topic_partitions(job: &JobSpec, timeout: Duration) -> Result<Vec<i32>, Wo
         .find(|t| t.name() == job.source.topic)
         .ok_or_else(|| WorkerError::Job(format!("topic {} not found", job.source.topic)))?;
     if let Some(e) = topic.error() {
-        return Err(WorkerError::Job(format!("topic {}: {e:?}", job.source.topic)));
+        return Err(WorkerError::Job(format!(
+            "topic {}: {e:?}",
+            job.source.topic
+        )));
     }
     let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
     ids.sort_unstable();
     if ids.is_empty() {
-        return Err(WorkerError::Job(format!("topic {} has no partitions", job.source.topic)));
+        return Err(WorkerError::Job(format!(
+            "topic {} has no partitions",
+            job.source.topic
+        )));
     }
     Ok(ids)
 }
@@ -122,8 +128,14 @@ impl Worker {
                     message,
                 };
                 let snapshot = decode_state(&bytes).map_err(|e| err(e.to_string()))?;
-                let mut op = WindowOperator::restore(job.window, &job.aggregates, snapshot, &assignment.partitions, now)
-                    .map_err(err)?;
+                let mut op = WindowOperator::restore(
+                    job.window,
+                    &job.aggregates,
+                    snapshot,
+                    &assignment.partitions,
+                    now,
+                )
+                .map_err(err)?;
                 for p in &assignment.partitions {
                     op.assign(*p, now);
                 }
@@ -151,7 +163,8 @@ impl Worker {
                 (None, StartPosition::Latest) => Offset::End,
             };
             if options.bounded {
-                let (low, high) = probe.fetch_watermarks(&job.source.topic, *p, Duration::from_secs(10))?;
+                let (low, high) =
+                    probe.fetch_watermarks(&job.source.topic, *p, Duration::from_secs(10))?;
                 ends.insert(*p, high);
                 let concrete = match start {
                     Offset::Offset(o) => o,
@@ -166,7 +179,9 @@ impl Worker {
         drop(probe);
 
         let spawn_err = |e: ractor::SpawnErr| WorkerError::Actor(e.to_string());
-        let (uploader, _) = Actor::spawn(None, CheckpointUploader, store).await.map_err(spawn_err)?;
+        let (uploader, _) = Actor::spawn(None, CheckpointUploader, store)
+            .await
+            .map_err(spawn_err)?;
         let (window, _) = Actor::spawn(
             None,
             WindowActor,
@@ -184,7 +199,8 @@ impl Worker {
         let credits = Arc::new(Semaphore::new(options.credits.max(1)));
         let mut readers = Vec::new();
         for r in 0..n_readers {
-            let mine: Vec<(i32, Offset)> = starts.iter().skip(r).step_by(n_readers).cloned().collect();
+            let mine: Vec<(i32, Offset)> =
+                starts.iter().skip(r).step_by(n_readers).cloned().collect();
             if mine.is_empty() {
                 continue;
             }
@@ -202,7 +218,9 @@ impl Worker {
                 credits: credits.clone(),
                 max_batch: options.max_batch,
             };
-            let (reader, _) = Actor::spawn(None, PartitionReader, args).await.map_err(spawn_err)?;
+            let (reader, _) = Actor::spawn(None, PartitionReader, args)
+                .await
+                .map_err(spawn_err)?;
             readers.push(reader);
         }
         Ok(Self {
@@ -216,7 +234,10 @@ impl Worker {
     pub async fn checkpoint(&self, barrier: Barrier) -> Result<CheckpointAck, WorkerError> {
         let result = self
             .window
-            .call(|reply| WindowMsg::Barrier(barrier, reply), Some(Duration::from_secs(300)))
+            .call(
+                |reply| WindowMsg::Barrier(barrier, reply),
+                Some(Duration::from_secs(300)),
+            )
             .await
             .map_err(|e| WorkerError::Actor(e.to_string()))?;
         match result {
@@ -249,7 +270,13 @@ impl Worker {
         for r in &self.readers {
             let _ = r.stop_and_wait(None, Some(Duration::from_secs(5))).await;
         }
-        let _ = self.window.stop_and_wait(None, Some(Duration::from_secs(5))).await;
-        let _ = self.uploader.stop_and_wait(None, Some(Duration::from_secs(5))).await;
+        let _ = self
+            .window
+            .stop_and_wait(None, Some(Duration::from_secs(5)))
+            .await;
+        let _ = self
+            .uploader
+            .stop_and_wait(None, Some(Duration::from_secs(5)))
+            .await;
     }
 }
