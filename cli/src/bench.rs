@@ -1,10 +1,263 @@
-//! `floe bench`: placeholder until the benchmark lands.
+//! `floe bench`: the gold job's engine on a generated workload, figures into a results file.
+//!
+//! Records are generated into memory first, so the figures are the engine's own (decode →
+//! windows → Parquet → Iceberg commit), not the broker's. Two figures per run:
+//! - `aggregate`: decode + window aggregation only, one thread: events per core-second;
+//! - `pipeline`: the same plus closing windows, encoding checkpoint state, writing data files
+//!   and committing to a SQLite-catalog Iceberg table every `checkpoint_every` events.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
 use clap::Args;
+use floe_common::checkpoint::encode_state;
+use floe_common::config::{FloeConfig, Overrides};
+use floe_common::decode::{DecodedBatch, Decoder};
+use floe_common::window::WindowOperator;
+use floe_coordinator::committer::IcebergCommitter;
+use floe_proto::CheckpointAck;
+
+use crate::generator::ContentEvents;
+
+const EXAMPLE: &str = include_str!("../../examples/video_stats.toml");
 
 #[derive(Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// Events to generate and process.
+    #[arg(long, default_value_t = 4_000_000)]
+    events: u64,
+    #[arg(long, default_value_t = 10_000)]
+    videos: u32,
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Events between two checkpoints in the pipeline run.
+    #[arg(long, default_value_t = 500_000)]
+    checkpoint_every: u64,
+    /// Records per decoded batch.
+    #[arg(long, default_value_t = 4096)]
+    batch: usize,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "bench-results.json")]
+    out: PathBuf,
+}
 
-pub async fn bench(_args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("floe bench is not implemented yet")
+struct Input {
+    /// (partition, offset, value)
+    records: Vec<(i32, i64, String)>,
+}
+
+fn generate(args: &BenchArgs) -> Input {
+    let mut events = ContentEvents::new(42, args.videos, 5_000);
+    let mut offsets = vec![0i64; args.partitions.max(1) as usize];
+    let start = 1_767_225_600_000i64;
+    let mut records = Vec::with_capacity(args.events as usize);
+    for i in 0..args.events {
+        // 1,000 events per second of event time.
+        let e = events.next_event(start + i as i64);
+        let p = (fxhash(&e.video_id) % offsets.len() as u64) as usize;
+        records.push((p as i32, offsets[p], e.json));
+        offsets[p] += 1;
+    }
+    Input { records }
+}
+
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+fn cpu_seconds() -> f64 {
+    // utime + stime of this process, from /proc (Linux).
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// Feeds records in batches of `batch` consecutive records of one partition.
+fn batches<'a>(
+    input: &'a Input,
+    batch: usize,
+) -> impl Iterator<Item = &'a [(i32, i64, String)]> + 'a {
+    input.records.chunks(batch)
+}
+
+pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut file = FloeConfig::parse(EXAMPLE)?;
+    file.apply(&Overrides {
+        warehouse: Some(dir.path().join("warehouse").display().to_string()),
+        catalog: Some(format!(
+            "sqlite://{}",
+            dir.path().join("catalog.db").display()
+        )),
+        checkpoints: Some(dir.path().join("checkpoints").display().to_string()),
+        ..Default::default()
+    })?;
+    let cfg = file.validate()?;
+    let job = Arc::new(cfg.jobs[0].clone());
+    let decoder = Decoder::new(&job).map_err(|e| anyhow::anyhow!(e))?;
+
+    eprintln!("generating {} events…", args.events);
+    let input = generate(&args);
+    let bytes: usize = input.records.iter().map(|r| r.2.len()).sum();
+
+    // 1. decode + aggregate, one thread.
+    let mut op = WindowOperator::new(job.window, &job.aggregates);
+    for p in 0..args.partitions {
+        op.assign(p, 0);
+    }
+    let (wall, cpu) = (Instant::now(), cpu_seconds());
+    for chunk in batches(&input, args.batch) {
+        let mut b = DecodedBatch::default();
+        for (p, o, v) in chunk {
+            decoder.decode_into(*p, *o, Some(v.as_bytes()), &mut b);
+        }
+        op.apply(&b, 0);
+    }
+    let agg_wall = wall.elapsed().as_secs_f64();
+    let agg_cpu = (cpu_seconds() - cpu).max(1e-9);
+    let (open_windows, open_entries) = op.open_state();
+    drop(op);
+
+    // 2. the pipeline with checkpoints and Iceberg commits.
+    let catalog = crate::setup::catalog(&cfg).await?;
+    let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
+    let committer = IcebergCommitter::open(job.clone(), catalog, store.clone(), 3).await?;
+    let mut op = WindowOperator::new(job.window, &job.aggregates);
+    for p in 0..args.partitions {
+        op.assign(p, 0);
+    }
+    let mut durations = Vec::new();
+    let mut rows = 0u64;
+    let mut since = 0u64;
+    let mut checkpoint_id = 0u64;
+    let mut state_bytes = 0usize;
+    let (wall, cpu) = (Instant::now(), cpu_seconds());
+    let total_batches = input.records.len().div_ceil(args.batch.max(1));
+    for (n, chunk) in batches(&input, args.batch).enumerate() {
+        let mut b = DecodedBatch::default();
+        for (p, o, v) in chunk {
+            decoder.decode_into(*p, *o, Some(v.as_bytes()), &mut b);
+        }
+        op.apply(&b, 0);
+        since += chunk.len() as u64;
+        let last = n + 1 == total_batches;
+        if since >= args.checkpoint_every || last {
+            since = 0;
+            checkpoint_id += 1;
+            if last {
+                for p in 0..args.partitions {
+                    op.finish_partition(p);
+                }
+            }
+            let started = Instant::now();
+            let closed = op.take_closed(0);
+            let (late, dead) = op.take_side_outputs();
+            let state = encode_state(&op.snapshot())?;
+            state_bytes = state.len();
+            store.put_worker_state(checkpoint_id, "0", state).await?;
+            let ack = CheckpointAck {
+                worker_id: "0".into(),
+                checkpoint_id,
+                closed_windows: closed,
+                late_events: late,
+                dead_letters: dead,
+                watermark_ms: op.watermark(),
+                stats: op.stats(),
+                input_finished: last,
+            };
+            let manifest = committer.complete(checkpoint_id, vec![ack]).await?;
+            rows += committer.commit(&manifest).await?.rows_committed;
+            committer.cleanup().await?;
+            durations.push(started.elapsed());
+        }
+    }
+    let pipe_wall = wall.elapsed().as_secs_f64();
+    let pipe_cpu = (cpu_seconds() - cpu).max(1e-9);
+    durations.sort();
+
+    // 3. bytes per open (window, key): one window with many keys.
+    let before = status_kib("VmRSS:");
+    let mut op = WindowOperator::new(job.window, &job.aggregates);
+    op.assign(0, 0);
+    let keys = 1_000_000u64;
+    let mut b = DecodedBatch::default();
+    for k in 0..keys {
+        let v = format!(
+            r#"{{"header":{{"event_type":"like","event_ts":1000}},"body":{{"video_id":"v_{k}","watch_ms":1}}}}"#
+        );
+        decoder.decode_into(0, k as i64, Some(v.as_bytes()), &mut b);
+        if b.len() == 4096 {
+            op.apply(&b, 0);
+            b = DecodedBatch::default();
+        }
+    }
+    op.apply(&b, 0);
+    drop(b);
+    let after = status_kib("VmRSS:");
+    let per_entry = (after.saturating_sub(before) * 1024) as f64 / op.open_state().1.max(1) as f64;
+    drop(op);
+
+    let events = args.events as f64;
+    let results = serde_json::json!({
+        "workload": {
+            "events": args.events, "videos": args.videos, "partitions": args.partitions,
+            "input_bytes": bytes, "batch": args.batch, "checkpoint_every": args.checkpoint_every,
+        },
+        "aggregate_only": {
+            "wall_s": agg_wall, "cpu_s": agg_cpu,
+            "events_per_s": events / agg_wall, "events_per_cpu_s": events / agg_cpu,
+            "open_windows_at_end": open_windows, "open_entries_at_end": open_entries,
+        },
+        "pipeline_to_iceberg": {
+            "wall_s": pipe_wall, "cpu_s": pipe_cpu,
+            "events_per_s": events / pipe_wall, "events_per_cpu_s": events / pipe_cpu,
+            "checkpoints": durations.len(), "rows_committed": rows,
+            "checkpoint_ms_p50": percentile(&durations, 0.5),
+            "checkpoint_ms_p99": percentile(&durations, 0.99),
+            "last_state_bytes": state_bytes,
+        },
+        "memory": {
+            "peak_rss_kib": status_kib("VmHWM:"),
+            "bytes_per_open_window_key": per_entry,
+        },
+        "not_measured_here": "end-to-end latency and the broker ratio need a real broker: see the issue notes",
+    });
+    std::fs::write(&args.out, serde_json::to_string_pretty(&results)?)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!("{}", serde_json::to_string_pretty(&results)?);
+    eprintln!("results written to {}", args.out.display());
+    Ok(())
 }
