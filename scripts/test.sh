@@ -21,4 +21,4 @@ cargo build --release -p floe-cli
 export FLOE_BIN="$CARGO_TARGET_DIR/release/floe"
 
 echo "== testing" >&2
-cargo test --release --workspace "$@"
+cargo test --release --workspace --no-fail-fast "$@"

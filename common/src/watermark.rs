@@ -96,6 +96,19 @@ impl WatermarkTracker {
             .map_or(WATERMARK_START, |m| m.saturating_sub(self.delay_ms))
     }
 
+    /// The smallest watermark among active partitions other than `partition`.
+    pub fn min_excluding(&self, partition: i32, now_ms: u64) -> Option<i64> {
+        self.partitions
+            .iter()
+            .filter(|(p, c)| **p != partition && !c.finished && !self.is_idle(**p, now_ms))
+            .map(|(p, _)| self.partition_watermark(*p))
+            .min()
+    }
+
+    pub fn delay_ms(&self) -> i64 {
+        self.delay_ms
+    }
+
     /// Recomputes and returns the global watermark at `now_ms`.
     pub fn advance(&mut self, now_ms: u64) -> i64 {
         if !self.partitions.is_empty() && self.partitions.values().all(|c| c.finished) {

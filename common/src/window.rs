@@ -152,8 +152,11 @@ impl WindowOperator {
     }
 
     /// Aggregates one batch, then advances the watermark at `now_ms`.
+    ///
+    /// Lateness is judged record by record, as if the watermark advanced after every record:
+    /// whether an event is late depends on the records before it, not on how they were batched.
     pub fn apply(&mut self, batch: &DecodedBatch, now_ms: u64) {
-        let watermark = self.watermarks.global();
+        let delay = self.watermarks.delay_ms();
         let n_aggs = self.template.len();
         let n = batch.len();
         let mut i = 0;
@@ -164,8 +167,17 @@ impl WindowOperator {
                 .position(|p| *p != partition)
                 .map_or(n, |k| i + k);
             let mut state = self.partitions.remove(&partition).unwrap_or_default();
+            let floor = self.watermarks.advance(now_ms);
+            let others = self
+                .watermarks
+                .min_excluding(partition, now_ms)
+                .unwrap_or(i64::MAX);
+            let mut own_max = self.watermarks.max_event(partition);
             for r in i..run_end {
                 let event_ms = batch.event_ms[r];
+                own_max = Some(own_max.map_or(event_ms, |m| m.max(event_ms)));
+                let own = own_max.map_or(i64::MIN, |m| m.saturating_sub(delay));
+                let watermark = floor.max(own.min(others));
                 let start = self.window_start(event_ms);
                 if self.is_closed(start, watermark) {
                     self.stats.late_rejected += 1;
@@ -195,15 +207,15 @@ impl WindowOperator {
                 }
             }
             self.partitions.insert(partition, state);
+            if let Some(m) = own_max {
+                self.watermarks.observe(partition, m, now_ms);
+            }
             i = run_end;
         }
         self.stats.events += n as u64;
         for (partition, next) in &batch.positions {
             let state = self.partitions.entry(*partition).or_default();
             state.next_offset = Some(state.next_offset.map_or(*next, |o| o.max(*next)));
-        }
-        for (partition, max) in &batch.max_event_ms {
-            self.watermarks.observe(*partition, *max, now_ms);
         }
         self.stats.dead_letters += batch.dead_letters.len() as u64;
         self.dead_letters.extend(batch.dead_letters.iter().cloned());
@@ -457,6 +469,27 @@ mod tests {
         let closed = op.take_closed(4);
         assert_eq!(closed.len(), 1);
         assert_eq!(longs(&closed[0], "a")[0], 2);
+    }
+
+    #[test]
+    fn lateness_does_not_depend_on_batching() {
+        let events = [
+            event(10_000, "a", "like", 0),
+            event(3 * M, "a", "like", 0),
+            event(20_000, "a", "like", 0), // its window closed two records ago
+            event(3 * M + 1, "b", "like", 0),
+        ];
+        let mut one_batch = operator(&[0]);
+        one_batch.apply(&batch(0, 0, &events), 1);
+        let mut one_by_one = operator(&[0]);
+        for (i, e) in events.iter().enumerate() {
+            one_by_one.apply(&batch(0, i as i64, std::slice::from_ref(e)), 1);
+        }
+        for op in [&mut one_batch, &mut one_by_one] {
+            assert_eq!(op.stats().late_rejected, 1);
+            let (late, _) = op.take_side_outputs();
+            assert_eq!((late[0].offset, late[0].watermark_ms), (2, 3 * M - 10_000));
+        }
     }
 
     #[test]

@@ -1,0 +1,246 @@
+//! Exactly once across crashes: SIGKILL at random moments and the engine's failpoints
+//! (`FLOE_CRASH_AT`), then one run to completion; the tables must equal what one failure-free
+//! run gives (design invariants 1, 2, 3, 4, 5, 6).
+//!
+//! Plan (~20k events, ~20 minutes of event time, 4 partitions, some late and bad records):
+//! - phase A: a background thread produces minutes 0–10 (+ bad records) slowly, for ~30 s, while
+//!   - runs crash at the failpoints after-state-upload, after-data-files, after-manifest and
+//!     after-commit, each aimed at a checkpoint a few past the newest in the store (each must
+//!     exit non-zero and name the failpoint; being live, the checkpoints have new data), then
+//!   - runs are SIGKILLed after a random 0.3–3 s until the producer is done;
+//!   then a run commits every window up to the watermark of phase A and is stopped with SIGTERM:
+//!   that proves a watermark the engine has passed (runs without --until-end here, because an
+//!   --until-end run that completes closes every window, and later data would then be late);
+//! - phase B: minutes 10–20, bad records, and late events (older than the committed windows, on
+//!   every partition, mixed in) are produced at once; 5 `--until-end` runs are SIGKILLed after a
+//!   random 0.2–1.5 s (a whole run takes about a second); a last `--until-end` run completes;
+//! - gold exact (pyiceberg + DuckDB), late and dead-letter tables exact by (partition, offset),
+//!   no checkpoint id committed twice.
+//!
+//! The random choices come from a printed seed (`FLOE_E2E_SEED` replays them).
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+use floe_tests::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const PARTITIONS: i32 = 4;
+const MINUTE: i64 = 60_000;
+
+fn random_kill_delay(rng: &mut StdRng) -> Duration {
+    Duration::from_millis(rng.random_range(300..=3000))
+}
+
+#[test]
+fn exactly_once_across_crashes_and_restarts() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let seed = seed("crash");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut job = Job::new(
+        &services,
+        "crash",
+        JobOptions {
+            partitions: PARTITIONS,
+            checkpoint_interval: "300ms".into(),
+            ..Default::default()
+        },
+    );
+    let mut gen = ContentGen::new(seed, 50);
+    let start = BASE_TS + 5_000;
+
+    // ---------------------------------------------------------------- phase A (live)
+    let mut phase_a = gen.stream(&StreamSpec {
+        start_ms: start,
+        duration_ms: 10 * MINUTE,
+        count: 10_000,
+        partitions: PARTITIONS,
+        placement: Placement::ByKey,
+        jitter_ms: 8_000,
+    });
+    let bad = gen.bad_records(4 * BAD_KINDS, PARTITIONS);
+    gen.insert_randomly(&mut phase_a, bad, 0);
+    let topic = job.topic.clone();
+    let brokers = services.brokers.clone();
+    let producer = std::thread::spawn(move || {
+        let kafka = Kafka::connect(&brokers);
+        let mut out = Vec::new();
+        for chunk in phase_a.chunks(170) {
+            out.extend(kafka.produce(&topic, chunk));
+            std::thread::sleep(Duration::from_millis(450));
+        }
+        out
+    });
+
+    let t0 = Instant::now();
+    // Each failpoint is aimed a few checkpoints past the newest one in the store, so that the
+    // run has read live data by then (its first checkpoints are empty while it starts): crashes
+    // then leave real orphan data files / an uncommitted manifest / a half-committed checkpoint.
+    // after-commit fires only for a checkpoint with rows in some table: when the aimed one
+    // passes without firing (the store has moved 2 past it), the run is stopped with SIGTERM
+    // and the failpoint aimed again.
+    for point in [
+        "after-state-upload",
+        "after-data-files",
+        "after-manifest",
+        "after-commit",
+    ] {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let id = job.latest_checkpoint_id_on_disk().unwrap_or(0) + 3;
+            let fp = format!("{point}:{id}");
+            let mut p = job.start(
+                &RunOptions::streaming()
+                    .interval("300ms")
+                    .env("FLOE_CRASH_AT", &fp),
+            );
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut stopped = false;
+            let status = loop {
+                if let Some(s) = p.poll() {
+                    break s;
+                }
+                if !stopped && job.latest_checkpoint_id_on_disk().unwrap_or(0) >= id + 2 {
+                    p.terminate();
+                    stopped = true;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "FLOE_CRASH_AT={fp}: run neither crashed nor passed checkpoint {id} in 60 s:\n{}",
+                    p.describe()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            let fired = status.signal() == Some(6)
+                || problems_in_file(&p.log, 50).iter().any(|l| l.contains(&fp));
+            if !status.success() {
+                assert!(
+                    fired,
+                    "floe failed under FLOE_CRASH_AT={fp} but not by the failpoint (no SIGABRT, \
+                     not named in its log): a real crash?\n{}",
+                    p.describe()
+                );
+                eprintln!(
+                    "[crash] FLOE_CRASH_AT={fp}: exited with {status} after {:.1}s",
+                    p.elapsed().as_secs_f64()
+                );
+                break;
+            }
+            assert!(
+                stopped,
+                "a run without --until-end exited 0 by itself:\n{}",
+                p.describe()
+            );
+            assert!(
+                point == "after-commit" && attempt < 8,
+                "FLOE_CRASH_AT={fp} did not fire before checkpoint {} (attempt {attempt}):\n{}",
+                id + 2,
+                p.describe()
+            );
+            eprintln!("[crash] FLOE_CRASH_AT={fp} did not fire (checkpoint {id} had no rows); aiming again");
+        }
+    }
+    let mut kills = 0;
+    while !producer.is_finished() {
+        let delay = random_kill_delay(&mut rng);
+        let mut p = job.start(&RunOptions::streaming().interval("300ms"));
+        if let Some(s) = p.wait_for(delay) {
+            panic!(
+                "a run without --until-end exited by itself ({s}):\n{}",
+                p.describe()
+            );
+        }
+        p.kill();
+        kills += 1;
+        eprintln!("[crash] phase A: SIGKILL after {:.2}s", delay.as_secs_f64());
+    }
+    let mut log = EventLog::default();
+    log.extend(producer.join().expect("producer thread"));
+    log.validate_labels(false, None);
+    eprintln!(
+        "[crash] phase A produced {} records in {:.1}s; {kills} random kills during it",
+        log.records.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    if kills == 0 {
+        eprintln!("[crash] note: the failpoint runs outlasted the live producer; no random kill in phase A");
+    }
+
+    let partitions: Vec<i32> = (0..PARTITIONS).collect();
+    let until = log.watermark_over(&partitions);
+    let mut p = job.start(&RunOptions::streaming().interval("300ms"));
+    job.wait_for_windows(&log, until, Duration::from_secs(120), &mut p);
+    p.terminate();
+    p.expect_success(Duration::from_secs(60));
+    let floor = until.div_euclid(WINDOW_MS) * WINDOW_MS;
+
+    // ---------------------------------------------------------------- phase B (all at once)
+    let mut phase_b = gen.stream(&StreamSpec {
+        start_ms: start + 10 * MINUTE,
+        duration_ms: 10 * MINUTE,
+        count: 10_000,
+        partitions: PARTITIONS,
+        placement: Placement::ByKey,
+        jitter_ms: 8_000,
+    });
+    let late: Vec<Record> = (0..40)
+        .map(|i| {
+            let ts = gen.rng().random_range(start..=floor - 2 * MINUTE);
+            gen.late_event(i % PARTITIONS, ts)
+        })
+        .collect();
+    gen.insert_randomly(&mut phase_b, late, 0);
+    let bad = gen.bad_records(4 * BAD_KINDS, PARTITIONS);
+    gen.insert_randomly(&mut phase_b, bad, 0);
+    let kafka = job.kafka();
+    job.produce(&kafka, &mut log, &phase_b);
+    log.validate_labels(false, Some(floor));
+    eprintln!(
+        "[crash] {} records in all: {} ok, {} late, {} bad",
+        log.records.len(),
+        log.count(Expect::Ok),
+        log.count(Expect::Late),
+        log.count(Expect::Bad)
+    );
+
+    // A whole phase-B run takes about a second here, so these kills come sooner than phase
+    // A's (0.3–3 s) to land while it reads and commits.
+    let mut finished_alone = 0;
+    for i in 0..5 {
+        let delay = Duration::from_millis(rng.random_range(200..=1500));
+        let mut p = job.start(&RunOptions::until_end().interval("300ms"));
+        match p.wait_for(delay) {
+            Some(s) if s.success() => {
+                finished_alone += 1;
+                eprintln!(
+                    "[crash] phase B run {i}: finished by itself before the kill at {:.2}s",
+                    delay.as_secs_f64()
+                )
+            }
+            Some(_) => panic!("floe failed without being killed:\n{}", p.describe()),
+            None => {
+                p.kill();
+                eprintln!(
+                    "[crash] phase B run {i}: SIGKILL after {:.2}s",
+                    delay.as_secs_f64()
+                );
+            }
+        }
+    }
+
+    if finished_alone > 0 {
+        eprintln!(
+            "[crash] note: {finished_alone} of the 5 phase-B runs finished before their kill"
+        );
+    }
+    let mut last = job.start(&RunOptions::until_end().interval("300ms"));
+    last.expect_success(Duration::from_secs(300));
+    eprintln!(
+        "[crash] final run finished in {:.1}s",
+        last.elapsed().as_secs_f64()
+    );
+    job.assert_exact(&log);
+}

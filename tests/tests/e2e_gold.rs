@@ -1,0 +1,375 @@
+//! End-to-end tests of the gold job (`gold.video_stats_1min`) against the real broker, checked by
+//! independent readers. Each test has its own topic and temp dir (see floe_tests docs for how to
+//! run them).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use floe_tests::*;
+use rand::Rng;
+
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(90);
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn spec(
+    start_ms: i64,
+    minutes: i64,
+    count: usize,
+    partitions: i32,
+    placement: Placement,
+    jitter_ms: i64,
+) -> StreamSpec {
+    StreamSpec {
+        start_ms,
+        duration_ms: minutes * 60_000,
+        count,
+        partitions,
+        placement,
+        jitter_ms,
+    }
+}
+
+/// Runs `floe run` (no --until-end) until every window ending at or before the watermark of the
+/// data produced so far is committed, then stops it with `signal` and expects exit 0. Returns a
+/// watermark the engine has certainly reached (the end of the last of those windows, which has
+/// rows: the data is dense).
+fn stream_until_committed(job: &mut Job, log: &EventLog, opts: RunOptions, sigint: bool) -> i64 {
+    let partitions: Vec<i32> = (0..job.partitions).collect();
+    let until = log.watermark_over(&partitions);
+    let mut p = job.start(&opts);
+    job.wait_for_windows(log, until, COMMIT_TIMEOUT, &mut p);
+    if sigint {
+        p.interrupt();
+    } else {
+        p.terminate();
+    }
+    p.expect_success(STOP_TIMEOUT);
+    eprintln!(
+        "[{}] stopped with {} after {:.1}s",
+        p.label,
+        if sigint { "SIGINT" } else { "SIGTERM" },
+        p.elapsed().as_secs_f64()
+    );
+    until.div_euclid(WINDOW_MS) * WINDOW_MS
+}
+
+/// 1. In-order events on 3 partitions (partitioned by video id), ~5 minutes of event time.
+#[test]
+fn in_order_three_partitions() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(
+        &services,
+        "in-order",
+        JobOptions {
+            partitions: 3,
+            ..Default::default()
+        },
+    );
+    let mut gen = ContentGen::new(1, 20);
+    let recs = gen.stream(&spec(BASE_TS + 17_300, 5, 2000, 3, Placement::ByKey, 0));
+    let kafka = job.kafka();
+    let mut log = EventLog::default();
+    job.produce(&kafka, &mut log, &recs);
+    log.validate_labels(false, None);
+
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_exact(&log);
+}
+
+/// 2. Out-of-order events: times jittered by up to ±8 s (disorder within a partition kept below
+/// the 10 s watermark delay), so nothing is late and the table is exact.
+#[test]
+fn out_of_order_within_watermark_delay() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(
+        &services,
+        "out-of-order",
+        JobOptions {
+            partitions: 3,
+            ..Default::default()
+        },
+    );
+    let mut gen = ContentGen::new(2, 20);
+    let recs = gen.stream(&spec(BASE_TS + 3_100, 5, 2000, 3, Placement::ByKey, 8_000));
+    let kafka = job.kafka();
+    let mut log = EventLog::default();
+    job.produce(&kafka, &mut log, &recs);
+    log.validate_labels(false, None);
+    let disordered = recs
+        .windows(2)
+        .filter(|w| w[0].partition == w[1].partition && w[1].event_ts < w[0].event_ts)
+        .count();
+    assert!(
+        disordered > 50,
+        "the generator should make disorder ({disordered})"
+    );
+
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_exact(&log);
+}
+
+/// 3. Late beyond the allowed lateness, on one partition: after the stream has advanced 4
+/// minutes, events 2+ minutes older than the newest one go to the late table (exact partition /
+/// offset), not to gold. (One partition: there the engine's watermark at each record is fixed by
+/// the offsets, whatever the read timing.)
+#[test]
+fn late_events_go_to_the_late_table() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(
+        &services,
+        "late",
+        JobOptions {
+            partitions: 1,
+            ..Default::default()
+        },
+    );
+    let mut gen = ContentGen::new(3, 20);
+    let kafka = job.kafka();
+    let mut log = EventLog::default();
+
+    let first = gen.stream(&spec(
+        BASE_TS + 9_000,
+        4,
+        1000,
+        1,
+        Placement::Fixed(0),
+        4_000,
+    ));
+    let newest = gen.partition_max(0).unwrap();
+    // windows ending at least 2 minutes before the newest event
+    let late_max = newest - 2 * WINDOW_MS - WINDOW_MS;
+    let late: Vec<Record> = (0..30)
+        .map(|_| {
+            let ts = gen.rng().random_range(BASE_TS + 9_000..=late_max);
+            gen.late_event(0, ts)
+        })
+        .collect();
+    let mut second = gen.stream(&spec(
+        BASE_TS + 9_000 + 4 * 60_000,
+        3,
+        750,
+        1,
+        Placement::Fixed(0),
+        4_000,
+    ));
+    gen.insert_randomly(&mut second, late, 0);
+    job.produce(&kafka, &mut log, &first);
+    job.produce(&kafka, &mut log, &second);
+    log.validate_labels(true, None);
+    assert_eq!(log.count(Expect::Late), 30);
+
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_exact(&log);
+}
+
+/// 3b. Late events on several partitions, after a restart: a first run commits the windows up
+/// to the watermark and is stopped with SIGINT; events older than those windows then arrive on
+/// every partition among new in-order data. Their windows are closed for certain (the global
+/// watermark is restored and monotonic), so they are late, whichever partition the engine reads
+/// first; and gold gets no second row for an already committed window.
+#[test]
+fn late_events_after_restart_on_several_partitions() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(
+        &services,
+        "late-restart",
+        JobOptions {
+            partitions: 3,
+            ..Default::default()
+        },
+    );
+    let mut gen = ContentGen::new(33, 20);
+    let kafka = job.kafka();
+    let mut log = EventLog::default();
+
+    let first = gen.stream(&spec(BASE_TS + 1_000, 4, 1200, 3, Placement::ByKey, 8_000));
+    job.produce(&kafka, &mut log, &first);
+    log.validate_labels(false, None);
+    let floor = stream_until_committed(&mut job, &log, RunOptions::streaming(), true);
+
+    let late: Vec<Record> = (0..30)
+        .map(|i| {
+            let ts = gen
+                .rng()
+                .random_range(BASE_TS + 1_000..=floor - 2 * WINDOW_MS);
+            gen.late_event(i % 3, ts)
+        })
+        .collect();
+    let mut second = gen.stream(&spec(
+        BASE_TS + 1_000 + 4 * 60_000,
+        3,
+        900,
+        3,
+        Placement::ByKey,
+        8_000,
+    ));
+    gen.insert_randomly(&mut second, late, 0);
+    job.produce(&kafka, &mut log, &second);
+    log.validate_labels(false, Some(floor));
+
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_exact(&log);
+}
+
+/// 4. Malformed records mixed in (not JSON, truncated, no / string / null / boolean event_ts,
+/// no video_id, no body, empty value, null value, a JSON array): exact dead-letter table by
+/// partition and offset, exact gold.
+#[test]
+fn malformed_records_go_to_dead_letters() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(
+        &services,
+        "malformed",
+        JobOptions {
+            partitions: 3,
+            ..Default::default()
+        },
+    );
+    let mut gen = ContentGen::new(4, 20);
+    let mut recs = gen.stream(&spec(BASE_TS + 45_000, 5, 1500, 3, Placement::ByKey, 8_000));
+    let bad = gen.bad_records(4 * BAD_KINDS, 3);
+    gen.insert_randomly(&mut recs, bad, 0);
+    let kafka = job.kafka();
+    let mut log = EventLog::default();
+    job.produce(&kafka, &mut log, &recs);
+    log.validate_labels(false, None);
+    assert_eq!(log.count(Expect::Bad), 4 * BAD_KINDS);
+
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_exact(&log);
+}
+
+/// 5. Idleness: 2 partitions, only partition 0 has data. Without --until-end, with a 1 s idle
+/// timeout, partition 1 must stop holding the watermark back: every window ending at or before
+/// (newest event − 10 s) gets committed. SIGTERM then exits 0, and a final --until-end run
+/// commits the rest from the saved state (exact).
+#[test]
+fn idle_partition_does_not_hold_back_the_watermark() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(
+        &services,
+        "idle",
+        JobOptions {
+            partitions: 2,
+            idle_timeout: "1s".into(),
+            checkpoint_interval: "500ms".into(),
+            ..Default::default()
+        },
+    );
+    let mut gen = ContentGen::new(5, 20);
+    let recs = gen.stream(&spec(
+        BASE_TS + 30_000,
+        5,
+        1000,
+        2,
+        Placement::Fixed(0),
+        8_000,
+    ));
+    let kafka = job.kafka();
+    let mut log = EventLog::default();
+    job.produce(&kafka, &mut log, &recs);
+    log.validate_labels(false, None);
+
+    let until = log.watermark_over(&[0]);
+    let mut p = job.start(&RunOptions::streaming().interval("500ms"));
+    job.wait_for_windows(&log, until, Duration::from_secs(60), &mut p);
+    p.terminate();
+    p.expect_success(STOP_TIMEOUT);
+
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_exact(&log);
+}
+
+/// 6. The same videos on 4 partitions (each record to a random partition): the partial
+/// aggregates of a (window, video) from every partition must end in exactly one row.
+#[test]
+fn same_key_on_several_partitions() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(
+        &services,
+        "same-key",
+        JobOptions {
+            partitions: 4,
+            ..Default::default()
+        },
+    );
+    let mut gen = ContentGen::new(6, 20);
+    let recs = gen.stream(&spec(
+        BASE_TS + 12_000,
+        5,
+        2000,
+        4,
+        Placement::Random,
+        8_000,
+    ));
+    let mut spread: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
+    for r in &recs {
+        spread
+            .entry(r.key.as_deref().unwrap())
+            .or_default()
+            .insert(r.partition);
+    }
+    assert!(
+        spread.values().all(|ps| ps.len() == 4),
+        "every video should be on all 4 partitions"
+    );
+    let kafka = job.kafka();
+    let mut log = EventLog::default();
+    job.produce(&kafka, &mut log, &recs);
+    log.validate_labels(false, None);
+
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_exact(&log);
+}
+
+/// 7. Restart: a run without --until-end is stopped with SIGTERM after its first commits; more
+/// data arrives; a run with --until-end resumes from the checkpoint (offsets and open windows)
+/// and the table is exact, with no checkpoint id committed twice.
+#[test]
+fn restart_after_sigterm_resumes_exactly() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(
+        &services,
+        "restart",
+        JobOptions {
+            partitions: 3,
+            ..Default::default()
+        },
+    );
+    let mut gen = ContentGen::new(7, 20);
+    let kafka = job.kafka();
+    let mut log = EventLog::default();
+
+    let first = gen.stream(&spec(BASE_TS + 20_000, 3, 1200, 3, Placement::ByKey, 8_000));
+    job.produce(&kafka, &mut log, &first);
+    log.validate_labels(false, None);
+    stream_until_committed(
+        &mut job,
+        &log,
+        RunOptions::streaming().interval("500ms"),
+        false,
+    );
+
+    let second = gen.stream(&spec(
+        BASE_TS + 20_000 + 3 * 60_000,
+        3,
+        1200,
+        3,
+        Placement::ByKey,
+        8_000,
+    ));
+    job.produce(&kafka, &mut log, &second);
+    log.validate_labels(false, None);
+
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_exact(&log);
+}
