@@ -4,10 +4,10 @@
 //!
 //! Plan (~20k events, ~20 minutes of event time, 4 partitions, some late and bad records):
 //! - phase A: a background thread produces minutes 0–10 (+ bad records) slowly, for ~30 s, while
-//!   - runs crash at the failpoints after-state-upload, after-data-files, after-manifest and
-//!     after-commit, each aimed at a checkpoint a few past the newest in the store (each must
-//!     exit non-zero and name the failpoint; being live, the checkpoints have new data), then
-//!   - runs are SIGKILLed after a random 0.3–3 s until the producer is done;
+//!   runs crash at the failpoints after-state-upload, after-data-files, after-manifest and
+//!   after-commit, each aimed at a checkpoint a few past the newest in the store (each must
+//!   exit non-zero and name the failpoint; being live, the checkpoints have new data), then
+//!   runs are SIGKILLed after a random 0.3–3 s until the producer is done;
 //!   then a run commits every window up to the watermark of phase A and is stopped with SIGTERM:
 //!   that proves a watermark the engine has passed (runs without --until-end here, because an
 //!   --until-end run that completes closes every window, and later data would then be late);

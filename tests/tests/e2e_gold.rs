@@ -54,7 +54,7 @@ fn stream_until_committed(job: &mut Job, log: &EventLog, opts: RunOptions, sigin
     until.div_euclid(WINDOW_MS) * WINDOW_MS
 }
 
-/// 1. In-order events on 3 partitions (partitioned by video id), ~5 minutes of event time.
+/// Case 1: In-order events on 3 partitions (partitioned by video id), ~5 minutes of event time.
 #[test]
 fn in_order_three_partitions() {
     let _serial = serial();
@@ -78,7 +78,7 @@ fn in_order_three_partitions() {
     job.assert_exact(&log);
 }
 
-/// 2. Out-of-order events: times jittered by up to ±8 s (disorder within a partition kept below
+/// Case 2: Out-of-order events: times jittered by up to ±8 s (disorder within a partition kept below
 /// the 10 s watermark delay), so nothing is late and the table is exact.
 #[test]
 fn out_of_order_within_watermark_delay() {
@@ -111,7 +111,7 @@ fn out_of_order_within_watermark_delay() {
     job.assert_exact(&log);
 }
 
-/// 3. Late beyond the allowed lateness, on one partition: after the stream has advanced 4
+/// Case 3: Late beyond the allowed lateness, on one partition: after the stream has advanced 4
 /// minutes, events 2+ minutes older than the newest one go to the late table (exact partition /
 /// offset), not to gold. (One partition: there the engine's watermark at each record is fixed by
 /// the offsets, whatever the read timing.)
@@ -166,7 +166,7 @@ fn late_events_go_to_the_late_table() {
     job.assert_exact(&log);
 }
 
-/// 3b. Late events on several partitions, after a restart: a first run commits the windows up
+/// Case 3b: Late events on several partitions, after a restart: a first run commits the windows up
 /// to the watermark and is stopped with SIGINT; events older than those windows then arrive on
 /// every partition among new in-order data. Their windows are closed for certain (the global
 /// watermark is restored and monotonic), so they are late, whichever partition the engine reads
@@ -216,7 +216,7 @@ fn late_events_after_restart_on_several_partitions() {
     job.assert_exact(&log);
 }
 
-/// 4. Malformed records mixed in (not JSON, truncated, no / string / null / boolean event_ts,
+/// Case 4: Malformed records mixed in (not JSON, truncated, no / string / null / boolean event_ts,
 /// no video_id, no body, empty value, null value, a JSON array): exact dead-letter table by
 /// partition and offset, exact gold.
 #[test]
@@ -245,7 +245,7 @@ fn malformed_records_go_to_dead_letters() {
     job.assert_exact(&log);
 }
 
-/// 5. Idleness: 2 partitions, only partition 0 has data. Without --until-end, with a 1 s idle
+/// Case 5: Idleness: 2 partitions, only partition 0 has data. Without --until-end, with a 1 s idle
 /// timeout, partition 1 must stop holding the watermark back: every window ending at or before
 /// (newest event − 10 s) gets committed. SIGTERM then exits 0, and a final --until-end run
 /// commits the rest from the saved state (exact).
@@ -287,7 +287,7 @@ fn idle_partition_does_not_hold_back_the_watermark() {
     job.assert_exact(&log);
 }
 
-/// 6. The same videos on 4 partitions (each record to a random partition): the partial
+/// Case 6: The same videos on 4 partitions (each record to a random partition): the partial
 /// aggregates of a (window, video) from every partition must end in exactly one row.
 #[test]
 fn same_key_on_several_partitions() {
@@ -330,7 +330,7 @@ fn same_key_on_several_partitions() {
     job.assert_exact(&log);
 }
 
-/// 7. Restart: a run without --until-end is stopped with SIGTERM after its first commits; more
+/// Case 7: Restart: a run without --until-end is stopped with SIGTERM after its first commits; more
 /// data arrives; a run with --until-end resumes from the checkpoint (offsets and open windows)
 /// and the table is exact, with no checkpoint id committed twice.
 #[test]
