@@ -37,8 +37,6 @@ pub struct DecodedBatch {
     pub dead_letters: Vec<DeadLetter>,
     /// Next offset to read per partition after this batch (covers dead letters too).
     pub positions: Vec<(i32, i64)>,
-    /// Largest event time per partition in this batch.
-    pub max_event_ms: Vec<(i32, i64)>,
 }
 
 impl DecodedBatch {
@@ -64,13 +62,6 @@ impl DecodedBatch {
         match self.positions.iter_mut().find(|(p, _)| *p == partition) {
             Some((_, next)) => *next = (*next).max(offset + 1),
             None => self.positions.push((partition, offset + 1)),
-        }
-    }
-
-    fn note_event(&mut self, partition: i32, event_ms: i64) {
-        match self.max_event_ms.iter_mut().find(|(p, _)| *p == partition) {
-            Some((_, m)) => *m = (*m).max(event_ms),
-            None => self.max_event_ms.push((partition, event_ms)),
         }
     }
 }
@@ -194,7 +185,7 @@ impl Decoder {
             });
             return;
         };
-        if let Err(reason) = self.decode_event(partition, bytes, batch) {
+        if let Err(reason) = self.decode_event(bytes, batch) {
             batch.dead_letters.push(DeadLetter {
                 partition,
                 offset,
@@ -209,12 +200,7 @@ impl Decoder {
         batch.raw_ends.push(batch.raw.len());
     }
 
-    fn decode_event(
-        &self,
-        partition: i32,
-        bytes: &[u8],
-        batch: &mut DecodedBatch,
-    ) -> Result<(), String> {
+    fn decode_event(&self, bytes: &[u8], batch: &mut DecodedBatch) -> Result<(), String> {
         let mut slots: Vec<Scalar<'_>> = vec![Scalar::Missing; self.paths.len()];
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let is_object = ObjectSeed {
@@ -272,7 +258,6 @@ impl Decoder {
             batch.inputs.push(a.spec.input(passes, value));
         }
         batch.event_ms.push(event_ms);
-        batch.note_event(partition, event_ms);
         Ok(())
     }
 }
@@ -468,7 +453,6 @@ mod tests {
         );
         assert_eq!(b.raw(0), LIKE.as_bytes());
         assert_eq!(b.positions, [(3, 101)]);
-        assert_eq!(b.max_event_ms, [(3, 1767225600123)]);
     }
 
     #[test]
