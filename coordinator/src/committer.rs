@@ -65,6 +65,11 @@ pub struct IcebergCommitter {
     keep: usize,
 }
 
+/// A job's tables, in the order of `IcebergCommitter::tables`.
+fn table_specs(job: &JobSpec) -> [&TableSchema; 3] {
+    [&job.table, &job.late_table, &job.dead_letter_table]
+}
+
 const AGGREGATES: usize = 0;
 const LATE: usize = 1;
 const DEAD_LETTERS: usize = 2;
@@ -78,7 +83,7 @@ impl IcebergCommitter {
         keep: usize,
     ) -> Result<Self, CommitterError> {
         let mut tables = Vec::with_capacity(3);
-        for spec in [&job.table, &job.late_table, &job.dead_letter_table] {
+        for spec in table_specs(&job) {
             tables.push(IcebergTable::open_or_create(catalog.clone(), spec).await?);
         }
         Ok(Self {
@@ -94,15 +99,8 @@ impl IcebergCommitter {
     }
 
     fn table_by_name(&self, name: &str) -> Option<&IcebergTable> {
-        let specs: [&TableSchema; 3] = [
-            &self.job.table,
-            &self.job.late_table,
-            &self.job.dead_letter_table,
-        ];
-        specs
-            .iter()
-            .position(|s| s.name == name)
-            .map(|i| &self.tables[i])
+        let i = table_specs(&self.job).iter().position(|s| s.name == name)?;
+        Some(&self.tables[i])
     }
 
     /// Finds the newest complete checkpoint, makes sure every table has it, and drops
@@ -189,7 +187,7 @@ impl IcebergCommitter {
             }
             let files = table.write_data_files(batch).await?;
             tables.push(TableFiles {
-                table: self.spec_name(i).to_owned(),
+                table: table_specs(&self.job)[i].name.clone(),
                 data_files: data_files_to_json(&files, table)?,
                 rows,
             });
@@ -205,14 +203,6 @@ impl IcebergCommitter {
         self.store.put_manifest(&manifest).await?;
         failpoint::hit("after-manifest", id);
         Ok(manifest)
-    }
-
-    fn spec_name(&self, i: usize) -> &str {
-        match i {
-            AGGREGATES => &self.job.table.name,
-            LATE => &self.job.late_table.name,
-            _ => &self.job.dead_letter_table.name,
-        }
     }
 
     /// Commits a complete checkpoint to every table that does not have it yet. Tables with no

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use floe_common::config::JobSpec;
+use floe_common::window::OperatorStats;
 use floe_proto::{Assignment, Barrier};
 use floe_storage::CheckpointStore;
 use floe_worker::{topic_partitions, Worker, WorkerOptions};
@@ -52,6 +53,17 @@ pub struct JobProgress {
     pub last_checkpoint_id: u64,
     pub rows_committed: u64,
     pub input_finished: bool,
+}
+
+impl JobProgress {
+    /// Takes a worker's counters and watermark.
+    fn record(&mut self, stats: OperatorStats, watermark_ms: i64) {
+        self.events = stats.events;
+        self.late_accepted = stats.late_accepted;
+        self.late_rejected = stats.late_rejected;
+        self.dead_letters = stats.dead_letters;
+        self.watermark_ms = watermark_ms;
+    }
 }
 
 /// What a finished run did.
@@ -121,13 +133,9 @@ pub async fn run_job(
                 _ = stop.changed() => {}
                 _ = status_tick.tick() => {
                     if let Ok(s) = worker.status().await {
-                        state.events = s.stats.events;
-                        state.watermark_ms = s.watermark_ms;
+                        state.record(s.stats, s.watermark_ms);
                         state.open_windows = s.open_windows;
                         state.open_entries = s.open_entries;
-                        state.dead_letters = s.stats.dead_letters;
-                        state.late_rejected = s.stats.late_rejected;
-                        state.late_accepted = s.stats.late_accepted;
                         progress.send_replace(state.clone());
                     }
                     continue;
@@ -142,11 +150,7 @@ pub async fn run_job(
             Err(e) => break Err(worker_err(e)),
         };
         let finished = ack.input_finished;
-        state.events = ack.stats.events;
-        state.watermark_ms = ack.watermark_ms;
-        state.dead_letters = ack.stats.dead_letters;
-        state.late_rejected = ack.stats.late_rejected;
-        state.late_accepted = ack.stats.late_accepted;
+        state.record(ack.stats, ack.watermark_ms);
         let manifest = match committer.complete(id, vec![ack]).await {
             Ok(m) => m,
             Err(e) => break Err(committer_err(e)),

@@ -119,7 +119,7 @@ impl Worker {
         options: WorkerOptions,
     ) -> Result<Self, WorkerError> {
         let now = now_ms();
-        let operator = match assignment.restore_from {
+        let mut operator = match assignment.restore_from {
             Some(id) => {
                 let bytes = store.get_worker_state(id, &assignment.worker_id).await?;
                 let err = |message: String| WorkerError::State {
@@ -128,27 +128,21 @@ impl Worker {
                     message,
                 };
                 let snapshot = decode_state(&bytes).map_err(|e| err(e.to_string()))?;
-                let mut op = WindowOperator::restore(
+                WindowOperator::restore(
                     job.window,
                     &job.aggregates,
                     snapshot,
                     &assignment.partitions,
                     now,
                 )
-                .map_err(err)?;
-                for p in &assignment.partitions {
-                    op.assign(*p, now);
-                }
-                op
+                .map_err(err)?
             }
-            None => {
-                let mut op = WindowOperator::new(job.window, &job.aggregates);
-                for p in &assignment.partitions {
-                    op.assign(*p, now);
-                }
-                op
-            }
+            None => WindowOperator::new(job.window, &job.aggregates),
         };
+        // Partitions new to this worker (or with nothing in the checkpoint) start fresh.
+        for p in &assignment.partitions {
+            operator.assign(*p, now);
+        }
         let decoder = Arc::new(Decoder::new(&job).map_err(WorkerError::Job)?);
 
         // Where each partition starts, and where a bounded read ends.
