@@ -43,12 +43,10 @@ pub struct BenchArgs {
     out: PathBuf,
 }
 
-struct Input {
-    /// (partition, offset, value)
-    records: Vec<(i32, i64, String)>,
-}
+/// Generated records: (partition, offset, value).
+type Records = Vec<(i32, i64, String)>;
 
-fn generate(args: &BenchArgs) -> Input {
+fn generate(args: &BenchArgs) -> Records {
     let mut events = ContentEvents::new(42, args.videos, 5_000);
     let mut offsets = vec![0i64; args.partitions.max(1) as usize];
     let start = 1_767_225_600_000i64;
@@ -56,14 +54,14 @@ fn generate(args: &BenchArgs) -> Input {
     for i in 0..args.events {
         // 1,000 events per second of event time.
         let e = events.next_event(start + i as i64);
-        let p = (fxhash(&e.video_id) % offsets.len() as u64) as usize;
+        let p = (fnv1a(&e.video_id) % offsets.len() as u64) as usize;
         records.push((p as i32, offsets[p], e.json));
         offsets[p] += 1;
     }
-    Input { records }
+    records
 }
 
-fn fxhash(s: &str) -> u64 {
+fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100000001b3)
     })
@@ -105,15 +103,18 @@ fn percentile(sorted: &[Duration], q: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-/// Feeds records in batches of `batch` consecutive records of one partition.
-fn batches<'a>(
-    input: &'a Input,
-    batch: usize,
-) -> impl Iterator<Item = &'a [(i32, i64, String)]> + 'a {
-    input.records.chunks(batch)
+/// Decodes one chunk of records into a batch.
+fn decode_chunk(decoder: &Decoder, chunk: &[(i32, i64, String)]) -> DecodedBatch {
+    let mut b = DecodedBatch::default();
+    for (p, o, v) in chunk {
+        decoder.decode_into(*p, *o, Some(v.as_bytes()), &mut b);
+    }
+    b
 }
 
 pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    anyhow::ensure!(args.checkpoint_every > 0, "--checkpoint-every must be at least 1");
     let dir = tempfile::tempdir()?;
     let mut file = FloeConfig::parse(EXAMPLE)?;
     file.apply(&Overrides {
@@ -131,7 +132,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
     eprintln!("generating {} events…", args.events);
     let input = generate(&args);
-    let bytes: usize = input.records.iter().map(|r| r.2.len()).sum();
+    let bytes: usize = input.iter().map(|r| r.2.len()).sum();
 
     // 1. decode + aggregate, one thread.
     let mut op = WindowOperator::new(job.window, &job.aggregates);
@@ -139,12 +140,8 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         op.assign(p, 0);
     }
     let (wall, cpu) = (Instant::now(), cpu_seconds());
-    for chunk in batches(&input, args.batch) {
-        let mut b = DecodedBatch::default();
-        for (p, o, v) in chunk {
-            decoder.decode_into(*p, *o, Some(v.as_bytes()), &mut b);
-        }
-        op.apply(&b, 0);
+    for chunk in input.chunks(args.batch) {
+        op.apply(&decode_chunk(&decoder, chunk), 0);
     }
     let agg_wall = wall.elapsed().as_secs_f64();
     let agg_cpu = (cpu_seconds() - cpu).max(1e-9);
@@ -165,13 +162,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut checkpoint_id = 0u64;
     let mut state_bytes = 0usize;
     let (wall, cpu) = (Instant::now(), cpu_seconds());
-    let total_batches = input.records.len().div_ceil(args.batch.max(1));
-    for (n, chunk) in batches(&input, args.batch).enumerate() {
-        let mut b = DecodedBatch::default();
-        for (p, o, v) in chunk {
-            decoder.decode_into(*p, *o, Some(v.as_bytes()), &mut b);
-        }
-        op.apply(&b, 0);
+    let total_batches = input.len().div_ceil(args.batch.max(1));
+    for (n, chunk) in input.chunks(args.batch).enumerate() {
+        op.apply(&decode_chunk(&decoder, chunk), 0);
         since += chunk.len() as u64;
         let last = n + 1 == total_batches;
         if since >= args.checkpoint_every || last {
