@@ -114,7 +114,10 @@ fn decode_chunk(decoder: &Decoder, chunk: &[(i32, i64, String)]) -> DecodedBatch
 
 pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    anyhow::ensure!(args.checkpoint_every > 0, "--checkpoint-every must be at least 1");
+    anyhow::ensure!(
+        args.checkpoint_every > 0,
+        "--checkpoint-every must be at least 1"
+    );
     let dir = tempfile::tempdir()?;
     let mut file = FloeConfig::parse(EXAMPLE)?;
     file.apply(&Overrides {

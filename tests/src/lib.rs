@@ -1323,6 +1323,16 @@ impl Job {
         Kafka::connect(&self.services.brokers)
     }
 
+    /// Produces `records` into a fresh log and checks their labels hold whatever order the
+    /// engine reads partitions in.
+    pub fn produce_checked(&self, records: &[Record]) -> EventLog {
+        let kafka = self.kafka();
+        let mut log = EventLog::default();
+        self.produce(&kafka, &mut log, records);
+        log.validate_labels(false, None);
+        log
+    }
+
     /// Produces `records` to the job's topic, appends them to `log` and rewrites the events
     /// file (kept with the test dir for a failed test).
     pub fn produce(&self, kafka: &Kafka, log: &mut EventLog, records: &[Record]) {
@@ -1587,21 +1597,10 @@ for i in s3.get_file_info(fs.FileSelector(sys.argv[1], recursive=True, allow_not
             "--columns".into(),
             "kafka_partition,kafka_offset".into(),
         ]);
-        let (ok, out) = self.python("read_table.py", &args, Duration::from_secs(120));
-        if !ok {
-            if out.contains("NoSuchTable")
-                || out.contains("not found")
-                || out.contains("does not exist")
-            {
-                return None;
-            }
-            panic!("read_table.py {}:\n{}", args.join(" "), clip(&out, 8000));
-        }
         Some(
-            out.lines()
-                .filter(|l| l.starts_with('{'))
-                .map(|l| {
-                    let v: Value = serde_json::from_str(l).expect("read_table.py line is JSON");
+            self.read_table_lines(&args)?
+                .iter()
+                .map(|v| {
                     (
                         v["kafka_partition"].as_i64().expect("kafka_partition") as i32,
                         v["kafka_offset"].as_i64().expect("kafka_offset"),
@@ -1615,7 +1614,13 @@ for i in s3.get_file_info(fs.FileSelector(sys.argv[1], recursive=True, allow_not
     pub fn summaries(&mut self, table: &str) -> Option<Vec<Value>> {
         let mut args = self.catalog_args();
         args.extend(["--table".into(), table.to_string(), "--summaries".into()]);
-        let (ok, out) = self.python("read_table.py", &args, Duration::from_secs(120));
+        self.read_table_lines(&args)
+    }
+
+    /// Runs tests/py/read_table.py and parses its JSON lines; `None` when the table does not
+    /// exist, a panic with the script's output on any other failure.
+    fn read_table_lines(&mut self, args: &[String]) -> Option<Vec<Value>> {
+        let (ok, out) = self.python("read_table.py", args, Duration::from_secs(120));
         if !ok {
             if out.contains("NoSuchTable")
                 || out.contains("not found")
@@ -1628,7 +1633,7 @@ for i in s3.get_file_info(fs.FileSelector(sys.argv[1], recursive=True, allow_not
         Some(
             out.lines()
                 .filter(|l| l.starts_with('{'))
-                .map(|l| serde_json::from_str(l).expect("summary line is JSON"))
+                .map(|l| serde_json::from_str(l).expect("read_table.py line is JSON"))
                 .collect(),
         )
     }

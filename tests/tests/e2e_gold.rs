@@ -69,10 +69,7 @@ fn in_order_three_partitions() {
     );
     let mut gen = ContentGen::new(1, 20);
     let recs = gen.stream(&spec(BASE_TS + 17_300, 5, 2000, 3, Placement::ByKey, 0));
-    let kafka = job.kafka();
-    let mut log = EventLog::default();
-    job.produce(&kafka, &mut log, &recs);
-    log.validate_labels(false, None);
+    let log = job.produce_checked(&recs);
 
     job.run_until_end(RUN_TIMEOUT);
     job.assert_exact(&log);
@@ -94,10 +91,7 @@ fn out_of_order_within_watermark_delay() {
     );
     let mut gen = ContentGen::new(2, 20);
     let recs = gen.stream(&spec(BASE_TS + 3_100, 5, 2000, 3, Placement::ByKey, 8_000));
-    let kafka = job.kafka();
-    let mut log = EventLog::default();
-    job.produce(&kafka, &mut log, &recs);
-    log.validate_labels(false, None);
+    let log = job.produce_checked(&recs);
     let disordered = recs
         .windows(2)
         .filter(|w| w[0].partition == w[1].partition && w[1].event_ts < w[0].event_ts)
@@ -235,10 +229,7 @@ fn malformed_records_go_to_dead_letters() {
     let mut recs = gen.stream(&spec(BASE_TS + 45_000, 5, 1500, 3, Placement::ByKey, 8_000));
     let bad = gen.bad_records(4 * BAD_KINDS, 3);
     gen.insert_randomly(&mut recs, bad, 0);
-    let kafka = job.kafka();
-    let mut log = EventLog::default();
-    job.produce(&kafka, &mut log, &recs);
-    log.validate_labels(false, None);
+    let log = job.produce_checked(&recs);
     assert_eq!(log.count(Expect::Bad), 4 * BAD_KINDS);
 
     job.run_until_end(RUN_TIMEOUT);
@@ -272,10 +263,7 @@ fn idle_partition_does_not_hold_back_the_watermark() {
         Placement::Fixed(0),
         8_000,
     ));
-    let kafka = job.kafka();
-    let mut log = EventLog::default();
-    job.produce(&kafka, &mut log, &recs);
-    log.validate_labels(false, None);
+    let log = job.produce_checked(&recs);
 
     let until = log.watermark_over(&[0]);
     let mut p = job.start(&RunOptions::streaming().interval("500ms"));
@@ -321,10 +309,7 @@ fn same_key_on_several_partitions() {
         spread.values().all(|ps| ps.len() == 4),
         "every video should be on all 4 partitions"
     );
-    let kafka = job.kafka();
-    let mut log = EventLog::default();
-    job.produce(&kafka, &mut log, &recs);
-    log.validate_labels(false, None);
+    let log = job.produce_checked(&recs);
 
     job.run_until_end(RUN_TIMEOUT);
     job.assert_exact(&log);

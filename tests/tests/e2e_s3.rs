@@ -43,10 +43,7 @@ fn gold_on_s3_with_rest_catalog() {
     });
     let bad = gen.bad_records(2 * BAD_KINDS, 3);
     gen.insert_randomly(&mut recs, bad, 0);
-    let kafka = job.kafka();
-    let mut log = EventLog::default();
-    job.produce(&kafka, &mut log, &recs);
-    log.validate_labels(false, None);
+    let log = job.produce_checked(&recs);
 
     job.run_until_end(RUN_TIMEOUT);
     job.assert_exact(&log);
