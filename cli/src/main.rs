@@ -33,7 +33,15 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    if let Err(e) = try_main() {
+        // One line with the whole cause chain: no backtrace for a user's mistake.
+        eprintln!("floe: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn try_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Demo(_) => "warn",

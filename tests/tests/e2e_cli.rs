@@ -1,0 +1,201 @@
+//! The `floe` commands a user meets first: `demo` (the README's first command), `gen` feeding a
+//! bounded `run`, and a bad config. Tables are read back with the independent reader
+//! (tests/py/read_table.py, DuckDB over the Iceberg metadata).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use floe_tests::{floe_bin, repo_root, serial, unique_topic, Kafka, Services};
+use serde_json::Value;
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the floe binary runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Rows of `table` as the independent reader sees them.
+fn read_rows(services: &Services, dir: &Path, table: &str) -> Vec<Value> {
+    let out = Command::new(&services.python)
+        .arg(repo_root().join("tests/py/read_table.py"))
+        .args([
+            "--catalog-uri",
+            &format!("sqlite:///{}", dir.join("catalog.db").display()),
+        ])
+        .args([
+            "--warehouse",
+            &format!("file://{}", dir.join("warehouse").display()),
+        ])
+        .args(["--table", table, "--reader", "duckdb"])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "read_table.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("a JSON row"))
+        .collect()
+}
+
+fn long(row: &Value, column: &str) -> i64 {
+    row[column]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{column} in {row}"))
+}
+
+/// One row per (window, video), whole one-minute windows, and per-type counts within `events`.
+fn assert_gold_shape(rows: &[Value]) {
+    let mut seen = HashSet::new();
+    for r in rows {
+        let key = (long(r, "window_start"), r["video_id"].to_string());
+        assert!(seen.insert(key.clone()), "two rows for {key:?}");
+        assert_eq!(
+            long(r, "window_end") - long(r, "window_start"),
+            60_000,
+            "{r}"
+        );
+        assert_eq!(long(r, "window_start") % 60_000, 0, "{r}");
+        let typed: i64 = ["impressions", "likes", "shares", "completions"]
+            .iter()
+            .map(|c| long(r, c))
+            .sum();
+        assert!(typed <= long(r, "events"), "{r}");
+    }
+}
+
+#[test]
+fn demo_commits_rows_an_independent_reader_sees() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("demo");
+    let out = run(Command::new(floe_bin())
+        .current_dir(tmp.path())
+        .args([
+            "demo",
+            "--duration",
+            "20s",
+            "--rate",
+            "20000",
+            "--videos",
+            "50",
+        ])
+        .arg("--dir")
+        .arg(&dir));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let reported: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_suffix(" rows committed; top 10 by events:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the demo reports its committed rows:\n{stdout}"));
+    let rows = read_rows(&services, &dir, "gold.video_stats_1min");
+    assert!(
+        !rows.is_empty(),
+        "a 20 s demo at 10× event time closes windows"
+    );
+    assert_eq!(
+        rows.len(),
+        reported,
+        "the demo's count matches the reader's"
+    );
+    assert_gold_shape(&rows);
+}
+
+#[test]
+fn generated_events_are_all_counted_by_a_bounded_run() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
+    let topic = unique_topic("gen");
+    Kafka::connect(&services.brokers).create_topic(&topic, 3);
+    let events = 5_000;
+    run(Command::new(floe_bin()).args([
+        "gen",
+        "--brokers",
+        &services.brokers,
+        "--topic",
+        &topic,
+        "--events",
+        &events.to_string(),
+        "--videos",
+        "40",
+        "--seed",
+        "3",
+        "--disorder-ms",
+        "5000",
+        "--start-ms",
+        "1767225605000",
+        "--step-us",
+        "40000",
+    ]));
+    run(Command::new(floe_bin())
+        .arg("run")
+        .arg("--config")
+        .arg(repo_root().join("examples/video_stats.toml"))
+        .args(["--brokers", &services.brokers, "--topic", &topic])
+        .arg("--warehouse")
+        .arg(dir.join("warehouse"))
+        .arg("--catalog")
+        .arg(format!("sqlite://{}", dir.join("catalog.db").display()))
+        .arg("--checkpoints")
+        .arg(dir.join("checkpoints"))
+        .args(["--checkpoint-interval", "500ms", "--until-end"]));
+    let rows = read_rows(&services, dir, "gold.video_stats_1min");
+    assert_gold_shape(&rows);
+    // disorder (5 s) < watermark delay (10 s): nothing is late, every event is in a row
+    let total: i64 = rows.iter().map(|r| long(r, "events")).sum();
+    assert_eq!(total, events);
+    // 5,000 events × 40 ms = 200 s of event time starting 5 s past a minute boundary (the most
+    // disorder): event times stay within [boundary, boundary + 205 s), 4 windows
+    let windows: HashSet<i64> = rows.iter().map(|r| long(r, "window_start")).collect();
+    assert_eq!(windows.len(), 4);
+}
+
+#[test]
+fn a_bad_config_fails_before_anything_starts_with_one_line_naming_the_key() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let example = std::fs::read_to_string(repo_root().join("examples/video_stats.toml"))
+        .expect("the example config");
+    let bad = example.replace("size = \"1m\"", "size = \"1 fortnight\"");
+    assert_ne!(bad, example);
+    let config = tmp.path().join("bad.toml");
+    std::fs::write(&config, bad).expect("write config");
+    let out = Command::new(floe_bin())
+        .current_dir(tmp.path())
+        .args(["run", "--config"])
+        .arg(&config)
+        .args([
+            "--checkpoints",
+            "ck",
+            "--warehouse",
+            "wh",
+            "--catalog",
+            "sqlite://c.db",
+        ])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("the floe binary runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got:\n{stderr}");
+    assert!(lines[0].contains("job[0].window.size"), "{}", lines[0]);
+    for created in ["ck", "wh", "c.db"] {
+        assert!(!tmp.path().join(created).exists(), "{created} was created");
+    }
+}
