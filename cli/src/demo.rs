@@ -116,6 +116,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         checkpoint_interval: cfg.checkpoint_interval,
         keep_checkpoints: cfg.checkpoint_keep,
         worker: WorkerOptions::default(),
+        commit_notices: None,
     };
     let mut job_task = tokio::spawn(run_job(
         job.clone(),

@@ -125,7 +125,7 @@ pub async fn gen(args: GenArgs) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || produce(&args)).await?
 }
 
-fn produce(args: &GenArgs) -> anyhow::Result<()> {
+pub fn produce(args: &GenArgs) -> anyhow::Result<()> {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &args.brokers)
         .set("linger.ms", "20")

@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod generator;
+mod metrics_server;
 mod progress;
 mod run;
 mod setup;
@@ -36,9 +37,25 @@ enum Command {
 fn main() {
     if let Err(e) = try_main() {
         // One line with the whole cause chain: no backtrace for a user's mistake.
-        eprintln!("floe: {e:#}");
+        eprintln!("floe: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The cause chain joined by ": ", skipping causes an outer message already quotes.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let message = cause.to_string();
+        if line.contains(&message) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&message);
+    }
+    line
 }
 
 fn try_main() -> anyhow::Result<()> {
@@ -66,4 +83,24 @@ fn try_main() -> anyhow::Result<()> {
             Command::Bench(a) => bench::bench(a).await,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_line_skips_causes_the_outer_message_already_quotes() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("job gold: {source}")]
+        struct Outer {
+            source: std::io::Error,
+        }
+        let inner = std::io::Error::other("topic t does not exist");
+        let e = anyhow::Error::new(Outer { source: inner }).context("running");
+        assert_eq!(
+            super::one_line(&e),
+            "running: job gold: topic t does not exist"
+        );
+        let plain = anyhow::anyhow!("disk full").context("writing state");
+        assert_eq!(super::one_line(&plain), "writing state: disk full");
+    }
 }

@@ -9,8 +9,9 @@ use clap::Args;
 use floe_common::config::{FloeConfig, Overrides};
 use floe_common::duration::parse_duration;
 use floe_coordinator::job::{run_job, JobOptions, JobProgress};
+use floe_coordinator::metrics::JobMetrics;
 use floe_worker::WorkerOptions;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -41,6 +42,9 @@ pub struct RunArgs {
     /// Reader actors (Kafka consumers) per job.
     #[arg(long, default_value_t = 2)]
     readers: usize,
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 0.0.0.0:9464.
+    #[arg(long)]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Turns SIGTERM and Ctrl-C into `true` on the returned channel.
@@ -82,10 +86,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         parse_duration(i).map_err(|m| anyhow::anyhow!("--checkpoint-interval: {m}"))?;
     }
     let catalog = crate::setup::catalog(&cfg).await?;
+    let metrics = match args.metrics_addr {
+        Some(addr) => {
+            let metrics = Arc::new(JobMetrics::new());
+            crate::metrics_server::serve(addr, metrics.clone()).await?;
+            Some(metrics)
+        }
+        None => None,
+    };
     let stop = stop_on_signals();
     let mut tasks = Vec::new();
     for job in cfg.jobs.clone() {
         let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
+        let (progress, progress_rx) = watch::channel(JobProgress::default());
+        let (notices_tx, notices_rx) = mpsc::unbounded_channel();
+        if let Some(m) = &metrics {
+            crate::metrics_server::follow_job(m.clone(), job.name.clone(), progress_rx, notices_rx);
+        }
         let options = JobOptions {
             checkpoint_interval: cfg.checkpoint_interval,
             keep_checkpoints: cfg.checkpoint_keep,
@@ -94,8 +111,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 bounded: args.until_end,
                 ..WorkerOptions::default()
             },
+            commit_notices: metrics.is_some().then_some(notices_tx),
         };
-        let (progress, _) = watch::channel(JobProgress::default());
         let name = job.name.clone();
         let task = tokio::spawn(run_job(
             Arc::new(job),

@@ -10,7 +10,7 @@ use floe_proto::{Assignment, Barrier};
 use floe_storage::CheckpointStore;
 use floe_worker::{topic_partitions, Worker, WorkerOptions};
 use iceberg::Catalog;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::committer::{CommitterError, IcebergCommitter};
 
@@ -37,6 +37,21 @@ pub struct JobOptions {
     pub checkpoint_interval: Duration,
     pub keep_checkpoints: usize,
     pub worker: WorkerOptions,
+    /// Receives a notice after every committed checkpoint (benchmarks, freshness metrics).
+    pub commit_notices: Option<mpsc::UnboundedSender<CommitNotice>>,
+}
+
+/// One committed checkpoint: when its rows became visible and which windows they belong to.
+#[derive(Debug, Clone)]
+pub struct CommitNotice {
+    pub checkpoint_id: u64,
+    /// Wall clock (epoch ms) right after the last table's commit returned.
+    pub visible_at_ms: i64,
+    /// The distinct window ends (event time, epoch ms) of the rows in this commit, sorted.
+    pub window_ends_ms: Vec<i64>,
+    pub rows: u64,
+    /// Barrier to last commit.
+    pub duration: Duration,
 }
 
 /// Live numbers of a running job, for progress views and metrics.
@@ -132,13 +147,15 @@ pub async fn run_job(
                 _ = tokio::time::sleep_until(next_checkpoint) => {}
                 _ = stop.changed() => {}
                 _ = status_tick.tick() => {
-                    if let Ok(s) = worker.status().await {
-                        state.record(s.stats, s.watermark_ms);
-                        state.open_windows = s.open_windows;
-                        state.open_entries = s.open_entries;
-                        progress.send_replace(state.clone());
+                    let Ok(s) = worker.status().await else { continue };
+                    state.record(s.stats, s.watermark_ms);
+                    state.open_windows = s.open_windows;
+                    state.open_entries = s.open_entries;
+                    progress.send_replace(state.clone());
+                    // A finished bounded read commits at once instead of waiting for the timer.
+                    if !s.input_finished {
+                        continue;
                     }
-                    continue;
                 }
             }
         }
@@ -151,6 +168,9 @@ pub async fn run_job(
         };
         let finished = ack.input_finished;
         state.record(ack.stats, ack.watermark_ms);
+        let mut window_ends: Vec<i64> = ack.closed_windows.iter().map(|w| w.end_ms).collect();
+        window_ends.sort_unstable();
+        window_ends.dedup();
         let manifest = match committer.complete(id, vec![ack]).await {
             Ok(m) => m,
             Err(e) => break Err(committer_err(e)),
@@ -162,7 +182,17 @@ pub async fn run_job(
         if let Err(e) = committer.cleanup().await {
             tracing::warn!(error = %e, "checkpoint cleanup failed; will retry next checkpoint");
         }
-        summary.checkpoint_durations.push(started.elapsed());
+        let duration = started.elapsed();
+        summary.checkpoint_durations.push(duration);
+        if let Some(tx) = &options.commit_notices {
+            let _ = tx.send(CommitNotice {
+                checkpoint_id: id,
+                visible_at_ms: wall_clock_ms(),
+                window_ends_ms: window_ends,
+                rows: report.rows_committed,
+                duration,
+            });
+        }
         state.checkpoints_committed += 1;
         state.last_checkpoint_id = id;
         state.rows_committed += report.rows_committed;
@@ -173,7 +203,7 @@ pub async fn run_job(
             checkpoint = id,
             rows = report.rows_committed,
             watermark = state.watermark_ms,
-            ms = started.elapsed().as_millis() as u64,
+            ms = duration.as_millis() as u64,
             "checkpoint committed"
         );
         next_id += 1;
@@ -186,4 +216,10 @@ pub async fn run_job(
     result?;
     summary.progress = state;
     Ok(summary)
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

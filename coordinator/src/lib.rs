@@ -7,4 +7,5 @@ pub mod catalog;
 pub mod committer;
 pub mod iceberg_table;
 pub mod job;
+pub mod metrics;
 pub mod output;

@@ -44,4 +44,6 @@ pub struct WorkerStatus {
     pub watermark_ms: i64,
     pub open_windows: usize,
     pub open_entries: usize,
+    /// True when every assigned partition of a bounded read has been fully processed.
+    pub input_finished: bool,
 }

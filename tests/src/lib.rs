@@ -65,6 +65,36 @@ yourself and export their addresses:\n  set -a; eval \"$(scripts/services.sh /tm
 (the tests fail rather than skip when the services are missing, so a green run always means \
 they ran)";
 
+/// A loopback address no one listens on right now.
+pub fn free_local_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").to_string()
+}
+
+/// The body of `GET http://{addr}{path}` when it answers 200, else `None` (HTTP/1.0, so the
+/// server closes the connection after the body).
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    (head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200")).then(|| body.to_owned())
+}
+
+/// The value of the sample `name{labels}` in a Prometheus text exposition.
+pub fn metric_value(text: &str, sample: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(sample)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 /// Root of the cargo workspace.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1087,6 +1117,8 @@ pub struct RunOptions {
     /// `--checkpoint-interval`
     pub checkpoint_interval: Option<String>,
     pub env: Vec<(String, String)>,
+    /// `--metrics-addr`
+    pub metrics_addr: Option<String>,
 }
 
 impl RunOptions {
@@ -1110,6 +1142,11 @@ impl RunOptions {
 
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn metrics(mut self, addr: &str) -> Self {
+        self.metrics_addr = Some(addr.into());
         self
     }
 }
@@ -1354,6 +1391,9 @@ impl Job {
         }
         if let Some(i) = &opts.checkpoint_interval {
             cmd.arg("--checkpoint-interval").arg(i);
+        }
+        if let Some(a) = &opts.metrics_addr {
+            cmd.arg("--metrics-addr").arg(a);
         }
         cmd.current_dir(&self.root)
             .stdin(Stdio::null())

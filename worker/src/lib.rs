@@ -12,4 +12,4 @@ pub mod uploader;
 pub mod window_actor;
 mod worker;
 
-pub use worker::{topic_partitions, Worker, WorkerError, WorkerOptions};
+pub use worker::{consumer_config, topic_partitions, Worker, WorkerError, WorkerOptions};

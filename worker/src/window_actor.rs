@@ -43,6 +43,12 @@ pub struct WindowState {
     uploader: ActorRef<UploadMsg>,
 }
 
+impl WindowState {
+    fn input_finished(&self) -> bool {
+        self.partitions.iter().all(|p| self.finished.contains(p))
+    }
+}
+
 /// Aggregates batches into windows; closes them and snapshots on barriers.
 pub struct WindowActor;
 
@@ -83,7 +89,7 @@ impl Actor for WindowActor {
             WindowMsg::Barrier(barrier, reply) => {
                 let closed_windows = state.operator.take_closed(now_ms());
                 let (late_events, dead_letters) = state.operator.take_side_outputs();
-                let input_finished = state.partitions.iter().all(|p| state.finished.contains(p));
+                let input_finished = state.input_finished();
                 let encoded = encode_state(&state.operator.snapshot());
                 let ack = CheckpointAck {
                     worker_id: state.worker_id.clone(),
@@ -111,6 +117,7 @@ impl Actor for WindowActor {
                     watermark_ms: state.operator.watermark(),
                     open_windows,
                     open_entries,
+                    input_finished: state.input_finished(),
                 });
             }
         }

@@ -13,6 +13,7 @@ use floe_storage::CheckpointStore;
 use ractor::{Actor, ActorRef};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::Offset;
 use tokio::sync::Semaphore;
 
@@ -71,7 +72,9 @@ pub struct Worker {
     readers: Vec<ActorRef<ReaderMsg>>,
 }
 
-fn consumer(job: &JobSpec) -> Result<BaseConsumer, WorkerError> {
+/// The Kafka client settings every reader of `job` uses: the job's pass-through properties,
+/// with offsets never committed to Kafka (they live in Floe's checkpoints).
+pub fn consumer_config(job: &JobSpec) -> ClientConfig {
     let mut cfg = ClientConfig::new();
     cfg.set("group.id", format!("floe-{}", job.name));
     for (k, v) in &job.source.properties {
@@ -81,7 +84,11 @@ fn consumer(job: &JobSpec) -> Result<BaseConsumer, WorkerError> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
-    Ok(cfg.create()?)
+    cfg
+}
+
+fn consumer(job: &JobSpec) -> Result<BaseConsumer, WorkerError> {
+    Ok(consumer_config(job).create()?)
 }
 
 /// The partition ids of a topic, sorted.
@@ -94,9 +101,13 @@ pub fn topic_partitions(job: &JobSpec, timeout: Duration) -> Result<Vec<i32>, Wo
         .find(|t| t.name() == job.source.topic)
         .ok_or_else(|| WorkerError::Job(format!("topic {} not found", job.source.topic)))?;
     if let Some(e) = topic.error() {
+        let why = match e {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART => "does not exist".to_owned(),
+            other => format!("{other:?}"),
+        };
         return Err(WorkerError::Job(format!(
-            "topic {}: {e:?}",
-            job.source.topic
+            "topic {} on {}: {why}",
+            job.source.topic, job.source.brokers
         )));
     }
     let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();

@@ -1,47 +1,21 @@
-//! `floe bench`: the gold job's engine on a generated workload, figures into a results file.
-//!
-//! Records are generated into memory first, so the figures are the engine's own (decode →
-//! windows → Parquet → Iceberg commit), not the broker's. Two figures per run:
-//! - `aggregate`: decode + window aggregation only, one thread: events per core-second;
-//! - `pipeline`: the same plus closing windows, encoding checkpoint state, writing data files
-//!   and committing to a SQLite-catalog Iceberg table every `checkpoint_every` events.
+//! Bench (a): the gold job's engine alone, records generated into memory first, so the figures
+//! are the engine's own (decode → windows → Parquet → Iceberg commit), not a broker's:
+//! - `aggregate_only`: decode + window aggregation, one thread: events per core-second;
+//! - `pipeline_to_iceberg`: the same plus closing windows, encoding checkpoint state, writing data
+//!   files and committing to a SQLite-catalog Iceberg table every `checkpoint_every` events;
+//! - `memory`: bytes of RSS per open (window, key).
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::Context;
-use clap::Args;
 use floe_common::checkpoint::encode_state;
-use floe_common::config::{FloeConfig, Overrides};
 use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::window::WindowOperator;
 use floe_coordinator::committer::IcebergCommitter;
 use floe_proto::CheckpointAck;
 
+use super::{bench_config, cpu_seconds, percentile, status_kib, BenchArgs};
 use crate::generator::ContentEvents;
-
-const EXAMPLE: &str = include_str!("../../examples/video_stats.toml");
-
-#[derive(Args)]
-pub struct BenchArgs {
-    /// Events to generate and process.
-    #[arg(long, default_value_t = 4_000_000)]
-    events: u64,
-    #[arg(long, default_value_t = 10_000)]
-    videos: u32,
-    #[arg(long, default_value_t = 4)]
-    partitions: i32,
-    /// Events between two checkpoints in the pipeline run.
-    #[arg(long, default_value_t = 500_000)]
-    checkpoint_every: u64,
-    /// Records per decoded batch.
-    #[arg(long, default_value_t = 4096)]
-    batch: usize,
-    /// Where to write the JSON results.
-    #[arg(long, default_value = "bench-results.json")]
-    out: PathBuf,
-}
 
 /// Generated records: (partition, offset, value).
 type Records = Vec<(i32, i64, String)>;
@@ -67,42 +41,6 @@ fn fnv1a(s: &str) -> u64 {
     })
 }
 
-fn cpu_seconds() -> f64 {
-    // utime + stime of this process, from /proc (Linux).
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 /// Decodes one chunk of records into a batch.
 fn decode_chunk(decoder: &Decoder, chunk: &[(i32, i64, String)]) -> DecodedBatch {
     let mut b = DecodedBatch::default();
@@ -112,29 +50,15 @@ fn decode_chunk(decoder: &Decoder, chunk: &[(i32, i64, String)]) -> DecodedBatch
     b
 }
 
-pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    anyhow::ensure!(
-        args.checkpoint_every > 0,
-        "--checkpoint-every must be at least 1"
-    );
+/// Runs bench (a) and returns its figures.
+pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     let dir = tempfile::tempdir()?;
-    let mut file = FloeConfig::parse(EXAMPLE)?;
-    file.apply(&Overrides {
-        warehouse: Some(dir.path().join("warehouse").display().to_string()),
-        catalog: Some(format!(
-            "sqlite://{}",
-            dir.path().join("catalog.db").display()
-        )),
-        checkpoints: Some(dir.path().join("checkpoints").display().to_string()),
-        ..Default::default()
-    })?;
-    let cfg = file.validate()?;
+    let cfg = bench_config(dir.path(), None)?;
     let job = Arc::new(cfg.jobs[0].clone());
     let decoder = Decoder::new(&job).map_err(|e| anyhow::anyhow!(e))?;
 
     eprintln!("generating {} events…", args.events);
-    let input = generate(&args);
+    let input = generate(args);
     let bytes: usize = input.iter().map(|r| r.2.len()).sum();
 
     // 1. decode + aggregate, one thread.
@@ -249,11 +173,6 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             "peak_rss_kib": status_kib("VmHWM:"),
             "bytes_per_open_window_key": per_entry,
         },
-        "not_measured_here": "end-to-end latency and the broker ratio need a real broker: see the issue notes",
     });
-    std::fs::write(&args.out, serde_json::to_string_pretty(&results)?)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    println!("{}", serde_json::to_string_pretty(&results)?);
-    eprintln!("results written to {}", args.out.display());
-    Ok(())
+    Ok(results)
 }

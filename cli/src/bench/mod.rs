@@ -1,0 +1,167 @@
+//! `floe bench`: the gold job on generated workloads, figures into a results file.
+//!
+//! Three parts, each in its own file:
+//! - [`engine`] (a): the engine alone on records already in memory;
+//! - [`broker`] (b): end to end from a real Kafka broker, as a ratio to a consume-only loop with
+//!   the same client against the same broker (needs `--brokers`);
+//! - [`latency`]: from a window's end in event time to its row being visible in the table, with
+//!   event time following the wall clock (needs `--brokers`).
+
+mod broker;
+mod engine;
+mod latency;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use floe_common::config::{FloeConfig, Overrides, ValidatedConfig};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+
+const EXAMPLE: &str = include_str!("../../../examples/video_stats.toml");
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Events to generate and process in memory (bench a).
+    #[arg(long, default_value_t = 4_000_000)]
+    events: u64,
+    #[arg(long, default_value_t = 10_000)]
+    videos: u32,
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Events between two checkpoints in the in-memory pipeline run.
+    #[arg(long, default_value_t = 500_000)]
+    checkpoint_every: u64,
+    /// Records per decoded batch in the in-memory runs.
+    #[arg(long, default_value_t = 4096)]
+    batch: usize,
+    /// A Kafka broker for the end-to-end figures (b) and the latency run; without it only the
+    /// in-memory figures are measured.
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Events produced to the broker for the throughput ratio.
+    #[arg(long, default_value_t = 2_000_000)]
+    broker_events: u64,
+    /// Job runs against the broker, each between two consume-only runs.
+    #[arg(long, default_value_t = 2)]
+    rounds: u32,
+    /// Reader actors of the job, and consumer threads of the consume-only loop.
+    #[arg(long, default_value_t = 2)]
+    readers: usize,
+    /// Length of the latency run, in seconds (0 skips it).
+    #[arg(long, default_value_t = 300)]
+    latency_secs: u64,
+    /// Events per second produced during the latency run.
+    #[arg(long, default_value_t = 20_000)]
+    latency_rate: u64,
+    /// Skip the in-memory figures (a).
+    #[arg(long)]
+    skip_engine: bool,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "bench-results.json")]
+    out: PathBuf,
+}
+
+pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    anyhow::ensure!(
+        args.checkpoint_every > 0,
+        "--checkpoint-every must be at least 1"
+    );
+    anyhow::ensure!(args.partitions > 0, "--partitions must be at least 1");
+    let mut results = serde_json::Map::new();
+    results.insert(
+        "machine".into(),
+        serde_json::json!({ "cores": std::thread::available_parallelism().map_or(0, |n| n.get()) }),
+    );
+    if !args.skip_engine {
+        results.insert("engine".into(), engine::run(&args).await?);
+    }
+    match &args.brokers {
+        Some(brokers) => {
+            results.insert("broker".into(), broker::run(&args, brokers).await?);
+            if args.latency_secs > 0 {
+                results.insert("latency".into(), latency::run(&args, brokers).await?);
+            }
+        }
+        None => {
+            results.insert(
+                "broker".into(),
+                "not measured: pass --brokers (scripts/bench.sh starts a broker)".into(),
+            );
+        }
+    }
+    let text = serde_json::to_string_pretty(&serde_json::Value::Object(results))?;
+    std::fs::write(&args.out, &text).with_context(|| format!("writing {}", args.out.display()))?;
+    println!("{text}");
+    eprintln!("results written to {}", args.out.display());
+    Ok(())
+}
+
+/// The example gold job with its catalog, warehouse and checkpoints under `dir`, reading
+/// `source` (brokers, topic) when given.
+fn bench_config(dir: &Path, source: Option<(&str, &str)>) -> anyhow::Result<ValidatedConfig> {
+    let mut file = FloeConfig::parse(EXAMPLE)?;
+    file.apply(&Overrides {
+        brokers: source.map(|s| s.0.to_owned()),
+        topic: source.map(|s| s.1.to_owned()),
+        warehouse: Some(dir.join("warehouse").display().to_string()),
+        catalog: Some(format!("sqlite://{}", dir.join("catalog.db").display())),
+        checkpoints: Some(dir.join("checkpoints").display().to_string()),
+    })?;
+    Ok(file.validate()?)
+}
+
+/// Creates a fresh topic for one bench run.
+async fn create_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .context("Kafka admin client")?;
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for r in admin.create_topics([&new], &opts).await? {
+        r.map_err(|(name, code)| anyhow::anyhow!("creating topic {name}: {code:?}"))?;
+    }
+    Ok(())
+}
+
+/// CPU seconds (user + system) this process has used, from /proc (Linux).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The `q` quantile of sorted durations, in milliseconds.
+fn percentile(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
