@@ -286,6 +286,22 @@ pub struct WindowSpec {
     pub idle_timeout_ms: u64,
 }
 
+impl WindowSpec {
+    /// Start of the tumbling window holding `event_ms`.
+    pub fn start_of(&self, event_ms: i64) -> i64 {
+        event_ms.div_euclid(self.size_ms) * self.size_ms
+    }
+
+    /// Whether the window starting at `start_ms` is closed at `watermark`: its end plus the
+    /// allowed lateness has been reached.
+    pub fn is_closed(&self, start_ms: i64, watermark: i64) -> bool {
+        start_ms
+            .saturating_add(self.size_ms)
+            .saturating_add(self.allowed_lateness_ms)
+            <= watermark
+    }
+}
+
 /// A validated job, ready to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSpec {

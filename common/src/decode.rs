@@ -48,6 +48,32 @@ impl DecodedBatch {
         self.event_ms.is_empty() && self.dead_letters.is_empty()
     }
 
+    /// Empties the batch but keeps its buffers, so the next poll writes into warm memory.
+    pub fn clear(&mut self) {
+        let Self {
+            partitions,
+            offsets,
+            event_ms,
+            keys,
+            key_ends,
+            inputs,
+            raw,
+            raw_ends,
+            dead_letters,
+            positions,
+        } = self;
+        partitions.clear();
+        offsets.clear();
+        event_ms.clear();
+        keys.clear();
+        key_ends.clear();
+        inputs.clear();
+        raw.clear();
+        raw_ends.clear();
+        dead_letters.clear();
+        positions.clear();
+    }
+
     pub fn key(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
         &self.keys[start..self.key_ends[i]]
@@ -201,15 +227,28 @@ impl Decoder {
     }
 
     fn decode_event(&self, bytes: &[u8], batch: &mut DecodedBatch) -> Result<(), String> {
-        let mut slots: Vec<Scalar<'_>> = vec![Scalar::Missing; self.paths.len()];
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let is_object = ObjectSeed {
-            node: &self.root,
-            slots: &mut slots,
+        if self.paths.len() <= INLINE_SLOTS {
+            let mut inline: [Scalar<'_>; INLINE_SLOTS] = std::array::from_fn(|_| Scalar::Missing);
+            self.decode_fields(bytes, &mut inline[..self.paths.len()], batch)
+        } else {
+            self.decode_fields(bytes, &mut vec![Scalar::Missing; self.paths.len()], batch)
         }
-        .deserialize(&mut de)
+    }
+
+    /// Parses `bytes` into `slots` (one per path, all `Missing`), then appends the event.
+    fn decode_fields<'b>(
+        &self,
+        bytes: &'b [u8],
+        slots: &mut [Scalar<'b>],
+        batch: &mut DecodedBatch,
+    ) -> Result<(), String> {
+        // Validating UTF-8 once lets serde_json skip it for every key and string (a tenth of
+        // decoding); a record that is not UTF-8 takes the byte path, which says where it breaks.
+        let is_object = match std::str::from_utf8(bytes) {
+            Ok(text) => self.parse(serde_json::Deserializer::from_str(text), slots),
+            Err(_) => self.parse(serde_json::Deserializer::from_slice(bytes), slots),
+        }
         .map_err(|e| format!("invalid JSON: {e}"))?;
-        de.end().map_err(|e| format!("invalid JSON: {e}"))?;
         if !is_object {
             return Err("record is not a JSON object".into());
         }
@@ -260,7 +299,25 @@ impl Decoder {
         batch.event_ms.push(event_ms);
         Ok(())
     }
+
+    /// Runs the projection over one JSON document; true when it was an object.
+    fn parse<'de, R: serde_json::de::Read<'de>>(
+        &self,
+        mut de: serde_json::Deserializer<R>,
+        slots: &mut [Scalar<'de>],
+    ) -> Result<bool, serde_json::Error> {
+        let is_object = ObjectSeed {
+            node: &self.root,
+            slots,
+        }
+        .deserialize(&mut de)?;
+        de.end()?;
+        Ok(is_object)
+    }
 }
+
+/// Jobs reading at most this many fields decode a record without a heap allocation.
+const INLINE_SLOTS: usize = 8;
 
 struct ObjectSeed<'n, 's, 'de> {
     node: &'n Node,
@@ -453,6 +510,37 @@ mod tests {
         );
         assert_eq!(b.raw(0), LIKE.as_bytes());
         assert_eq!(b.positions, [(3, 101)]);
+    }
+
+    #[test]
+    fn invalid_utf8_only_matters_in_a_field_the_job_reads() {
+        let d = Decoder::new(&gold_job()).unwrap();
+        let mut b = DecodedBatch::default();
+        let ignored = LIKE.replace("u_77", "u_\u{1}7").into_bytes();
+        let mut ignored_bad = ignored.clone();
+        let at = ignored_bad.iter().position(|c| *c == 1).unwrap();
+        ignored_bad[at] = 0xff;
+        d.decode_into(0, 0, Some(&ignored_bad), &mut b);
+        assert_eq!(b.len(), 1, "{:?}", b.dead_letters);
+        assert_eq!(b.key(0), "v_1023");
+        let mut key_bad = LIKE.as_bytes().to_vec();
+        let at = LIKE.find("v_1023").unwrap() + 2;
+        key_bad[at] = 0xff;
+        d.decode_into(0, 1, Some(&key_bad), &mut b);
+        assert_eq!(b.len(), 1);
+        assert_eq!(b.dead_letters.len(), 1);
+        assert!(b.dead_letters[0].reason.starts_with("invalid JSON"));
+    }
+
+    #[test]
+    fn a_cleared_batch_decodes_like_a_new_one() {
+        let d = Decoder::new(&gold_job()).unwrap();
+        let mut reused = decode(&[LIKE, "not json", LIKE]);
+        reused.clear();
+        assert!(reused.is_empty() && reused.raw.is_empty() && reused.keys.is_empty());
+        d.decode_into(3, 100, Some(LIKE.as_bytes()), &mut reused);
+        let fresh = decode(&[LIKE]);
+        assert_eq!(format!("{reused:?}"), format!("{fresh:?}"));
     }
 
     #[test]

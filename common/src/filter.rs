@@ -117,6 +117,14 @@ impl Comparison {
     /// Evaluates against the decoded value of `path`.
     pub fn matches(&self, value: &Scalar<'_>) -> bool {
         use std::cmp::Ordering;
+        // Equality on strings, the common filter, without a full ordering compare.
+        if let (Literal::Str(l), Scalar::Str(v)) = (&self.literal, value) {
+            match self.op {
+                CmpOp::Eq => return v.as_ref() == l.as_str(),
+                CmpOp::Ne => return v.as_ref() != l.as_str(),
+                _ => {}
+            }
+        }
         let ord: Option<Ordering> = match (&self.literal, value) {
             (Literal::Str(l), Scalar::Str(v)) => Some(v.as_ref().cmp(l.as_str())),
             (Literal::Num(l), v) => v.as_f64().and_then(|v| v.partial_cmp(l)),

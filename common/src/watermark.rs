@@ -80,9 +80,18 @@ impl WatermarkTracker {
     }
 
     pub fn is_idle(&self, partition: i32, now_ms: u64) -> bool {
-        self.partitions.get(&partition).is_some_and(|c| {
-            c.finished || now_ms.saturating_sub(c.last_event_at) >= self.idle_timeout_ms
-        })
+        self.partitions
+            .get(&partition)
+            .is_some_and(|c| self.clock_idle(c, now_ms))
+    }
+
+    fn clock_idle(&self, c: &PartitionClock, now_ms: u64) -> bool {
+        c.finished || now_ms.saturating_sub(c.last_event_at) >= self.idle_timeout_ms
+    }
+
+    fn clock_watermark(&self, c: &PartitionClock) -> i64 {
+        c.max_event_ms
+            .map_or(WATERMARK_START, |m| m.saturating_sub(self.delay_ms))
     }
 
     /// The largest event time seen on `partition`.
@@ -92,17 +101,33 @@ impl WatermarkTracker {
 
     /// The partition's own watermark.
     pub fn partition_watermark(&self, partition: i32) -> i64 {
-        self.max_event(partition)
-            .map_or(WATERMARK_START, |m| m.saturating_sub(self.delay_ms))
+        self.partitions
+            .get(&partition)
+            .map_or(WATERMARK_START, |c| self.clock_watermark(c))
     }
 
-    /// The smallest watermark among active partitions other than `partition`.
-    pub fn min_excluding(&self, partition: i32, now_ms: u64) -> Option<i64> {
-        self.partitions
-            .iter()
-            .filter(|(p, c)| **p != partition && !c.finished && !self.is_idle(**p, now_ms))
-            .map(|(p, _)| self.partition_watermark(*p))
-            .min()
+    /// [`advance`](Self::advance), and the smallest watermark among the active partitions other
+    /// than `partition`, in one pass: what a run of `partition`'s records is judged against.
+    pub fn advance_for_run(&mut self, partition: i32, now_ms: u64) -> (i64, Option<i64>) {
+        let mut all_finished = !self.partitions.is_empty();
+        let (mut active_min, mut others_min) = (None::<i64>, None::<i64>);
+        for (p, c) in &self.partitions {
+            all_finished &= c.finished;
+            if self.clock_idle(c, now_ms) {
+                continue;
+            }
+            let w = self.clock_watermark(c);
+            active_min = Some(active_min.map_or(w, |m| m.min(w)));
+            if *p != partition {
+                others_min = Some(others_min.map_or(w, |m| m.min(w)));
+            }
+        }
+        if all_finished {
+            self.global = WATERMARK_END;
+        } else if let Some(c) = active_min {
+            self.global = self.global.max(c);
+        }
+        (self.global, others_min)
     }
 
     pub fn delay_ms(&self) -> i64 {
@@ -117,9 +142,9 @@ impl WatermarkTracker {
         }
         let candidate = self
             .partitions
-            .iter()
-            .filter(|(p, _)| !self.is_idle(**p, now_ms))
-            .map(|(p, _)| self.partition_watermark(*p))
+            .values()
+            .filter(|c| !self.clock_idle(c, now_ms))
+            .map(|c| self.clock_watermark(c))
             .min();
         if let Some(c) = candidate {
             self.global = self.global.max(c);
@@ -194,5 +219,36 @@ mod tests {
         assert_eq!(t.advance(0), 90_000);
         t.finish(0);
         assert_eq!(t.advance(0), WATERMARK_END);
+    }
+
+    #[test]
+    fn a_run_is_judged_against_the_global_and_the_other_active_partitions() {
+        let mut t = WatermarkTracker::new(10_000, 30_000);
+        for p in 0..4 {
+            t.assign(p, None, 0);
+        }
+        t.observe(0, 100_000, 1_000);
+        t.observe(1, 70_000, 1_000);
+        t.observe(2, 50_000, 1_000);
+        // partition 3 never had an event: active, at the start of time, until it idles out
+        assert_eq!(
+            t.advance_for_run(0, 1_000),
+            (WATERMARK_START, Some(WATERMARK_START))
+        );
+        assert_eq!(
+            t.advance_for_run(3, 30_000),
+            (40_000, Some(40_000)),
+            "3 idles out"
+        );
+        assert_eq!(t.advance_for_run(2, 30_000), (40_000, Some(60_000)));
+        t.finish(2);
+        assert_eq!(t.advance_for_run(0, 30_000), (60_000, Some(60_000)));
+        assert_eq!(t.advance_for_run(1, 30_000), (60_000, Some(90_000)));
+        // all idle: the global holds, no other partition bounds the run
+        assert_eq!(t.advance_for_run(1, 100_000), (60_000, None));
+        for p in [0, 1, 3] {
+            t.finish(p);
+        }
+        assert_eq!(t.advance_for_run(1, 100_000), (WATERMARK_END, None));
     }
 }

@@ -140,24 +140,23 @@ impl WindowOperator {
         (starts.len(), entries)
     }
 
-    fn window_start(&self, event_ms: i64) -> i64 {
-        event_ms.div_euclid(self.window.size_ms) * self.window.size_ms
-    }
-
-    fn is_closed(&self, start_ms: i64, watermark: i64) -> bool {
-        start_ms
-            .saturating_add(self.window.size_ms)
-            .saturating_add(self.window.allowed_lateness_ms)
-            <= watermark
-    }
-
     /// Aggregates one batch, then advances the watermark at `now_ms`.
     ///
     /// Lateness is judged record by record, as if the watermark advanced after every record:
     /// whether an event is late depends on the records before it, not on how they were batched.
     pub fn apply(&mut self, batch: &DecodedBatch, now_ms: u64) {
-        let delay = self.watermarks.delay_ms();
-        let n_aggs = self.template.len();
+        // Disjoint borrows: a partition's windows stay in place while the run updates them.
+        let Self {
+            window,
+            template,
+            watermarks,
+            partitions,
+            late,
+            stats,
+            ..
+        } = self;
+        let delay = watermarks.delay_ms();
+        let n_aggs = template.len();
         let n = batch.len();
         let mut i = 0;
         while i < n {
@@ -166,22 +165,19 @@ impl WindowOperator {
                 .iter()
                 .position(|p| *p != partition)
                 .map_or(n, |k| i + k);
-            let mut state = self.partitions.remove(&partition).unwrap_or_default();
-            let floor = self.watermarks.advance(now_ms);
-            let others = self
-                .watermarks
-                .min_excluding(partition, now_ms)
-                .unwrap_or(i64::MAX);
-            let mut own_max = self.watermarks.max_event(partition);
+            let state = partitions.entry(partition).or_default();
+            let (floor, others) = watermarks.advance_for_run(partition, now_ms);
+            let others = others.unwrap_or(i64::MAX);
+            let mut own_max = watermarks.max_event(partition);
             for r in i..run_end {
                 let event_ms = batch.event_ms[r];
                 own_max = Some(own_max.map_or(event_ms, |m| m.max(event_ms)));
                 let own = own_max.map_or(i64::MIN, |m| m.saturating_sub(delay));
                 let watermark = floor.max(own.min(others));
-                let start = self.window_start(event_ms);
-                if self.is_closed(start, watermark) {
-                    self.stats.late_rejected += 1;
-                    self.late.push(LateEvent {
+                let start = window.start_of(event_ms);
+                if window.is_closed(start, watermark) {
+                    stats.late_rejected += 1;
+                    late.push(LateEvent {
                         partition,
                         offset: batch.offsets[r],
                         event_time_ms: event_ms,
@@ -193,22 +189,21 @@ impl WindowOperator {
                     continue;
                 }
                 if event_ms < watermark {
-                    self.stats.late_accepted += 1;
+                    stats.late_accepted += 1;
                 }
                 let accs = state
                     .windows
                     .entry(start)
                     .or_default()
                     .entry_ref(batch.key(r))
-                    .or_insert_with(|| self.template.clone());
+                    .or_insert_with(|| template.clone());
                 let inputs = &batch.inputs[r * n_aggs..(r + 1) * n_aggs];
                 for (acc, input) in accs.iter_mut().zip(inputs) {
                     acc.update(*input);
                 }
             }
-            self.partitions.insert(partition, state);
             if let Some(m) = own_max {
-                self.watermarks.observe(partition, m, now_ms);
+                watermarks.observe(partition, m, now_ms);
             }
             i = run_end;
         }

@@ -318,13 +318,36 @@ impl IcebergTable {
             writer.write(batch).await.map_err(write_err)?;
             writer.close().await.map_err(write_err)
         } else {
+            let sources = partition_source_columns(&batch, &schema, &partition_spec);
             let splitter =
                 RecordBatchPartitionSplitter::try_new_with_computed_values(schema, partition_spec)
                     .map_err(write_err)?;
-            let parts = splitter.split(&batch).map_err(write_err)?;
             let mut writer = FanoutWriter::new(data_files);
-            for (key, part) in parts {
-                writer.write(key, part).await.map_err(write_err)?;
+            match sources.and_then(|cols| arrow_ord::partition::partition(&cols).ok()) {
+                // Runs of rows with equal partition source values share a partition key, so
+                // the splitter (which builds Iceberg literals row by row) sees one row per run.
+                // Rows arrive ordered by window, so a checkpoint has a handful of runs.
+                Some(runs) => {
+                    for run in runs.ranges() {
+                        let part = batch.slice(run.start, run.end - run.start);
+                        let key = splitter
+                            .split(&part.slice(0, 1))
+                            .map_err(write_err)?
+                            .into_iter()
+                            .next()
+                            .map(|(key, _)| key)
+                            .ok_or_else(|| TableError::BatchMismatch {
+                                table: self.ident.to_string(),
+                                reason: "no partition key for a non-empty run of rows".into(),
+                            })?;
+                        writer.write(key, part).await.map_err(write_err)?;
+                    }
+                }
+                None => {
+                    for (key, part) in splitter.split(&batch).map_err(write_err)? {
+                        writer.write(key, part).await.map_err(write_err)?;
+                    }
+                }
             }
             writer.close().await.map_err(write_err)
         }
@@ -987,6 +1010,23 @@ fn snapshot_for_checkpoint(
         .map(|(id, _, _)| id)
 }
 
+/// The top-level columns of `batch` that `spec`'s partition values are computed from, or `None`
+/// when one is nested or missing (the caller then splits row by row).
+fn partition_source_columns(
+    batch: &RecordBatch,
+    schema: &iceberg::spec::Schema,
+    spec: &iceberg::spec::PartitionSpec,
+) -> Option<Vec<ArrayRef>> {
+    spec.fields()
+        .iter()
+        .map(|f| {
+            let name = &schema.field_by_id(f.source_id)?.name;
+            let index = batch.schema().index_of(name).ok()?;
+            Some(batch.column(index).clone())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1119,6 +1159,42 @@ mod tests {
             .await
             .expect("read");
         batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    #[tokio::test]
+    async fn interleaved_days_land_in_the_right_partitions() {
+        let dir = tempfile::TempDir::new().expect("tempdir");
+        let catalog = sqlite_catalog(&dir).await;
+        let table = IcebergTable::open_or_create(catalog, &test_schema("gold.interleaved"))
+            .await
+            .expect("create");
+        // Runs of one, two and one rows per day: each run's key must match its rows.
+        let rows = two_day_batch();
+        let order = arrow_array::UInt32Array::from(vec![0, 2, 3, 1]);
+        let columns = rows
+            .columns()
+            .iter()
+            .map(|c| arrow_select::take::take(c.as_ref(), &order, None).expect("take"))
+            .collect();
+        let batch = RecordBatch::try_new(rows.schema(), columns).expect("batch");
+        let files = table.write_data_files(batch).await.expect("write");
+        let mut per_day: Vec<(String, u64)> = files
+            .iter()
+            .map(|f| {
+                let day = f
+                    .file_path()
+                    .split('/')
+                    .find_map(|s| s.strip_prefix("window_start_day="))
+                    .expect("a day partition directory")
+                    .to_owned();
+                (day, f.record_count())
+            })
+            .collect();
+        per_day.sort();
+        assert_eq!(
+            per_day,
+            [("2024-01-01".to_owned(), 2), ("2024-01-02".to_owned(), 2)]
+        );
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! are always checkpointed together); the [`uploader::CheckpointUploader`] writes state to the
 //! checkpoint store without stalling aggregation.
 
+pub mod batch_pool;
 pub mod clock;
 pub mod reader;
 pub mod uploader;

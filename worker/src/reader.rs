@@ -15,6 +15,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::Semaphore;
 
+use crate::batch_pool::BatchPool;
 use crate::window_actor::WindowMsg;
 
 /// Messages a reader sends itself.
@@ -34,6 +35,7 @@ pub struct ReaderArgs {
     pub window: ActorRef<WindowMsg>,
     pub credits: Arc<Semaphore>,
     pub max_batch: usize,
+    pub pool: BatchPool,
 }
 
 /// A reader's state between polls.
@@ -53,9 +55,9 @@ fn poll_batch(
     max: usize,
     wait: Duration,
     ends: Option<&BTreeMap<i32, i64>>,
-) -> DecodedBatch {
+    mut batch: Box<DecodedBatch>,
+) -> Box<DecodedBatch> {
     let deadline = Instant::now() + wait;
-    let mut batch = DecodedBatch::default();
     let mut seen = 0;
     while seen < max {
         let timeout = if seen == 0 {
@@ -130,6 +132,7 @@ impl Actor for PartitionReader {
         let decoder = state.args.decoder.clone();
         let ends = state.args.end_offsets.clone();
         let max = state.args.max_batch;
+        let empty = state.args.pool.take();
         let batch = tokio::task::spawn_blocking(move || {
             poll_batch(
                 &consumer,
@@ -137,17 +140,20 @@ impl Actor for PartitionReader {
                 max,
                 Duration::from_millis(100),
                 ends.as_ref(),
+                empty,
             )
         })
         .await?;
         for (p, n) in &batch.positions {
             state.next.insert(*p, *n);
         }
-        if !batch.is_empty() {
+        if batch.is_empty() {
+            state.args.pool.give(batch);
+        } else {
             state
                 .args
                 .window
-                .send_message(WindowMsg::Batch(Box::new(batch), Some(permit)))?;
+                .send_message(WindowMsg::Batch(batch, Some(permit)))?;
         }
         finish_done_partitions(state)?;
         if !state.active.is_empty() {

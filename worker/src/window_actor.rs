@@ -12,6 +12,7 @@ use floe_proto::{Barrier, CheckpointAck, WorkerStatus};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::batch_pool::BatchPool;
 use crate::clock::now_ms;
 use crate::uploader::UploadMsg;
 
@@ -32,6 +33,7 @@ pub struct WindowArgs {
     pub operator: WindowOperator,
     pub partitions: Vec<i32>,
     pub uploader: ActorRef<UploadMsg>,
+    pub pool: BatchPool,
 }
 
 /// The actor's state.
@@ -41,6 +43,7 @@ pub struct WindowState {
     partitions: Vec<i32>,
     finished: BTreeSet<i32>,
     uploader: ActorRef<UploadMsg>,
+    pool: BatchPool,
 }
 
 impl WindowState {
@@ -68,6 +71,7 @@ impl Actor for WindowActor {
             partitions: args.partitions,
             finished: BTreeSet::new(),
             uploader: args.uploader,
+            pool: args.pool,
         })
     }
 
@@ -80,6 +84,7 @@ impl Actor for WindowActor {
         match msg {
             WindowMsg::Batch(batch, permit) => {
                 state.operator.apply(&batch, now_ms());
+                state.pool.give(batch);
                 drop(permit);
             }
             WindowMsg::PartitionFinished(p) => {

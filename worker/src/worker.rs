@@ -17,6 +17,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::Offset;
 use tokio::sync::Semaphore;
 
+use crate::batch_pool::BatchPool;
 use crate::clock::now_ms;
 use crate::reader::{PartitionReader, ReaderArgs, ReaderMsg};
 use crate::uploader::{CheckpointUploader, UploadMsg};
@@ -184,6 +185,8 @@ impl Worker {
         drop(probe);
 
         let spawn_err = |e: ractor::SpawnErr| WorkerError::Actor(e.to_string());
+        // Batches in flight, plus one being filled per reader.
+        let pool = BatchPool::new(options.credits.max(1) + options.readers.max(1));
         let (uploader, _) = Actor::spawn(None, CheckpointUploader, store)
             .await
             .map_err(spawn_err)?;
@@ -195,6 +198,7 @@ impl Worker {
                 operator,
                 partitions: assignment.partitions.clone(),
                 uploader: uploader.clone(),
+                pool: pool.clone(),
             },
         )
         .await
@@ -222,6 +226,7 @@ impl Worker {
                 window: window.clone(),
                 credits: credits.clone(),
                 max_batch: options.max_batch,
+                pool: pool.clone(),
             };
             let (reader, _) = Actor::spawn(None, PartitionReader, args)
                 .await
