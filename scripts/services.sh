@@ -17,6 +17,9 @@
 #     Iceberg REST catalog 127.0.0.1:$((18181+FLOE_PORT_OFFSET)) table bucket: lake (warehouse s3://lake,
 #                          OAuth client-credentials login with credential KEY:SECRET)
 #     internal: master 19333, volume 19340, filer 18888, admin 23647 (+offset), each also +10000 (gRPC)
+#   --pg: PostgreSQL (Debian's postgresql package, apt-get installed if missing), a throwaway
+#     cluster in DATA_DIR/postgres, trust auth, user floe   127.0.0.1:$((15432+FLOE_PORT_OFFSET))
+#     (for the Iceberg SQL catalog on Postgres; runs as the `postgres` user when started as root)
 #
 # Env knobs:
 #   FLOE_CACHE        tool/venv cache (default ~/.cache/floe): tools/tansu, venv/, tansu-install/
@@ -29,13 +32,14 @@
 # else `cargo install tansu --version 0.6.0 --locked --features libsql` (~50 min on 2 cores).
 set -euo pipefail
 
-usage() { echo "usage: $0 DATA_DIR start|stop|status [--s3]" >&2; exit 2; }
+usage() { echo "usage: $0 DATA_DIR start|stop|status [--s3] [--pg]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 DATA=$1; ACTION=$2; shift 2
-WITH_S3=0
+WITH_S3=0; WITH_PG=0
 for a in "$@"; do
   case $a in
     --s3) WITH_S3=1 ;;
+    --pg) WITH_PG=1 ;;
     *) usage ;;
   esac
 done
@@ -50,6 +54,7 @@ DATA=$(cd "$DATA" && pwd)
 O=${FLOE_PORT_OFFSET:-0}
 KAFKA_PORT=$((19092 + O))
 S3_PORT=$((18333 + O)); REST_PORT=$((18181 + O))
+PG_PORT=$((15432 + O))
 SW_MASTER=$((19333 + O)); SW_VOLUME=$((19340 + O)); SW_FILER=$((18888 + O)); SW_ADMIN=$((23647 + O))
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-floetest}
 export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-floetestsecret}
@@ -82,6 +87,7 @@ stop_one() {  # name
 if [ "$ACTION" = stop ]; then
   stop_one tansu
   stop_one seaweedfs
+  stop_one postgres
   rm -f "$DATA/env"
   exit 0
 fi
@@ -101,6 +107,7 @@ if [ "$ACTION" = status ]; then
   }
   status_one tansu "$KAFKA_PORT" kafka
   status_one seaweedfs "$S3_PORT" s3
+  status_one postgres "$PG_PORT" postgres
   if is_running seaweedfs; then
     if port_open "$REST_PORT"; then echo "seaweedfs: iceberg rest 127.0.0.1:$REST_PORT"
     else echo "seaweedfs: iceberg rest 127.0.0.1:$REST_PORT not accepting connections"; rc=1; fi
@@ -227,6 +234,43 @@ if [ "$WITH_S3" = 1 ]; then
   fi
 fi
 
+# ---------------------------------------------------------------- postgres
+pg_bindir() {  # the newest installed PostgreSQL server binaries
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  if [ -z "$d" ] || [ ! -x "$d/initdb" ]; then
+    command -v apt-get >/dev/null || die "no PostgreSQL server and no apt-get to install it"
+    log "installing PostgreSQL with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2 \
+      || die "apt-get install postgresql failed"
+    d=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  fi
+  echo "$d"
+}
+if [ "$WITH_PG" = 1 ]; then
+  if is_running postgres; then
+    log "postgres already running (pid $(pid_of postgres))"
+  else
+    port_open "$PG_PORT" && die "port $PG_PORT already in use (set FLOE_PORT_OFFSET)"
+    PG_BIN=$(pg_bindir)
+    as_pg=()
+    if [ "$(id -u)" = 0 ]; then
+      # the server refuses to run as root; its directory must be reachable by `postgres`
+      as_pg=(runuser -u postgres --)
+      chmod 755 "$DATA"
+      mkdir -p "$DATA/postgres" && chown postgres: "$DATA/postgres"
+    fi
+    if [ ! -s "$DATA/postgres/PG_VERSION" ]; then
+      "${as_pg[@]}" "$PG_BIN/initdb" -D "$DATA/postgres" -U floe --auth=trust -E UTF8 \
+        >>"$DATA/postgres-init.log" 2>&1 || { tail -20 "$DATA/postgres-init.log" >&2; die "initdb failed"; }
+    fi
+    start_bg postgres "$DATA" "${as_pg[@]}" "$PG_BIN/postgres" -D "$DATA/postgres" \
+      -p "$PG_PORT" -c listen_addresses=127.0.0.1 -c unix_socket_directories="$DATA/postgres" \
+      -c fsync=off -c full_page_writes=off
+    log "postgres starting (pid $(pid_of postgres), $PG_BIN)"
+  fi
+fi
+
 # ---------------------------------------------------------------- readiness
 kafka_api_versions() {  # a real Kafka request (ApiVersions v0) must get an error-free answer
   "$PY" - "$KAFKA_PORT" <<'PYEOF'
@@ -260,6 +304,10 @@ if [ "$WITH_S3" = 1 ]; then
   wait_for seaweedfs 30 curl -sf "http://127.0.0.1:$REST_PORT/v1/config?warehouse=s3://lake"
   log "seaweedfs ready: s3 127.0.0.1:$S3_PORT, iceberg rest 127.0.0.1:$REST_PORT"
 fi
+if [ "$WITH_PG" = 1 ]; then
+  wait_for postgres 60 "$(pg_bindir)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
+  log "postgres ready on 127.0.0.1:$PG_PORT"
+fi
 log "ready in $((SECONDS - t0))s"
 
 # ---------------------------------------------------------------- addresses
@@ -273,6 +321,9 @@ log "ready in $((SECONDS - t0))s"
     echo "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID"
     echo "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"
     echo "AWS_REGION=us-east-1"
+  fi
+  if [ "$WITH_PG" = 1 ] || is_running postgres; then
+    echo "FLOE_POSTGRES_URL=postgres://floe@127.0.0.1:$PG_PORT/postgres"
   fi
   echo "FLOE_PYTHON=$PY"
   echo "FLOE_SERVICES_DIR=$DATA"

@@ -11,7 +11,7 @@ cleanup() { scripts/services.sh "$data" stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 echo "== starting services in $data" >&2
-env_lines="$(scripts/services.sh "$data" start --s3)"
+env_lines="$(scripts/services.sh "$data" start --s3 --pg)"
 set -a
 eval "$env_lines"
 set +a

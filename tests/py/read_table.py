@@ -15,6 +15,7 @@ outputs of the two readers -- and of tests/py/expected_gold.py -- can be compare
 Usage:
   read_table.py --catalog-uri sqlite:////abs/catalog.db --table gold.video_stats_1min [--reader duckdb]
   read_table.py --catalog-uri http://127.0.0.1:18181 --table gold.video_stats_1min   (REST)
+  read_table.py --catalog-uri postgresql+psycopg2://floe@127.0.0.1:15432/postgres ...  (SQL on Postgres)
   read_table.py ... --summaries      snapshot summaries (JSON lines, oldest first) instead of rows
 
 REST catalogs take extra properties from the environment: FLOE_REST_CREDENTIAL (OAuth client
@@ -260,8 +261,8 @@ def read_rows(catalog_uri: str, table: str, reader: str = "pyiceberg", catalog_n
         scan = t.scan(selected_fields=tuple(columns)) if columns else t.scan()
         return arrow_to_rows(scan.to_arrow())
     if reader == "duckdb":
-        if is_rest(catalog_uri):
-            # the catalog lookup goes through pyiceberg's REST client, the data through DuckDB
+        if not catalog_uri.startswith("sqlite:"):
+            # REST or Postgres: the catalog lookup goes through pyiceberg, the data through DuckDB
             cat = load_catalog(catalog_uri, catalog_name, warehouse)
             loc = cat.load_table(table).metadata_location
         else:

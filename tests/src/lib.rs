@@ -8,7 +8,7 @@
 //! ```text
 //! scripts/test.sh                                   # starts the services, builds, runs everything
 //! # or by hand:
-//! set -a; eval "$(scripts/services.sh /tmp/floe-e2e start --s3)"; set +a
+//! set -a; eval "$(scripts/services.sh /tmp/floe-e2e start --s3 --pg)"; set +a
 //! export CARGO_TARGET_DIR=$HOME/.cache/floe/target
 //! cargo build --release -p floe-cli && cargo test --release -p floe-tests
 //! scripts/services.sh /tmp/floe-e2e stop
@@ -61,7 +61,7 @@ pub const MAX_DISORDER_MS: i64 = WATERMARK_DELAY_MS - 1_000;
 
 const HOW_TO_RUN: &str = "Run the end-to-end tests with scripts/test.sh, or start the services \
 yourself and export their addresses:\n  set -a; eval \"$(scripts/services.sh /tmp/floe-e2e start \
---s3)\"; set +a\n  cargo build --release -p floe-cli && cargo test --release -p floe-tests\n\
+--s3 --pg)\"; set +a\n  cargo build --release -p floe-cli && cargo test --release -p floe-tests\n\
 (the tests fail rather than skip when the services are missing, so a green run always means \
 they ran)";
 
@@ -146,6 +146,34 @@ impl Services {
         let checker = repo_root().join("tests/py/check_gold.py");
         assert!(checker.exists(), "{} is missing", checker.display());
         Services { brokers, python }
+    }
+}
+
+/// PostgreSQL for the SQL catalog, for `e2e_postgres`.
+#[derive(Clone, Debug)]
+pub struct PgServices {
+    /// `FLOE_POSTGRES_URL`, as Floe takes it: `postgres://user@host:port/db`.
+    pub url: String,
+}
+
+impl PgServices {
+    /// Reads the environment; panics with instructions when something is missing.
+    pub fn from_env() -> PgServices {
+        PgServices {
+            url: required_env(
+                "FLOE_POSTGRES_URL",
+                "set by `scripts/services.sh DIR start --pg` (PostgreSQL for the SQL catalog)",
+            ),
+        }
+    }
+
+    /// The same database as SQLAlchemy (pyiceberg's SQL catalog) spells it.
+    pub fn reader_url(&self) -> String {
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, r)| r);
+        format!("postgresql+psycopg2://{rest}")
     }
 }
 
@@ -1088,6 +1116,9 @@ pub enum Storage {
     /// REST catalog + warehouse of SeaweedFS, checkpoints in `s3://checkpoints/<unique>`; the
     /// tables in a namespace unique to the test (the catalog outlives test runs).
     S3(S3Services),
+    /// The SQL catalog on PostgreSQL, warehouse and checkpoints in the temp dir; the tables in
+    /// a namespace unique to the test (the database outlives test runs).
+    Postgres(PgServices),
 }
 
 /// Per-job settings written into the config file.
@@ -1240,6 +1271,19 @@ impl Job {
                     BTreeMap::new(),
                 )
             }
+            Storage::Postgres(pg) => {
+                fs::create_dir_all(root.join("warehouse")).unwrap();
+                fs::create_dir_all(root.join("checkpoints")).unwrap();
+                (
+                    pg.url.clone(),
+                    pg.reader_url(),
+                    abs("warehouse"),
+                    format!("file://{}", abs("warehouse")),
+                    abs("checkpoints"),
+                    format!("e2e_{}_{suffix}", label.replace('-', "_")),
+                    BTreeMap::new(),
+                )
+            }
             Storage::S3(s3) => {
                 let mut props = BTreeMap::new();
                 props.insert("credential".to_string(), s3.rest_credential.clone());
@@ -1343,12 +1387,12 @@ impl Job {
             dlq_table,
             checkpoints: checkpoints.clone(),
             local_checkpoints: match opts.storage {
-                Storage::Local => Some(PathBuf::from(&checkpoints)),
+                Storage::Local | Storage::Postgres(_) => Some(PathBuf::from(&checkpoints)),
                 Storage::S3(_) => None,
             },
             s3: match opts.storage {
                 Storage::S3(s) => Some(s),
-                Storage::Local => None,
+                Storage::Local | Storage::Postgres(_) => None,
             },
             runs: 0,
             last_run_log: None,

@@ -1,0 +1,55 @@
+//! The gold job with its Iceberg SQL catalog on PostgreSQL (`--catalog postgres://…`), read back
+//! by pyiceberg / DuckDB through the same database. Needs `scripts/services.sh DIR start --pg`
+//! (FLOE_POSTGRES_URL): fails, never skips, without it.
+//!
+//! The database outlives test runs, so the tables live in a namespace of the test's own.
+
+use std::time::Duration;
+
+use floe_tests::*;
+
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A streaming run commits its first windows and is killed with SIGKILL; more data arrives; an
+/// --until-end run recovers from the checkpoint and the ancestry kept in Postgres: exact tables.
+#[test]
+fn gold_with_postgres_catalog_survives_a_kill() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(
+        &services,
+        "postgres",
+        JobOptions {
+            partitions: 3,
+            storage: Storage::Postgres(PgServices::from_env()),
+            ..Default::default()
+        },
+    );
+    let mut gen = ContentGen::new(13, 20);
+    let kafka = job.kafka();
+    let mut log = EventLog::default();
+    let spec = |start_ms| StreamSpec {
+        start_ms,
+        duration_ms: 3 * 60_000,
+        count: 1000,
+        partitions: 3,
+        placement: Placement::ByKey,
+        jitter_ms: 8_000,
+    };
+    let mut first = gen.stream(&spec(BASE_TS + 4_000));
+    let bad = gen.bad_records(BAD_KINDS, 3);
+    gen.insert_randomly(&mut first, bad, 0);
+    job.produce(&kafka, &mut log, &first);
+    log.validate_labels(false, None);
+
+    let until = log.watermark_over(&[0, 1, 2]);
+    let mut p = job.start(&RunOptions::streaming().interval("500ms"));
+    job.wait_for_windows(&log, until, Duration::from_secs(120), &mut p);
+    p.kill();
+
+    let second = gen.stream(&spec(BASE_TS + 4_000 + 3 * 60_000));
+    job.produce(&kafka, &mut log, &second);
+    log.validate_labels(false, None);
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_exact(&log);
+}
