@@ -4,16 +4,7 @@
 # arguments go to `floe bench` (e.g. --events 2000000 --broker-events 1000000 --latency-secs 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/floe/target}"
-data="$(mktemp -d "${TMPDIR:-/tmp}/floe-bench.XXXXXX")"
-cleanup() { scripts/services.sh "$data" stop >/dev/null 2>&1 || true; }
-trap cleanup EXIT
-
-echo "== starting the broker in $data" >&2
-env_lines="$(scripts/services.sh "$data" start)"
-set -a
-eval "$env_lines"
-set +a
+. scripts/start-services.sh bench
 
 echo "== building" >&2
 cargo build --release -p floe-cli

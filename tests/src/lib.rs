@@ -1182,6 +1182,17 @@ impl RunOptions {
     }
 }
 
+/// How a test stops a streaming `floe run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM: finish the current checkpoint, exit 0.
+    Terminate,
+    /// SIGINT (Ctrl-C): the same.
+    Interrupt,
+    /// SIGKILL: no goodbye.
+    Kill,
+}
+
 /// What [`Job::check`] asks of `check_gold.py` beyond the gold rows.
 #[derive(Clone, Debug, Default)]
 pub struct CheckOptions {
@@ -1803,6 +1814,33 @@ for i in s3.get_file_info(fs.FileSelector(sys.argv[1], recursive=True, allow_not
                 );
             }
         }
+    }
+
+    /// Runs `floe run` (no --until-end) until every window ending at or before the watermark
+    /// of the data produced so far is committed, then stops it with `stop` (a signal it must
+    /// answer with exit 0, or SIGKILL). Returns a watermark the engine has certainly reached
+    /// (the end of the last of those windows, which has rows: the data is dense).
+    pub fn stream_until_committed(&mut self, log: &EventLog, opts: &RunOptions, stop: Stop) -> i64 {
+        let partitions: Vec<i32> = (0..self.partitions).collect();
+        let until = log.watermark_over(&partitions);
+        let mut p = self.start(opts);
+        self.wait_for_windows(log, until, Duration::from_secs(120), &mut p);
+        match stop {
+            Stop::Terminate => p.terminate(),
+            Stop::Interrupt => p.interrupt(),
+            Stop::Kill => {
+                p.kill();
+            }
+        }
+        if stop != Stop::Kill {
+            p.expect_success(Duration::from_secs(60));
+        }
+        eprintln!(
+            "[{}] stopped ({stop:?}) after {:.1}s",
+            p.label,
+            p.elapsed().as_secs_f64()
+        );
+        until.div_euclid(WINDOW_MS) * WINDOW_MS
     }
 
     /// Polls check_gold.py (windows ending at or before `until`) while `proc` runs, until it

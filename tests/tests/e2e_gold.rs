@@ -30,30 +30,6 @@ fn spec(
     }
 }
 
-/// Runs `floe run` (no --until-end) until every window ending at or before the watermark of the
-/// data produced so far is committed, then stops it with `signal` and expects exit 0. Returns a
-/// watermark the engine has certainly reached (the end of the last of those windows, which has
-/// rows: the data is dense).
-fn stream_until_committed(job: &mut Job, log: &EventLog, opts: RunOptions, sigint: bool) -> i64 {
-    let partitions: Vec<i32> = (0..job.partitions).collect();
-    let until = log.watermark_over(&partitions);
-    let mut p = job.start(&opts);
-    job.wait_for_windows(log, until, COMMIT_TIMEOUT, &mut p);
-    if sigint {
-        p.interrupt();
-    } else {
-        p.terminate();
-    }
-    p.expect_success(STOP_TIMEOUT);
-    eprintln!(
-        "[{}] stopped with {} after {:.1}s",
-        p.label,
-        if sigint { "SIGINT" } else { "SIGTERM" },
-        p.elapsed().as_secs_f64()
-    );
-    until.div_euclid(WINDOW_MS) * WINDOW_MS
-}
-
 /// Case 1: In-order events on 3 partitions (partitioned by video id), ~5 minutes of event time.
 #[test]
 fn in_order_three_partitions() {
@@ -184,7 +160,7 @@ fn late_events_after_restart_on_several_partitions() {
     let first = gen.stream(&spec(BASE_TS + 1_000, 4, 1200, 3, Placement::ByKey, 8_000));
     job.produce(&kafka, &mut log, &first);
     log.validate_labels(false, None);
-    let floor = stream_until_committed(&mut job, &log, RunOptions::streaming(), true);
+    let floor = job.stream_until_committed(&log, &RunOptions::streaming(), Stop::Interrupt);
 
     let late: Vec<Record> = (0..30)
         .map(|i| {
@@ -337,11 +313,10 @@ fn restart_after_sigterm_resumes_exactly() {
     let first = gen.stream(&spec(BASE_TS + 20_000, 3, 1200, 3, Placement::ByKey, 8_000));
     job.produce(&kafka, &mut log, &first);
     log.validate_labels(false, None);
-    stream_until_committed(
-        &mut job,
+    job.stream_until_committed(
         &log,
-        RunOptions::streaming().interval("500ms"),
-        false,
+        &RunOptions::streaming().interval("500ms"),
+        Stop::Terminate,
     );
 
     let second = gen.stream(&spec(

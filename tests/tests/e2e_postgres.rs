@@ -42,10 +42,7 @@ fn gold_with_postgres_catalog_survives_a_kill() {
     job.produce(&kafka, &mut log, &first);
     log.validate_labels(false, None);
 
-    let until = log.watermark_over(&[0, 1, 2]);
-    let mut p = job.start(&RunOptions::streaming().interval("500ms"));
-    job.wait_for_windows(&log, until, Duration::from_secs(120), &mut p);
-    p.kill();
+    job.stream_until_committed(&log, &RunOptions::streaming().interval("500ms"), Stop::Kill);
 
     let second = gen.stream(&spec(BASE_TS + 4_000 + 3 * 60_000));
     job.produce(&kafka, &mut log, &second);

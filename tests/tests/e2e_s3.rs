@@ -71,11 +71,11 @@ fn restart_from_s3_checkpoint() {
     job.produce(&kafka, &mut log, &first);
     log.validate_labels(false, None);
 
-    let until = log.watermark_over(&[0, 1, 2]);
-    let mut p = job.start(&RunOptions::streaming().interval("500ms"));
-    job.wait_for_windows(&log, until, Duration::from_secs(120), &mut p);
-    p.terminate();
-    p.expect_success(Duration::from_secs(60));
+    job.stream_until_committed(
+        &log,
+        &RunOptions::streaming().interval("500ms"),
+        Stop::Terminate,
+    );
 
     let second = gen.stream(&spec(BASE_TS + 2_000 + 3 * 60_000));
     job.produce(&kafka, &mut log, &second);
