@@ -8,6 +8,7 @@ pub mod decode;
 pub mod duration;
 pub mod failpoint;
 pub mod filter;
+pub mod keyed_accs;
 pub mod path;
 pub mod records;
 pub mod schema;

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Acc, AggregateSpec};
@@ -18,8 +17,7 @@ use crate::decode::DecodedBatch;
 use crate::records::{DeadLetter, LateEvent};
 use crate::watermark::WatermarkTracker;
 
-/// Accumulators per group key of one window.
-pub type KeyedAccs = HashMap<Box<str>, Box<[Acc]>>;
+pub use crate::keyed_accs::KeyedAccs;
 
 /// A window whose watermark has passed: its final rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,16 +30,12 @@ pub struct ClosedWindow {
 impl ClosedWindow {
     /// Folds another partial of the same window into this one.
     pub fn merge(&mut self, other: KeyedAccs) {
-        for (key, accs) in other {
-            match self.rows.get_mut(&key) {
-                Some(mine) => mine
-                    .iter_mut()
-                    .zip(accs.iter())
-                    .for_each(|(a, b)| a.merge(b)),
-                None => {
-                    self.rows.insert(key, accs);
-                }
-            }
+        // Fold the smaller set of rows into the larger one.
+        if other.len() > self.rows.len() {
+            let mine = std::mem::replace(&mut self.rows, other);
+            self.rows.merge(&mine);
+        } else {
+            self.rows.merge(&other);
         }
     }
 }
@@ -194,9 +188,8 @@ impl WindowOperator {
                 let accs = state
                     .windows
                     .entry(start)
-                    .or_default()
-                    .entry_ref(batch.key(r))
-                    .or_insert_with(|| template.clone());
+                    .or_insert_with(|| KeyedAccs::new(n_aggs))
+                    .row_mut(batch.key(r), template);
                 let inputs = &batch.inputs[r * n_aggs..(r + 1) * n_aggs];
                 for (acc, input) in accs.iter_mut().zip(inputs) {
                     acc.update(*input);
@@ -270,8 +263,7 @@ impl WindowOperator {
                         .windows
                         .iter()
                         .map(|(start, keys)| {
-                            let mut sorted: Vec<(&Box<str>, &Box<[Acc]>)> = keys.iter().collect();
-                            sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                            let sorted = keys.sorted();
                             WindowSnapshot {
                                 start_ms: *start,
                                 keys: sorted.iter().map(|(k, _)| k.to_string()).collect(),
@@ -315,12 +307,10 @@ impl WindowOperator {
                         n_aggs
                     ));
                 }
-                let keyed: KeyedAccs = w
-                    .keys
-                    .into_iter()
-                    .zip(w.accs.chunks(n_aggs.max(1)))
-                    .map(|(k, a)| (k.into_boxed_str(), a.to_vec().into_boxed_slice()))
-                    .collect();
+                let mut keyed = KeyedAccs::new(n_aggs);
+                for (i, key) in w.keys.iter().enumerate() {
+                    keyed.row_mut(key, &w.accs[i * n_aggs..(i + 1) * n_aggs]);
+                }
                 state.windows.insert(w.start_ms, keyed);
             }
             op.watermarks.assign(p.partition, p.max_event_ms, now_ms);
@@ -403,7 +393,9 @@ mod tests {
     }
 
     fn longs(w: &ClosedWindow, key: &str) -> Vec<i64> {
-        w.rows[key]
+        w.rows
+            .get(key)
+            .unwrap_or_else(|| panic!("no row for {key}"))
             .iter()
             .map(|a| match a.output() {
                 OutputValue::Long(Some(v)) => v,

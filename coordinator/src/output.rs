@@ -113,13 +113,7 @@ pub fn windows_batch(
     let n_keys = job.group_by.len();
     build(schema, rows, |cols| {
         for w in windows {
-            let mut keys: Vec<(&str, &[floe_common::aggregate::Acc])> = w
-                .rows
-                .iter()
-                .map(|(k, a)| (k.as_ref(), a.as_ref()))
-                .collect();
-            keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            for (key, accs) in keys {
+            for (key, accs) in w.rows.sorted() {
                 cols[0].push(Cell::TimeMs(w.start_ms));
                 cols[1].push(Cell::TimeMs(w.end_ms));
                 let mut parts = key.split(KEY_SEPARATOR);
