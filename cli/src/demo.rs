@@ -24,8 +24,9 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, Producer};
 use tokio::sync::watch;
 
-use crate::generator::{send, wall_clock_ms, ContentEvents};
+use crate::generator::{send, ContentEvents};
 use crate::progress::ProgressView;
+use floe_worker::clock::wall_clock_ms;
 
 const EXAMPLE: &str = include_str!("../../examples/video_stats.toml");
 
@@ -112,12 +113,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (progress_tx, mut progress_rx) = watch::channel(JobProgress::default());
-    let options = JobOptions {
-        checkpoint_interval: cfg.checkpoint_interval,
-        keep_checkpoints: cfg.checkpoint_keep,
-        worker: WorkerOptions::default(),
-        commit_notices: None,
-    };
+    let options = JobOptions::new(&cfg, WorkerOptions::default());
     let mut job_task = tokio::spawn(run_job(
         job.clone(),
         catalog.clone(),

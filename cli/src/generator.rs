@@ -1,7 +1,9 @@
 //! Content events (header + body, see docs/formats) for demos, load tests and benchmarks, and
 //! `floe gen`, which produces them into a Kafka topic keyed by video id.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use floe_worker::clock::wall_clock_ms;
 
 use anyhow::Context;
 use clap::Args;
@@ -72,12 +74,6 @@ impl ContentEvents {
             json,
         }
     }
-}
-
-pub fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[derive(Args)]

@@ -104,14 +104,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             crate::metrics_server::follow_job(m.clone(), job.name.clone(), progress_rx, notices_rx);
         }
         let options = JobOptions {
-            checkpoint_interval: cfg.checkpoint_interval,
-            keep_checkpoints: cfg.checkpoint_keep,
-            worker: WorkerOptions {
-                readers: args.readers,
-                bounded: args.until_end,
-                ..WorkerOptions::default()
-            },
             commit_notices: metrics.is_some().then_some(notices_tx),
+            ..JobOptions::new(
+                &cfg,
+                WorkerOptions {
+                    readers: args.readers,
+                    bounded: args.until_end,
+                    ..WorkerOptions::default()
+                },
+            )
         };
         let name = job.name.clone();
         let task = tokio::spawn(run_job(

@@ -59,6 +59,11 @@ impl KeyedAccs {
         &self.accs[at..at + self.width]
     }
 
+    fn row_at_mut(&mut self, row: u32) -> &mut [Acc] {
+        let at = row as usize * self.width;
+        &mut self.accs[at..at + self.width]
+    }
+
     fn find(&self, key: &str, hash: u64) -> Option<u32> {
         self.table.find(hash, |row| self.key(*row) == key).copied()
     }
@@ -70,8 +75,7 @@ impl KeyedAccs {
             Some(row) => row,
             None => self.push(key, hash, initial),
         };
-        let at = row as usize * self.width;
-        &mut self.accs[at..at + self.width]
+        self.row_at_mut(row)
     }
 
     fn push(&mut self, key: &str, hash: u64, initial: &[Acc]) -> u32 {
@@ -113,26 +117,14 @@ impl KeyedAccs {
 
     /// Folds `other`'s rows into these: accumulators of a shared key merge.
     pub fn merge(&mut self, other: &KeyedAccs) {
-        let Self {
-            table,
-            hasher,
-            keys,
-            key_ends,
-            ..
-        } = self;
-        table.reserve(other.len(), |r| {
-            hasher.hash_one(Self::key_of(keys, key_ends, *r))
-        });
         for (key, accs) in other.iter() {
             let hash = self.hasher.hash_one(key);
             match self.find(key, hash) {
-                Some(row) => {
-                    let at = row as usize * self.width;
-                    self.accs[at..at + self.width]
-                        .iter_mut()
-                        .zip(accs)
-                        .for_each(|(a, b)| a.merge(b));
-                }
+                Some(row) => self
+                    .row_at_mut(row)
+                    .iter_mut()
+                    .zip(accs)
+                    .for_each(|(a, b)| a.merge(b)),
                 None => {
                     self.push(key, hash, accs);
                 }

@@ -109,6 +109,13 @@ impl WatermarkTracker {
     /// [`advance`](Self::advance), and the smallest watermark among the active partitions other
     /// than `partition`, in one pass: what a run of `partition`'s records is judged against.
     pub fn advance_for_run(&mut self, partition: i32, now_ms: u64) -> (i64, Option<i64>) {
+        let others = self.recompute(now_ms, Some(partition));
+        (self.global, others)
+    }
+
+    /// Moves the global watermark to the minimum over active partitions (or to the end when all
+    /// are finished); returns the minimum over the active partitions other than `excluded`.
+    fn recompute(&mut self, now_ms: u64, excluded: Option<i32>) -> Option<i64> {
         let mut all_finished = !self.partitions.is_empty();
         let (mut active_min, mut others_min) = (None::<i64>, None::<i64>);
         for (p, c) in &self.partitions {
@@ -118,7 +125,7 @@ impl WatermarkTracker {
             }
             let w = self.clock_watermark(c);
             active_min = Some(active_min.map_or(w, |m| m.min(w)));
-            if *p != partition {
+            if Some(*p) != excluded {
                 others_min = Some(others_min.map_or(w, |m| m.min(w)));
             }
         }
@@ -127,7 +134,7 @@ impl WatermarkTracker {
         } else if let Some(c) = active_min {
             self.global = self.global.max(c);
         }
-        (self.global, others_min)
+        others_min
     }
 
     pub fn delay_ms(&self) -> i64 {
@@ -136,19 +143,7 @@ impl WatermarkTracker {
 
     /// Recomputes and returns the global watermark at `now_ms`.
     pub fn advance(&mut self, now_ms: u64) -> i64 {
-        if !self.partitions.is_empty() && self.partitions.values().all(|c| c.finished) {
-            self.global = WATERMARK_END;
-            return self.global;
-        }
-        let candidate = self
-            .partitions
-            .values()
-            .filter(|c| !self.clock_idle(c, now_ms))
-            .map(|c| self.clock_watermark(c))
-            .min();
-        if let Some(c) = candidate {
-            self.global = self.global.max(c);
-        }
+        self.recompute(now_ms, None);
         self.global
     }
 

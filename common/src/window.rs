@@ -220,11 +220,7 @@ impl WindowOperator {
                 .windows
                 .keys()
                 .copied()
-                .take_while(|s| {
-                    s.saturating_add(self.window.size_ms)
-                        .saturating_add(self.window.allowed_lateness_ms)
-                        <= watermark
-                })
+                .take_while(|s| self.window.is_closed(*s, watermark))
                 .collect();
             for start in closable {
                 if let Some(rows) = state.windows.remove(&start) {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floe_common::config::JobSpec;
+use floe_common::config::{JobSpec, ValidatedConfig};
 use floe_common::window::OperatorStats;
 use floe_proto::{Assignment, Barrier};
 use floe_storage::CheckpointStore;
@@ -39,6 +39,18 @@ pub struct JobOptions {
     pub worker: WorkerOptions,
     /// Receives a notice after every committed checkpoint (benchmarks, freshness metrics).
     pub commit_notices: Option<mpsc::UnboundedSender<CommitNotice>>,
+}
+
+impl JobOptions {
+    /// The config's checkpoint interval and retention, with `worker`'s tuning; no notices.
+    pub fn new(cfg: &ValidatedConfig, worker: WorkerOptions) -> Self {
+        Self {
+            checkpoint_interval: cfg.checkpoint_interval,
+            keep_checkpoints: cfg.checkpoint_keep,
+            worker,
+            commit_notices: None,
+        }
+    }
 }
 
 /// One committed checkpoint: when its rows became visible and which windows they belong to.
@@ -168,9 +180,12 @@ pub async fn run_job(
         };
         let finished = ack.input_finished;
         state.record(ack.stats, ack.watermark_ms);
-        let mut window_ends: Vec<i64> = ack.closed_windows.iter().map(|w| w.end_ms).collect();
-        window_ends.sort_unstable();
-        window_ends.dedup();
+        let window_ends = options.commit_notices.as_ref().map(|_| {
+            let mut ends: Vec<i64> = ack.closed_windows.iter().map(|w| w.end_ms).collect();
+            ends.sort_unstable();
+            ends.dedup();
+            ends
+        });
         let manifest = match committer.complete(id, vec![ack]).await {
             Ok(m) => m,
             Err(e) => break Err(committer_err(e)),
@@ -184,11 +199,11 @@ pub async fn run_job(
         }
         let duration = started.elapsed();
         summary.checkpoint_durations.push(duration);
-        if let Some(tx) = &options.commit_notices {
+        if let (Some(tx), Some(window_ends_ms)) = (&options.commit_notices, window_ends) {
             let _ = tx.send(CommitNotice {
                 checkpoint_id: id,
-                visible_at_ms: wall_clock_ms(),
-                window_ends_ms: window_ends,
+                visible_at_ms: floe_worker::clock::wall_clock_ms(),
+                window_ends_ms,
                 rows: report.rows_committed,
                 duration,
             });
@@ -216,10 +231,4 @@ pub async fn run_job(
     result?;
     summary.progress = state;
     Ok(summary)
-}
-
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

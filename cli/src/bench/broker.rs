@@ -44,7 +44,7 @@ impl Pass {
 }
 
 pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::Value> {
-    let topic = format!("floe-bench-{}", crate::generator::wall_clock_ms());
+    let topic = format!("floe-bench-{}", floe_worker::clock::wall_clock_ms());
     create_topic(brokers, &topic, args.partitions).await?;
     let gen = GenArgs {
         brokers: brokers.to_owned(),
@@ -181,16 +181,14 @@ async fn job_pass(args: &BenchArgs, brokers: &str, topic: &str) -> anyhow::Resul
     let (wall, cpu) = (Instant::now(), cpu_seconds());
     let catalog = crate::setup::catalog(&cfg).await?;
     let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
-    let options = JobOptions {
-        checkpoint_interval: cfg.checkpoint_interval,
-        keep_checkpoints: cfg.checkpoint_keep,
-        worker: WorkerOptions {
+    let options = JobOptions::new(
+        &cfg,
+        WorkerOptions {
             readers: args.readers,
             bounded: true,
             ..WorkerOptions::default()
         },
-        commit_notices: None,
-    };
+    );
     let (_stop_tx, stop) = watch::channel(false);
     let (progress, _) = watch::channel(JobProgress::default());
     let summary = run_job(job, catalog, store, options, stop, progress).await?;

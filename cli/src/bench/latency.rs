@@ -20,7 +20,8 @@ use rdkafka::producer::{BaseProducer, Producer};
 use tokio::sync::{mpsc, watch};
 
 use super::{bench_config, create_topic, BenchArgs};
-use crate::generator::{send, wall_clock_ms, ContentEvents};
+use crate::generator::{send, ContentEvents};
+use floe_worker::clock::wall_clock_ms;
 
 const DISORDER_MS: i64 = 5_000;
 
@@ -35,13 +36,14 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
     let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
     let (notices_tx, mut notices) = mpsc::unbounded_channel();
     let options = JobOptions {
-        checkpoint_interval: cfg.checkpoint_interval,
-        keep_checkpoints: cfg.checkpoint_keep,
-        worker: WorkerOptions {
-            readers: args.readers,
-            ..WorkerOptions::default()
-        },
         commit_notices: Some(notices_tx),
+        ..JobOptions::new(
+            &cfg,
+            WorkerOptions {
+                readers: args.readers,
+                ..WorkerOptions::default()
+            },
+        )
     };
     let (stop_tx, stop) = watch::channel(false);
     let (progress, _) = watch::channel(JobProgress::default());
