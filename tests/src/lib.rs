@@ -1843,6 +1843,21 @@ for i in s3.get_file_info(fs.FileSelector(sys.argv[1], recursive=True, allow_not
         until.div_euclid(WINDOW_MS) * WINDOW_MS
     }
 
+    /// A restart in the middle: produces `first`, streams until its windows are committed and
+    /// stops the run with `stop`, produces `second`, and finishes with an --until-end run that
+    /// resumes from the checkpoint. Returns the log of everything produced.
+    pub fn restart_between(&mut self, first: &[Record], stop: Stop, second: &[Record]) -> EventLog {
+        let kafka = self.kafka();
+        let mut log = EventLog::default();
+        self.produce(&kafka, &mut log, first);
+        log.validate_labels(false, None);
+        self.stream_until_committed(&log, &RunOptions::streaming().interval("500ms"), stop);
+        self.produce(&kafka, &mut log, second);
+        log.validate_labels(false, None);
+        self.run_until_end(Duration::from_secs(240));
+        log
+    }
+
     /// Polls check_gold.py (windows ending at or before `until`) while `proc` runs, until it
     /// passes; panics after `timeout` or if `proc` exits.
     pub fn wait_for_windows(

@@ -307,18 +307,7 @@ fn restart_after_sigterm_resumes_exactly() {
         },
     );
     let mut gen = ContentGen::new(7, 20);
-    let kafka = job.kafka();
-    let mut log = EventLog::default();
-
     let first = gen.stream(&spec(BASE_TS + 20_000, 3, 1200, 3, Placement::ByKey, 8_000));
-    job.produce(&kafka, &mut log, &first);
-    log.validate_labels(false, None);
-    job.stream_until_committed(
-        &log,
-        &RunOptions::streaming().interval("500ms"),
-        Stop::Terminate,
-    );
-
     let second = gen.stream(&spec(
         BASE_TS + 20_000 + 3 * 60_000,
         3,
@@ -327,10 +316,7 @@ fn restart_after_sigterm_resumes_exactly() {
         Placement::ByKey,
         8_000,
     ));
-    job.produce(&kafka, &mut log, &second);
-    log.validate_labels(false, None);
-
-    job.run_until_end(RUN_TIMEOUT);
+    let log = job.restart_between(&first, Stop::Terminate, &second);
     job.assert_exact(&log);
 }
 

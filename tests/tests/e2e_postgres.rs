@@ -4,11 +4,7 @@
 //!
 //! The database outlives test runs, so the tables live in a namespace of the test's own.
 
-use std::time::Duration;
-
 use floe_tests::*;
-
-const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// A streaming run commits its first windows and is killed with SIGKILL; more data arrives; an
 /// --until-end run recovers from the checkpoint and the ancestry kept in Postgres: exact tables.
@@ -26,8 +22,6 @@ fn gold_with_postgres_catalog_survives_a_kill() {
         },
     );
     let mut gen = ContentGen::new(13, 20);
-    let kafka = job.kafka();
-    let mut log = EventLog::default();
     let spec = |start_ms| StreamSpec {
         start_ms,
         duration_ms: 3 * 60_000,
@@ -39,14 +33,7 @@ fn gold_with_postgres_catalog_survives_a_kill() {
     let mut first = gen.stream(&spec(BASE_TS + 4_000));
     let bad = gen.bad_records(BAD_KINDS, 3);
     gen.insert_randomly(&mut first, bad, 0);
-    job.produce(&kafka, &mut log, &first);
-    log.validate_labels(false, None);
-
-    job.stream_until_committed(&log, &RunOptions::streaming().interval("500ms"), Stop::Kill);
-
     let second = gen.stream(&spec(BASE_TS + 4_000 + 3 * 60_000));
-    job.produce(&kafka, &mut log, &second);
-    log.validate_labels(false, None);
-    job.run_until_end(RUN_TIMEOUT);
+    let log = job.restart_between(&first, Stop::Kill, &second);
     job.assert_exact(&log);
 }

@@ -57,8 +57,6 @@ fn restart_from_s3_checkpoint() {
     let _serial = serial();
     let (_services, mut job) = s3_job("s3-restart");
     let mut gen = ContentGen::new(12, 20);
-    let kafka = job.kafka();
-    let mut log = EventLog::default();
     let spec = |start_ms| StreamSpec {
         start_ms,
         duration_ms: 3 * 60_000,
@@ -68,19 +66,8 @@ fn restart_from_s3_checkpoint() {
         jitter_ms: 8_000,
     };
     let first = gen.stream(&spec(BASE_TS + 2_000));
-    job.produce(&kafka, &mut log, &first);
-    log.validate_labels(false, None);
-
-    job.stream_until_committed(
-        &log,
-        &RunOptions::streaming().interval("500ms"),
-        Stop::Terminate,
-    );
-
     let second = gen.stream(&spec(BASE_TS + 2_000 + 3 * 60_000));
-    job.produce(&kafka, &mut log, &second);
-    log.validate_labels(false, None);
-    job.run_until_end(RUN_TIMEOUT);
+    let log = job.restart_between(&first, Stop::Terminate, &second);
     job.assert_exact(&log);
     job.assert_checkpoints_on_s3();
 }
