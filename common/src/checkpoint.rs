@@ -52,40 +52,94 @@ pub fn decode_state(bytes: &[u8]) -> Result<OperatorSnapshot, CheckpointFormatEr
     Ok(snapshot)
 }
 
-/// Object names of a job's checkpoints under the checkpoint store. Ids are zero-padded so
-/// listing order is checkpoint order.
+/// One attempt at a checkpoint: its id and the epoch of the process that wrote it. Two
+/// processes of a job (a zombie and its replacement) may write the same id; their objects never
+/// collide, and the newer epoch wins when both complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CheckpointRef {
+    pub id: u64,
+    pub epoch: u64,
+}
+
+/// What an object path under a job's prefix is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointObject {
+    /// An object of a checkpoint attempt; `manifest` when it is the one that completes it.
+    Checkpoint { at: CheckpointRef, manifest: bool },
+    /// The marker of an epoch taken by a process of the job.
+    Epoch(u64),
+}
+
+/// Object names of a job's checkpoints under the checkpoint store. Ids and epochs are
+/// zero-padded so listing order is checkpoint order. Epoch 0 is the layout of stores written
+/// before epochs existed (no epoch directory).
 #[derive(Debug, Clone)]
 pub struct CheckpointLayout {
     pub job: String,
 }
+
+const MANIFEST: &str = "_manifest.json";
+const EPOCHS: &str = "_epochs";
 
 impl CheckpointLayout {
     pub fn job_prefix(&self) -> String {
         format!("{}/", self.job)
     }
 
+    /// Every attempt of checkpoint `checkpoint_id`.
     pub fn dir(&self, checkpoint_id: u64) -> String {
         format!("{}/{checkpoint_id:020}", self.job)
     }
 
-    pub fn worker_state(&self, checkpoint_id: u64, worker: &str) -> String {
-        format!("{}/worker-{worker}.state", self.dir(checkpoint_id))
-    }
-
-    /// Written last: its presence makes the checkpoint complete.
-    pub fn manifest(&self, checkpoint_id: u64) -> String {
-        format!("{}/_manifest.json", self.dir(checkpoint_id))
-    }
-
-    /// The checkpoint id of an object path under this job, if it is one of ours.
-    pub fn parse_id(&self, path: &str) -> Option<u64> {
-        let rest = path.strip_prefix(&self.job_prefix())?;
-        let (id, _) = rest.split_once('/')?;
-        if id.len() != 20 {
-            return None;
+    fn attempt_dir(&self, at: CheckpointRef) -> String {
+        match at.epoch {
+            0 => self.dir(at.id),
+            epoch => format!("{}/e{epoch:020}", self.dir(at.id)),
         }
-        id.parse().ok()
     }
+
+    pub fn worker_state(&self, at: CheckpointRef, worker: &str) -> String {
+        format!("{}/worker-{worker}.state", self.attempt_dir(at))
+    }
+
+    /// Written last: its presence makes the checkpoint attempt complete.
+    pub fn manifest(&self, at: CheckpointRef) -> String {
+        format!("{}/{MANIFEST}", self.attempt_dir(at))
+    }
+
+    pub fn epochs_dir(&self) -> String {
+        format!("{}/{EPOCHS}", self.job)
+    }
+
+    pub fn epoch_marker(&self, epoch: u64) -> String {
+        format!("{}/{epoch:020}", self.epochs_dir())
+    }
+
+    /// What an object path under this job is, if it is one of ours.
+    pub fn parse(&self, path: &str) -> Option<CheckpointObject> {
+        let rest = path.strip_prefix(&self.job_prefix())?;
+        let mut parts = rest.split('/');
+        let first = parts.next()?;
+        if first == EPOCHS {
+            return parse_padded(parts.next()?).map(CheckpointObject::Epoch);
+        }
+        let id = parse_padded(first)?;
+        let (epoch, file) = match (parts.next()?, parts.next()) {
+            (dir, Some(file)) => (parse_padded(dir.strip_prefix('e')?)?, file),
+            (file, None) => (0, file),
+        };
+        Some(CheckpointObject::Checkpoint {
+            at: CheckpointRef { id, epoch },
+            manifest: file == MANIFEST,
+        })
+    }
+}
+
+fn parse_padded(text: &str) -> Option<u64> {
+    if text.len() != 20 {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// What a completed checkpoint committed (or will commit) per table: enough to re-commit it
@@ -94,10 +148,25 @@ impl CheckpointLayout {
 pub struct CheckpointManifest {
     pub job: String,
     pub checkpoint_id: u64,
+    /// The epoch of the process that wrote the checkpoint.
+    #[serde(default)]
+    pub epoch: u64,
+    /// [`crate::job_shape::fingerprint`] of the job that wrote the state.
+    #[serde(default)]
+    pub job_fingerprint: Option<String>,
     /// The workers whose state objects belong to this checkpoint.
     pub workers: Vec<String>,
     pub tables: Vec<TableFiles>,
     pub watermark_ms: i64,
+}
+
+impl CheckpointManifest {
+    pub fn at(&self) -> CheckpointRef {
+        CheckpointRef {
+            id: self.checkpoint_id,
+            epoch: self.epoch,
+        }
+    }
 }
 
 /// Data files of one table in a checkpoint, as Iceberg DataFile JSON.
@@ -173,14 +242,38 @@ mod tests {
     }
 
     #[test]
-    fn layout_orders_and_parses_ids() {
+    fn layout_orders_and_parses_paths() {
         let l = CheckpointLayout {
             job: "video".into(),
         };
-        assert_eq!(l.manifest(7), "video/00000000000000000007/_manifest.json");
-        assert_eq!(l.parse_id(&l.worker_state(12, "w0")), Some(12));
-        assert_eq!(l.parse_id("other/00000000000000000007/x"), None);
-        assert_eq!(l.parse_id("video/7/x"), None);
+        let at = CheckpointRef { id: 7, epoch: 3 };
+        assert_eq!(
+            l.manifest(at),
+            "video/00000000000000000007/e00000000000000000003/_manifest.json"
+        );
+        assert_eq!(
+            l.parse(&l.manifest(at)),
+            Some(CheckpointObject::Checkpoint { at, manifest: true })
+        );
+        let legacy = CheckpointRef { id: 12, epoch: 0 };
+        assert_eq!(
+            l.worker_state(legacy, "w0"),
+            "video/00000000000000000012/worker-w0.state"
+        );
+        assert_eq!(
+            l.parse(&l.worker_state(legacy, "w0")),
+            Some(CheckpointObject::Checkpoint {
+                at: legacy,
+                manifest: false
+            })
+        );
+        assert_eq!(
+            l.parse(&l.epoch_marker(4)),
+            Some(CheckpointObject::Epoch(4))
+        );
+        assert_eq!(l.parse("other/00000000000000000007/x"), None);
+        assert_eq!(l.parse("video/7/x"), None);
+        assert_eq!(l.parse("video/00000000000000000007/e12/x"), None);
         assert!(l.dir(9) < l.dir(10));
     }
 }

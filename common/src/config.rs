@@ -138,6 +138,10 @@ pub struct SourceConfig {
     /// `earliest` or `latest`: where a job with no checkpoint starts.
     #[serde(default = "default_start")]
     pub start: String,
+    /// `fail`, `earliest` or `latest`: what to do when a checkpointed offset no longer exists
+    /// in the partition (retention deleted it, or the topic was recreated).
+    #[serde(default = "default_out_of_range")]
+    pub on_offset_out_of_range: String,
     /// librdkafka properties, passed through unchanged.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
@@ -145,6 +149,10 @@ pub struct SourceConfig {
 
 fn default_start() -> String {
     "earliest".into()
+}
+
+fn default_out_of_range() -> String {
+    "fail".into()
 }
 
 /// `[job.format]`.
@@ -175,6 +183,14 @@ pub struct EventTimeConfig {
     /// `s`, `ms` or `us`: the unit of the integer in `field`.
     #[serde(default = "default_unit")]
     pub unit: String,
+    /// Records whose event time is further ahead of the wall clock than this, or before
+    /// 1970, go to the dead-letter table.
+    #[serde(default = "default_max_ahead")]
+    pub max_ahead: String,
+}
+
+fn default_max_ahead() -> String {
+    "1d".into()
 }
 
 fn default_unit() -> String {
@@ -268,12 +284,23 @@ pub enum StartPosition {
     Latest,
 }
 
+/// What a source does when a position it must resume from is no longer in the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutOfRangePolicy {
+    /// Stop the job with an error naming the partition, the offset and what is available.
+    Fail,
+    /// Go on from the first (`Earliest`) or next (`Latest`) offset there is, counting the
+    /// offsets skipped.
+    Skip(StartPosition),
+}
+
 /// A validated Kafka source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceSpec {
     pub brokers: String,
     pub topic: String,
     pub start: StartPosition,
+    pub on_out_of_range: OutOfRangePolicy,
     pub properties: BTreeMap<String, String>,
 }
 
@@ -284,6 +311,9 @@ pub struct WindowSpec {
     pub watermark_delay_ms: i64,
     pub allowed_lateness_ms: i64,
     pub idle_timeout_ms: u64,
+    /// How far event time may run ahead of the wall clock before a record is taken as broken
+    /// (a dead letter) rather than lifting its partition's watermark into the future.
+    pub max_ahead_ms: i64,
 }
 
 impl WindowSpec {
@@ -530,11 +560,28 @@ impl JobConfig {
                 ))
             }
         };
-        for reserved in ["enable.auto.commit", "bootstrap.servers"] {
+        let on_out_of_range = match self.source.on_offset_out_of_range.as_str() {
+            "fail" => OutOfRangePolicy::Fail,
+            "earliest" => OutOfRangePolicy::Skip(StartPosition::Earliest),
+            "latest" => OutOfRangePolicy::Skip(StartPosition::Latest),
+            other => {
+                return Err(ConfigError::new(
+                    k("source.on_offset_out_of_range"),
+                    format!("`{other}`: expected fail, earliest or latest"),
+                ))
+            }
+        };
+        for reserved in [
+            "enable.auto.commit",
+            "bootstrap.servers",
+            "auto.offset.reset",
+            "enable.partition.eof",
+        ] {
             if self.source.properties.contains_key(reserved) {
                 return Err(ConfigError::new(
                     k(&format!("source.properties.{reserved}")),
-                    "is set by Floe (offsets live in checkpoints); remove it",
+                    "is set by Floe (from source.brokers, source.start and \
+                     source.on_offset_out_of_range; offsets live in checkpoints); remove it",
                 ));
             }
         }
@@ -573,6 +620,7 @@ impl JobConfig {
                 &self.window.allowed_lateness,
             )?,
             idle_timeout_ms: millis(&k("window.idle_timeout"), &self.window.idle_timeout)? as u64,
+            max_ahead_ms: millis(&k("event_time.max_ahead"), &self.event_time.max_ahead)?,
         };
         if window.size_ms <= 0 {
             return Err(ConfigError::new(k("window.size"), "must be > 0"));
@@ -705,6 +753,7 @@ impl JobConfig {
                 brokers: self.source.brokers.clone(),
                 topic: self.source.topic.clone(),
                 start,
+                on_out_of_range,
                 properties: self.source.properties.clone(),
             },
             event_time,

@@ -6,19 +6,16 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::fmt::Write as _;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::aggregate::{AggregateSpec, Input};
 use crate::config::{JobSpec, TimeUnit};
 use crate::filter::Comparison;
+use crate::group_key;
 use crate::path::FieldPath;
 use crate::records::DeadLetter;
 use crate::value::Scalar;
-
-/// Separates the parts of a composite group key inside one string.
-pub const KEY_SEPARATOR: char = '\u{1f}';
 
 /// Decoded records of one poll, column by column, plus what could not be decoded.
 #[derive(Debug, Default, Clone)]
@@ -37,6 +34,11 @@ pub struct DecodedBatch {
     pub dead_letters: Vec<DeadLetter>,
     /// Next offset to read per partition after this batch (covers dead letters too).
     pub positions: Vec<(i32, i64)>,
+    /// Partitions whose reader reached the end of the partition after their last record here.
+    pub caught_up: Vec<i32>,
+    /// Wall clock (epoch ms) when the records were read: an event time further ahead of it
+    /// than the job allows is refused.
+    pub read_at_ms: i64,
 }
 
 impl DecodedBatch {
@@ -45,7 +47,7 @@ impl DecodedBatch {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.event_ms.is_empty() && self.dead_letters.is_empty()
+        self.event_ms.is_empty() && self.dead_letters.is_empty() && self.caught_up.is_empty()
     }
 
     /// Empties the batch but keeps its buffers, so the next poll writes into warm memory.
@@ -61,6 +63,8 @@ impl DecodedBatch {
             raw_ends,
             dead_letters,
             positions,
+            caught_up,
+            read_at_ms,
         } = self;
         partitions.clear();
         offsets.clear();
@@ -72,6 +76,15 @@ impl DecodedBatch {
         raw_ends.clear();
         dead_letters.clear();
         positions.clear();
+        caught_up.clear();
+        *read_at_ms = 0;
+    }
+
+    /// Notes that the reader reached the end of `partition` (after any record of it so far).
+    pub fn note_caught_up(&mut self, partition: i32) {
+        if !self.caught_up.contains(&partition) {
+            self.caught_up.push(partition);
+        }
     }
 
     pub fn key(&self, i: usize) -> &str {
@@ -85,6 +98,7 @@ impl DecodedBatch {
     }
 
     fn note_position(&mut self, partition: i32, offset: i64) {
+        self.caught_up.retain(|p| *p != partition);
         match self.positions.iter_mut().find(|(p, _)| *p == partition) {
             Some((_, next)) => *next = (*next).max(offset + 1),
             None => self.positions.push((partition, offset + 1)),
@@ -268,20 +282,7 @@ impl Decoder {
         };
         let key_start = batch.keys.len();
         for (i, slot) in self.key_slots.iter().enumerate() {
-            if i > 0 {
-                batch.keys.push(KEY_SEPARATOR);
-            }
-            let ok = match &slots[*slot] {
-                Scalar::Str(s) => {
-                    batch.keys.push_str(s);
-                    true
-                }
-                Scalar::I64(v) => write!(batch.keys, "{v}").is_ok(),
-                Scalar::F64(v) => write!(batch.keys, "{v}").is_ok(),
-                Scalar::Bool(v) => write!(batch.keys, "{v}").is_ok(),
-                _ => false,
-            };
-            if !ok {
+            if !group_key::push_scalar(&mut batch.keys, i == 0, &slots[*slot]) {
                 batch.keys.truncate(key_start);
                 return Err(format!(
                     "group key {} is {}",
@@ -577,6 +578,31 @@ mod tests {
         assert_eq!(b.positions, [(3, 107)], "dead letters advance the position");
         assert_eq!(b.key_ends.len(), 1, "a rejected key leaves no trace");
         assert_eq!(b.keys, "v_1023");
+    }
+
+    #[test]
+    fn composite_keys_never_collide() {
+        let mut job = gold_job();
+        job.group_by
+            .push(("user".into(), FieldPath::parse("body.user_id").unwrap()));
+        let d = Decoder::new(&job).unwrap();
+        let mut b = DecodedBatch::default();
+        let event = |video: &str, user: &str| {
+            format!(
+                r#"{{"header":{{"event_ts":1}},"body":{{"video_id":"{video}","user_id":{user}}}}}"#
+            )
+        };
+        // ("a\u001fb", "c") and ("a", "b\u001fc") used to be one key.
+        d.decode_into(0, 0, Some(event("a\\u001fb", r#""c""#).as_bytes()), &mut b);
+        d.decode_into(0, 1, Some(event("a", r#""b\u001fc""#).as_bytes()), &mut b);
+        // The number 5 and the string "5" are one key by the documented rule.
+        d.decode_into(0, 2, Some(event("v", "5").as_bytes()), &mut b);
+        d.decode_into(0, 3, Some(event("v", r#""5""#).as_bytes()), &mut b);
+        assert_eq!(b.len(), 4, "{:?}", b.dead_letters);
+        assert_ne!(b.key(0), b.key(1));
+        assert_eq!(group_key::parts(b.key(0)), ["a\u{1f}b", "c"]);
+        assert_eq!(group_key::parts(b.key(1)), ["a", "b\u{1f}c"]);
+        assert_eq!(b.key(2), b.key(3));
     }
 
     #[test]

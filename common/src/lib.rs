@@ -8,6 +8,8 @@ pub mod decode;
 pub mod duration;
 pub mod failpoint;
 pub mod filter;
+pub mod group_key;
+pub mod job_shape;
 pub mod keyed_accs;
 pub mod path;
 pub mod records;

@@ -1,9 +1,12 @@
 //! Event-time watermarks: per partition, and the global one that closes windows.
 //!
 //! A partition's watermark is its largest event time minus the delay. The global watermark is
-//! the minimum over active partitions; a partition that has had no events for the idle timeout
+//! the minimum over active partitions; a partition that has read everything there is to read
+//! (its reader reached the end of the partition) and then had no events for the idle timeout
 //! (processing time, passed in by the caller so tests control the clock) stops holding it back,
-//! and counts again as soon as it has an event. A finished partition (bounded reads) never
+//! and counts again as soon as it has an event. A partition with a backlog is never idle, even
+//! when no records arrive for a while (a broker that is away, a slow fetch): its unread events
+//! may be older than the others' watermark. A finished partition (bounded reads) never
 //! holds it back; when every partition is finished the watermark jumps to the end of time.
 //! Every watermark only moves forward.
 
@@ -18,7 +21,20 @@ pub const WATERMARK_END: i64 = i64::MAX;
 struct PartitionClock {
     max_event_ms: Option<i64>,
     last_event_at: u64,
+    /// The reader reached the end of the partition after its last event.
+    caught_up: bool,
     finished: bool,
+}
+
+impl PartitionClock {
+    fn new(max_event_ms: Option<i64>, now_ms: u64) -> Self {
+        Self {
+            max_event_ms,
+            last_event_at: now_ms,
+            caught_up: false,
+            finished: false,
+        }
+    }
 }
 
 /// Tracks watermarks for a set of assigned partitions.
@@ -28,6 +44,8 @@ pub struct WatermarkTracker {
     idle_timeout_ms: u64,
     partitions: BTreeMap<i32, PartitionClock>,
     global: i64,
+    /// The global watermark before every partition finished (it is then the end of time).
+    finite_global: i64,
 }
 
 impl WatermarkTracker {
@@ -37,39 +55,43 @@ impl WatermarkTracker {
             idle_timeout_ms,
             partitions: BTreeMap::new(),
             global: WATERMARK_START,
+            finite_global: WATERMARK_START,
         }
     }
 
     /// Starts tracking a partition; its idle clock starts at `now_ms`.
     pub fn assign(&mut self, partition: i32, max_event_ms: Option<i64>, now_ms: u64) {
-        self.partitions.insert(
-            partition,
-            PartitionClock {
-                max_event_ms,
-                last_event_at: now_ms,
-                finished: false,
-            },
-        );
+        self.partitions
+            .insert(partition, PartitionClock::new(max_event_ms, now_ms));
     }
 
     /// Restores a global watermark from a checkpoint (never moves it back).
     pub fn restore_global(&mut self, global: i64) {
         self.global = self.global.max(global);
+        self.finite_global = self.finite_global.max(global);
     }
 
     /// Records that `partition` had events up to `max_event_ms` at `now_ms`.
     pub fn observe(&mut self, partition: i32, max_event_ms: i64, now_ms: u64) {
-        let clock = self.partitions.entry(partition).or_insert(PartitionClock {
-            max_event_ms: None,
-            last_event_at: now_ms,
-            finished: false,
-        });
+        let clock = self
+            .partitions
+            .entry(partition)
+            .or_insert_with(|| PartitionClock::new(None, now_ms));
         clock.max_event_ms = Some(
             clock
                 .max_event_ms
                 .map_or(max_event_ms, |m| m.max(max_event_ms)),
         );
         clock.last_event_at = now_ms;
+        clock.caught_up = false;
+    }
+
+    /// Records that the reader of `partition` has reached its end: from now on, a stretch
+    /// without events counts towards idleness.
+    pub fn caught_up(&mut self, partition: i32) {
+        if let Some(c) = self.partitions.get_mut(&partition) {
+            c.caught_up = true;
+        }
     }
 
     /// Marks the end of a bounded partition.
@@ -86,7 +108,8 @@ impl WatermarkTracker {
     }
 
     fn clock_idle(&self, c: &PartitionClock, now_ms: u64) -> bool {
-        c.finished || now_ms.saturating_sub(c.last_event_at) >= self.idle_timeout_ms
+        c.finished
+            || (c.caught_up && now_ms.saturating_sub(c.last_event_at) >= self.idle_timeout_ms)
     }
 
     fn clock_watermark(&self, c: &PartitionClock) -> i64 {
@@ -133,6 +156,7 @@ impl WatermarkTracker {
             self.global = WATERMARK_END;
         } else if let Some(c) = active_min {
             self.global = self.global.max(c);
+            self.finite_global = self.global;
         }
         others_min
     }
@@ -149,6 +173,23 @@ impl WatermarkTracker {
 
     pub fn global(&self) -> i64 {
         self.global
+    }
+
+    /// The global watermark of real event-time progress: [`Self::global`], except after every
+    /// partition finished, where it is the last finite global or the smallest partition
+    /// watermark, whichever is larger (what a job that goes on streaming resumes from).
+    pub fn finite_global(&self) -> i64 {
+        if self.global != WATERMARK_END {
+            return self.global;
+        }
+        let partitions_min = self
+            .partitions
+            .values()
+            .filter(|c| c.max_event_ms.is_some())
+            .map(|c| self.clock_watermark(c))
+            .min()
+            .unwrap_or(WATERMARK_START);
+        self.finite_global.max(partitions_min)
     }
 }
 
@@ -193,10 +234,12 @@ mod tests {
     fn idle_partition_stops_holding_back_and_rejoins() {
         let mut t = tracker();
         t.observe(0, 100_000, 20_000);
+        t.caught_up(1);
         assert_eq!(t.advance(29_999), WATERMARK_START);
         assert!(t.is_idle(1, 30_000));
         assert_eq!(t.advance(30_000), 90_000, "idle partition 1 is excluded");
         // partition 0 goes quiet too: everything idle, the watermark holds
+        t.caught_up(0);
         assert_eq!(t.advance(100_000), 90_000);
         // partition 1 rejoins with older data: global does not regress, and it holds back again
         t.observe(1, 95_000, 100_001);
@@ -204,6 +247,35 @@ mod tests {
         assert_eq!(t.advance(100_001), 90_000);
         t.observe(1, 150_000, 100_002);
         assert_eq!(t.advance(100_002), 140_000);
+    }
+
+    #[test]
+    fn a_partition_with_a_backlog_is_never_idle() {
+        let mut t = tracker();
+        t.observe(0, 100_000, 0);
+        t.observe(1, 50_000, 0);
+        // No records from partition 1 for a long time, but its reader never reached the end
+        // (a broker away, a slow fetch): it still holds the watermark.
+        assert_eq!(t.advance(600_000), 40_000);
+        assert!(!t.is_idle(1, 600_000));
+        t.caught_up(1);
+        assert!(t.is_idle(1, 600_000));
+        assert_eq!(t.advance(600_000), 90_000);
+        // An event after reaching the end makes it a reader with a backlog again.
+        t.observe(1, 60_000, 600_001);
+        assert!(!t.is_idle(1, 10_000_000));
+    }
+
+    #[test]
+    fn the_finite_global_survives_the_end_of_a_bounded_input() {
+        let mut t = tracker();
+        t.observe(0, 100_000, 0);
+        t.observe(1, 70_000, 0);
+        assert_eq!(t.advance(0), 60_000);
+        t.finish(0);
+        t.finish(1);
+        assert_eq!(t.advance(0), WATERMARK_END);
+        assert_eq!(t.finite_global(), 60_000);
     }
 
     #[test]
@@ -225,6 +297,9 @@ mod tests {
         t.observe(0, 100_000, 1_000);
         t.observe(1, 70_000, 1_000);
         t.observe(2, 50_000, 1_000);
+        for p in 0..4 {
+            t.caught_up(p);
+        }
         // partition 3 never had an event: active, at the start of time, until it idles out
         assert_eq!(
             t.advance_for_run(0, 1_000),

@@ -15,7 +15,7 @@ use crate::aggregate::{Acc, AggregateSpec};
 use crate::config::WindowSpec;
 use crate::decode::DecodedBatch;
 use crate::records::{DeadLetter, LateEvent};
-use crate::watermark::WatermarkTracker;
+use crate::watermark::{WatermarkTracker, WATERMARK_END, WATERMARK_START};
 
 pub use crate::keyed_accs::KeyedAccs;
 
@@ -75,6 +75,8 @@ pub struct WindowOperator {
     window: WindowSpec,
     template: Box<[Acc]>,
     watermarks: WatermarkTracker,
+    /// The largest end of a window taken by [`Self::take_closed`].
+    closed_until: i64,
     partitions: BTreeMap<i32, PartitionWindows>,
     late: Vec<LateEvent>,
     dead_letters: Vec<DeadLetter>,
@@ -87,6 +89,7 @@ impl WindowOperator {
             window,
             template: aggregates.iter().map(AggregateSpec::new_acc).collect(),
             watermarks: WatermarkTracker::new(window.watermark_delay_ms, window.idle_timeout_ms),
+            closed_until: WATERMARK_START,
             partitions: BTreeMap::new(),
             late: Vec::new(),
             dead_letters: Vec::new(),
@@ -104,6 +107,12 @@ impl WindowOperator {
     /// Where reading `partition` resumes, if anything of it was processed.
     pub fn position(&self, partition: i32) -> Option<i64> {
         self.partitions.get(&partition).and_then(|p| p.next_offset)
+    }
+
+    /// Sets where reading `partition` resumes (its start, resolved when it is first read, or
+    /// where the source went on after its checkpointed position was gone).
+    pub fn set_position(&mut self, partition: i32, offset: i64) {
+        self.partitions.entry(partition).or_default().next_offset = Some(offset);
     }
 
     /// Marks a bounded partition as fully read.
@@ -134,10 +143,13 @@ impl WindowOperator {
         (starts.len(), entries)
     }
 
-    /// Aggregates one batch, then advances the watermark at `now_ms`.
+    /// Aggregates one batch, then advances the watermark at `now_ms` (processing time).
     ///
     /// Lateness is judged record by record, as if the watermark advanced after every record:
     /// whether an event is late depends on the records before it, not on how they were batched.
+    /// An event time before 1970 or further ahead of the batch's `read_at_ms` than the window's
+    /// `max_ahead_ms` makes the record a dead letter: one wild timestamp must not lift the
+    /// watermark.
     pub fn apply(&mut self, batch: &DecodedBatch, now_ms: u64) {
         // Disjoint borrows: a partition's windows stay in place while the run updates them.
         let Self {
@@ -146,9 +158,11 @@ impl WindowOperator {
             watermarks,
             partitions,
             late,
+            dead_letters,
             stats,
             ..
         } = self;
+        let latest_sane = batch.read_at_ms.saturating_add(window.max_ahead_ms);
         let delay = watermarks.delay_ms();
         let n_aggs = template.len();
         let n = batch.len();
@@ -165,6 +179,20 @@ impl WindowOperator {
             let mut own_max = watermarks.max_event(partition);
             for r in i..run_end {
                 let event_ms = batch.event_ms[r];
+                if !(0..=latest_sane).contains(&event_ms) {
+                    stats.dead_letters += 1;
+                    dead_letters.push(DeadLetter {
+                        partition,
+                        offset: batch.offsets[r],
+                        reason: format!(
+                            "event time {event_ms} ms is outside the sane range (from 1970 to \
+                             {} ms ahead of the wall clock; wrong unit?)",
+                            window.max_ahead_ms
+                        ),
+                        raw: Some(batch.raw(r).to_vec()),
+                    });
+                    continue;
+                }
                 own_max = Some(own_max.map_or(event_ms, |m| m.max(event_ms)));
                 let own = own_max.map_or(i64::MIN, |m| m.saturating_sub(delay));
                 let watermark = floor.max(own.min(others));
@@ -207,6 +235,9 @@ impl WindowOperator {
         }
         self.stats.dead_letters += batch.dead_letters.len() as u64;
         self.dead_letters.extend(batch.dead_letters.iter().cloned());
+        for p in &batch.caught_up {
+            self.watermarks.caught_up(*p);
+        }
         self.watermarks.advance(now_ms);
     }
 
@@ -224,6 +255,8 @@ impl WindowOperator {
                 .collect();
             for start in closable {
                 if let Some(rows) = state.windows.remove(&start) {
+                    let end = start.saturating_add(self.window.size_ms);
+                    self.closed_until = self.closed_until.max(end);
                     parts.push(ClosedWindow {
                         start_ms: start,
                         end_ms: start.saturating_add(self.window.size_ms),
@@ -243,10 +276,24 @@ impl WindowOperator {
         )
     }
 
+    /// The watermark a checkpoint keeps. At the end of a bounded input the live watermark is
+    /// the end of time (every window closes); a job that goes on streaming from the checkpoint
+    /// resumes at its real event-time progress instead, raised so that every window already
+    /// written counts as closed (its later events are late, never a second row).
+    fn checkpoint_watermark(&self) -> i64 {
+        if self.watermarks.global() != WATERMARK_END {
+            return self.watermarks.global();
+        }
+        let written = self
+            .closed_until
+            .saturating_add(self.window.allowed_lateness_ms);
+        self.watermarks.finite_global().max(written)
+    }
+
     /// The state to checkpoint: positions, event-time progress and open windows.
     pub fn snapshot(&self) -> OperatorSnapshot {
         OperatorSnapshot {
-            global_watermark: self.watermarks.global(),
+            global_watermark: self.checkpoint_watermark(),
             stats: self.stats,
             partitions: self
                 .partitions
@@ -347,7 +394,6 @@ mod tests {
     use super::*;
     use crate::aggregate::OutputValue;
     use crate::decode::Decoder;
-    use crate::watermark::{WATERMARK_END, WATERMARK_START};
 
     fn job() -> crate::config::JobSpec {
         let text = include_str!("../../examples/video_stats.toml");
@@ -526,6 +572,9 @@ mod tests {
     #[test]
     fn an_idle_partition_stops_holding_windows_open() {
         let mut op = operator(&[0, 1]);
+        let mut end_of_1 = DecodedBatch::default();
+        end_of_1.note_caught_up(1);
+        op.apply(&end_of_1, 0);
         op.apply(
             &batch(
                 0,
@@ -568,6 +617,90 @@ mod tests {
         back.finish_partition(0);
         back.finish_partition(1);
         assert_eq!(longs(&back.take_closed(6)[0], "a"), [2, 0, 1, 0, 1, 12]);
+    }
+
+    #[test]
+    fn a_bounded_run_leaves_state_a_streaming_run_can_go_on_from() {
+        let mut op = operator(&[0]);
+        op.apply(
+            &batch(
+                0,
+                0,
+                &[
+                    event(10_000, "a", "like", 0),
+                    event(M + 5_000, "a", "like", 0),
+                ],
+            ),
+            1,
+        );
+        op.finish_partition(0);
+        assert_eq!(
+            op.take_closed(2).len(),
+            2,
+            "the end of the input closes every window"
+        );
+        let snap = op.snapshot();
+        assert_eq!(
+            snap.global_watermark,
+            2 * M,
+            "resumes after the windows it wrote"
+        );
+        let j = job();
+        let mut streaming =
+            WindowOperator::restore(j.window, &j.aggregates, snap, &[0], 3).unwrap();
+        streaming.assign(0, 3);
+        streaming.apply(
+            &batch(
+                0,
+                2,
+                &[
+                    event(M + 50_000, "a", "like", 0),
+                    event(2 * M + 1, "b", "like", 0),
+                ],
+            ),
+            4,
+        );
+        assert_eq!(
+            streaming.stats().late_rejected,
+            1,
+            "its window was written already"
+        );
+        assert_eq!(
+            streaming.open_state(),
+            (1, 1),
+            "the next window is open as usual"
+        );
+    }
+
+    #[test]
+    fn wild_event_times_are_dead_letters_and_leave_the_watermark_alone() {
+        let mut op = operator(&[0]);
+        let t = 1_767_225_600_000i64;
+        let mut read = batch(
+            0,
+            0,
+            &[
+                event(t, "a", "like", 0),
+                event(t * 1000, "a", "like", 0), // microseconds sent as milliseconds
+                event(-5, "a", "like", 0),
+                event(t + 60_000, "a", "like", 0),
+            ],
+        );
+        read.read_at_ms = t;
+        op.apply(&read, 1);
+        let (_, dead) = op.take_side_outputs();
+        assert_eq!(dead.iter().map(|d| d.offset).collect::<Vec<_>>(), [1, 2]);
+        assert!(
+            dead[0].reason.contains("outside the sane range"),
+            "{}",
+            dead[0].reason
+        );
+        assert_eq!(
+            dead[0].raw.as_deref().map(|r| r.starts_with(b"{")),
+            Some(true)
+        );
+        assert_eq!(op.stats().dead_letters, 2);
+        assert_eq!(op.watermark(), t + 60_000 - 10_000);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Object storage for Floe: where checkpoints (operator state and manifests) live.
 
 mod checkpoint_store;
+mod local_sync;
 mod location;
 
 pub use checkpoint_store::CheckpointListing;

@@ -17,6 +17,8 @@ pub struct Location {
     pub prefix: Path,
     /// The location as the user wrote it, for messages.
     pub display: String,
+    /// The directory, when the store is a local disk (its writes are fsynced).
+    pub local_root: Option<std::path::PathBuf>,
 }
 
 /// Opens a location. Local directories are created; S3 reads credentials from `AWS_*` and a
@@ -49,6 +51,7 @@ pub fn open_location(location: &str) -> Result<Location, StorageError> {
             store: Arc::new(store),
             prefix: Path::from(prefix.trim_matches('/')),
             display: location.to_owned(),
+            local_root: None,
         });
     }
     let dir = match location.strip_prefix("file://") {
@@ -59,10 +62,13 @@ pub fn open_location(location: &str) -> Result<Location, StorageError> {
         .map_err(|e| StorageError::Config(format!("cannot create `{}`: {e}", dir.display())))?;
     let store = LocalFileSystem::new_with_prefix(&dir)
         .map_err(|e| StorageError::Config(format!("`{location}`: {e}")))?;
+    let root = std::fs::canonicalize(&dir)
+        .map_err(|e| StorageError::Config(format!("`{}`: {e}", dir.display())))?;
     Ok(Location {
         store: Arc::new(store),
         prefix: Path::default(),
         display: location.to_owned(),
+        local_root: Some(root),
     })
 }
 
