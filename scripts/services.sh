@@ -326,5 +326,6 @@ log "ready in $((SECONDS - t0))s"
     echo "FLOE_POSTGRES_URL=postgres://floe@127.0.0.1:$PG_PORT/postgres"
   fi
   echo "FLOE_PYTHON=$PY"
+  echo "FLOE_TANSU_BIN=$(resolve_tansu)"
   echo "FLOE_SERVICES_DIR=$DATA"
 } | tee "$DATA/env"

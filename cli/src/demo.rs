@@ -75,6 +75,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         checkpoints: Some(dir.join("checkpoints").display().to_string()),
     })?;
     file.checkpoint.interval = "5s".into();
+    // Event time runs `speedup` times faster than the clock: allow it that far ahead.
+    let ahead = duration
+        .as_secs()
+        .saturating_mul(args.speedup.max(1) as u64)
+        + 3600;
+    file.jobs[0].event_time.max_ahead = format!("{ahead}s");
     let cfg = file.validate()?;
     let job = Arc::new(cfg.jobs[0].clone());
     let catalog = crate::setup::catalog(&cfg).await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use floe_common::config::{FloeConfig, Overrides};
+use floe_common::config::{FloeConfig, Overrides, StartPosition};
 use floe_common::duration::parse_duration;
 use floe_coordinator::job::{run_job, JobOptions, JobProgress};
 use floe_coordinator::metrics::JobMetrics;
@@ -39,6 +39,11 @@ pub struct RunArgs {
     /// Read every partition up to its end offset at start, close all windows, commit, exit.
     #[arg(long)]
     until_end: bool,
+    /// Run every job from this position (`earliest` or `latest`) with empty state, ignoring
+    /// the checkpoint store: for a job whose shape changed, or whose store was lost. Rows
+    /// already committed stay; the job's checkpoint ids continue above them.
+    #[arg(long, value_name = "earliest|latest", value_parser = parse_start)]
+    start_over: Option<StartPosition>,
     /// Reader actors (Kafka consumers) per job.
     #[arg(long, default_value_t = 2)]
     readers: usize,
@@ -47,9 +52,16 @@ pub struct RunArgs {
     metrics_addr: Option<std::net::SocketAddr>,
 }
 
-/// Turns SIGTERM and Ctrl-C into `true` on the returned channel.
-pub fn stop_on_signals() -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
+fn parse_start(text: &str) -> Result<StartPosition, String> {
+    match text {
+        "earliest" => Ok(StartPosition::Earliest),
+        "latest" => Ok(StartPosition::Latest),
+        other => Err(format!("`{other}`: expected earliest or latest")),
+    }
+}
+
+/// Turns SIGTERM and Ctrl-C into `true` on `tx`.
+pub fn stop_on_signals(tx: watch::Sender<bool>) {
     tokio::spawn(async move {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -66,7 +78,6 @@ pub fn stop_on_signals() -> watch::Receiver<bool> {
         tracing::info!("stopping: finishing the current checkpoint");
         let _ = tx.send(true);
     });
-    rx
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -94,8 +105,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let stop = stop_on_signals();
-    let mut tasks = Vec::new();
+    let (stop_tx, stop) = watch::channel(false);
+    stop_on_signals(stop_tx.clone());
+    let mut tasks = tokio::task::JoinSet::new();
     for job in cfg.jobs.clone() {
         let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
         let (progress, progress_rx) = watch::channel(JobProgress::default());
@@ -105,6 +117,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         let options = JobOptions {
             commit_notices: metrics.is_some().then_some(notices_tx),
+            start_over: args.start_over,
             ..JobOptions::new(
                 &cfg,
                 WorkerOptions {
@@ -115,19 +128,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             )
         };
         let name = job.name.clone();
-        let task = tokio::spawn(run_job(
+        let run = run_job(
             Arc::new(job),
             catalog.clone(),
             store,
             options,
             stop.clone(),
             progress,
-        ));
-        tasks.push((name, task));
+        );
+        tasks.spawn(async move { (name, run.await) });
     }
+    // The first failure is reported at once and stops the other jobs (each finishes a last
+    // checkpoint); the process then exits non-zero so that its supervisor restarts it.
     let mut failed = None;
-    for (name, task) in tasks {
-        match task.await.with_context(|| format!("job {name} panicked"))? {
+    while let Some(joined) = tasks.join_next().await {
+        let (name, result) = joined.context("a job panicked")?;
+        match result {
             Ok(summary) => tracing::info!(
                 job = %name,
                 events = summary.progress.events,
@@ -136,7 +152,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 "job finished"
             ),
             Err(e) => {
-                tracing::error!(job = %name, error = %e, "job failed");
+                tracing::error!(job = %name, error = %e, "job failed; stopping the others");
+                let _ = stop_tx.send(true);
                 failed.get_or_insert(e);
             }
         }

@@ -7,14 +7,20 @@
 //!    snapshot ancestry already holds that checkpoint (so a retry never doubles a row);
 //! 3. **cleanup**: older checkpoints beyond the ones kept are deleted.
 //!
-//! On start, [`IcebergCommitter::recover`] re-commits the newest complete checkpoint wherever it
-//! is missing and returns it as the state to restore.
+//! On start, [`IcebergCommitter::open`] takes a new epoch for this process and fences every
+//! table with it, so an older process of the job (a zombie, the old pod of a rolling update)
+//! can no longer commit. [`IcebergCommitter::recover`] then re-commits the newest complete
+//! checkpoint wherever it is missing and returns it as the state to restore.
+//!
+//! Tables are committed side tables first and the aggregate table last, so a reader never sees
+//! aggregate rows without the late and dead-letter rows of the same checkpoint.
 
 use std::sync::Arc;
 
-use floe_common::checkpoint::{CheckpointManifest, TableFiles};
+use floe_common::checkpoint::{CheckpointManifest, CheckpointRef, TableFiles};
 use floe_common::config::JobSpec;
 use floe_common::failpoint;
+use floe_common::job_shape;
 use floe_common::schema::TableSchema;
 use floe_common::window::merge_closed;
 use floe_proto::CheckpointAck;
@@ -25,6 +31,7 @@ use crate::iceberg_table::{
     data_files_from_json, data_files_to_json, CommitOutcome, IcebergTable, TableError,
 };
 use crate::output;
+use crate::table_commit::JobOwner;
 
 /// Why a checkpoint could not be completed or committed.
 #[derive(Debug, thiserror::Error)]
@@ -37,13 +44,38 @@ pub enum CommitterError {
     Output { table: String, message: String },
     #[error("checkpoint {checkpoint} manifest names unknown table {table}")]
     UnknownTable { checkpoint: u64, table: String },
+    #[error(
+        "table `{table}` holds checkpoint {in_table} of job {job}, but the checkpoint store {store} \
+         has {in_store}: was the store replaced or emptied? Restoring from it would write rows \
+         the table already has. Point --checkpoints at the job's store, or pass \
+         --start-over earliest|latest to run the job again from that position with empty state"
+    )]
+    StoreBehindTables {
+        job: String,
+        table: String,
+        in_table: u64,
+        store: String,
+        in_store: String,
+    },
+    #[error(
+        "checkpoint {checkpoint} of job {job} was written by a job of another shape (its window, \
+         group keys, aggregates or event time changed): its state would give wrong rows. Run the \
+         changed job under a new name, or pass --start-over earliest|latest to start it with \
+         empty state"
+    )]
+    JobChanged { job: String, checkpoint: u64 },
+    #[error(
+        "job {job} was taken over by a newer process (epoch {newer} > this process's {mine}); \
+         this one stops"
+    )]
+    Superseded { job: String, mine: u64, newer: u64 },
 }
 
 /// Where a (re)started job resumes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovery {
     /// The complete checkpoint whose state the workers restore.
-    pub restore_from: Option<u64>,
+    pub restore_from: Option<CheckpointRef>,
     /// The id the next checkpoint takes.
     pub next_id: u64,
 }
@@ -63,19 +95,22 @@ pub struct IcebergCommitter {
     tables: Vec<IcebergTable>,
     store: CheckpointStore,
     keep: usize,
+    owner: JobOwner,
 }
 
-/// A job's tables, in the order of `IcebergCommitter::tables`.
+/// A job's tables, in the order of `IcebergCommitter::tables`: the order they are committed in.
 fn table_specs(job: &JobSpec) -> [&TableSchema; 3] {
-    [&job.table, &job.late_table, &job.dead_letter_table]
+    [&job.late_table, &job.dead_letter_table, &job.table]
 }
 
-const AGGREGATES: usize = 0;
-const LATE: usize = 1;
-const DEAD_LETTERS: usize = 2;
+const LATE: usize = 0;
+const DEAD_LETTERS: usize = 1;
+const AGGREGATES: usize = 2;
 
 impl IcebergCommitter {
-    /// Opens (creating if needed) the job's aggregate, late-events and dead-letter tables.
+    /// Opens (creating if needed) the job's aggregate, late-events and dead-letter tables,
+    /// checks that the store honours create-only writes, takes the job's next epoch and fences
+    /// every table with it.
     pub async fn open(
         job: Arc<JobSpec>,
         catalog: Arc<dyn Catalog>,
@@ -86,12 +121,33 @@ impl IcebergCommitter {
         for spec in table_specs(&job) {
             tables.push(IcebergTable::open_or_create(catalog.clone(), spec).await?);
         }
+        store.verify_create_only().await?;
+        // Above every epoch the store or a table has seen: a process on a replaced store must
+        // still fence the one it replaces.
+        let mut seen = 0;
+        for table in &tables {
+            seen = seen.max(table.marks(&job.name).await?.owner_epoch.unwrap_or(0));
+        }
+        let owner = JobOwner {
+            job: job.name.clone(),
+            epoch: store.claim_epoch(seen).await?,
+        };
+        for table in &tables {
+            table.fence(&owner).await?;
+        }
+        tracing::info!(job = %job.name, epoch = owner.epoch, "took over the job's tables");
         Ok(Self {
             job,
             tables,
             store,
             keep: keep.max(1),
+            owner,
         })
+    }
+
+    /// The epoch this process took the job with.
+    pub fn epoch(&self) -> u64 {
+        self.owner.epoch
     }
 
     pub fn store(&self) -> &CheckpointStore {
@@ -103,38 +159,67 @@ impl IcebergCommitter {
         Some(&self.tables[i])
     }
 
-    /// Finds the newest complete checkpoint, makes sure every table has it, and drops
-    /// incomplete ones.
-    pub async fn recover(&self) -> Result<Recovery, CommitterError> {
+    /// Finds the newest complete checkpoint, makes sure every table has it, and returns where
+    /// the job resumes. Refuses a store that is behind the tables (replaced or emptied) and a
+    /// checkpoint written by a job of another shape, unless `start_over`: then the job runs
+    /// from its source position with empty state, its checkpoint ids above everything before.
+    pub async fn recover(&self, start_over: bool) -> Result<Recovery, CommitterError> {
         let listing = self.store.list().await?;
-        let latest = listing.complete.last().copied();
-        if let Some(id) = latest {
-            let manifest = self.store.get_manifest(id).await?;
-            let report = self.commit(&manifest).await?;
-            tracing::info!(job = %self.job.name, checkpoint = id, recommitted = report.tables_committed, "recovered from checkpoint");
-        }
-        for id in listing.all.iter().filter(|id| Some(**id) > latest) {
-            tracing::info!(job = %self.job.name, checkpoint = id, "discarding incomplete checkpoint");
-            self.store.delete_checkpoint(*id).await?;
-        }
-        let mut highest = listing.all.last().copied().unwrap_or(0);
+        let mut in_tables: Option<(u64, &IcebergTable)> = None;
         for table in &self.tables {
             if let Some(last) = table.last_committed_checkpoint(&self.job.name).await? {
-                if latest.is_none_or(|l| last > l) {
-                    tracing::warn!(
-                        job = %self.job.name,
-                        table = %table.ident(),
-                        last_committed = last,
-                        "the table has commits of this job newer than any checkpoint in the store; \
-                         was the checkpoint store replaced? continuing after them"
-                    );
+                if in_tables.is_none_or(|(l, _)| last > l) {
+                    in_tables = Some((last, table));
                 }
-                highest = highest.max(last);
             }
         }
+        let next_id = listing
+            .all
+            .last()
+            .copied()
+            .max(in_tables.map(|(l, _)| l))
+            .unwrap_or(0)
+            + 1;
+        if start_over {
+            tracing::warn!(job = %self.job.name, next_id, "starting over: the checkpoint store's state is not restored");
+            return Ok(Recovery {
+                restore_from: None,
+                next_id,
+            });
+        }
+        let newest = listing.newest_complete();
+        if let Some((last, table)) = in_tables {
+            if newest.is_none_or(|n| last > n.id) {
+                return Err(CommitterError::StoreBehindTables {
+                    job: self.job.name.clone(),
+                    table: table.ident().to_string(),
+                    in_table: last,
+                    store: self.store.display().to_owned(),
+                    in_store: newest.map_or("no complete checkpoint".into(), |n| {
+                        format!("nothing newer than checkpoint {}", n.id)
+                    }),
+                });
+            }
+        }
+        if let Some(at) = newest {
+            let manifest = self.store.get_manifest(at).await?;
+            let current = job_shape::fingerprint(&self.job);
+            if manifest
+                .job_fingerprint
+                .as_ref()
+                .is_some_and(|f| *f != current)
+            {
+                return Err(CommitterError::JobChanged {
+                    job: self.job.name.clone(),
+                    checkpoint: at.id,
+                });
+            }
+            let report = self.commit(&manifest).await?;
+            tracing::info!(job = %self.job.name, checkpoint = at.id, epoch = at.epoch, recommitted = report.tables_committed, "recovered from checkpoint");
+        }
         Ok(Recovery {
-            restore_from: latest,
-            next_id: highest + 1,
+            restore_from: newest,
+            next_id,
         })
     }
 
@@ -160,11 +245,8 @@ impl IcebergCommitter {
         }
         let windows = merge_closed(windows);
         let topic = &self.job.source.topic;
+        // In commit order, so the manifest lists the tables as they are committed.
         let batches = [
-            (
-                AGGREGATES,
-                output::windows_batch(&self.job, &self.tables[AGGREGATES].arrow_schema(), &windows),
-            ),
             (
                 LATE,
                 output::late_batch(topic, &self.tables[LATE].arrow_schema(), &late),
@@ -172,6 +254,10 @@ impl IcebergCommitter {
             (
                 DEAD_LETTERS,
                 output::dead_letter_batch(topic, &self.tables[DEAD_LETTERS].arrow_schema(), &dead),
+            ),
+            (
+                AGGREGATES,
+                output::windows_batch(&self.job, &self.tables[AGGREGATES].arrow_schema(), &windows),
             ),
         ];
         let mut tables = Vec::new();
@@ -193,9 +279,19 @@ impl IcebergCommitter {
             });
         }
         failpoint::hit("after-data-files", id);
+        let newer = self.store.newest_epoch().await?;
+        if newer > self.owner.epoch {
+            return Err(CommitterError::Superseded {
+                job: self.job.name.clone(),
+                mine: self.owner.epoch,
+                newer,
+            });
+        }
         let manifest = CheckpointManifest {
             job: self.job.name.clone(),
             checkpoint_id: id,
+            epoch: self.owner.epoch,
+            job_fingerprint: Some(job_shape::fingerprint(&self.job)),
             workers,
             tables,
             watermark_ms,
@@ -215,16 +311,27 @@ impl IcebergCommitter {
             checkpoint_id: manifest.checkpoint_id,
             ..Default::default()
         };
-        for (n, entry) in manifest.tables.iter().enumerate() {
-            let table =
-                self.table_by_name(&entry.table)
-                    .ok_or_else(|| CommitterError::UnknownTable {
-                        checkpoint: manifest.checkpoint_id,
-                        table: entry.table.clone(),
-                    })?;
+        for entry in &manifest.tables {
+            if self.table_by_name(&entry.table).is_none() {
+                return Err(CommitterError::UnknownTable {
+                    checkpoint: manifest.checkpoint_id,
+                    table: entry.table.clone(),
+                });
+            }
+        }
+        let mut committed_any = false;
+        for (spec, table) in table_specs(&self.job).into_iter().zip(&self.tables) {
+            let Some(entry) = manifest.tables.iter().find(|e| e.table == spec.name) else {
+                continue;
+            };
+            // After the first table: a crash here leaves the checkpoint half committed.
+            if committed_any {
+                failpoint::hit("after-commit", manifest.checkpoint_id);
+            }
+            committed_any = true;
             let files = data_files_from_json(&entry.data_files, table)?;
             match table
-                .commit(&self.job.name, manifest.checkpoint_id, files)
+                .commit(&self.owner, manifest.checkpoint_id, files)
                 .await?
             {
                 CommitOutcome::Committed { snapshot_id } => {
@@ -237,28 +344,31 @@ impl IcebergCommitter {
                     report.tables_already_committed += 1;
                 }
             }
-            // After the first table: a crash here leaves the checkpoint half committed.
-            if n == 0 {
-                failpoint::hit("after-commit", manifest.checkpoint_id);
-            }
         }
-        if manifest.tables.is_empty() {
-            // Nothing to commit still passes the point, so a crash aimed at it always fires.
+        if manifest.tables.len() < 2 {
+            // Fewer than two tables still pass the point, so a crash aimed at it always fires.
             failpoint::hit("after-commit", manifest.checkpoint_id);
         }
         Ok(report)
     }
 
-    /// Deletes checkpoints older than the newest `keep` complete ones.
+    /// Deletes checkpoints older than the newest `keep` complete ones (incomplete attempts
+    /// among them too: a zombie's attempt is never deleted while it could still complete).
     pub async fn cleanup(&self) -> Result<(), CommitterError> {
         let listing = self.store.list().await?;
-        if listing.complete.len() <= self.keep {
+        let mut complete: Vec<u64> = listing.complete.iter().map(|c| c.id).collect();
+        complete.dedup();
+        if complete.len() <= self.keep {
             return Ok(());
         }
-        let oldest_kept = listing.complete[listing.complete.len() - self.keep];
+        let oldest_kept = complete[complete.len() - self.keep];
         for id in listing.all.iter().filter(|id| **id < oldest_kept) {
             self.store.delete_checkpoint(*id).await?;
         }
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "committer_tests.rs"]
+mod tests;

@@ -1,31 +1,22 @@
-//! One Iceberg output table: creation/validation, writing uncommitted Parquet data files, and
-//! the idempotent, checkpoint-tagged commit that gives Floe exactly-once output.
-//!
-//! Exactly-once rests on two snapshot summary properties written with every commit,
-//! [`JOB_ID_PROPERTY`] and [`CHECKPOINT_ID_PROPERTY`]. Before committing checkpoint `n` we walk
-//! the snapshot ancestry of the table's current snapshot; if this job already recorded a
-//! checkpoint `>= n`, the commit is skipped. Each commit attempt is pinned to the snapshot we
-//! checked (see [`PinnedCatalog`]), so a concurrent commit makes the attempt fail with a
-//! conflict instead of being silently rebased on top of it; we then re-check and retry.
+//! One Iceberg output table: creation/validation and writing uncommitted Parquet data files.
+//! The checkpoint-tagged commit lives in `table_commit.rs`, the markers it writes in
+//! `commit_marker.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, ArrayRef, LargeBinaryArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, TimeUnit};
-use async_trait::async_trait;
 use floe_common::schema::{ColumnType, PartitionTransform, TableSchema};
 use iceberg::arrow::{schema_to_arrow_schema, RecordBatchPartitionSplitter};
 use iceberg::spec::{
     deserialize_data_file_from_json, serialize_data_file_to_json, DataFile, DataFileFormat,
-    FormatVersion, NestedField, PrimitiveType, Schema, SnapshotRef, TableMetadata, Transform, Type,
+    FormatVersion, NestedField, PrimitiveType, Schema, TableMetadata, Transform, Type,
     UnboundPartitionSpec,
 };
 use iceberg::table::Table;
-use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
 use iceberg::writer::file_writer::location_generator::{
     DefaultFileNameGenerator, DefaultLocationGenerator,
@@ -35,24 +26,12 @@ use iceberg::writer::file_writer::ParquetWriterBuilder;
 use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
 use iceberg::writer::partitioning::PartitioningWriter;
 use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
-use iceberg::{
-    Catalog, ErrorKind, Namespace, NamespaceIdent, TableCommit, TableCreation, TableIdent,
-};
+use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-/// Snapshot summary property naming the Floe job that produced a snapshot.
-pub const JOB_ID_PROPERTY: &str = "floe.job-id";
-/// Snapshot summary property holding the checkpoint id a snapshot commits.
-pub const CHECKPOINT_ID_PROPERTY: &str = "floe.checkpoint-id";
-
 /// Table property selecting the Parquet codec (read by Spark/pyiceberg writers too).
-const PARQUET_COMPRESSION_PROPERTY: &str = "write.parquet.compression-codec";
-
-/// How many times a commit is re-checked and retried after losing a race to another writer.
-const MAX_COMMIT_ATTEMPTS: u32 = 8;
-const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+pub(crate) const PARQUET_COMPRESSION_PROPERTY: &str = "write.parquet.compression-codec";
 
 /// Why a table operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,42 +66,49 @@ pub enum TableError {
         #[source]
         source: iceberg::Error,
     },
-    /// A snapshot of this job carries a checkpoint id that is not an unsigned integer.
-    #[error(
-        "snapshot {snapshot_id} of `{table}` has unparsable `{CHECKPOINT_ID_PROPERTY}` = `{value}`"
-    )]
-    BadCheckpointProperty {
+    /// A Floe marker of this job in the table is not an unsigned integer.
+    #[error("`{table}` has an unparsable Floe marker in {place}: `{value}`")]
+    BadMarker {
         table: String,
-        snapshot_id: i64,
+        place: String,
         value: String,
     },
-    /// Every commit attempt lost a race with another writer.
+    /// A newer process of the job has taken the table over: this one must stop.
     #[error(
-        "commit of checkpoint {checkpoint_id} to `{table}` conflicted {attempts} times: {source}"
+        "`{table}` is owned by a newer process of job {job} (epoch {owner} > this process's {mine}); \
+         this process was replaced and stops"
     )]
+    Fenced {
+        table: String,
+        job: String,
+        mine: u64,
+        owner: u64,
+    },
+    /// Every commit attempt lost a race with another writer.
+    #[error("commit of {what} to `{table}` conflicted {attempts} times: {source}")]
     CommitConflict {
         table: String,
-        checkpoint_id: u64,
+        what: String,
         attempts: u32,
         #[source]
         source: iceberg::Error,
     },
-    /// The commit failed and a re-check showed the checkpoint is not in the table: safe to retry.
-    #[error("commit of checkpoint {checkpoint_id} to `{table}` failed (verified not committed): {source}")]
+    /// The commit failed and a re-check showed it is not in the table: safe to retry.
+    #[error("commit of {what} to `{table}` failed (verified not committed): {source}")]
     CommitFailed {
         table: String,
-        checkpoint_id: u64,
+        what: String,
         #[source]
         source: iceberg::Error,
     },
     /// The commit failed and the table could not be reloaded to find out whether it landed.
     /// Retrying `commit` is still safe: it re-checks first.
     #[error(
-        "commit of checkpoint {checkpoint_id} to `{table}` failed ({commit_error}) and its outcome is unknown: reload failed: {source}"
+        "commit of {what} to `{table}` failed ({commit_error}) and its outcome is unknown: reload failed: {source}"
     )]
     CommitStateUnknown {
         table: String,
-        checkpoint_id: u64,
+        what: String,
         commit_error: iceberg::Error,
         #[source]
         source: iceberg::Error,
@@ -163,8 +149,8 @@ pub enum CommitOutcome {
 /// if the table is evolved by someone else.
 #[derive(Debug, Clone)]
 pub struct IcebergTable {
-    catalog: Arc<dyn Catalog>,
-    ident: TableIdent,
+    pub(crate) catalog: Arc<dyn Catalog>,
+    pub(crate) ident: TableIdent,
     /// The table as opened; used for its schema, partition spec, location and FileIO.
     table: Table,
     arrow_schema: arrow_schema::SchemaRef,
@@ -353,155 +339,6 @@ impl IcebergTable {
         }
     }
 
-    /// Reloads the table and returns the largest checkpoint id this job recorded, walking the
-    /// ancestry of the current snapshot (so commits by other writers or jobs on top of ours,
-    /// or snapshots without Floe properties, do not hide it).
-    pub async fn last_committed_checkpoint(&self, job_id: &str) -> Result<Option<u64>, TableError> {
-        let table = self.reload().await?;
-        last_checkpoint_in_metadata(table.metadata(), job_id, &self.ident)
-    }
-
-    /// Commits `files` as checkpoint `checkpoint_id` of `job_id`, exactly once.
-    ///
-    /// Reloads the table; if this job already recorded a checkpoint `>= checkpoint_id`, returns
-    /// [`CommitOutcome::AlreadyCommitted`] without writing anything. Otherwise fast-appends the
-    /// files in a snapshot tagged with [`JOB_ID_PROPERTY`] and [`CHECKPOINT_ID_PROPERTY`].
-    /// `files` may be empty: iceberg 0.10.1 accepts an append with no files as long as it has
-    /// snapshot properties, so an empty checkpoint still gets its own snapshot (and is recorded).
-    ///
-    /// Each attempt is pinned to the snapshot that was checked, so a concurrent writer makes it
-    /// conflict; conflicts are re-checked and retried (up to a bound). Any other failure is
-    /// followed by a reload: if the checkpoint turns out to be recorded, the matching outcome is
-    /// returned, otherwise the error (the call can then be retried safely).
-    pub async fn commit(
-        &self,
-        job_id: &str,
-        checkpoint_id: u64,
-        files: Vec<DataFile>,
-    ) -> Result<CommitOutcome, TableError> {
-        if job_id.is_empty() {
-            return Err(TableError::InvalidArgument(
-                "job id must not be empty".into(),
-            ));
-        }
-        let properties = HashMap::from([
-            (JOB_ID_PROPERTY.to_owned(), job_id.to_owned()),
-            (CHECKPOINT_ID_PROPERTY.to_owned(), checkpoint_id.to_string()),
-        ]);
-        let mut delay = FIRST_RETRY_DELAY;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let base = self.reload().await?;
-            if let Some(last) = last_checkpoint_in_metadata(base.metadata(), job_id, &self.ident)? {
-                if last >= checkpoint_id {
-                    return Ok(CommitOutcome::AlreadyCommitted { last });
-                }
-            }
-
-            let tx = Transaction::new(&base);
-            // File names carry a fresh uuid and the checkpoint check guards re-commits, so the
-            // duplicate-file scan (which reads every manifest of the table) is skipped.
-            let append = tx
-                .fast_append()
-                .with_check_duplicate(false)
-                .add_data_files(files.iter().cloned())
-                .set_snapshot_properties(properties.clone());
-            let tx = append
-                .apply(tx)
-                .map_err(|source| TableError::CommitFailed {
-                    table: self.ident.to_string(),
-                    checkpoint_id,
-                    source,
-                })?;
-            let pinned = PinnedCatalog {
-                inner: self.catalog.clone(),
-                base: base.clone(),
-            };
-            match tx.commit(&pinned).await {
-                Ok(committed) => {
-                    let snapshot_id =
-                        snapshot_for_checkpoint(committed.metadata(), job_id, checkpoint_id)
-                            .or_else(|| committed.metadata().current_snapshot_id());
-                    return match snapshot_id {
-                        Some(snapshot_id) => Ok(CommitOutcome::Committed { snapshot_id }),
-                        // Cannot happen with a conforming catalog; re-check rather than guess.
-                        None => {
-                            self.recheck_after_failure(
-                                job_id,
-                                checkpoint_id,
-                                iceberg::Error::new(
-                                    ErrorKind::Unexpected,
-                                    "catalog returned a table without a current snapshot",
-                                ),
-                            )
-                            .await
-                        }
-                    };
-                }
-                Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
-                    if attempt >= MAX_COMMIT_ATTEMPTS {
-                        return Err(TableError::CommitConflict {
-                            table: self.ident.to_string(),
-                            checkpoint_id,
-                            attempts: attempt,
-                            source: e,
-                        });
-                    }
-                    tracing::info!(
-                        table = %self.ident,
-                        checkpoint_id,
-                        attempt,
-                        error = %e,
-                        "iceberg commit conflicted; re-checking and retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_RETRY_DELAY);
-                }
-                Err(e) => return self.recheck_after_failure(job_id, checkpoint_id, e).await,
-            }
-        }
-    }
-
-    /// After a failed commit: reload and decide whether the checkpoint landed anyway.
-    async fn recheck_after_failure(
-        &self,
-        job_id: &str,
-        checkpoint_id: u64,
-        commit_error: iceberg::Error,
-    ) -> Result<CommitOutcome, TableError> {
-        let table = match self.catalog.load_table(&self.ident).await {
-            Ok(t) => t,
-            Err(source) => {
-                return Err(TableError::CommitStateUnknown {
-                    table: self.ident.to_string(),
-                    checkpoint_id,
-                    commit_error,
-                    source,
-                })
-            }
-        };
-        let metadata = table.metadata();
-        if let Some(snapshot_id) = snapshot_for_checkpoint(metadata, job_id, checkpoint_id) {
-            tracing::warn!(
-                table = %self.ident,
-                checkpoint_id,
-                snapshot_id,
-                error = %commit_error,
-                "iceberg commit reported an error but the checkpoint is in the table"
-            );
-            return Ok(CommitOutcome::Committed { snapshot_id });
-        }
-        match last_checkpoint_in_metadata(metadata, job_id, &self.ident)? {
-            Some(last) if last >= checkpoint_id => Ok(CommitOutcome::AlreadyCommitted { last }),
-            _ => Err(TableError::CommitFailed {
-                table: self.ident.to_string(),
-                checkpoint_id,
-                source: commit_error,
-            }),
-        }
-    }
-
     /// Reorders/converts a batch to `self.arrow_schema` (see [`Self::arrow_schema`]).
     fn conform_batch(&self, batch: RecordBatch) -> Result<RecordBatch, TableError> {
         let mismatch = |reason: String| TableError::BatchMismatch {
@@ -592,108 +429,6 @@ pub fn data_files_from_json(
             })
         })
         .collect()
-}
-
-/// A catalog view for one commit attempt: `load_table` of the committed table returns the
-/// state we checked the checkpoint against, so the transaction's requirement
-/// ("main is still at snapshot S") pins the commit to it, and conflicts come back to us as
-/// non-retryable instead of being rebased by `Transaction::commit` without our re-check.
-#[derive(Debug)]
-struct PinnedCatalog {
-    inner: Arc<dyn Catalog>,
-    base: Table,
-}
-
-#[async_trait]
-impl Catalog for PinnedCatalog {
-    async fn list_namespaces(
-        &self,
-        parent: Option<&NamespaceIdent>,
-    ) -> iceberg::Result<Vec<NamespaceIdent>> {
-        self.inner.list_namespaces(parent).await
-    }
-
-    async fn create_namespace(
-        &self,
-        namespace: &NamespaceIdent,
-        properties: HashMap<String, String>,
-    ) -> iceberg::Result<Namespace> {
-        self.inner.create_namespace(namespace, properties).await
-    }
-
-    async fn get_namespace(&self, namespace: &NamespaceIdent) -> iceberg::Result<Namespace> {
-        self.inner.get_namespace(namespace).await
-    }
-
-    async fn namespace_exists(&self, namespace: &NamespaceIdent) -> iceberg::Result<bool> {
-        self.inner.namespace_exists(namespace).await
-    }
-
-    async fn update_namespace(
-        &self,
-        namespace: &NamespaceIdent,
-        properties: HashMap<String, String>,
-    ) -> iceberg::Result<()> {
-        self.inner.update_namespace(namespace, properties).await
-    }
-
-    async fn drop_namespace(&self, namespace: &NamespaceIdent) -> iceberg::Result<()> {
-        self.inner.drop_namespace(namespace).await
-    }
-
-    async fn list_tables(&self, namespace: &NamespaceIdent) -> iceberg::Result<Vec<TableIdent>> {
-        self.inner.list_tables(namespace).await
-    }
-
-    async fn create_table(
-        &self,
-        namespace: &NamespaceIdent,
-        creation: TableCreation,
-    ) -> iceberg::Result<Table> {
-        self.inner.create_table(namespace, creation).await
-    }
-
-    async fn load_table(&self, table: &TableIdent) -> iceberg::Result<Table> {
-        if table == self.base.identifier() {
-            Ok(self.base.clone())
-        } else {
-            self.inner.load_table(table).await
-        }
-    }
-
-    async fn drop_table(&self, table: &TableIdent) -> iceberg::Result<()> {
-        self.inner.drop_table(table).await
-    }
-
-    async fn purge_table(&self, table: &TableIdent) -> iceberg::Result<()> {
-        self.inner.purge_table(table).await
-    }
-
-    async fn table_exists(&self, table: &TableIdent) -> iceberg::Result<bool> {
-        self.inner.table_exists(table).await
-    }
-
-    async fn rename_table(&self, src: &TableIdent, dest: &TableIdent) -> iceberg::Result<()> {
-        self.inner.rename_table(src, dest).await
-    }
-
-    async fn register_table(
-        &self,
-        table: &TableIdent,
-        metadata_location: String,
-    ) -> iceberg::Result<Table> {
-        self.inner.register_table(table, metadata_location).await
-    }
-
-    async fn update_table(&self, commit: TableCommit) -> iceberg::Result<Table> {
-        self.inner.update_table(commit).await.map_err(|e| {
-            if e.kind() == ErrorKind::CatalogCommitConflicts {
-                e.with_retryable(false)
-            } else {
-                e
-            }
-        })
-    }
 }
 
 /// Creates `a`, `a.b`, ... as needed (tolerating concurrent creation).
@@ -923,93 +658,6 @@ fn convert_column(column: &ArrayRef, target: &DataType) -> Option<ArrayRef> {
     }
 }
 
-/// The snapshots from the current one back through parent ids (stopping at a missing parent,
-/// e.g. expired, or at a cycle in corrupt metadata).
-fn ancestry(metadata: &TableMetadata) -> Vec<&SnapshotRef> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    let mut next = metadata.current_snapshot();
-    while let Some(snapshot) = next {
-        if !seen.insert(snapshot.snapshot_id()) {
-            break;
-        }
-        out.push(snapshot);
-        next = snapshot
-            .parent_snapshot_id()
-            .and_then(|id| metadata.snapshot_by_id(id));
-    }
-    out
-}
-
-/// A checkpoint id in `snapshot_id`'s summary that is not a valid `u64`.
-#[derive(Debug, PartialEq, Eq)]
-struct BadCheckpoint {
-    snapshot_id: i64,
-    value: String,
-}
-
-/// The largest checkpoint id among `snapshots` (as `(snapshot_id, job, checkpoint)` property
-/// values) whose job is `job_id`. Snapshots of other jobs or without Floe properties are
-/// skipped; an unparsable checkpoint of *this* job is an error, since ignoring it could lead to
-/// committing a checkpoint twice.
-fn max_checkpoint_in_ancestry<'a>(
-    snapshots: impl IntoIterator<Item = (i64, Option<&'a str>, Option<&'a str>)>,
-    job_id: &str,
-) -> Result<Option<u64>, BadCheckpoint> {
-    let mut max = None;
-    for (snapshot_id, job, checkpoint) in snapshots {
-        if job != Some(job_id) {
-            continue;
-        }
-        let Some(raw) = checkpoint else { continue };
-        let id = raw.trim().parse::<u64>().map_err(|_| BadCheckpoint {
-            snapshot_id,
-            value: raw.to_owned(),
-        })?;
-        max = max.max(Some(id));
-    }
-    Ok(max)
-}
-
-fn floe_properties(snapshot: &SnapshotRef) -> (i64, Option<&str>, Option<&str>) {
-    let props = &snapshot.summary().additional_properties;
-    (
-        snapshot.snapshot_id(),
-        props.get(JOB_ID_PROPERTY).map(String::as_str),
-        props.get(CHECKPOINT_ID_PROPERTY).map(String::as_str),
-    )
-}
-
-fn last_checkpoint_in_metadata(
-    metadata: &TableMetadata,
-    job_id: &str,
-    ident: &TableIdent,
-) -> Result<Option<u64>, TableError> {
-    max_checkpoint_in_ancestry(ancestry(metadata).into_iter().map(floe_properties), job_id).map_err(
-        |bad| TableError::BadCheckpointProperty {
-            table: ident.to_string(),
-            snapshot_id: bad.snapshot_id,
-            value: bad.value,
-        },
-    )
-}
-
-/// The snapshot (in the current ancestry) that recorded exactly `checkpoint_id` for `job_id`.
-fn snapshot_for_checkpoint(
-    metadata: &TableMetadata,
-    job_id: &str,
-    checkpoint_id: u64,
-) -> Option<i64> {
-    ancestry(metadata)
-        .into_iter()
-        .map(floe_properties)
-        .find(|(_, job, ckpt)| {
-            *job == Some(job_id)
-                && ckpt.and_then(|c| c.trim().parse::<u64>().ok()) == Some(checkpoint_id)
-        })
-        .map(|(id, _, _)| id)
-}
-
 /// The top-level columns of `batch` that `spec`'s partition values are computed from, or `None`
 /// when one is nested or missing (the caller then splits row by row).
 fn partition_source_columns(
@@ -1030,136 +678,11 @@ fn partition_source_columns(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{connect_catalog, CatalogConfig};
-    use arrow_array::{BinaryArray, Float64Array, Int64Array, TimestampMicrosecondArray};
-    use floe_common::schema::{Column, PartitionField};
-    use futures::TryStreamExt;
-
-    #[test]
-    fn ancestry_max_ignores_other_jobs_and_plain_snapshots() {
-        let snaps = vec![
-            (5, None, None),                // e.g. a compaction on top
-            (4, Some("other"), Some("99")), // another job
-            (3, Some("job"), Some("2")),
-            (2, Some("job"), Some("1")),
-            (1, Some("job"), None), // job without checkpoint: skipped
-        ];
-        assert_eq!(max_checkpoint_in_ancestry(snaps, "job"), Ok(Some(2)));
-        assert_eq!(
-            max_checkpoint_in_ancestry(vec![(1, Some("other"), Some("3"))], "job"),
-            Ok(None)
-        );
-        assert_eq!(max_checkpoint_in_ancestry(Vec::new(), "job"), Ok(None));
-        // Not sorted: still the max.
-        assert_eq!(
-            max_checkpoint_in_ancestry(
-                vec![(2, Some("job"), Some("3")), (1, Some("job"), Some("7"))],
-                "job"
-            ),
-            Ok(Some(7))
-        );
-    }
-
-    #[test]
-    fn ancestry_max_rejects_garbage_for_own_job_only() {
-        assert_eq!(
-            max_checkpoint_in_ancestry(vec![(9, Some("job"), Some("x"))], "job"),
-            Err(BadCheckpoint {
-                snapshot_id: 9,
-                value: "x".into()
-            })
-        );
-        assert_eq!(
-            max_checkpoint_in_ancestry(vec![(9, Some("other"), Some("x"))], "job"),
-            Ok(None)
-        );
-    }
-
-    fn test_schema(name: &str) -> TableSchema {
-        TableSchema {
-            name: name.to_owned(),
-            columns: vec![
-                Column::new("window_start", ColumnType::TimestampTz, true),
-                Column::new("video_id", ColumnType::String, true),
-                Column::new("views", ColumnType::Long, true),
-                Column::new("avg_watch", ColumnType::Double, false),
-                Column::new("sketch", ColumnType::Binary, false),
-            ],
-            partition: vec![PartitionField {
-                column: "window_start".into(),
-                transform: PartitionTransform::Day,
-            }],
-        }
-    }
-
-    const DAY_MICROS: i64 = 86_400_000_000;
-
-    /// Rows spanning two days (2024-01-01 and 2024-01-02), built with plain Arrow types (no
-    /// field ids, `Binary`, naive timestamps) to exercise batch conforming too.
-    fn two_day_batch() -> RecordBatch {
-        let day0 = 19_723 * DAY_MICROS; // 2024-01-01T00:00:00Z
-        let ts = vec![
-            day0,
-            day0 + 60_000_000,
-            day0 + DAY_MICROS,
-            day0 + DAY_MICROS + 1,
-        ];
-        let schema = Arc::new(arrow_schema::Schema::new(vec![
-            arrow_schema::Field::new(
-                "window_start",
-                DataType::Timestamp(TimeUnit::Microsecond, None),
-                false,
-            ),
-            arrow_schema::Field::new("video_id", DataType::Utf8, false),
-            arrow_schema::Field::new("views", DataType::Int64, false),
-            arrow_schema::Field::new("avg_watch", DataType::Float64, true),
-            arrow_schema::Field::new("sketch", DataType::Binary, true),
-        ]));
-        RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(TimestampMicrosecondArray::from(ts)),
-                Arc::new(StringArray::from(vec!["a", "b", "a", "c"])),
-                Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
-                Arc::new(Float64Array::from(vec![
-                    Some(1.5),
-                    None,
-                    Some(2.0),
-                    Some(0.0),
-                ])),
-                Arc::new(BinaryArray::from_opt_vec(vec![
-                    Some(b"x".as_slice()),
-                    None,
-                    Some(b"yz".as_slice()),
-                    Some(b"".as_slice()),
-                ])),
-            ],
-        )
-        .expect("batch")
-    }
-
-    async fn sqlite_catalog(dir: &tempfile::TempDir) -> Arc<dyn Catalog> {
-        let cfg = CatalogConfig::new(
-            format!("sqlite://{}/catalog.db", dir.path().display()),
-            format!("file://{}/warehouse", dir.path().display()),
-        );
-        connect_catalog(&cfg).await.expect("connect sqlite catalog")
-    }
-
-    async fn scan_rows(table: &IcebergTable) -> usize {
-        let t = table.reload().await.expect("reload");
-        let batches: Vec<RecordBatch> = t
-            .scan()
-            .build()
-            .expect("scan")
-            .to_arrow()
-            .await
-            .expect("to_arrow")
-            .try_collect()
-            .await
-            .expect("read");
-        batches.iter().map(RecordBatch::num_rows).sum()
-    }
+    use crate::commit_marker::{ancestry, CHECKPOINT_ID_PROPERTY, JOB_ID_PROPERTY};
+    use crate::pinned_catalog::PinnedCatalog;
+    use crate::test_support::{owner, scan_rows, sqlite_catalog, test_schema, two_day_batch};
+    use arrow_array::{Float64Array, Int64Array, TimestampMicrosecondArray};
+    use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
     #[tokio::test]
     async fn interleaved_days_land_in_the_right_partitions() {
@@ -1261,13 +784,16 @@ mod tests {
                 .expect("last"),
             None
         );
-        let first = table.commit("job-1", 1, back).await.expect("commit 1");
+        let first = table
+            .commit(&owner("job-1"), 1, back)
+            .await
+            .expect("commit 1");
         assert!(
             matches!(first, CommitOutcome::Committed { .. }),
             "{first:?}"
         );
         let again = table
-            .commit("job-1", 1, files.clone())
+            .commit(&owner("job-1"), 1, files.clone())
             .await
             .expect("re-commit 1");
         assert_eq!(again, CommitOutcome::AlreadyCommitted { last: 1 });
@@ -1281,7 +807,10 @@ mod tests {
             .write_data_files(two_day_batch())
             .await
             .expect("write 2");
-        let second = table.commit("job-1", 2, more).await.expect("commit 2");
+        let second = table
+            .commit(&owner("job-1"), 2, more)
+            .await
+            .expect("commit 2");
         let CommitOutcome::Committed { snapshot_id } = second else {
             panic!("expected Committed, got {second:?}");
         };
@@ -1298,7 +827,10 @@ mod tests {
 
         // Older checkpoints are refused too.
         assert_eq!(
-            table.commit("job-1", 1, Vec::new()).await.expect("old"),
+            table
+                .commit(&owner("job-1"), 1, Vec::new())
+                .await
+                .expect("old"),
             CommitOutcome::AlreadyCommitted { last: 2 }
         );
 
@@ -1308,11 +840,14 @@ mod tests {
             .write_data_files(two_day_batch())
             .await
             .expect("write other");
-        let o = table.commit("other", 7, other).await.expect("other job");
+        let o = table
+            .commit(&owner("other"), 7, other)
+            .await
+            .expect("other job");
         assert!(matches!(o, CommitOutcome::Committed { .. }));
         // An empty commit is recorded as its own snapshot.
         let e = table
-            .commit("other", 8, Vec::new())
+            .commit(&owner("other"), 8, Vec::new())
             .await
             .expect("empty commit");
         let CommitOutcome::Committed {
@@ -1338,7 +873,10 @@ mod tests {
             Some(8)
         );
         assert_eq!(
-            table.commit("job-1", 2, Vec::new()).await.expect("dup"),
+            table
+                .commit(&owner("job-1"), 2, Vec::new())
+                .await
+                .expect("dup"),
             CommitOutcome::AlreadyCommitted { last: 2 }
         );
         assert_eq!(scan_rows(&table).await, 12);
@@ -1454,7 +992,10 @@ mod tests {
         let table = IcebergTable::open_or_create(catalog, &spec)
             .await
             .expect("create");
-        let out = table.commit("j", 1, Vec::new()).await.expect("empty first");
+        let out = table
+            .commit(&owner("j"), 1, Vec::new())
+            .await
+            .expect("empty first");
         assert!(matches!(out, CommitOutcome::Committed { .. }));
         assert_eq!(
             table.last_committed_checkpoint("j").await.expect("last"),
@@ -1466,7 +1007,7 @@ mod tests {
             .await
             .expect("write");
         assert_eq!(files.len(), 1);
-        table.commit("j", 2, files).await.expect("commit");
+        table.commit(&owner("j"), 2, files).await.expect("commit");
         assert_eq!(scan_rows(&table).await, 4);
     }
 
@@ -1482,7 +1023,10 @@ mod tests {
             .await
             .expect("create");
         let stale = table.reload().await.expect("reload");
-        table.commit("j", 1, Vec::new()).await.expect("commit 1");
+        table
+            .commit(&owner("j"), 1, Vec::new())
+            .await
+            .expect("commit 1");
 
         let props = HashMap::from([
             (JOB_ID_PROPERTY.to_owned(), "j".to_owned()),

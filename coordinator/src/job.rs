@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floe_common::config::{JobSpec, ValidatedConfig};
+use floe_common::config::{JobSpec, StartPosition, ValidatedConfig};
 use floe_common::window::OperatorStats;
 use floe_proto::{Assignment, Barrier};
 use floe_storage::CheckpointStore;
-use floe_worker::{topic_partitions, Worker, WorkerOptions};
+use floe_worker::{KafkaPartitions, PartitionSource, Worker, WorkerOptions};
 use iceberg::Catalog;
 use tokio::sync::{mpsc, watch};
 
@@ -39,6 +39,11 @@ pub struct JobOptions {
     pub worker: WorkerOptions,
     /// Receives a notice after every committed checkpoint (benchmarks, freshness metrics).
     pub commit_notices: Option<mpsc::UnboundedSender<CommitNotice>>,
+    /// Run from this position with empty state instead of restoring the checkpoint store
+    /// (`--start-over`): for a changed job or a replaced store.
+    pub start_over: Option<StartPosition>,
+    /// Where the job learns its topic's partitions (default: Kafka's metadata).
+    pub partition_source: Option<Arc<dyn PartitionSource>>,
 }
 
 impl JobOptions {
@@ -49,6 +54,8 @@ impl JobOptions {
             keep_checkpoints: cfg.checkpoint_keep,
             worker,
             commit_notices: None,
+            start_over: None,
+            partition_source: None,
         }
     }
 }
@@ -73,6 +80,8 @@ pub struct JobProgress {
     pub late_accepted: u64,
     pub late_rejected: u64,
     pub dead_letters: u64,
+    /// Source offsets jumped over because a checkpointed position was gone.
+    pub offsets_skipped: u64,
     pub watermark_ms: i64,
     pub open_windows: usize,
     pub open_entries: usize,
@@ -111,6 +120,14 @@ pub async fn run_job(
     mut stop: watch::Receiver<bool>,
     progress: watch::Sender<JobProgress>,
 ) -> Result<JobSummary, JobError> {
+    let job = match options.start_over {
+        Some(start) => {
+            let mut job = (*job).clone();
+            job.source.start = start;
+            Arc::new(job)
+        }
+        None => job,
+    };
     let name = job.name.clone();
     let committer_err = |source| JobError::Committer {
         job: name.clone(),
@@ -129,13 +146,17 @@ pub async fn run_job(
     )
     .await
     .map_err(committer_err)?;
-    let recovery = committer.recover().await.map_err(committer_err)?;
-    let probe_job = job.clone();
-    let partitions =
-        tokio::task::spawn_blocking(move || topic_partitions(&probe_job, Duration::from_secs(30)))
-            .await
-            .map_err(|e| worker_err(floe_worker::WorkerError::Actor(e.to_string())))?
-            .map_err(worker_err)?;
+    let recovery = committer
+        .recover(options.start_over.is_some())
+        .await
+        .map_err(committer_err)?;
+    let partition_source = options
+        .partition_source
+        .clone()
+        .unwrap_or_else(|| Arc::new(KafkaPartitions::new(job.clone())));
+    let partitions = list_partitions(&partition_source)
+        .await
+        .map_err(worker_err)?;
     tracing::info!(job = %job.name, ?partitions, restore_from = ?recovery.restore_from, next_checkpoint = recovery.next_id, "starting");
     let assignment = Assignment {
         job: job.name.clone(),
@@ -143,7 +164,7 @@ pub async fn run_job(
         partitions,
         restore_from: recovery.restore_from,
     };
-    let worker = Worker::start(job.clone(), assignment, store, options.worker.clone())
+    let mut worker = Worker::start(job.clone(), assignment, store, options.worker.clone())
         .await
         .map_err(worker_err)?;
 
@@ -159,9 +180,13 @@ pub async fn run_job(
                 _ = tokio::time::sleep_until(next_checkpoint) => {}
                 _ = stop.changed() => {}
                 _ = status_tick.tick() => {
-                    let Ok(s) = worker.status().await else { continue };
+                    let s = match worker.status().await {
+                        Ok(s) => s,
+                        Err(e) => break Err(worker_err(e)),
+                    };
                     state.record(s.stats, s.watermark_ms);
                     state.open_windows = s.open_windows;
+                    state.offsets_skipped = s.offsets_skipped;
                     state.open_entries = s.open_entries;
                     progress.send_replace(state.clone());
                     // A finished bounded read commits at once instead of waiting for the timer.
@@ -174,7 +199,13 @@ pub async fn run_job(
         let stopping = *stop.borrow();
         let started = Instant::now();
         let id = next_id;
-        let ack = match worker.checkpoint(Barrier { checkpoint_id: id }).await {
+        let ack = match worker
+            .checkpoint(Barrier {
+                checkpoint_id: id,
+                epoch: committer.epoch(),
+            })
+            .await
+        {
             Ok(a) => a,
             Err(e) => break Err(worker_err(e)),
         };
@@ -226,9 +257,52 @@ pub async fn run_job(
         if stopping || finished {
             break Ok(());
         }
+        // A bounded run reads the partitions there were at its start; a streaming one follows
+        // the topic as it grows.
+        if !options.worker.bounded {
+            if let Err(e) = read_new_partitions(&mut worker, &partition_source).await {
+                break Err(worker_err(e));
+            }
+        }
     };
     worker.stop().await;
     result?;
     summary.progress = state;
     Ok(summary)
+}
+
+async fn list_partitions(
+    source: &Arc<dyn PartitionSource>,
+) -> Result<Vec<i32>, floe_worker::WorkerError> {
+    let source = source.clone();
+    tokio::task::spawn_blocking(move || source.partitions())
+        .await
+        .map_err(|e| floe_worker::WorkerError::Actor(e.to_string()))?
+}
+
+/// Hands the worker the partitions the topic gained. Failing to list them is not fatal (the
+/// next checkpoint asks again); failing to read them is.
+async fn read_new_partitions(
+    worker: &mut Worker,
+    source: &Arc<dyn PartitionSource>,
+) -> Result<(), floe_worker::WorkerError> {
+    let listed = match list_partitions(source).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the topic's partitions; asking again at the next checkpoint");
+            return Ok(());
+        }
+    };
+    let added: Vec<i32> = listed
+        .into_iter()
+        .filter(|p| !worker.partitions().contains(p))
+        .collect();
+    if !added.is_empty() {
+        tracing::info!(
+            ?added,
+            "the topic has new partitions; reading them from their start"
+        );
+        worker.add_partitions(&added).await?;
+    }
+    Ok(())
 }

@@ -4,8 +4,13 @@
 #![allow(clippy::result_large_err)]
 
 pub mod catalog;
+pub mod commit_marker;
 pub mod committer;
 pub mod iceberg_table;
 pub mod job;
 pub mod metrics;
 pub mod output;
+mod pinned_catalog;
+pub mod table_commit;
+#[cfg(test)]
+mod test_support;

@@ -38,6 +38,7 @@ pub struct JobMetrics {
     events: Family<JobLabel, Counter>,
     late: Family<LateLabels, Counter>,
     dead_letters: Family<JobLabel, Counter>,
+    offsets_skipped: Family<JobLabel, Counter>,
     checkpoints: Family<JobLabel, Counter>,
     rows: Family<JobLabel, Counter>,
     watermark: Family<JobLabel, FloatGauge>,
@@ -68,6 +69,7 @@ impl JobMetrics {
             events: Family::default(),
             late: Family::default(),
             dead_letters: Family::default(),
+            offsets_skipped: Family::default(),
             checkpoints: Family::default(),
             rows: Family::default(),
             watermark: Family::default(),
@@ -92,6 +94,11 @@ impl JobMetrics {
             "dead_letters",
             "Records that could not be decoded, written to the dead-letter table",
             m.dead_letters.clone(),
+        );
+        m.registry.register(
+            "source_offsets_skipped",
+            "Source offsets jumped over because a checkpointed position was gone (source.on_offset_out_of_range)",
+            m.offsets_skipped.clone(),
         );
         m.registry.register(
             "checkpoints_committed",
@@ -158,6 +165,9 @@ impl JobMetrics {
         self.dead_letters
             .get_or_create(&label)
             .inc_by(delta(p.dead_letters, before.dead_letters));
+        self.offsets_skipped
+            .get_or_create(&label)
+            .inc_by(delta(p.offsets_skipped, before.offsets_skipped));
         self.checkpoints
             .get_or_create(&label)
             .inc_by(delta(p.checkpoints_committed, before.checkpoints_committed));
@@ -183,6 +193,7 @@ impl JobMetrics {
         before.late_accepted = before.late_accepted.max(p.late_accepted);
         before.late_rejected = before.late_rejected.max(p.late_rejected);
         before.dead_letters = before.dead_letters.max(p.dead_letters);
+        before.offsets_skipped = before.offsets_skipped.max(p.offsets_skipped);
         before.checkpoints_committed = before.checkpoints_committed.max(p.checkpoints_committed);
         before.rows_committed = before.rows_committed.max(p.rows_committed);
     }

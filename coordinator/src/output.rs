@@ -11,7 +11,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, SchemaRef};
 use floe_common::aggregate::OutputValue;
 use floe_common::config::JobSpec;
-use floe_common::decode::KEY_SEPARATOR;
+use floe_common::group_key;
 use floe_common::records::{DeadLetter, LateEvent};
 use floe_common::window::ClosedWindow;
 
@@ -116,9 +116,9 @@ pub fn windows_batch(
             for (key, accs) in w.rows.sorted() {
                 cols[0].push(Cell::TimeMs(w.start_ms));
                 cols[1].push(Cell::TimeMs(w.end_ms));
-                let mut parts = key.split(KEY_SEPARATOR);
-                for col in cols.iter_mut().skip(2).take(n_keys) {
-                    col.push(parts.next().map_or(Cell::Null, Cell::Str));
+                let parts = group_key::parts(key);
+                for (i, col) in cols.iter_mut().skip(2).take(n_keys).enumerate() {
+                    col.push(parts.get(i).map_or(Cell::Null, |p| Cell::Str(p)));
                 }
                 for (col, acc) in cols.iter_mut().skip(2 + n_keys).zip(accs) {
                     col.push(match acc.output() {

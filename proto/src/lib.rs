@@ -3,13 +3,25 @@
 //! In embedded mode they travel between actors in one process; cluster mode will carry the same
 //! messages over gRPC, so everything here is plain data.
 
+use floe_common::checkpoint::CheckpointRef;
 use floe_common::records::{DeadLetter, LateEvent};
 use floe_common::window::{ClosedWindow, OperatorStats};
 
-/// Coordinator → worker: take checkpoint `checkpoint_id` now.
+/// Coordinator → worker: take checkpoint `checkpoint_id` now, as part of `epoch` (the
+/// coordinator's term as owner of the job: state objects are written under it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Barrier {
     pub checkpoint_id: u64,
+    pub epoch: u64,
+}
+
+impl Barrier {
+    pub fn at(&self) -> CheckpointRef {
+        CheckpointRef {
+            id: self.checkpoint_id,
+            epoch: self.epoch,
+        }
+    }
 }
 
 /// Worker → coordinator: the worker's state for the checkpoint is durable, and this is
@@ -18,6 +30,7 @@ pub struct Barrier {
 pub struct CheckpointAck {
     pub worker_id: String,
     pub checkpoint_id: u64,
+    pub epoch: u64,
     pub closed_windows: Vec<ClosedWindow>,
     pub late_events: Vec<LateEvent>,
     pub dead_letters: Vec<DeadLetter>,
@@ -34,7 +47,7 @@ pub struct Assignment {
     pub worker_id: String,
     pub partitions: Vec<i32>,
     /// The checkpoint to restore state from, if any.
-    pub restore_from: Option<u64>,
+    pub restore_from: Option<CheckpointRef>,
 }
 
 /// A worker's live numbers, for progress views and metrics.
@@ -46,4 +59,8 @@ pub struct WorkerStatus {
     pub open_entries: usize,
     /// True when every assigned partition of a bounded read has been fully processed.
     pub input_finished: bool,
+    /// Source offsets jumped over because a position was gone (`on_offset_out_of_range`).
+    pub offsets_skipped: u64,
+    /// Why the worker cannot go on (a reader failed), once it cannot.
+    pub failure: Option<String>,
 }

@@ -45,6 +45,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use serde_json::{json, Value};
 
+pub mod broker;
+
 /// Window size of the gold job.
 pub const WINDOW_MS: i64 = 60_000;
 /// Watermark delay written into every test config.
@@ -1001,6 +1003,25 @@ impl FloeProcess {
         tail_file(&self.log, lines)
     }
 
+    /// Waits until a line of the log satisfies `pred`; panics after `timeout` or if the process
+    /// exits first.
+    pub fn wait_for_log(&mut self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = fs::read_to_string(&self.log).unwrap_or_default();
+            if text.lines().any(|l| pred(&strip_ansi(l))) {
+                return;
+            }
+            if let Some(s) = self.poll() {
+                panic!("exited ({s}) before {what}:\n{}", self.describe());
+            }
+            if Instant::now() >= deadline {
+                panic!("no {what} within {timeout:?}:\n{}", self.describe());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Label, pid, exit status, log path and the log's tail, for failure messages.
     pub fn describe(&mut self) -> String {
         let status = match self.poll() {
@@ -1150,6 +1171,8 @@ pub struct RunOptions {
     pub env: Vec<(String, String)>,
     /// `--metrics-addr`
     pub metrics_addr: Option<String>,
+    /// More arguments (`--topic`, `--start-over`, ...).
+    pub args: Vec<String>,
 }
 
 impl RunOptions {
@@ -1178,6 +1201,11 @@ impl RunOptions {
 
     pub fn metrics(mut self, addr: &str) -> Self {
         self.metrics_addr = Some(addr.into());
+        self
+    }
+
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.into());
         self
     }
 }
@@ -1410,6 +1438,38 @@ impl Job {
         }
     }
 
+    /// Changes the job's `[[job]]` table in the config file (e.g. its source settings).
+    pub fn edit_job_config(&self, edit: impl FnOnce(&mut toml::Table)) {
+        let text = fs::read_to_string(&self.config).expect("read config");
+        let mut doc: toml::Table = text.parse().expect("parse config");
+        let job = doc
+            .get_mut("job")
+            .and_then(|j| j.as_array_mut())
+            .and_then(|jobs| jobs.first_mut())
+            .and_then(|j| j.as_table_mut())
+            .expect("the config has a [[job]]");
+        edit(job);
+        fs::write(
+            &self.config,
+            toml::to_string(&doc).expect("serialize config"),
+        )
+        .expect("write config");
+    }
+
+    /// Sets `[job.source] key = value` in the config file.
+    pub fn set_source(&self, key: &str, value: &str) {
+        self.edit_job_config(|job| {
+            sub_table(job, "source").insert(key.into(), value.into());
+        });
+    }
+
+    /// The local checkpoint store's directory (`Storage::Local` only).
+    pub fn local_checkpoints(&self) -> &Path {
+        self.local_checkpoints
+            .as_deref()
+            .expect("a job with Storage::Local")
+    }
+
     /// A producer client for this job's topic.
     pub fn kafka(&self) -> Kafka {
         Kafka::connect(&self.services.brokers)
@@ -1450,6 +1510,7 @@ impl Job {
         if let Some(a) = &opts.metrics_addr {
             cmd.arg("--metrics-addr").arg(a);
         }
+        cmd.args(&opts.args);
         cmd.current_dir(&self.root)
             .stdin(Stdio::null())
             .stdout(f)
@@ -1465,8 +1526,12 @@ impl Job {
             cmd.env(k, v);
         }
         let desc = format!(
-            "floe run{}{}{}",
+            "floe run{}{}{}{}",
             if opts.until_end { " --until-end" } else { "" },
+            opts.args
+                .iter()
+                .map(|a| format!(" {a}"))
+                .collect::<String>(),
             opts.checkpoint_interval
                 .as_ref()
                 .map(|i| format!(" --checkpoint-interval {i}"))

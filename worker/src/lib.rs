@@ -8,9 +8,12 @@
 
 pub mod batch_pool;
 pub mod clock;
+pub mod kafka;
 pub mod reader;
+pub mod start_position;
 pub mod uploader;
 pub mod window_actor;
 mod worker;
 
-pub use worker::{consumer_config, topic_partitions, Worker, WorkerError, WorkerOptions};
+pub use kafka::{consumer_config, topic_partitions, KafkaPartitions, PartitionSource};
+pub use worker::{Worker, WorkerError, WorkerOptions};

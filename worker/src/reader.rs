@@ -3,19 +3,28 @@
 //! Polling and decoding run on a blocking thread, so several readers decode in parallel while
 //! the window actor aggregates. A bounded semaphore between readers and the window actor is the
 //! backpressure: a reader waits for a permit before it polls again.
+//!
+//! Errors that heal (a broker away, a timeout) are logged and polling goes on; errors that
+//! cannot heal (unknown topic, authorization, a fatal client error, a position gone under the
+//! `fail` policy) stop the reader with the error, which fails the job through its supervisor,
+//! the window actor.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use floe_common::config::SourceSpec;
 use floe_common::decode::{DecodedBatch, Decoder};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
+use crate::start_position::{plan_start, Available};
 use crate::window_actor::WindowMsg;
 
 /// Messages a reader sends itself.
@@ -26,9 +35,9 @@ pub enum ReaderMsg {
 /// Everything a reader needs to start.
 pub struct ReaderArgs {
     pub consumer: Arc<BaseConsumer>,
-    pub topic: String,
-    /// Partition → where to start (`None`: the job's start position).
-    pub partitions: Vec<(i32, Offset)>,
+    pub source: SourceSpec,
+    /// Partition → the offset to start at.
+    pub partitions: Vec<(i32, i64)>,
     /// For bounded reads: partition → end offset (exclusive).
     pub end_offsets: Option<BTreeMap<i32, i64>>,
     pub decoder: Arc<Decoder>,
@@ -36,6 +45,8 @@ pub struct ReaderArgs {
     pub credits: Arc<Semaphore>,
     pub max_batch: usize,
     pub pool: BatchPool,
+    /// Offsets jumped over because a position was gone (shared by the worker's readers).
+    pub skipped: Arc<AtomicU64>,
 }
 
 /// A reader's state between polls.
@@ -44,10 +55,50 @@ pub struct ReaderState {
     /// Partitions still being read.
     active: Vec<i32>,
     next: BTreeMap<i32, i64>,
+    /// librdkafka reported a lost position that is not re-planned yet.
+    position_lost: bool,
 }
 
 /// Reads a partition range of one topic.
 pub struct PartitionReader;
+
+/// Why a reader stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReaderError {
+    #[error("kafka error that cannot heal: {0}")]
+    Fatal(KafkaError),
+    #[error("{0}")]
+    OutOfRange(#[from] crate::start_position::OffsetOutOfRange),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+/// What one poll brought.
+struct Polled {
+    batch: Box<DecodedBatch>,
+    /// librdkafka lost a position (its `auto.offset.reset` is `error`): find which and re-plan.
+    position_lost: bool,
+}
+
+/// Errors after which polling again cannot help.
+fn is_fatal(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(e, KafkaError::MessageConsumptionFatal(_))
+        || matches!(
+            e.rdkafka_error_code(),
+            Some(
+                C::UnknownTopicOrPartition
+                    | C::UnknownTopic
+                    | C::UnknownPartition
+                    | C::TopicAuthorizationFailed
+                    | C::GroupAuthorizationFailed
+                    | C::ClusterAuthorizationFailed
+                    | C::SaslAuthenticationFailed
+                    | C::Authentication
+                    | C::Fatal
+            )
+        )
+}
 
 fn poll_batch(
     consumer: &BaseConsumer,
@@ -56,8 +107,9 @@ fn poll_batch(
     wait: Duration,
     ends: Option<&BTreeMap<i32, i64>>,
     mut batch: Box<DecodedBatch>,
-) -> Box<DecodedBatch> {
+) -> Result<Polled, ReaderError> {
     let deadline = Instant::now() + wait;
+    batch.read_at_ms = crate::clock::wall_clock_ms();
     let mut seen = 0;
     while seen < max {
         let timeout = if seen == 0 {
@@ -79,13 +131,67 @@ fn poll_batch(
                 }
                 decoder.decode_into(p, o, m.payload(), &mut batch);
             }
+            Some(Err(KafkaError::PartitionEOF(p))) => batch.note_caught_up(p),
+            Some(Err(e)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) => {
+                return Ok(Polled {
+                    batch,
+                    position_lost: true,
+                });
+            }
+            Some(Err(e)) if is_fatal(&e) => return Err(ReaderError::Fatal(e)),
             Some(Err(e)) => {
-                tracing::warn!(error = %e, "kafka poll error");
+                tracing::warn!(error = %e, "kafka poll error; retrying");
                 break;
             }
         }
     }
-    batch
+    Ok(Polled {
+        batch,
+        position_lost: false,
+    })
+}
+
+/// After librdkafka lost a position: finds the partitions whose next offset is gone and moves
+/// them as the job's policy says (or fails under `fail`). Returns the new positions.
+fn replan_lost_positions(
+    consumer: &BaseConsumer,
+    source: &SourceSpec,
+    next: &BTreeMap<i32, i64>,
+    skipped: &AtomicU64,
+) -> Result<Vec<(i32, i64)>, ReaderError> {
+    let mut moved = Vec::new();
+    for (p, at) in next {
+        let (low, high) = consumer.fetch_watermarks(&source.topic, *p, Duration::from_secs(10))?;
+        let planned = plan_start(
+            &source.topic,
+            *p,
+            Some(*at),
+            Available { low, high },
+            source.start,
+            source.on_out_of_range,
+        )?;
+        // Fetching stopped where the position was lost: seek every partition, moved or not.
+        consumer.seek(
+            &source.topic,
+            *p,
+            Offset::Offset(planned.offset),
+            Duration::from_secs(10),
+        )?;
+        if planned.offset != *at {
+            tracing::warn!(
+                partition = p,
+                lost = at,
+                low,
+                high,
+                resumed = planned.offset,
+                skipped = planned.skipped,
+                "position gone while running; going on as source.on_offset_out_of_range says"
+            );
+            skipped.fetch_add(planned.skipped, Ordering::Relaxed);
+            moved.push((*p, planned.offset));
+        }
+    }
+    Ok(moved)
 }
 
 impl Actor for PartitionReader {
@@ -100,18 +206,13 @@ impl Actor for PartitionReader {
     ) -> Result<ReaderState, ActorProcessingErr> {
         let mut tpl = TopicPartitionList::new();
         for (p, offset) in &args.partitions {
-            tpl.add_partition_offset(&args.topic, *p, *offset)?;
+            tpl.add_partition_offset(&args.source.topic, *p, Offset::Offset(*offset))?;
         }
         args.consumer.assign(&tpl)?;
-        let mut next = BTreeMap::new();
-        for (p, offset) in &args.partitions {
-            if let Offset::Offset(o) = offset {
-                next.insert(*p, *o);
-            }
-        }
         let mut state = ReaderState {
             active: args.partitions.iter().map(|(p, _)| *p).collect(),
-            next,
+            next: args.partitions.iter().copied().collect(),
+            position_lost: false,
             args,
         };
         finish_done_partitions(&mut state)?;
@@ -133,7 +234,7 @@ impl Actor for PartitionReader {
         let ends = state.args.end_offsets.clone();
         let max = state.args.max_batch;
         let empty = state.args.pool.take();
-        let batch = tokio::task::spawn_blocking(move || {
+        let polled = tokio::task::spawn_blocking(move || {
             poll_batch(
                 &consumer,
                 &decoder,
@@ -143,7 +244,8 @@ impl Actor for PartitionReader {
                 empty,
             )
         })
-        .await?;
+        .await??;
+        let batch = polled.batch;
         for (p, n) in &batch.positions {
             state.next.insert(*p, *n);
         }
@@ -154,6 +256,34 @@ impl Actor for PartitionReader {
                 .args
                 .window
                 .send_message(WindowMsg::Batch(batch, Some(permit)))?;
+        }
+        state.position_lost |= polled.position_lost;
+        if state.position_lost {
+            let consumer = state.args.consumer.clone();
+            let source = state.args.source.clone();
+            let next = state.next.clone();
+            let skipped = state.args.skipped.clone();
+            let replanned = tokio::task::spawn_blocking(move || {
+                replan_lost_positions(&consumer, &source, &next, &skipped)
+            })
+            .await?;
+            match replanned {
+                Ok(moved) => {
+                    state.position_lost = false;
+                    for (p, offset) in moved {
+                        state.next.insert(p, offset);
+                        state
+                            .args
+                            .window
+                            .send_message(WindowMsg::Reposition(p, offset))?;
+                    }
+                }
+                // The broker may be away for a moment: try again after the next poll.
+                Err(ReaderError::Kafka(e)) if !is_fatal(&e) => {
+                    tracing::warn!(error = %e, "cannot check positions yet; retrying");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         finish_done_partitions(state)?;
         if !state.active.is_empty() {

@@ -35,10 +35,14 @@ impl Actor for CheckpointUploader {
         store: &mut CheckpointStore,
     ) -> Result<(), ActorProcessingErr> {
         let id = msg.ack.checkpoint_id;
+        let at = floe_common::checkpoint::CheckpointRef {
+            id,
+            epoch: msg.ack.epoch,
+        };
         let started = std::time::Instant::now();
         let size = msg.bytes.len();
         let result = store
-            .put_worker_state(id, &msg.ack.worker_id, msg.bytes)
+            .put_worker_state(at, &msg.ack.worker_id, msg.bytes)
             .await
             .map_err(|e| e.to_string());
         floe_common::failpoint::hit("after-state-upload", id);

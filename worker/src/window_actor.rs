@@ -2,14 +2,19 @@
 //!
 //! Because positions advance in the same place the state changes, a snapshot taken between two
 //! messages is always consistent: no barrier alignment across readers is needed.
+//!
+//! The window actor supervises the readers: a reader that fails (an error that cannot heal, a
+//! panic) makes every later status and barrier answer with that failure, which fails the job.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use floe_common::checkpoint::encode_state;
 use floe_common::decode::DecodedBatch;
 use floe_common::window::WindowOperator;
 use floe_proto::{Barrier, CheckpointAck, WorkerStatus};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::batch_pool::BatchPool;
@@ -22,6 +27,10 @@ pub enum WindowMsg {
     Batch(Box<DecodedBatch>, Option<OwnedSemaphorePermit>),
     /// A bounded partition has been read to its end.
     PartitionFinished(i32),
+    /// The reader went on from another offset: the partition's position was gone.
+    Reposition(i32, i64),
+    /// Partitions the topic gained, with the offset each starts at.
+    AddPartitions(Vec<(i32, i64)>),
     /// Take a checkpoint; the reply comes once the state is durable.
     Barrier(Barrier, RpcReplyPort<Result<CheckpointAck, String>>),
     Status(RpcReplyPort<WorkerStatus>),
@@ -34,6 +43,8 @@ pub struct WindowArgs {
     pub partitions: Vec<i32>,
     pub uploader: ActorRef<UploadMsg>,
     pub pool: BatchPool,
+    /// Offsets the readers jumped over (shown in the status).
+    pub skipped: Arc<AtomicU64>,
 }
 
 /// The actor's state.
@@ -44,6 +55,9 @@ pub struct WindowState {
     finished: BTreeSet<i32>,
     uploader: ActorRef<UploadMsg>,
     pool: BatchPool,
+    skipped: Arc<AtomicU64>,
+    /// Why a reader stopped, once one has failed.
+    failure: Option<String>,
 }
 
 impl WindowState {
@@ -72,7 +86,24 @@ impl Actor for WindowActor {
             finished: BTreeSet::new(),
             uploader: args.uploader,
             pool: args.pool,
+            skipped: args.skipped,
+            failure: None,
         })
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<WindowMsg>,
+        event: SupervisionEvent,
+        state: &mut WindowState,
+    ) -> Result<(), ActorProcessingErr> {
+        // A reader stopping normally (the worker is shutting down) is no failure.
+        if let SupervisionEvent::ActorFailed(who, error) = event {
+            let why = format!("reader {} failed: {error}", who.get_id());
+            tracing::error!(reason = %why, "a reader stopped");
+            state.failure.get_or_insert(why);
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -91,6 +122,17 @@ impl Actor for WindowActor {
                 state.operator.finish_partition(p);
                 state.finished.insert(p);
             }
+            WindowMsg::Reposition(p, offset) => state.operator.set_position(p, offset),
+            WindowMsg::AddPartitions(added) => {
+                for (p, offset) in added {
+                    state.operator.assign(p, now_ms());
+                    state.operator.set_position(p, offset);
+                    state.partitions.push(p);
+                }
+            }
+            WindowMsg::Barrier(_, reply) if state.failure.is_some() => {
+                let _ = reply.send(Err(state.failure.clone().unwrap_or_default()));
+            }
             WindowMsg::Barrier(barrier, reply) => {
                 let closed_windows = state.operator.take_closed(now_ms());
                 let (late_events, dead_letters) = state.operator.take_side_outputs();
@@ -99,6 +141,7 @@ impl Actor for WindowActor {
                 let ack = CheckpointAck {
                     worker_id: state.worker_id.clone(),
                     checkpoint_id: barrier.checkpoint_id,
+                    epoch: barrier.epoch,
                     closed_windows,
                     late_events,
                     dead_letters,
@@ -123,6 +166,8 @@ impl Actor for WindowActor {
                     open_windows,
                     open_entries,
                     input_finished: state.input_finished(),
+                    offsets_skipped: state.skipped.load(Ordering::Relaxed),
+                    failure: state.failure.clone(),
                 });
             }
         }

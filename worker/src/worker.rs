@@ -1,6 +1,7 @@
 //! `Worker`: the actors of one job on this process, started from an assignment.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,15 +12,14 @@ use floe_common::window::WindowOperator;
 use floe_proto::{Assignment, Barrier, CheckpointAck, WorkerStatus};
 use floe_storage::CheckpointStore;
 use ractor::{Actor, ActorRef};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::types::RDKafkaRespErr;
-use rdkafka::Offset;
+use rdkafka::consumer::Consumer;
 use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
 use crate::clock::now_ms;
+use crate::kafka::consumer;
 use crate::reader::{PartitionReader, ReaderArgs, ReaderMsg};
+use crate::start_position::{plan_start, Available, PlannedStart};
 use crate::uploader::{CheckpointUploader, UploadMsg};
 use crate::window_actor::{WindowActor, WindowArgs, WindowMsg};
 
@@ -68,58 +68,63 @@ impl Default for WorkerOptions {
 
 /// A running worker of one job.
 pub struct Worker {
+    job: Arc<JobSpec>,
+    options: WorkerOptions,
+    decoder: Arc<Decoder>,
+    credits: Arc<Semaphore>,
+    pool: BatchPool,
+    skipped: Arc<AtomicU64>,
     window: ActorRef<WindowMsg>,
     uploader: ActorRef<UploadMsg>,
     readers: Vec<ActorRef<ReaderMsg>>,
+    partitions: Vec<i32>,
 }
 
-/// The Kafka client settings every reader of `job` uses: the job's pass-through properties,
-/// with offsets never committed to Kafka (they live in Floe's checkpoints).
-pub fn consumer_config(job: &JobSpec) -> ClientConfig {
-    let mut cfg = ClientConfig::new();
-    cfg.set("group.id", format!("floe-{}", job.name));
-    for (k, v) in &job.source.properties {
-        cfg.set(k, v);
-    }
-    cfg.set("bootstrap.servers", &job.source.brokers)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false");
-    cfg
+/// Where each partition starts, and where a bounded read of it ends.
+struct Plan {
+    starts: Vec<(i32, PlannedStart)>,
+    ends: BTreeMap<i32, i64>,
 }
 
-fn consumer(job: &JobSpec) -> Result<BaseConsumer, WorkerError> {
-    Ok(consumer_config(job).create()?)
-}
-
-/// The partition ids of a topic, sorted.
-pub fn topic_partitions(job: &JobSpec, timeout: Duration) -> Result<Vec<i32>, WorkerError> {
-    let c = consumer(job)?;
-    let md = c.fetch_metadata(Some(&job.source.topic), timeout)?;
-    let topic = md
-        .topics()
-        .iter()
-        .find(|t| t.name() == job.source.topic)
-        .ok_or_else(|| WorkerError::Job(format!("topic {} not found", job.source.topic)))?;
-    if let Some(e) = topic.error() {
-        let why = match e {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART => "does not exist".to_owned(),
-            other => format!("{other:?}"),
-        };
-        return Err(WorkerError::Job(format!(
-            "topic {} on {}: {why}",
-            job.source.topic, job.source.brokers
-        )));
+/// Where each of `partitions` starts (`start` for those `operator` has no position of) and,
+/// for a bounded read, ends; sets the start as each partition's position in `operator`.
+fn plan_starts(
+    job: &JobSpec,
+    partitions: &[i32],
+    start: StartPosition,
+    operator: &mut WindowOperator,
+) -> Result<Plan, WorkerError> {
+    let probe = consumer(job)?;
+    let mut starts = Vec::with_capacity(partitions.len());
+    let mut ends = BTreeMap::new();
+    for p in partitions {
+        let (low, high) = probe.fetch_watermarks(&job.source.topic, *p, Duration::from_secs(10))?;
+        let checkpointed = operator.position(*p);
+        let planned = plan_start(
+            &job.source.topic,
+            *p,
+            checkpointed,
+            Available { low, high },
+            start,
+            job.source.on_out_of_range,
+        )
+        .map_err(|e| WorkerError::Job(e.to_string()))?;
+        if checkpointed.is_some_and(|o| o != planned.offset) {
+            tracing::warn!(
+                partition = p,
+                checkpointed,
+                low,
+                high,
+                resumed = planned.offset,
+                skipped = planned.skipped,
+                "checkpointed offset is gone; going on as source.on_offset_out_of_range says"
+            );
+        }
+        operator.set_position(*p, planned.offset);
+        ends.insert(*p, high);
+        starts.push((*p, planned));
     }
-    let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
-    ids.sort_unstable();
-    if ids.is_empty() {
-        return Err(WorkerError::Job(format!(
-            "topic {} has no partitions",
-            job.source.topic
-        )));
-    }
-    Ok(ids)
+    Ok(Plan { starts, ends })
 }
 
 impl Worker {
@@ -132,11 +137,11 @@ impl Worker {
     ) -> Result<Self, WorkerError> {
         let now = now_ms();
         let mut operator = match assignment.restore_from {
-            Some(id) => {
-                let bytes = store.get_worker_state(id, &assignment.worker_id).await?;
+            Some(at) => {
+                let bytes = store.get_worker_state(at, &assignment.worker_id).await?;
                 let err = |message: String| WorkerError::State {
                     worker: assignment.worker_id.clone(),
-                    checkpoint: id,
+                    checkpoint: at.id,
                     message,
                 };
                 let snapshot = decode_state(&bytes).map_err(|e| err(e.to_string()))?;
@@ -155,34 +160,14 @@ impl Worker {
         for p in &assignment.partitions {
             operator.assign(*p, now);
         }
-        let decoder = Arc::new(Decoder::new(&job).map_err(WorkerError::Job)?);
-
-        // Where each partition starts, and where a bounded read ends.
-        let probe = consumer(&job)?;
-        let mut starts: Vec<(i32, Offset)> = Vec::new();
-        let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
-        for p in &assignment.partitions {
-            let from_checkpoint = operator.position(*p);
-            let start = match (from_checkpoint, job.source.start) {
-                (Some(o), _) => Offset::Offset(o),
-                (None, StartPosition::Earliest) => Offset::Beginning,
-                (None, StartPosition::Latest) => Offset::End,
-            };
-            if options.bounded {
-                let (low, high) =
-                    probe.fetch_watermarks(&job.source.topic, *p, Duration::from_secs(10))?;
-                ends.insert(*p, high);
-                let concrete = match start {
-                    Offset::Offset(o) => o,
-                    Offset::End => high,
-                    _ => low,
-                };
-                starts.push((*p, Offset::Offset(concrete)));
-            } else {
-                starts.push((*p, start));
-            }
-        }
-        drop(probe);
+        let Plan { starts, ends } = plan_starts(
+            &job,
+            &assignment.partitions,
+            job.source.start,
+            &mut operator,
+        )?;
+        let skipped: u64 = starts.iter().map(|(_, s)| s.skipped).sum();
+        let skipped = Arc::new(AtomicU64::new(skipped));
 
         let spawn_err = |e: ractor::SpawnErr| WorkerError::Actor(e.to_string());
         // Batches in flight, plus one being filled per reader.
@@ -199,45 +184,87 @@ impl Worker {
                 partitions: assignment.partitions.clone(),
                 uploader: uploader.clone(),
                 pool: pool.clone(),
+                skipped: skipped.clone(),
             },
         )
         .await
         .map_err(spawn_err)?;
-
-        let n_readers = options.readers.clamp(1, starts.len().max(1));
-        let credits = Arc::new(Semaphore::new(options.credits.max(1)));
-        let mut readers = Vec::new();
-        for r in 0..n_readers {
-            let mine: Vec<(i32, Offset)> =
-                starts.iter().skip(r).step_by(n_readers).cloned().collect();
-            if mine.is_empty() {
-                continue;
-            }
-            let args = ReaderArgs {
-                consumer: Arc::new(consumer(&job)?),
-                topic: job.source.topic.clone(),
-                end_offsets: options.bounded.then(|| {
-                    mine.iter()
-                        .map(|(p, _)| (*p, ends.get(p).copied().unwrap_or(0)))
-                        .collect()
-                }),
-                partitions: mine,
-                decoder: decoder.clone(),
-                window: window.clone(),
-                credits: credits.clone(),
-                max_batch: options.max_batch,
-                pool: pool.clone(),
-            };
-            let (reader, _) = Actor::spawn(None, PartitionReader, args)
-                .await
-                .map_err(spawn_err)?;
-            readers.push(reader);
-        }
-        Ok(Self {
+        let mut worker = Self {
+            decoder: Arc::new(Decoder::new(&job).map_err(WorkerError::Job)?),
+            credits: Arc::new(Semaphore::new(options.credits.max(1))),
+            job,
+            options,
+            pool,
+            skipped,
             window,
             uploader,
-            readers,
-        })
+            readers: Vec::new(),
+            partitions: assignment.partitions.clone(),
+        };
+        let n_readers = worker.options.readers.clamp(1, starts.len().max(1));
+        for r in 0..n_readers {
+            let mine: Vec<(i32, i64)> = starts
+                .iter()
+                .skip(r)
+                .step_by(n_readers)
+                .map(|(p, s)| (*p, s.offset))
+                .collect();
+            worker.spawn_reader(mine, &ends).await?;
+        }
+        Ok(worker)
+    }
+
+    /// The partitions this worker reads.
+    pub fn partitions(&self) -> &[i32] {
+        &self.partitions
+    }
+
+    async fn spawn_reader(
+        &mut self,
+        partitions: Vec<(i32, i64)>,
+        ends: &BTreeMap<i32, i64>,
+    ) -> Result<(), WorkerError> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let args = ReaderArgs {
+            consumer: Arc::new(consumer(&self.job)?),
+            source: self.job.source.clone(),
+            end_offsets: self.options.bounded.then(|| {
+                partitions
+                    .iter()
+                    .map(|(p, _)| (*p, ends.get(p).copied().unwrap_or(0)))
+                    .collect()
+            }),
+            partitions,
+            decoder: self.decoder.clone(),
+            window: self.window.clone(),
+            credits: self.credits.clone(),
+            max_batch: self.options.max_batch,
+            pool: self.pool.clone(),
+            skipped: self.skipped.clone(),
+        };
+        // Linked: the window actor hears of a reader's failure and fails the job.
+        let (reader, _) = Actor::spawn_linked(None, PartitionReader, args, self.window.get_cell())
+            .await
+            .map_err(|e| WorkerError::Actor(e.to_string()))?;
+        self.readers.push(reader);
+        Ok(())
+    }
+
+    /// Starts reading partitions the topic gained since the worker started, from their first
+    /// offset (everything in a new partition is new to the job).
+    pub async fn add_partitions(&mut self, added: &[i32]) -> Result<(), WorkerError> {
+        let mut fresh = WindowOperator::new(self.job.window, &self.job.aggregates);
+        let Plan { starts, ends } =
+            plan_starts(&self.job, added, StartPosition::Earliest, &mut fresh)?;
+        let starts: Vec<(i32, i64)> = starts.iter().map(|(p, s)| (*p, s.offset)).collect();
+        self.window
+            .send_message(WindowMsg::AddPartitions(starts.clone()))
+            .map_err(|e| WorkerError::Actor(e.to_string()))?;
+        self.spawn_reader(starts, &ends).await?;
+        self.partitions.extend_from_slice(added);
+        Ok(())
     }
 
     /// Takes a checkpoint: closes ready windows, persists state, returns the output.
@@ -263,6 +290,7 @@ impl Worker {
         }
     }
 
+    /// The worker's live numbers; an error once a reader has failed (the job cannot go on).
     pub async fn status(&self) -> Result<WorkerStatus, WorkerError> {
         match self
             .window
@@ -270,7 +298,10 @@ impl Worker {
             .await
             .map_err(|e| WorkerError::Actor(e.to_string()))?
         {
-            ractor::rpc::CallResult::Success(s) => Ok(s),
+            ractor::rpc::CallResult::Success(s) => match &s.failure {
+                Some(why) => Err(WorkerError::Actor(why.clone())),
+                None => Ok(s),
+            },
             other => Err(WorkerError::Actor(format!("status: {other:?}"))),
         }
     }

@@ -15,6 +15,7 @@ use floe_common::config::JobSpec;
 use floe_coordinator::job::{run_job, JobOptions, JobProgress};
 use floe_worker::{consumer_config, topic_partitions, WorkerOptions};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
@@ -166,6 +167,7 @@ fn consume_until(job: &JobSpec, parts: &[(i32, i64)]) -> anyhow::Result<u64> {
                     remaining.remove(&m.partition());
                 }
             }
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
             Some(Err(e)) => return Err(e).context("consume-only poll"),
         }
     }

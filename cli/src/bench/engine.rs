@@ -48,6 +48,7 @@ fn decode_chunk<'b>(
     batch: &'b mut DecodedBatch,
 ) -> &'b DecodedBatch {
     batch.clear();
+    batch.read_at_ms = floe_worker::clock::wall_clock_ms();
     for (p, o, v) in chunk {
         decoder.decode_into(*p, *o, Some(v.as_bytes()), batch);
     }
@@ -112,10 +113,15 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
             let (late, dead) = op.take_side_outputs();
             let state = encode_state(&op.snapshot())?;
             state_bytes = state.len();
-            store.put_worker_state(checkpoint_id, "0", state).await?;
+            let at = floe_common::checkpoint::CheckpointRef {
+                id: checkpoint_id,
+                epoch: committer.epoch(),
+            };
+            store.put_worker_state(at, "0", state).await?;
             let ack = CheckpointAck {
                 worker_id: "0".into(),
                 checkpoint_id,
+                epoch: at.epoch,
                 closed_windows: closed,
                 late_events: late,
                 dead_letters: dead,

@@ -1,0 +1,239 @@
+//! The committer against a real SQLite catalog and a local checkpoint store: half-committed
+//! checkpoints, fencing, a replaced store, a changed job.
+
+use std::sync::Arc;
+
+use floe_common::config::{FloeConfig, JobSpec};
+use floe_common::decode::{DecodedBatch, Decoder};
+use floe_common::records::{DeadLetter, LateEvent};
+use floe_common::window::WindowOperator;
+use floe_proto::CheckpointAck;
+use floe_storage::{open_location, CheckpointStore};
+
+use super::*;
+use crate::test_support::{scan_rows, sqlite_catalog};
+
+fn job() -> JobSpec {
+    FloeConfig::parse(include_str!("../../examples/video_stats.toml"))
+        .expect("parse")
+        .validate()
+        .expect("validate")
+        .jobs
+        .remove(0)
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    catalog: Arc<dyn Catalog>,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let dir = tempfile::TempDir::new().expect("tempdir");
+        let catalog = sqlite_catalog(&dir).await;
+        Self { dir, catalog }
+    }
+
+    fn store(&self, name: &str) -> CheckpointStore {
+        let path = self.dir.path().join(name);
+        CheckpointStore::new(
+            open_location(path.to_str().expect("utf-8 path")).expect("store"),
+            "video_stats_1min",
+        )
+    }
+
+    async fn committer(&self, job: JobSpec, store: &str) -> IcebergCommitter {
+        IcebergCommitter::open(Arc::new(job), self.catalog.clone(), self.store(store), 3)
+            .await
+            .expect("open committer")
+    }
+}
+
+/// An ack with one closed window (two keys), one late event and one dead letter.
+fn ack(job: &JobSpec, id: u64, epoch: u64) -> CheckpointAck {
+    let decoder = Decoder::new(job).expect("decoder");
+    let mut batch = DecodedBatch::default();
+    for (o, video) in ["a", "b"].iter().enumerate() {
+        let e = format!(
+            r#"{{"header":{{"event_type":"like","event_ts":{}}},"body":{{"video_id":"{video}","watch_ms":5}}}}"#,
+            1_000 + o
+        );
+        decoder.decode_into(0, o as i64, Some(e.as_bytes()), &mut batch);
+    }
+    let mut op = WindowOperator::new(job.window, &job.aggregates);
+    op.assign(0, 0);
+    op.apply(&batch, 0);
+    op.finish_partition(0);
+    CheckpointAck {
+        worker_id: "0".into(),
+        checkpoint_id: id,
+        epoch,
+        closed_windows: op.take_closed(0),
+        late_events: vec![LateEvent {
+            partition: 0,
+            offset: 7,
+            event_time_ms: 5,
+            window_start_ms: 0,
+            watermark_ms: 70_000,
+            reason: "window already closed".into(),
+            raw: b"{}".to_vec(),
+        }],
+        dead_letters: vec![DeadLetter {
+            partition: 0,
+            offset: 8,
+            reason: "invalid JSON".into(),
+            raw: Some(b"x".to_vec()),
+        }],
+        watermark_ms: 70_000,
+        stats: op.stats(),
+        input_finished: true,
+    }
+}
+
+async fn rows(c: &IcebergCommitter) -> [usize; 3] {
+    [
+        scan_rows(&c.tables[LATE]).await,
+        scan_rows(&c.tables[DEAD_LETTERS]).await,
+        scan_rows(&c.tables[AGGREGATES]).await,
+    ]
+}
+
+#[tokio::test]
+async fn a_half_committed_checkpoint_is_finished_once_and_side_tables_go_first() {
+    let fx = Fixture::new().await;
+    let first = fx.committer(job(), "store").await;
+    assert_eq!(first.epoch(), 1);
+    let manifest = first
+        .complete(1, vec![ack(&job(), 1, 1)])
+        .await
+        .expect("complete");
+    assert_eq!(
+        manifest
+            .tables
+            .iter()
+            .map(|t| t.table.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "gold.video_stats_1min_late",
+            "gold.video_stats_1min_dead_letters",
+            "gold.video_stats_1min"
+        ],
+        "side tables are committed before the aggregate table"
+    );
+    // "Crash" after the first table's commit.
+    let entry = &manifest.tables[0];
+    let files = data_files_from_json(&entry.data_files, &first.tables[LATE]).expect("files");
+    first.tables[LATE]
+        .commit(&first.owner, 1, files)
+        .await
+        .expect("commit late");
+    assert_eq!(rows(&first).await, [1, 0, 0]);
+
+    let second = fx.committer(job(), "store").await;
+    assert_eq!(second.epoch(), 2);
+    let recovery = second.recover(false).await.expect("recover");
+    assert_eq!(recovery.restore_from.map(|r| (r.id, r.epoch)), Some((1, 1)));
+    assert_eq!(recovery.next_id, 2);
+    assert_eq!(
+        rows(&second).await,
+        [1, 1, 2],
+        "every table once, none twice"
+    );
+
+    // The replaced process can neither complete nor commit anything any more.
+    let err = first
+        .complete(2, vec![ack(&job(), 2, 1)])
+        .await
+        .expect_err("superseded");
+    assert!(
+        matches!(
+            err,
+            CommitterError::Superseded {
+                mine: 1,
+                newer: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = first.tables[AGGREGATES]
+        .commit(&first.owner, 2, Vec::new())
+        .await
+        .expect_err("fenced");
+    assert!(
+        matches!(
+            err,
+            TableError::Fenced {
+                mine: 1,
+                owner: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let report = second
+        .commit(
+            &second
+                .complete(2, vec![ack(&job(), 2, 2)])
+                .await
+                .expect("complete 2"),
+        )
+        .await
+        .expect("commit 2");
+    assert_eq!(report.tables_committed, 3);
+    assert_eq!(rows(&second).await, [2, 2, 4]);
+}
+
+#[tokio::test]
+async fn a_replaced_or_emptied_store_is_refused_unless_starting_over() {
+    let fx = Fixture::new().await;
+    let first = fx.committer(job(), "store").await;
+    let manifest = first
+        .complete(1, vec![ack(&job(), 1, 1)])
+        .await
+        .expect("complete");
+    first.commit(&manifest).await.expect("commit");
+
+    let fresh = fx.committer(job(), "another-store").await;
+    let err = fresh
+        .recover(false)
+        .await
+        .expect_err("store behind the tables");
+    assert!(
+        matches!(err, CommitterError::StoreBehindTables { in_table: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--start-over"), "{err}");
+    let recovery = fresh.recover(true).await.expect("start over");
+    assert_eq!(recovery.restore_from, None);
+    assert_eq!(recovery.next_id, 2, "ids continue above the committed ones");
+}
+
+#[tokio::test]
+async fn state_of_a_changed_job_is_not_restored() {
+    let fx = Fixture::new().await;
+    let first = fx.committer(job(), "store").await;
+    let manifest = first
+        .complete(1, vec![ack(&job(), 1, 1)])
+        .await
+        .expect("complete");
+    first.commit(&manifest).await.expect("commit");
+
+    let mut changed = job();
+    changed.window.size_ms *= 5;
+    let second = fx.committer(changed.clone(), "store").await;
+    let err = second.recover(false).await.expect_err("changed job");
+    assert!(
+        matches!(err, CommitterError::JobChanged { checkpoint: 1, .. }),
+        "{err}"
+    );
+    assert!(second.recover(true).await.is_ok());
+    // The unchanged job still restores.
+    let third = fx.committer(job(), "store").await;
+    assert!(third
+        .recover(false)
+        .await
+        .expect("recover")
+        .restore_from
+        .is_some());
+}

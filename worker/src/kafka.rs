@@ -1,0 +1,92 @@
+//! The Kafka client settings and metadata every part of Floe shares: how a job's consumers are
+//! configured, and where a job learns its topic's partitions.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use floe_common::config::JobSpec;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaRespErr;
+
+use crate::WorkerError;
+
+/// The Kafka client settings every reader of `job` uses: the job's pass-through properties,
+/// with offsets never committed to Kafka (they live in Floe's checkpoints), a lost position
+/// reported to Floe rather than reset by the client (the job's `on_offset_out_of_range`
+/// decides), and an event at the end of each partition (only a reader that reached the end
+/// may call its partition idle).
+pub fn consumer_config(job: &JobSpec) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    cfg.set("group.id", format!("floe-{}", job.name));
+    for (k, v) in &job.source.properties {
+        cfg.set(k, v);
+    }
+    cfg.set("bootstrap.servers", &job.source.brokers)
+        .set("auto.offset.reset", "error")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true");
+    cfg
+}
+
+pub(crate) fn consumer(job: &JobSpec) -> Result<BaseConsumer, WorkerError> {
+    Ok(consumer_config(job).create()?)
+}
+
+/// The partition ids of a topic, sorted.
+pub fn topic_partitions(job: &JobSpec, timeout: Duration) -> Result<Vec<i32>, WorkerError> {
+    let c = consumer(job)?;
+    let md = c.fetch_metadata(Some(&job.source.topic), timeout)?;
+    let topic = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == job.source.topic)
+        .ok_or_else(|| WorkerError::Job(format!("topic {} not found", job.source.topic)))?;
+    if let Some(e) = topic.error() {
+        let why = match e {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART => "does not exist".to_owned(),
+            other => format!("{other:?}"),
+        };
+        return Err(WorkerError::Job(format!(
+            "topic {} on {}: {why}",
+            job.source.topic, job.source.brokers
+        )));
+    }
+    let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
+    ids.sort_unstable();
+    if ids.is_empty() {
+        return Err(WorkerError::Job(format!(
+            "topic {} has no partitions",
+            job.source.topic
+        )));
+    }
+    Ok(ids)
+}
+
+/// Where a job learns its topic's partitions, asked again at every checkpoint so that a topic
+/// that grows is read whole. Kafka's metadata in production; tests can script it (librdkafka's
+/// mock cluster cannot add partitions to a topic).
+pub trait PartitionSource: Send + Sync + Debug {
+    /// The topic's partition ids, sorted. Blocking.
+    fn partitions(&self) -> Result<Vec<i32>, WorkerError>;
+}
+
+/// The partitions Kafka's metadata lists.
+#[derive(Debug)]
+pub struct KafkaPartitions {
+    job: Arc<JobSpec>,
+}
+
+impl KafkaPartitions {
+    pub fn new(job: Arc<JobSpec>) -> Self {
+        Self { job }
+    }
+}
+
+impl PartitionSource for KafkaPartitions {
+    fn partitions(&self) -> Result<Vec<i32>, WorkerError> {
+        topic_partitions(&self.job, Duration::from_secs(30))
+    }
+}
