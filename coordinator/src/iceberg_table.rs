@@ -207,11 +207,17 @@ impl IcebergTable {
                 .build();
             match catalog.create_table(&namespace, creation).await {
                 Ok(t) => t,
-                // Lost a creation race with another process: use theirs (checked below).
-                Err(e) if e.kind() == ErrorKind::TableAlreadyExists => catalog
-                    .load_table(&ident)
-                    .await
-                    .map_err(catalog_err("load_table"))?,
+                // Lost a creation race with another process or job: use theirs (checked
+                // below). The SQL catalog reports it as a unique-constraint error.
+                Err(e)
+                    if e.kind() == ErrorKind::TableAlreadyExists
+                        || catalog.table_exists(&ident).await.unwrap_or(false) =>
+                {
+                    catalog
+                        .load_table(&ident)
+                        .await
+                        .map_err(catalog_err("load_table"))?
+                }
                 Err(e) => return Err(catalog_err("create_table")(e)),
             }
         };
@@ -457,7 +463,12 @@ async fn ensure_namespace(
         match catalog.create_namespace(&ns, HashMap::new()).await {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NamespaceAlreadyExists => {}
-            Err(e) => return Err(err("create_namespace")(e)),
+            // The SQL catalog reports a lost creation race as a unique-constraint error.
+            Err(e) => {
+                if !catalog.namespace_exists(&ns).await.unwrap_or(false) {
+                    return Err(err("create_namespace")(e));
+                }
+            }
         }
     }
     Ok(())
@@ -1009,6 +1020,26 @@ mod tests {
         assert_eq!(files.len(), 1);
         table.commit(&owner("j"), 2, files).await.expect("commit");
         assert_eq!(scan_rows(&table).await, 4);
+    }
+
+    /// Several jobs of one process create their tables (and a shared namespace) at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_creation_of_a_namespace_and_table_succeeds() {
+        for round in 0..5 {
+            let dir = tempfile::TempDir::new().expect("tempdir");
+            let catalog = sqlite_catalog(&dir).await;
+            let opens = (0..6).map(|i| {
+                let catalog = catalog.clone();
+                let name = format!("shared.t{}", i % 2);
+                tokio::spawn(async move {
+                    IcebergTable::open_or_create(catalog, &test_schema(&name)).await
+                })
+            });
+            for result in futures::future::join_all(opens).await {
+                let opened = result.expect("join");
+                assert!(opened.is_ok(), "round {round}: {:?}", opened.err());
+            }
+        }
     }
 
     /// A stale commit (built on an old snapshot) must not be rebased silently: we pin each

@@ -431,3 +431,65 @@ fn metrics_endpoint_counts_what_the_job_saw() {
     job.run_until_end(RUN_TIMEOUT);
     job.assert_exact(&log);
 }
+
+/// Event times outside a sane range (microseconds sent as milliseconds, before 1970) are dead
+/// letters with their reason, and do not lift their partition's watermark: the on-time events
+/// after them on the same partitions stay on time.
+#[test]
+fn wild_event_times_are_dead_letters() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(&services, "wild-times", JobOptions::default());
+    let mut gen = ContentGen::new(11, 20);
+    let mut recs = gen.stream(&spec(BASE_TS, 4, 1200, 3, Placement::Random, 2_000));
+    let wild: Vec<Record> = (0..6)
+        .map(|i| {
+            let ts = if i % 2 == 0 {
+                BASE_TS * 1000
+            } else {
+                -86_400_000
+            };
+            Record {
+                partition: i % 3,
+                key: None,
+                value: Some(gen.content_event(ts, "v_wild")),
+                expect: Expect::Bad,
+                event_ts: None,
+            }
+        })
+        .collect();
+    // Early in the stream, so most on-time events of each partition come after them.
+    gen.insert_randomly(&mut recs, wild, 0);
+    let log = job.produce_checked(&recs);
+
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_exact(&log);
+}
+
+/// Group keys holding the separator character of composite keys stay distinct, whole values.
+#[test]
+fn keys_holding_the_separator_stay_distinct() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(&services, "separator-keys", JobOptions::default());
+    let mut gen = ContentGen::new(12, 20);
+    let mut recs = gen.stream(&spec(BASE_TS, 3, 600, 3, Placement::Random, 0));
+    let odd = ["a", "a\u{1f}b", "a\u{1f}", "\u{1b}a\u{1f}b", "b"];
+    let extra: Vec<Record> = (0..60)
+        .map(|i| {
+            let ts = BASE_TS + 1_000 * i as i64;
+            Record {
+                partition: 0,
+                key: None,
+                value: Some(gen.content_event(ts, odd[i % odd.len()])),
+                expect: Expect::Ok,
+                event_ts: Some(ts),
+            }
+        })
+        .collect();
+    recs.splice(0..0, extra);
+    let log = job.produce_checked(&recs);
+
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_exact(&log);
+}

@@ -1,0 +1,254 @@
+//! `run_job` against librdkafka's in-process mock cluster: a topic that grows while the job
+//! runs, and a Kafka error that cannot heal. (The mock cluster cannot add partitions to a topic,
+//! so the growth is told to the job by a scripted `PartitionSource` over a topic that has had
+//! all its partitions from the start.)
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::RecordBatch;
+use floe_common::config::{FloeConfig, JobSpec, ValidatedConfig};
+use floe_coordinator::catalog::{connect_catalog, CatalogConfig};
+use floe_coordinator::job::{run_job, JobOptions, JobProgress};
+use floe_storage::{open_location, CheckpointStore};
+use floe_worker::{PartitionSource, WorkerError, WorkerOptions};
+use futures::TryStreamExt;
+use iceberg::{Catalog, TableIdent};
+use rdkafka::config::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use tokio::sync::watch;
+
+const TOPIC: &str = "content_events";
+/// 2026-01-01T00:00:00Z, a window start.
+const T0: i64 = 1_767_225_600_000;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    cfg: ValidatedConfig,
+    job: Arc<JobSpec>,
+    catalog: Arc<dyn Catalog>,
+    store: CheckpointStore,
+}
+
+async fn setup(brokers: &str) -> Setup {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let mut file =
+        FloeConfig::parse(include_str!("../../examples/video_stats.toml")).expect("parse");
+    file.jobs[0].source.brokers = brokers.to_owned();
+    file.jobs[0].source.topic = TOPIC.to_owned();
+    file.checkpoint.interval = "200ms".into();
+    let cfg = file.validate().expect("validate");
+    let job = Arc::new(cfg.jobs[0].clone());
+    let catalog = connect_catalog(&CatalogConfig::new(
+        format!("sqlite://{}/catalog.db", dir.path().display()),
+        format!("file://{}/warehouse", dir.path().display()),
+    ))
+    .await
+    .expect("catalog");
+    let checkpoints = dir.path().join("checkpoints");
+    let store = CheckpointStore::new(
+        open_location(checkpoints.to_str().expect("utf-8")).expect("store"),
+        &job.name,
+    );
+    Setup {
+        _dir: dir,
+        cfg,
+        job,
+        catalog,
+        store,
+    }
+}
+
+fn produce(producer: &BaseProducer, partition: i32, ts: i64, video: &str) {
+    let value = format!(
+        r#"{{"header":{{"event_type":"like","event_ts":{ts}}},"body":{{"video_id":"{video}","watch_ms":1}}}}"#
+    );
+    producer
+        .send(
+            BaseRecord::to(TOPIC)
+                .partition(partition)
+                .key(video)
+                .payload(&value),
+        )
+        .expect("enqueue");
+}
+
+/// Partitions 0 and 1 until `grown` is set, then 0 to 3.
+#[derive(Debug)]
+struct GrowingTopic {
+    grown: Arc<AtomicBool>,
+}
+
+impl PartitionSource for GrowingTopic {
+    fn partitions(&self) -> Result<Vec<i32>, WorkerError> {
+        Ok(if self.grown.load(Ordering::SeqCst) {
+            vec![0, 1, 2, 3]
+        } else {
+            vec![0, 1]
+        })
+    }
+}
+
+async fn wait_until(
+    progress: &mut watch::Receiver<JobProgress>,
+    what: &str,
+    done: impl Fn(&JobProgress) -> bool,
+) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !done(&progress.borrow()) {
+            progress.changed().await.expect("job still running");
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}: not within 30 s: {:?}", *progress.borrow()));
+}
+
+/// (window_start µs, video_id, events) of every gold row.
+async fn gold_rows(catalog: &Arc<dyn Catalog>) -> Vec<(i64, String, i64)> {
+    let table = catalog
+        .load_table(&TableIdent::from_strs(["gold", "video_stats_1min"]).expect("ident"))
+        .await
+        .expect("load");
+    let batches: Vec<RecordBatch> = table
+        .scan()
+        .build()
+        .expect("scan")
+        .to_arrow()
+        .await
+        .expect("arrow")
+        .try_collect()
+        .await
+        .expect("read");
+    let mut rows = Vec::new();
+    for b in batches {
+        let starts = arrow_cast::cast(
+            b.column_by_name("window_start").expect("window_start"),
+            &arrow_schema::DataType::Int64,
+        )
+        .expect("cast");
+        let starts = starts.as_primitive::<Int64Type>();
+        let videos = b
+            .column_by_name("video_id")
+            .expect("video_id")
+            .as_string::<i32>();
+        let events = b
+            .column_by_name("events")
+            .expect("events")
+            .as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            rows.push((starts.value(i), videos.value(i).to_owned(), events.value(i)));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_a_topic_gains_are_read_from_their_start_into_the_right_windows() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic(TOPIC, 4, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("producer");
+    let s = setup(&brokers).await;
+    // Window [T0, T0+1m) on every partition; the new ones have their records from the start.
+    for p in 0..4 {
+        for i in 0..5 {
+            produce(&producer, p, T0 + 1_000 * i, &format!("v{p}"));
+        }
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+
+    let grown = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop) = watch::channel(false);
+    let (progress_tx, mut progress) = watch::channel(JobProgress::default());
+    let options = JobOptions {
+        partition_source: Some(Arc::new(GrowingTopic {
+            grown: grown.clone(),
+        })),
+        ..JobOptions::new(&s.cfg, WorkerOptions::default())
+    };
+    let job = tokio::spawn(run_job(
+        s.job.clone(),
+        s.catalog.clone(),
+        s.store.clone(),
+        options,
+        stop,
+        progress_tx,
+    ));
+    wait_until(&mut progress, "partitions 0 and 1 read", |p| p.events == 10).await;
+    grown.store(true, Ordering::SeqCst);
+    wait_until(&mut progress, "partitions 2 and 3 read", |p| p.events == 20).await;
+    // Close the window on every partition.
+    for p in 0..4 {
+        produce(&producer, p, T0 + 2 * 60_000, "closer");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+    wait_until(&mut progress, "the window committed", |p| {
+        p.rows_committed >= 4
+    })
+    .await;
+    stop_tx.send(true).expect("stop");
+    let summary = job.await.expect("join").expect("job");
+    assert_eq!(
+        summary.progress.late_rejected, 0,
+        "no event of a new partition is late"
+    );
+
+    let first_window: Vec<(String, i64)> = gold_rows(&s.catalog)
+        .await
+        .into_iter()
+        .filter(|(start, _, _)| *start == T0 * 1000)
+        .map(|(_, v, n)| (v, n))
+        .collect();
+    assert_eq!(
+        first_window,
+        [
+            ("v0".into(), 5),
+            ("v1".into(), 5),
+            ("v2".into(), 5),
+            ("v3".into(), 5)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_error_that_cannot_heal_fails_the_job() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic(TOPIC, 2, 1).expect("topic");
+    let s = setup(&cluster.bootstrap_servers()).await;
+    let (_stop_tx, stop) = watch::channel(false);
+    let (progress_tx, mut progress) = watch::channel(JobProgress::default());
+    let job = tokio::spawn(run_job(
+        s.job.clone(),
+        s.catalog.clone(),
+        s.store.clone(),
+        JobOptions::new(&s.cfg, WorkerOptions::default()),
+        stop,
+        progress_tx,
+    ));
+    wait_until(&mut progress, "a first checkpoint", |p| {
+        p.checkpoints_committed > 0
+    })
+    .await;
+    cluster.request_errors(
+        RDKafkaApiKey::Fetch,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 50],
+    );
+    let result = tokio::time::timeout(Duration::from_secs(30), job)
+        .await
+        .expect("the job stops instead of logging the error forever")
+        .expect("join");
+    let err = result.expect_err("the job fails");
+    assert!(
+        err.to_string().to_lowercase().contains("authoriz"),
+        "the error says why: {err}"
+    );
+}
