@@ -80,7 +80,20 @@ pub struct WindowOperator {
     partitions: BTreeMap<i32, PartitionWindows>,
     late: Vec<LateEvent>,
     dead_letters: Vec<DeadLetter>,
+    /// Approximate bytes held by `late` and `dead_letters`.
+    side_bytes: usize,
     stats: OperatorStats,
+}
+
+/// Approximate bytes one (window, key) entry holds in state.
+const ENTRY_BYTES: usize = 128;
+
+fn late_bytes(e: &LateEvent) -> usize {
+    64 + e.raw.len() + e.reason.len()
+}
+
+fn dead_letter_bytes(d: &DeadLetter) -> usize {
+    64 + d.raw.as_ref().map_or(0, Vec::len) + d.reason.len()
 }
 
 impl WindowOperator {
@@ -93,6 +106,7 @@ impl WindowOperator {
             partitions: BTreeMap::new(),
             late: Vec::new(),
             dead_letters: Vec::new(),
+            side_bytes: 0,
             stats: OperatorStats::default(),
         }
     }
@@ -163,6 +177,7 @@ impl WindowOperator {
             ..
         } = self;
         let latest_sane = batch.read_at_ms.saturating_add(window.max_ahead_ms);
+        let side_before = (late.len(), dead_letters.len());
         let delay = watermarks.delay_ms();
         let n_aggs = template.len();
         let n = batch.len();
@@ -235,10 +250,36 @@ impl WindowOperator {
         }
         self.stats.dead_letters += batch.dead_letters.len() as u64;
         self.dead_letters.extend(batch.dead_letters.iter().cloned());
+        self.side_bytes += self.late[side_before.0..]
+            .iter()
+            .map(late_bytes)
+            .chain(
+                self.dead_letters[side_before.1..]
+                    .iter()
+                    .map(dead_letter_bytes),
+            )
+            .sum::<usize>();
         for p in &batch.caught_up {
             self.watermarks.caught_up(*p);
         }
         self.watermarks.advance(now_ms);
+    }
+
+    /// Approximate bytes of output waiting for the next checkpoint: late events, dead letters
+    /// and the windows the watermark has closed. What backpressure bounds.
+    pub fn pending_output_bytes(&self) -> usize {
+        let watermark = self.watermarks.global();
+        let closed_entries: usize = self
+            .partitions
+            .values()
+            .flat_map(|p| {
+                p.windows
+                    .iter()
+                    .take_while(|(start, _)| self.window.is_closed(**start, watermark))
+            })
+            .map(|(_, keys)| keys.len())
+            .sum();
+        self.side_bytes + closed_entries * ENTRY_BYTES
     }
 
     /// Advances the watermark and removes every window it has closed, merged across
@@ -270,6 +311,7 @@ impl WindowOperator {
 
     /// Removes the late events and dead letters gathered since the last call.
     pub fn take_side_outputs(&mut self) -> (Vec<LateEvent>, Vec<DeadLetter>) {
+        self.side_bytes = 0;
         (
             std::mem::take(&mut self.late),
             std::mem::take(&mut self.dead_letters),
@@ -701,6 +743,30 @@ mod tests {
         );
         assert_eq!(op.stats().dead_letters, 2);
         assert_eq!(op.watermark(), t + 60_000 - 10_000);
+    }
+
+    #[test]
+    fn pending_output_counts_side_records_and_closed_windows_until_taken() {
+        let mut op = operator(&[0]);
+        assert_eq!(op.pending_output_bytes(), 0);
+        op.apply(&batch(0, 0, &[event(1_000, "a", "like", 0)]), 1);
+        assert_eq!(
+            op.pending_output_bytes(),
+            0,
+            "an open window is not output yet"
+        );
+        op.apply(&batch(0, 1, &[event(2 * M, "b", "like", 0)]), 2);
+        assert_eq!(
+            op.pending_output_bytes(),
+            ENTRY_BYTES,
+            "window [0, 1m) closed"
+        );
+        op.apply(&batch(0, 2, &[event(5, "c", "like", 0)]), 3);
+        let with_late = op.pending_output_bytes();
+        assert!(with_late > ENTRY_BYTES + 64, "{with_late}");
+        op.take_closed(4);
+        op.take_side_outputs();
+        assert_eq!(op.pending_output_bytes(), 0);
     }
 
     #[test]

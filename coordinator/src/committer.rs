@@ -278,7 +278,7 @@ impl IcebergCommitter {
                 rows,
             });
         }
-        failpoint::hit("after-data-files", id);
+        failpoint::hit("after-data-files", id, tables.len());
         let newer = self.store.newest_epoch().await?;
         if newer > self.owner.epoch {
             return Err(CommitterError::Superseded {
@@ -297,7 +297,7 @@ impl IcebergCommitter {
             watermark_ms,
         };
         self.store.put_manifest(&manifest).await?;
-        failpoint::hit("after-manifest", id);
+        failpoint::hit("after-manifest", id, manifest.tables.len());
         Ok(manifest)
     }
 
@@ -326,14 +326,15 @@ impl IcebergCommitter {
             };
             // After the first table: a crash here leaves the checkpoint half committed.
             if committed_any {
-                failpoint::hit("after-commit", manifest.checkpoint_id);
+                failpoint::hit(
+                    "after-commit",
+                    manifest.checkpoint_id,
+                    manifest.tables.len(),
+                );
             }
             committed_any = true;
             let files = data_files_from_json(&entry.data_files, table)?;
-            match table
-                .commit(&self.owner, manifest.checkpoint_id, files)
-                .await?
-            {
+            match commit_retrying(table, &self.owner, manifest.checkpoint_id, files).await? {
                 CommitOutcome::Committed { snapshot_id } => {
                     tracing::debug!(table = %entry.table, checkpoint = manifest.checkpoint_id, snapshot_id, rows = entry.rows, "committed");
                     report.tables_committed += 1;
@@ -347,7 +348,11 @@ impl IcebergCommitter {
         }
         if manifest.tables.len() < 2 {
             // Fewer than two tables still pass the point, so a crash aimed at it always fires.
-            failpoint::hit("after-commit", manifest.checkpoint_id);
+            failpoint::hit(
+                "after-commit",
+                manifest.checkpoint_id,
+                manifest.tables.len(),
+            );
         }
         Ok(report)
     }
@@ -368,6 +373,37 @@ impl IcebergCommitter {
         Ok(())
     }
 }
+
+/// Commits one table, trying again (after a pause) when the catalog failed or its answer was
+/// lost: every attempt re-reads the table first, so none can commit twice.
+async fn commit_retrying(
+    table: &IcebergTable,
+    owner: &JobOwner,
+    checkpoint_id: u64,
+    files: Vec<iceberg::spec::DataFile>,
+) -> Result<CommitOutcome, TableError> {
+    let mut delay = std::time::Duration::from_secs(1);
+    let mut attempt = 1;
+    loop {
+        match table.commit(owner, checkpoint_id, files.clone()).await {
+            Err(
+                e @ (TableError::CommitFailed { .. }
+                | TableError::CommitStateUnknown { .. }
+                | TableError::CommitConflict { .. }
+                | TableError::Catalog { .. }),
+            ) if attempt < COMMIT_ATTEMPTS => {
+                tracing::warn!(table = %table.ident(), checkpoint_id, attempt, error = %e, "commit failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Attempts of one table's commit before the checkpoint fails (and the job with it).
+const COMMIT_ATTEMPTS: u32 = 4;
 
 #[cfg(test)]
 #[path = "committer_tests.rs"]

@@ -258,8 +258,7 @@ impl IcebergTable {
 
     /// Loads the table's current state from the catalog (e.g. to scan it).
     pub async fn reload(&self) -> Result<Table, TableError> {
-        self.catalog
-            .load_table(&self.ident)
+        crate::catalog_call::read("load_table", || self.catalog.load_table(&self.ident))
             .await
             .map_err(|source| TableError::Catalog {
                 op: "load_table",

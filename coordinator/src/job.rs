@@ -189,8 +189,9 @@ pub async fn run_job(
                     state.offsets_skipped = s.offsets_skipped;
                     state.open_entries = s.open_entries;
                     progress.send_replace(state.clone());
-                    // A finished bounded read commits at once instead of waiting for the timer.
-                    if !s.input_finished {
+                    // A finished bounded read commits at once instead of waiting for the
+                    // timer, and so does output over its budget (the readers wait for it).
+                    if !s.input_finished && !s.backpressured {
                         continue;
                     }
                 }

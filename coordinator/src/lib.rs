@@ -4,6 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod catalog;
+mod catalog_call;
 pub mod commit_marker;
 pub mod committer;
 pub mod iceberg_table;

@@ -186,9 +186,9 @@ impl IcebergTable {
             Attempts::Done(_) | Attempts::Committed(_) => Ok(()),
             Attempts::Failed(commit_error) => {
                 // Did it land after all?
-                let table = match self.catalog.load_table(&self.ident).await {
+                let table = match self.reload().await {
                     Ok(t) => t,
-                    Err(source) => {
+                    Err(TableError::Catalog { source, .. }) => {
                         return Err(TableError::CommitStateUnknown {
                             table: self.ident.to_string(),
                             what,
@@ -196,6 +196,7 @@ impl IcebergTable {
                             source,
                         })
                     }
+                    Err(e) => return Err(e),
                 };
                 let marks = self.read_marks(&table, &owner.job)?;
                 self.check_owner(&marks, owner)?;
@@ -236,7 +237,7 @@ impl IcebergTable {
                 inner: self.catalog.clone(),
                 base,
             };
-            match tx.commit(&pinned).await {
+            match crate::catalog_call::with_deadline(what, tx.commit(&pinned)).await {
                 Ok(committed) => return Ok(Attempts::Committed(committed)),
                 Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
                     if attempt >= MAX_COMMIT_ATTEMPTS {
@@ -265,9 +266,9 @@ impl IcebergTable {
         commit_error: iceberg::Error,
     ) -> Result<CommitOutcome, TableError> {
         let what = format!("checkpoint {checkpoint_id}");
-        let table = match self.catalog.load_table(&self.ident).await {
+        let table = match self.reload().await {
             Ok(t) => t,
-            Err(source) => {
+            Err(TableError::Catalog { source, .. }) => {
                 return Err(TableError::CommitStateUnknown {
                     table: self.ident.to_string(),
                     what,
@@ -275,6 +276,7 @@ impl IcebergTable {
                     source,
                 })
             }
+            Err(e) => return Err(e),
         };
         if let Some(snapshot_id) = snapshot_for_checkpoint(table.metadata(), job, checkpoint_id) {
             tracing::warn!(

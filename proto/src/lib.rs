@@ -61,6 +61,8 @@ pub struct WorkerStatus {
     pub input_finished: bool,
     /// Source offsets jumped over because a position was gone (`on_offset_out_of_range`).
     pub offsets_skipped: u64,
+    /// The readers are held back until the next checkpoint takes the pending output.
+    pub backpressured: bool,
     /// Why the worker cannot go on (a reader failed), once it cannot.
     pub failure: Option<String>,
 }

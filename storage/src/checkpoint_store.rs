@@ -11,8 +11,9 @@ use floe_common::checkpoint::{
 };
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectMeta, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+use crate::io_policy::IoPolicy;
 use crate::Location;
 
 /// Failures of object storage or of what it returned.
@@ -49,6 +50,7 @@ pub enum StorageError {
 pub struct CheckpointStore {
     location: Location,
     layout: CheckpointLayout,
+    io: IoPolicy,
 }
 
 impl CheckpointStore {
@@ -58,7 +60,14 @@ impl CheckpointStore {
             layout: CheckpointLayout {
                 job: job.to_owned(),
             },
+            io: IoPolicy::default(),
         }
+    }
+
+    /// The same store with another deadline and retry policy for its calls.
+    pub fn with_io_policy(mut self, io: IoPolicy) -> Self {
+        self.io = io;
+        self
     }
 
     pub fn layout(&self) -> &CheckpointLayout {
@@ -98,21 +107,77 @@ impl CheckpointStore {
         }
     }
 
+    /// A create-only put. A retry that finds the object already there (the attempt that timed
+    /// out had landed) reads it back: the same bytes count as written.
     async fn put_new(&self, relative: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
+        let path = self.path(relative);
+        let bytes = Bytes::from(bytes);
+        let put = |retried: bool| {
+            let (path, bytes) = (&path, bytes.clone());
+            async move {
+                let opts = PutOptions {
+                    mode: PutMode::Create,
+                    ..Default::default()
+                };
+                match self
+                    .location
+                    .store
+                    .put_opts(path, PutPayload::from(bytes.clone()), opts)
+                    .await
+                {
+                    Err(object_store::Error::AlreadyExists { .. }) if retried => {
+                        let there = self.location.store.get(path).await?.bytes().await?;
+                        if there == bytes {
+                            Ok(())
+                        } else {
+                            Err(object_store::Error::AlreadyExists {
+                                path: path.to_string(),
+                                source: "another writer's object".into(),
+                            })
+                        }
+                    }
+                    Err(e) => Err(e),
+                    Ok(_) => Ok(()),
+                }
+            }
         };
-        match self
-            .location
-            .store
-            .put_opts(&self.path(relative), PutPayload::from(bytes), opts)
-            .await
-        {
-            Ok(_) => self.sync_local(relative),
+        match self.io.run(&format!("put {relative}"), put).await {
+            Ok(()) => self.sync_local(relative),
             Err(object_store::Error::AlreadyExists { .. }) => {
                 Err(StorageError::AlreadyExists(relative.to_owned()))
             }
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    async fn get_bytes(&self, relative: &str) -> Result<Bytes, StorageError> {
+        let path = self.path(relative);
+        self.io
+            .run(&format!("get {relative}"), |_| async {
+                self.location.store.get(&path).await?.bytes().await
+            })
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn list_under(&self, prefix: &Path) -> Result<Vec<ObjectMeta>, StorageError> {
+        self.io
+            .run(&format!("list {prefix}"), |_| {
+                self.location.store.list(Some(prefix)).try_collect()
+            })
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn delete(&self, path: &Path) -> Result<(), StorageError> {
+        let deleted = self
+            .io
+            .run(&format!("delete {path}"), |_| {
+                self.location.store.delete(path)
+            })
+            .await;
+        match deleted {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.err(e)),
         }
     }
@@ -144,7 +209,7 @@ impl CheckpointStore {
         );
         self.put_new(&probe, b"1".to_vec()).await?;
         let second = self.put_new(&probe, b"2".to_vec()).await;
-        let _ = self.location.store.delete(&self.path(&probe)).await;
+        let _ = self.delete(&self.path(&probe)).await;
         match second {
             Err(StorageError::AlreadyExists(_)) => Ok(()),
             Err(e) => Err(e),
@@ -157,13 +222,7 @@ impl CheckpointStore {
     /// The newest epoch any process of the job has taken.
     pub async fn newest_epoch(&self) -> Result<u64, StorageError> {
         let prefix = self.path(&self.layout.epochs_dir());
-        let objects: Vec<_> = self
-            .location
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.err(e))?;
+        let objects = self.list_under(&prefix).await?;
         Ok(objects
             .iter()
             .filter_map(|m| match self.layout.parse(self.relative(&m.location)) {
@@ -206,14 +265,7 @@ impl CheckpointStore {
         at: CheckpointRef,
         worker: &str,
     ) -> Result<Bytes, StorageError> {
-        let path = self.path(&self.layout.worker_state(at, worker));
-        let got = self
-            .location
-            .store
-            .get(&path)
-            .await
-            .map_err(|e| self.err(e))?;
-        got.bytes().await.map_err(|e| self.err(e))
+        self.get_bytes(&self.layout.worker_state(at, worker)).await
     }
 
     /// Writes the manifest, which makes the checkpoint complete.
@@ -232,13 +284,7 @@ impl CheckpointStore {
         at: CheckpointRef,
     ) -> Result<CheckpointManifest, StorageError> {
         let rel = self.layout.manifest(at);
-        let got = self
-            .location
-            .store
-            .get(&self.path(&rel))
-            .await
-            .map_err(|e| self.err(e))?;
-        let bytes = got.bytes().await.map_err(|e| self.err(e))?;
+        let bytes = self.get_bytes(&rel).await?;
         serde_json::from_slice(&bytes).map_err(|e| StorageError::CorruptManifest {
             path: rel,
             message: e.to_string(),
@@ -249,13 +295,7 @@ impl CheckpointStore {
     /// epochs taken.
     pub async fn list(&self) -> Result<CheckpointListing, StorageError> {
         let prefix = self.path(self.layout.job_prefix().trim_end_matches('/'));
-        let objects: Vec<_> = self
-            .location
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.err(e))?;
+        let objects = self.list_under(&prefix).await?;
         let mut listing = CheckpointListing::default();
         for meta in objects {
             match self.layout.parse(self.relative(&meta.location)) {
@@ -280,22 +320,13 @@ impl CheckpointStore {
     /// Deletes every object of one checkpoint.
     pub async fn delete_checkpoint(&self, checkpoint_id: u64) -> Result<(), StorageError> {
         let prefix = self.path(&self.layout.dir(checkpoint_id));
-        let objects: Vec<_> = self
-            .location
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| self.err(e))?;
+        let objects = self.list_under(&prefix).await?;
         // The manifest goes first, so a half-deleted checkpoint is never taken as complete.
         let (manifests, others): (Vec<_>, Vec<_>) = objects
             .into_iter()
             .partition(|m| m.location.as_ref().ends_with("_manifest.json"));
         for meta in manifests.into_iter().chain(others) {
-            match self.location.store.delete(&meta.location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.err(e)),
-            }
+            self.delete(&meta.location).await?;
         }
         Ok(())
     }
@@ -321,8 +352,11 @@ impl CheckpointListing {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::open_location;
+    use crate::test_store::{Fault, FaultyStore};
 
     fn manifest(at: CheckpointRef) -> CheckpointManifest {
         CheckpointManifest {
@@ -422,86 +456,9 @@ mod tests {
         assert_eq!(std::fs::read(file).unwrap(), [1]);
     }
 
-    /// A store that takes every create-only put as an overwrite, like the S3 servers that
-    /// ignore `If-None-Match: *`.
-    #[derive(Debug)]
-    struct IgnoresCreateOnly(object_store::memory::InMemory);
-
-    impl std::fmt::Display for IgnoresCreateOnly {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "IgnoresCreateOnly")
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl object_store::ObjectStore for IgnoresCreateOnly {
-        async fn put_opts(
-            &self,
-            location: &Path,
-            payload: PutPayload,
-            _opts: PutOptions,
-        ) -> object_store::Result<object_store::PutResult> {
-            self.0
-                .put_opts(location, payload, PutOptions::default())
-                .await
-        }
-
-        async fn put_multipart_opts(
-            &self,
-            location: &Path,
-            opts: object_store::PutMultipartOptions,
-        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
-            self.0.put_multipart_opts(location, opts).await
-        }
-
-        async fn get_opts(
-            &self,
-            location: &Path,
-            options: object_store::GetOptions,
-        ) -> object_store::Result<object_store::GetResult> {
-            self.0.get_opts(location, options).await
-        }
-
-        fn delete_stream(
-            &self,
-            locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
-        ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
-            self.0.delete_stream(locations)
-        }
-
-        fn list(
-            &self,
-            prefix: Option<&Path>,
-        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
-        {
-            self.0.list(prefix)
-        }
-
-        async fn list_with_delimiter(
-            &self,
-            prefix: Option<&Path>,
-        ) -> object_store::Result<object_store::ListResult> {
-            self.0.list_with_delimiter(prefix).await
-        }
-
-        async fn copy_opts(
-            &self,
-            from: &Path,
-            to: &Path,
-            options: object_store::CopyOptions,
-        ) -> object_store::Result<()> {
-            self.0.copy_opts(from, to, options).await
-        }
-    }
-
     #[tokio::test]
     async fn a_store_that_overwrites_create_only_puts_is_refused() {
-        let location = crate::Location {
-            store: std::sync::Arc::new(IgnoresCreateOnly(object_store::memory::InMemory::new())),
-            prefix: Path::default(),
-            display: "s3://bucket at http://broken-s3:9000".into(),
-            local_root: None,
-        };
+        let (location, _) = FaultyStore::location(Fault::IgnoreCreateOnly);
         let err = CheckpointStore::new(location, "j")
             .verify_create_only()
             .await
@@ -510,6 +467,55 @@ mod tests {
             matches!(err, StorageError::CreateOnlyIgnored { .. }),
             "{err}"
         );
-        assert!(err.to_string().contains("http://broken-s3:9000"), "{err}");
+        assert!(err.to_string().contains("http://faulty-s3:9000"), "{err}");
+    }
+
+    fn quick_retries() -> IoPolicy {
+        IoPolicy {
+            timeout: Duration::from_secs(5),
+            attempts: 4,
+            first_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        }
+    }
+
+    /// A store that hangs for 30 s: calls are cut off after their deadline and retried, so a
+    /// checkpoint waits seconds, not forever; a write that landed before the hang counts once.
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_store_is_timed_out_and_retried() {
+        for fault in [Fault::StallBefore, Fault::StallAfterWriting] {
+            let (location, faulty) = FaultyStore::location(fault);
+            let store = CheckpointStore::new(location, "j").with_io_policy(quick_retries());
+            faulty.stall_next(2, Duration::from_secs(30));
+            let started = tokio::time::Instant::now();
+            store
+                .put_worker_state(at(1, 1), "0", vec![7])
+                .await
+                .expect("put");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{fault:?}: {:?}",
+                started.elapsed()
+            );
+            faulty.stall_next(1, Duration::from_secs(30));
+            assert_eq!(
+                &store.get_worker_state(at(1, 1), "0").await.expect("get")[..],
+                [7]
+            );
+            faulty.stall_next(1, Duration::from_secs(30));
+            assert_eq!(store.list().await.expect("list").all, [1]);
+            // A stall longer than every attempt is an error, not a hang.
+            faulty.stall_next(10, Duration::from_secs(30));
+            let started = tokio::time::Instant::now();
+            assert!(store
+                .put_worker_state(at(2, 1), "0", vec![1])
+                .await
+                .is_err());
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{:?}",
+                started.elapsed()
+            );
+        }
     }
 }

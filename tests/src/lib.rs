@@ -1585,6 +1585,35 @@ impl Job {
         max
     }
 
+    /// The tables named by the manifest of checkpoint `id` in the local store (any epoch's).
+    pub fn manifest_tables_on_disk(&self, id: u64) -> Vec<String> {
+        let dir = self
+            .local_checkpoints()
+            .join(JOB_NAME)
+            .join(format!("{id:020}"));
+        let mut tables = Vec::new();
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let manifest = entry.path().join("_manifest.json");
+            let Ok(text) = fs::read_to_string(&manifest) else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(&text).expect("manifest JSON");
+            for t in v["tables"].as_array().into_iter().flatten() {
+                tables.push(t["table"].as_str().expect("table name").to_owned());
+            }
+        }
+        tables
+    }
+
+    /// The checkpoint ids recorded in `table`'s snapshot summaries.
+    pub fn committed_checkpoint_ids(&mut self, table: &str) -> BTreeSet<u64> {
+        self.summaries(table)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| s["summary"]["floe.checkpoint-id"].as_str()?.parse().ok())
+            .collect()
+    }
+
     /// For `Storage::S3`: the checkpoint prefix on S3 holds files (listed with pyarrow's S3
     /// client), and floe left no local storage in its working directory (no silent fallback).
     pub fn assert_checkpoints_on_s3(&mut self) {

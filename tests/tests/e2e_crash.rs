@@ -6,7 +6,10 @@
 //! - phase A: a background thread produces minutes 0–10 (+ bad records) slowly, for ~30 s, while
 //!   runs crash at the failpoints after-state-upload, after-data-files, after-manifest and
 //!   after-commit, each aimed at a checkpoint a few past the newest in the store (each must
-//!   exit non-zero and name the failpoint; being live, the checkpoints have new data), then
+//!   exit non-zero and name the failpoint; being live, the checkpoints have new data); the
+//!   last three fire only at a checkpoint with files for two or more tables, which the test
+//!   checks (in the manifest, and for after-commit in the tables: committed to the side table
+//!   only), then
 //!   runs are SIGKILLed after a random 0.3–3 s until the producer is done;
 //!   then a run commits every window up to the watermark of phase A and is stopped with SIGTERM:
 //!   that proves a watermark the engine has passed (runs without --until-end here, because an
@@ -19,7 +22,6 @@
 //!
 //! The random choices come from a printed seed (`FLOE_E2E_SEED` replays them).
 
-use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use floe_tests::*;
@@ -28,6 +30,14 @@ use rand::{Rng, SeedableRng};
 
 const PARTITIONS: i32 = 4;
 const MINUTE: i64 = 60_000;
+
+/// `(checkpoint, tables)` from the line a failpoint prints when it fires.
+fn failpoint_reached(line: &str, point: &str) -> Option<(u64, usize)> {
+    let rest = line.split(&format!("failpoint {point}:")).nth(1)?;
+    let (id, rest) = rest.split_once(" reached with files for ")?;
+    let (tables, _) = rest.split_once(' ')?;
+    Some((id.parse().ok()?, tables.parse().ok()?))
+}
 
 fn random_kill_delay(rng: &mut StdRng) -> Duration {
     Duration::from_millis(rng.random_range(300..=3000))
@@ -60,7 +70,9 @@ fn exactly_once_across_crashes_and_restarts() {
         placement: Placement::ByKey,
         jitter_ms: 8_000,
     });
-    let bad = gen.bad_records(4 * BAD_KINDS, PARTITIONS);
+    // Enough bad records that most checkpoints have dead letters: those that also close a
+    // window carry files for two tables, which the failpoints below wait for.
+    let bad = gen.bad_records(20 * BAD_KINDS, PARTITIONS);
     gen.insert_randomly(&mut phase_a, bad, 0);
     let topic = job.topic.clone();
     let brokers = services.brokers.clone();
@@ -76,71 +88,88 @@ fn exactly_once_across_crashes_and_restarts() {
 
     let t0 = Instant::now();
     // Each failpoint is aimed a few checkpoints past the newest one in the store, so that the
-    // run has read live data by then (its first checkpoints are empty while it starts): crashes
-    // then leave real orphan data files / an uncommitted manifest / a half-committed checkpoint.
-    // after-commit fires only for a checkpoint with rows in some table: when the aimed one
-    // passes without firing (the store has moved 2 past it), the run is stopped with SIGTERM
-    // and the failpoint aimed again.
+    // run has read live data by then (its first checkpoints are empty while it starts). The
+    // ones after data files are written fire at the first checkpoint from there that has files
+    // for two or more tables (`N+`): crashes then leave orphan files of several tables, an
+    // uncommitted manifest of several tables, and a checkpoint committed to some tables only.
     for point in [
         "after-state-upload",
         "after-data-files",
         "after-manifest",
         "after-commit",
     ] {
+        let multi_table = point != "after-state-upload";
         let mut attempt = 0;
         loop {
             attempt += 1;
             let id = job.latest_checkpoint_id_on_disk().unwrap_or(0) + 3;
-            let fp = format!("{point}:{id}");
+            let fp = format!("{point}:{id}{}", if multi_table { "+" } else { "" });
             let mut p = job.start(
                 &RunOptions::streaming()
                     .interval("300ms")
                     .env("FLOE_CRASH_AT", &fp),
             );
             let deadline = Instant::now() + Duration::from_secs(60);
+            let give_up_at = id + if multi_table { 60 } else { 2 };
             let mut stopped = false;
             let status = loop {
                 if let Some(s) = p.poll() {
                     break s;
                 }
-                if !stopped && job.latest_checkpoint_id_on_disk().unwrap_or(0) >= id + 2 {
+                if !stopped && job.latest_checkpoint_id_on_disk().unwrap_or(0) >= give_up_at {
                     p.terminate();
                     stopped = true;
                 }
                 assert!(
                     Instant::now() < deadline,
-                    "FLOE_CRASH_AT={fp}: run neither crashed nor passed checkpoint {id} in 60 s:\n{}",
+                    "FLOE_CRASH_AT={fp}: run neither crashed nor passed checkpoint {give_up_at} in 60 s:\n{}",
                     p.describe()
                 );
                 std::thread::sleep(Duration::from_millis(50));
             };
-            let fired = status.signal() == Some(6)
-                || problems_in_file(&p.log, 50).iter().any(|l| l.contains(&fp));
-            if !status.success() {
+            if status.success() {
                 assert!(
-                    fired,
-                    "floe failed under FLOE_CRASH_AT={fp} but not by the failpoint (no SIGABRT, \
-                     not named in its log): a real crash?\n{}",
+                    stopped && attempt < 5,
+                    "FLOE_CRASH_AT={fp} did not fire by checkpoint {give_up_at} (attempt {attempt}):\n{}",
                     p.describe()
                 );
-                eprintln!(
-                    "[crash] FLOE_CRASH_AT={fp}: exited with {status} after {:.1}s",
-                    p.elapsed().as_secs_f64()
-                );
-                break;
+                eprintln!("[crash] FLOE_CRASH_AT={fp} did not fire; aiming again");
+                continue;
             }
-            assert!(
-                stopped,
-                "a run without --until-end exited 0 by itself:\n{}",
-                p.describe()
+            let fired = problems_in_file(&p.log, 50)
+                .into_iter()
+                .find_map(|l| failpoint_reached(&l, point));
+            let Some((crashed, tables)) = fired else {
+                panic!(
+                    "floe failed under FLOE_CRASH_AT={fp} but not by the failpoint (not named in \
+                     its log): a real crash?\n{}",
+                    p.describe()
+                );
+            };
+            eprintln!(
+                "[crash] FLOE_CRASH_AT={fp}: checkpoint {crashed} with files for {tables} tables, \
+                 exited with {status} after {:.1}s",
+                p.elapsed().as_secs_f64()
             );
-            assert!(
-                point == "after-commit" && attempt < 8,
-                "FLOE_CRASH_AT={fp} did not fire before checkpoint {} (attempt {attempt}):\n{}",
-                id + 2,
-                p.describe()
-            );
-            eprintln!("[crash] FLOE_CRASH_AT={fp} did not fire (checkpoint {id} had no rows); aiming again");
+            if multi_table {
+                assert!(tables >= 2, "{fp} fired at a checkpoint of {tables} tables");
+            }
+            if point == "after-manifest" || point == "after-commit" {
+                let in_manifest = job.manifest_tables_on_disk(crashed);
+                assert!(
+                    in_manifest.len() >= 2,
+                    "manifest {crashed}: {in_manifest:?}"
+                );
+            }
+            if point == "after-commit" {
+                // Half committed: the first table holds the checkpoint, the aggregate table not.
+                let first = job.manifest_tables_on_disk(crashed)[0].clone();
+                let gold = job.gold_table.clone();
+                assert_ne!(first, gold, "side tables are committed first");
+                assert!(job.committed_checkpoint_ids(&first).contains(&crashed));
+                assert!(!job.committed_checkpoint_ids(&gold).contains(&crashed));
+            }
+            break;
         }
     }
     let mut kills = 0;

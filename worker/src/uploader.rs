@@ -45,7 +45,7 @@ impl Actor for CheckpointUploader {
             .put_worker_state(at, &msg.ack.worker_id, msg.bytes)
             .await
             .map_err(|e| e.to_string());
-        floe_common::failpoint::hit("after-state-upload", id);
+        floe_common::failpoint::hit("after-state-upload", id, 0);
         tracing::debug!(
             checkpoint = id,
             bytes = size,

@@ -3,6 +3,12 @@
 //! Because positions advance in the same place the state changes, a snapshot taken between two
 //! messages is always consistent: no barrier alignment across readers is needed.
 //!
+//! Backpressure: while the output waiting for the next checkpoint (closed windows, late events,
+//! dead letters) is over its budget, the actor keeps the credits of the batches it processes
+//! instead of returning them, so the readers stop; the next barrier takes the output and gives
+//! the credits back. A checkpoint that hangs (a stalled store or catalog) therefore stops the
+//! readers instead of letting memory grow.
+//!
 //! The window actor supervises the readers: a reader that fails (an error that cannot heal, a
 //! panic) makes every later status and barrier answer with that failure, which fails the job.
 
@@ -45,6 +51,8 @@ pub struct WindowArgs {
     pub pool: BatchPool,
     /// Offsets the readers jumped over (shown in the status).
     pub skipped: Arc<AtomicU64>,
+    /// Output bytes waiting for a checkpoint above which the readers are held back.
+    pub max_pending_bytes: usize,
 }
 
 /// The actor's state.
@@ -56,6 +64,9 @@ pub struct WindowState {
     uploader: ActorRef<UploadMsg>,
     pool: BatchPool,
     skipped: Arc<AtomicU64>,
+    max_pending_bytes: usize,
+    /// Credits kept back while the pending output is over budget.
+    held: Vec<OwnedSemaphorePermit>,
     /// Why a reader stopped, once one has failed.
     failure: Option<String>,
 }
@@ -87,6 +98,8 @@ impl Actor for WindowActor {
             uploader: args.uploader,
             pool: args.pool,
             skipped: args.skipped,
+            max_pending_bytes: args.max_pending_bytes,
+            held: Vec::new(),
             failure: None,
         })
     }
@@ -116,7 +129,9 @@ impl Actor for WindowActor {
             WindowMsg::Batch(batch, permit) => {
                 state.operator.apply(&batch, now_ms());
                 state.pool.give(batch);
-                drop(permit);
+                if state.operator.pending_output_bytes() >= state.max_pending_bytes {
+                    state.held.extend(permit);
+                }
             }
             WindowMsg::PartitionFinished(p) => {
                 state.operator.finish_partition(p);
@@ -136,6 +151,7 @@ impl Actor for WindowActor {
             WindowMsg::Barrier(barrier, reply) => {
                 let closed_windows = state.operator.take_closed(now_ms());
                 let (late_events, dead_letters) = state.operator.take_side_outputs();
+                state.held.clear();
                 let input_finished = state.input_finished();
                 let encoded = encode_state(&state.operator.snapshot());
                 let ack = CheckpointAck {
@@ -167,6 +183,7 @@ impl Actor for WindowActor {
                     open_entries,
                     input_finished: state.input_finished(),
                     offsets_skipped: state.skipped.load(Ordering::Relaxed),
+                    backpressured: !state.held.is_empty(),
                     failure: state.failure.clone(),
                 });
             }

@@ -53,6 +53,9 @@ pub struct WorkerOptions {
     pub credits: usize,
     /// Read each partition only up to its end offset at start (a bounded run).
     pub bounded: bool,
+    /// Output bytes (closed windows, late events, dead letters) waiting for a checkpoint above
+    /// which the readers are held back until the next checkpoint.
+    pub max_pending_bytes: usize,
 }
 
 impl Default for WorkerOptions {
@@ -62,6 +65,7 @@ impl Default for WorkerOptions {
             max_batch: 4096,
             credits: 8,
             bounded: false,
+            max_pending_bytes: 256 << 20,
         }
     }
 }
@@ -185,6 +189,7 @@ impl Worker {
                 uploader: uploader.clone(),
                 pool: pool.clone(),
                 skipped: skipped.clone(),
+                max_pending_bytes: options.max_pending_bytes,
             },
         )
         .await

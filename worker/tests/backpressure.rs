@@ -1,0 +1,98 @@
+//! The window actor holds the readers back while the output waiting for a checkpoint is over
+//! its budget, and lets them go when a checkpoint has taken it.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use floe_common::config::FloeConfig;
+use floe_common::decode::{DecodedBatch, Decoder};
+use floe_common::window::WindowOperator;
+use floe_proto::Barrier;
+use floe_storage::{open_location, CheckpointStore};
+use floe_worker::batch_pool::BatchPool;
+use floe_worker::uploader::CheckpointUploader;
+use floe_worker::window_actor::{WindowActor, WindowArgs, WindowMsg};
+use ractor::Actor;
+use tokio::sync::Semaphore;
+
+#[tokio::test]
+async fn output_over_budget_keeps_the_readers_credits_until_a_checkpoint() {
+    let job = FloeConfig::parse(include_str!("../../examples/video_stats.toml"))
+        .expect("parse")
+        .validate()
+        .expect("validate")
+        .jobs
+        .remove(0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = CheckpointStore::new(
+        open_location(dir.path().to_str().expect("utf-8")).expect("store"),
+        &job.name,
+    );
+    let (uploader, _) = Actor::spawn(None, CheckpointUploader, store)
+        .await
+        .expect("uploader");
+    let mut operator = WindowOperator::new(job.window, &job.aggregates);
+    operator.assign(0, 0);
+    let (window, _) = Actor::spawn(
+        None,
+        WindowActor,
+        WindowArgs {
+            worker_id: "0".into(),
+            operator,
+            partitions: vec![0],
+            uploader,
+            pool: BatchPool::new(4),
+            skipped: Arc::new(AtomicU64::new(0)),
+            max_pending_bytes: 1_000,
+        },
+    )
+    .await
+    .expect("window actor");
+    let credits = Arc::new(Semaphore::new(4));
+    let decoder = Decoder::new(&job).expect("decoder");
+    // Dead letters of ~300 bytes each: the fourth batch is over the budget.
+    for offset in 0..4 {
+        let mut batch = DecodedBatch::default();
+        let junk = "x".repeat(200);
+        decoder.decode_into(0, offset, Some(junk.as_bytes()), &mut batch);
+        let permit = credits.clone().acquire_owned().await.expect("permit");
+        window
+            .send_message(WindowMsg::Batch(Box::new(batch), Some(permit)))
+            .expect("send");
+    }
+    let status = window
+        .call(WindowMsg::Status, Some(Duration::from_secs(5)))
+        .await
+        .expect("status");
+    let ractor::rpc::CallResult::Success(status) = status else {
+        panic!("no status: {status:?}");
+    };
+    assert!(status.backpressured);
+    assert!(credits.available_permits() < 4, "credits are held back");
+
+    let ack = window
+        .call(
+            |reply| {
+                WindowMsg::Barrier(
+                    Barrier {
+                        checkpoint_id: 1,
+                        epoch: 1,
+                    },
+                    reply,
+                )
+            },
+            Some(Duration::from_secs(5)),
+        )
+        .await
+        .expect("barrier");
+    let ractor::rpc::CallResult::Success(Ok(ack)) = ack else {
+        panic!("no ack: {ack:?}");
+    };
+    assert_eq!(ack.dead_letters.len(), 4);
+    assert_eq!(
+        credits.available_permits(),
+        4,
+        "the checkpoint gives the credits back"
+    );
+}
