@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use floe_common::config::JobSpec;
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaRespErr;
 
 use crate::WorkerError;
@@ -31,8 +33,32 @@ pub fn consumer_config(job: &JobSpec) -> ClientConfig {
     cfg
 }
 
-pub(crate) fn consumer(job: &JobSpec) -> Result<BaseConsumer, WorkerError> {
-    Ok(consumer_config(job).create()?)
+/// The client callbacks of Floe's consumers: the end-of-partition events Floe asks for are
+/// expected, not errors worth a log line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FloeConsumerContext;
+
+impl ClientContext for FloeConsumerContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
+            return;
+        }
+        tracing::error!(target: "librdkafka", "librdkafka: {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for FloeConsumerContext {}
+
+/// A consumer with Floe's client callbacks.
+pub type FloeConsumer = BaseConsumer<FloeConsumerContext>;
+
+/// A consumer of `job`'s topic with [`consumer_config`].
+pub fn create_consumer(job: &JobSpec) -> Result<FloeConsumer, KafkaError> {
+    consumer_config(job).create_with_context(FloeConsumerContext)
+}
+
+pub(crate) fn consumer(job: &JobSpec) -> Result<FloeConsumer, WorkerError> {
+    Ok(create_consumer(job)?)
 }
 
 /// The partition ids of a topic, sorted.

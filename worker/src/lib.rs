@@ -15,5 +15,8 @@ pub mod uploader;
 pub mod window_actor;
 mod worker;
 
-pub use kafka::{consumer_config, topic_partitions, KafkaPartitions, PartitionSource};
+pub use kafka::{
+    consumer_config, create_consumer, topic_partitions, FloeConsumer, KafkaPartitions,
+    PartitionSource,
+};
 pub use worker::{Worker, WorkerError, WorkerOptions};

@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 use floe_common::config::SourceSpec;
 use floe_common::decode::{DecodedBatch, Decoder};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
+use crate::kafka::FloeConsumer;
 use crate::start_position::{plan_start, Available};
 use crate::window_actor::WindowMsg;
 
@@ -34,7 +35,7 @@ pub enum ReaderMsg {
 
 /// Everything a reader needs to start.
 pub struct ReaderArgs {
-    pub consumer: Arc<BaseConsumer>,
+    pub consumer: Arc<FloeConsumer>,
     pub source: SourceSpec,
     /// Partition → the offset to start at.
     pub partitions: Vec<(i32, i64)>,
@@ -101,7 +102,7 @@ fn is_fatal(e: &KafkaError) -> bool {
 }
 
 fn poll_batch(
-    consumer: &BaseConsumer,
+    consumer: &FloeConsumer,
     decoder: &Decoder,
     max: usize,
     wait: Duration,
@@ -154,7 +155,7 @@ fn poll_batch(
 /// After librdkafka lost a position: finds the partitions whose next offset is gone and moves
 /// them as the job's policy says (or fails under `fail`). Returns the new positions.
 fn replan_lost_positions(
-    consumer: &BaseConsumer,
+    consumer: &FloeConsumer,
     source: &SourceSpec,
     next: &BTreeMap<i32, i64>,
     skipped: &AtomicU64,

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use floe_common::config::JobSpec;
 use floe_coordinator::job::{run_job, JobOptions, JobProgress};
-use floe_worker::{consumer_config, topic_partitions, WorkerOptions};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use floe_worker::{create_consumer, topic_partitions, WorkerOptions};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -100,7 +100,7 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
 }
 
 fn end_offsets(job: &JobSpec, partitions: &[i32]) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let consumer: BaseConsumer = consumer_config(job).create()?;
+    let consumer = create_consumer(job)?;
     partitions
         .iter()
         .map(|p| {
@@ -141,7 +141,7 @@ async fn consume_pass(
 }
 
 fn consume_until(job: &JobSpec, parts: &[(i32, i64)]) -> anyhow::Result<u64> {
-    let consumer: BaseConsumer = consumer_config(job).create()?;
+    let consumer = create_consumer(job)?;
     let mut tpl = TopicPartitionList::new();
     for (p, _) in parts {
         tpl.add_partition_offset(&job.source.topic, *p, Offset::Beginning)?;
