@@ -332,6 +332,15 @@ impl WindowSpec {
     }
 }
 
+/// The job of `examples/video_stats.toml`: the fixture of unit tests across the crates.
+#[doc(hidden)]
+pub fn example_job() -> JobSpec {
+    FloeConfig::parse(include_str!("../../examples/video_stats.toml"))
+        .and_then(|c| c.validate())
+        .map(|mut c| c.jobs.remove(0))
+        .unwrap_or_else(|e| panic!("examples/video_stats.toml: {e}"))
+}
+
 /// A validated job, ready to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSpec {

@@ -468,17 +468,7 @@ impl<'de> Visitor<'de> for ScalarSeed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::FloeConfig;
-
-    pub(crate) fn gold_job() -> JobSpec {
-        let text = include_str!("../../examples/video_stats.toml");
-        FloeConfig::parse(text)
-            .unwrap()
-            .validate()
-            .unwrap()
-            .jobs
-            .remove(0)
-    }
+    use crate::config::example_job as gold_job;
 
     fn decode(values: &[&str]) -> DecodedBatch {
         let d = Decoder::new(&gold_job()).unwrap();

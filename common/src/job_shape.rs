@@ -26,15 +26,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
-    fn job() -> JobSpec {
-        let text = include_str!("../../examples/video_stats.toml");
-        crate::config::FloeConfig::parse(text)
-            .unwrap()
-            .validate()
-            .unwrap()
-            .jobs
-            .remove(0)
-    }
+    use crate::config::example_job as job;
 
     #[test]
     fn changes_with_the_shape_and_only_with_it() {

@@ -437,15 +437,7 @@ mod tests {
     use crate::aggregate::OutputValue;
     use crate::decode::Decoder;
 
-    fn job() -> crate::config::JobSpec {
-        let text = include_str!("../../examples/video_stats.toml");
-        crate::config::FloeConfig::parse(text)
-            .unwrap()
-            .validate()
-            .unwrap()
-            .jobs
-            .remove(0)
-    }
+    use crate::config::example_job as job;
 
     fn event(ts: i64, video: &str, kind: &str, watch: i64) -> String {
         format!(

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use floe_common::config::{FloeConfig, JobSpec};
+use floe_common::config::JobSpec;
 use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::records::{DeadLetter, LateEvent};
 use floe_common::window::WindowOperator;
@@ -13,14 +13,7 @@ use floe_storage::{open_location, CheckpointStore};
 use super::*;
 use crate::test_support::{scan_rows, sqlite_catalog};
 
-fn job() -> JobSpec {
-    FloeConfig::parse(include_str!("../../examples/video_stats.toml"))
-        .expect("parse")
-        .validate()
-        .expect("validate")
-        .jobs
-        .remove(0)
-}
+use floe_common::config::example_job as job;
 
 struct Fixture {
     dir: tempfile::TempDir,

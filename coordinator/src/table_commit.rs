@@ -186,18 +186,7 @@ impl IcebergTable {
             Attempts::Done(_) | Attempts::Committed(_) => Ok(()),
             Attempts::Failed(commit_error) => {
                 // Did it land after all?
-                let table = match self.reload().await {
-                    Ok(t) => t,
-                    Err(TableError::Catalog { source, .. }) => {
-                        return Err(TableError::CommitStateUnknown {
-                            table: self.ident.to_string(),
-                            what,
-                            commit_error,
-                            source,
-                        })
-                    }
-                    Err(e) => return Err(e),
-                };
+                let (table, commit_error) = self.reload_after_failure(&what, commit_error).await?;
                 let marks = self.read_marks(&table, &owner.job)?;
                 self.check_owner(&marks, owner)?;
                 if marks.owner_epoch == Some(owner.epoch) {
@@ -258,6 +247,25 @@ impl IcebergTable {
         }
     }
 
+    /// The table after a failed commit (with the commit's error back), to see whether the
+    /// commit landed; a table that cannot be read leaves the outcome unknown.
+    async fn reload_after_failure(
+        &self,
+        what: &str,
+        commit_error: iceberg::Error,
+    ) -> Result<(Table, iceberg::Error), TableError> {
+        match self.reload().await {
+            Ok(table) => Ok((table, commit_error)),
+            Err(TableError::Catalog { source, .. }) => Err(TableError::CommitStateUnknown {
+                table: self.ident.to_string(),
+                what: what.to_owned(),
+                commit_error,
+                source,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
     /// After a failed commit: reload and decide whether the checkpoint landed anyway.
     async fn recheck_after_failure(
         &self,
@@ -266,18 +274,7 @@ impl IcebergTable {
         commit_error: iceberg::Error,
     ) -> Result<CommitOutcome, TableError> {
         let what = format!("checkpoint {checkpoint_id}");
-        let table = match self.reload().await {
-            Ok(t) => t,
-            Err(TableError::Catalog { source, .. }) => {
-                return Err(TableError::CommitStateUnknown {
-                    table: self.ident.to_string(),
-                    what,
-                    commit_error,
-                    source,
-                })
-            }
-            Err(e) => return Err(e),
-        };
+        let (table, commit_error) = self.reload_after_failure(&what, commit_error).await?;
         if let Some(snapshot_id) = snapshot_for_checkpoint(table.metadata(), job, checkpoint_id) {
             tracing::warn!(
                 table = %self.ident,

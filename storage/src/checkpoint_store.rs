@@ -51,6 +51,8 @@ pub struct CheckpointStore {
     location: Location,
     layout: CheckpointLayout,
     io: IoPolicy,
+    /// Objects made durable with fsync (local disk only).
+    synced: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl CheckpointStore {
@@ -61,7 +63,13 @@ impl CheckpointStore {
                 job: job.to_owned(),
             },
             io: IoPolicy::default(),
+            synced: Default::default(),
         }
+    }
+
+    /// How many objects this store (and its clones) fsynced to a local disk.
+    pub fn local_syncs(&self) -> u64 {
+        self.synced.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The same store with another deadline and retry policy for its calls.
@@ -188,12 +196,15 @@ impl CheckpointStore {
             return Ok(());
         };
         let path = self.path(relative);
-        crate::local_sync::sync_created(root, path.as_ref())
-            .map(|_| ())
-            .map_err(|source| StorageError::Sync {
+        crate::local_sync::sync_created(root, path.as_ref()).map_err(|source| {
+            StorageError::Sync {
                 path: path.to_string(),
                 source,
-            })
+            }
+        })?;
+        self.synced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Checks that the store rejects a second create-only put of one key; some S3-compatible
@@ -447,10 +458,18 @@ mod tests {
             store.list().await.unwrap().all.is_empty(),
             "the probe is removed"
         );
+        let before = store.local_syncs();
         store
             .put_worker_state(at(1, 1), "0", vec![1])
             .await
             .unwrap();
+        assert_eq!(
+            store.local_syncs(),
+            before + 1,
+            "synced before the put returns"
+        );
+        store.put_manifest(&manifest(at(1, 1))).await.unwrap();
+        assert_eq!(store.local_syncs(), before + 2);
         let root = std::fs::canonicalize(dir.path()).unwrap();
         let file = root.join(store.layout().worker_state(at(1, 1), "0"));
         assert_eq!(std::fs::read(file).unwrap(), [1]);

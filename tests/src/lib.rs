@@ -1605,6 +1605,21 @@ impl Job {
         tables
     }
 
+    /// Plays another engine's table maintenance on `table` (tests/py/rewrite_table.py): its rows
+    /// rewritten into new files and every older snapshot expired.
+    pub fn rewrite_and_expire(&mut self, table: &str) {
+        let mut args = self.catalog_args();
+        args.extend(["--table".into(), table.to_string()]);
+        let (ok, out) = self.python("rewrite_table.py", &args, Duration::from_secs(120));
+        assert!(
+            ok,
+            "rewrite_table.py {}:\n{}",
+            args.join(" "),
+            clip(&out, 8000)
+        );
+        eprintln!("[{}] {}", self.label, out.trim());
+    }
+
     /// The checkpoint ids recorded in `table`'s snapshot summaries.
     pub fn committed_checkpoint_ids(&mut self, table: &str) -> BTreeSet<u64> {
         self.summaries(table)

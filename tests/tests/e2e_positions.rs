@@ -133,3 +133,37 @@ fn an_emptied_checkpoint_store_is_refused() {
     over.expect_success(Duration::from_secs(120));
     job.assert_exact(&log);
 }
+
+/// Another engine rewrites the tables and expires the snapshots Floe wrote: the job's last
+/// committed checkpoint must still be known (a table property written in the same commit), or
+/// the next start would commit that checkpoint's rows a second time.
+#[test]
+fn the_last_checkpoint_survives_table_maintenance() {
+    let _g = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(&services, "maintenance", JobOptions::default());
+    let mut gen = ContentGen::new(seed("maintenance"), 50);
+    let kafka = job.kafka();
+    let mut log = EventLog::default();
+    job.produce(&kafka, &mut log, &stream(&mut gen, BASE_TS, 3, 1_500));
+    job.run_until_end(Duration::from_secs(120));
+
+    for table in [
+        job.gold_table.clone(),
+        job.late_table.clone(),
+        job.dlq_table.clone(),
+    ] {
+        if job.summaries(&table).is_some_and(|s| !s.is_empty()) {
+            job.rewrite_and_expire(&table);
+            assert!(job.committed_checkpoint_ids(&table).is_empty(), "{table}");
+        }
+    }
+    // The restart re-commits its newest complete checkpoint where it is missing: nowhere.
+    job.produce(
+        &kafka,
+        &mut log,
+        &stream(&mut gen, BASE_TS + 4 * WINDOW_MS + 3_000, 2, 800),
+    );
+    job.run_until_end(Duration::from_secs(120));
+    job.assert_exact(&log);
+}

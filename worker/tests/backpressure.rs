@@ -5,7 +5,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use floe_common::config::FloeConfig;
 use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::window::WindowOperator;
 use floe_proto::Barrier;
@@ -18,12 +17,7 @@ use tokio::sync::Semaphore;
 
 #[tokio::test]
 async fn output_over_budget_keeps_the_readers_credits_until_a_checkpoint() {
-    let job = FloeConfig::parse(include_str!("../../examples/video_stats.toml"))
-        .expect("parse")
-        .validate()
-        .expect("validate")
-        .jobs
-        .remove(0);
+    let job = floe_common::config::example_job();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = CheckpointStore::new(
         open_location(dir.path().to_str().expect("utf-8")).expect("store"),
