@@ -42,6 +42,11 @@ pub enum CommitterError {
     Storage(#[from] StorageError),
     #[error("building rows for {table}: {message}")]
     Output { table: String, message: String },
+    #[error("writing the data files of {table} took longer than {after:?}")]
+    WriteTimeout {
+        table: String,
+        after: std::time::Duration,
+    },
     #[error("checkpoint {checkpoint} manifest names unknown table {table}")]
     UnknownTable { checkpoint: u64, table: String },
     #[error(
@@ -271,7 +276,12 @@ impl IcebergCommitter {
             if rows == 0 {
                 continue;
             }
-            let files = table.write_data_files(batch).await?;
+            let files = tokio::time::timeout(WRITE_TIMEOUT, table.write_data_files(batch))
+                .await
+                .map_err(|_| CommitterError::WriteTimeout {
+                    table: table.ident().to_string(),
+                    after: WRITE_TIMEOUT,
+                })??;
             tables.push(TableFiles {
                 table: table_specs(&self.job)[i].name.clone(),
                 data_files: data_files_to_json(&files, table)?,
@@ -401,6 +411,9 @@ async fn commit_retrying(
         }
     }
 }
+
+/// How long writing one table's data files of a checkpoint may take (a hung object store).
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Attempts of one table's commit before the checkpoint fails (and the job with it).
 const COMMIT_ATTEMPTS: u32 = 4;

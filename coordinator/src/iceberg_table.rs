@@ -10,6 +10,8 @@ use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, ArrayRef, LargeBinaryArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, TimeUnit};
 use floe_common::schema::{ColumnType, PartitionTransform, TableSchema};
+
+use crate::catalog_call::{read, with_deadline};
 use iceberg::arrow::{schema_to_arrow_schema, RecordBatchPartitionSplitter};
 use iceberg::spec::{
     deserialize_data_file_from_json, serialize_data_file_to_json, DataFile, DataFileFormat,
@@ -188,13 +190,11 @@ impl IcebergTable {
         ensure_namespace(catalog.as_ref(), &ns_parts, &spec.name).await?;
         let ident = TableIdent::new(namespace.clone(), name.clone());
 
-        let exists = catalog
-            .table_exists(&ident)
+        let exists = read("table_exists", || catalog.table_exists(&ident))
             .await
             .map_err(catalog_err("table_exists"))?;
         let table = if exists {
-            catalog
-                .load_table(&ident)
+            read("load_table", || catalog.load_table(&ident))
                 .await
                 .map_err(catalog_err("load_table"))?
         } else {
@@ -205,16 +205,18 @@ impl IcebergTable {
                 .properties([(PARQUET_COMPRESSION_PROPERTY.to_owned(), "zstd".to_owned())])
                 .format_version(FormatVersion::V2)
                 .build();
-            match catalog.create_table(&namespace, creation).await {
+            match with_deadline("create_table", catalog.create_table(&namespace, creation)).await {
                 Ok(t) => t,
-                // Lost a creation race with another process or job: use theirs (checked
-                // below). The SQL catalog reports it as a unique-constraint error.
+                // Lost a creation race with another process or job (or the answer to a
+                // creation that landed): use the table there (checked below). The SQL catalog
+                // reports a lost race as a unique-constraint error.
                 Err(e)
                     if e.kind() == ErrorKind::TableAlreadyExists
-                        || catalog.table_exists(&ident).await.unwrap_or(false) =>
+                        || read("table_exists", || catalog.table_exists(&ident))
+                            .await
+                            .unwrap_or(false) =>
                 {
-                    catalog
-                        .load_table(&ident)
+                    read("load_table", || catalog.load_table(&ident))
                         .await
                         .map_err(catalog_err("load_table"))?
                 }
@@ -258,7 +260,7 @@ impl IcebergTable {
 
     /// Loads the table's current state from the catalog (e.g. to scan it).
     pub async fn reload(&self) -> Result<Table, TableError> {
-        crate::catalog_call::read("load_table", || self.catalog.load_table(&self.ident))
+        read("load_table", || self.catalog.load_table(&self.ident))
             .await
             .map_err(|source| TableError::Catalog {
                 op: "load_table",
@@ -452,19 +454,21 @@ async fn ensure_namespace(
     for depth in 1..=parts.len() {
         let ns = NamespaceIdent::from_vec(parts[..depth].to_vec())
             .map_err(|_| TableError::InvalidName(table.to_owned()))?;
-        if catalog
-            .namespace_exists(&ns)
-            .await
-            .map_err(err("namespace_exists"))?
-        {
+        let exists = || read("namespace_exists", || catalog.namespace_exists(&ns));
+        if exists().await.map_err(err("namespace_exists"))? {
             continue;
         }
-        match catalog.create_namespace(&ns, HashMap::new()).await {
+        match with_deadline(
+            "create_namespace",
+            catalog.create_namespace(&ns, HashMap::new()),
+        )
+        .await
+        {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NamespaceAlreadyExists => {}
             // The SQL catalog reports a lost creation race as a unique-constraint error.
             Err(e) => {
-                if !catalog.namespace_exists(&ns).await.unwrap_or(false) {
+                if !exists().await.unwrap_or(false) {
                     return Err(err("create_namespace")(e));
                 }
             }
