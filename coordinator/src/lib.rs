@@ -13,5 +13,6 @@ pub mod metrics;
 pub mod output;
 mod pinned_catalog;
 pub mod table_commit;
+mod table_schema;
 #[cfg(test)]
 mod test_support;

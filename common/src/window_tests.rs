@@ -1,0 +1,349 @@
+//! Unit tests of `window.rs`.
+
+use super::*;
+use crate::aggregate::OutputValue;
+use crate::decode::Decoder;
+
+use crate::config::example_job as job;
+
+fn event(ts: i64, video: &str, kind: &str, watch: i64) -> String {
+    format!(
+        r#"{{"header":{{"event_type":"{kind}","event_ts":{ts}}},"body":{{"video_id":"{video}","watch_ms":{watch}}}}}"#
+    )
+}
+
+fn batch(partition: i32, first_offset: i64, events: &[String]) -> DecodedBatch {
+    let d = Decoder::new(&job()).unwrap();
+    let mut b = DecodedBatch::default();
+    for (i, e) in events.iter().enumerate() {
+        d.decode_into(
+            partition,
+            first_offset + i as i64,
+            Some(e.as_bytes()),
+            &mut b,
+        );
+    }
+    b
+}
+
+fn operator(partitions: &[i32]) -> WindowOperator {
+    let j = job();
+    let mut op = WindowOperator::new(j.window, &j.aggregates);
+    for p in partitions {
+        op.assign(*p, 0);
+    }
+    op
+}
+
+fn longs(w: &ClosedWindow, key: &str) -> Vec<i64> {
+    w.rows
+        .get(key)
+        .unwrap_or_else(|| panic!("no row for {key}"))
+        .iter()
+        .map(|a| match a.output() {
+            OutputValue::Long(Some(v)) => v,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+const M: i64 = 60_000;
+
+#[test]
+fn window_closes_only_when_watermark_passes_its_end() {
+    let mut op = operator(&[0]);
+    op.apply(
+        &batch(
+            0,
+            0,
+            &[
+                event(10_000, "a", "like", 5),
+                event(59_999, "a", "share", 7),
+            ],
+        ),
+        1,
+    );
+    op.apply(&batch(0, 2, &[event(M + 9_999, "a", "like", 1)]), 2);
+    assert!(
+        op.take_closed(3).is_empty(),
+        "watermark 59_999 < end 60_000"
+    );
+    op.apply(&batch(0, 3, &[event(M + 10_000, "b", "impression", 0)]), 4);
+    let closed = op.take_closed(5);
+    assert_eq!(closed.len(), 1);
+    assert_eq!((closed[0].start_ms, closed[0].end_ms), (0, M));
+    // events, impressions, likes, shares, completions, watch_ms_sum
+    assert_eq!(longs(&closed[0], "a"), [2, 0, 1, 1, 0, 12]);
+    assert_eq!(op.position(0), Some(4));
+    assert_eq!(op.open_state(), (1, 2));
+}
+
+#[test]
+fn out_of_order_within_delay_counts_and_beyond_lateness_goes_to_late_output() {
+    let mut op = operator(&[0]);
+    op.apply(&batch(0, 0, &[event(M + 30_000, "a", "like", 0)]), 1); // wm = 80s
+    op.apply(&batch(0, 1, &[event(M + 5_000, "a", "like", 0)]), 2); // behind wm, window open
+    op.apply(&batch(0, 2, &[event(50_000, "a", "like", 0)]), 3); // window [0,60s) closed
+    assert_eq!(op.stats().late_accepted, 1);
+    assert_eq!(op.stats().late_rejected, 1);
+    let (late, dead) = op.take_side_outputs();
+    assert!(dead.is_empty());
+    assert_eq!(late.len(), 1);
+    assert_eq!(
+        (late[0].partition, late[0].offset, late[0].window_start_ms),
+        (0, 2, 0)
+    );
+    assert_eq!(late[0].watermark_ms, M + 20_000);
+    assert!(late[0].raw.starts_with(b"{\"header\""));
+    op.finish_partition(0);
+    let closed = op.take_closed(4);
+    assert_eq!(closed.len(), 1);
+    assert_eq!(longs(&closed[0], "a")[0], 2);
+}
+
+#[test]
+fn lateness_does_not_depend_on_batching() {
+    let events = [
+        event(10_000, "a", "like", 0),
+        event(3 * M, "a", "like", 0),
+        event(20_000, "a", "like", 0), // its window closed two records ago
+        event(3 * M + 1, "b", "like", 0),
+    ];
+    let mut one_batch = operator(&[0]);
+    one_batch.apply(&batch(0, 0, &events), 1);
+    let mut one_by_one = operator(&[0]);
+    for (i, e) in events.iter().enumerate() {
+        one_by_one.apply(&batch(0, i as i64, std::slice::from_ref(e)), 1);
+    }
+    for op in [&mut one_batch, &mut one_by_one] {
+        assert_eq!(op.stats().late_rejected, 1);
+        let (late, _) = op.take_side_outputs();
+        assert_eq!((late[0].offset, late[0].watermark_ms), (2, 3 * M - 10_000));
+    }
+}
+
+#[test]
+fn allowed_lateness_keeps_the_window_open_longer() {
+    let j = job();
+    let window = WindowSpec {
+        allowed_lateness_ms: 30_000,
+        ..j.window
+    };
+    let mut op = WindowOperator::new(window, &j.aggregates);
+    op.assign(0, 0);
+    op.apply(
+        &batch(
+            0,
+            0,
+            &[
+                event(1_000, "a", "like", 0),
+                event(M + 39_000, "a", "like", 0),
+            ],
+        ),
+        1,
+    );
+    assert!(
+        op.take_closed(2).is_empty(),
+        "wm 89s < end 60s + lateness 30s"
+    );
+    op.apply(&batch(0, 2, &[event(2_000, "a", "share", 0)]), 3);
+    assert_eq!(op.stats().late_rejected, 0);
+    op.apply(&batch(0, 3, &[event(M + 41_000, "a", "like", 0)]), 4);
+    let closed = op.take_closed(5);
+    assert_eq!(longs(&closed[0], "a"), [2, 0, 1, 1, 0, 0]);
+}
+
+#[test]
+fn same_key_on_several_partitions_gives_one_row() {
+    let mut op = operator(&[0, 1]);
+    op.apply(&batch(0, 0, &[event(1_000, "k", "like", 3)]), 1);
+    op.apply(&batch(1, 0, &[event(2_000, "k", "share", 4)]), 1);
+    assert_eq!(op.open_state(), (1, 2), "state is per partition");
+    assert!(op.take_closed(1).is_empty());
+    op.finish_partition(0);
+    op.finish_partition(1);
+    assert_ne!(op.watermark(), WATERMARK_START);
+    let closed = op.take_closed(2);
+    assert_eq!(op.watermark(), WATERMARK_END);
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].rows.len(), 1);
+    assert_eq!(longs(&closed[0], "k"), [2, 0, 1, 1, 0, 7]);
+}
+
+#[test]
+fn an_idle_partition_stops_holding_windows_open() {
+    let mut op = operator(&[0, 1]);
+    let mut end_of_1 = DecodedBatch::default();
+    end_of_1.note_caught_up(1);
+    op.apply(&end_of_1, 0);
+    op.apply(
+        &batch(
+            0,
+            0,
+            &[event(1_000, "a", "like", 0), event(2 * M, "a", "like", 0)],
+        ),
+        1_000,
+    );
+    assert!(
+        op.take_closed(1_000).is_empty(),
+        "partition 1 holds the watermark"
+    );
+    assert_eq!(
+        op.take_closed(30_500).len(),
+        1,
+        "after the 30 s idle timeout"
+    );
+}
+
+#[test]
+fn snapshot_round_trips_and_restores_only_owned_partitions() {
+    let mut op = operator(&[0, 1]);
+    op.apply(
+        &batch(
+            0,
+            10,
+            &[event(1_000, "a", "like", 3), event(2_000, "b", "share", 1)],
+        ),
+        1,
+    );
+    op.apply(&batch(1, 20, &[event(3_000, "a", "completion", 9)]), 1);
+    let snap = op.snapshot();
+    let j = job();
+    let mut back =
+        WindowOperator::restore(j.window, &j.aggregates, snap.clone(), &[0, 1], 5).unwrap();
+    assert_eq!(back.snapshot(), snap);
+    assert_eq!(back.position(0), Some(12));
+    let only0 = WindowOperator::restore(j.window, &j.aggregates, snap, &[0], 5).unwrap();
+    assert_eq!(only0.position(1), None);
+    back.finish_partition(0);
+    back.finish_partition(1);
+    assert_eq!(longs(&back.take_closed(6)[0], "a"), [2, 0, 1, 0, 1, 12]);
+}
+
+#[test]
+fn a_bounded_run_leaves_state_a_streaming_run_can_go_on_from() {
+    let mut op = operator(&[0]);
+    op.apply(
+        &batch(
+            0,
+            0,
+            &[
+                event(10_000, "a", "like", 0),
+                event(M + 5_000, "a", "like", 0),
+            ],
+        ),
+        1,
+    );
+    op.finish_partition(0);
+    assert_eq!(
+        op.take_closed(2).len(),
+        2,
+        "the end of the input closes every window"
+    );
+    let snap = op.snapshot();
+    assert_eq!(
+        snap.global_watermark,
+        2 * M,
+        "resumes after the windows it wrote"
+    );
+    let j = job();
+    let mut streaming = WindowOperator::restore(j.window, &j.aggregates, snap, &[0], 3).unwrap();
+    streaming.assign(0, 3);
+    streaming.apply(
+        &batch(
+            0,
+            2,
+            &[
+                event(M + 50_000, "a", "like", 0),
+                event(2 * M + 1, "b", "like", 0),
+            ],
+        ),
+        4,
+    );
+    assert_eq!(
+        streaming.stats().late_rejected,
+        1,
+        "its window was written already"
+    );
+    assert_eq!(
+        streaming.open_state(),
+        (1, 1),
+        "the next window is open as usual"
+    );
+}
+
+#[test]
+fn wild_event_times_are_dead_letters_and_leave_the_watermark_alone() {
+    let mut op = operator(&[0]);
+    let t = 1_767_225_600_000i64;
+    let mut read = batch(
+        0,
+        0,
+        &[
+            event(t, "a", "like", 0),
+            event(t * 1000, "a", "like", 0), // microseconds sent as milliseconds
+            event(-5, "a", "like", 0),
+            event(t + 60_000, "a", "like", 0),
+        ],
+    );
+    read.read_at_ms = t;
+    op.apply(&read, 1);
+    let (_, dead) = op.take_side_outputs();
+    assert_eq!(dead.iter().map(|d| d.offset).collect::<Vec<_>>(), [1, 2]);
+    assert!(
+        dead[0].reason.contains("outside the sane range"),
+        "{}",
+        dead[0].reason
+    );
+    assert_eq!(
+        dead[0].raw.as_deref().map(|r| r.starts_with(b"{")),
+        Some(true)
+    );
+    assert_eq!(op.stats().dead_letters, 2);
+    assert_eq!(op.watermark(), t + 60_000 - 10_000);
+}
+
+#[test]
+fn pending_output_counts_side_records_and_closed_windows_until_taken() {
+    let mut op = operator(&[0]);
+    assert_eq!(op.pending_output_bytes(), 0);
+    op.apply(&batch(0, 0, &[event(1_000, "a", "like", 0)]), 1);
+    assert_eq!(
+        op.pending_output_bytes(),
+        0,
+        "an open window is not output yet"
+    );
+    op.apply(&batch(0, 1, &[event(2 * M, "b", "like", 0)]), 2);
+    assert_eq!(
+        op.pending_output_bytes(),
+        ENTRY_BYTES,
+        "window [0, 1m) closed"
+    );
+    op.apply(&batch(0, 2, &[event(5, "c", "like", 0)]), 3);
+    let with_late = op.pending_output_bytes();
+    assert!(with_late > ENTRY_BYTES + 64, "{with_late}");
+    op.take_closed(4);
+    op.take_side_outputs();
+    assert_eq!(op.pending_output_bytes(), 0);
+}
+
+#[test]
+fn merging_closed_windows_from_workers() {
+    let mut a = operator(&[0]);
+    let mut b = operator(&[1]);
+    a.apply(&batch(0, 0, &[event(1_000, "k", "like", 1)]), 1);
+    b.apply(
+        &batch(
+            1,
+            0,
+            &[event(1_500, "k", "like", 2), event(1_600, "z", "like", 2)],
+        ),
+        1,
+    );
+    a.finish_partition(0);
+    b.finish_partition(1);
+    let merged = merge_closed(a.take_closed(2).into_iter().chain(b.take_closed(2)));
+    assert_eq!(merged.len(), 1);
+    assert_eq!(longs(&merged[0], "k"), [2, 0, 2, 0, 0, 3]);
+    assert_eq!(longs(&merged[0], "z"), [1, 0, 1, 0, 0, 2]);
+}
