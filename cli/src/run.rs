@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use floe_common::config::{FloeConfig, Overrides, StartPosition};
 use floe_common::duration::parse_duration;
@@ -142,7 +141,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // checkpoint); the process then exits non-zero so that its supervisor restarts it.
     let mut failed = None;
     while let Some(joined) = tasks.join_next().await {
-        let (name, result) = joined.context("a job panicked")?;
+        let (name, result) = match joined {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "a job panicked; stopping the others");
+                let _ = stop_tx.send(true);
+                failed.get_or_insert(anyhow::anyhow!("a job panicked: {e}"));
+                continue;
+            }
+        };
         match result {
             Ok(summary) => tracing::info!(
                 job = %name,
@@ -154,14 +161,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Err(e) => {
                 tracing::error!(job = %name, error = %e, "job failed; stopping the others");
                 let _ = stop_tx.send(true);
-                failed.get_or_insert(e);
+                failed.get_or_insert(e.into());
             }
         }
     }
     // librdkafka threads may take a moment to wind down; don't let them delay the exit.
     tokio::time::sleep(Duration::from_millis(10)).await;
     match failed {
-        Some(e) => Err(e.into()),
+        Some(e) => Err(e),
         None => Ok(()),
     }
 }

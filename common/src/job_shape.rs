@@ -4,14 +4,32 @@
 
 use crate::config::JobSpec;
 
-/// A stable digest of everything a job's window state depends on: event time, group keys,
-/// window and aggregates. Not the source or sinks: moving a job to another broker or table keeps
-/// its state meaningful.
+/// A stable digest of everything a job's window state means: event time, group keys, window
+/// size and aggregates. Not the source or sinks (moving a job to another broker or table keeps
+/// its state meaningful), nor tuning that leaves the state's meaning alone (watermark delay,
+/// allowed lateness, idle timeout, `max_ahead`). Versioned, so that a later encoding can still
+/// read this one's meaning.
 pub fn fingerprint(job: &JobSpec) -> String {
-    let shape = format!(
-        "event_time={:?}/{:?};group_by={:?};window={:?};aggregates={:?}",
-        job.event_time, job.event_time_unit, job.group_by, job.window, job.aggregates
+    let mut shape = format!(
+        "v1;event_time={}/{:?};window={}",
+        job.event_time, job.event_time_unit, job.window.size_ms
     );
+    for (column, path) in &job.group_by {
+        shape.push_str(&format!(";key={column}={path}"));
+    }
+    for a in &job.aggregates {
+        shape.push_str(&format!(
+            ";agg={}:{:?}:{}:{:?}:{:?}",
+            a.column,
+            a.function,
+            a.field
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            a.filter.as_ref().map(|f| &f.clauses),
+            a.value_type
+        ));
+    }
     format!("{:016x}", fnv1a(shape.as_bytes()))
 }
 
@@ -36,6 +54,15 @@ mod tests {
         moved.source.brokers = "elsewhere:9092".into();
         moved.table.name = "gold.other".into();
         assert_eq!(fingerprint(&base), fingerprint(&moved));
+        let mut tuned = job();
+        tuned.window.idle_timeout_ms *= 2;
+        tuned.window.watermark_delay_ms += 1_000;
+        tuned.window.max_ahead_ms = 1;
+        assert_eq!(
+            fingerprint(&base),
+            fingerprint(&tuned),
+            "tuning keeps the state's meaning"
+        );
         let mut wider = job();
         wider.window.size_ms *= 5;
         assert_ne!(fingerprint(&base), fingerprint(&wider));

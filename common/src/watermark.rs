@@ -94,6 +94,15 @@ impl WatermarkTracker {
         }
     }
 
+    /// Forgets that readers reached the end of their partitions: while readers are held back,
+    /// new records may be waiting, so no partition may count as idle until its reader reaches
+    /// the end again.
+    pub fn forget_caught_up(&mut self) {
+        for c in self.partitions.values_mut() {
+            c.caught_up = false;
+        }
+    }
+
     /// Marks the end of a bounded partition.
     pub fn finish(&mut self, partition: i32) {
         if let Some(c) = self.partitions.get_mut(&partition) {
@@ -260,6 +269,12 @@ mod tests {
         assert!(!t.is_idle(1, 600_000));
         t.caught_up(1);
         assert!(t.is_idle(1, 600_000));
+        t.forget_caught_up();
+        assert!(
+            !t.is_idle(1, 600_000),
+            "held-back readers may have a backlog again"
+        );
+        t.caught_up(1);
         assert_eq!(t.advance(600_000), 90_000);
         // An event after reaching the end makes it a reader with a backlog again.
         t.observe(1, 60_000, 600_001);

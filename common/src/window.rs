@@ -129,6 +129,12 @@ impl WindowOperator {
         self.partitions.entry(partition).or_default().next_offset = Some(offset);
     }
 
+    /// No partition counts as caught up until its reader reaches its end again (see
+    /// [`WatermarkTracker::forget_caught_up`]).
+    pub fn forget_caught_up(&mut self) {
+        self.watermarks.forget_caught_up();
+    }
+
     /// Marks a bounded partition as fully read.
     pub fn finish_partition(&mut self, partition: i32) {
         self.watermarks.finish(partition);

@@ -166,8 +166,10 @@ impl IcebergCommitter {
 
     /// Finds the newest complete checkpoint, makes sure every table has it, and returns where
     /// the job resumes. Refuses a store that is behind the tables (replaced or emptied) and a
-    /// checkpoint written by a job of another shape, unless `start_over`: then the job runs
-    /// from its source position with empty state, its checkpoint ids above everything before.
+    /// checkpoint written by a job of another shape; with `start_over`, such a start runs from
+    /// the source position with empty state instead, its checkpoint ids above everything
+    /// before. `start_over` changes nothing when the state is fine, so a supervisor can keep
+    /// it in its command line without resetting the job at every restart.
     pub async fn recover(&self, start_over: bool) -> Result<Recovery, CommitterError> {
         let listing = self.store.list().await?;
         let mut in_tables: Option<(u64, &IcebergTable)> = None;
@@ -185,47 +187,66 @@ impl IcebergCommitter {
             .max(in_tables.map(|(l, _)| l))
             .unwrap_or(0)
             + 1;
-        if start_over {
-            tracing::warn!(job = %self.job.name, next_id, "starting over: the checkpoint store's state is not restored");
-            return Ok(Recovery {
-                restore_from: None,
-                next_id,
-            });
-        }
         let newest = listing.newest_complete();
-        if let Some((last, table)) = in_tables {
-            if newest.is_none_or(|n| last > n.id) {
-                return Err(CommitterError::StoreBehindTables {
-                    job: self.job.name.clone(),
-                    table: table.ident().to_string(),
-                    in_table: last,
-                    store: self.store.display().to_owned(),
-                    in_store: newest.map_or("no complete checkpoint".into(), |n| {
-                        format!("nothing newer than checkpoint {}", n.id)
-                    }),
-                });
-            }
+        let manifest = match newest {
+            Some(at) => Some(self.store.get_manifest(at).await?),
+            None => None,
+        };
+        // Its files are final output, whether the job then restores it or starts over.
+        if let Some(m) = &manifest {
+            let report = self.commit(&self.known_tables_only(m)).await?;
+            tracing::info!(job = %self.job.name, checkpoint = m.checkpoint_id, epoch = m.epoch, recommitted = report.tables_committed, "newest complete checkpoint is in every table");
         }
-        if let Some(at) = newest {
-            let manifest = self.store.get_manifest(at).await?;
+        let refusal = if let Some((last, table)) =
+            in_tables.filter(|(last, _)| newest.is_none_or(|n| *last > n.id))
+        {
+            Some(CommitterError::StoreBehindTables {
+                job: self.job.name.clone(),
+                table: table.ident().to_string(),
+                in_table: last,
+                store: self.store.display().to_owned(),
+                in_store: newest.map_or("no complete checkpoint".into(), |n| {
+                    format!("nothing newer than checkpoint {}", n.id)
+                }),
+            })
+        } else {
             let current = job_shape::fingerprint(&self.job);
-            if manifest
-                .job_fingerprint
+            manifest
                 .as_ref()
-                .is_some_and(|f| *f != current)
-            {
-                return Err(CommitterError::JobChanged {
+                .filter(|m| m.job_fingerprint.as_ref().is_some_and(|f| *f != current))
+                .map(|m| CommitterError::JobChanged {
                     job: self.job.name.clone(),
-                    checkpoint: at.id,
-                });
+                    checkpoint: m.checkpoint_id,
+                })
+        };
+        match refusal {
+            None => Ok(Recovery {
+                restore_from: newest,
+                next_id,
+            }),
+            Some(why) if start_over => {
+                tracing::warn!(job = %self.job.name, next_id, reason = %why, "starting over with empty state (--start-over)");
+                Ok(Recovery {
+                    restore_from: None,
+                    next_id,
+                })
             }
-            let report = self.commit(&manifest).await?;
-            tracing::info!(job = %self.job.name, checkpoint = at.id, epoch = at.epoch, recommitted = report.tables_committed, "recovered from checkpoint");
+            Some(why) => Err(why),
         }
-        Ok(Recovery {
-            restore_from: newest,
-            next_id,
-        })
+    }
+
+    /// `manifest` without the tables this job no longer writes (a renamed sink), each named in
+    /// a warning.
+    fn known_tables_only(&self, manifest: &CheckpointManifest) -> CheckpointManifest {
+        let mut known = manifest.clone();
+        known.tables.retain(|t| {
+            let ok = self.table_by_name(&t.table).is_some();
+            if !ok {
+                tracing::warn!(job = %self.job.name, checkpoint = manifest.checkpoint_id, table = %t.table, rows = t.rows, "checkpoint has files for a table the job no longer writes; not committing them");
+            }
+            ok
+        });
+        known
     }
 
     /// Writes the data files of checkpoint `id` and the manifest that makes it complete.

@@ -200,6 +200,30 @@ async fn a_replaced_or_emptied_store_is_refused_unless_starting_over() {
     let recovery = fresh.recover(true).await.expect("start over");
     assert_eq!(recovery.restore_from, None);
     assert_eq!(recovery.next_id, 2, "ids continue above the committed ones");
+    // With a store that matches its tables, --start-over changes nothing.
+    let again = fx.committer(job(), "store").await;
+    let recovery = again.recover(true).await.expect("recover");
+    assert_eq!(recovery.restore_from.map(|r| r.id), Some(1));
+}
+
+#[tokio::test]
+async fn a_renamed_sink_does_not_block_recovery() {
+    let fx = Fixture::new().await;
+    let first = fx.committer(job(), "store").await;
+    first
+        .complete(1, vec![ack(&job(), 1, 1)])
+        .await
+        .expect("complete");
+    let mut renamed = job();
+    renamed.dead_letter_table.name = "gold.renamed_dead_letters".into();
+    let second = fx.committer(renamed, "store").await;
+    let recovery = second.recover(false).await.expect("recover");
+    assert_eq!(recovery.restore_from.map(|r| r.id), Some(1));
+    assert_eq!(
+        rows(&second).await,
+        [1, 0, 2],
+        "the tables the job still has got their rows"
+    );
 }
 
 #[tokio::test]

@@ -219,6 +219,71 @@ async fn partitions_a_topic_gains_are_read_from_their_start_into_the_right_windo
     );
 }
 
+/// A topic that grew while the job was down: on restart, the partitions its checkpoint does
+/// not know are new to the job and read from their start, even for `start = "latest"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_gained_while_the_job_was_down_are_read_from_their_start() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic(TOPIC, 4, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("producer");
+    let mut s = setup(&brokers).await;
+    let mut job = (*s.job).clone();
+    job.source.start = floe_common::config::StartPosition::Latest;
+    s.job = Arc::new(job);
+    let grown = Arc::new(AtomicBool::new(false));
+    let run = |bounded: bool| {
+        let (stop_tx, stop) = watch::channel(false);
+        let (progress_tx, progress) = watch::channel(JobProgress::default());
+        let options = JobOptions {
+            partition_source: Some(Arc::new(GrowingTopic {
+                grown: grown.clone(),
+            })),
+            ..JobOptions::new(
+                &s.cfg,
+                WorkerOptions {
+                    bounded,
+                    ..WorkerOptions::default()
+                },
+            )
+        };
+        let task = tokio::spawn(run_job(
+            s.job.clone(),
+            s.catalog.clone(),
+            s.store.clone(),
+            options,
+            stop,
+            progress_tx,
+        ));
+        (task, stop_tx, progress)
+    };
+    let (first, stop_first, mut progress) = run(false);
+    wait_until(&mut progress, "a first checkpoint", |p| {
+        p.checkpoints_committed > 0
+    })
+    .await;
+    stop_first.send(true).expect("stop");
+    first.await.expect("join").expect("first run");
+
+    // While the job is down: the topic grows, its new partitions get records.
+    for p in 2..4 {
+        for i in 0..5 {
+            produce(&producer, p, T0 + 1_000 * i, &format!("v{p}"));
+        }
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+    grown.store(true, Ordering::SeqCst);
+    let (second, _stop, _progress) = run(true);
+    let summary = second.await.expect("join").expect("bounded run");
+    assert_eq!(
+        summary.progress.events, 10,
+        "every record of the new partitions is read"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_error_that_cannot_heal_fails_the_job() {
     let cluster = MockCluster::new(1).expect("mock cluster");

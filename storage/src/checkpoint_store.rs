@@ -210,16 +210,14 @@ impl CheckpointStore {
     /// Checks that the store rejects a second create-only put of one key; some S3-compatible
     /// servers ignore `If-None-Match: *` and overwrite, which would break exactly-once.
     pub async fn verify_create_only(&self) -> Result<(), StorageError> {
+        let token = unique_token();
         let probe = format!(
-            "{}_probe/{}-{}",
+            "{}_probe/{}",
             self.layout.job_prefix(),
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
+            String::from_utf8_lossy(&token)
         );
-        self.put_new(&probe, b"1".to_vec()).await?;
-        let second = self.put_new(&probe, b"2".to_vec()).await;
+        self.put_new(&probe, token).await?;
+        let second = self.put_new(&probe, unique_token()).await;
         let _ = self.delete(&self.path(&probe)).await;
         match second {
             Err(StorageError::AlreadyExists(_)) => Ok(()),
@@ -249,8 +247,9 @@ impl CheckpointStore {
     pub async fn claim_epoch(&self, above: u64) -> Result<u64, StorageError> {
         let mut epoch = self.newest_epoch().await?.max(above) + 1;
         loop {
+            // A body of its own: a retry that finds the marker tells its write from another's.
             match self
-                .put_new(&self.layout.epoch_marker(epoch), Vec::new())
+                .put_new(&self.layout.epoch_marker(epoch), unique_token())
                 .await
             {
                 Ok(()) => return Ok(epoch),
@@ -341,6 +340,16 @@ impl CheckpointStore {
         }
         Ok(())
     }
+}
+
+/// Bytes no other write produces: this process, this moment, some randomness.
+fn unique_token() -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let random = std::collections::hash_map::RandomState::new();
+    let salt = std::hash::BuildHasher::hash_one(&random, now);
+    format!("{}-{now}-{salt:016x}", std::process::id()).into_bytes()
 }
 
 /// What [`CheckpointStore::list`] found.

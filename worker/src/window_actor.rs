@@ -130,6 +130,10 @@ impl Actor for WindowActor {
                 state.operator.apply(&batch, now_ms());
                 state.pool.give(batch);
                 if state.operator.pending_output_bytes() >= state.max_pending_bytes {
+                    if state.held.is_empty() {
+                        // The readers stop: records may pile up unseen.
+                        state.operator.forget_caught_up();
+                    }
                     state.held.extend(permit);
                 }
             }

@@ -90,25 +90,44 @@ struct Plan {
     ends: BTreeMap<i32, i64>,
 }
 
+/// The offsets each of `partitions` holds now, asked on a blocking thread.
+async fn available(
+    job: &Arc<JobSpec>,
+    partitions: &[i32],
+) -> Result<Vec<(i32, Available)>, WorkerError> {
+    let (job, partitions) = (job.clone(), partitions.to_vec());
+    tokio::task::spawn_blocking(move || {
+        let probe = consumer(&job)?;
+        partitions
+            .iter()
+            .map(|p| {
+                let (low, high) =
+                    probe.fetch_watermarks(&job.source.topic, *p, Duration::from_secs(10))?;
+                Ok((*p, Available { low, high }))
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| WorkerError::Actor(e.to_string()))?
+}
+
 /// Where each of `partitions` starts (`start` for those `operator` has no position of) and,
 /// for a bounded read, ends; sets the start as each partition's position in `operator`.
-fn plan_starts(
-    job: &JobSpec,
+async fn plan_starts(
+    job: &Arc<JobSpec>,
     partitions: &[i32],
     start: StartPosition,
     operator: &mut WindowOperator,
 ) -> Result<Plan, WorkerError> {
-    let probe = consumer(job)?;
     let mut starts = Vec::with_capacity(partitions.len());
     let mut ends = BTreeMap::new();
-    for p in partitions {
-        let (low, high) = probe.fetch_watermarks(&job.source.topic, *p, Duration::from_secs(10))?;
-        let checkpointed = operator.position(*p);
+    for (p, available) in available(job, partitions).await? {
+        let checkpointed = operator.position(p);
         let planned = plan_start(
             &job.source.topic,
-            *p,
+            p,
             checkpointed,
-            Available { low, high },
+            available,
             start,
             job.source.on_out_of_range,
         )
@@ -117,16 +136,16 @@ fn plan_starts(
             tracing::warn!(
                 partition = p,
                 checkpointed,
-                low,
-                high,
+                low = available.low,
+                high = available.high,
                 resumed = planned.offset,
                 skipped = planned.skipped,
                 "checkpointed offset is gone; going on as source.on_offset_out_of_range says"
             );
         }
-        operator.set_position(*p, planned.offset);
-        ends.insert(*p, high);
-        starts.push((*p, planned));
+        operator.set_position(p, planned.offset);
+        ends.insert(p, available.high);
+        starts.push((p, planned));
     }
     Ok(Plan { starts, ends })
 }
@@ -164,12 +183,14 @@ impl Worker {
         for p in &assignment.partitions {
             operator.assign(*p, now);
         }
-        let Plan { starts, ends } = plan_starts(
-            &job,
-            &assignment.partitions,
-            job.source.start,
-            &mut operator,
-        )?;
+        // The job's start position applies to its first start; a partition a restored
+        // checkpoint does not know is new to the job, and read from its start.
+        let start = match assignment.restore_from {
+            None => job.source.start,
+            Some(_) => StartPosition::Earliest,
+        };
+        let Plan { starts, ends } =
+            plan_starts(&job, &assignment.partitions, start, &mut operator).await?;
         let skipped: u64 = starts.iter().map(|(_, s)| s.skipped).sum();
         let skipped = Arc::new(AtomicU64::new(skipped));
 
@@ -262,7 +283,7 @@ impl Worker {
     pub async fn add_partitions(&mut self, added: &[i32]) -> Result<(), WorkerError> {
         let mut fresh = WindowOperator::new(self.job.window, &self.job.aggregates);
         let Plan { starts, ends } =
-            plan_starts(&self.job, added, StartPosition::Earliest, &mut fresh)?;
+            plan_starts(&self.job, added, StartPosition::Earliest, &mut fresh).await?;
         let starts: Vec<(i32, i64)> = starts.iter().map(|(p, s)| (*p, s.offset)).collect();
         self.window
             .send_message(WindowMsg::AddPartitions(starts.clone()))
@@ -278,7 +299,8 @@ impl Worker {
             .window
             .call(
                 |reply| WindowMsg::Barrier(barrier, reply),
-                Some(Duration::from_secs(300)),
+                // Longer than the store's retries of the state upload (IoPolicy).
+                Some(Duration::from_secs(900)),
             )
             .await
             .map_err(|e| WorkerError::Actor(e.to_string()))?;
