@@ -38,9 +38,10 @@ pub struct RunArgs {
     /// Read every partition up to its end offset at start, close all windows, commit, exit.
     #[arg(long)]
     until_end: bool,
-    /// Run every job from this position (`earliest` or `latest`) with empty state, ignoring
-    /// the checkpoint store: for a job whose shape changed, or whose store was lost. Rows
-    /// already committed stay; the job's checkpoint ids continue above them.
+    /// Where a start would be refused (the job's shape changed, or its checkpoint store is
+    /// behind its tables), run from this position (`earliest` or `latest`) with empty state
+    /// instead. Committed rows stay; checkpoint ids continue above them. Changes nothing when
+    /// the state is fine.
     #[arg(long, value_name = "earliest|latest", value_parser = parse_start)]
     start_over: Option<StartPosition>,
     /// Reader actors (Kafka consumers) per job.
