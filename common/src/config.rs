@@ -54,6 +54,10 @@ pub struct CheckpointConfig {
     /// How many completed checkpoints to keep.
     #[serde(default = "default_keep")]
     pub keep: usize,
+    /// A window the watermark has closed is checkpointed (made visible) right away, but never
+    /// sooner than this after the previous checkpoint; `interval` stays the upper bound.
+    #[serde(default = "default_min_pause")]
+    pub min_pause: String,
 }
 
 impl Default for CheckpointConfig {
@@ -62,6 +66,7 @@ impl Default for CheckpointConfig {
             store: default_checkpoint_store(),
             interval: default_checkpoint_interval(),
             keep: default_keep(),
+            min_pause: default_min_pause(),
         }
     }
 }
@@ -74,6 +79,9 @@ fn default_checkpoint_interval() -> String {
 }
 fn default_keep() -> usize {
     3
+}
+fn default_min_pause() -> String {
+    "1s".into()
 }
 
 /// `[catalog]`: the Iceberg catalog and warehouse.
@@ -361,6 +369,7 @@ pub struct JobSpec {
 pub struct ValidatedConfig {
     pub checkpoint_store: String,
     pub checkpoint_interval: Duration,
+    pub checkpoint_min_pause: Duration,
     pub checkpoint_keep: usize,
     pub catalog: CatalogSection,
     pub jobs: Vec<JobSpec>,
@@ -473,6 +482,7 @@ impl FloeConfig {
         Ok(ValidatedConfig {
             checkpoint_store: self.checkpoint.store.clone(),
             checkpoint_interval: interval,
+            checkpoint_min_pause: duration("checkpoint.min_pause", &self.checkpoint.min_pause)?,
             checkpoint_keep: self.checkpoint.keep,
             catalog: self.catalog.clone(),
             jobs,

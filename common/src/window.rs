@@ -271,6 +271,18 @@ impl WindowOperator {
         self.watermarks.advance(now_ms);
     }
 
+    /// Whether the watermark has closed a window that no checkpoint has taken yet: its rows
+    /// could be made visible now.
+    pub fn has_closed_window(&self) -> bool {
+        let watermark = self.watermarks.global();
+        self.partitions.values().any(|p| {
+            p.windows
+                .keys()
+                .next()
+                .is_some_and(|start| self.window.is_closed(*start, watermark))
+        })
+    }
+
     /// Approximate bytes of output waiting for the next checkpoint: late events, dead letters
     /// and the windows the watermark has closed. What backpressure bounds.
     pub fn pending_output_bytes(&self) -> usize {

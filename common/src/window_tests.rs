@@ -313,7 +313,9 @@ fn pending_output_counts_side_records_and_closed_windows_until_taken() {
         0,
         "an open window is not output yet"
     );
+    assert!(!op.has_closed_window());
     op.apply(&batch(0, 1, &[event(2 * M, "b", "like", 0)]), 2);
+    assert!(op.has_closed_window());
     assert_eq!(
         op.pending_output_bytes(),
         ENTRY_BYTES,
@@ -325,6 +327,7 @@ fn pending_output_counts_side_records_and_closed_windows_until_taken() {
     op.take_closed(4);
     op.take_side_outputs();
     assert_eq!(op.pending_output_bytes(), 0);
+    assert!(!op.has_closed_window());
 }
 
 #[test]

@@ -12,6 +12,7 @@ use floe_worker::{KafkaPartitions, PartitionSource, Worker, WorkerOptions};
 use iceberg::Catalog;
 use tokio::sync::{mpsc, watch};
 
+use crate::checkpoint_trigger::checkpoint_now;
 use crate::committer::{CommitterError, IcebergCommitter};
 
 /// Why a job stopped with an error.
@@ -35,6 +36,8 @@ pub enum JobError {
 #[derive(Debug, Clone)]
 pub struct JobOptions {
     pub checkpoint_interval: Duration,
+    /// The least time between two checkpoints taken early for a closed window.
+    pub checkpoint_min_pause: Duration,
     pub keep_checkpoints: usize,
     pub worker: WorkerOptions,
     /// Receives a notice after every committed checkpoint (benchmarks, freshness metrics).
@@ -51,6 +54,7 @@ impl JobOptions {
     pub fn new(cfg: &ValidatedConfig, worker: WorkerOptions) -> Self {
         Self {
             checkpoint_interval: cfg.checkpoint_interval,
+            checkpoint_min_pause: cfg.checkpoint_min_pause,
             keep_checkpoints: cfg.checkpoint_keep,
             worker,
             commit_notices: None,
@@ -172,6 +176,7 @@ pub async fn run_job(
     let mut state = JobProgress::default();
     let mut next_id = recovery.next_id;
     let mut next_checkpoint = tokio::time::Instant::now() + options.checkpoint_interval;
+    let mut last_checkpoint = Instant::now();
     let mut status_tick = tokio::time::interval(Duration::from_millis(250));
     let result = loop {
         let stopping = *stop.borrow();
@@ -189,9 +194,8 @@ pub async fn run_job(
                     state.offsets_skipped = s.offsets_skipped;
                     state.open_entries = s.open_entries;
                     progress.send_replace(state.clone());
-                    // A finished bounded read commits at once instead of waiting for the
-                    // timer, and so does output over its budget (the readers wait for it).
-                    if !s.input_finished && !s.backpressured {
+                    let since_last = last_checkpoint.elapsed();
+                    if !checkpoint_now(&s, since_last, options.checkpoint_min_pause) {
                         continue;
                     }
                 }
@@ -255,6 +259,7 @@ pub async fn run_job(
         );
         next_id += 1;
         next_checkpoint = tokio::time::Instant::now() + options.checkpoint_interval;
+        last_checkpoint = Instant::now();
         if stopping || finished {
             break Ok(());
         }

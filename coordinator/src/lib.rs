@@ -5,6 +5,7 @@
 
 pub mod catalog;
 mod catalog_call;
+pub mod checkpoint_trigger;
 pub mod commit_marker;
 pub mod committer;
 pub mod iceberg_table;

@@ -63,6 +63,8 @@ pub struct WorkerStatus {
     pub offsets_skipped: u64,
     /// The readers are held back until the next checkpoint takes the pending output.
     pub backpressured: bool,
+    /// The watermark has closed a window that waits for a checkpoint to become visible.
+    pub window_closed: bool,
     /// Why the worker cannot go on (a reader failed), once it cannot.
     pub failure: Option<String>,
 }

@@ -493,3 +493,22 @@ fn keys_holding_the_separator_stay_distinct() {
     job.run_until_end(RUN_TIMEOUT);
     job.assert_exact(&log);
 }
+
+/// A window the watermark has closed becomes visible without waiting for the checkpoint
+/// interval (here an hour): the job checkpoints early, at most once per `min_pause`.
+#[test]
+fn closed_windows_are_committed_without_waiting_for_the_interval() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(&services, "early-commit", JobOptions::default());
+    let mut gen = ContentGen::new(13, 20);
+    let log =
+        job.produce_checked(&gen.stream(&spec(BASE_TS, 4, 1200, 3, Placement::Random, 2_000)));
+    job.stream_until_committed(
+        &log,
+        &RunOptions::streaming().interval("1h"),
+        Stop::Terminate,
+    );
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_exact(&log);
+}

@@ -188,6 +188,7 @@ impl Actor for WindowActor {
                     input_finished: state.input_finished(),
                     offsets_skipped: state.skipped.load(Ordering::Relaxed),
                     backpressured: !state.held.is_empty(),
+                    window_closed: state.operator.has_closed_window(),
                     failure: state.failure.clone(),
                 });
             }
