@@ -12,14 +12,14 @@ use arrow_array::types::Int64Type;
 use arrow_array::RecordBatch;
 use floe_common::config::{FloeConfig, JobSpec, ValidatedConfig};
 use floe_coordinator::catalog::{connect_catalog, CatalogConfig};
-use floe_coordinator::job::{run_job, JobOptions, JobProgress};
+use floe_coordinator::job::{run_job, JobError, JobOptions, JobProgress, JobSummary};
 use floe_storage::{open_location, CheckpointStore};
 use floe_worker::{PartitionSource, WorkerError, WorkerOptions};
 use futures::TryStreamExt;
 use iceberg::{Catalog, TableIdent};
 use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use tokio::sync::watch;
 
@@ -148,16 +148,57 @@ async fn gold_rows(catalog: &Arc<dyn Catalog>) -> Vec<(i64, String, i64)> {
     rows
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partitions_a_topic_gains_are_read_from_their_start_into_the_right_windows() {
+/// A mock cluster with one `partitions`-partition topic, and a producer to it.
+fn mock_topic(partitions: i32) -> (MockCluster<'static, DefaultProducerContext>, BaseProducer) {
     let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic(TOPIC, 4, 1).expect("topic");
-    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic(TOPIC, partitions, 1).expect("topic");
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
+        .set("bootstrap.servers", cluster.bootstrap_servers())
         .create()
         .expect("producer");
-    let s = setup(&brokers).await;
+    (cluster, producer)
+}
+
+/// A job running in a task, and its controls.
+struct Running {
+    task: tokio::task::JoinHandle<Result<JobSummary, JobError>>,
+    stop: watch::Sender<bool>,
+    progress: watch::Receiver<JobProgress>,
+}
+
+/// Starts `s.job`, told its partitions by `source` when given.
+fn spawn_job(s: &Setup, source: Option<Arc<dyn PartitionSource>>, bounded: bool) -> Running {
+    let (stop, stop_rx) = watch::channel(false);
+    let (progress_tx, progress) = watch::channel(JobProgress::default());
+    let options = JobOptions {
+        partition_source: source,
+        ..JobOptions::new(
+            &s.cfg,
+            WorkerOptions {
+                bounded,
+                ..WorkerOptions::default()
+            },
+        )
+    };
+    let task = tokio::spawn(run_job(
+        s.job.clone(),
+        s.catalog.clone(),
+        s.store.clone(),
+        options,
+        stop_rx,
+        progress_tx,
+    ));
+    Running {
+        task,
+        stop,
+        progress,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_a_topic_gains_are_read_from_their_start_into_the_right_windows() {
+    let (cluster, producer) = mock_topic(4);
+    let s = setup(&cluster.bootstrap_servers()).await;
     // Window [T0, T0+1m) on every partition; the new ones have their records from the start.
     for p in 0..4 {
         for i in 0..5 {
@@ -167,22 +208,14 @@ async fn partitions_a_topic_gains_are_read_from_their_start_into_the_right_windo
     producer.flush(Duration::from_secs(10)).expect("flush");
 
     let grown = Arc::new(AtomicBool::new(false));
-    let (stop_tx, stop) = watch::channel(false);
-    let (progress_tx, mut progress) = watch::channel(JobProgress::default());
-    let options = JobOptions {
-        partition_source: Some(Arc::new(GrowingTopic {
-            grown: grown.clone(),
-        })),
-        ..JobOptions::new(&s.cfg, WorkerOptions::default())
-    };
-    let job = tokio::spawn(run_job(
-        s.job.clone(),
-        s.catalog.clone(),
-        s.store.clone(),
-        options,
-        stop,
-        progress_tx,
-    ));
+    let source = Arc::new(GrowingTopic {
+        grown: grown.clone(),
+    });
+    let Running {
+        task: job,
+        stop: stop_tx,
+        mut progress,
+    } = spawn_job(&s, Some(source), false);
     wait_until(&mut progress, "partitions 0 and 1 read", |p| p.events == 10).await;
     grown.store(true, Ordering::SeqCst);
     wait_until(&mut progress, "partitions 2 and 3 read", |p| p.events == 20).await;
@@ -223,50 +256,22 @@ async fn partitions_a_topic_gains_are_read_from_their_start_into_the_right_windo
 /// not know are new to the job and read from their start, even for `start = "latest"`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_gained_while_the_job_was_down_are_read_from_their_start() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic(TOPIC, 4, 1).expect("topic");
-    let brokers = cluster.bootstrap_servers();
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .expect("producer");
-    let mut s = setup(&brokers).await;
+    let (cluster, producer) = mock_topic(4);
+    let mut s = setup(&cluster.bootstrap_servers()).await;
     let mut job = (*s.job).clone();
     job.source.start = floe_common::config::StartPosition::Latest;
     s.job = Arc::new(job);
     let grown = Arc::new(AtomicBool::new(false));
-    let run = |bounded: bool| {
-        let (stop_tx, stop) = watch::channel(false);
-        let (progress_tx, progress) = watch::channel(JobProgress::default());
-        let options = JobOptions {
-            partition_source: Some(Arc::new(GrowingTopic {
-                grown: grown.clone(),
-            })),
-            ..JobOptions::new(
-                &s.cfg,
-                WorkerOptions {
-                    bounded,
-                    ..WorkerOptions::default()
-                },
-            )
-        };
-        let task = tokio::spawn(run_job(
-            s.job.clone(),
-            s.catalog.clone(),
-            s.store.clone(),
-            options,
-            stop,
-            progress_tx,
-        ));
-        (task, stop_tx, progress)
-    };
-    let (first, stop_first, mut progress) = run(false);
-    wait_until(&mut progress, "a first checkpoint", |p| {
+    let source: Arc<dyn PartitionSource> = Arc::new(GrowingTopic {
+        grown: grown.clone(),
+    });
+    let mut first = spawn_job(&s, Some(source.clone()), false);
+    wait_until(&mut first.progress, "a first checkpoint", |p| {
         p.checkpoints_committed > 0
     })
     .await;
-    stop_first.send(true).expect("stop");
-    first.await.expect("join").expect("first run");
+    first.stop.send(true).expect("stop");
+    first.task.await.expect("join").expect("first run");
 
     // While the job is down: the topic grows, its new partitions get records.
     for p in 2..4 {
@@ -276,8 +281,8 @@ async fn partitions_gained_while_the_job_was_down_are_read_from_their_start() {
     }
     producer.flush(Duration::from_secs(10)).expect("flush");
     grown.store(true, Ordering::SeqCst);
-    let (second, _stop, _progress) = run(true);
-    let summary = second.await.expect("join").expect("bounded run");
+    let second = spawn_job(&s, Some(source), true);
+    let summary = second.task.await.expect("join").expect("bounded run");
     assert_eq!(
         summary.progress.events, 10,
         "every record of the new partitions is read"
@@ -286,19 +291,13 @@ async fn partitions_gained_while_the_job_was_down_are_read_from_their_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_error_that_cannot_heal_fails_the_job() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic(TOPIC, 2, 1).expect("topic");
+    let (cluster, _producer) = mock_topic(2);
     let s = setup(&cluster.bootstrap_servers()).await;
-    let (_stop_tx, stop) = watch::channel(false);
-    let (progress_tx, mut progress) = watch::channel(JobProgress::default());
-    let job = tokio::spawn(run_job(
-        s.job.clone(),
-        s.catalog.clone(),
-        s.store.clone(),
-        JobOptions::new(&s.cfg, WorkerOptions::default()),
-        stop,
-        progress_tx,
-    ));
+    let Running {
+        task: job,
+        stop: _stop,
+        mut progress,
+    } = spawn_job(&s, None, false);
     wait_until(&mut progress, "a first checkpoint", |p| {
         p.checkpoints_committed > 0
     })
