@@ -271,32 +271,27 @@ impl WindowOperator {
         self.watermarks.advance(now_ms);
     }
 
+    /// The windows the watermark has closed that no checkpoint has taken yet, per partition in
+    /// window order.
+    fn closed_windows(&self) -> impl Iterator<Item = (&i64, &KeyedAccs)> {
+        let watermark = self.watermarks.global();
+        self.partitions.values().flat_map(move |p| {
+            p.windows
+                .iter()
+                .take_while(move |(start, _)| self.window.is_closed(**start, watermark))
+        })
+    }
+
     /// Whether the watermark has closed a window that no checkpoint has taken yet: its rows
     /// could be made visible now.
     pub fn has_closed_window(&self) -> bool {
-        let watermark = self.watermarks.global();
-        self.partitions.values().any(|p| {
-            p.windows
-                .keys()
-                .next()
-                .is_some_and(|start| self.window.is_closed(*start, watermark))
-        })
+        self.closed_windows().next().is_some()
     }
 
     /// Approximate bytes of output waiting for the next checkpoint: late events, dead letters
     /// and the windows the watermark has closed. What backpressure bounds.
     pub fn pending_output_bytes(&self) -> usize {
-        let watermark = self.watermarks.global();
-        let closed_entries: usize = self
-            .partitions
-            .values()
-            .flat_map(|p| {
-                p.windows
-                    .iter()
-                    .take_while(|(start, _)| self.window.is_closed(**start, watermark))
-            })
-            .map(|(_, keys)| keys.len())
-            .sum();
+        let closed_entries: usize = self.closed_windows().map(|(_, keys)| keys.len()).sum();
         self.side_bytes + closed_entries * ENTRY_BYTES
     }
 
@@ -318,7 +313,7 @@ impl WindowOperator {
                     self.closed_until = self.closed_until.max(end);
                     parts.push(ClosedWindow {
                         start_ms: start,
-                        end_ms: start.saturating_add(self.window.size_ms),
+                        end_ms: end,
                         rows,
                     });
                 }

@@ -413,31 +413,33 @@ async fn commit_retrying(
     checkpoint_id: u64,
     files: Vec<iceberg::spec::DataFile>,
 ) -> Result<CommitOutcome, TableError> {
-    let mut delay = std::time::Duration::from_secs(1);
-    let mut attempt = 1;
-    loop {
-        match table.commit(owner, checkpoint_id, files.clone()).await {
-            Err(
-                e @ (TableError::CommitFailed { .. }
-                | TableError::CommitStateUnknown { .. }
-                | TableError::CommitConflict { .. }
-                | TableError::Catalog { .. }),
-            ) if attempt < COMMIT_ATTEMPTS => {
-                tracing::warn!(table = %table.ident(), checkpoint_id, attempt, error = %e, "commit failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    use backon::{ExponentialBuilder, Retryable};
+    (|| table.commit(owner, checkpoint_id, files.clone()))
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(std::time::Duration::from_secs(1))
+                .with_max_times(COMMIT_ATTEMPTS - 1),
+        )
+        .when(|e| {
+            matches!(
+                e,
+                TableError::CommitFailed { .. }
+                    | TableError::CommitStateUnknown { .. }
+                    | TableError::CommitConflict { .. }
+                    | TableError::Catalog { .. }
+            )
+        })
+        .notify(|e, delay| {
+            tracing::warn!(table = %table.ident(), checkpoint_id, error = %e, retry_in = ?delay, "commit failed; retrying");
+        })
+        .await
 }
 
 /// How long writing one table's data files of a checkpoint may take (a hung object store).
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Attempts of one table's commit before the checkpoint fails (and the job with it).
-const COMMIT_ATTEMPTS: u32 = 4;
+const COMMIT_ATTEMPTS: usize = 4;
 
 #[cfg(test)]
 #[path = "committer_tests.rs"]

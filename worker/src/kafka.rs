@@ -12,6 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaRespErr;
 
+use crate::start_position::Available;
 use crate::WorkerError;
 
 /// The Kafka client settings every reader of `job` uses: the job's pass-through properties,
@@ -55,6 +56,16 @@ pub type FloeConsumer = BaseConsumer<FloeConsumerContext>;
 /// A consumer of `job`'s topic with [`consumer_config`].
 pub fn create_consumer(job: &JobSpec) -> Result<FloeConsumer, KafkaError> {
     consumer_config(job).create_with_context(FloeConsumerContext)
+}
+
+/// The offsets `partition` of `topic` holds now. Blocking.
+pub fn available(
+    consumer: &FloeConsumer,
+    topic: &str,
+    partition: i32,
+) -> Result<Available, KafkaError> {
+    let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+    Ok(Available { low, high })
 }
 
 pub(crate) fn consumer(job: &JobSpec) -> Result<FloeConsumer, WorkerError> {

@@ -24,8 +24,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
-use crate::kafka::FloeConsumer;
-use crate::start_position::{plan_start, Available};
+use crate::kafka::{available, FloeConsumer};
+use crate::start_position::plan_start;
 use crate::window_actor::WindowMsg;
 
 /// Messages a reader sends itself.
@@ -162,12 +162,12 @@ fn replan_lost_positions(
 ) -> Result<Vec<(i32, i64)>, ReaderError> {
     let mut moved = Vec::new();
     for (p, at) in next {
-        let (low, high) = consumer.fetch_watermarks(&source.topic, *p, Duration::from_secs(10))?;
+        let available = available(consumer, &source.topic, *p)?;
         let planned = plan_start(
             &source.topic,
             *p,
             Some(*at),
-            Available { low, high },
+            available,
             source.start,
             source.on_out_of_range,
         )?;
@@ -178,16 +178,8 @@ fn replan_lost_positions(
             Offset::Offset(planned.offset),
             Duration::from_secs(10),
         )?;
+        planned.warn_if_moved(*p, Some(*at), available);
         if planned.offset != *at {
-            tracing::warn!(
-                partition = p,
-                lost = at,
-                low,
-                high,
-                resumed = planned.offset,
-                skipped = planned.skipped,
-                "position gone while running; going on as source.on_offset_out_of_range says"
-            );
             skipped.fetch_add(planned.skipped, Ordering::Relaxed);
             moved.push((*p, planned.offset));
         }

@@ -35,6 +35,24 @@ pub struct OffsetOutOfRange {
     pub high: i64,
 }
 
+impl PlannedStart {
+    /// Logs the move when the position kept for `partition` was gone and the source went on
+    /// from elsewhere.
+    pub fn warn_if_moved(&self, partition: i32, kept: Option<i64>, available: Available) {
+        if kept.is_some_and(|o| o != self.offset) {
+            tracing::warn!(
+                partition,
+                kept,
+                low = available.low,
+                high = available.high,
+                resumed = self.offset,
+                skipped = self.skipped,
+                "position gone; going on as source.on_offset_out_of_range says"
+            );
+        }
+    }
+}
+
 /// Decides where `partition` starts.
 pub fn plan_start(
     topic: &str,

@@ -12,12 +12,11 @@ use floe_common::window::WindowOperator;
 use floe_proto::{Assignment, Barrier, CheckpointAck, WorkerStatus};
 use floe_storage::CheckpointStore;
 use ractor::{Actor, ActorRef};
-use rdkafka::consumer::Consumer;
 use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
 use crate::clock::now_ms;
-use crate::kafka::consumer;
+use crate::kafka::{available, consumer};
 use crate::reader::{PartitionReader, ReaderArgs, ReaderMsg};
 use crate::start_position::{plan_start, Available, PlannedStart};
 use crate::uploader::{CheckpointUploader, UploadMsg};
@@ -91,7 +90,7 @@ struct Plan {
 }
 
 /// The offsets each of `partitions` holds now, asked on a blocking thread.
-async fn available(
+async fn available_offsets(
     job: &Arc<JobSpec>,
     partitions: &[i32],
 ) -> Result<Vec<(i32, Available)>, WorkerError> {
@@ -100,11 +99,7 @@ async fn available(
         let probe = consumer(&job)?;
         partitions
             .iter()
-            .map(|p| {
-                let (low, high) =
-                    probe.fetch_watermarks(&job.source.topic, *p, Duration::from_secs(10))?;
-                Ok((*p, Available { low, high }))
-            })
+            .map(|p| Ok((*p, available(&probe, &job.source.topic, *p)?)))
             .collect()
     })
     .await
@@ -121,7 +116,7 @@ async fn plan_starts(
 ) -> Result<Plan, WorkerError> {
     let mut starts = Vec::with_capacity(partitions.len());
     let mut ends = BTreeMap::new();
-    for (p, available) in available(job, partitions).await? {
+    for (p, available) in available_offsets(job, partitions).await? {
         let checkpointed = operator.position(p);
         let planned = plan_start(
             &job.source.topic,
@@ -132,17 +127,7 @@ async fn plan_starts(
             job.source.on_out_of_range,
         )
         .map_err(|e| WorkerError::Job(e.to_string()))?;
-        if checkpointed.is_some_and(|o| o != planned.offset) {
-            tracing::warn!(
-                partition = p,
-                checkpointed,
-                low = available.low,
-                high = available.high,
-                resumed = planned.offset,
-                skipped = planned.skipped,
-                "checkpointed offset is gone; going on as source.on_offset_out_of_range says"
-            );
-        }
+        planned.warn_if_moved(p, checkpointed, available);
         operator.set_position(p, planned.offset);
         ends.insert(p, available.high);
         starts.push((p, planned));
