@@ -42,8 +42,8 @@ pub struct JobOptions {
     pub worker: WorkerOptions,
     /// Receives a notice after every committed checkpoint (benchmarks, freshness metrics).
     pub commit_notices: Option<mpsc::UnboundedSender<CommitNotice>>,
-    /// Run from this position with empty state instead of restoring the checkpoint store
-    /// (`--start-over`): for a changed job or a replaced store.
+    /// Where a start would be refused (a changed job, a store behind the tables), run from this
+    /// position with empty state instead (`--start-over`); no effect when the state is fine.
     pub start_over: Option<StartPosition>,
     /// Where the job learns its topic's partitions (default: Kafka's metadata).
     pub partition_source: Option<Arc<dyn PartitionSource>>,
