@@ -17,7 +17,7 @@ use clap::Args;
 use floe_common::config::{FloeConfig, Overrides};
 use floe_common::duration::parse_duration;
 use floe_coordinator::job::{run_job, JobOptions, JobProgress};
-use floe_worker::WorkerOptions;
+use floe_worker::{in_process_workers, WorkerOptions};
 use futures::TryStreamExt;
 use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use crate::generator::{send, ContentEvents};
 use crate::progress::ProgressView;
-use floe_worker::clock::wall_clock_ms;
+use floe_common::clock::wall_clock_ms;
 
 const EXAMPLE: &str = include_str!("../../examples/video_stats.toml");
 
@@ -119,12 +119,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (progress_tx, mut progress_rx) = watch::channel(JobProgress::default());
-    let options = JobOptions::new(&cfg, WorkerOptions::default());
+    let options = JobOptions::new(&cfg);
+    let workers = in_process_workers(1, store.clone(), WorkerOptions::default());
     let mut job_task = tokio::spawn(run_job(
         job.clone(),
         catalog.clone(),
         store,
         options,
+        workers,
         stop_rx,
         progress_tx,
     ));

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use floe_worker::clock::wall_clock_ms;
+use floe_common::clock::wall_clock_ms;
 
 use anyhow::Context;
 use clap::Args;

@@ -1,9 +1,11 @@
 //! `floe`: one binary for the demo, real jobs, load generation and benchmarks.
 
+mod admin_server;
 mod bench;
+mod cluster;
+mod config_args;
 mod demo;
 mod generator;
-mod metrics_server;
 mod progress;
 mod run;
 mod setup;
@@ -26,8 +28,14 @@ enum Command {
     /// Everything embedded: an in-process Kafka cluster, a generator, the gold job, a local
     /// Iceberg warehouse; a live progress view, then the table's top rows.
     Demo(demo::DemoArgs),
-    /// Run the jobs of a config file against a real Kafka cluster.
+    /// Run the jobs of a config file against a real Kafka cluster, in this process.
     Run(run::RunArgs),
+    /// Cluster mode: lead (or stand by to lead) a job over the cluster's workers.
+    Coordinator(cluster::coordinator::CoordinatorArgs),
+    /// Cluster mode: a worker the leading coordinator gives partitions to.
+    Worker(cluster::worker::WorkerArgs),
+    /// Cluster mode: leader, workers, assignment and progress, from etcd.
+    Status(cluster::status::StatusArgs),
     /// Produce content events into a Kafka topic.
     Gen(generator::GenArgs),
     /// Measure the engine and write a results file.
@@ -79,6 +87,9 @@ fn try_main() -> anyhow::Result<()> {
         match cli.command {
             Command::Demo(a) => demo::demo(a).await,
             Command::Run(a) => run::run(a).await,
+            Command::Coordinator(a) => cluster::coordinator::coordinator(a).await,
+            Command::Worker(a) => cluster::worker::worker(a).await,
+            Command::Status(a) => cluster::status::status(a).await,
             Command::Gen(a) => generator::gen(a).await,
             Command::Bench(a) => bench::bench(a).await,
         }

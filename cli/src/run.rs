@@ -1,40 +1,21 @@
 //! `floe run`: the jobs of a config file, until SIGTERM/Ctrl-C (or the end of a bounded run).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use floe_common::config::{FloeConfig, Overrides, StartPosition};
-use floe_common::duration::parse_duration;
+use floe_common::config::StartPosition;
 use floe_coordinator::job::{run_job, JobOptions, JobProgress};
 use floe_coordinator::metrics::JobMetrics;
-use floe_worker::WorkerOptions;
+use floe_worker::{in_process_workers, WorkerOptions};
 use tokio::sync::{mpsc, watch};
+
+use crate::config_args::ConfigArgs;
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// The job file (see examples/video_stats.toml).
-    #[arg(long)]
-    config: PathBuf,
-    /// Kafka bootstrap servers (one-job files only).
-    #[arg(long)]
-    brokers: Option<String>,
-    /// Source topic (one-job files only).
-    #[arg(long)]
-    topic: Option<String>,
-    /// Warehouse location: a path, file:///..., or s3://bucket/prefix.
-    #[arg(long)]
-    warehouse: Option<String>,
-    /// Catalog: sqlite://PATH, postgres://..., or http(s)://... (REST).
-    #[arg(long)]
-    catalog: Option<String>,
-    /// Checkpoint store: a path, file:///..., or s3://bucket/prefix.
-    #[arg(long)]
-    checkpoints: Option<String>,
-    /// Overrides [checkpoint].interval, e.g. 500ms.
-    #[arg(long)]
-    checkpoint_interval: Option<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Read every partition up to its end offset at start, close all windows, commit, exit.
     #[arg(long)]
     until_end: bool,
@@ -44,15 +25,18 @@ pub struct RunArgs {
     /// the state is fine.
     #[arg(long, value_name = "earliest|latest", value_parser = parse_start)]
     start_over: Option<StartPosition>,
-    /// Reader actors (Kafka consumers) per job.
+    /// Reader actors (Kafka consumers) per worker.
     #[arg(long, default_value_t = 2)]
     readers: usize,
+    /// Workers in this process to spread each job's partitions over (as a cluster would).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 0.0.0.0:9464.
     #[arg(long)]
     metrics_addr: Option<std::net::SocketAddr>,
 }
 
-fn parse_start(text: &str) -> Result<StartPosition, String> {
+pub fn parse_start(text: &str) -> Result<StartPosition, String> {
     match text {
         "earliest" => Ok(StartPosition::Earliest),
         "latest" => Ok(StartPosition::Latest),
@@ -81,26 +65,16 @@ pub fn stop_on_signals(tx: watch::Sender<bool>) {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let mut file = FloeConfig::load(&args.config)?;
-    file.apply(&Overrides {
-        brokers: args.brokers.clone(),
-        topic: args.topic.clone(),
-        warehouse: args.warehouse.clone(),
-        catalog: args.catalog.clone(),
-        checkpoints: args.checkpoints.clone(),
-    })?;
-    if let Some(i) = &args.checkpoint_interval {
-        file.checkpoint.interval = i.clone();
-    }
-    let cfg = file.validate()?;
-    if let Some(i) = &args.checkpoint_interval {
-        parse_duration(i).map_err(|m| anyhow::anyhow!("--checkpoint-interval: {m}"))?;
-    }
+    let cfg = args.config.load()?;
     let catalog = crate::setup::catalog(&cfg).await?;
     let metrics = match args.metrics_addr {
         Some(addr) => {
             let metrics = Arc::new(JobMetrics::new());
-            crate::metrics_server::serve(addr, metrics.clone()).await?;
+            let admin = crate::admin_server::Admin {
+                metrics: metrics.clone(),
+                status: None,
+            };
+            crate::admin_server::serve(addr, admin).await?;
             Some(metrics)
         }
         None => None,
@@ -113,26 +87,29 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let (progress, progress_rx) = watch::channel(JobProgress::default());
         let (notices_tx, notices_rx) = mpsc::unbounded_channel();
         if let Some(m) = &metrics {
-            crate::metrics_server::follow_job(m.clone(), job.name.clone(), progress_rx, notices_rx);
+            crate::admin_server::follow_job(m.clone(), job.name.clone(), progress_rx, notices_rx);
         }
         let options = JobOptions {
             commit_notices: metrics.is_some().then_some(notices_tx),
             start_over: args.start_over,
-            ..JobOptions::new(
-                &cfg,
-                WorkerOptions {
-                    readers: args.readers,
-                    bounded: args.until_end,
-                    ..WorkerOptions::default()
-                },
-            )
+            bounded: args.until_end,
+            ..JobOptions::new(&cfg)
         };
+        let workers = in_process_workers(
+            args.workers,
+            store.clone(),
+            WorkerOptions {
+                readers: args.readers,
+                ..WorkerOptions::default()
+            },
+        );
         let name = job.name.clone();
         let run = run_job(
             Arc::new(job),
             catalog.clone(),
             store,
             options,
+            workers,
             stop.clone(),
             progress,
         );

@@ -11,7 +11,7 @@ use crate::schema::ColumnType;
 use crate::value::Scalar;
 
 /// The functions a job can aggregate with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AggregateFunction {
     Count,
     Sum,
@@ -21,14 +21,14 @@ pub enum AggregateFunction {
 }
 
 /// Output type of sum/min/max.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ValueType {
     Long,
     Double,
 }
 
 /// One output column: `function(field) [filter]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AggregateSpec {
     pub column: String,
     pub function: AggregateFunction,

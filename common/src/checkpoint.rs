@@ -1,11 +1,16 @@
 //! Checkpoint identity, object layout, and the binary encoding of operator state.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::window::OperatorSnapshot;
+use crate::window::{OperatorSnapshot, OperatorStats, PartitionSnapshot, WindowSnapshot};
 
 const MAGIC: &[u8; 4] = b"FLOE";
-const FORMAT_VERSION: u16 = 1;
+/// 2: per-partition counters; the job's watermark is in the manifest.
+const FORMAT_VERSION: u16 = 2;
+/// 1: one worker's counters and watermark beside its partitions.
+const FORMAT_V1: u16 = 1;
 
 /// Why a checkpoint object could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -31,25 +36,83 @@ pub fn encode_state(snapshot: &OperatorSnapshot) -> Result<Vec<u8>, CheckpointFo
     Ok(out)
 }
 
-/// Reads what [`encode_state`] wrote.
-pub fn decode_state(bytes: &[u8]) -> Result<OperatorSnapshot, CheckpointFormatError> {
+/// State as [`decode_state`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedState {
+    pub snapshot: OperatorSnapshot,
+    /// The watermark a version-1 object kept (its manifest has no job watermark).
+    pub legacy_watermark: Option<i64>,
+}
+
+/// Reads what [`encode_state`] (or a version-1 build) wrote.
+pub fn decode_state(bytes: &[u8]) -> Result<DecodedState, CheckpointFormatError> {
     if bytes.len() < 6 || &bytes[..4] != MAGIC {
         return Err(CheckpointFormatError::BadMagic);
     }
-    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if version != FORMAT_VERSION {
-        return Err(CheckpointFormatError::Version(version));
+    match u16::from_le_bytes([bytes[4], bytes[5]]) {
+        FORMAT_VERSION => Ok(DecodedState {
+            snapshot: decode_body(&bytes[6..])?,
+            legacy_watermark: None,
+        }),
+        FORMAT_V1 => {
+            let v1: OperatorSnapshotV1 = decode_body(&bytes[6..])?;
+            Ok(v1.upgrade())
+        }
+        other => Err(CheckpointFormatError::Version(other)),
     }
-    let (snapshot, used) =
-        bincode::serde::decode_from_slice(&bytes[6..], bincode::config::standard())
-            .map_err(|e| CheckpointFormatError::Decode(e.to_string()))?;
-    if used != bytes.len() - 6 {
+}
+
+fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CheckpointFormatError> {
+    let (value, used) = bincode::serde::decode_from_slice(body, bincode::config::standard())
+        .map_err(|e| CheckpointFormatError::Decode(e.to_string()))?;
+    if used != body.len() {
         return Err(CheckpointFormatError::Decode(format!(
             "{} trailing bytes",
-            bytes.len() - 6 - used
+            body.len() - used
         )));
     }
-    Ok(snapshot)
+    Ok(value)
+}
+
+#[derive(Deserialize)]
+struct OperatorSnapshotV1 {
+    global_watermark: i64,
+    stats: OperatorStats,
+    partitions: Vec<PartitionSnapshotV1>,
+}
+
+#[derive(Deserialize)]
+struct PartitionSnapshotV1 {
+    partition: i32,
+    next_offset: Option<i64>,
+    max_event_ms: Option<i64>,
+    windows: Vec<WindowSnapshot>,
+}
+
+impl OperatorSnapshotV1 {
+    /// The worker's counters go to its first partition: the job's totals stay right.
+    fn upgrade(self) -> DecodedState {
+        let partitions = self
+            .partitions
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| PartitionSnapshot {
+                partition: p.partition,
+                next_offset: p.next_offset,
+                max_event_ms: p.max_event_ms,
+                windows: p.windows,
+                stats: if i == 0 {
+                    self.stats
+                } else {
+                    OperatorStats::default()
+                },
+            })
+            .collect();
+        DecodedState {
+            snapshot: OperatorSnapshot { partitions },
+            legacy_watermark: Some(self.global_watermark),
+        }
+    }
 }
 
 /// One attempt at a checkpoint: its id and the epoch of the process that wrote it. Two
@@ -156,8 +219,17 @@ pub struct CheckpointManifest {
     pub job_fingerprint: Option<String>,
     /// The workers whose state objects belong to this checkpoint.
     pub workers: Vec<String>,
+    /// Which worker's state object holds each partition (empty in checkpoints written before
+    /// partitions could move: then any of `workers` may hold any partition).
+    #[serde(default)]
+    pub holders: BTreeMap<i32, String>,
     pub tables: Vec<TableFiles>,
+    /// The job's watermark ([`crate::job_watermark::JobWatermark::checkpoint_value`]).
     pub watermark_ms: i64,
+    /// False in checkpoints whose `watermark_ms` was only a report: their state objects keep
+    /// the watermark to resume from.
+    #[serde(default)]
+    pub watermark_is_job_watermark: bool,
 }
 
 impl CheckpointManifest {
@@ -181,17 +253,9 @@ pub struct TableFiles {
 mod tests {
     use super::*;
     use crate::aggregate::Acc;
-    use crate::window::{OperatorStats, PartitionSnapshot, WindowSnapshot};
 
     fn sample() -> OperatorSnapshot {
         OperatorSnapshot {
-            global_watermark: 42,
-            stats: OperatorStats {
-                events: 9,
-                late_accepted: 1,
-                late_rejected: 2,
-                dead_letters: 3,
-            },
             partitions: vec![PartitionSnapshot {
                 partition: 2,
                 next_offset: Some(77),
@@ -206,6 +270,12 @@ mod tests {
                         Acc::Avg { sum: 1.5, count: 2 },
                     ],
                 }],
+                stats: OperatorStats {
+                    events: 9,
+                    late_accepted: 1,
+                    late_rejected: 2,
+                    dead_letters: 3,
+                },
             }],
         }
     }
@@ -213,7 +283,43 @@ mod tests {
     #[test]
     fn state_round_trips() {
         let bytes = encode_state(&sample()).unwrap();
-        assert_eq!(decode_state(&bytes).unwrap(), sample());
+        let decoded = decode_state(&bytes).unwrap();
+        assert_eq!(decoded.snapshot, sample());
+        assert_eq!(decoded.legacy_watermark, None);
+    }
+
+    #[test]
+    fn reads_version_1_objects_with_their_watermark_and_counters() {
+        #[derive(Serialize)]
+        struct V1 {
+            global_watermark: i64,
+            stats: OperatorStats,
+            partitions: Vec<P1>,
+        }
+        #[derive(Serialize)]
+        struct P1 {
+            partition: i32,
+            next_offset: Option<i64>,
+            max_event_ms: Option<i64>,
+            windows: Vec<WindowSnapshot>,
+        }
+        let p = sample().partitions.remove(0);
+        let v1 = V1 {
+            global_watermark: 42,
+            stats: p.stats,
+            partitions: vec![P1 {
+                partition: p.partition,
+                next_offset: p.next_offset,
+                max_event_ms: p.max_event_ms,
+                windows: p.windows.clone(),
+            }],
+        };
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&FORMAT_V1.to_le_bytes());
+        bytes.extend(bincode::serde::encode_to_vec(&v1, bincode::config::standard()).unwrap());
+        let decoded = decode_state(&bytes).unwrap();
+        assert_eq!(decoded.snapshot, sample());
+        assert_eq!(decoded.legacy_watermark, Some(42));
     }
 
     #[test]

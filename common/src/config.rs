@@ -267,7 +267,7 @@ pub struct SinkConfig {
 }
 
 /// Unit of an integer event-time field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TimeUnit {
     Seconds,
     Millis,
@@ -286,14 +286,14 @@ impl TimeUnit {
 }
 
 /// Where a job with no checkpoint starts reading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StartPosition {
     Earliest,
     Latest,
 }
 
 /// What a source does when a position it must resume from is no longer in the partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum OutOfRangePolicy {
     /// Stop the job with an error naming the partition, the offset and what is available.
     Fail,
@@ -303,7 +303,7 @@ pub enum OutOfRangePolicy {
 }
 
 /// A validated Kafka source.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SourceSpec {
     pub brokers: String,
     pub topic: String,
@@ -313,7 +313,7 @@ pub struct SourceSpec {
 }
 
 /// Validated windowing: sizes in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WindowSpec {
     pub size_ms: i64,
     pub watermark_delay_ms: i64,
@@ -333,10 +333,14 @@ impl WindowSpec {
     /// Whether the window starting at `start_ms` is closed at `watermark`: its end plus the
     /// allowed lateness has been reached.
     pub fn is_closed(&self, start_ms: i64, watermark: i64) -> bool {
+        self.closes_at(start_ms) <= watermark
+    }
+
+    /// The watermark at which the window starting at `start_ms` closes.
+    pub fn closes_at(&self, start_ms: i64) -> i64 {
         start_ms
             .saturating_add(self.size_ms)
             .saturating_add(self.allowed_lateness_ms)
-            <= watermark
     }
 }
 
@@ -350,7 +354,7 @@ pub fn example_job() -> JobSpec {
 }
 
 /// A validated job, ready to run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobSpec {
     pub name: String,
     pub source: SourceSpec,

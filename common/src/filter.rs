@@ -7,7 +7,7 @@ use crate::path::FieldPath;
 use crate::value::Scalar;
 
 /// Comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CmpOp {
     Eq,
     Ne,
@@ -18,7 +18,7 @@ pub enum CmpOp {
 }
 
 /// A literal on the right-hand side of a comparison.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Literal {
     Str(String),
     Num(f64),
@@ -26,7 +26,7 @@ pub enum Literal {
 }
 
 /// `path op literal`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Comparison {
     pub path: FieldPath,
     pub op: CmpOp,
@@ -34,7 +34,7 @@ pub struct Comparison {
 }
 
 /// A conjunction of comparisons.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Filter {
     pub clauses: Vec<Comparison>,
 }

@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod checkpoint;
+pub mod clock;
 pub mod config;
 pub mod decode;
 pub mod duration;
@@ -10,6 +11,7 @@ pub mod failpoint;
 pub mod filter;
 pub mod group_key;
 pub mod job_shape;
+pub mod job_watermark;
 pub mod keyed_accs;
 pub mod path;
 pub mod records;

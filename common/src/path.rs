@@ -1,7 +1,7 @@
 //! Dotted field paths into a JSON record (`header.event_ts`).
 
 /// A path of object keys from the record's root to a leaf.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FieldPath(Vec<String>);
 
 impl FieldPath {

@@ -37,6 +37,18 @@ impl PartitionClock {
     }
 }
 
+/// A worker's event-time progress as the coordinator combines it into the job's watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalWatermark {
+    /// The minimum watermark over the partitions that hold the job back.
+    Active(i64),
+    /// No partition holds the job back (all idle, or some idle and the rest finished).
+    Idle,
+    /// Nothing more will come: every partition is finished (bounded reads), or none is
+    /// assigned.
+    Finished,
+}
+
 /// Tracks watermarks for a set of assigned partitions.
 #[derive(Debug, Clone)]
 pub struct WatermarkTracker {
@@ -168,6 +180,20 @@ impl WatermarkTracker {
             self.finite_global = self.global;
         }
         others_min
+    }
+
+    /// This tracker's part of the job's watermark at `now_ms` (recomputing the global one).
+    pub fn report(&mut self, now_ms: u64) -> LocalWatermark {
+        self.recompute(now_ms, None);
+        if self.global == WATERMARK_END || self.partitions.is_empty() {
+            return LocalWatermark::Finished;
+        }
+        self.partitions
+            .values()
+            .filter(|c| !self.clock_idle(c, now_ms))
+            .map(|c| self.clock_watermark(c))
+            .min()
+            .map_or(LocalWatermark::Idle, LocalWatermark::Active)
     }
 
     pub fn delay_ms(&self) -> i64 {

@@ -1,11 +1,17 @@
 //! Tumbling event-time windows: where events are aggregated and where a window closes.
 //!
 //! State is kept per source partition (so a partition can move to another worker with its
-//! state) as `window start → key → accumulators`. A window closes when the global watermark
-//! reaches `end + allowed_lateness`; its partial aggregates from every partition are merged into
-//! exactly one row per key. An event whose window has reached that point is late beyond the
-//! allowed lateness and goes to the late-events output instead; an event behind the watermark
-//! whose window is still open is counted normally (and in `late_accepted`).
+//! state) as `window start → key → accumulators`. A window closes when the job's watermark
+//! reaches `end + allowed_lateness`. That watermark is the coordinator's (the minimum over every
+//! worker, [`crate::job_watermark::JobWatermark`]), handed in at each barrier, so every worker
+//! closes a window at the same checkpoint and its partials from every partition merge into
+//! exactly one row per key.
+//!
+//! Lateness is judged record by record against this worker's own watermark, never below the
+//! job's (as a Flink subtask judges against its own): an event whose window has reached that
+//! point goes to the late-events output; an event behind the watermark whose window is still
+//! open is counted normally (and in `late_accepted`). A window the job has closed is closed on
+//! every worker, so no event can add to it after its row is written.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +21,7 @@ use crate::aggregate::{Acc, AggregateSpec};
 use crate::config::WindowSpec;
 use crate::decode::DecodedBatch;
 use crate::records::{DeadLetter, LateEvent};
-use crate::watermark::{WatermarkTracker, WATERMARK_END, WATERMARK_START};
+use crate::watermark::{LocalWatermark, WatermarkTracker};
 
 pub use crate::keyed_accs::KeyedAccs;
 
@@ -58,9 +64,11 @@ pub fn merge_closed(parts: impl IntoIterator<Item = ClosedWindow>) -> Vec<Closed
 struct PartitionWindows {
     windows: BTreeMap<i64, KeyedAccs>,
     next_offset: Option<i64>,
+    /// Counted for this partition since the job's start: they move with it.
+    stats: OperatorStats,
 }
 
-/// Counters a worker exports as metrics.
+/// Counters of what the operator did, per partition and summed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperatorStats {
     pub events: u64,
@@ -69,20 +77,26 @@ pub struct OperatorStats {
     pub dead_letters: u64,
 }
 
+impl OperatorStats {
+    pub fn add(&mut self, other: &OperatorStats) {
+        self.events += other.events;
+        self.late_accepted += other.late_accepted;
+        self.late_rejected += other.late_rejected;
+        self.dead_letters += other.dead_letters;
+    }
+}
+
 /// The windowed aggregation of one job over the partitions a worker owns.
 #[derive(Debug, Clone)]
 pub struct WindowOperator {
     window: WindowSpec,
     template: Box<[Acc]>,
     watermarks: WatermarkTracker,
-    /// The largest end of a window taken by [`Self::take_closed`].
-    closed_until: i64,
     partitions: BTreeMap<i32, PartitionWindows>,
     late: Vec<LateEvent>,
     dead_letters: Vec<DeadLetter>,
     /// Approximate bytes held by `late` and `dead_letters`.
     side_bytes: usize,
-    stats: OperatorStats,
 }
 
 /// Approximate bytes one (window, key) entry holds in state.
@@ -102,12 +116,10 @@ impl WindowOperator {
             window,
             template: aggregates.iter().map(AggregateSpec::new_acc).collect(),
             watermarks: WatermarkTracker::new(window.watermark_delay_ms, window.idle_timeout_ms),
-            closed_until: WATERMARK_START,
             partitions: BTreeMap::new(),
             late: Vec::new(),
             dead_letters: Vec::new(),
             side_bytes: 0,
-            stats: OperatorStats::default(),
         }
     }
 
@@ -140,12 +152,38 @@ impl WindowOperator {
         self.watermarks.finish(partition);
     }
 
+    /// This worker's watermark: the minimum over its active partitions, never below the job's
+    /// watermark of the last barrier.
     pub fn watermark(&self) -> i64 {
         self.watermarks.global()
     }
 
+    /// Recomputes this worker's watermark at `now_ms` and returns it.
+    pub fn advance_watermark(&mut self, now_ms: u64) -> i64 {
+        self.watermarks.advance(now_ms)
+    }
+
+    /// What this worker tells the coordinator about its event-time progress at `now_ms`.
+    pub fn local_watermark(&mut self, now_ms: u64) -> LocalWatermark {
+        self.watermarks.report(now_ms)
+    }
+
+    /// The smallest job watermark at which one of the open windows closes.
+    pub fn next_close_ms(&self) -> Option<i64> {
+        self.partitions
+            .values()
+            .filter_map(|p| p.windows.keys().next())
+            .min()
+            .map(|start| self.window.closes_at(*start))
+    }
+
+    /// Counters summed over the partitions this worker holds.
     pub fn stats(&self) -> OperatorStats {
-        self.stats
+        let mut total = OperatorStats::default();
+        for p in self.partitions.values() {
+            total.add(&p.stats);
+        }
+        total
     }
 
     /// Open windows and (window, key) entries across all partitions.
@@ -179,7 +217,6 @@ impl WindowOperator {
             partitions,
             late,
             dead_letters,
-            stats,
             ..
         } = self;
         let latest_sane = batch.read_at_ms.saturating_add(window.max_ahead_ms);
@@ -195,6 +232,8 @@ impl WindowOperator {
                 .position(|p| *p != partition)
                 .map_or(n, |k| i + k);
             let state = partitions.entry(partition).or_default();
+            let stats = &mut state.stats;
+            stats.events += (run_end - i) as u64;
             let (floor, others) = watermarks.advance_for_run(partition, now_ms);
             let others = others.unwrap_or(i64::MAX);
             let mut own_max = watermarks.max_event(partition);
@@ -249,12 +288,17 @@ impl WindowOperator {
             }
             i = run_end;
         }
-        self.stats.events += n as u64;
         for (partition, next) in &batch.positions {
             let state = self.partitions.entry(*partition).or_default();
             state.next_offset = Some(state.next_offset.map_or(*next, |o| o.max(*next)));
         }
-        self.stats.dead_letters += batch.dead_letters.len() as u64;
+        for d in &batch.dead_letters {
+            self.partitions
+                .entry(d.partition)
+                .or_default()
+                .stats
+                .dead_letters += 1;
+        }
         self.dead_letters.extend(batch.dead_letters.iter().cloned());
         self.side_bytes += self.late[side_before.0..]
             .iter()
@@ -295,10 +339,12 @@ impl WindowOperator {
         self.side_bytes + closed_entries * ENTRY_BYTES
     }
 
-    /// Advances the watermark and removes every window it has closed, merged across
-    /// partitions, in order of window start.
-    pub fn take_closed(&mut self, now_ms: u64) -> Vec<ClosedWindow> {
-        let watermark = self.watermarks.advance(now_ms);
+    /// Removes every window the job's watermark `job_watermark` has closed, merged across
+    /// partitions, in order of window start. From now on, no event is judged against a
+    /// watermark below it.
+    pub fn take_closed(&mut self, job_watermark: i64) -> Vec<ClosedWindow> {
+        self.watermarks.restore_global(job_watermark);
+        let watermark = job_watermark;
         let mut parts = Vec::new();
         for state in self.partitions.values_mut() {
             let closable: Vec<i64> = state
@@ -309,11 +355,9 @@ impl WindowOperator {
                 .collect();
             for start in closable {
                 if let Some(rows) = state.windows.remove(&start) {
-                    let end = start.saturating_add(self.window.size_ms);
-                    self.closed_until = self.closed_until.max(end);
                     parts.push(ClosedWindow {
                         start_ms: start,
-                        end_ms: end,
+                        end_ms: start.saturating_add(self.window.size_ms),
                         rows,
                     });
                 }
@@ -331,25 +375,10 @@ impl WindowOperator {
         )
     }
 
-    /// The watermark a checkpoint keeps. At the end of a bounded input the live watermark is
-    /// the end of time (every window closes); a job that goes on streaming from the checkpoint
-    /// resumes at its real event-time progress instead, raised so that every window already
-    /// written counts as closed (its later events are late, never a second row).
-    fn checkpoint_watermark(&self) -> i64 {
-        if self.watermarks.global() != WATERMARK_END {
-            return self.watermarks.global();
-        }
-        let written = self
-            .closed_until
-            .saturating_add(self.window.allowed_lateness_ms);
-        self.watermarks.finite_global().max(written)
-    }
-
-    /// The state to checkpoint: positions, event-time progress and open windows.
+    /// The state to checkpoint, per partition: position, event-time progress, open windows
+    /// and counters.
     pub fn snapshot(&self) -> OperatorSnapshot {
         OperatorSnapshot {
-            global_watermark: self.checkpoint_watermark(),
-            stats: self.stats,
             partitions: self
                 .partitions
                 .iter()
@@ -369,30 +398,29 @@ impl WindowOperator {
                             }
                         })
                         .collect(),
+                    stats: s.stats,
                 })
                 .collect(),
         }
     }
 
-    /// Rebuilds the operator from a snapshot, keeping only the partitions in `owned`.
+    /// Rebuilds the operator from partition snapshots (of any workers), with the job's
+    /// watermark from the checkpoint as the floor of lateness.
     pub fn restore(
         window: WindowSpec,
         aggregates: &[AggregateSpec],
-        snapshot: OperatorSnapshot,
-        owned: &[i32],
+        partitions: Vec<PartitionSnapshot>,
+        job_watermark: i64,
         now_ms: u64,
     ) -> Result<Self, String> {
         let mut op = Self::new(window, aggregates);
         let n_aggs = op.template.len();
-        op.stats = snapshot.stats;
-        op.watermarks.restore_global(snapshot.global_watermark);
-        for p in snapshot.partitions {
-            if !owned.contains(&p.partition) {
-                continue;
-            }
+        op.watermarks.restore_global(job_watermark);
+        for p in partitions {
             let mut state = PartitionWindows {
                 windows: BTreeMap::new(),
                 next_offset: p.next_offset,
+                stats: p.stats,
             };
             for w in p.windows {
                 if w.accs.len() != w.keys.len() * n_aggs {
@@ -434,13 +462,12 @@ pub struct PartitionSnapshot {
     pub next_offset: Option<i64>,
     pub max_event_ms: Option<i64>,
     pub windows: Vec<WindowSnapshot>,
+    pub stats: OperatorStats,
 }
 
-/// A worker's whole operator state in a checkpoint.
+/// A worker's operator state in a checkpoint: the state of each partition it held.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperatorSnapshot {
-    pub global_watermark: i64,
-    pub stats: OperatorStats,
     pub partitions: Vec<PartitionSnapshot>,
 }
 

@@ -5,6 +5,7 @@ use crate::aggregate::OutputValue;
 use crate::decode::Decoder;
 
 use crate::config::example_job as job;
+use crate::watermark::{WATERMARK_END, WATERMARK_START};
 
 fn event(ts: i64, video: &str, kind: &str, watch: i64) -> String {
     format!(
@@ -33,6 +34,12 @@ fn operator(partitions: &[i32]) -> WindowOperator {
         op.assign(*p, 0);
     }
     op
+}
+
+/// Closes what this operator's own watermark at `now_ms` closes (a job of one worker).
+fn close(op: &mut WindowOperator, now_ms: u64) -> Vec<ClosedWindow> {
+    let watermark = op.advance_watermark(now_ms);
+    op.take_closed(watermark)
 }
 
 fn longs(w: &ClosedWindow, key: &str) -> Vec<i64> {
@@ -65,11 +72,11 @@ fn window_closes_only_when_watermark_passes_its_end() {
     );
     op.apply(&batch(0, 2, &[event(M + 9_999, "a", "like", 1)]), 2);
     assert!(
-        op.take_closed(3).is_empty(),
+        close(&mut op, 3).is_empty(),
         "watermark 59_999 < end 60_000"
     );
     op.apply(&batch(0, 3, &[event(M + 10_000, "b", "impression", 0)]), 4);
-    let closed = op.take_closed(5);
+    let closed = close(&mut op, 5);
     assert_eq!(closed.len(), 1);
     assert_eq!((closed[0].start_ms, closed[0].end_ms), (0, M));
     // events, impressions, likes, shares, completions, watch_ms_sum
@@ -96,7 +103,7 @@ fn out_of_order_within_delay_counts_and_beyond_lateness_goes_to_late_output() {
     assert_eq!(late[0].watermark_ms, M + 20_000);
     assert!(late[0].raw.starts_with(b"{\"header\""));
     op.finish_partition(0);
-    let closed = op.take_closed(4);
+    let closed = close(&mut op, 4);
     assert_eq!(closed.len(), 1);
     assert_eq!(longs(&closed[0], "a")[0], 2);
 }
@@ -143,13 +150,13 @@ fn allowed_lateness_keeps_the_window_open_longer() {
         1,
     );
     assert!(
-        op.take_closed(2).is_empty(),
+        close(&mut op, 2).is_empty(),
         "wm 89s < end 60s + lateness 30s"
     );
     op.apply(&batch(0, 2, &[event(2_000, "a", "share", 0)]), 3);
     assert_eq!(op.stats().late_rejected, 0);
     op.apply(&batch(0, 3, &[event(M + 41_000, "a", "like", 0)]), 4);
-    let closed = op.take_closed(5);
+    let closed = close(&mut op, 5);
     assert_eq!(longs(&closed[0], "a"), [2, 0, 1, 1, 0, 0]);
 }
 
@@ -159,11 +166,11 @@ fn same_key_on_several_partitions_gives_one_row() {
     op.apply(&batch(0, 0, &[event(1_000, "k", "like", 3)]), 1);
     op.apply(&batch(1, 0, &[event(2_000, "k", "share", 4)]), 1);
     assert_eq!(op.open_state(), (1, 2), "state is per partition");
-    assert!(op.take_closed(1).is_empty());
+    assert!(close(&mut op, 1).is_empty());
     op.finish_partition(0);
     op.finish_partition(1);
     assert_ne!(op.watermark(), WATERMARK_START);
-    let closed = op.take_closed(2);
+    let closed = close(&mut op, 2);
     assert_eq!(op.watermark(), WATERMARK_END);
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0].rows.len(), 1);
@@ -185,18 +192,18 @@ fn an_idle_partition_stops_holding_windows_open() {
         1_000,
     );
     assert!(
-        op.take_closed(1_000).is_empty(),
+        close(&mut op, 1_000).is_empty(),
         "partition 1 holds the watermark"
     );
     assert_eq!(
-        op.take_closed(30_500).len(),
+        close(&mut op, 30_500).len(),
         1,
         "after the 30 s idle timeout"
     );
 }
 
 #[test]
-fn snapshot_round_trips_and_restores_only_owned_partitions() {
+fn snapshot_round_trips_and_restores_any_set_of_partitions() {
     let mut op = operator(&[0, 1]);
     op.apply(
         &batch(
@@ -209,15 +216,23 @@ fn snapshot_round_trips_and_restores_only_owned_partitions() {
     op.apply(&batch(1, 20, &[event(3_000, "a", "completion", 9)]), 1);
     let snap = op.snapshot();
     let j = job();
-    let mut back =
-        WindowOperator::restore(j.window, &j.aggregates, snap.clone(), &[0, 1], 5).unwrap();
+    let restore = |parts: Vec<PartitionSnapshot>| {
+        WindowOperator::restore(j.window, &j.aggregates, parts, WATERMARK_START, 5).unwrap()
+    };
+    let mut back = restore(snap.partitions.clone());
     assert_eq!(back.snapshot(), snap);
     assert_eq!(back.position(0), Some(12));
-    let only0 = WindowOperator::restore(j.window, &j.aggregates, snap, &[0], 5).unwrap();
+    assert_eq!(
+        back.stats(),
+        op.stats(),
+        "counters move with their partitions"
+    );
+    let only0 = restore(snap.partitions[..1].to_vec());
     assert_eq!(only0.position(1), None);
+    assert_eq!(only0.stats().events, 2);
     back.finish_partition(0);
     back.finish_partition(1);
-    assert_eq!(longs(&back.take_closed(6)[0], "a"), [2, 0, 1, 0, 1, 12]);
+    assert_eq!(longs(&close(&mut back, 6)[0], "a"), [2, 0, 1, 0, 1, 12]);
 }
 
 #[test]
@@ -236,18 +251,15 @@ fn a_bounded_run_leaves_state_a_streaming_run_can_go_on_from() {
     );
     op.finish_partition(0);
     assert_eq!(
-        op.take_closed(2).len(),
+        close(&mut op, 2).len(),
         2,
         "the end of the input closes every window"
     );
     let snap = op.snapshot();
-    assert_eq!(
-        snap.global_watermark,
-        2 * M,
-        "resumes after the windows it wrote"
-    );
     let j = job();
-    let mut streaming = WindowOperator::restore(j.window, &j.aggregates, snap, &[0], 3).unwrap();
+    // The job's watermark a checkpoint keeps after these windows (`JobWatermark`).
+    let mut streaming =
+        WindowOperator::restore(j.window, &j.aggregates, snap.partitions, 2 * M, 3).unwrap();
     streaming.assign(0, 3);
     streaming.apply(
         &batch(
@@ -324,7 +336,7 @@ fn pending_output_counts_side_records_and_closed_windows_until_taken() {
     op.apply(&batch(0, 2, &[event(5, "c", "like", 0)]), 3);
     let with_late = op.pending_output_bytes();
     assert!(with_late > ENTRY_BYTES + 64, "{with_late}");
-    op.take_closed(4);
+    close(&mut op, 4);
     op.take_side_outputs();
     assert_eq!(op.pending_output_bytes(), 0);
     assert!(!op.has_closed_window());
@@ -345,7 +357,7 @@ fn merging_closed_windows_from_workers() {
     );
     a.finish_partition(0);
     b.finish_partition(1);
-    let merged = merge_closed(a.take_closed(2).into_iter().chain(b.take_closed(2)));
+    let merged = merge_closed(close(&mut a, 2).into_iter().chain(close(&mut b, 2)));
     assert_eq!(merged.len(), 1);
     assert_eq!(longs(&merged[0], "k"), [2, 0, 2, 0, 0, 3]);
     assert_eq!(longs(&merged[0], "z"), [1, 0, 1, 0, 0, 2]);

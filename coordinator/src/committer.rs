@@ -23,7 +23,7 @@ use floe_common::failpoint;
 use floe_common::job_shape;
 use floe_common::schema::TableSchema;
 use floe_common::window::merge_closed;
-use floe_proto::CheckpointAck;
+use floe_proto::{CheckpointAck, RestorePoint};
 use floe_storage::{CheckpointStore, StorageError};
 use iceberg::Catalog;
 
@@ -80,9 +80,32 @@ pub enum CommitterError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovery {
     /// The complete checkpoint whose state the workers restore.
-    pub restore_from: Option<CheckpointRef>,
+    pub restore: Option<RestorePoint>,
     /// The id the next checkpoint takes.
     pub next_id: u64,
+}
+
+impl Recovery {
+    pub fn restore_from(&self) -> Option<CheckpointRef> {
+        self.restore.as_ref().map(|r| r.at)
+    }
+}
+
+/// What workers restore from a complete checkpoint: which worker's object holds each partition,
+/// and the job's watermark.
+pub fn restore_point(manifest: &CheckpointManifest) -> RestorePoint {
+    RestorePoint {
+        at: manifest.at(),
+        holders: manifest.holders.clone(),
+        legacy_workers: if manifest.holders.is_empty() {
+            manifest.workers.clone()
+        } else {
+            Vec::new()
+        },
+        watermark_ms: manifest
+            .watermark_is_job_watermark
+            .then_some(manifest.watermark_ms),
+    }
 }
 
 /// What one checkpoint commit did, per table.
@@ -221,13 +244,13 @@ impl IcebergCommitter {
         };
         match refusal {
             None => Ok(Recovery {
-                restore_from: newest,
+                restore: manifest.as_ref().map(restore_point),
                 next_id,
             }),
             Some(why) if start_over => {
                 tracing::warn!(job = %self.job.name, next_id, reason = %why, "starting over with empty state (--start-over)");
                 Ok(Recovery {
-                    restore_from: None,
+                    restore: None,
                     next_id,
                 })
             }
@@ -249,18 +272,19 @@ impl IcebergCommitter {
         known
     }
 
-    /// Writes the data files of checkpoint `id` and the manifest that makes it complete.
+    /// Writes the data files of checkpoint `id` and the manifest that makes it complete,
+    /// keeping the job's watermark `watermark_ms` and which worker holds each partition.
     pub async fn complete(
         &self,
         id: u64,
         acks: Vec<CheckpointAck>,
+        watermark_ms: i64,
     ) -> Result<CheckpointManifest, CommitterError> {
         let workers = acks.iter().map(|a| a.worker_id.clone()).collect();
-        let watermark_ms = acks
+        let holders = acks
             .iter()
-            .map(|a| a.watermark_ms)
-            .min()
-            .unwrap_or(i64::MIN);
+            .flat_map(|a| a.partitions.iter().map(|p| (*p, a.worker_id.clone())))
+            .collect();
         let mut windows = Vec::new();
         let mut late = Vec::new();
         let mut dead = Vec::new();
@@ -324,8 +348,10 @@ impl IcebergCommitter {
             epoch: self.owner.epoch,
             job_fingerprint: Some(job_shape::fingerprint(&self.job)),
             workers,
+            holders,
             tables,
             watermark_ms,
+            watermark_is_job_watermark: true,
         };
         self.store.put_manifest(&manifest).await?;
         failpoint::hit("after-manifest", id, manifest.tables.len());

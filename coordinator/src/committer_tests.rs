@@ -6,6 +6,7 @@ use std::sync::Arc;
 use floe_common::config::JobSpec;
 use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::records::{DeadLetter, LateEvent};
+use floe_common::watermark::{LocalWatermark, WATERMARK_END};
 use floe_common::window::WindowOperator;
 use floe_proto::CheckpointAck;
 use floe_storage::{open_location, CheckpointStore};
@@ -61,7 +62,8 @@ fn ack(job: &JobSpec, id: u64, epoch: u64) -> CheckpointAck {
         worker_id: "0".into(),
         checkpoint_id: id,
         epoch,
-        closed_windows: op.take_closed(0),
+        partitions: vec![0],
+        closed_windows: op.take_closed(WATERMARK_END),
         late_events: vec![LateEvent {
             partition: 0,
             offset: 7,
@@ -77,7 +79,7 @@ fn ack(job: &JobSpec, id: u64, epoch: u64) -> CheckpointAck {
             reason: "invalid JSON".into(),
             raw: Some(b"x".to_vec()),
         }],
-        watermark_ms: 70_000,
+        watermark: LocalWatermark::Finished,
         stats: op.stats(),
         input_finished: true,
     }
@@ -97,7 +99,7 @@ async fn a_half_committed_checkpoint_is_finished_once_and_side_tables_go_first()
     let first = fx.committer(job(), "store").await;
     assert_eq!(first.epoch(), 1);
     let manifest = first
-        .complete(1, vec![ack(&job(), 1, 1)])
+        .complete(1, vec![ack(&job(), 1, 1)], 70_000)
         .await
         .expect("complete");
     assert_eq!(
@@ -125,7 +127,10 @@ async fn a_half_committed_checkpoint_is_finished_once_and_side_tables_go_first()
     let second = fx.committer(job(), "store").await;
     assert_eq!(second.epoch(), 2);
     let recovery = second.recover(false).await.expect("recover");
-    assert_eq!(recovery.restore_from.map(|r| (r.id, r.epoch)), Some((1, 1)));
+    assert_eq!(
+        recovery.restore_from().map(|r| (r.id, r.epoch)),
+        Some((1, 1))
+    );
     assert_eq!(recovery.next_id, 2);
     assert_eq!(
         rows(&second).await,
@@ -135,7 +140,7 @@ async fn a_half_committed_checkpoint_is_finished_once_and_side_tables_go_first()
 
     // The replaced process can neither complete nor commit anything any more.
     let err = first
-        .complete(2, vec![ack(&job(), 2, 1)])
+        .complete(2, vec![ack(&job(), 2, 1)], 70_000)
         .await
         .expect_err("superseded");
     assert!(
@@ -167,7 +172,7 @@ async fn a_half_committed_checkpoint_is_finished_once_and_side_tables_go_first()
     let report = second
         .commit(
             &second
-                .complete(2, vec![ack(&job(), 2, 2)])
+                .complete(2, vec![ack(&job(), 2, 2)], 70_000)
                 .await
                 .expect("complete 2"),
         )
@@ -182,7 +187,7 @@ async fn a_replaced_or_emptied_store_is_refused_unless_starting_over() {
     let fx = Fixture::new().await;
     let first = fx.committer(job(), "store").await;
     let manifest = first
-        .complete(1, vec![ack(&job(), 1, 1)])
+        .complete(1, vec![ack(&job(), 1, 1)], 70_000)
         .await
         .expect("complete");
     first.commit(&manifest).await.expect("commit");
@@ -198,12 +203,12 @@ async fn a_replaced_or_emptied_store_is_refused_unless_starting_over() {
     );
     assert!(err.to_string().contains("--start-over"), "{err}");
     let recovery = fresh.recover(true).await.expect("start over");
-    assert_eq!(recovery.restore_from, None);
+    assert_eq!(recovery.restore_from(), None);
     assert_eq!(recovery.next_id, 2, "ids continue above the committed ones");
     // With a store that matches its tables, --start-over changes nothing.
     let again = fx.committer(job(), "store").await;
     let recovery = again.recover(true).await.expect("recover");
-    assert_eq!(recovery.restore_from.map(|r| r.id), Some(1));
+    assert_eq!(recovery.restore_from().map(|r| r.id), Some(1));
 }
 
 #[tokio::test]
@@ -211,14 +216,14 @@ async fn a_renamed_sink_does_not_block_recovery() {
     let fx = Fixture::new().await;
     let first = fx.committer(job(), "store").await;
     first
-        .complete(1, vec![ack(&job(), 1, 1)])
+        .complete(1, vec![ack(&job(), 1, 1)], 70_000)
         .await
         .expect("complete");
     let mut renamed = job();
     renamed.dead_letter_table.name = "gold.renamed_dead_letters".into();
     let second = fx.committer(renamed, "store").await;
     let recovery = second.recover(false).await.expect("recover");
-    assert_eq!(recovery.restore_from.map(|r| r.id), Some(1));
+    assert_eq!(recovery.restore_from().map(|r| r.id), Some(1));
     assert_eq!(
         rows(&second).await,
         [1, 0, 2],
@@ -231,7 +236,7 @@ async fn state_of_a_changed_job_is_not_restored() {
     let fx = Fixture::new().await;
     let first = fx.committer(job(), "store").await;
     let manifest = first
-        .complete(1, vec![ack(&job(), 1, 1)])
+        .complete(1, vec![ack(&job(), 1, 1)], 70_000)
         .await
         .expect("complete");
     first.commit(&manifest).await.expect("commit");
@@ -251,6 +256,6 @@ async fn state_of_a_changed_job_is_not_restored() {
         .recover(false)
         .await
         .expect("recover")
-        .restore_from
+        .restore_from()
         .is_some());
 }

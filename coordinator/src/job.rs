@@ -1,19 +1,20 @@
-//! Running one job embedded: the coordinator's checkpoint loop driving a worker in the same
-//! process, through the same messages cluster mode will carry over the network.
+//! Running one job: its options, progress and summary, and [`run_job`], which hands the job to
+//! the controller's states with whatever workers there are (in this process or over gRPC).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use floe_common::config::{JobSpec, StartPosition, ValidatedConfig};
+use floe_common::job_watermark::JobWatermark;
 use floe_common::window::OperatorStats;
-use floe_proto::{Assignment, Barrier};
+use floe_proto::WorkerServiceError;
+use floe_source::{KafkaPartitions, PartitionSource};
 use floe_storage::CheckpointStore;
-use floe_worker::{KafkaPartitions, PartitionSource, Worker, WorkerOptions};
 use iceberg::Catalog;
 use tokio::sync::{mpsc, watch};
 
-use crate::checkpoint_trigger::checkpoint_now;
 use crate::committer::{CommitterError, IcebergCommitter};
+use crate::controller::{self, JobContext, Members};
 
 /// Why a job stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -22,13 +23,13 @@ pub enum JobError {
     Committer {
         job: String,
         #[source]
-        source: CommitterError,
+        source: Box<CommitterError>,
     },
     #[error("job {job}: {source}")]
     Worker {
         job: String,
         #[source]
-        source: floe_worker::WorkerError,
+        source: WorkerServiceError,
     },
 }
 
@@ -39,7 +40,13 @@ pub struct JobOptions {
     /// The least time between two checkpoints taken early for a closed window.
     pub checkpoint_min_pause: Duration,
     pub keep_checkpoints: usize,
-    pub worker: WorkerOptions,
+    /// Where the checkpoints are, as the config names it (workers in other processes open it).
+    pub checkpoint_store: String,
+    /// Read each partition only up to its end offset at start, then finish.
+    pub bounded: bool,
+    /// Restart from the last complete checkpoint when a worker fails or vanishes (a cluster),
+    /// instead of failing the job (one process: a worker's failure is the job's).
+    pub restart_on_failure: bool,
     /// Receives a notice after every committed checkpoint (benchmarks, freshness metrics).
     pub commit_notices: Option<mpsc::UnboundedSender<CommitNotice>>,
     /// Where a start would be refused (a changed job, a store behind the tables), run from this
@@ -50,13 +57,15 @@ pub struct JobOptions {
 }
 
 impl JobOptions {
-    /// The config's checkpoint interval and retention, with `worker`'s tuning; no notices.
-    pub fn new(cfg: &ValidatedConfig, worker: WorkerOptions) -> Self {
+    /// The config's checkpoint settings; unbounded, failing on a worker's failure, no notices.
+    pub fn new(cfg: &ValidatedConfig) -> Self {
         Self {
             checkpoint_interval: cfg.checkpoint_interval,
             checkpoint_min_pause: cfg.checkpoint_min_pause,
             keep_checkpoints: cfg.checkpoint_keep,
-            worker,
+            checkpoint_store: cfg.checkpoint_store.clone(),
+            bounded: false,
+            restart_on_failure: false,
             commit_notices: None,
             start_over: None,
             partition_source: None,
@@ -77,9 +86,15 @@ pub struct CommitNotice {
     pub duration: Duration,
 }
 
-/// Live numbers of a running job, for progress views and metrics.
-#[derive(Debug, Clone, Default)]
+/// Live numbers of a running job, for progress views, metrics and the cluster status.
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct JobProgress {
+    /// The controller's state (`running`, `rescaling`, …).
+    pub state: String,
+    /// This coordinator's epoch as the job's owner.
+    pub epoch: u64,
+    /// Worker name → the partitions it reads.
+    pub assignment: std::collections::BTreeMap<String, Vec<i32>>,
     pub events: u64,
     pub late_accepted: u64,
     pub late_rejected: u64,
@@ -92,12 +107,14 @@ pub struct JobProgress {
     pub checkpoints_committed: u64,
     pub last_checkpoint_id: u64,
     pub rows_committed: u64,
+    /// Wall clock (epoch ms) of the last commit.
+    pub last_commit_at_ms: i64,
     pub input_finished: bool,
 }
 
 impl JobProgress {
-    /// Takes a worker's counters and watermark.
-    fn record(&mut self, stats: OperatorStats, watermark_ms: i64) {
+    /// Takes the workers' summed counters and the job's watermark.
+    pub(crate) fn record(&mut self, stats: OperatorStats, watermark_ms: i64) {
         self.events = stats.events;
         self.late_accepted = stats.late_accepted;
         self.late_rejected = stats.late_rejected;
@@ -114,14 +131,15 @@ pub struct JobSummary {
     pub checkpoint_durations: Vec<Duration>,
 }
 
-/// Runs `job` until `stop` turns true (then finishes one last checkpoint) or, for bounded
-/// runs, until the input is fully processed and committed.
+/// Runs `job` on the workers of `members` until `stop` turns true (then finishes one last
+/// checkpoint) or, for bounded runs, until the input is fully processed and committed.
 pub async fn run_job(
     job: Arc<JobSpec>,
     catalog: Arc<dyn Catalog>,
     store: CheckpointStore,
     options: JobOptions,
-    mut stop: watch::Receiver<bool>,
+    members: Members,
+    stop: watch::Receiver<bool>,
     progress: watch::Sender<JobProgress>,
 ) -> Result<JobSummary, JobError> {
     let job = match options.start_over {
@@ -132,16 +150,6 @@ pub async fn run_job(
         }
         None => job,
     };
-    let name = job.name.clone();
-    let committer_err = |source| JobError::Committer {
-        job: name.clone(),
-        source,
-    };
-    let worker_err = |source| JobError::Worker {
-        job: name.clone(),
-        source,
-    };
-
     let committer = IcebergCommitter::open(
         job.clone(),
         catalog,
@@ -149,166 +157,36 @@ pub async fn run_job(
         options.keep_checkpoints,
     )
     .await
-    .map_err(committer_err)?;
-    let recovery = committer
-        .recover(options.start_over.is_some())
-        .await
-        .map_err(committer_err)?;
+    .map_err(|source| JobError::Committer {
+        job: job.name.clone(),
+        source: Box::new(source),
+    })?;
     let partition_source = options
         .partition_source
         .clone()
         .unwrap_or_else(|| Arc::new(KafkaPartitions::new(job.clone())));
-    let partitions = list_partitions(&partition_source)
-        .await
-        .map_err(worker_err)?;
-    tracing::info!(job = %job.name, ?partitions, restore_from = ?recovery.restore_from, next_checkpoint = recovery.next_id, "starting");
-    let assignment = Assignment {
-        job: job.name.clone(),
-        worker_id: "0".into(),
-        partitions,
-        restore_from: recovery.restore_from,
+    let mut ctx = JobContext {
+        watermark: JobWatermark::new(job.window, None),
+        job,
+        committer,
+        options,
+        members,
+        partition_source,
+        stop,
+        progress_tx: progress,
+        progress: JobProgress::default(),
+        summary: JobSummary::default(),
+        restore: None,
+        next_id: 0,
+        assigned: Vec::new(),
+        partitions: Vec::new(),
+        failures_in_row: 0,
     };
-    let mut worker = Worker::start(job.clone(), assignment, store, options.worker.clone())
-        .await
-        .map_err(worker_err)?;
-
-    let mut summary = JobSummary::default();
-    let mut state = JobProgress::default();
-    let mut next_id = recovery.next_id;
-    let mut next_checkpoint = tokio::time::Instant::now() + options.checkpoint_interval;
-    let mut last_checkpoint = Instant::now();
-    let mut status_tick = tokio::time::interval(Duration::from_millis(250));
-    let result = loop {
-        let stopping = *stop.borrow();
-        if !stopping {
-            tokio::select! {
-                _ = tokio::time::sleep_until(next_checkpoint) => {}
-                _ = stop.changed() => {}
-                _ = status_tick.tick() => {
-                    let s = match worker.status().await {
-                        Ok(s) => s,
-                        Err(e) => break Err(worker_err(e)),
-                    };
-                    state.record(s.stats, s.watermark_ms);
-                    state.open_windows = s.open_windows;
-                    state.offsets_skipped = s.offsets_skipped;
-                    state.open_entries = s.open_entries;
-                    progress.send_replace(state.clone());
-                    let since_last = last_checkpoint.elapsed();
-                    if !checkpoint_now(&s, since_last, options.checkpoint_min_pause) {
-                        continue;
-                    }
-                }
-            }
-        }
-        let stopping = *stop.borrow();
-        let started = Instant::now();
-        let id = next_id;
-        let ack = match worker
-            .checkpoint(Barrier {
-                checkpoint_id: id,
-                epoch: committer.epoch(),
-            })
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => break Err(worker_err(e)),
-        };
-        let finished = ack.input_finished;
-        state.record(ack.stats, ack.watermark_ms);
-        let window_ends = options.commit_notices.as_ref().map(|_| {
-            let mut ends: Vec<i64> = ack.closed_windows.iter().map(|w| w.end_ms).collect();
-            ends.sort_unstable();
-            ends.dedup();
-            ends
-        });
-        let manifest = match committer.complete(id, vec![ack]).await {
-            Ok(m) => m,
-            Err(e) => break Err(committer_err(e)),
-        };
-        let report = match committer.commit(&manifest).await {
-            Ok(r) => r,
-            Err(e) => break Err(committer_err(e)),
-        };
-        if let Err(e) = committer.cleanup().await {
-            tracing::warn!(error = %e, "checkpoint cleanup failed; will retry next checkpoint");
-        }
-        let duration = started.elapsed();
-        summary.checkpoint_durations.push(duration);
-        if let (Some(tx), Some(window_ends_ms)) = (&options.commit_notices, window_ends) {
-            let _ = tx.send(CommitNotice {
-                checkpoint_id: id,
-                visible_at_ms: floe_worker::clock::wall_clock_ms(),
-                window_ends_ms,
-                rows: report.rows_committed,
-                duration,
-            });
-        }
-        state.checkpoints_committed += 1;
-        state.last_checkpoint_id = id;
-        state.rows_committed += report.rows_committed;
-        state.input_finished = finished;
-        progress.send_replace(state.clone());
-        tracing::info!(
-            job = %job.name,
-            checkpoint = id,
-            rows = report.rows_committed,
-            watermark = state.watermark_ms,
-            ms = duration.as_millis() as u64,
-            "checkpoint committed"
-        );
-        next_id += 1;
-        next_checkpoint = tokio::time::Instant::now() + options.checkpoint_interval;
-        last_checkpoint = Instant::now();
-        if stopping || finished {
-            break Ok(());
-        }
-        // A bounded run reads the partitions there were at its start; a streaming one follows
-        // the topic as it grows.
-        if !options.worker.bounded {
-            if let Err(e) = read_new_partitions(&mut worker, &partition_source).await {
-                break Err(worker_err(e));
-            }
-        }
-    };
-    worker.stop().await;
-    result?;
-    summary.progress = state;
-    Ok(summary)
-}
-
-async fn list_partitions(
-    source: &Arc<dyn PartitionSource>,
-) -> Result<Vec<i32>, floe_worker::WorkerError> {
-    let source = source.clone();
-    tokio::task::spawn_blocking(move || source.partitions())
-        .await
-        .map_err(|e| floe_worker::WorkerError::Actor(e.to_string()))?
-}
-
-/// Hands the worker the partitions the topic gained. Failing to list them is not fatal (the
-/// next checkpoint asks again); failing to read them is.
-async fn read_new_partitions(
-    worker: &mut Worker,
-    source: &Arc<dyn PartitionSource>,
-) -> Result<(), floe_worker::WorkerError> {
-    let listed = match list_partitions(source).await {
-        Ok(listed) => listed,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot list the topic's partitions; asking again at the next checkpoint");
-            return Ok(());
-        }
-    };
-    let added: Vec<i32> = listed
-        .into_iter()
-        .filter(|p| !worker.partitions().contains(p))
-        .collect();
-    if !added.is_empty() {
-        tracing::info!(
-            ?added,
-            "the topic has new partitions; reading them from their start"
-        );
-        worker.add_partitions(&added).await?;
+    let result = controller::run(&mut ctx).await;
+    if result.is_err() {
+        ctx.release_all().await;
     }
-    Ok(())
+    result?;
+    ctx.summary.progress = ctx.progress;
+    Ok(ctx.summary)
 }

@@ -3,11 +3,13 @@
 // `iceberg::Error` is large; these results are per checkpoint, never per event.
 #![allow(clippy::result_large_err)]
 
+pub mod assignment;
 pub mod catalog;
 mod catalog_call;
 pub mod checkpoint_trigger;
 pub mod commit_marker;
 pub mod committer;
+pub mod controller;
 pub mod iceberg_table;
 pub mod job;
 pub mod metrics;

@@ -13,8 +13,9 @@ use arrow_array::RecordBatch;
 use floe_common::config::{FloeConfig, JobSpec, ValidatedConfig};
 use floe_coordinator::catalog::{connect_catalog, CatalogConfig};
 use floe_coordinator::job::{run_job, JobError, JobOptions, JobProgress, JobSummary};
+use floe_source::{PartitionSource, SourceError};
 use floe_storage::{open_location, CheckpointStore};
-use floe_worker::{PartitionSource, WorkerError, WorkerOptions};
+use floe_worker::{in_process_workers, WorkerOptions};
 use futures::TryStreamExt;
 use iceberg::{Catalog, TableIdent};
 use rdkafka::config::ClientConfig;
@@ -85,7 +86,7 @@ struct GrowingTopic {
 }
 
 impl PartitionSource for GrowingTopic {
-    fn partitions(&self) -> Result<Vec<i32>, WorkerError> {
+    fn partitions(&self) -> Result<Vec<i32>, SourceError> {
         Ok(if self.grown.load(Ordering::SeqCst) {
             vec![0, 1, 2, 3]
         } else {
@@ -166,25 +167,27 @@ struct Running {
     progress: watch::Receiver<JobProgress>,
 }
 
-/// Starts `s.job`, told its partitions by `source` when given.
-fn spawn_job(s: &Setup, source: Option<Arc<dyn PartitionSource>>, bounded: bool) -> Running {
+/// Starts `s.job` on `workers` in-process workers, told its partitions by `source` when given.
+fn spawn_job(
+    s: &Setup,
+    source: Option<Arc<dyn PartitionSource>>,
+    bounded: bool,
+    workers: usize,
+) -> Running {
     let (stop, stop_rx) = watch::channel(false);
     let (progress_tx, progress) = watch::channel(JobProgress::default());
     let options = JobOptions {
         partition_source: source,
-        ..JobOptions::new(
-            &s.cfg,
-            WorkerOptions {
-                bounded,
-                ..WorkerOptions::default()
-            },
-        )
+        bounded,
+        ..JobOptions::new(&s.cfg)
     };
+    let members = in_process_workers(workers, s.store.clone(), WorkerOptions::default());
     let task = tokio::spawn(run_job(
         s.job.clone(),
         s.catalog.clone(),
         s.store.clone(),
         options,
+        members,
         stop_rx,
         progress_tx,
     ));
@@ -215,7 +218,7 @@ async fn partitions_a_topic_gains_are_read_from_their_start_into_the_right_windo
         task: job,
         stop: stop_tx,
         mut progress,
-    } = spawn_job(&s, Some(source), false);
+    } = spawn_job(&s, Some(source), false, 1);
     wait_until(&mut progress, "partitions 0 and 1 read", |p| p.events == 10).await;
     grown.store(true, Ordering::SeqCst);
     wait_until(&mut progress, "partitions 2 and 3 read", |p| p.events == 20).await;
@@ -265,7 +268,7 @@ async fn partitions_gained_while_the_job_was_down_are_read_from_their_start() {
     let source: Arc<dyn PartitionSource> = Arc::new(GrowingTopic {
         grown: grown.clone(),
     });
-    let mut first = spawn_job(&s, Some(source.clone()), false);
+    let mut first = spawn_job(&s, Some(source.clone()), false, 1);
     wait_until(&mut first.progress, "a first checkpoint", |p| {
         p.checkpoints_committed > 0
     })
@@ -281,7 +284,7 @@ async fn partitions_gained_while_the_job_was_down_are_read_from_their_start() {
     }
     producer.flush(Duration::from_secs(10)).expect("flush");
     grown.store(true, Ordering::SeqCst);
-    let second = spawn_job(&s, Some(source), true);
+    let second = spawn_job(&s, Some(source), true, 1);
     let summary = second.task.await.expect("join").expect("bounded run");
     assert_eq!(
         summary.progress.events, 10,
@@ -297,7 +300,7 @@ async fn a_kafka_error_that_cannot_heal_fails_the_job() {
         task: job,
         stop: _stop,
         mut progress,
-    } = spawn_job(&s, None, false);
+    } = spawn_job(&s, None, false, 1);
     wait_until(&mut progress, "a first checkpoint", |p| {
         p.checkpoints_committed > 0
     })
@@ -315,4 +318,28 @@ async fn a_kafka_error_that_cannot_heal_fails_the_job() {
         err.to_string().to_lowercase().contains("authoriz"),
         "the error says why: {err}"
     );
+}
+
+/// The same (window, key) read by two workers (its events spread over partitions both hold)
+/// becomes one row: the job's watermark closes the window on both at the same checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_make_one_row_per_window_and_key() {
+    let (cluster, producer) = mock_topic(4);
+    let s = setup(&cluster.bootstrap_servers()).await;
+    for i in 0..40 {
+        produce(&producer, i % 4, T0 + 1_000 * i64::from(i), "shared");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+    let summary = spawn_job(&s, None, true, 2)
+        .task
+        .await
+        .expect("join")
+        .expect("bounded run on two workers");
+    assert_eq!(summary.progress.events, 40);
+    let rows: Vec<(String, i64)> = gold_rows(&s.catalog)
+        .await
+        .into_iter()
+        .map(|(_, v, n)| (v, n))
+        .collect();
+    assert_eq!(rows, [("shared".into(), 40)]);
 }

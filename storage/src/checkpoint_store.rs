@@ -380,6 +380,8 @@ mod tests {
 
     fn manifest(at: CheckpointRef) -> CheckpointManifest {
         CheckpointManifest {
+            holders: Default::default(),
+            watermark_is_job_watermark: true,
             job: "j".into(),
             checkpoint_id: at.id,
             epoch: at.epoch,

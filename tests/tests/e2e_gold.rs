@@ -385,11 +385,12 @@ fn metrics_endpoint_counts_what_the_job_saw() {
         let text = http_get(&addr, "/metrics").unwrap_or_default();
         let events = value(&text, "floe_events_total").unwrap_or(0.0);
         let committed = value(&text, "floe_checkpoints_committed_total").unwrap_or(0.0);
-        // all input read, then a checkpoint committed after that
+        let timed = value(&text, "floe_checkpoint_duration_seconds_count").unwrap_or(0.0);
+        // all input read, then a checkpoint committed after that (and at least two timed)
         if events as usize == ok + late {
             match all_read_at {
                 None => all_read_at = Some(committed),
-                Some(before) if committed > before => break text,
+                Some(before) if committed > before && timed >= 2.0 => break text,
                 Some(_) => {}
             }
         }

@@ -7,16 +7,11 @@
 //! checkpoint store without stalling aggregation.
 
 pub mod batch_pool;
-pub mod clock;
-pub mod kafka;
+mod local_worker;
 pub mod reader;
-pub mod start_position;
 pub mod uploader;
 pub mod window_actor;
 mod worker;
 
-pub use kafka::{
-    consumer_config, create_consumer, topic_partitions, FloeConsumer, KafkaPartitions,
-    PartitionSource,
-};
+pub use local_worker::{in_process_workers, LocalWorker, WorkerStores};
 pub use worker::{Worker, WorkerError, WorkerOptions};

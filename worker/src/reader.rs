@@ -24,9 +24,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
-use crate::kafka::{available, FloeConsumer};
-use crate::start_position::plan_start;
 use crate::window_actor::WindowMsg;
+use floe_source::start_position::plan_start;
+use floe_source::{available, FloeConsumer};
 
 /// Messages a reader sends itself.
 pub enum ReaderMsg {
@@ -69,7 +69,7 @@ pub enum ReaderError {
     #[error("kafka error that cannot heal: {0}")]
     Fatal(KafkaError),
     #[error("{0}")]
-    OutOfRange(#[from] crate::start_position::OffsetOutOfRange),
+    OutOfRange(#[from] floe_source::start_position::OffsetOutOfRange),
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
 }
@@ -110,7 +110,7 @@ fn poll_batch(
     mut batch: Box<DecodedBatch>,
 ) -> Result<Polled, ReaderError> {
     let deadline = Instant::now() + wait;
-    batch.read_at_ms = crate::clock::wall_clock_ms();
+    batch.read_at_ms = floe_common::clock::wall_clock_ms();
     let mut seen = 0;
     while seen < max {
         let timeout = if seen == 0 {

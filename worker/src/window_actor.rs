@@ -24,8 +24,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::batch_pool::BatchPool;
-use crate::clock::now_ms;
 use crate::uploader::UploadMsg;
+use floe_common::clock::now_ms;
 
 /// Messages of the window actor.
 pub enum WindowMsg {
@@ -35,8 +35,6 @@ pub enum WindowMsg {
     PartitionFinished(i32),
     /// The reader went on from another offset: the partition's position was gone.
     Reposition(i32, i64),
-    /// Partitions the topic gained, with the offset each starts at.
-    AddPartitions(Vec<(i32, i64)>),
     /// Take a checkpoint; the reply comes once the state is durable.
     Barrier(Barrier, RpcReplyPort<Result<CheckpointAck, String>>),
     Status(RpcReplyPort<WorkerStatus>),
@@ -142,18 +140,11 @@ impl Actor for WindowActor {
                 state.finished.insert(p);
             }
             WindowMsg::Reposition(p, offset) => state.operator.set_position(p, offset),
-            WindowMsg::AddPartitions(added) => {
-                for (p, offset) in added {
-                    state.operator.assign(p, now_ms());
-                    state.operator.set_position(p, offset);
-                    state.partitions.push(p);
-                }
-            }
             WindowMsg::Barrier(_, reply) if state.failure.is_some() => {
                 let _ = reply.send(Err(state.failure.clone().unwrap_or_default()));
             }
             WindowMsg::Barrier(barrier, reply) => {
-                let closed_windows = state.operator.take_closed(now_ms());
+                let closed_windows = state.operator.take_closed(barrier.watermark_ms);
                 let (late_events, dead_letters) = state.operator.take_side_outputs();
                 state.held.clear();
                 let input_finished = state.input_finished();
@@ -162,10 +153,11 @@ impl Actor for WindowActor {
                     worker_id: state.worker_id.clone(),
                     checkpoint_id: barrier.checkpoint_id,
                     epoch: barrier.epoch,
+                    partitions: state.partitions.clone(),
                     closed_windows,
                     late_events,
                     dead_letters,
-                    watermark_ms: state.operator.watermark(),
+                    watermark: state.operator.local_watermark(now_ms()),
                     stats: state.operator.stats(),
                     input_finished,
                 };
@@ -182,13 +174,13 @@ impl Actor for WindowActor {
                 let (open_windows, open_entries) = state.operator.open_state();
                 let _ = reply.send(WorkerStatus {
                     stats: state.operator.stats(),
-                    watermark_ms: state.operator.watermark(),
+                    watermark: state.operator.local_watermark(now_ms()),
+                    next_close_ms: state.operator.next_close_ms(),
                     open_windows,
                     open_entries,
                     input_finished: state.input_finished(),
                     offsets_skipped: state.skipped.load(Ordering::Relaxed),
                     backpressured: !state.held.is_empty(),
-                    window_closed: state.operator.has_closed_window(),
                     failure: state.failure.clone(),
                 });
             }

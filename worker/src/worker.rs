@@ -1,32 +1,33 @@
 //! `Worker`: the actors of one job on this process, started from an assignment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use floe_common::checkpoint::decode_state;
+use floe_common::clock::now_ms;
 use floe_common::config::{JobSpec, StartPosition};
 use floe_common::decode::Decoder;
+use floe_common::watermark::WATERMARK_START;
 use floe_common::window::WindowOperator;
 use floe_proto::{Assignment, Barrier, CheckpointAck, WorkerStatus};
+use floe_source::start_position::{plan_start, Available, PlannedStart};
+use floe_source::{available, create_consumer, SourceError};
 use floe_storage::CheckpointStore;
 use ractor::{Actor, ActorRef};
 use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
-use crate::clock::now_ms;
-use crate::kafka::{available, consumer};
 use crate::reader::{PartitionReader, ReaderArgs, ReaderMsg};
-use crate::start_position::{plan_start, Available, PlannedStart};
 use crate::uploader::{CheckpointUploader, UploadMsg};
 use crate::window_actor::{WindowActor, WindowArgs, WindowMsg};
 
 /// Why a worker could not start or answer.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    #[error("kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
     #[error("checkpoint store: {0}")]
     Storage(#[from] floe_storage::StorageError),
     #[error("checkpoint state of worker {worker} at checkpoint {checkpoint}: {message}")]
@@ -50,8 +51,6 @@ pub struct WorkerOptions {
     pub max_batch: usize,
     /// Batches in flight between readers and the window actor.
     pub credits: usize,
-    /// Read each partition only up to its end offset at start (a bounded run).
-    pub bounded: bool,
     /// Output bytes (closed windows, late events, dead letters) waiting for a checkpoint above
     /// which the readers are held back until the next checkpoint.
     pub max_pending_bytes: usize,
@@ -63,7 +62,6 @@ impl Default for WorkerOptions {
             readers: 2,
             max_batch: 4096,
             credits: 8,
-            bounded: false,
             max_pending_bytes: 256 << 20,
         }
     }
@@ -81,6 +79,7 @@ pub struct Worker {
     uploader: ActorRef<UploadMsg>,
     readers: Vec<ActorRef<ReaderMsg>>,
     partitions: Vec<i32>,
+    bounded: bool,
 }
 
 /// Where each partition starts, and where a bounded read of it ends.
@@ -96,10 +95,15 @@ async fn available_offsets(
 ) -> Result<Vec<(i32, Available)>, WorkerError> {
     let (job, partitions) = (job.clone(), partitions.to_vec());
     tokio::task::spawn_blocking(move || {
-        let probe = consumer(&job)?;
+        let probe = create_consumer(&job).map_err(SourceError::from)?;
         partitions
             .iter()
-            .map(|p| Ok((*p, available(&probe, &job.source.topic, *p)?)))
+            .map(|p| {
+                Ok((
+                    *p,
+                    available(&probe, &job.source.topic, *p).map_err(SourceError::from)?,
+                ))
+            })
             .collect()
     })
     .await
@@ -135,42 +139,79 @@ async fn plan_starts(
     Ok(Plan { starts, ends })
 }
 
+/// The operator of `assignment`'s partitions: restored from the objects of the checkpoint that
+/// hold them (any workers'), or empty.
+async fn restore_operator(
+    job: &JobSpec,
+    assignment: &Assignment,
+    store: &CheckpointStore,
+    now_ms: u64,
+) -> Result<WindowOperator, WorkerError> {
+    let Some(restore) = &assignment.restore else {
+        return Ok(WindowOperator::new(job.window, &job.aggregates));
+    };
+    let mine: BTreeSet<i32> = assignment.partitions.iter().copied().collect();
+    let objects: BTreeSet<&String> = if restore.holders.is_empty() {
+        restore.legacy_workers.iter().collect()
+    } else {
+        restore
+            .holders
+            .iter()
+            .filter(|(p, _)| mine.contains(p))
+            .map(|(_, w)| w)
+            .collect()
+    };
+    let mut partitions = Vec::new();
+    let mut legacy_watermark = None::<i64>;
+    for holder in objects {
+        let err = |message: String| WorkerError::State {
+            worker: holder.clone(),
+            checkpoint: restore.at.id,
+            message,
+        };
+        let bytes = store.get_worker_state(restore.at, holder).await?;
+        let decoded = decode_state(&bytes).map_err(|e| err(e.to_string()))?;
+        if let Some(w) = decoded.legacy_watermark {
+            legacy_watermark = Some(legacy_watermark.map_or(w, |l| l.max(w)));
+        }
+        partitions.extend(
+            decoded
+                .snapshot
+                .partitions
+                .into_iter()
+                .filter(|p| mine.contains(&p.partition)),
+        );
+    }
+    let watermark = restore
+        .watermark_ms
+        .or(legacy_watermark)
+        .unwrap_or(WATERMARK_START);
+    WindowOperator::restore(job.window, &job.aggregates, partitions, watermark, now_ms).map_err(
+        |message| WorkerError::State {
+            worker: assignment.worker_id.clone(),
+            checkpoint: restore.at.id,
+            message,
+        },
+    )
+}
+
 impl Worker {
     /// Restores state (if the assignment names a checkpoint) and starts reading.
     pub async fn start(
-        job: Arc<JobSpec>,
         assignment: Assignment,
         store: CheckpointStore,
         options: WorkerOptions,
     ) -> Result<Self, WorkerError> {
+        let job = assignment.job.clone();
         let now = now_ms();
-        let mut operator = match assignment.restore_from {
-            Some(at) => {
-                let bytes = store.get_worker_state(at, &assignment.worker_id).await?;
-                let err = |message: String| WorkerError::State {
-                    worker: assignment.worker_id.clone(),
-                    checkpoint: at.id,
-                    message,
-                };
-                let snapshot = decode_state(&bytes).map_err(|e| err(e.to_string()))?;
-                WindowOperator::restore(
-                    job.window,
-                    &job.aggregates,
-                    snapshot,
-                    &assignment.partitions,
-                    now,
-                )
-                .map_err(err)?
-            }
-            None => WindowOperator::new(job.window, &job.aggregates),
-        };
+        let mut operator = restore_operator(&job, &assignment, &store, now).await?;
         // Partitions new to this worker (or with nothing in the checkpoint) start fresh.
         for p in &assignment.partitions {
             operator.assign(*p, now);
         }
         // The job's start position applies to its first start; a partition a restored
         // checkpoint does not know is new to the job, and read from its start.
-        let start = match assignment.restore_from {
+        let start = match assignment.restore {
             None => job.source.start,
             Some(_) => StartPosition::Earliest,
         };
@@ -211,6 +252,7 @@ impl Worker {
             uploader,
             readers: Vec::new(),
             partitions: assignment.partitions.clone(),
+            bounded: assignment.bounded,
         };
         let n_readers = worker.options.readers.clamp(1, starts.len().max(1));
         for r in 0..n_readers {
@@ -239,9 +281,9 @@ impl Worker {
             return Ok(());
         }
         let args = ReaderArgs {
-            consumer: Arc::new(consumer(&self.job)?),
+            consumer: Arc::new(create_consumer(&self.job).map_err(SourceError::from)?),
             source: self.job.source.clone(),
-            end_offsets: self.options.bounded.then(|| {
+            end_offsets: self.bounded.then(|| {
                 partitions
                     .iter()
                     .map(|(p, _)| (*p, ends.get(p).copied().unwrap_or(0)))
@@ -260,21 +302,6 @@ impl Worker {
             .await
             .map_err(|e| WorkerError::Actor(e.to_string()))?;
         self.readers.push(reader);
-        Ok(())
-    }
-
-    /// Starts reading partitions the topic gained since the worker started, from their first
-    /// offset (everything in a new partition is new to the job).
-    pub async fn add_partitions(&mut self, added: &[i32]) -> Result<(), WorkerError> {
-        let mut fresh = WindowOperator::new(self.job.window, &self.job.aggregates);
-        let Plan { starts, ends } =
-            plan_starts(&self.job, added, StartPosition::Earliest, &mut fresh).await?;
-        let starts: Vec<(i32, i64)> = starts.iter().map(|(p, s)| (*p, s.offset)).collect();
-        self.window
-            .send_message(WindowMsg::AddPartitions(starts.clone()))
-            .map_err(|e| WorkerError::Actor(e.to_string()))?;
-        self.spawn_reader(starts, &ends).await?;
-        self.partitions.extend_from_slice(added);
         Ok(())
     }
 
@@ -319,7 +346,7 @@ impl Worker {
     }
 
     /// Stops the readers first, then the window and upload actors.
-    pub async fn stop(self) {
+    pub async fn stop(&self) {
         for r in &self.readers {
             let _ = r.stop_and_wait(None, Some(Duration::from_secs(5))).await;
         }

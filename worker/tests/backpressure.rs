@@ -72,6 +72,7 @@ async fn output_over_budget_keeps_the_readers_credits_until_a_checkpoint() {
                     Barrier {
                         checkpoint_id: 1,
                         epoch: 1,
+                        watermark_ms: i64::MIN,
                     },
                     reply,
                 )

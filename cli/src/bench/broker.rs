@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use floe_common::config::JobSpec;
 use floe_coordinator::job::{run_job, JobOptions, JobProgress};
-use floe_worker::{create_consumer, topic_partitions, WorkerOptions};
+use floe_source::{create_consumer, topic_partitions};
+use floe_worker::{in_process_workers, WorkerOptions};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -45,7 +46,7 @@ impl Pass {
 }
 
 pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::Value> {
-    let topic = format!("floe-bench-{}", floe_worker::clock::wall_clock_ms());
+    let topic = format!("floe-bench-{}", floe_common::clock::wall_clock_ms());
     create_topic(brokers, &topic, args.partitions).await?;
     let gen = GenArgs {
         brokers: brokers.to_owned(),
@@ -183,17 +184,21 @@ async fn job_pass(args: &BenchArgs, brokers: &str, topic: &str) -> anyhow::Resul
     let (wall, cpu) = (Instant::now(), cpu_seconds());
     let catalog = crate::setup::catalog(&cfg).await?;
     let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
-    let options = JobOptions::new(
-        &cfg,
+    let options = JobOptions {
+        bounded: true,
+        ..JobOptions::new(&cfg)
+    };
+    let workers = in_process_workers(
+        1,
+        store.clone(),
         WorkerOptions {
             readers: args.readers,
-            bounded: true,
             ..WorkerOptions::default()
         },
     );
     let (_stop_tx, stop) = watch::channel(false);
     let (progress, _) = watch::channel(JobProgress::default());
-    let summary = run_job(job, catalog, store, options, stop, progress).await?;
+    let summary = run_job(job, catalog, store, options, workers, stop, progress).await?;
     let pass = Pass {
         events: summary.progress.events,
         wall_s: wall.elapsed().as_secs_f64(),

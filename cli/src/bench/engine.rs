@@ -48,7 +48,7 @@ fn decode_chunk<'b>(
     batch: &'b mut DecodedBatch,
 ) -> &'b DecodedBatch {
     batch.clear();
-    batch.read_at_ms = floe_worker::clock::wall_clock_ms();
+    batch.read_at_ms = floe_common::clock::wall_clock_ms();
     for (p, o, v) in chunk {
         decoder.decode_into(*p, *o, Some(v.as_bytes()), batch);
     }
@@ -109,7 +109,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
                 }
             }
             let started = Instant::now();
-            let closed = op.take_closed(0);
+            // One worker: its own watermark is the job's.
+            let watermark = op.advance_watermark(0);
+            let closed = op.take_closed(watermark);
             let (late, dead) = op.take_side_outputs();
             let state = encode_state(&op.snapshot())?;
             state_bytes = state.len();
@@ -122,14 +124,17 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
                 worker_id: "0".into(),
                 checkpoint_id,
                 epoch: at.epoch,
+                partitions: (0..args.partitions).collect(),
                 closed_windows: closed,
                 late_events: late,
                 dead_letters: dead,
-                watermark_ms: op.watermark(),
+                watermark: op.local_watermark(0),
                 stats: op.stats(),
                 input_finished: last,
             };
-            let manifest = committer.complete(checkpoint_id, vec![ack]).await?;
+            let manifest = committer
+                .complete(checkpoint_id, vec![ack], watermark)
+                .await?;
             rows += committer.commit(&manifest).await?.rows_committed;
             committer.cleanup().await?;
             durations.push(started.elapsed());

@@ -14,14 +14,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use floe_coordinator::job::{run_job, CommitNotice, JobOptions, JobProgress};
-use floe_worker::WorkerOptions;
+use floe_worker::{in_process_workers, WorkerOptions};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 use tokio::sync::{mpsc, watch};
 
 use super::{bench_config, create_topic, BenchArgs};
 use crate::generator::{send, ContentEvents};
-use floe_worker::clock::wall_clock_ms;
+use floe_common::clock::wall_clock_ms;
 
 const DISORDER_MS: i64 = 5_000;
 
@@ -37,17 +37,21 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
     let (notices_tx, mut notices) = mpsc::unbounded_channel();
     let options = JobOptions {
         commit_notices: Some(notices_tx),
-        ..JobOptions::new(
-            &cfg,
-            WorkerOptions {
-                readers: args.readers,
-                ..WorkerOptions::default()
-            },
-        )
+        ..JobOptions::new(&cfg)
     };
+    let workers = in_process_workers(
+        1,
+        store.clone(),
+        WorkerOptions {
+            readers: args.readers,
+            ..WorkerOptions::default()
+        },
+    );
     let (stop_tx, stop) = watch::channel(false);
     let (progress, _) = watch::channel(JobProgress::default());
-    let job_task = tokio::spawn(run_job(job, catalog, store, options, stop, progress));
+    let job_task = tokio::spawn(run_job(
+        job, catalog, store, options, workers, stop, progress,
+    ));
 
     eprintln!(
         "latency run: {} events/s for {} s with event time = wall clock…",

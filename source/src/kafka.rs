@@ -13,7 +13,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaRespErr;
 
 use crate::start_position::Available;
-use crate::WorkerError;
+use crate::SourceError;
 
 /// The Kafka client settings every reader of `job` uses: the job's pass-through properties,
 /// with offsets never committed to Kafka (they live in Floe's checkpoints), a lost position
@@ -68,25 +68,21 @@ pub fn available(
     Ok(Available { low, high })
 }
 
-pub(crate) fn consumer(job: &JobSpec) -> Result<FloeConsumer, WorkerError> {
-    Ok(create_consumer(job)?)
-}
-
 /// The partition ids of a topic, sorted.
-pub fn topic_partitions(job: &JobSpec, timeout: Duration) -> Result<Vec<i32>, WorkerError> {
-    let c = consumer(job)?;
+pub fn topic_partitions(job: &JobSpec, timeout: Duration) -> Result<Vec<i32>, SourceError> {
+    let c = create_consumer(job)?;
     let md = c.fetch_metadata(Some(&job.source.topic), timeout)?;
     let topic = md
         .topics()
         .iter()
         .find(|t| t.name() == job.source.topic)
-        .ok_or_else(|| WorkerError::Job(format!("topic {} not found", job.source.topic)))?;
+        .ok_or_else(|| SourceError::Topic(format!("topic {} not found", job.source.topic)))?;
     if let Some(e) = topic.error() {
         let why = match e {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART => "does not exist".to_owned(),
             other => format!("{other:?}"),
         };
-        return Err(WorkerError::Job(format!(
+        return Err(SourceError::Topic(format!(
             "topic {} on {}: {why}",
             job.source.topic, job.source.brokers
         )));
@@ -94,7 +90,7 @@ pub fn topic_partitions(job: &JobSpec, timeout: Duration) -> Result<Vec<i32>, Wo
     let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
     ids.sort_unstable();
     if ids.is_empty() {
-        return Err(WorkerError::Job(format!(
+        return Err(SourceError::Topic(format!(
             "topic {} has no partitions",
             job.source.topic
         )));
@@ -107,7 +103,7 @@ pub fn topic_partitions(job: &JobSpec, timeout: Duration) -> Result<Vec<i32>, Wo
 /// mock cluster cannot add partitions to a topic).
 pub trait PartitionSource: Send + Sync + Debug {
     /// The topic's partition ids, sorted. Blocking.
-    fn partitions(&self) -> Result<Vec<i32>, WorkerError>;
+    fn partitions(&self) -> Result<Vec<i32>, SourceError>;
 }
 
 /// The partitions Kafka's metadata lists.
@@ -123,7 +119,7 @@ impl KafkaPartitions {
 }
 
 impl PartitionSource for KafkaPartitions {
-    fn partitions(&self) -> Result<Vec<i32>, WorkerError> {
+    fn partitions(&self) -> Result<Vec<i32>, SourceError> {
         topic_partitions(&self.job, Duration::from_secs(30))
     }
 }

@@ -1,4 +1,5 @@
-//! The `/metrics` endpoint Prometheus scrapes, and the task feeding it from a running job.
+//! The admin HTTP port: `/metrics` for Prometheus, `/status` (the cluster's status as JSON, on
+//! coordinators), `/healthz`; and the task feeding the metrics from a running job.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,13 +17,21 @@ use tokio::sync::{mpsc, watch};
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Binds `addr` (failing at once if it is taken) and serves `GET /metrics` in the background.
-pub async fn serve(addr: SocketAddr, metrics: Arc<JobMetrics>) -> anyhow::Result<SocketAddr> {
+/// What the admin port serves.
+#[derive(Clone)]
+pub struct Admin {
+    pub metrics: Arc<JobMetrics>,
+    /// The status JSON `/status` answers with, when this process has one.
+    pub status: Option<watch::Receiver<String>>,
+}
+
+/// Binds `addr` (failing at once if it is taken) and serves the admin routes in the background.
+pub async fn serve(addr: SocketAddr, admin: Admin) -> anyhow::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)
         .await
-        .with_context(|| format!("metrics endpoint on {addr}"))?;
+        .with_context(|| format!("admin endpoint on {addr}"))?;
     let bound = listener.local_addr()?;
-    tracing::info!(address = %bound, "serving Prometheus metrics at /metrics");
+    tracing::info!(address = %bound, "serving /metrics, /status and /healthz");
     tokio::spawn(async move {
         loop {
             let (stream, _) = match listener.accept().await {
@@ -32,9 +41,9 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<JobMetrics>) -> anyhow::Result
                     continue;
                 }
             };
-            let metrics = metrics.clone();
+            let admin = admin.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| respond(req, metrics.clone()));
+                let service = hyper::service::service_fn(move |req| respond(req, admin.clone()));
                 if let Err(e) = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await
@@ -49,14 +58,20 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<JobMetrics>) -> anyhow::Result
 
 async fn respond(
     req: Request<Incoming>,
-    metrics: Arc<JobMetrics>,
+    admin: Admin,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (status, content_type, body) = match (req.method(), req.uri().path()) {
-        (&hyper::Method::GET, "/metrics") => (StatusCode::OK, CONTENT_TYPE, metrics.encode()),
+    let (status, content_type, body) = match (req.method(), req.uri().path(), &admin.status) {
+        (&hyper::Method::GET, "/metrics", _) => {
+            (StatusCode::OK, CONTENT_TYPE, admin.metrics.encode())
+        }
+        (&hyper::Method::GET, "/status", Some(s)) => {
+            (StatusCode::OK, "application/json", s.borrow().clone())
+        }
+        (&hyper::Method::GET, "/healthz", _) => (StatusCode::OK, "text/plain", "ok\n".into()),
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: try /metrics\n".to_owned(),
+            "not found: try /metrics, /status or /healthz\n".to_owned(),
         ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));

@@ -1,0 +1,113 @@
+//! `floe worker`: serves this process's worker over gRPC and registers it in etcd; the leading
+//! coordinator gives it partitions. SIGTERM leaves gracefully: the worker deregisters, the
+//! coordinator takes a checkpoint with it and moves its partitions, then it exits 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use floe_cluster::registration::{Registration, WorkerRecord};
+use floe_proto::grpc::WorkerGrpcService;
+use floe_worker::{LocalWorker, WorkerOptions, WorkerStores};
+use tokio::sync::watch;
+
+use super::{host_name, EtcdArgs};
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    etcd: EtcdArgs,
+    /// This worker's name (default: the host name, so a restarted StatefulSet pod gets its
+    /// partitions back).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where the gRPC service listens.
+    #[arg(long, default_value = "0.0.0.0:7070")]
+    listen: SocketAddr,
+    /// The address coordinators reach this worker at (default: the host name and the listen
+    /// port, or the listen address when it names a host).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Reader actors (Kafka consumers) per job.
+    #[arg(long, default_value_t = 2)]
+    readers: usize,
+    /// How long the worker's etcd lease lives without renewal: how soon a dead worker's
+    /// partitions move.
+    #[arg(long, default_value = "10s", value_parser = humantime_secs)]
+    lease_ttl: Duration,
+    /// The longest a leaving worker waits for the coordinator to take its partitions.
+    #[arg(long, default_value = "120s", value_parser = humantime_secs)]
+    leave_timeout: Duration,
+}
+
+pub fn humantime_secs(text: &str) -> Result<Duration, String> {
+    floe_common::duration::parse_duration(text)
+}
+
+pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let name = args.name.clone().unwrap_or_else(host_name);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("worker gRPC on {}", args.listen))?;
+    let bound = listener.local_addr()?;
+    let advertise = args.advertise.clone().unwrap_or_else(|| {
+        if bound.ip().is_unspecified() {
+            format!("{}:{}", host_name(), bound.port())
+        } else {
+            bound.to_string()
+        }
+    });
+    let worker = Arc::new(LocalWorker::new(
+        name.clone(),
+        WorkerOptions {
+            readers: args.readers,
+            ..WorkerOptions::default()
+        },
+        WorkerStores::FromAssignment,
+    ));
+    let (shutdown_tx, mut shutdown) = watch::channel(false);
+    let server = tonic::transport::Server::builder()
+        .add_service(WorkerGrpcService::new(worker.clone()).into_server())
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            async move {
+                let _ = shutdown.wait_for(|s| *s).await;
+            },
+        );
+    let server = tokio::spawn(server);
+    tracing::info!(worker = %name, listen = %bound, %advertise, "worker serving");
+
+    let etcd = args.etcd.connect().await?;
+    let registration = Registration::register(
+        &etcd,
+        &name,
+        &WorkerRecord {
+            address: advertise.clone(),
+        },
+        args.lease_ttl,
+    )
+    .await?;
+
+    let (stop_tx, mut stop) = watch::channel(false);
+    crate::run::stop_on_signals(stop_tx);
+    let _ = stop.wait_for(|s| *s).await;
+    tracing::info!(worker = %name, "leaving the cluster: the coordinator moves this worker's partitions");
+    registration.leave().await?;
+    // The coordinator sees the change after its settle time, checkpoints with this worker and
+    // releases it.
+    let deadline = tokio::time::Instant::now() + args.leave_timeout;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    while worker.has_work().await {
+        if tokio::time::Instant::now() > deadline {
+            tracing::warn!(worker = %name, "no coordinator took the partitions in time; leaving anyway (they restart from the last checkpoint)");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = shutdown_tx.send(true);
+    let _ = server.await;
+    tracing::info!(worker = %name, "left");
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! One checkpoint across every assigned worker: a barrier carrying the job's watermark, the
+//! acks, the manifest that completes it, and its commits.
+
+use std::time::Instant;
+
+use floe_common::clock::wall_clock_ms;
+use floe_common::watermark::WATERMARK_END;
+use floe_proto::{Barrier, CheckpointAck, WorkerServiceError};
+
+use super::JobContext;
+use crate::committer::{restore_point, CommitterError};
+use crate::job::CommitNotice;
+
+/// Why a checkpoint did not complete.
+pub enum RoundError {
+    /// A worker did not acknowledge: the job restarts from the last complete checkpoint.
+    Worker(WorkerServiceError),
+    Committer(Box<CommitterError>),
+}
+
+pub struct RoundOutcome {
+    /// Every worker's bounded input is read and committed.
+    pub finished: bool,
+}
+
+pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
+    let started = Instant::now();
+    let id = ctx.next_id;
+    // Taken whether or not the checkpoint completes: a late upload of this attempt can never
+    // collide with a later one.
+    ctx.next_id += 1;
+    let barrier = Barrier {
+        checkpoint_id: id,
+        epoch: ctx.committer.epoch(),
+        watermark_ms: ctx.watermark.current(),
+    };
+    let acks = futures::future::join_all(ctx.assigned.iter().map(|(w, _)| {
+        let w = w.clone();
+        async move { w.checkpoint(barrier).await }
+    }))
+    .await
+    .into_iter()
+    .collect::<Result<Vec<CheckpointAck>, _>>()
+    .map_err(RoundError::Worker)?;
+
+    // Finished once a barrier at the end of time has closed every window after the input ended.
+    let finished = !acks.is_empty()
+        && acks.iter().all(|a| a.input_finished)
+        && barrier.watermark_ms == WATERMARK_END;
+    let mut window_ends: Vec<i64> = acks
+        .iter()
+        .flat_map(|a| a.closed_windows.iter().map(|w| w.end_ms))
+        .collect();
+    window_ends.sort_unstable();
+    window_ends.dedup();
+    if let Some(last) = window_ends.last() {
+        ctx.watermark.written(*last);
+    }
+    // The value that closed this checkpoint's windows; the acks' reports drive the next one.
+    let kept_watermark = ctx.watermark.checkpoint_value();
+    ctx.watermark.update(acks.iter().map(|a| a.watermark));
+    let mut stats = floe_common::window::OperatorStats::default();
+    for a in &acks {
+        stats.add(&a.stats);
+    }
+
+    let manifest = ctx
+        .committer
+        .complete(id, acks, kept_watermark)
+        .await
+        .map_err(|e| RoundError::Committer(Box::new(e)))?;
+    let report = ctx
+        .committer
+        .commit(&manifest)
+        .await
+        .map_err(|e| RoundError::Committer(Box::new(e)))?;
+    if let Err(e) = ctx.committer.cleanup().await {
+        tracing::warn!(error = %e, "checkpoint cleanup failed; will retry next checkpoint");
+    }
+    ctx.restore = Some(restore_point(&manifest));
+    ctx.failures_in_row = 0;
+
+    let duration = started.elapsed();
+    ctx.summary.checkpoint_durations.push(duration);
+    if let Some(tx) = &ctx.options.commit_notices {
+        let _ = tx.send(CommitNotice {
+            checkpoint_id: id,
+            visible_at_ms: wall_clock_ms(),
+            window_ends_ms: window_ends,
+            rows: report.rows_committed,
+            duration,
+        });
+    }
+    let p = &mut ctx.progress;
+    p.record(stats, ctx.watermark.current());
+    p.checkpoints_committed += 1;
+    p.last_checkpoint_id = id;
+    p.rows_committed += report.rows_committed;
+    p.last_commit_at_ms = wall_clock_ms();
+    p.input_finished = finished;
+    ctx.progress_tx.send_replace(p.clone());
+    tracing::info!(
+        job = %ctx.job.name,
+        checkpoint = id,
+        rows = report.rows_committed,
+        watermark = ctx.watermark.current(),
+        workers = ctx.assigned.len(),
+        ms = duration.as_millis() as u64,
+        "checkpoint committed"
+    );
+    Ok(RoundOutcome { finished })
+}

@@ -1,0 +1,202 @@
+//! The job controller: the coordinator's long-lived control logic as explicit states, one file
+//! each, driving workers only through [`WorkerService`].
+//!
+//! ```text
+//! Recovering ──▶ Scheduling ──▶ Running ──▶ Stopping ──▶ (done)
+//!     ▲              ▲             │  │
+//!     │              └─ Rescaling ◀┘  │   members or partitions changed: checkpoint, move
+//!     └───────────────────────────────┘   a worker failed or vanished: last checkpoint
+//! ```
+
+mod checkpoint_round;
+mod recovering;
+mod rescaling;
+mod running;
+mod scheduling;
+mod stopping;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use floe_common::config::JobSpec;
+use floe_common::job_watermark::JobWatermark;
+use floe_proto::{RestorePoint, WorkerService, WorkerServiceError};
+use floe_source::PartitionSource;
+use tokio::sync::watch;
+
+use crate::committer::IcebergCommitter;
+use crate::job::{JobError, JobOptions, JobProgress, JobSummary};
+
+/// The workers the coordinator can give work to now; the sender side follows membership
+/// (a fixed list in one process, etcd leases in a cluster).
+pub type Members = watch::Receiver<Vec<Arc<dyn WorkerService>>>;
+
+/// The controller's states.
+#[derive(Debug)]
+pub enum State {
+    /// Find the newest complete checkpoint (re-committing it) and where the job resumes.
+    Recovering,
+    /// Spread the partitions over the members and start them from the restore point.
+    Scheduling,
+    /// Take checkpoints; watch the workers, the members and the topic.
+    Running,
+    /// Take a checkpoint so that partitions can move with their state, then reschedule.
+    Rescaling {
+        why: String,
+    },
+    /// Finish with one last checkpoint and release the workers.
+    Stopping,
+    Done,
+}
+
+impl State {
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Recovering => "recovering",
+            State::Scheduling => "scheduling",
+            State::Running => "running",
+            State::Rescaling { .. } => "rescaling",
+            State::Stopping => "stopping",
+            State::Done => "done",
+        }
+    }
+}
+
+/// Everything the states share.
+pub struct JobContext {
+    pub job: Arc<JobSpec>,
+    pub committer: IcebergCommitter,
+    pub options: JobOptions,
+    pub members: Members,
+    pub partition_source: Arc<dyn PartitionSource>,
+    pub stop: watch::Receiver<bool>,
+    pub progress_tx: watch::Sender<JobProgress>,
+    pub progress: JobProgress,
+    pub summary: JobSummary,
+    /// Where the next assignment restores from: the newest complete checkpoint.
+    pub restore: Option<RestorePoint>,
+    pub next_id: u64,
+    pub watermark: JobWatermark,
+    /// The workers running the job now, and their partitions.
+    pub assigned: Vec<(Arc<dyn WorkerService>, Vec<i32>)>,
+    /// The topic's partitions as last listed.
+    pub partitions: Vec<i32>,
+    /// Failures in a row since the last committed checkpoint (for the restart back-off).
+    pub failures_in_row: u32,
+}
+
+impl JobContext {
+    pub fn job_error(&self, source: impl Into<JobErrorSource>) -> JobError {
+        match source.into() {
+            JobErrorSource::Worker(source) => JobError::Worker {
+                job: self.job.name.clone(),
+                source,
+            },
+            JobErrorSource::Committer(source) => JobError::Committer {
+                job: self.job.name.clone(),
+                source,
+            },
+        }
+    }
+
+    /// Partition → worker name of the current assignment.
+    pub fn holders(&self) -> BTreeMap<i32, String> {
+        self.assigned
+            .iter()
+            .flat_map(|(w, ps)| ps.iter().map(move |p| (*p, w.name().to_owned())))
+            .collect()
+    }
+
+    /// Stops every assigned worker's reading (best effort: a lost worker cannot answer).
+    pub async fn release_all(&mut self) {
+        let epoch = self.committer.epoch();
+        let releases = self.assigned.iter().map(|(w, _)| {
+            let w = w.clone();
+            async move {
+                if let Err(e) = w.release(epoch).await {
+                    tracing::warn!(worker = w.name(), error = %e, "could not release worker");
+                }
+            }
+        });
+        futures::future::join_all(releases).await;
+        self.assigned.clear();
+        self.progress.assignment.clear();
+    }
+
+    /// After a worker failed: the state to go to, or the job's error when the job does not
+    /// restart on failures (a single process, where a worker's failure is the job's).
+    pub async fn after_failure(&mut self, e: WorkerServiceError) -> Result<State, JobError> {
+        self.release_all().await;
+        if !self.options.restart_on_failure {
+            return Err(self.job_error(e));
+        }
+        self.failures_in_row += 1;
+        let pause = restart_pause(self.failures_in_row);
+        tracing::warn!(job = %self.job.name, error = %e, retry_in = ?pause, "a worker failed; restarting from the last complete checkpoint");
+        tokio::time::sleep(pause).await;
+        Ok(State::Recovering)
+    }
+}
+
+/// 1 s, 2 s, 4 s … up to 30 s between restarts that fail again.
+fn restart_pause(failures_in_row: u32) -> Duration {
+    Duration::from_secs(1u64 << failures_in_row.saturating_sub(1).min(5))
+        .min(Duration::from_secs(30))
+}
+
+/// The two sources of a job's errors.
+pub enum JobErrorSource {
+    Worker(WorkerServiceError),
+    Committer(Box<crate::committer::CommitterError>),
+}
+
+impl From<WorkerServiceError> for JobErrorSource {
+    fn from(e: WorkerServiceError) -> Self {
+        Self::Worker(e)
+    }
+}
+
+impl From<crate::committer::CommitterError> for JobErrorSource {
+    fn from(e: crate::committer::CommitterError) -> Self {
+        Self::Committer(Box::new(e))
+    }
+}
+
+impl From<Box<crate::committer::CommitterError>> for JobErrorSource {
+    fn from(e: Box<crate::committer::CommitterError>) -> Self {
+        Self::Committer(e)
+    }
+}
+
+/// Runs the job through its states until it is done or fails.
+pub async fn run(ctx: &mut JobContext) -> Result<(), JobError> {
+    let mut state = State::Recovering;
+    loop {
+        tracing::debug!(job = %ctx.job.name, ?state, "controller state");
+        let name = state.name();
+        if ctx.progress.state != name {
+            ctx.progress.state = name.to_owned();
+            ctx.progress_tx.send_replace(ctx.progress.clone());
+        }
+        state = match state {
+            State::Recovering => recovering::run(ctx).await?,
+            State::Scheduling => scheduling::run(ctx).await?,
+            State::Running => running::run(ctx).await?,
+            State::Rescaling { why } => rescaling::run(ctx, &why).await?,
+            State::Stopping => stopping::run(ctx).await?,
+            State::Done => return Ok(()),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restarts_back_off_up_to_thirty_seconds() {
+        let pauses: Vec<u64> = (1..=8).map(|n| restart_pause(n).as_secs()).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+}

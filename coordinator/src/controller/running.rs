@@ -1,0 +1,113 @@
+//! Running: checkpoints on the interval (or sooner, when the workers' statuses call for one),
+//! the job's watermark from the workers' reports, and an eye on the members and the topic.
+
+use std::time::{Duration, Instant};
+
+use floe_proto::{WorkerServiceError, WorkerStatus};
+
+use super::checkpoint_round::{self, RoundError};
+use super::scheduling::list_partitions;
+use super::{JobContext, State};
+use crate::checkpoint_trigger::{checkpoint_now, JobSignals};
+use crate::job::JobError;
+
+const STATUS_EVERY: Duration = Duration::from_millis(250);
+
+pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
+    let mut next_checkpoint = tokio::time::Instant::now() + ctx.options.checkpoint_interval;
+    let mut last_checkpoint = Instant::now();
+    let mut status_tick = tokio::time::interval(STATUS_EVERY);
+    ctx.members.mark_unchanged();
+    loop {
+        if !stop_requested(ctx) {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next_checkpoint) => {}
+                _ = ctx.stop.changed() => {}
+                _ = members_changed(&mut ctx.members) => {
+                    return Ok(State::Rescaling { why: "the members changed".into() });
+                }
+                _ = status_tick.tick() => {
+                    let signals = match poll_statuses(ctx).await {
+                        Ok(s) => s,
+                        Err(e) => return ctx.after_failure(e).await,
+                    };
+                    if !checkpoint_now(&signals, last_checkpoint.elapsed(), ctx.options.checkpoint_min_pause) {
+                        continue;
+                    }
+                }
+            }
+        }
+        let stopping = stop_requested(ctx);
+        let outcome = match checkpoint_round::run(ctx).await {
+            Ok(o) => o,
+            Err(RoundError::Worker(e)) => return ctx.after_failure(e).await,
+            Err(RoundError::Committer(e)) => return Err(ctx.job_error(e)),
+        };
+        if stopping || outcome.finished {
+            return Ok(State::Stopping);
+        }
+        next_checkpoint = tokio::time::Instant::now() + ctx.options.checkpoint_interval;
+        last_checkpoint = Instant::now();
+        // A bounded run reads the partitions there were at its start; a streaming one follows
+        // the topic as it grows: the new partitions are spread from the checkpoint just taken.
+        if !ctx.options.bounded && topic_grew(ctx).await {
+            ctx.release_all().await;
+            return Ok(State::Scheduling);
+        }
+    }
+}
+
+/// Resolves when the members change; never, once no one can change them (a fixed list).
+async fn members_changed(members: &mut super::Members) {
+    if members.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Whether the job was asked to stop (a dropped sender counts: no one can ask any more).
+fn stop_requested(ctx: &JobContext) -> bool {
+    *ctx.stop.borrow() || ctx.stop.has_changed().is_err()
+}
+
+/// Whether the topic lists partitions the job does not read yet. Failing to list them is not
+/// fatal: the next checkpoint asks again.
+async fn topic_grew(ctx: &JobContext) -> bool {
+    match list_partitions(ctx).await {
+        Ok(listed) => {
+            let grew = listed.iter().any(|p| !ctx.partitions.contains(p));
+            if grew {
+                tracing::info!(job = %ctx.job.name, ?listed, "the topic has new partitions; spreading them from the last checkpoint");
+            }
+            grew
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the topic's partitions; asking again at the next checkpoint");
+            false
+        }
+    }
+}
+
+/// Asks every assigned worker for its status: the job's progress and watermark follow, and the
+/// signals for an early checkpoint come back.
+async fn poll_statuses(ctx: &mut JobContext) -> Result<JobSignals, WorkerServiceError> {
+    let statuses = futures::future::join_all(ctx.assigned.iter().map(|(w, _)| {
+        let w = w.clone();
+        async move { w.status().await }
+    }))
+    .await
+    .into_iter()
+    .collect::<Result<Vec<WorkerStatus>, _>>()?;
+    ctx.watermark.update(statuses.iter().map(|s| s.watermark));
+    let mut stats = floe_common::window::OperatorStats::default();
+    let p = &mut ctx.progress;
+    (p.open_windows, p.open_entries, p.offsets_skipped) = (0, 0, 0);
+    for s in &statuses {
+        stats.add(&s.stats);
+        p.open_windows = p.open_windows.max(s.open_windows);
+        p.open_entries += s.open_entries;
+        p.offsets_skipped += s.offsets_skipped;
+    }
+    p.record(stats, ctx.watermark.current());
+    ctx.progress_tx.send_replace(p.clone());
+    Ok(JobSignals::new(&statuses, &ctx.watermark))
+}

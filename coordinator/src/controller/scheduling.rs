@@ -1,0 +1,85 @@
+//! Scheduling: the topic's partitions spread over the members (each kept where the restore
+//! point had it when the spread allows), every member started from the restore point.
+
+use std::sync::Arc;
+
+use floe_proto::{Assignment, WorkerService, WorkerServiceError};
+
+use super::{JobContext, State};
+use crate::assignment;
+use crate::job::JobError;
+
+pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
+    let Some(members) = wait_for_members(ctx).await else {
+        return Ok(State::Stopping);
+    };
+    ctx.partitions = match list_partitions(ctx).await {
+        Ok(p) => p,
+        Err(e) if ctx.options.restart_on_failure => return ctx.after_failure(e).await,
+        Err(e) => return Err(ctx.job_error(e)),
+    };
+    let previous = ctx
+        .restore
+        .as_ref()
+        .map(|r| r.holders.clone())
+        .unwrap_or_default();
+    let names: Vec<String> = members.iter().map(|w| w.name().to_owned()).collect();
+    let plan = assignment::spread(&ctx.partitions, &names, &previous);
+    let epoch = ctx.committer.epoch();
+    ctx.assigned = members
+        .iter()
+        .map(|w| (w.clone(), plan.get(w.name()).cloned().unwrap_or_default()))
+        .collect();
+    let starts = ctx.assigned.iter().map(|(w, partitions)| {
+        let assignment = Assignment {
+            job: ctx.job.clone(),
+            checkpoint_store: ctx.options.checkpoint_store.clone(),
+            epoch,
+            worker_id: w.name().to_owned(),
+            partitions: partitions.clone(),
+            restore: ctx.restore.clone(),
+            bounded: ctx.options.bounded,
+        };
+        let w = w.clone();
+        async move { w.assign(assignment).await }
+    });
+    let results = futures::future::join_all(starts).await;
+    if let Some(e) = results.into_iter().find_map(Result::err) {
+        return ctx.after_failure(e).await;
+    }
+    tracing::info!(job = %ctx.job.name, assignment = ?plan, "partitions assigned");
+    ctx.progress.epoch = epoch;
+    ctx.progress.assignment = plan;
+    ctx.progress_tx.send_replace(ctx.progress.clone());
+    Ok(State::Running)
+}
+
+/// The current members, once there is at least one; `None` when the job is asked to stop first.
+async fn wait_for_members(ctx: &mut JobContext) -> Option<Vec<Arc<dyn WorkerService>>> {
+    loop {
+        let members = ctx.members.borrow_and_update().clone();
+        if !members.is_empty() {
+            return Some(members);
+        }
+        tracing::info!(job = %ctx.job.name, "waiting for workers");
+        tokio::select! {
+            changed = ctx.members.changed() => if changed.is_err() { return None },
+            _ = ctx.stop.changed() => return None,
+        }
+    }
+}
+
+/// The topic's partitions (Kafka's metadata is a blocking call).
+pub async fn list_partitions(ctx: &JobContext) -> Result<Vec<i32>, WorkerServiceError> {
+    let source = ctx.partition_source.clone();
+    let listed = tokio::task::spawn_blocking(move || source.partitions()).await;
+    let failed = |message: String| WorkerServiceError::Failed {
+        worker: "coordinator".into(),
+        message,
+    };
+    match listed {
+        Ok(Ok(partitions)) => Ok(partitions),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(e) => Err(failed(e.to_string())),
+    }
+}

@@ -1,0 +1,398 @@
+//! Row data on the wire as Arrow IPC streams: the partial aggregates of closed windows (one
+//! column per accumulator part, typed by the job's aggregates), late events and dead letters.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{BinaryBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type};
+use arrow_array::{Array, ArrayRef, Int32Array, RecordBatch};
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
+use arrow_schema::{ArrowError, DataType, Field, Schema};
+use floe_common::aggregate::Acc;
+use floe_common::records::{DeadLetter, LateEvent};
+use floe_common::window::{ClosedWindow, KeyedAccs};
+
+fn write(batch: RecordBatch) -> Result<Vec<u8>, ArrowError> {
+    let mut out = Vec::new();
+    let mut writer = StreamWriter::try_new(&mut out, &batch.schema())?;
+    writer.write(&batch)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(out)
+}
+
+fn read(bytes: &[u8]) -> Result<Vec<RecordBatch>, ArrowError> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    StreamReader::try_new(bytes, None)?.collect()
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef, ArrowError> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")))
+}
+
+/// One accumulator's columns in the closed-windows stream.
+fn acc_fields(i: usize, acc: &Acc) -> Vec<Field> {
+    let name = format!("acc{i}");
+    match acc {
+        Acc::Count(_) | Acc::SumLong(_) => vec![Field::new(name, DataType::Int64, false)],
+        Acc::SumDouble(_) => vec![Field::new(name, DataType::Float64, false)],
+        Acc::MinLong(_) | Acc::MaxLong(_) => vec![Field::new(name, DataType::Int64, true)],
+        Acc::MinDouble(_) | Acc::MaxDouble(_) => {
+            vec![Field::new(name, DataType::Float64, true)]
+        }
+        Acc::Avg { .. } => vec![
+            Field::new(format!("{name}_sum"), DataType::Float64, false),
+            Field::new(format!("{name}_count"), DataType::Int64, false),
+        ],
+    }
+}
+
+/// Closed windows as one Arrow IPC stream: `window_start`, `window_end`, `key`, then the
+/// accumulators in the order of `template` (the job's aggregates).
+pub fn closed_windows_to_ipc(
+    windows: &[ClosedWindow],
+    template: &[Acc],
+) -> Result<Vec<u8>, ArrowError> {
+    let mut fields = vec![
+        Field::new("window_start", DataType::Int64, false),
+        Field::new("window_end", DataType::Int64, false),
+        Field::new("key", DataType::Utf8, false),
+    ];
+    for (i, acc) in template.iter().enumerate() {
+        fields.extend(acc_fields(i, acc));
+    }
+    let rows: usize = windows.iter().map(|w| w.rows.len()).sum();
+    let (mut starts, mut ends) = (
+        Int64Builder::with_capacity(rows),
+        Int64Builder::with_capacity(rows),
+    );
+    let mut keys = StringBuilder::with_capacity(rows, rows * 16);
+    let mut longs: Vec<Int64Builder> = Vec::new();
+    let mut doubles: Vec<Float64Builder> = Vec::new();
+    // Per accumulator part, in field order: (is_long, index into longs/doubles).
+    let mut parts: Vec<(bool, usize)> = Vec::new();
+    for acc in template {
+        let kinds: &[bool] = match acc {
+            Acc::Count(_) | Acc::SumLong(_) | Acc::MinLong(_) | Acc::MaxLong(_) => &[true],
+            Acc::SumDouble(_) | Acc::MinDouble(_) | Acc::MaxDouble(_) => &[false],
+            Acc::Avg { .. } => &[false, true],
+        };
+        for long in kinds {
+            if *long {
+                parts.push((true, longs.len()));
+                longs.push(Int64Builder::with_capacity(rows));
+            } else {
+                parts.push((false, doubles.len()));
+                doubles.push(Float64Builder::with_capacity(rows));
+            }
+        }
+    }
+    for w in windows {
+        for (key, accs) in w.rows.iter() {
+            starts.append_value(w.start_ms);
+            ends.append_value(w.end_ms);
+            keys.append_value(key);
+            let mut part = 0;
+            for acc in accs {
+                let mut long = |v: Option<i64>| {
+                    longs[parts[part].1].append_option(v);
+                    part += 1;
+                };
+                match *acc {
+                    Acc::Count(n) | Acc::SumLong(n) => long(Some(n)),
+                    Acc::MinLong(m) | Acc::MaxLong(m) => long(m),
+                    Acc::SumDouble(s) => {
+                        doubles[parts[part].1].append_value(s);
+                        part += 1;
+                    }
+                    Acc::MinDouble(m) | Acc::MaxDouble(m) => {
+                        doubles[parts[part].1].append_option(m);
+                        part += 1;
+                    }
+                    Acc::Avg { sum, count } => {
+                        doubles[parts[part].1].append_value(sum);
+                        longs[parts[part + 1].1].append_value(count);
+                        part += 2;
+                    }
+                }
+            }
+        }
+    }
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(starts.finish()),
+        Arc::new(ends.finish()),
+        Arc::new(keys.finish()),
+    ];
+    for (long, i) in parts {
+        columns.push(if long {
+            Arc::new(longs[i].finish())
+        } else {
+            Arc::new(doubles[i].finish())
+        });
+    }
+    write(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// Reads what [`closed_windows_to_ipc`] wrote with the same `template`.
+pub fn closed_windows_from_ipc(
+    bytes: &[u8],
+    template: &[Acc],
+) -> Result<Vec<ClosedWindow>, ArrowError> {
+    let mut windows: Vec<ClosedWindow> = Vec::new();
+    for batch in read(bytes)? {
+        let starts = column(&batch, "window_start")?.as_primitive::<Int64Type>();
+        let ends = column(&batch, "window_end")?.as_primitive::<Int64Type>();
+        let keys = column(&batch, "key")?.as_string::<i32>();
+        let mut row = template.to_vec();
+        for r in 0..batch.num_rows() {
+            for (i, acc) in row.iter_mut().enumerate() {
+                let name = format!("acc{i}");
+                let long = |n: &str| -> Result<Option<i64>, ArrowError> {
+                    let c = column(&batch, n)?.as_primitive::<Int64Type>();
+                    Ok(c.is_valid(r).then(|| c.value(r)))
+                };
+                let double = |n: &str| -> Result<Option<f64>, ArrowError> {
+                    let c = column(&batch, n)?.as_primitive::<Float64Type>();
+                    Ok(c.is_valid(r).then(|| c.value(r)))
+                };
+                *acc = match *acc {
+                    Acc::Count(_) => Acc::Count(long(&name)?.unwrap_or(0)),
+                    Acc::SumLong(_) => Acc::SumLong(long(&name)?.unwrap_or(0)),
+                    Acc::MinLong(_) => Acc::MinLong(long(&name)?),
+                    Acc::MaxLong(_) => Acc::MaxLong(long(&name)?),
+                    Acc::SumDouble(_) => Acc::SumDouble(double(&name)?.unwrap_or(0.0)),
+                    Acc::MinDouble(_) => Acc::MinDouble(double(&name)?),
+                    Acc::MaxDouble(_) => Acc::MaxDouble(double(&name)?),
+                    Acc::Avg { .. } => Acc::Avg {
+                        sum: double(&format!("{name}_sum"))?.unwrap_or(0.0),
+                        count: long(&format!("{name}_count"))?.unwrap_or(0),
+                    },
+                };
+            }
+            let start = starts.value(r);
+            let window = match windows.last_mut() {
+                Some(w) if w.start_ms == start => w,
+                _ => {
+                    windows.push(ClosedWindow {
+                        start_ms: start,
+                        end_ms: ends.value(r),
+                        rows: KeyedAccs::new(template.len()),
+                    });
+                    let last = windows.len() - 1;
+                    &mut windows[last]
+                }
+            };
+            window.rows.row_mut(keys.value(r), &row);
+        }
+    }
+    Ok(windows)
+}
+
+fn records_schema(late: bool) -> Schema {
+    let mut fields = vec![
+        Field::new("partition", DataType::Int32, false),
+        Field::new("offset", DataType::Int64, false),
+    ];
+    if late {
+        fields.extend([
+            Field::new("event_time_ms", DataType::Int64, false),
+            Field::new("window_start_ms", DataType::Int64, false),
+            Field::new("watermark_ms", DataType::Int64, false),
+        ]);
+    }
+    fields.extend([
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("raw", DataType::Binary, true),
+    ]);
+    Schema::new(fields)
+}
+
+fn longs(values: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(values.collect::<arrow_array::Int64Array>())
+}
+
+pub fn late_events_to_ipc(events: &[LateEvent]) -> Result<Vec<u8>, ArrowError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut raw = BinaryBuilder::new();
+    let mut reasons = StringBuilder::new();
+    for e in events {
+        raw.append_value(&e.raw);
+        reasons.append_value(&e.reason);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(events.iter().map(|e| e.partition).collect::<Int32Array>()),
+        longs(events.iter().map(|e| e.offset)),
+        longs(events.iter().map(|e| e.event_time_ms)),
+        longs(events.iter().map(|e| e.window_start_ms)),
+        longs(events.iter().map(|e| e.watermark_ms)),
+        Arc::new(reasons.finish()),
+        Arc::new(raw.finish()),
+    ];
+    write(RecordBatch::try_new(
+        Arc::new(records_schema(true)),
+        columns,
+    )?)
+}
+
+pub fn late_events_from_ipc(bytes: &[u8]) -> Result<Vec<LateEvent>, ArrowError> {
+    let mut out = Vec::new();
+    for b in read(bytes)? {
+        let partition = column(&b, "partition")?.as_primitive::<Int32Type>();
+        let offset = column(&b, "offset")?.as_primitive::<Int64Type>();
+        let event_time = column(&b, "event_time_ms")?.as_primitive::<Int64Type>();
+        let window_start = column(&b, "window_start_ms")?.as_primitive::<Int64Type>();
+        let watermark = column(&b, "watermark_ms")?.as_primitive::<Int64Type>();
+        let reason = column(&b, "reason")?.as_string::<i32>();
+        let raw = column(&b, "raw")?.as_binary::<i32>();
+        for r in 0..b.num_rows() {
+            out.push(LateEvent {
+                partition: partition.value(r),
+                offset: offset.value(r),
+                event_time_ms: event_time.value(r),
+                window_start_ms: window_start.value(r),
+                watermark_ms: watermark.value(r),
+                reason: reason.value(r).to_owned(),
+                raw: raw.value(r).to_vec(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub fn dead_letters_to_ipc(letters: &[DeadLetter]) -> Result<Vec<u8>, ArrowError> {
+    if letters.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut raw = BinaryBuilder::new();
+    let mut reasons = StringBuilder::new();
+    for d in letters {
+        raw.append_option(d.raw.as_deref());
+        reasons.append_value(&d.reason);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(letters.iter().map(|d| d.partition).collect::<Int32Array>()),
+        longs(letters.iter().map(|d| d.offset)),
+        Arc::new(reasons.finish()),
+        Arc::new(raw.finish()),
+    ];
+    write(RecordBatch::try_new(
+        Arc::new(records_schema(false)),
+        columns,
+    )?)
+}
+
+pub fn dead_letters_from_ipc(bytes: &[u8]) -> Result<Vec<DeadLetter>, ArrowError> {
+    let mut out = Vec::new();
+    for b in read(bytes)? {
+        let partition = column(&b, "partition")?.as_primitive::<Int32Type>();
+        let offset = column(&b, "offset")?.as_primitive::<Int64Type>();
+        let reason = column(&b, "reason")?.as_string::<i32>();
+        let raw = column(&b, "raw")?.as_binary::<i32>();
+        for r in 0..b.num_rows() {
+            out.push(DeadLetter {
+                partition: partition.value(r),
+                offset: offset.value(r),
+                reason: reason.value(r).to_owned(),
+                raw: raw.is_valid(r).then(|| raw.value(r).to_vec()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use floe_common::aggregate::AggregateSpec;
+    use floe_common::config::example_job;
+
+    #[test]
+    fn closed_windows_round_trip_with_every_kind_of_accumulator() {
+        let template = vec![
+            Acc::Count(0),
+            Acc::SumLong(0),
+            Acc::SumDouble(0.0),
+            Acc::MinLong(None),
+            Acc::MaxDouble(None),
+            Acc::Avg { sum: 0.0, count: 0 },
+        ];
+        let mut rows = KeyedAccs::new(template.len());
+        rows.row_mut(
+            "a",
+            &[
+                Acc::Count(3),
+                Acc::SumLong(-7),
+                Acc::SumDouble(1.5),
+                Acc::MinLong(Some(2)),
+                Acc::MaxDouble(None),
+                Acc::Avg { sum: 9.0, count: 3 },
+            ],
+        );
+        rows.row_mut("b", &template);
+        let windows = vec![
+            ClosedWindow {
+                start_ms: 0,
+                end_ms: 60_000,
+                rows: rows.clone(),
+            },
+            ClosedWindow {
+                start_ms: 60_000,
+                end_ms: 120_000,
+                rows,
+            },
+        ];
+        let bytes = closed_windows_to_ipc(&windows, &template).unwrap();
+        assert_eq!(closed_windows_from_ipc(&bytes, &template).unwrap(), windows);
+        let job = example_job();
+        let gold: Vec<Acc> = job.aggregates.iter().map(AggregateSpec::new_acc).collect();
+        let empty = closed_windows_to_ipc(&[], &gold).unwrap();
+        assert!(closed_windows_from_ipc(&empty, &gold).unwrap().is_empty());
+    }
+
+    #[test]
+    fn late_events_and_dead_letters_round_trip() {
+        let late = vec![LateEvent {
+            partition: 3,
+            offset: 9,
+            event_time_ms: 5,
+            window_start_ms: 0,
+            watermark_ms: 70_000,
+            reason: "closed".into(),
+            raw: b"{}".to_vec(),
+        }];
+        let dead = vec![
+            DeadLetter {
+                partition: 1,
+                offset: 2,
+                reason: "bad".into(),
+                raw: None,
+            },
+            DeadLetter {
+                partition: 1,
+                offset: 3,
+                reason: "worse".into(),
+                raw: Some(b"x".to_vec()),
+            },
+        ];
+        assert_eq!(
+            late_events_from_ipc(&late_events_to_ipc(&late).unwrap()).unwrap(),
+            late
+        );
+        assert_eq!(
+            dead_letters_from_ipc(&dead_letters_to_ipc(&dead).unwrap()).unwrap(),
+            dead
+        );
+        assert!(late_events_from_ipc(&[]).unwrap().is_empty());
+    }
+}

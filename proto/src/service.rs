@@ -1,0 +1,46 @@
+//! `WorkerService`: everything the coordinator asks of a worker.
+
+use async_trait::async_trait;
+
+use crate::messages::{Assignment, Barrier, CheckpointAck, WorkerStatus};
+
+/// Why a worker did not do what the coordinator asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WorkerServiceError {
+    /// The worker cannot be reached (gone, restarting, network): its partitions must move.
+    #[error("worker {worker} is unreachable: {message}")]
+    Unavailable { worker: String, message: String },
+    /// The worker's part of the job failed (a reader, the state store): the job recovers.
+    #[error("worker {worker}: {message}")]
+    Failed { worker: String, message: String },
+    /// The request came from a coordinator older than one the worker has already obeyed.
+    #[error("worker {worker} refused epoch {epoch}: it follows epoch {current}")]
+    StaleEpoch {
+        worker: String,
+        epoch: u64,
+        current: u64,
+    },
+}
+
+/// How the coordinator drives one worker: in-process (`floe run`) or over gRPC (cluster mode).
+/// The coordinator knows nothing else of a worker.
+#[async_trait]
+pub trait WorkerService: Send + Sync {
+    /// The worker's name (its state objects are named after it).
+    fn name(&self) -> &str;
+
+    /// Starts this worker's part of a job, replacing whatever it ran before: its partitions,
+    /// their state restored from a checkpoint. Returns once the partitions are being read.
+    async fn assign(&self, assignment: Assignment) -> Result<(), WorkerServiceError>;
+
+    /// Takes a checkpoint: closes the windows the barrier's watermark closes, makes the state
+    /// durable, and returns everything produced since the previous checkpoint.
+    async fn checkpoint(&self, barrier: Barrier) -> Result<CheckpointAck, WorkerServiceError>;
+
+    /// Live numbers; an error once the worker's part of the job has failed.
+    async fn status(&self) -> Result<WorkerStatus, WorkerServiceError>;
+
+    /// Stops reading and drops the state since the last checkpoint (the partitions are about to
+    /// move, or the job stops). Doing nothing is fine when nothing runs.
+    async fn release(&self, epoch: u64) -> Result<(), WorkerServiceError>;
+}

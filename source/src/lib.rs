@@ -1,0 +1,20 @@
+//! Where a job's events come from: the Kafka client settings every part of Floe shares, the
+//! partitions of a job's topic, and where each partition's reading starts. The coordinator lists
+//! partitions with it; workers read them.
+
+pub mod kafka;
+pub mod start_position;
+
+pub use kafka::{
+    available, consumer_config, create_consumer, topic_partitions, FloeConsumer,
+    FloeConsumerContext, KafkaPartitions, PartitionSource,
+};
+
+/// Why a source could not be read or listed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("{0}")]
+    Topic(String),
+}

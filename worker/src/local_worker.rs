@@ -1,0 +1,170 @@
+//! `LocalWorker`: this process's worker behind the [`WorkerService`] seam. `floe run` drives it
+//! directly; `floe worker` serves it over gRPC.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use floe_proto::{
+    Assignment, Barrier, CheckpointAck, WorkerService, WorkerServiceError, WorkerStatus,
+};
+use floe_storage::{open_location, CheckpointStore};
+use tokio::sync::Mutex;
+
+use crate::worker::{Worker, WorkerError, WorkerOptions};
+
+/// Where a local worker's checkpoint store comes from.
+#[derive(Debug, Clone)]
+pub enum WorkerStores {
+    /// The store the embedding process opened (with its own I/O policy, or a test's faults).
+    Given(CheckpointStore),
+    /// The location each assignment names (cluster mode: the coordinator's config).
+    FromAssignment,
+}
+
+/// The part of a job this worker runs now, and the newest coordinator epoch it obeyed.
+#[derive(Default)]
+struct Current {
+    epoch: u64,
+    worker: Option<Arc<Worker>>,
+}
+
+/// A worker of this process.
+pub struct LocalWorker {
+    name: String,
+    options: WorkerOptions,
+    stores: WorkerStores,
+    current: Mutex<Current>,
+}
+
+impl LocalWorker {
+    pub fn new(name: impl Into<String>, options: WorkerOptions, stores: WorkerStores) -> Self {
+        Self {
+            name: name.into(),
+            options,
+            stores,
+            current: Mutex::new(Current::default()),
+        }
+    }
+
+    /// Whether a part of a job runs here now.
+    pub async fn has_work(&self) -> bool {
+        self.current.lock().await.worker.is_some()
+    }
+
+    fn failed(&self, e: impl std::fmt::Display) -> WorkerServiceError {
+        WorkerServiceError::Failed {
+            worker: self.name.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn store_for(&self, assignment: &Assignment) -> Result<CheckpointStore, WorkerServiceError> {
+        match &self.stores {
+            WorkerStores::Given(store) => Ok(store.clone()),
+            WorkerStores::FromAssignment => {
+                let location = open_location(&assignment.checkpoint_store)
+                    .map_err(|e| self.failed(WorkerError::Storage(e)))?;
+                Ok(CheckpointStore::new(location, &assignment.job.name))
+            }
+        }
+    }
+
+    /// The running worker, once `epoch` is not older than the newest one obeyed.
+    async fn running(&self, epoch: Option<u64>) -> Result<Arc<Worker>, WorkerServiceError> {
+        let current = self.current.lock().await;
+        if let Some(epoch) = epoch.filter(|e| *e < current.epoch) {
+            return Err(WorkerServiceError::StaleEpoch {
+                worker: self.name.clone(),
+                epoch,
+                current: current.epoch,
+            });
+        }
+        current
+            .worker
+            .clone()
+            .ok_or_else(|| self.failed("has no assignment"))
+    }
+
+    /// Takes the current work away, first checking that `epoch` may.
+    async fn take(&self, epoch: u64) -> Result<Option<Arc<Worker>>, WorkerServiceError> {
+        let mut current = self.current.lock().await;
+        if epoch < current.epoch {
+            return Err(WorkerServiceError::StaleEpoch {
+                worker: self.name.clone(),
+                epoch,
+                current: current.epoch,
+            });
+        }
+        current.epoch = epoch;
+        Ok(current.worker.take())
+    }
+}
+
+#[async_trait]
+impl WorkerService for LocalWorker {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn assign(&self, assignment: Assignment) -> Result<(), WorkerServiceError> {
+        if let Some(old) = self.take(assignment.epoch).await? {
+            old.stop().await;
+        }
+        tracing::info!(worker = %self.name, job = %assignment.job.name, partitions = ?assignment.partitions, restore_from = ?assignment.restore.as_ref().map(|r| r.at), epoch = assignment.epoch, "assigned");
+        let epoch = assignment.epoch;
+        let store = self.store_for(&assignment)?;
+        let worker = Worker::start(assignment, store, self.options.clone())
+            .await
+            .map_err(|e| self.failed(e))?;
+        let mut current = self.current.lock().await;
+        if current.epoch != epoch || current.worker.is_some() {
+            // A newer coordinator assigned meanwhile: its assignment wins.
+            drop(current);
+            worker.stop().await;
+            return Err(WorkerServiceError::StaleEpoch {
+                worker: self.name.clone(),
+                epoch,
+                current: self.current.lock().await.epoch,
+            });
+        }
+        current.worker = Some(Arc::new(worker));
+        Ok(())
+    }
+
+    async fn checkpoint(&self, barrier: Barrier) -> Result<CheckpointAck, WorkerServiceError> {
+        let worker = self.running(Some(barrier.epoch)).await?;
+        worker.checkpoint(barrier).await.map_err(|e| self.failed(e))
+    }
+
+    async fn status(&self) -> Result<WorkerStatus, WorkerServiceError> {
+        let worker = self.running(None).await?;
+        worker.status().await.map_err(|e| self.failed(e))
+    }
+
+    async fn release(&self, epoch: u64) -> Result<(), WorkerServiceError> {
+        if let Some(old) = self.take(epoch).await? {
+            tracing::info!(worker = %self.name, epoch, "released");
+            old.stop().await;
+        }
+        Ok(())
+    }
+}
+
+/// `count` workers of this process sharing `store`, named `0`, `1`, …: the members a job runs
+/// on in `floe run` (one by default; more spread its partitions as a cluster would).
+pub fn in_process_workers(
+    count: usize,
+    store: CheckpointStore,
+    options: WorkerOptions,
+) -> tokio::sync::watch::Receiver<Vec<Arc<dyn WorkerService>>> {
+    let workers = (0..count.max(1))
+        .map(|i| {
+            Arc::new(LocalWorker::new(
+                i.to_string(),
+                options.clone(),
+                WorkerStores::Given(store.clone()),
+            )) as Arc<dyn WorkerService>
+        })
+        .collect();
+    tokio::sync::watch::channel(workers).1
+}
