@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real test services for Floe's end-to-end tests, on loopback, data under one directory.
 #
-#   scripts/services.sh DATA_DIR start  [--s3]   install if missing, start, wait until ready,
+#   scripts/services.sh DATA_DIR start  [--s3] [--pg] [--etcd]   install if missing, start, wait until ready,
 #                                                print sourceable KEY=VALUE lines (also DATA_DIR/env)
 #   scripts/services.sh DATA_DIR stop            stop what `start` started (pid files in DATA_DIR)
 #   scripts/services.sh DATA_DIR status          print what is up (exit 1 if something is down)
@@ -20,6 +20,9 @@
 #   --pg: PostgreSQL (Debian's postgresql package, apt-get installed if missing), a throwaway
 #     cluster in DATA_DIR/postgres, trust auth, user floe   127.0.0.1:$((15432+FLOE_PORT_OFFSET))
 #     (for the Iceberg SQL catalog on Postgres; runs as the `postgres` user when started as root)
+#   --etcd: etcd (Debian's etcd-server package, apt-get installed if missing), one member with
+#     its data in DATA_DIR/etcd                                127.0.0.1:$((12379+FLOE_PORT_OFFSET))
+#     (cluster mode's membership and leader election; peer port +1)
 #
 # Env knobs:
 #   FLOE_CACHE        tool/venv cache (default ~/.cache/floe): tools/tansu, venv/, tansu-install/
@@ -32,14 +35,15 @@
 # else `cargo install tansu --version 0.6.0 --locked --features libsql` (~50 min on 2 cores).
 set -euo pipefail
 
-usage() { echo "usage: $0 DATA_DIR start|stop|status [--s3] [--pg]" >&2; exit 2; }
+usage() { echo "usage: $0 DATA_DIR start|stop|status [--s3] [--pg] [--etcd]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 DATA=$1; ACTION=$2; shift 2
-WITH_S3=0; WITH_PG=0
+WITH_S3=0; WITH_PG=0; WITH_ETCD=0
 for a in "$@"; do
   case $a in
     --s3) WITH_S3=1 ;;
     --pg) WITH_PG=1 ;;
+    --etcd) WITH_ETCD=1 ;;
     *) usage ;;
   esac
 done
@@ -55,6 +59,7 @@ O=${FLOE_PORT_OFFSET:-0}
 KAFKA_PORT=$((19092 + O))
 S3_PORT=$((18333 + O)); REST_PORT=$((18181 + O))
 PG_PORT=$((15432 + O))
+ETCD_PORT=$((12379 + O)); ETCD_PEER_PORT=$((12380 + O))
 SW_MASTER=$((19333 + O)); SW_VOLUME=$((19340 + O)); SW_FILER=$((18888 + O)); SW_ADMIN=$((23647 + O))
 export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-floetest}
 export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-floetestsecret}
@@ -88,6 +93,7 @@ if [ "$ACTION" = stop ]; then
   stop_one tansu
   stop_one seaweedfs
   stop_one postgres
+  stop_one etcd
   rm -f "$DATA/env"
   exit 0
 fi
@@ -108,6 +114,7 @@ if [ "$ACTION" = status ]; then
   status_one tansu "$KAFKA_PORT" kafka
   status_one seaweedfs "$S3_PORT" s3
   status_one postgres "$PG_PORT" postgres
+  status_one etcd "$ETCD_PORT" etcd
   if is_running seaweedfs; then
     if port_open "$REST_PORT"; then echo "seaweedfs: iceberg rest 127.0.0.1:$REST_PORT"
     else echo "seaweedfs: iceberg rest 127.0.0.1:$REST_PORT not accepting connections"; rc=1; fi
@@ -271,6 +278,34 @@ if [ "$WITH_PG" = 1 ]; then
   fi
 fi
 
+# ---------------------------------------------------------------- etcd
+etcd_bin() {
+  if ! command -v etcd >/dev/null; then
+    command -v apt-get >/dev/null || die "no etcd and no apt-get to install it"
+    log "installing etcd-server with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server >&2 \
+      || die "apt-get install etcd-server failed"
+  fi
+  command -v etcd
+}
+if [ "$WITH_ETCD" = 1 ]; then
+  if is_running etcd; then
+    log "etcd already running (pid $(pid_of etcd))"
+  else
+    port_open "$ETCD_PORT" && die "port $ETCD_PORT already in use (set FLOE_PORT_OFFSET)"
+    ETCD=$(etcd_bin)
+    # Debian's package also starts a system etcd on 2379; ours is private to DATA_DIR.
+    start_bg etcd "$DATA" "$ETCD" --name floe-test --data-dir "$DATA/etcd" \
+      --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
+      --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+      --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+      --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+      --initial-cluster "floe-test=http://127.0.0.1:$ETCD_PEER_PORT" \
+      --unsafe-no-fsync
+    log "etcd starting (pid $(pid_of etcd))"
+  fi
+fi
+
 # ---------------------------------------------------------------- readiness
 kafka_api_versions() {  # a real Kafka request (ApiVersions v0) must get an error-free answer
   "$PY" - "$KAFKA_PORT" <<'PYEOF'
@@ -308,6 +343,10 @@ if [ "$WITH_PG" = 1 ]; then
   wait_for postgres 60 "$(pg_bindir)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
   log "postgres ready on 127.0.0.1:$PG_PORT"
 fi
+if [ "$WITH_ETCD" = 1 ]; then
+  wait_for etcd 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+  log "etcd ready on 127.0.0.1:$ETCD_PORT"
+fi
 log "ready in $((SECONDS - t0))s"
 
 # ---------------------------------------------------------------- addresses
@@ -324,6 +363,9 @@ log "ready in $((SECONDS - t0))s"
   fi
   if [ "$WITH_PG" = 1 ] || is_running postgres; then
     echo "FLOE_POSTGRES_URL=postgres://floe@127.0.0.1:$PG_PORT/postgres"
+  fi
+  if [ "$WITH_ETCD" = 1 ] || is_running etcd; then
+    echo "FLOE_ETCD_ENDPOINTS=http://127.0.0.1:$ETCD_PORT"
   fi
   echo "FLOE_PYTHON=$PY"
   echo "FLOE_TANSU_BIN=$(resolve_tansu)"

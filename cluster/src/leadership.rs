@@ -30,7 +30,9 @@ impl Leadership {
         let (lost_tx, lost) = tokio::sync::watch::channel(false);
         let keeper = tokio::spawn(keep_alive(etcd.clone(), lease, ttl_s, lost_tx));
         tracing::info!(coordinator = name, "standing for leader");
-        let mut response = client
+        let mut response = etcd
+            .without_deadline()
+            .await?
             .campaign(etcd.keys.election(), name, lease)
             .await
             .map_err(|e| etcd.error(e))?;

@@ -32,27 +32,20 @@ pub struct Etcd {
 }
 
 impl Etcd {
-    /// Connects to `endpoints` (comma-separated `http://host:port`) for cluster `cluster`.
+    /// Connects to `endpoints` (comma-separated `http://host:port`) for cluster `cluster`;
+    /// every request has a deadline.
     pub async fn connect(endpoints: &str, cluster: &str) -> Result<Self, ClusterError> {
-        let list: Vec<&str> = endpoints.split(',').map(str::trim).collect();
-        let options = etcd_client::ConnectOptions::new()
-            .with_connect_timeout(std::time::Duration::from_secs(5))
-            .with_timeout(std::time::Duration::from_secs(10))
-            .with_keep_alive(
-                std::time::Duration::from_secs(5),
-                std::time::Duration::from_secs(5),
-            );
-        let client = etcd_client::Client::connect(&list, Some(options))
-            .await
-            .map_err(|source| ClusterError::Etcd {
-                endpoints: endpoints.to_owned(),
-                source,
-            })?;
         Ok(Self {
-            client,
+            client: client(endpoints, Some(std::time::Duration::from_secs(10))).await?,
             keys: keys::ClusterKeys::new(cluster),
             endpoints: endpoints.to_owned(),
         })
+    }
+
+    /// Another connection whose requests may wait as long as they need (a standby's
+    /// campaign waits until the leader goes).
+    pub async fn without_deadline(&self) -> Result<etcd_client::Client, ClusterError> {
+        client(&self.endpoints, None).await
     }
 
     pub fn error(&self, source: etcd_client::Error) -> ClusterError {
@@ -61,4 +54,26 @@ impl Etcd {
             source,
         }
     }
+}
+
+async fn client(
+    endpoints: &str,
+    deadline: Option<std::time::Duration>,
+) -> Result<etcd_client::Client, ClusterError> {
+    let list: Vec<&str> = endpoints.split(',').map(str::trim).collect();
+    let mut options = etcd_client::ConnectOptions::new()
+        .with_connect_timeout(std::time::Duration::from_secs(5))
+        .with_keep_alive(
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(5),
+        );
+    if let Some(d) = deadline {
+        options = options.with_timeout(d);
+    }
+    etcd_client::Client::connect(&list, Some(options))
+        .await
+        .map_err(|source| ClusterError::Etcd {
+            endpoints: endpoints.to_owned(),
+            source,
+        })
 }

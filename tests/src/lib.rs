@@ -46,6 +46,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use serde_json::{json, Value};
 
 pub mod broker;
+pub mod cluster;
 
 /// Window size of the gold job.
 pub const WINDOW_MS: i64 = 60_000;
@@ -1495,36 +1496,18 @@ impl Job {
 
     /// Starts `floe run --config <this job's config> ...` in the background.
     pub fn start(&mut self, opts: &RunOptions) -> FloeProcess {
-        self.runs += 1;
-        let log = self.root.join(format!("floe-run-{:02}.log", self.runs));
-        let f = File::create(&log).expect("create run log");
-        let f2 = f.try_clone().expect("clone log handle");
-        let mut cmd = Command::new(floe_bin());
-        cmd.arg("run").arg("--config").arg(&self.config);
+        let mut args: Vec<String> = vec!["run".into(), "--config".into()];
+        args.push(self.config.display().to_string());
         if opts.until_end {
-            cmd.arg("--until-end");
+            args.push("--until-end".into());
         }
         if let Some(i) = &opts.checkpoint_interval {
-            cmd.arg("--checkpoint-interval").arg(i);
+            args.extend(["--checkpoint-interval".into(), i.clone()]);
         }
         if let Some(a) = &opts.metrics_addr {
-            cmd.arg("--metrics-addr").arg(a);
+            args.extend(["--metrics-addr".into(), a.clone()]);
         }
-        cmd.args(&opts.args);
-        cmd.current_dir(&self.root)
-            .stdin(Stdio::null())
-            .stdout(f)
-            .stderr(f2)
-            .env("NO_COLOR", "1")
-            .env_remove("FLOE_CRASH_AT");
-        if let Some(s3) = &self.s3 {
-            for (k, v) in s3.env() {
-                cmd.env(k, v);
-            }
-        }
-        for (k, v) in &opts.env {
-            cmd.env(k, v);
-        }
+        args.extend(opts.args.iter().cloned());
         let desc = format!(
             "floe run{}{}{}{}",
             if opts.until_end { " --until-end" } else { "" },
@@ -1541,6 +1524,32 @@ impl Job {
                 .map(|(k, v)| format!(" [{k}={v}]"))
                 .collect::<String>()
         );
+        self.spawn(&args, &opts.env, &desc)
+    }
+
+    /// Starts `floe ARGS` in the job's directory with the job's storage environment, its output
+    /// in a numbered log file; `desc` names the run in messages.
+    pub fn spawn(&mut self, args: &[String], env: &[(String, String)], desc: &str) -> FloeProcess {
+        self.runs += 1;
+        let log = self.root.join(format!("floe-run-{:02}.log", self.runs));
+        let f = File::create(&log).expect("create run log");
+        let f2 = f.try_clone().expect("clone log handle");
+        let mut cmd = Command::new(floe_bin());
+        cmd.args(args);
+        cmd.current_dir(&self.root)
+            .stdin(Stdio::null())
+            .stdout(f)
+            .stderr(f2)
+            .env("NO_COLOR", "1")
+            .env_remove("FLOE_CRASH_AT");
+        if let Some(s3) = &self.s3 {
+            for (k, v) in s3.env() {
+                cmd.env(k, v);
+            }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", floe_bin().display()));

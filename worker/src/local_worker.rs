@@ -34,6 +34,8 @@ pub struct LocalWorker {
     options: WorkerOptions,
     stores: WorkerStores,
     current: Mutex<Current>,
+    /// When a coordinator last asked anything.
+    last_call: std::sync::Mutex<std::time::Instant>,
 }
 
 impl LocalWorker {
@@ -43,6 +45,22 @@ impl LocalWorker {
             options,
             stores,
             current: Mutex::new(Current::default()),
+            last_call: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    /// How long no coordinator has asked anything: a worker with work that no one drives was
+    /// left behind by a coordinator that is gone.
+    pub fn unattended_for(&self) -> std::time::Duration {
+        self.last_call
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+
+    fn called(&self) {
+        if let Ok(mut t) = self.last_call.lock() {
+            *t = std::time::Instant::now();
         }
     }
 
@@ -71,6 +89,7 @@ impl LocalWorker {
 
     /// The running worker, once `epoch` is not older than the newest one obeyed.
     async fn running(&self, epoch: Option<u64>) -> Result<Arc<Worker>, WorkerServiceError> {
+        self.called();
         let current = self.current.lock().await;
         if let Some(epoch) = epoch.filter(|e| *e < current.epoch) {
             return Err(WorkerServiceError::StaleEpoch {
@@ -87,6 +106,7 @@ impl LocalWorker {
 
     /// Takes the current work away, first checking that `epoch` may.
     async fn take(&self, epoch: u64) -> Result<Option<Arc<Worker>>, WorkerServiceError> {
+        self.called();
         let mut current = self.current.lock().await;
         if epoch < current.epoch {
             return Err(WorkerServiceError::StaleEpoch {

@@ -100,6 +100,10 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + args.leave_timeout;
     tokio::time::sleep(Duration::from_secs(3)).await;
     while worker.has_work().await {
+        if worker.unattended_for() > Duration::from_secs(5) {
+            tracing::info!(worker = %name, "no coordinator drives this worker any more; leaving");
+            break;
+        }
         if tokio::time::Instant::now() > deadline {
             tracing::warn!(worker = %name, "no coordinator took the partitions in time; leaving anyway (they restart from the last checkpoint)");
             break;

@@ -1,0 +1,128 @@
+//! A seeded chaos run of cluster mode: over a fixed event set, random kills (workers and the
+//! leader), restarts, joins and graceful leaves, then the tables must equal the oracle.
+//! `FLOE_CHAOS_SECS` (default 40) sets how long the chaos lasts; `FLOE_E2E_SEED` replays a run.
+//! The long version: `FLOE_CHAOS_SECS=600 cargo test --release -p floe-tests --test
+//! e2e_cluster_chaos` (with the services of scripts/services.sh, `--etcd` included).
+
+use std::time::{Duration, Instant};
+
+use floe_tests::cluster::*;
+use floe_tests::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const PARTITIONS: i32 = 12;
+const WAIT: Duration = Duration::from_secs(120);
+const STOP: Duration = Duration::from_secs(120);
+
+#[test]
+fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let seed = seed("cluster-chaos");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let chaos_secs: u64 = std::env::var("FLOE_CHAOS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    let mut job = Job::new(
+        &services,
+        "cluster-chaos",
+        JobOptions {
+            partitions: PARTITIONS,
+            checkpoint_interval: "1s".into(),
+            ..Default::default()
+        },
+    );
+    let mut gen = ContentGen::new(seed, 40);
+    let minutes = (chaos_secs as i64 / 4).max(6);
+    let mut recs = gen.stream(&StreamSpec {
+        start_ms: BASE_TS + 5_000,
+        duration_ms: minutes * 60_000,
+        count: (minutes as usize) * 1_000,
+        partitions: PARTITIONS,
+        placement: Placement::Random,
+        jitter_ms: 5_000,
+    });
+    let bad = gen.bad_records(2 * BAD_KINDS, PARTITIONS);
+    gen.insert_randomly(&mut recs, bad, 0);
+    let (topic, brokers) = (job.topic.clone(), services.brokers.clone());
+    let over = Duration::from_secs(chaos_secs);
+    let producer = std::thread::spawn(move || {
+        let kafka = Kafka::connect(&brokers);
+        let mut out = Vec::new();
+        let chunks = 40;
+        for chunk in recs.chunks(recs.len().div_ceil(chunks)) {
+            out.extend(kafka.produce(&topic, chunk));
+            std::thread::sleep(over / chunks as u32);
+        }
+        out
+    });
+
+    let mut cluster = Cluster::new("chaos", "1s");
+    cluster.start_coordinator(&mut job, "c1");
+    cluster.wait_for("a leader", WAIT, |s| leader(s) == Some("c1"));
+    cluster.start_coordinator(&mut job, "c2");
+    for w in ["w1", "w2", "w3"] {
+        cluster.start_worker(&mut job, w);
+    }
+    let mut next_worker = 4;
+    let started = Instant::now();
+    while started.elapsed() < over {
+        std::thread::sleep(Duration::from_millis(rng.random_range(2_000..=5_000)));
+        let workers: Vec<String> = cluster.workers().into_iter().collect();
+        let coordinators: Vec<String> = cluster.coordinators().into_iter().collect();
+        match rng.random_range(0..5) {
+            0 if workers.len() > 1 => {
+                let w = &workers[rng.random_range(0..workers.len())];
+                eprintln!("[chaos] kill -9 {w}");
+                cluster.kill(w);
+            }
+            1 if workers.len() < 5 => {
+                let w = format!("w{next_worker}");
+                next_worker += 1;
+                eprintln!("[chaos] start {w}");
+                cluster.start_worker(&mut job, &w);
+            }
+            2 if workers.len() > 1 => {
+                let w = &workers[rng.random_range(0..workers.len())];
+                eprintln!("[chaos] SIGTERM {w}");
+                cluster.leave(w, STOP);
+            }
+            3 if coordinators.len() > 1 => {
+                let status = cluster.status();
+                if let Some(l) = leader(&status).filter(|l| coordinators.iter().any(|c| c == l)) {
+                    let l = l.to_owned();
+                    eprintln!("[chaos] kill -9 leader {l}");
+                    cluster.kill(&l);
+                    let name = format!("c{}", next_worker + 100);
+                    cluster.start_coordinator(&mut job, &name);
+                }
+            }
+            _ => {
+                if cluster.workers().is_empty() {
+                    cluster.start_worker(&mut job, "w1");
+                }
+            }
+        }
+    }
+    let mut log = EventLog::default();
+    log.extend(producer.join().expect("producer thread"));
+    log.write_jsonl(&job.events);
+    log.validate_labels(false, None);
+    eprintln!("[chaos] seed {seed}: chaos over; waiting for the cluster to read everything");
+    if cluster.workers().is_empty() {
+        cluster.start_worker(&mut job, "w1");
+    }
+    let expected = (log.count(Expect::Ok) + log.count(Expect::Late)) as u64;
+    let read = cluster.wait_for("every event read", WAIT, |s| {
+        events(s) >= expected && state(s) == "running"
+    });
+    let after = last_checkpoint(&read);
+    cluster.wait_for("a checkpoint after the last event", WAIT, |s| {
+        last_checkpoint(s) > after
+    });
+    cluster.stop(STOP);
+    job.run_until_end(STOP);
+    job.assert_exact(&log);
+}
