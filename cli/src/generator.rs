@@ -102,6 +102,9 @@ pub struct GenArgs {
     /// Event time between consecutive events, in microseconds.
     #[arg(long, default_value_t = 1_000)]
     pub step_us: i64,
+    /// Create the topic with this many partitions first (if it does not exist yet).
+    #[arg(long)]
+    pub partitions: Option<i32>,
 }
 
 /// Sends one record, waiting for queue space when the producer is full.
@@ -118,6 +121,9 @@ pub fn send(producer: &BaseProducer, topic: &str, key: &str, value: &str) -> any
 }
 
 pub async fn gen(args: GenArgs) -> anyhow::Result<()> {
+    if let Some(n) = args.partitions {
+        crate::bench::ensure_topic(&args.brokers, &args.topic, n, true).await?;
+    }
     tokio::task::spawn_blocking(move || produce(&args)).await?
 }
 

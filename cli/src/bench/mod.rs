@@ -117,6 +117,16 @@ fn bench_config(dir: &Path, source: Option<(&str, &str)>) -> anyhow::Result<Vali
 
 /// Creates a fresh topic for one bench run.
 async fn create_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+    ensure_topic(brokers, topic, partitions, false).await
+}
+
+/// Creates `topic` with `partitions` partitions; an existing one is fine when `exists_ok`.
+pub(crate) async fn ensure_topic(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    exists_ok: bool,
+) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
@@ -124,7 +134,11 @@ async fn create_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Re
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     for r in admin.create_topics([&new], &opts).await? {
-        r.map_err(|(name, code)| anyhow::anyhow!("creating topic {name}: {code:?}"))?;
+        match r {
+            Ok(_) => {}
+            Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) if exists_ok => {}
+            Err((name, code)) => anyhow::bail!("creating topic {name}: {code:?}"),
+        }
     }
     Ok(())
 }

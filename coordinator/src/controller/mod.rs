@@ -14,6 +14,8 @@ mod rescaling;
 mod running;
 mod scheduling;
 mod stopping;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -140,7 +142,7 @@ impl JobContext {
 }
 
 /// 1 s, 2 s, 4 s … up to 30 s between restarts that fail again.
-fn restart_pause(failures_in_row: u32) -> Duration {
+pub(crate) fn restart_pause(failures_in_row: u32) -> Duration {
     Duration::from_secs(1u64 << failures_in_row.saturating_sub(1).min(5))
         .min(Duration::from_secs(30))
 }
@@ -187,16 +189,5 @@ pub async fn run(ctx: &mut JobContext) -> Result<(), JobError> {
             State::Stopping => stopping::run(ctx).await?,
             State::Done => return Ok(()),
         };
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn restarts_back_off_up_to_thirty_seconds() {
-        let pauses: Vec<u64> = (1..=8).map(|n| restart_pause(n).as_secs()).collect();
-        assert_eq!(pauses, [1, 2, 4, 8, 16, 30, 30, 30]);
     }
 }

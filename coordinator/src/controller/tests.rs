@@ -1,0 +1,333 @@
+//! The controller's states against fake workers: no processes, no sockets, no Kafka. The fakes
+//! record what they were asked and answer as scripted; the committer is real (SQLite catalog
+//! and a local store in a temp dir), so checkpoints are real manifests.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use floe_common::config::{example_job, FloeConfig};
+use floe_common::watermark::LocalWatermark;
+use floe_common::window::OperatorStats;
+use floe_proto::{
+    Assignment, Barrier, CheckpointAck, RestorePoint, WorkerService, WorkerServiceError,
+    WorkerStatus,
+};
+use floe_source::{PartitionSource, SourceError};
+use floe_storage::{open_location, CheckpointStore};
+use tokio::sync::watch;
+
+use crate::job::{run_job, JobError, JobOptions, JobProgress, JobSummary};
+use crate::test_support::sqlite_catalog;
+
+/// What a fake worker was asked, and how it answers.
+#[derive(Default)]
+struct Script {
+    partitions: Vec<i32>,
+    /// Every assignment's partitions, in order.
+    assigned: Vec<Vec<i32>>,
+    restores: Vec<Option<RestorePoint>>,
+    barriers: Vec<Barrier>,
+    /// Answers every call with this error once set (a dead worker).
+    dead: bool,
+    /// Reports a finished bounded input.
+    finished: bool,
+}
+
+struct FakeWorker {
+    name: String,
+    script: Mutex<Script>,
+}
+
+impl FakeWorker {
+    fn new(name: &str, finished: bool) -> Arc<Self> {
+        Arc::new(Self {
+            name: name.into(),
+            script: Mutex::new(Script {
+                finished,
+                ..Script::default()
+            }),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Script) -> T) -> T {
+        f(&mut self.script.lock().expect("script"))
+    }
+
+    fn check_alive(&self) -> Result<(), WorkerServiceError> {
+        if self.with(|s| s.dead) {
+            return Err(WorkerServiceError::Unavailable {
+                worker: self.name.clone(),
+                message: "connection refused".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn watermark(&self) -> LocalWatermark {
+        if self.with(|s| s.finished) {
+            LocalWatermark::Finished
+        } else {
+            LocalWatermark::Active(1_000)
+        }
+    }
+}
+
+#[async_trait]
+impl WorkerService for FakeWorker {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn assign(&self, a: Assignment) -> Result<(), WorkerServiceError> {
+        self.check_alive()?;
+        self.with(|s| {
+            s.partitions = a.partitions.clone();
+            s.assigned.push(a.partitions.clone());
+            s.restores.push(a.restore.clone());
+        });
+        Ok(())
+    }
+
+    async fn checkpoint(&self, barrier: Barrier) -> Result<CheckpointAck, WorkerServiceError> {
+        self.check_alive()?;
+        let (partitions, finished) = self.with(|s| {
+            s.barriers.push(barrier);
+            (s.partitions.clone(), s.finished)
+        });
+        Ok(CheckpointAck {
+            worker_id: self.name.clone(),
+            checkpoint_id: barrier.checkpoint_id,
+            epoch: barrier.epoch,
+            partitions,
+            closed_windows: Vec::new(),
+            late_events: Vec::new(),
+            dead_letters: Vec::new(),
+            watermark: self.watermark(),
+            stats: OperatorStats::default(),
+            input_finished: finished,
+        })
+    }
+
+    async fn status(&self) -> Result<WorkerStatus, WorkerServiceError> {
+        self.check_alive()?;
+        Ok(WorkerStatus {
+            stats: OperatorStats::default(),
+            watermark: self.watermark(),
+            next_close_ms: None,
+            open_windows: 0,
+            open_entries: 0,
+            input_finished: self.with(|s| s.finished),
+            offsets_skipped: 0,
+            backpressured: false,
+            failure: None,
+        })
+    }
+
+    async fn release(&self, _epoch: u64) -> Result<(), WorkerServiceError> {
+        self.check_alive()?;
+        self.with(|s| s.partitions.clear());
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct FourPartitions;
+
+impl PartitionSource for FourPartitions {
+    fn partitions(&self) -> Result<Vec<i32>, SourceError> {
+        Ok(vec![0, 1, 2, 3])
+    }
+}
+
+type Members = watch::Sender<Vec<Arc<dyn WorkerService>>>;
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    members: Members,
+    stop: watch::Sender<bool>,
+    progress: watch::Receiver<JobProgress>,
+    task: tokio::task::JoinHandle<Result<JobSummary, JobError>>,
+}
+
+async fn start(workers: &[Arc<FakeWorker>], bounded: bool, restart_on_failure: bool) -> Harness {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let catalog = sqlite_catalog(&dir).await;
+    let job = Arc::new(example_job());
+    let store = CheckpointStore::new(
+        open_location(dir.path().join("checkpoints").to_str().expect("utf-8")).expect("store"),
+        &job.name,
+    );
+    let mut file =
+        FloeConfig::parse(include_str!("../../../examples/video_stats.toml")).expect("config");
+    file.checkpoint.interval = "50ms".into();
+    file.checkpoint.min_pause = "10ms".into();
+    let cfg = file.validate().expect("valid");
+    let options = JobOptions {
+        bounded,
+        restart_on_failure,
+        partition_source: Some(Arc::new(FourPartitions)),
+        ..JobOptions::new(&cfg)
+    };
+    let list: Vec<Arc<dyn WorkerService>> = workers
+        .iter()
+        .map(|w| w.clone() as Arc<dyn WorkerService>)
+        .collect();
+    let (members, members_rx) = watch::channel(list);
+    let (stop, stop_rx) = watch::channel(false);
+    let (progress_tx, progress) = watch::channel(JobProgress::default());
+    let task = tokio::spawn(run_job(
+        job,
+        catalog,
+        store,
+        options,
+        members_rx,
+        stop_rx,
+        progress_tx,
+    ));
+    Harness {
+        _dir: dir,
+        members,
+        stop,
+        progress,
+        task,
+    }
+}
+
+async fn wait_until(what: &str, mut pred: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !pred() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn last_restore(w: &FakeWorker) -> Option<RestorePoint> {
+    w.with(|s| s.restores.last().cloned().flatten())
+}
+
+#[tokio::test]
+async fn a_bounded_job_spreads_its_partitions_and_finishes_at_the_end_of_time() {
+    let (a, b) = (FakeWorker::new("a", true), FakeWorker::new("b", true));
+    let h = start(&[a.clone(), b.clone()], true, false).await;
+    let summary = h.task.await.expect("join").expect("job");
+    assert_eq!(
+        a.with(|s| s.restores.len()),
+        1,
+        "one assignment, no restore"
+    );
+    assert_eq!(last_restore(&a), None);
+    let mut all = a.with(|s| s.assigned[0].clone());
+    all.extend(b.with(|s| s.assigned[0].clone()));
+    all.sort_unstable();
+    assert_eq!(all, [0, 1, 2, 3], "every partition once");
+    assert_eq!(a.with(|s| s.assigned[0].len()), 2, "an even spread");
+    let last = |w: &FakeWorker| w.with(|s| *s.barriers.last().expect("a barrier"));
+    assert_eq!(
+        last(&a).watermark_ms,
+        i64::MAX,
+        "the last barrier closes every window"
+    );
+    assert_eq!(last(&a), last(&b), "every worker gets the same barrier");
+    assert!(summary.progress.input_finished);
+    assert_eq!(
+        summary.progress.assignment.len(),
+        0,
+        "the workers are released at the end"
+    );
+    drop(h.stop);
+}
+
+#[tokio::test]
+async fn a_lost_worker_s_partitions_restart_from_the_last_checkpoint_on_the_others() {
+    let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
+    let h = start(&[a.clone(), b.clone()], false, true).await;
+    let mut progress = h.progress.clone();
+    wait_until("two checkpoints", || {
+        progress.borrow_and_update().last_checkpoint_id >= 2
+    })
+    .await;
+    assert_eq!(a.with(|s| s.partitions.len()), 2);
+    assert_eq!(b.with(|s| s.partitions.len()), 2);
+    b.with(|s| s.dead = true);
+    h.members
+        .send_replace(vec![a.clone() as Arc<dyn WorkerService>]);
+    wait_until("a holds every partition", || {
+        a.with(|s| s.partitions.clone()) == [0, 1, 2, 3]
+    })
+    .await;
+    let restore = last_restore(&a).expect("restored from a checkpoint");
+    assert_eq!(
+        restore
+            .holders
+            .values()
+            .collect::<std::collections::BTreeSet<_>>(),
+        [&"a".to_owned(), &"b".to_owned()].into(),
+        "the checkpoint names who held each partition: {restore:?}"
+    );
+    assert_eq!(restore.holders.len(), 4);
+    h.stop.send(true).expect("stop");
+    h.task.await.expect("join").expect("job stops cleanly");
+}
+
+#[tokio::test]
+async fn a_new_member_gets_its_share_through_a_checkpoint() {
+    let a = FakeWorker::new("a", false);
+    let h = start(std::slice::from_ref(&a), false, true).await;
+    let mut progress = h.progress.clone();
+    wait_until("a first checkpoint", || {
+        progress.borrow_and_update().last_checkpoint_id >= 1
+    })
+    .await;
+    assert_eq!(a.with(|s| s.partitions.clone()), [0, 1, 2, 3]);
+    let b = FakeWorker::new("b", false);
+    h.members.send_replace(vec![
+        a.clone() as Arc<dyn WorkerService>,
+        b.clone() as Arc<dyn WorkerService>,
+    ]);
+    wait_until("b holds two partitions", || {
+        b.with(|s| s.partitions.len()) == 2
+    })
+    .await;
+    assert_eq!(a.with(|s| s.partitions.len()), 2, "a keeps two of its four");
+    let rescale = last_restore(&b).expect("b restores from the rescaling checkpoint");
+    let barrier_before = a.with(|s| {
+        s.barriers
+            .iter()
+            .rev()
+            .find(|x| x.checkpoint_id == rescale.at.id)
+            .copied()
+    });
+    assert!(
+        barrier_before.is_some(),
+        "a took the rescaling checkpoint itself"
+    );
+    assert_eq!(
+        last_restore(&a),
+        Some(rescale),
+        "both restore from the same checkpoint"
+    );
+    h.stop.send(true).expect("stop");
+    h.task.await.expect("join").expect("job stops cleanly");
+}
+
+#[tokio::test]
+async fn without_restarts_a_worker_s_failure_is_the_job_s() {
+    let a = FakeWorker::new("a", false);
+    let h = start(std::slice::from_ref(&a), false, false).await;
+    let mut progress = h.progress.clone();
+    wait_until("a first checkpoint", || {
+        progress.borrow_and_update().last_checkpoint_id >= 1
+    })
+    .await;
+    a.with(|s| s.dead = true);
+    let err = h.task.await.expect("join").expect_err("the job fails");
+    assert!(matches!(err, JobError::Worker { .. }), "{err}");
+    assert!(err.to_string().contains("connection refused"), "{err}");
+}
+
+#[test]
+fn restarts_back_off_up_to_thirty_seconds() {
+    let pauses: Vec<u64> = (1..=8).map(|n| super::restart_pause(n).as_secs()).collect();
+    assert_eq!(pauses, [1, 2, 4, 8, 16, 30, 30, 30]);
+}
