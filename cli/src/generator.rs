@@ -1,5 +1,5 @@
-//! Content events (header + body, see docs/formats) for demos, load tests and benchmarks, and
-//! `floe gen`, which produces them into a Kafka topic keyed by video id.
+//! `floe gen`: content events (`floe_source::content_events`) into a Kafka topic, keyed by
+//! video id.
 
 use std::time::{Duration, Instant};
 
@@ -7,74 +7,10 @@ use floe_common::clock::wall_clock_ms;
 
 use anyhow::Context;
 use clap::Args;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+pub use floe_source::content_events::ContentEvents;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-
-/// A deterministic stream of content events.
-pub struct ContentEvents {
-    rng: StdRng,
-    videos: u32,
-    disorder_ms: i64,
-    next_id: u64,
-}
-
-/// One generated event.
-pub struct GeneratedEvent {
-    pub video_id: String,
-    #[allow(dead_code)] // read by tests and benchmarks
-    pub event_ts: i64,
-    pub json: String,
-}
-
-impl ContentEvents {
-    pub fn new(seed: u64, videos: u32, disorder_ms: i64) -> Self {
-        Self {
-            rng: StdRng::seed_from_u64(seed),
-            videos: videos.max(1),
-            disorder_ms: disorder_ms.max(0),
-            next_id: 0,
-        }
-    }
-
-    /// The next event, with an event time of `now_ms` minus up to the disorder.
-    pub fn next_event(&mut self, now_ms: i64) -> GeneratedEvent {
-        let id = self.next_id;
-        self.next_id += 1;
-        let video = self.rng.random_range(0..self.videos);
-        let kind = match self.rng.random_range(0..100) {
-            0..70 => "impression",
-            70..85 => "like",
-            85..90 => "share",
-            90..98 => "completion",
-            _ => "comment",
-        };
-        let lag = if self.disorder_ms > 0 {
-            self.rng.random_range(0..=self.disorder_ms)
-        } else {
-            0
-        };
-        let event_ts = now_ms - lag;
-        let user = self.rng.random_range(0..100_000);
-        let watch = match kind {
-            "impression" | "completion" => {
-                format!(r#","watch_ms":{}"#, self.rng.random_range(0..60_000))
-            }
-            _ => String::new(),
-        };
-        let video_id = format!("v_{video}");
-        let json = format!(
-            r#"{{"header":{{"event_id":"e-{id:09}","event_type":"{kind}","event_ts":{event_ts},"schema_version":1}},"body":{{"video_id":"{video_id}","user_id":"u_{user}"{watch}}}}}"#
-        );
-        GeneratedEvent {
-            video_id,
-            event_ts,
-            json,
-        }
-    }
-}
 
 #[derive(Args)]
 pub struct GenArgs {
@@ -163,23 +99,4 @@ pub fn produce(args: &GenArgs) -> anyhow::Result<()> {
         args.events as f64 / secs.max(1e-9)
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_seed_same_events_with_bounded_disorder() {
-        let mut a = ContentEvents::new(7, 10, 3_000);
-        let mut b = ContentEvents::new(7, 10, 3_000);
-        for i in 0..1_000 {
-            let (x, y) = (a.next_event(100_000 + i), b.next_event(100_000 + i));
-            assert_eq!(x.json, y.json);
-            assert!(x.event_ts <= 100_000 + i && x.event_ts >= 100_000 + i - 3_000);
-            let v: serde_json::Value = serde_json::from_str(&x.json).unwrap();
-            assert_eq!(v["body"]["video_id"], x.video_id.as_str());
-            assert_eq!(v["header"]["event_ts"], x.event_ts);
-        }
-    }
 }

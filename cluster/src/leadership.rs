@@ -20,13 +20,7 @@ pub struct Leadership {
 impl Leadership {
     /// Campaigns as `name` and returns once elected (standbys wait here).
     pub async fn campaign(etcd: &Etcd, name: &str, ttl: Duration) -> Result<Self, ClusterError> {
-        let mut client = etcd.client.clone();
-        let ttl_s = ttl.as_secs().max(2) as i64;
-        let lease = client
-            .lease_grant(ttl_s, None)
-            .await
-            .map_err(|e| etcd.error(e))?
-            .id();
+        let (lease, ttl_s) = etcd.grant_lease(ttl).await?;
         let (lost_tx, lost) = tokio::sync::watch::channel(false);
         let keeper = tokio::spawn(keep_alive(etcd.clone(), lease, ttl_s, lost_tx));
         tracing::info!(coordinator = name, "standing for leader");

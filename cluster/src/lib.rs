@@ -48,6 +48,19 @@ impl Etcd {
         client(&self.endpoints, None).await
     }
 
+    /// A new lease of `ttl` (at least 2 s); returns its id and TTL in seconds.
+    pub async fn grant_lease(&self, ttl: std::time::Duration) -> Result<(i64, i64), ClusterError> {
+        let ttl_s = ttl.as_secs().max(2) as i64;
+        let lease = self
+            .client
+            .clone()
+            .lease_grant(ttl_s, None)
+            .await
+            .map_err(|e| self.error(e))?
+            .id();
+        Ok((lease, ttl_s))
+    }
+
     pub fn error(&self, source: etcd_client::Error) -> ClusterError {
         ClusterError::Etcd {
             endpoints: self.endpoints.clone(),

@@ -33,12 +33,7 @@ impl Registration {
         ttl: Duration,
     ) -> Result<Self, ClusterError> {
         let mut client = etcd.client.clone();
-        let ttl_s = ttl.as_secs().max(2) as i64;
-        let lease = client
-            .lease_grant(ttl_s, None)
-            .await
-            .map_err(|e| etcd.error(e))?
-            .id();
+        let (lease, ttl_s) = etcd.grant_lease(ttl).await?;
         let key = etcd.keys.worker(name);
         let value = serde_json::to_string(record).map_err(|e| ClusterError::Lost(e.to_string()))?;
         client

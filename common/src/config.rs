@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::aggregate::{AggregateFunction, AggregateSpec, ValueType};
 use crate::duration::parse_duration;
 use crate::filter::Filter;
+use crate::generator_source::{GeneratorConfig, GeneratorSpec};
 use crate::path::FieldPath;
 use crate::schema::{Column, ColumnType, PartitionField, PartitionTransform, TableSchema};
 
@@ -23,7 +24,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             key: key.into(),
             message: message.into(),
@@ -141,7 +142,12 @@ pub struct JobConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
+    /// `kafka` (default) or `generator` (events made in the worker, `[job.source.generator]`).
+    #[serde(rename = "type", default = "default_source_type")]
+    pub kind: String,
+    #[serde(default)]
     pub brokers: String,
+    #[serde(default)]
     pub topic: String,
     /// `earliest` or `latest`: where a job with no checkpoint starts.
     #[serde(default = "default_start")]
@@ -153,6 +159,12 @@ pub struct SourceConfig {
     /// librdkafka properties, passed through unchanged.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    #[serde(default)]
+    pub generator: Option<GeneratorConfig>,
+}
+
+fn default_source_type() -> String {
+    "kafka".into()
 }
 
 fn default_start() -> String {
@@ -302,14 +314,17 @@ pub enum OutOfRangePolicy {
     Skip(StartPosition),
 }
 
-/// A validated Kafka source.
+/// A validated source: a Kafka topic, or the built-in generator.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SourceSpec {
     pub brokers: String,
+    /// The Kafka topic (`generator` for the generator: late and dead-letter rows name it).
     pub topic: String,
     pub start: StartPosition,
     pub on_out_of_range: OutOfRangePolicy,
     pub properties: BTreeMap<String, String>,
+    /// `Some` for `type = "generator"`.
+    pub generator: Option<GeneratorSpec>,
 }
 
 /// Validated windowing: sizes in milliseconds.
@@ -567,12 +582,36 @@ impl JobConfig {
                 format!("`{}`: use letters, digits, _ and -", self.name),
             ));
         }
-        if self.source.brokers.trim().is_empty() {
-            return Err(ConfigError::new(k("source.brokers"), "is empty"));
-        }
-        if self.source.topic.trim().is_empty() {
-            return Err(ConfigError::new(k("source.topic"), "is empty"));
-        }
+        let generator = match self.source.kind.as_str() {
+            "kafka" => {
+                if self.source.generator.is_some() {
+                    return Err(ConfigError::new(
+                        k("source.generator"),
+                        "is for source.type = \"generator\"",
+                    ));
+                }
+                if self.source.brokers.trim().is_empty() {
+                    return Err(ConfigError::new(k("source.brokers"), "is empty"));
+                }
+                if self.source.topic.trim().is_empty() {
+                    return Err(ConfigError::new(k("source.topic"), "is empty"));
+                }
+                None
+            }
+            "generator" => Some(
+                self.source
+                    .generator
+                    .clone()
+                    .unwrap_or_default()
+                    .validate(&k("source.generator"))?,
+            ),
+            other => {
+                return Err(ConfigError::new(
+                    k("source.type"),
+                    format!("`{other}`: expected kafka or generator"),
+                ))
+            }
+        };
         let start = match self.source.start.as_str() {
             "earliest" => StartPosition::Earliest,
             "latest" => StartPosition::Latest,
@@ -774,10 +813,14 @@ impl JobConfig {
             name: self.name.clone(),
             source: SourceSpec {
                 brokers: self.source.brokers.clone(),
-                topic: self.source.topic.clone(),
+                topic: match (&generator, self.source.topic.trim()) {
+                    (Some(_), "") => "generator".into(),
+                    _ => self.source.topic.clone(),
+                },
                 start,
                 on_out_of_range,
                 properties: self.source.properties.clone(),
+                generator,
             },
             event_time,
             event_time_unit: unit,

@@ -9,6 +9,7 @@ pub mod decode;
 pub mod duration;
 pub mod failpoint;
 pub mod filter;
+pub mod generator_source;
 pub mod group_key;
 pub mod job_shape;
 pub mod job_watermark;

@@ -86,6 +86,17 @@ impl OperatorStats {
     }
 }
 
+/// Where one partition is: for status views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionProgress {
+    pub partition: i32,
+    /// The next offset to read.
+    pub next_offset: Option<i64>,
+    /// The partition's own watermark, once it had an event.
+    pub watermark_ms: Option<i64>,
+    pub events: u64,
+}
+
 /// The windowed aggregation of one job over the partitions a worker owns.
 #[derive(Debug, Clone)]
 pub struct WindowOperator {
@@ -175,6 +186,22 @@ impl WindowOperator {
             .filter_map(|p| p.windows.keys().next())
             .min()
             .map(|start| self.window.closes_at(*start))
+    }
+
+    /// Where each partition this worker holds is.
+    pub fn partition_progress(&self) -> Vec<PartitionProgress> {
+        self.partitions
+            .iter()
+            .map(|(p, s)| PartitionProgress {
+                partition: *p,
+                next_offset: s.next_offset,
+                watermark_ms: self
+                    .watermarks
+                    .max_event(*p)
+                    .map(|_| self.watermarks.partition_watermark(*p)),
+                events: s.stats.events,
+            })
+            .collect()
     }
 
     /// Counters summed over the partitions this worker holds.
@@ -324,12 +351,6 @@ impl WindowOperator {
                 .iter()
                 .take_while(move |(start, _)| self.window.is_closed(**start, watermark))
         })
-    }
-
-    /// Whether the watermark has closed a window that no checkpoint has taken yet: its rows
-    /// could be made visible now.
-    pub fn has_closed_window(&self) -> bool {
-        self.closed_windows().next().is_some()
     }
 
     /// Approximate bytes of output waiting for the next checkpoint: late events, dead letters

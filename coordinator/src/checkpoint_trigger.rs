@@ -69,6 +69,7 @@ mod tests {
             offsets_skipped: 0,
             backpressured,
             failure: None,
+            partitions: Vec::new(),
         }
     }
 

@@ -8,7 +8,7 @@ use floe_common::config::{JobSpec, StartPosition, ValidatedConfig};
 use floe_common::job_watermark::JobWatermark;
 use floe_common::window::OperatorStats;
 use floe_proto::WorkerServiceError;
-use floe_source::{KafkaPartitions, PartitionSource};
+use floe_source::PartitionSource;
 use floe_storage::CheckpointStore;
 use iceberg::Catalog;
 use tokio::sync::{mpsc, watch};
@@ -95,6 +95,8 @@ pub struct JobProgress {
     pub epoch: u64,
     /// Worker name → the partitions it reads.
     pub assignment: std::collections::BTreeMap<String, Vec<i32>>,
+    /// Where each partition is, by partition.
+    pub partitions: Vec<floe_common::window::PartitionProgress>,
     pub events: u64,
     pub late_accepted: u64,
     pub late_rejected: u64,
@@ -164,7 +166,7 @@ pub async fn run_job(
     let partition_source = options
         .partition_source
         .clone()
-        .unwrap_or_else(|| Arc::new(KafkaPartitions::new(job.clone())));
+        .unwrap_or_else(|| floe_source::partition_source(job.clone()));
     let mut ctx = JobContext {
         watermark: JobWatermark::new(job.window, None),
         job,

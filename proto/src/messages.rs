@@ -8,7 +8,7 @@ use floe_common::checkpoint::CheckpointRef;
 use floe_common::config::JobSpec;
 use floe_common::records::{DeadLetter, LateEvent};
 use floe_common::watermark::LocalWatermark;
-use floe_common::window::{ClosedWindow, OperatorStats};
+use floe_common::window::{ClosedWindow, OperatorStats, PartitionProgress};
 
 /// Coordinator → worker: take checkpoint `checkpoint_id` now, as part of `epoch` (the
 /// coordinator's term as owner of the job: state objects are written under it), closing the
@@ -96,4 +96,6 @@ pub struct WorkerStatus {
     pub backpressured: bool,
     /// Why the worker cannot go on (a reader failed), once it cannot.
     pub failure: Option<String>,
+    /// Where each of its partitions is.
+    pub partitions: Vec<PartitionProgress>,
 }

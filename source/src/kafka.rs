@@ -123,3 +123,21 @@ impl PartitionSource for KafkaPartitions {
         topic_partitions(&self.job, Duration::from_secs(30))
     }
 }
+
+/// The partitions of the built-in generator: as many as it is configured with.
+#[derive(Debug)]
+pub struct GeneratorPartitions(pub i32);
+
+impl PartitionSource for GeneratorPartitions {
+    fn partitions(&self) -> Result<Vec<i32>, SourceError> {
+        Ok((0..self.0).collect())
+    }
+}
+
+/// Where `job` learns its partitions: Kafka's metadata, or the generator's settings.
+pub fn partition_source(job: Arc<JobSpec>) -> Arc<dyn PartitionSource> {
+    match job.source.generator {
+        Some(g) => Arc::new(GeneratorPartitions(g.partitions)),
+        None => Arc::new(KafkaPartitions::new(job)),
+    }
+}

@@ -1,13 +1,15 @@
 //! Where a job's events come from: the Kafka client settings every part of Floe shares, the
-//! partitions of a job's topic, and where each partition's reading starts. The coordinator lists
-//! partitions with it; workers read them.
+//! partitions of a job's topic (or of the built-in generator), where each partition's reading
+//! starts, and the content events the generator, `floe gen` and the benchmarks make. The
+//! coordinator lists partitions with it; workers read them.
 
+pub mod content_events;
 pub mod kafka;
 pub mod start_position;
 
 pub use kafka::{
-    available, consumer_config, create_consumer, topic_partitions, FloeConsumer,
-    FloeConsumerContext, KafkaPartitions, PartitionSource,
+    available, consumer_config, create_consumer, partition_source, topic_partitions, FloeConsumer,
+    FloeConsumerContext, GeneratorPartitions, KafkaPartitions, PartitionSource,
 };
 
 /// Why a source could not be read or listed.

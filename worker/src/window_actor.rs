@@ -181,6 +181,7 @@ impl Actor for WindowActor {
                     input_finished: state.input_finished(),
                     offsets_skipped: state.skipped.load(Ordering::Relaxed),
                     backpressured: !state.held.is_empty(),
+                    partitions: state.operator.partition_progress(),
                     failure: state.failure.clone(),
                 });
             }

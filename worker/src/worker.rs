@@ -19,6 +19,7 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
+use crate::generator_reader::{GeneratorArgs, GeneratorMsg, GeneratorReader};
 use crate::reader::{PartitionReader, ReaderArgs, ReaderMsg};
 use crate::uploader::{CheckpointUploader, UploadMsg};
 use crate::window_actor::{WindowActor, WindowArgs, WindowMsg};
@@ -78,6 +79,7 @@ pub struct Worker {
     window: ActorRef<WindowMsg>,
     uploader: ActorRef<UploadMsg>,
     readers: Vec<ActorRef<ReaderMsg>>,
+    generators: Vec<ActorRef<GeneratorMsg>>,
     partitions: Vec<i32>,
     bounded: bool,
 }
@@ -93,6 +95,13 @@ async fn available_offsets(
     job: &Arc<JobSpec>,
     partitions: &[i32],
 ) -> Result<Vec<(i32, Available)>, WorkerError> {
+    if let Some(g) = job.source.generator {
+        let high = g.events.map_or(i64::MAX, |n| n as i64);
+        return Ok(partitions
+            .iter()
+            .map(|p| (*p, Available { low: 0, high }))
+            .collect());
+    }
     let (job, partitions) = (job.clone(), partitions.to_vec());
     tokio::task::spawn_blocking(move || {
         let probe = create_consumer(&job).map_err(SourceError::from)?;
@@ -251,6 +260,7 @@ impl Worker {
             window,
             uploader,
             readers: Vec::new(),
+            generators: Vec::new(),
             partitions: assignment.partitions.clone(),
             bounded: assignment.bounded,
         };
@@ -280,15 +290,35 @@ impl Worker {
         if partitions.is_empty() {
             return Ok(());
         }
+        let end_offsets = self.bounded.then(|| {
+            partitions
+                .iter()
+                .map(|(p, _)| (*p, ends.get(p).copied().unwrap_or(0)))
+                .collect()
+        });
+        if let Some(spec) = self.job.source.generator {
+            let args = GeneratorArgs {
+                spec,
+                rate: spec.rate as f64 * partitions.len() as f64 / spec.partitions.max(1) as f64,
+                partitions,
+                end_offsets,
+                decoder: self.decoder.clone(),
+                window: self.window.clone(),
+                credits: self.credits.clone(),
+                max_batch: self.options.max_batch,
+                pool: self.pool.clone(),
+            };
+            let (reader, _) =
+                Actor::spawn_linked(None, GeneratorReader, args, self.window.get_cell())
+                    .await
+                    .map_err(|e| WorkerError::Actor(e.to_string()))?;
+            self.generators.push(reader);
+            return Ok(());
+        }
         let args = ReaderArgs {
             consumer: Arc::new(create_consumer(&self.job).map_err(SourceError::from)?),
             source: self.job.source.clone(),
-            end_offsets: self.bounded.then(|| {
-                partitions
-                    .iter()
-                    .map(|(p, _)| (*p, ends.get(p).copied().unwrap_or(0)))
-                    .collect()
-            }),
+            end_offsets,
             partitions,
             decoder: self.decoder.clone(),
             window: self.window.clone(),
@@ -349,6 +379,9 @@ impl Worker {
     pub async fn stop(&self) {
         for r in &self.readers {
             let _ = r.stop_and_wait(None, Some(Duration::from_secs(5))).await;
+        }
+        for g in &self.generators {
+            let _ = g.stop_and_wait(None, Some(Duration::from_secs(5))).await;
         }
         let _ = self
             .window

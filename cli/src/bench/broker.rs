@@ -14,7 +14,6 @@ use anyhow::Context;
 use floe_common::config::JobSpec;
 use floe_coordinator::job::{run_job, JobOptions, JobProgress};
 use floe_source::{create_consumer, topic_partitions};
-use floe_worker::{in_process_workers, WorkerOptions};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -189,14 +188,7 @@ async fn job_pass(args: &BenchArgs, brokers: &str, topic: &str) -> anyhow::Resul
         bounded: true,
         ..JobOptions::new(&cfg)
     };
-    let workers = in_process_workers(
-        1,
-        store.clone(),
-        WorkerOptions {
-            readers: args.readers,
-            ..WorkerOptions::default()
-        },
-    );
+    let workers = super::bench_workers(args, &store);
     let (_stop_tx, stop) = watch::channel(false);
     let (progress, _) = watch::channel(JobProgress::default());
     let summary = run_job(job, catalog, store, options, workers, stop, progress).await?;

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use floe_coordinator::job::{run_job, CommitNotice, JobOptions, JobProgress};
-use floe_worker::{in_process_workers, WorkerOptions};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 use tokio::sync::{mpsc, watch};
@@ -39,14 +38,7 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
         commit_notices: Some(notices_tx),
         ..JobOptions::new(&cfg)
     };
-    let workers = in_process_workers(
-        1,
-        store.clone(),
-        WorkerOptions {
-            readers: args.readers,
-            ..WorkerOptions::default()
-        },
-    );
+    let workers = super::bench_workers(args, &store);
     let (stop_tx, stop) = watch::channel(false);
     let (progress, _) = watch::channel(JobProgress::default());
     let job_task = tokio::spawn(run_job(

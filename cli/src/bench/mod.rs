@@ -5,11 +5,14 @@
 //! - [`broker`] (b): end to end from a real Kafka broker, as a ratio to a consume-only loop with
 //!   the same client against the same broker (needs `--brokers`);
 //! - [`latency`]: from a window's end in event time to its row being visible in the table, with
-//!   event time following the wall clock (needs `--brokers`).
+//!   event time following the wall clock (needs `--brokers`);
+//! - [`scaling`]: a cluster of one worker process and of two over the built-in generator
+//!   (needs `--etcd`).
 
 mod broker;
 mod engine;
 mod latency;
+mod scaling;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,6 +63,12 @@ pub struct BenchArgs {
     /// Skip the in-memory figures (a).
     #[arg(long)]
     skip_engine: bool,
+    /// etcd for the scaling figures (cluster processes); without it they are not measured.
+    #[arg(long)]
+    etcd: Option<String>,
+    /// Generated events per scaling run.
+    #[arg(long, default_value_t = 8_000_000)]
+    scaling_events: u64,
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench-results.json")]
     out: PathBuf,
@@ -94,6 +103,17 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             );
         }
     }
+    match &args.etcd {
+        Some(etcd) => {
+            results.insert("scaling".into(), scaling::run(&args, etcd).await?);
+        }
+        None => {
+            results.insert(
+                "scaling".into(),
+                "not measured: pass --etcd (scripts/bench.sh starts etcd)".into(),
+            );
+        }
+    }
     let text = serde_json::to_string_pretty(&serde_json::Value::Object(results))?;
     std::fs::write(&args.out, &text).with_context(|| format!("writing {}", args.out.display()))?;
     println!("{text}");
@@ -113,6 +133,21 @@ fn bench_config(dir: &Path, source: Option<(&str, &str)>) -> anyhow::Result<Vali
         checkpoints: Some(dir.join("checkpoints").display().to_string()),
     })?;
     Ok(file.validate()?)
+}
+
+/// One in-process worker with the bench's readers: the members of a bench's job.
+fn bench_workers(
+    args: &BenchArgs,
+    store: &floe_storage::CheckpointStore,
+) -> floe_coordinator::controller::Members {
+    floe_worker::in_process_workers(
+        1,
+        store.clone(),
+        floe_worker::WorkerOptions {
+            readers: args.readers,
+            ..floe_worker::WorkerOptions::default()
+        },
+    )
 }
 
 /// Creates a fresh topic for one bench run.

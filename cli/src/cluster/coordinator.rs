@@ -41,6 +41,10 @@ pub struct CoordinatorArgs {
     /// from a dead leader.
     #[arg(long, default_value = "10s", value_parser = super::worker::humantime_secs)]
     lease_ttl: Duration,
+    /// Read every partition up to its end at start, close all windows, commit, exit (a bounded
+    /// run, as `floe run --until-end`).
+    #[arg(long)]
+    until_end: bool,
 }
 
 pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
@@ -85,6 +89,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
         commit_notices: Some(notices_tx),
         checkpoint_store: to_url(&cfg.checkpoint_store)?,
         restart_on_failure: true,
+        bounded: args.until_end,
         ..JobOptions::new(&cfg)
     };
     let publisher = tokio::spawn(publish_status(

@@ -48,6 +48,31 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
             .unwrap_or_default();
         println!("  {name:<24} {address:<24} partitions {partitions}");
     }
+    if let Some(parts) = progress["partitions"].as_array() {
+        let holder = |p: i64| {
+            assignment
+                .as_object()
+                .and_then(|a| {
+                    a.iter().find(|(_, ps)| {
+                        ps.as_array()
+                            .is_some_and(|ps| ps.iter().any(|x| x.as_i64() == Some(p)))
+                    })
+                })
+                .map(|(w, _)| w.clone())
+                .unwrap_or_default()
+        };
+        println!("  partition  worker                   next offset   watermark (ms)     events");
+        for part in parts {
+            let p = part["partition"].as_i64().unwrap_or(-1);
+            println!(
+                "  {p:>9}  {:<24} {:>11}   {:>14}  {:>9}",
+                holder(p),
+                part["next_offset"],
+                part["watermark_ms"],
+                part["events"]
+            );
+        }
+    }
     if let Some(job) = status["job"].as_str() {
         println!(
             "job      {job} ({})",

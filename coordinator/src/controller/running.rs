@@ -101,12 +101,15 @@ async fn poll_statuses(ctx: &mut JobContext) -> Result<JobSignals, WorkerService
     let mut stats = floe_common::window::OperatorStats::default();
     let p = &mut ctx.progress;
     (p.open_windows, p.open_entries, p.offsets_skipped) = (0, 0, 0);
+    p.partitions.clear();
     for s in &statuses {
+        p.partitions.extend(s.partitions.iter().copied());
         stats.add(&s.stats);
         p.open_windows = p.open_windows.max(s.open_windows);
         p.open_entries += s.open_entries;
         p.offsets_skipped += s.offsets_skipped;
     }
+    p.partitions.sort_by_key(|x| x.partition);
     p.record(stats, ctx.watermark.current());
     ctx.progress_tx.send_replace(p.clone());
     Ok(JobSignals::new(&statuses, &ctx.watermark))

@@ -121,6 +121,7 @@ impl WorkerService for FakeWorker {
             offsets_skipped: 0,
             backpressured: false,
             failure: None,
+            partitions: Vec::new(),
         })
     }
 

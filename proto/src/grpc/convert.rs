@@ -6,7 +6,7 @@ use floe_common::aggregate::{Acc, AggregateSpec};
 use floe_common::checkpoint::CheckpointRef;
 use floe_common::config::JobSpec;
 use floe_common::watermark::LocalWatermark;
-use floe_common::window::OperatorStats;
+use floe_common::window::{OperatorStats, PartitionProgress};
 
 use super::pb;
 use crate::messages::{Assignment, Barrier, CheckpointAck, RestorePoint, WorkerStatus};
@@ -180,6 +180,16 @@ pub fn status_to_pb(s: &WorkerStatus) -> pb::StatusReply {
         offsets_skipped: s.offsets_skipped,
         backpressured: s.backpressured,
         failure: s.failure.clone(),
+        partitions: s
+            .partitions
+            .iter()
+            .map(|p| pb::PartitionProgress {
+                partition: p.partition,
+                next_offset: p.next_offset,
+                watermark_ms: p.watermark_ms,
+                events: p.events,
+            })
+            .collect(),
     }
 }
 
@@ -194,6 +204,16 @@ pub fn status_from_pb(s: pb::StatusReply) -> Result<WorkerStatus, ConvertError> 
         offsets_skipped: s.offsets_skipped,
         backpressured: s.backpressured,
         failure: s.failure,
+        partitions: s
+            .partitions
+            .into_iter()
+            .map(|p| PartitionProgress {
+                partition: p.partition,
+                next_offset: p.next_offset,
+                watermark_ms: p.watermark_ms,
+                events: p.events,
+            })
+            .collect(),
     })
 }
 

@@ -1,5 +1,6 @@
-//! `run_job` against librdkafka's in-process mock cluster: a topic that grows while the job
-//! runs, and a Kafka error that cannot heal. (The mock cluster cannot add partitions to a topic,
+//! `run_job` against librdkafka's in-process mock cluster (a topic that grows while the job
+//! runs, a Kafka error that cannot heal, two workers sharing windows) and against the built-in
+//! generator source. (The mock cluster cannot add partitions to a topic,
 //! so the growth is told to the job by a scripted `PartitionSource` over a topic that has had
 //! all its partitions from the start.)
 
@@ -342,4 +343,58 @@ async fn two_workers_make_one_row_per_window_and_key() {
         .map(|(_, v, n)| (v, n))
         .collect();
     assert_eq!(rows, [("shared".into(), 40)]);
+}
+
+/// The generator source: a bounded job over 3 generated partitions, interrupted once (so the
+/// second run restores generated partitions from a checkpoint on two workers), gives exactly
+/// the counts computed from the generated events themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generator_job_counts_exactly_what_was_generated_across_a_restart() {
+    use floe_common::generator_source::GeneratorConfig;
+    use floe_source::content_events::ContentEvents;
+    use std::collections::BTreeMap;
+
+    let mut s = setup("unused:9092").await;
+    let mut file =
+        FloeConfig::parse(include_str!("../../examples/video_stats.toml")).expect("parse");
+    file.jobs[0].source.kind = "generator".into();
+    file.jobs[0].source.generator = Some(GeneratorConfig {
+        partitions: 3,
+        events: 30_000,
+        videos: 20,
+        ..GeneratorConfig::default()
+    });
+    let job = file.validate().expect("validate").jobs.remove(0);
+    let spec = job.source.generator.expect("generator");
+    s.job = Arc::new(job);
+
+    let first = spawn_job(&s, None, false, 1);
+    let mut progress = first.progress.clone();
+    wait_until(&mut progress, "a checkpoint with events", |p| {
+        p.checkpoints_committed > 0 && p.events > 0
+    })
+    .await;
+    first.stop.send(true).expect("stop");
+    first.task.await.expect("join").expect("first run");
+    let summary = spawn_job(&s, None, true, 2)
+        .task
+        .await
+        .expect("join")
+        .expect("bounded run on two workers");
+    assert_eq!(summary.progress.events, 90_000, "{:?}", summary.progress);
+
+    let mut expected: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    for p in 0..spec.partitions {
+        let events = ContentEvents::new(spec.partition_seed(p), spec.videos, spec.disorder_ms);
+        for offset in 0..30_000i64 {
+            let e = events.event_at(offset as u64, spec.time_at(offset));
+            let start = e.event_ts.div_euclid(60_000) * 60_000;
+            *expected.entry((start * 1000, e.video_id)).or_default() += 1;
+        }
+    }
+    let expected: Vec<(i64, String, i64)> = expected
+        .into_iter()
+        .map(|((start, video), n)| (start, video, n))
+        .collect();
+    assert_eq!(gold_rows(&s.catalog).await, expected);
 }

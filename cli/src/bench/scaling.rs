@@ -1,0 +1,164 @@
+//! Scaling: the gold job over the built-in generator (no broker to limit it) as a cluster of one
+//! worker process and of two, each run bounded (`floe coordinator --until-end`), with the
+//! events per second and the CPU of every process. Needs etcd (`--etcd`).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use super::BenchArgs;
+
+const PARTITIONS: i32 = 8;
+
+/// CPU seconds a running process has used so far, from /proc.
+fn cpu_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+fn spawn(args: &[String], log: &Path) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe()?;
+    let out = std::fs::File::create(log)?;
+    Ok(Command::new(exe)
+        .args(args)
+        .env("FLOE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()?)
+}
+
+fn config(
+    dir: &Path,
+    events_per_partition: u64,
+    videos: u32,
+) -> anyhow::Result<std::path::PathBuf> {
+    let mut text = super::EXAMPLE.replace("[job.source]", "[job.source]\ntype = \"generator\"");
+    text.push_str(&format!(
+        "\n[job.source.generator]\npartitions = {PARTITIONS}\nevents = {events_per_partition}\nvideos = {videos}\n"
+    ));
+    let mut file = floe_common::config::FloeConfig::parse(&text)?;
+    file.apply(&floe_common::config::Overrides {
+        warehouse: Some(dir.join("warehouse").display().to_string()),
+        catalog: Some(format!("sqlite://{}", dir.join("catalog.db").display())),
+        checkpoints: Some(dir.join("checkpoints").display().to_string()),
+        ..Default::default()
+    })?;
+    file.validate()?;
+    let path = dir.join("floe.toml");
+    // The overrides go on the command line; the file keeps the generator settings.
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// One bounded run on `workers` worker processes.
+async fn run_once(args: &BenchArgs, etcd: &str, workers: usize) -> anyhow::Result<Value> {
+    let dir = tempfile::tempdir()?;
+    let per_partition = args.scaling_events / PARTITIONS as u64;
+    let cfg = config(dir.path(), per_partition, args.videos)?;
+    let cluster = format!("bench-{workers}-{}", floe_common::clock::wall_clock_ms());
+    let etcd_args = vec![
+        "--etcd".to_owned(),
+        etcd.to_owned(),
+        "--cluster".into(),
+        cluster.clone(),
+    ];
+    let mut procs = Vec::new();
+    for w in 0..workers {
+        let mut a = vec![
+            "worker".to_owned(),
+            "--name".into(),
+            format!("w{w}"),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--readers".into(),
+            args.readers.to_string(),
+        ];
+        a.extend(etcd_args.clone());
+        procs.push(spawn(&a, &dir.path().join(format!("worker-{w}.log")))?);
+    }
+    let etcd_conn = floe_cluster::Etcd::connect(etcd, &cluster).await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while floe_cluster::membership::read_workers(&etcd_conn)
+        .await?
+        .len()
+        < workers
+    {
+        anyhow::ensure!(Instant::now() < deadline, "workers did not register");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let d = dir.path();
+    let mut a = vec![
+        "coordinator".to_owned(),
+        "--config".into(),
+        cfg.display().to_string(),
+        "--warehouse".into(),
+        d.join("warehouse").display().to_string(),
+        "--catalog".into(),
+        format!("sqlite://{}", d.join("catalog.db").display()),
+        "--checkpoints".into(),
+        d.join("checkpoints").display().to_string(),
+        "--name".into(),
+        "c".into(),
+        "--until-end".into(),
+    ];
+    a.extend(etcd_args);
+    let started = Instant::now();
+    let mut coordinator = spawn(&a, &d.join("coordinator.log"))?;
+    let (mut coordinator_cpu, mut workers_cpu) = (0.0, vec![0.0; workers]);
+    let status = loop {
+        if let Some(s) = coordinator.try_wait()? {
+            break s;
+        }
+        coordinator_cpu = cpu_of(coordinator.id()).unwrap_or(coordinator_cpu);
+        for (i, w) in procs.iter().enumerate() {
+            workers_cpu[i] = cpu_of(w.id()).unwrap_or(workers_cpu[i]);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let wall = started.elapsed().as_secs_f64();
+    for w in &procs {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(w.id().to_string())
+            .status();
+    }
+    for w in &mut procs {
+        let _ = w.wait();
+    }
+    let log = std::fs::read_to_string(d.join("coordinator.log")).unwrap_or_default();
+    anyhow::ensure!(status.success(), "coordinator failed: {log}");
+    let events = per_partition * PARTITIONS as u64;
+    Ok(json!({
+        "workers": workers,
+        "events": events,
+        "wall_s": wall,
+        "events_per_s": events as f64 / wall,
+        "coordinator_cpu_s": coordinator_cpu,
+        "workers_cpu_s": workers_cpu,
+    }))
+}
+
+pub async fn run(args: &BenchArgs, etcd: &str) -> anyhow::Result<Value> {
+    eprintln!(
+        "scaling: {} generated events, 1 then 2 worker processes…",
+        args.scaling_events
+    );
+    let one = run_once(args, etcd, 1).await.context("one worker")?;
+    let two = run_once(args, etcd, 2).await.context("two workers")?;
+    let ratio = two["events_per_s"].as_f64().unwrap_or(0.0)
+        / one["events_per_s"].as_f64().unwrap_or(1.0).max(1e-9);
+    Ok(json!({
+        "one_worker": one,
+        "two_workers": two,
+        "speedup": ratio,
+        "target_speedup": 1.8,
+        "note": "generator source (no broker); each run includes process start-up, scheduling and the final commit",
+    }))
+}
