@@ -66,9 +66,12 @@ pub struct BenchArgs {
     /// etcd for the scaling figures (cluster processes); without it they are not measured.
     #[arg(long)]
     etcd: Option<String>,
-    /// Generated events per scaling run.
-    #[arg(long, default_value_t = 8_000_000)]
+    /// Generated events per scaling run (enough that start-up and the last commit weigh little).
+    #[arg(long, default_value_t = 24_000_000)]
     scaling_events: u64,
+    /// Runtime threads of each worker process in the scaling runs (0: as many as cores).
+    #[arg(long, default_value_t = 1)]
+    worker_threads: usize,
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench-results.json")]
     out: PathBuf,

@@ -1,6 +1,10 @@
 //! Scaling: the gold job over the built-in generator (no broker to limit it) as a cluster of one
 //! worker process and of two, each run bounded (`floe coordinator --until-end`), with the
 //! events per second and the CPU of every process. Needs etcd (`--etcd`).
+//!
+//! Each worker runs with `FLOE_THREADS` = `--worker-threads` (default 1: a worker as a pod with
+//! one CPU; on this 2-core machine an unlimited worker already uses both cores, and a second
+//! one has nothing left to add).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -22,10 +26,14 @@ fn cpu_of(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-fn spawn(args: &[String], log: &Path) -> anyhow::Result<Child> {
+fn spawn(args: &[String], log: &Path, threads: Option<usize>) -> anyhow::Result<Child> {
     let exe = std::env::current_exe()?;
     let out = std::fs::File::create(log)?;
-    Ok(Command::new(exe)
+    let mut cmd = Command::new(exe);
+    if let Some(n) = threads {
+        cmd.env("FLOE_THREADS", n.to_string());
+    }
+    Ok(cmd
         .args(args)
         .env("FLOE_LOG", "warn")
         .stdin(Stdio::null())
@@ -81,7 +89,12 @@ async fn run_once(args: &BenchArgs, etcd: &str, workers: usize) -> anyhow::Resul
             args.readers.to_string(),
         ];
         a.extend(etcd_args.clone());
-        procs.push(spawn(&a, &dir.path().join(format!("worker-{w}.log")))?);
+        let threads = (args.worker_threads > 0).then_some(args.worker_threads);
+        procs.push(spawn(
+            &a,
+            &dir.path().join(format!("worker-{w}.log")),
+            threads,
+        )?);
     }
     let etcd_conn = floe_cluster::Etcd::connect(etcd, &cluster).await?;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -110,7 +123,7 @@ async fn run_once(args: &BenchArgs, etcd: &str, workers: usize) -> anyhow::Resul
     ];
     a.extend(etcd_args);
     let started = Instant::now();
-    let mut coordinator = spawn(&a, &d.join("coordinator.log"))?;
+    let mut coordinator = spawn(&a, &d.join("coordinator.log"), None)?;
     let (mut coordinator_cpu, mut workers_cpu) = (0.0, vec![0.0; workers]);
     let status = loop {
         if let Some(s) = coordinator.try_wait()? {
@@ -135,11 +148,14 @@ async fn run_once(args: &BenchArgs, etcd: &str, workers: usize) -> anyhow::Resul
     let log = std::fs::read_to_string(d.join("coordinator.log")).unwrap_or_default();
     anyhow::ensure!(status.success(), "coordinator failed: {log}");
     let events = per_partition * PARTITIONS as u64;
+    let worker_cpu: f64 = workers_cpu.iter().sum();
     Ok(json!({
         "workers": workers,
+        "worker_threads": args.worker_threads,
         "events": events,
         "wall_s": wall,
         "events_per_s": events as f64 / wall,
+        "events_per_worker_cpu_s": events as f64 / worker_cpu.max(1e-9),
         "coordinator_cpu_s": coordinator_cpu,
         "workers_cpu_s": workers_cpu,
     }))

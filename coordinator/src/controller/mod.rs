@@ -136,7 +136,15 @@ impl JobContext {
         self.failures_in_row += 1;
         let pause = restart_pause(self.failures_in_row);
         tracing::warn!(job = %self.job.name, error = %e, retry_in = ?pause, "a worker failed; restarting from the last complete checkpoint");
-        tokio::time::sleep(pause).await;
+        // A change of members (the failed worker's lease ran out, a new one came) ends the wait.
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            changed = self.members.changed() => {
+                if changed.is_err() {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
         Ok(State::Recovering)
     }
 }
