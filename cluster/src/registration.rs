@@ -86,18 +86,22 @@ async fn keep_alive(etcd: Etcd, key: String, value: String, mut lease: i64, ttl_
         };
         if !kept {
             tracing::warn!(key, "worker lease lost; registering again");
-            tokio::time::sleep(every).await;
-            if let Ok(r) = client.lease_grant(ttl_s, None).await {
-                lease = r.id();
-                let put = client
-                    .put(
-                        key.clone(),
-                        value.clone(),
-                        Some(PutOptions::new().with_lease(lease)),
-                    )
-                    .await;
-                if let Err(e) = put {
-                    tracing::warn!(key, error = %e, "cannot register again yet");
+            // Until a new lease holds the key again.
+            loop {
+                tokio::time::sleep(every).await;
+                let Ok(r) = client.lease_grant(ttl_s, None).await else {
+                    continue;
+                };
+                let options = Some(PutOptions::new().with_lease(r.id()));
+                match client.put(key.clone(), value.clone(), options).await {
+                    Ok(_) => {
+                        lease = r.id();
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(key, error = %e, "cannot register again yet");
+                        let _ = client.lease_revoke(r.id()).await;
+                    }
                 }
             }
         }

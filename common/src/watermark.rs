@@ -158,7 +158,8 @@ impl WatermarkTracker {
     }
 
     /// Moves the global watermark to the minimum over active partitions (or to the end when all
-    /// are finished); returns the minimum over the active partitions other than `excluded`.
+    /// are finished); returns the minimum over the active partitions other than `excluded`
+    /// (`None` when there is none).
     fn recompute(&mut self, now_ms: u64, excluded: Option<i32>) -> Option<i64> {
         let mut all_finished = !self.partitions.is_empty();
         let (mut active_min, mut others_min) = (None::<i64>, None::<i64>);
@@ -182,18 +183,18 @@ impl WatermarkTracker {
         others_min
     }
 
-    /// This tracker's part of the job's watermark at `now_ms` (recomputing the global one).
+    /// This tracker's part of the job's watermark at `now_ms`: its global watermark (never
+    /// below a floor it restored or was handed), once a partition is active.
     pub fn report(&mut self, now_ms: u64) -> LocalWatermark {
-        self.recompute(now_ms, None);
+        let active = self.recompute(now_ms, None).is_some();
         if self.global == WATERMARK_END || self.partitions.is_empty() {
             return LocalWatermark::Finished;
         }
-        self.partitions
-            .values()
-            .filter(|c| !self.clock_idle(c, now_ms))
-            .map(|c| self.clock_watermark(c))
-            .min()
-            .map_or(LocalWatermark::Idle, LocalWatermark::Active)
+        if active {
+            LocalWatermark::Active(self.global)
+        } else {
+            LocalWatermark::Idle
+        }
     }
 
     pub fn delay_ms(&self) -> i64 {
@@ -237,6 +238,26 @@ mod tests {
         t.assign(0, None, 0);
         t.assign(1, None, 0);
         t
+    }
+
+    #[test]
+    fn a_report_never_goes_below_a_floor_the_worker_holds() {
+        // A floor restored from a checkpoint (or handed by a barrier) is above what a
+        // partition that woke up reports: the job's watermark must not fall back under it, or
+        // a window already written could take events again.
+        let mut t = tracker();
+        t.restore_global(100_000);
+        t.observe(0, 60_000, 1);
+        t.observe(1, 70_000, 1);
+        assert_eq!(t.report(2), LocalWatermark::Active(100_000));
+        t.finish(0);
+        t.finish(1);
+        assert_eq!(t.report(3), LocalWatermark::Finished);
+        assert_eq!(
+            WatermarkTracker::new(10_000, 30_000).report(0),
+            LocalWatermark::Finished,
+            "no partition: nothing will come"
+        );
     }
 
     #[test]

@@ -110,9 +110,6 @@ pub struct WindowOperator {
     side_bytes: usize,
 }
 
-/// Approximate bytes one (window, key) entry holds in state.
-const ENTRY_BYTES: usize = 128;
-
 fn late_bytes(e: &LateEvent) -> usize {
     64 + e.raw.len() + e.reason.len()
 }
@@ -342,22 +339,12 @@ impl WindowOperator {
         self.watermarks.advance(now_ms);
     }
 
-    /// The windows the watermark has closed that no checkpoint has taken yet, per partition in
-    /// window order.
-    fn closed_windows(&self) -> impl Iterator<Item = (&i64, &KeyedAccs)> {
-        let watermark = self.watermarks.global();
-        self.partitions.values().flat_map(move |p| {
-            p.windows
-                .iter()
-                .take_while(move |(start, _)| self.window.is_closed(**start, watermark))
-        })
-    }
-
-    /// Approximate bytes of output waiting for the next checkpoint: late events, dead letters
-    /// and the windows the watermark has closed. What backpressure bounds.
+    /// Approximate bytes of output waiting for the next checkpoint: late events and dead
+    /// letters. What backpressure bounds. (A window leaves the state at the barrier whose job
+    /// watermark closes it, so no closed window waits between barriers; a window only this
+    /// worker's watermark has passed is still open for the job.)
     pub fn pending_output_bytes(&self) -> usize {
-        let closed_entries: usize = self.closed_windows().map(|(_, keys)| keys.len()).sum();
-        self.side_bytes + closed_entries * ENTRY_BYTES
+        self.side_bytes
     }
 
     /// Removes every window the job's watermark `job_watermark` has closed, merged across

@@ -33,7 +33,7 @@ pub struct LocalWorker {
     name: String,
     options: WorkerOptions,
     stores: WorkerStores,
-    current: Mutex<Current>,
+    current: Arc<Mutex<Current>>,
     /// When a coordinator last asked anything.
     last_call: std::sync::Mutex<std::time::Instant>,
 }
@@ -44,7 +44,7 @@ impl LocalWorker {
             name: name.into(),
             options,
             stores,
-            current: Mutex::new(Current::default()),
+            current: Arc::new(Mutex::new(Current::default())),
             last_call: std::sync::Mutex::new(std::time::Instant::now()),
         }
     }
@@ -133,22 +133,36 @@ impl WorkerService for LocalWorker {
         tracing::info!(worker = %self.name, job = %assignment.job.name, partitions = ?assignment.partitions, restore_from = ?assignment.restore.as_ref().map(|r| r.at), epoch = assignment.epoch, "assigned");
         let epoch = assignment.epoch;
         let store = self.store_for(&assignment)?;
-        let worker = Worker::start(assignment, store, self.options.clone())
-            .await
-            .map_err(|e| self.failed(e))?;
-        let mut current = self.current.lock().await;
-        if current.epoch != epoch || current.worker.is_some() {
-            // A newer coordinator assigned meanwhile: its assignment wins.
-            drop(current);
-            worker.stop().await;
-            return Err(WorkerServiceError::StaleEpoch {
-                worker: self.name.clone(),
+        let (name, options, current) = (
+            self.name.clone(),
+            self.options.clone(),
+            self.current.clone(),
+        );
+        // In a task of its own: a caller that gives up (a gRPC deadline drops this future)
+        // cannot leave actors started that no one owns.
+        let started = tokio::spawn(async move {
+            let worker = Worker::start(assignment, store, options).await?;
+            let mut current = current.lock().await;
+            if current.epoch != epoch || current.worker.is_some() {
+                // A newer coordinator assigned meanwhile: its assignment wins.
+                let newer = current.epoch;
+                drop(current);
+                worker.stop().await;
+                return Ok(Some(newer));
+            }
+            current.worker = Some(Arc::new(worker));
+            Ok::<_, WorkerError>(None)
+        })
+        .await
+        .map_err(|e| self.failed(e))?;
+        match started.map_err(|e| self.failed(e))? {
+            None => Ok(()),
+            Some(newer) => Err(WorkerServiceError::StaleEpoch {
+                worker: name,
                 epoch,
-                current: self.current.lock().await.epoch,
-            });
+                current: newer,
+            }),
         }
-        current.worker = Some(Arc::new(worker));
-        Ok(())
     }
 
     async fn checkpoint(&self, barrier: Barrier) -> Result<CheckpointAck, WorkerServiceError> {

@@ -229,13 +229,14 @@ impl Worker {
         let skipped: u64 = starts.iter().map(|(_, s)| s.skipped).sum();
         let skipped = Arc::new(AtomicU64::new(skipped));
 
+        let decoder = Arc::new(Decoder::new(&job).map_err(WorkerError::Job)?);
         let spawn_err = |e: ractor::SpawnErr| WorkerError::Actor(e.to_string());
         // Batches in flight, plus one being filled per reader.
         let pool = BatchPool::new(options.credits.max(1) + options.readers.max(1));
         let (uploader, _) = Actor::spawn(None, CheckpointUploader, store)
             .await
             .map_err(spawn_err)?;
-        let (window, _) = Actor::spawn(
+        let window = Actor::spawn(
             None,
             WindowActor,
             WindowArgs {
@@ -248,10 +249,16 @@ impl Worker {
                 max_pending_bytes: options.max_pending_bytes,
             },
         )
-        .await
-        .map_err(spawn_err)?;
+        .await;
+        let window = match window {
+            Ok((window, _)) => window,
+            Err(e) => {
+                uploader.stop(None);
+                return Err(spawn_err(e));
+            }
+        };
         let mut worker = Self {
-            decoder: Arc::new(Decoder::new(&job).map_err(WorkerError::Job)?),
+            decoder,
             credits: Arc::new(Semaphore::new(options.credits.max(1))),
             job,
             options,
@@ -272,7 +279,10 @@ impl Worker {
                 .step_by(n_readers)
                 .map(|(p, s)| (*p, s.offset))
                 .collect();
-            worker.spawn_reader(mine, &ends).await?;
+            if let Err(e) = worker.spawn_reader(mine, &ends).await {
+                worker.stop().await;
+                return Err(e);
+            }
         }
         Ok(worker)
     }

@@ -7,11 +7,14 @@
 //! - [`latency`]: from a window's end in event time to its row being visible in the table, with
 //!   event time following the wall clock (needs `--brokers`);
 //! - [`scaling`]: a cluster of one worker process and of two over the built-in generator
-//!   (needs `--etcd`).
+//!   (needs `--etcd`);
+//! - [`merge`]: one window's partials from several workers through Arrow IPC and the
+//!   committer's merge, at `--merge-keys` keys.
 
 mod broker;
 mod engine;
 mod latency;
+mod merge;
 mod scaling;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +72,9 @@ pub struct BenchArgs {
     /// Generated events per scaling run (enough that start-up and the last commit weigh little).
     #[arg(long, default_value_t = 24_000_000)]
     scaling_events: u64,
+    /// Keys of the window whose partials the merge figure moves and merges.
+    #[arg(long, default_value_t = 1_000_000)]
+    merge_keys: usize,
     /// Runtime threads of each worker process in the scaling runs (0: as many as cores).
     #[arg(long, default_value_t = 1)]
     worker_threads: usize,
@@ -91,6 +97,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     );
     if !args.skip_engine {
         results.insert("engine".into(), engine::run(&args).await?);
+        results.insert("merge".into(), merge::run(args.merge_keys, 2)?);
     }
     match &args.brokers {
         Some(brokers) => {

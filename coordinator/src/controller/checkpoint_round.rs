@@ -56,9 +56,11 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
     if let Some(last) = window_ends.last() {
         ctx.watermark.written(*last);
     }
-    // The value that closed this checkpoint's windows; the acks' reports drive the next one.
-    let kept_watermark = ctx.watermark.checkpoint_value();
+    // The acks' reports (each never below a floor its worker holds, restored from an older
+    // checkpoint or handed by a barrier) raise the job's watermark; the checkpoint keeps the
+    // raised value, so that a restore never judges lateness below a floor any worker had.
     ctx.watermark.update(acks.iter().map(|a| a.watermark));
+    let kept_watermark = ctx.watermark.checkpoint_value();
     let mut stats = floe_common::window::OperatorStats::default();
     for a in &acks {
         stats.add(&a.stats);

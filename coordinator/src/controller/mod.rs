@@ -47,7 +47,8 @@ pub enum State {
     Rescaling {
         why: String,
     },
-    /// Finish with one last checkpoint and release the workers.
+    /// Release the workers (Running and Rescaling take the last checkpoint before coming here;
+    /// from elsewhere the restore point is already committed).
     Stopping,
     Done,
 }
@@ -133,19 +134,32 @@ impl JobContext {
         if !self.options.restart_on_failure {
             return Err(self.job_error(e));
         }
+        if self.stop_requested() {
+            tracing::warn!(job = %self.job.name, error = %e, "a worker failed while stopping; stopping from the last checkpoint");
+            return Ok(State::Stopping);
+        }
         self.failures_in_row += 1;
         let pause = restart_pause(self.failures_in_row);
         tracing::warn!(job = %self.job.name, error = %e, retry_in = ?pause, "a worker failed; restarting from the last complete checkpoint");
         // A change of members (the failed worker's lease ran out, a new one came) ends the wait.
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
+            _ = self.stop.changed() => {}
             changed = self.members.changed() => {
                 if changed.is_err() {
                     tokio::time::sleep(pause).await;
                 }
             }
         }
+        if self.stop_requested() {
+            return Ok(State::Stopping);
+        }
         Ok(State::Recovering)
+    }
+
+    /// Whether the job was asked to stop (a dropped sender counts: no one can ask any more).
+    pub fn stop_requested(&self) -> bool {
+        *self.stop.borrow() || self.stop.has_changed().is_err()
     }
 }
 

@@ -17,9 +17,11 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
     let mut next_checkpoint = tokio::time::Instant::now() + ctx.options.checkpoint_interval;
     let mut last_checkpoint = Instant::now();
     let mut status_tick = tokio::time::interval(STATUS_EVERY);
-    ctx.members.mark_unchanged();
+    status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A change of members since Scheduling read them (a worker joined or left while the
+    // others restored) is seen here at once: it was not marked seen.
     loop {
-        if !stop_requested(ctx) {
+        if !ctx.stop_requested() {
             tokio::select! {
                 _ = tokio::time::sleep_until(next_checkpoint) => {}
                 _ = ctx.stop.changed() => {}
@@ -37,7 +39,7 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
                 }
             }
         }
-        let stopping = stop_requested(ctx);
+        let stopping = ctx.stop_requested();
         let outcome = match checkpoint_round::run(ctx).await {
             Ok(o) => o,
             Err(RoundError::Worker(e)) => return ctx.after_failure(e).await,
@@ -48,8 +50,9 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
         }
         next_checkpoint = tokio::time::Instant::now() + ctx.options.checkpoint_interval;
         last_checkpoint = Instant::now();
-        // A bounded run reads the partitions there were at its start; a streaming one follows
-        // the topic as it grows: the new partitions are spread from the checkpoint just taken.
+        // A streaming job follows the topic as it grows: the new partitions are spread from the
+        // checkpoint just taken. (A bounded one reads the partitions listed when it was last
+        // scheduled, each up to its end offset then.)
         if !ctx.options.bounded && topic_grew(ctx).await {
             ctx.release_all().await;
             return Ok(State::Scheduling);
@@ -62,11 +65,6 @@ async fn members_changed(members: &mut super::Members) {
     if members.changed().await.is_err() {
         std::future::pending::<()>().await;
     }
-}
-
-/// Whether the job was asked to stop (a dropped sender counts: no one can ask any more).
-fn stop_requested(ctx: &JobContext) -> bool {
-    *ctx.stop.borrow() || ctx.stop.has_changed().is_err()
 }
 
 /// Whether the topic lists partitions the job does not read yet. Failing to list them is not

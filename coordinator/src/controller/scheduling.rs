@@ -10,6 +10,9 @@ use crate::assignment;
 use crate::job::JobError;
 
 pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
+    if ctx.stop_requested() {
+        return Ok(State::Stopping);
+    }
     let Some(members) = wait_for_members(ctx).await else {
         return Ok(State::Stopping);
     };

@@ -52,10 +52,11 @@ impl Worker for WorkerGrpcService {
         request: Request<pb::AssignRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
         let assignment = convert::assignment_from_pb(request.into_inner()).map_err(bad_request)?;
-        if let Ok(mut t) = self.template.lock() {
-            *t = convert::acc_template(&assignment.job);
-        }
+        let template = convert::acc_template(&assignment.job);
         self.worker.assign(assignment).await.map_err(status)?;
+        if let Ok(mut t) = self.template.lock() {
+            *t = template;
+        }
         Ok(Response::new(pb::Empty {}))
     }
 
