@@ -3,8 +3,8 @@
 //! Because positions advance in the same place the state changes, a snapshot taken between two
 //! messages is always consistent: no barrier alignment across readers is needed.
 //!
-//! Backpressure: while the output waiting for the next checkpoint (closed windows, late events,
-//! dead letters) is over its budget, the actor keeps the credits of the batches it processes
+//! Backpressure: while the output waiting for the next checkpoint (late events, dead letters)
+//! is over its budget, the actor keeps the credits of the batches it processes
 //! instead of returning them, so the readers stop; the next barrier takes the output and gives
 //! the credits back. A checkpoint that hangs (a stalled store or catalog) therefore stops the
 //! readers instead of letting memory grow.

@@ -52,7 +52,7 @@ pub struct WorkerOptions {
     pub max_batch: usize,
     /// Batches in flight between readers and the window actor.
     pub credits: usize,
-    /// Output bytes (closed windows, late events, dead letters) waiting for a checkpoint above
+    /// Output bytes (late events, dead letters) waiting for a checkpoint above
     /// which the readers are held back until the next checkpoint.
     pub max_pending_bytes: usize,
 }
