@@ -152,30 +152,44 @@ pub fn closed_windows_from_ipc(
         let starts = column(&batch, "window_start")?.as_primitive::<Int64Type>();
         let ends = column(&batch, "window_end")?.as_primitive::<Int64Type>();
         let keys = column(&batch, "key")?.as_string::<i32>();
+        // Each accumulator's columns, found once per batch.
+        let columns = template
+            .iter()
+            .enumerate()
+            .map(|(i, acc)| {
+                let name = format!("acc{i}");
+                Ok(match acc {
+                    Acc::Avg { .. } => AccColumns::Avg(
+                        column(&batch, &format!("{name}_sum"))?.as_primitive::<Float64Type>(),
+                        column(&batch, &format!("{name}_count"))?.as_primitive::<Int64Type>(),
+                    ),
+                    Acc::SumDouble(_) | Acc::MinDouble(_) | Acc::MaxDouble(_) => {
+                        AccColumns::Double(column(&batch, &name)?.as_primitive::<Float64Type>())
+                    }
+                    _ => AccColumns::Long(column(&batch, &name)?.as_primitive::<Int64Type>()),
+                })
+            })
+            .collect::<Result<Vec<_>, ArrowError>>()?;
         let mut row = template.to_vec();
         for r in 0..batch.num_rows() {
-            for (i, acc) in row.iter_mut().enumerate() {
-                let name = format!("acc{i}");
-                let long = |n: &str| -> Result<Option<i64>, ArrowError> {
-                    let c = column(&batch, n)?.as_primitive::<Int64Type>();
-                    Ok(c.is_valid(r).then(|| c.value(r)))
-                };
-                let double = |n: &str| -> Result<Option<f64>, ArrowError> {
-                    let c = column(&batch, n)?.as_primitive::<Float64Type>();
-                    Ok(c.is_valid(r).then(|| c.value(r)))
-                };
-                *acc = match *acc {
-                    Acc::Count(_) => Acc::Count(long(&name)?.unwrap_or(0)),
-                    Acc::SumLong(_) => Acc::SumLong(long(&name)?.unwrap_or(0)),
-                    Acc::MinLong(_) => Acc::MinLong(long(&name)?),
-                    Acc::MaxLong(_) => Acc::MaxLong(long(&name)?),
-                    Acc::SumDouble(_) => Acc::SumDouble(double(&name)?.unwrap_or(0.0)),
-                    Acc::MinDouble(_) => Acc::MinDouble(double(&name)?),
-                    Acc::MaxDouble(_) => Acc::MaxDouble(double(&name)?),
-                    Acc::Avg { .. } => Acc::Avg {
-                        sum: double(&format!("{name}_sum"))?.unwrap_or(0.0),
-                        count: long(&format!("{name}_count"))?.unwrap_or(0),
+            for (acc, col) in row.iter_mut().zip(&columns) {
+                let long = |c: &arrow_array::Int64Array| c.is_valid(r).then(|| c.value(r));
+                let double = |c: &arrow_array::Float64Array| c.is_valid(r).then(|| c.value(r));
+                *acc = match (*acc, col) {
+                    (Acc::Count(_), AccColumns::Long(c)) => Acc::Count(long(c).unwrap_or(0)),
+                    (Acc::SumLong(_), AccColumns::Long(c)) => Acc::SumLong(long(c).unwrap_or(0)),
+                    (Acc::MinLong(_), AccColumns::Long(c)) => Acc::MinLong(long(c)),
+                    (Acc::MaxLong(_), AccColumns::Long(c)) => Acc::MaxLong(long(c)),
+                    (Acc::SumDouble(_), AccColumns::Double(c)) => {
+                        Acc::SumDouble(double(c).unwrap_or(0.0))
+                    }
+                    (Acc::MinDouble(_), AccColumns::Double(c)) => Acc::MinDouble(double(c)),
+                    (Acc::MaxDouble(_), AccColumns::Double(c)) => Acc::MaxDouble(double(c)),
+                    (Acc::Avg { .. }, AccColumns::Avg(sum, count)) => Acc::Avg {
+                        sum: double(sum).unwrap_or(0.0),
+                        count: long(count).unwrap_or(0),
                     },
+                    (other, _) => other,
                 };
             }
             let start = starts.value(r);
@@ -195,6 +209,13 @@ pub fn closed_windows_from_ipc(
         }
     }
     Ok(windows)
+}
+
+/// The columns of one accumulator in a closed-windows batch.
+enum AccColumns<'a> {
+    Long(&'a arrow_array::Int64Array),
+    Double(&'a arrow_array::Float64Array),
+    Avg(&'a arrow_array::Float64Array, &'a arrow_array::Int64Array),
 }
 
 fn records_schema(late: bool) -> Schema {
