@@ -86,10 +86,6 @@ impl JobWatermark {
     pub fn closes(&self, closes_at_ms: i64) -> bool {
         closes_at_ms <= self.current
     }
-
-    pub fn window(&self) -> &WindowSpec {
-        &self.window
-    }
 }
 
 #[cfg(test)]

@@ -56,8 +56,6 @@ pub struct WatermarkTracker {
     idle_timeout_ms: u64,
     partitions: BTreeMap<i32, PartitionClock>,
     global: i64,
-    /// The global watermark before every partition finished (it is then the end of time).
-    finite_global: i64,
 }
 
 impl WatermarkTracker {
@@ -67,7 +65,6 @@ impl WatermarkTracker {
             idle_timeout_ms,
             partitions: BTreeMap::new(),
             global: WATERMARK_START,
-            finite_global: WATERMARK_START,
         }
     }
 
@@ -80,7 +77,6 @@ impl WatermarkTracker {
     /// Restores a global watermark from a checkpoint (never moves it back).
     pub fn restore_global(&mut self, global: i64) {
         self.global = self.global.max(global);
-        self.finite_global = self.finite_global.max(global);
     }
 
     /// Records that `partition` had events up to `max_event_ms` at `now_ms`.
@@ -178,7 +174,6 @@ impl WatermarkTracker {
             self.global = WATERMARK_END;
         } else if let Some(c) = active_min {
             self.global = self.global.max(c);
-            self.finite_global = self.global;
         }
         others_min
     }
@@ -209,23 +204,6 @@ impl WatermarkTracker {
 
     pub fn global(&self) -> i64 {
         self.global
-    }
-
-    /// The global watermark of real event-time progress: [`Self::global`], except after every
-    /// partition finished, where it is the last finite global or the smallest partition
-    /// watermark, whichever is larger (what a job that goes on streaming resumes from).
-    pub fn finite_global(&self) -> i64 {
-        if self.global != WATERMARK_END {
-            return self.global;
-        }
-        let partitions_min = self
-            .partitions
-            .values()
-            .filter(|c| c.max_event_ms.is_some())
-            .map(|c| self.clock_watermark(c))
-            .min()
-            .unwrap_or(WATERMARK_START);
-        self.finite_global.max(partitions_min)
     }
 }
 
@@ -337,7 +315,6 @@ mod tests {
         t.finish(0);
         t.finish(1);
         assert_eq!(t.advance(0), WATERMARK_END);
-        assert_eq!(t.finite_global(), 60_000);
     }
 
     #[test]

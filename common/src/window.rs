@@ -86,6 +86,16 @@ impl OperatorStats {
     }
 }
 
+impl<'a> std::iter::Sum<&'a OperatorStats> for OperatorStats {
+    fn sum<I: Iterator<Item = &'a OperatorStats>>(iter: I) -> Self {
+        let mut total = OperatorStats::default();
+        for s in iter {
+            total.add(s);
+        }
+        total
+    }
+}
+
 /// Where one partition is: for status views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionProgress {
@@ -203,11 +213,7 @@ impl WindowOperator {
 
     /// Counters summed over the partitions this worker holds.
     pub fn stats(&self) -> OperatorStats {
-        let mut total = OperatorStats::default();
-        for p in self.partitions.values() {
-            total.add(&p.stats);
-        }
-        total
+        self.partitions.values().map(|p| &p.stats).sum()
     }
 
     /// Open windows and (window, key) entries across all partitions.

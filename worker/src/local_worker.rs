@@ -87,16 +87,24 @@ impl LocalWorker {
         }
     }
 
-    /// The running worker, once `epoch` is not older than the newest one obeyed.
-    async fn running(&self, epoch: Option<u64>) -> Result<Arc<Worker>, WorkerServiceError> {
-        self.called();
-        let current = self.current.lock().await;
-        if let Some(epoch) = epoch.filter(|e| *e < current.epoch) {
+    /// Refuses a call from an epoch older than the newest one obeyed.
+    fn obeys(&self, epoch: u64, current: &Current) -> Result<(), WorkerServiceError> {
+        if epoch < current.epoch {
             return Err(WorkerServiceError::StaleEpoch {
                 worker: self.name.clone(),
                 epoch,
                 current: current.epoch,
             });
+        }
+        Ok(())
+    }
+
+    /// The running worker, once `epoch` is not older than the newest one obeyed.
+    async fn running(&self, epoch: Option<u64>) -> Result<Arc<Worker>, WorkerServiceError> {
+        self.called();
+        let current = self.current.lock().await;
+        if let Some(epoch) = epoch {
+            self.obeys(epoch, &current)?;
         }
         current
             .worker
@@ -108,13 +116,7 @@ impl LocalWorker {
     async fn take(&self, epoch: u64) -> Result<Option<Arc<Worker>>, WorkerServiceError> {
         self.called();
         let mut current = self.current.lock().await;
-        if epoch < current.epoch {
-            return Err(WorkerServiceError::StaleEpoch {
-                worker: self.name.clone(),
-                epoch,
-                current: current.epoch,
-            });
-        }
+        self.obeys(epoch, &current)?;
         current.epoch = epoch;
         Ok(current.worker.take())
     }

@@ -80,7 +80,6 @@ pub struct Worker {
     uploader: ActorRef<UploadMsg>,
     readers: Vec<ActorRef<ReaderMsg>>,
     generators: Vec<ActorRef<GeneratorMsg>>,
-    partitions: Vec<i32>,
     bounded: bool,
 }
 
@@ -268,7 +267,6 @@ impl Worker {
             uploader,
             readers: Vec::new(),
             generators: Vec::new(),
-            partitions: assignment.partitions.clone(),
             bounded: assignment.bounded,
         };
         let n_readers = worker.options.readers.clamp(1, starts.len().max(1));
@@ -285,11 +283,6 @@ impl Worker {
             }
         }
         Ok(worker)
-    }
-
-    /// The partitions this worker reads.
-    pub fn partitions(&self) -> &[i32] {
-        &self.partitions
     }
 
     async fn spawn_reader(

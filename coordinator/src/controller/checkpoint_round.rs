@@ -61,10 +61,7 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
     // raised value, so that a restore never judges lateness below a floor any worker had.
     ctx.watermark.update(acks.iter().map(|a| a.watermark));
     let kept_watermark = ctx.watermark.checkpoint_value();
-    let mut stats = floe_common::window::OperatorStats::default();
-    for a in &acks {
-        stats.add(&a.stats);
-    }
+    let stats = acks.iter().map(|a| &a.stats).sum();
 
     let manifest = ctx
         .committer

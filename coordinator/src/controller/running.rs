@@ -96,13 +96,12 @@ async fn poll_statuses(ctx: &mut JobContext) -> Result<JobSignals, WorkerService
     .into_iter()
     .collect::<Result<Vec<WorkerStatus>, _>>()?;
     ctx.watermark.update(statuses.iter().map(|s| s.watermark));
-    let mut stats = floe_common::window::OperatorStats::default();
+    let stats = statuses.iter().map(|s| &s.stats).sum();
     let p = &mut ctx.progress;
     (p.open_windows, p.open_entries, p.offsets_skipped) = (0, 0, 0);
     p.partitions.clear();
     for s in &statuses {
         p.partitions.extend(s.partitions.iter().copied());
-        stats.add(&s.stats);
         p.open_windows = p.open_windows.max(s.open_windows);
         p.open_entries += s.open_entries;
         p.offsets_skipped += s.offsets_skipped;

@@ -50,10 +50,6 @@ impl GrpcWorker {
         })
     }
 
-    pub fn address(&self) -> &str {
-        &self.address
-    }
-
     fn error(&self, status: Status) -> WorkerServiceError {
         let message = status.message().to_owned();
         match status.code() {
