@@ -39,6 +39,8 @@ pub struct DecodedBatch {
     /// Wall clock (epoch ms) when the records were read: an event time further ahead of it
     /// than the job allows is refused.
     pub read_at_ms: i64,
+    /// Bytes of the record values read into this batch.
+    pub bytes: u64,
 }
 
 impl DecodedBatch {
@@ -65,6 +67,7 @@ impl DecodedBatch {
             positions,
             caught_up,
             read_at_ms,
+            bytes,
         } = self;
         partitions.clear();
         offsets.clear();
@@ -78,6 +81,7 @@ impl DecodedBatch {
         positions.clear();
         caught_up.clear();
         *read_at_ms = 0;
+        *bytes = 0;
     }
 
     /// Notes that the reader reached the end of `partition` (after any record of it so far).
@@ -216,6 +220,7 @@ impl Decoder {
         batch: &mut DecodedBatch,
     ) {
         batch.note_position(partition, offset);
+        batch.bytes += value.map_or(0, |v| v.len() as u64);
         let Some(bytes) = value else {
             batch.dead_letters.push(DeadLetter {
                 partition,

@@ -17,6 +17,7 @@ pub mod keyed_accs;
 pub mod path;
 pub mod records;
 pub mod schema;
+pub mod table_target;
 pub mod value;
 pub mod watermark;
 pub mod window;

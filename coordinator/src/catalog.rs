@@ -8,10 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use iceberg::io::{
-    S3_ACCESS_KEY_ID, S3_ENDPOINT, S3_PATH_STYLE_ACCESS, S3_REGION, S3_SECRET_ACCESS_KEY,
-    S3_SESSION_TOKEN,
-};
+use floe_sink::file_io::{fill_s3_defaults, is_s3_location};
 use iceberg::{Catalog, CatalogBuilder, Runtime};
 use iceberg_catalog_rest::{
     RestCatalogBuilder, REST_CATALOG_PROP_URI, REST_CATALOG_PROP_WAREHOUSE,
@@ -25,9 +22,6 @@ use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 /// Catalog name used when the configuration does not give one. pyiceberg must be configured
 /// with the same name to see Floe's tables in a shared SQL catalog.
 pub const DEFAULT_CATALOG_NAME: &str = "floe";
-
-/// Region filled in for S3 warehouses when neither the properties nor `AWS_REGION` give one.
-const DEFAULT_S3_REGION: &str = "us-east-1";
 
 /// SQL catalog pool properties the upstream crate parses with `unwrap()`; we validate them
 /// first so a typo is an error instead of a panic.
@@ -212,49 +206,6 @@ fn normalize_warehouse(warehouse: &str) -> String {
     }
 }
 
-fn is_s3_location(location: &str) -> bool {
-    let lower = location.to_ascii_lowercase();
-    lower.starts_with("s3://") || lower.starts_with("s3a://") || lower.starts_with("s3n://")
-}
-
-/// Fills missing S3 FileIO properties from the `AWS_*` environment (read through `env`, so it
-/// can be tested without touching the process environment).
-fn fill_s3_defaults(props: &mut HashMap<String, String>, env: impl Fn(&str) -> Option<String>) {
-    let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-    if !props.contains_key(S3_ACCESS_KEY_ID) {
-        if let Some(v) = env("AWS_ACCESS_KEY_ID") {
-            props.insert(S3_ACCESS_KEY_ID.to_owned(), v);
-            // A session token only makes sense with the key it belongs to.
-            if !props.contains_key(S3_SESSION_TOKEN) {
-                if let Some(t) = env("AWS_SESSION_TOKEN") {
-                    props.insert(S3_SESSION_TOKEN.to_owned(), t);
-                }
-            }
-        }
-    }
-    if !props.contains_key(S3_SECRET_ACCESS_KEY) {
-        if let Some(v) = env("AWS_SECRET_ACCESS_KEY") {
-            props.insert(S3_SECRET_ACCESS_KEY.to_owned(), v);
-        }
-    }
-    if !props.contains_key(S3_REGION) && !props.contains_key("client.region") {
-        let region = env("AWS_REGION")
-            .or_else(|| env("AWS_DEFAULT_REGION"))
-            .unwrap_or_else(|| DEFAULT_S3_REGION.to_owned());
-        props.insert(S3_REGION.to_owned(), region);
-    }
-    if !props.contains_key(S3_ENDPOINT) {
-        if let Some(v) = env("AWS_ENDPOINT_URL") {
-            props.insert(S3_ENDPOINT.to_owned(), v);
-        }
-    }
-    // Custom endpoints (SeaweedFS, MinIO, ...) want path-style addressing; iceberg's opendal
-    // storage defaults to virtual-host style, which resolves `bucket.host` and fails there.
-    if props.contains_key(S3_ENDPOINT) && !props.contains_key(S3_PATH_STYLE_ACCESS) {
-        props.insert(S3_PATH_STYLE_ACCESS.to_owned(), "true".to_owned());
-    }
-}
-
 fn validate_sql_pool_props(props: &HashMap<String, String>) -> Result<(), CatalogError> {
     let bad = |key: &str, ok: fn(&str) -> bool, what: &str| match props.get(key) {
         Some(v) if !ok(v) => Err(CatalogError::InvalidConfig(format!(
@@ -371,22 +322,6 @@ mod tests {
         assert_eq!(normalize_warehouse("/tmp/wh/"), "file:///tmp/wh");
         assert_eq!(normalize_warehouse("s3://lake/"), "s3://lake");
         assert_eq!(normalize_warehouse("file:///"), "file:///");
-    }
-
-    #[test]
-    fn s3_defaults_from_env_do_not_override() {
-        let env: HashMap<&str, &str> = HashMap::from([
-            ("AWS_ACCESS_KEY_ID", "envkey"),
-            ("AWS_SECRET_ACCESS_KEY", "envsecret"),
-            ("AWS_ENDPOINT_URL", "http://localhost:8333"),
-        ]);
-        let mut props = HashMap::from([(S3_ACCESS_KEY_ID.to_owned(), "given".to_owned())]);
-        fill_s3_defaults(&mut props, |k| env.get(k).map(|v| v.to_string()));
-        assert_eq!(props[S3_ACCESS_KEY_ID], "given");
-        assert_eq!(props[S3_SECRET_ACCESS_KEY], "envsecret");
-        assert_eq!(props[S3_REGION], DEFAULT_S3_REGION);
-        assert_eq!(props[S3_ENDPOINT], "http://localhost:8333");
-        assert_eq!(props[S3_PATH_STYLE_ACCESS], "true");
     }
 
     #[test]

@@ -70,6 +70,7 @@ mod tests {
             backpressured,
             failure: None,
             partitions: Vec::new(),
+            bytes_read: 0,
         }
     }
 

@@ -1,8 +1,10 @@
 //! `IcebergCommitter`: the single writer of a job's tables.
 //!
 //! A checkpoint goes through three steps, each safe to crash in:
-//! 1. **complete**: the workers' output becomes Parquet data files (uncommitted), and the
-//!    checkpoint manifest listing them is written — from then on the checkpoint is complete;
+//! 1. **complete**: the workers' partial aggregates are merged into Parquet data files
+//!    (uncommitted; the workers wrote their late events and dead letters as data files
+//!    themselves), and the checkpoint manifest listing every file is written — from then on
+//!    the checkpoint is complete;
 //! 2. **commit**: each table gets one snapshot tagged with the job and checkpoint id, unless its
 //!    snapshot ancestry already holds that checkpoint (so a retry never doubles a row);
 //! 3. **cleanup**: older checkpoints beyond the ones kept are deleted.
@@ -22,15 +24,14 @@ use floe_common::config::JobSpec;
 use floe_common::failpoint;
 use floe_common::job_shape;
 use floe_common::schema::TableSchema;
+use floe_common::table_target::TableTarget;
 use floe_common::window::merge_closed;
 use floe_proto::{CheckpointAck, RestorePoint};
+use floe_sink::{rows, SinkError};
 use floe_storage::{CheckpointStore, StorageError};
 use iceberg::Catalog;
 
-use crate::iceberg_table::{
-    data_files_from_json, data_files_to_json, CommitOutcome, IcebergTable, TableError,
-};
-use crate::output;
+use crate::iceberg_table::{CommitOutcome, IcebergTable, TableError};
 use crate::table_commit::JobOwner;
 
 /// Why a checkpoint could not be completed or committed.
@@ -40,15 +41,27 @@ pub enum CommitterError {
     Table(#[from] TableError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
     #[error("building rows for {table}: {message}")]
     Output { table: String, message: String },
-    #[error("writing the data files of {table} took longer than {after:?}")]
-    WriteTimeout {
-        table: String,
-        after: std::time::Duration,
-    },
     #[error("checkpoint {checkpoint} manifest names unknown table {table}")]
     UnknownTable { checkpoint: u64, table: String },
+    #[error(
+        "worker {worker} sent unusable data files of checkpoint {checkpoint} for {table}: {reason}"
+    )]
+    BadFiles {
+        worker: String,
+        checkpoint: u64,
+        table: String,
+        reason: String,
+    },
+    #[error("worker {worker} sent data files of checkpoint {checkpoint} for {table}, which workers do not write")]
+    UnexpectedFiles {
+        worker: String,
+        checkpoint: u64,
+        table: String,
+    },
     #[error(
         "table `{table}` holds checkpoint {in_table} of job {job}, but the checkpoint store {store} \
          has {in_store}: was the store replaced or emptied? Restoring from it would write rows \
@@ -121,9 +134,13 @@ pub struct CommitReport {
 pub struct IcebergCommitter {
     job: Arc<JobSpec>,
     tables: Vec<IcebergTable>,
+    /// What workers need to write the data files of [`WORKER_WRITTEN`] tables.
+    worker_targets: Vec<TableTarget>,
     store: CheckpointStore,
     keep: usize,
     owner: JobOwner,
+    /// Table commits tried again after a failure, since this committer opened.
+    retries: std::sync::atomic::AtomicU64,
 }
 
 /// A job's tables, in the order of `IcebergCommitter::tables`: the order they are committed in.
@@ -134,6 +151,9 @@ fn table_specs(job: &JobSpec) -> [&TableSchema; 3] {
 const LATE: usize = 0;
 const DEAD_LETTERS: usize = 1;
 const AGGREGATES: usize = 2;
+
+/// The tables whose data files workers write (one row per record, nothing to merge).
+const WORKER_WRITTEN: [usize; 2] = [LATE, DEAD_LETTERS];
 
 impl IcebergCommitter {
     /// Opens (creating if needed) the job's aggregate, late-events and dead-letter tables,
@@ -164,9 +184,15 @@ impl IcebergCommitter {
             table.fence(&owner).await?;
         }
         tracing::info!(job = %job.name, epoch = owner.epoch, "took over the job's tables");
+        let worker_targets = WORKER_WRITTEN
+            .iter()
+            .map(|i| tables[*i].layout().target())
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             job,
             tables,
+            worker_targets,
+            retries: Default::default(),
             store,
             keep: keep.max(1),
             owner,
@@ -180,6 +206,16 @@ impl IcebergCommitter {
 
     pub fn store(&self) -> &CheckpointStore {
         &self.store
+    }
+
+    /// Table commits tried again after a failure (catalog errors, lost answers, conflicts).
+    pub fn commit_retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The tables workers write data files for, as they need them (sent with assignments).
+    pub fn worker_targets(&self) -> &[TableTarget] {
+        &self.worker_targets
     }
 
     fn table_by_name(&self, name: &str) -> Option<&IcebergTable> {
@@ -285,54 +321,64 @@ impl IcebergCommitter {
             .iter()
             .flat_map(|a| a.partitions.iter().map(|p| (*p, a.worker_id.clone())))
             .collect();
+        // Per worker-written table: its index in `self.tables`, and the files gathered so far.
+        let specs = table_specs(&self.job);
+        let mut from_workers: Vec<(usize, TableFiles)> = WORKER_WRITTEN
+            .iter()
+            .map(|i| {
+                let files = TableFiles {
+                    table: specs[*i].name.clone(),
+                    data_files: Vec::new(),
+                    rows: 0,
+                };
+                (*i, files)
+            })
+            .collect();
         let mut windows = Vec::new();
-        let mut late = Vec::new();
-        let mut dead = Vec::new();
         for ack in acks {
             windows.extend(ack.closed_windows);
-            late.extend(ack.late_events);
-            dead.extend(ack.dead_letters);
-        }
-        let windows = merge_closed(windows);
-        let topic = &self.job.source.topic;
-        // In commit order, so the manifest lists the tables as they are committed.
-        let batches = [
-            (
-                LATE,
-                output::late_batch(topic, &self.tables[LATE].arrow_schema(), &late),
-            ),
-            (
-                DEAD_LETTERS,
-                output::dead_letter_batch(topic, &self.tables[DEAD_LETTERS].arrow_schema(), &dead),
-            ),
-            (
-                AGGREGATES,
-                output::windows_batch(&self.job, &self.tables[AGGREGATES].arrow_schema(), &windows),
-            ),
-        ];
-        let mut tables = Vec::new();
-        for (i, batch) in batches {
-            let table = &self.tables[i];
-            let batch = batch.map_err(|message| CommitterError::Output {
-                table: table.ident().to_string(),
-                message,
-            })?;
-            let rows = batch.num_rows() as u64;
-            if rows == 0 {
-                continue;
+            for files in ack.files {
+                let Some((i, into)) = from_workers
+                    .iter_mut()
+                    .find(|(_, t)| t.table == files.table)
+                else {
+                    return Err(CommitterError::UnexpectedFiles {
+                        worker: ack.worker_id,
+                        checkpoint: id,
+                        table: files.table,
+                    });
+                };
+                // Checked before the manifest makes them part of a complete checkpoint: a
+                // manifest the commit cannot read would stop every restart.
+                check_worker_files(&self.tables[*i], &files).map_err(|reason| {
+                    CommitterError::BadFiles {
+                        worker: ack.worker_id.clone(),
+                        checkpoint: id,
+                        table: files.table.clone(),
+                        reason,
+                    }
+                })?;
+                into.data_files.extend(files.data_files);
+                into.rows += files.rows;
             }
-            let files = tokio::time::timeout(WRITE_TIMEOUT, table.write_data_files(batch))
-                .await
-                .map_err(|_| CommitterError::WriteTimeout {
-                    table: table.ident().to_string(),
-                    after: WRITE_TIMEOUT,
-                })??;
-            tables.push(TableFiles {
-                table: table_specs(&self.job)[i].name.clone(),
-                data_files: data_files_to_json(&files, table)?,
-                rows,
-            });
         }
+        // In commit order, so the manifest lists the tables as they are committed.
+        let mut tables: Vec<TableFiles> = from_workers
+            .into_iter()
+            .map(|(_, t)| t)
+            .filter(|t| t.rows > 0)
+            .collect();
+        let aggregates = &self.tables[AGGREGATES];
+        let batch = rows::windows_batch(
+            &self.job,
+            &aggregates.layout().arrow_schema(),
+            &merge_closed(windows),
+        )
+        .map_err(|message| CommitterError::Output {
+            table: aggregates.ident().to_string(),
+            message,
+        })?;
+        tables.extend(aggregates.layout().write_table_files(batch).await?);
         failpoint::hit("after-data-files", id, tables.len());
         let newer = self.store.newest_epoch().await?;
         if newer > self.owner.epoch {
@@ -390,8 +436,14 @@ impl IcebergCommitter {
                 );
             }
             committed_any = true;
-            let files = data_files_from_json(&entry.data_files, table)?;
-            match commit_retrying(table, &self.owner, manifest.checkpoint_id, files).await? {
+            let files = table.layout().data_files_from_json(&entry.data_files)?;
+            let retried = || {
+                self.retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            };
+            match commit_retrying(table, &self.owner, manifest.checkpoint_id, files, retried)
+                .await?
+            {
                 CommitOutcome::Committed { snapshot_id } => {
                     tracing::debug!(table = %entry.table, checkpoint = manifest.checkpoint_id, snapshot_id, rows = entry.rows, "committed");
                     report.tables_committed += 1;
@@ -431,6 +483,33 @@ impl IcebergCommitter {
     }
 }
 
+/// A worker's files of one table: readable as the table's data files, under its location,
+/// holding the rows the worker counted.
+fn check_worker_files(table: &IcebergTable, files: &TableFiles) -> Result<(), String> {
+    let parsed = table
+        .layout()
+        .data_files_from_json(&files.data_files)
+        .map_err(|e| e.to_string())?;
+    let location = table.layout().metadata().location().trim_end_matches('/');
+    if let Some(f) = parsed
+        .iter()
+        .find(|f| !f.file_path().starts_with(&format!("{location}/")))
+    {
+        return Err(format!(
+            "{} is not under the table's location {location}",
+            f.file_path()
+        ));
+    }
+    let rows: u64 = parsed.iter().map(|f| f.record_count()).sum();
+    if rows != files.rows {
+        return Err(format!(
+            "the files hold {rows} rows, the worker counted {}",
+            files.rows
+        ));
+    }
+    Ok(())
+}
+
 /// Commits one table, trying again (after a pause) when the catalog failed or its answer was
 /// lost: every attempt re-reads the table first, so none can commit twice.
 async fn commit_retrying(
@@ -438,6 +517,7 @@ async fn commit_retrying(
     owner: &JobOwner,
     checkpoint_id: u64,
     files: Vec<iceberg::spec::DataFile>,
+    retried: impl Fn(),
 ) -> Result<CommitOutcome, TableError> {
     use backon::{ExponentialBuilder, Retryable};
     (|| table.commit(owner, checkpoint_id, files.clone()))
@@ -456,13 +536,11 @@ async fn commit_retrying(
             )
         })
         .notify(|e, delay| {
+            retried();
             tracing::warn!(table = %table.ident(), checkpoint_id, error = %e, retry_in = ?delay, "commit failed; retrying");
         })
         .await
 }
-
-/// How long writing one table's data files of a checkpoint may take (a hung object store).
-const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Attempts of one table's commit before the checkpoint fails (and the job with it).
 const COMMIT_ATTEMPTS: usize = 4;

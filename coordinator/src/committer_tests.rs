@@ -10,6 +10,7 @@ use floe_common::watermark::{LocalWatermark, WATERMARK_END};
 use floe_common::window::WindowOperator;
 use floe_proto::CheckpointAck;
 use floe_storage::{open_location, CheckpointStore};
+use floe_worker::side_output::SideOutputTables;
 
 use super::*;
 use crate::test_support::{scan_rows, sqlite_catalog};
@@ -43,8 +44,9 @@ impl Fixture {
     }
 }
 
-/// An ack with one closed window (two keys), one late event and one dead letter.
-fn ack(job: &JobSpec, id: u64, epoch: u64) -> CheckpointAck {
+/// An ack with one closed window (two keys), and one late event and one dead letter written as
+/// data files by a worker's side-output writer into `committer`'s tables.
+async fn ack(committer: &IcebergCommitter, job: &JobSpec, id: u64, epoch: u64) -> CheckpointAck {
     let decoder = Decoder::new(job).expect("decoder");
     let mut batch = DecodedBatch::default();
     for (o, video) in ["a", "b"].iter().enumerate() {
@@ -58,30 +60,37 @@ fn ack(job: &JobSpec, id: u64, epoch: u64) -> CheckpointAck {
     op.assign(0, 0);
     op.apply(&batch, 0);
     op.finish_partition(0);
+    let late = [LateEvent {
+        partition: 0,
+        offset: 7,
+        event_time_ms: 5,
+        window_start_ms: 0,
+        watermark_ms: 70_000,
+        reason: "window already closed".into(),
+        raw: b"{}".to_vec(),
+    }];
+    let dead = [DeadLetter {
+        partition: 0,
+        offset: 8,
+        reason: "invalid JSON".into(),
+        raw: Some(b"x".to_vec()),
+    }];
+    let files = SideOutputTables::from_targets(job, committer.worker_targets())
+        .expect("side output tables")
+        .write(&late, &dead)
+        .await
+        .expect("side output files");
     CheckpointAck {
         worker_id: "0".into(),
         checkpoint_id: id,
         epoch,
         partitions: vec![0],
         closed_windows: op.take_closed(WATERMARK_END),
-        late_events: vec![LateEvent {
-            partition: 0,
-            offset: 7,
-            event_time_ms: 5,
-            window_start_ms: 0,
-            watermark_ms: 70_000,
-            reason: "window already closed".into(),
-            raw: b"{}".to_vec(),
-        }],
-        dead_letters: vec![DeadLetter {
-            partition: 0,
-            offset: 8,
-            reason: "invalid JSON".into(),
-            raw: Some(b"x".to_vec()),
-        }],
+        files,
         watermark: LocalWatermark::Finished,
         stats: op.stats(),
         input_finished: true,
+        state_bytes: 0,
     }
 }
 
@@ -99,7 +108,7 @@ async fn a_half_committed_checkpoint_is_finished_once_and_side_tables_go_first()
     let first = fx.committer(job(), "store").await;
     assert_eq!(first.epoch(), 1);
     let manifest = first
-        .complete(1, vec![ack(&job(), 1, 1)], 70_000)
+        .complete(1, vec![ack(&first, &job(), 1, 1).await], 70_000)
         .await
         .expect("complete");
     assert_eq!(
@@ -117,7 +126,10 @@ async fn a_half_committed_checkpoint_is_finished_once_and_side_tables_go_first()
     );
     // "Crash" after the first table's commit.
     let entry = &manifest.tables[0];
-    let files = data_files_from_json(&entry.data_files, &first.tables[LATE]).expect("files");
+    let files = first.tables[LATE]
+        .layout()
+        .data_files_from_json(&entry.data_files)
+        .expect("files");
     first.tables[LATE]
         .commit(&first.owner, 1, files)
         .await
@@ -140,7 +152,7 @@ async fn a_half_committed_checkpoint_is_finished_once_and_side_tables_go_first()
 
     // The replaced process can neither complete nor commit anything any more.
     let err = first
-        .complete(2, vec![ack(&job(), 2, 1)], 70_000)
+        .complete(2, vec![ack(&first, &job(), 2, 1).await], 70_000)
         .await
         .expect_err("superseded");
     assert!(
@@ -172,7 +184,7 @@ async fn a_half_committed_checkpoint_is_finished_once_and_side_tables_go_first()
     let report = second
         .commit(
             &second
-                .complete(2, vec![ack(&job(), 2, 2)], 70_000)
+                .complete(2, vec![ack(&second, &job(), 2, 2).await], 70_000)
                 .await
                 .expect("complete 2"),
         )
@@ -187,7 +199,7 @@ async fn a_replaced_or_emptied_store_is_refused_unless_starting_over() {
     let fx = Fixture::new().await;
     let first = fx.committer(job(), "store").await;
     let manifest = first
-        .complete(1, vec![ack(&job(), 1, 1)], 70_000)
+        .complete(1, vec![ack(&first, &job(), 1, 1).await], 70_000)
         .await
         .expect("complete");
     first.commit(&manifest).await.expect("commit");
@@ -216,7 +228,7 @@ async fn a_renamed_sink_does_not_block_recovery() {
     let fx = Fixture::new().await;
     let first = fx.committer(job(), "store").await;
     first
-        .complete(1, vec![ack(&job(), 1, 1)], 70_000)
+        .complete(1, vec![ack(&first, &job(), 1, 1).await], 70_000)
         .await
         .expect("complete");
     let mut renamed = job();
@@ -236,7 +248,7 @@ async fn state_of_a_changed_job_is_not_restored() {
     let fx = Fixture::new().await;
     let first = fx.committer(job(), "store").await;
     let manifest = first
-        .complete(1, vec![ack(&job(), 1, 1)], 70_000)
+        .complete(1, vec![ack(&first, &job(), 1, 1).await], 70_000)
         .await
         .expect("complete");
     first.commit(&manifest).await.expect("commit");
@@ -258,4 +270,32 @@ async fn state_of_a_changed_job_is_not_restored() {
         .expect("recover")
         .restore_from()
         .is_some());
+}
+
+#[tokio::test]
+async fn worker_files_that_do_not_add_up_never_reach_a_manifest() {
+    let fx = Fixture::new().await;
+    let first = fx.committer(job(), "store").await;
+    let mut miscounted = ack(&first, &job(), 1, 1).await;
+    miscounted.files[0].rows += 1;
+    let err = first
+        .complete(1, vec![miscounted], 70_000)
+        .await
+        .expect_err("rows that do not add up");
+    assert!(matches!(err, CommitterError::BadFiles { .. }), "{err}");
+    let mut foreign = ack(&first, &job(), 2, 1).await;
+    foreign.files[0].table = "gold.someone_elses".into();
+    let err = first
+        .complete(2, vec![foreign], 70_000)
+        .await
+        .expect_err("a table workers do not write");
+    assert!(
+        matches!(err, CommitterError::UnexpectedFiles { .. }),
+        "{err}"
+    );
+    let listing = first.store().list().await.expect("list");
+    assert!(
+        listing.newest_complete().is_none(),
+        "no manifest was written"
+    );
 }

@@ -5,8 +5,12 @@ use crate::commit_marker::{ancestry, CHECKPOINT_ID_PROPERTY, JOB_ID_PROPERTY};
 use crate::pinned_catalog::PinnedCatalog;
 use crate::test_support::{owner, scan_rows, sqlite_catalog, test_schema, two_day_batch};
 use arrow_array::{Float64Array, Int64Array, TimestampMicrosecondArray};
+use arrow_array::{LargeBinaryArray, RecordBatch, StringArray};
+use arrow_schema::{DataType, TimeUnit};
 use floe_common::schema::ColumnType;
+use iceberg::spec::DataFile;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use parquet::basic::Compression;
 
 #[tokio::test]
 async fn interleaved_days_land_in_the_right_partitions() {
@@ -24,7 +28,7 @@ async fn interleaved_days_land_in_the_right_partitions() {
         .map(|c| arrow_select::take::take(c.as_ref(), &order, None).expect("take"))
         .collect();
     let batch = RecordBatch::try_new(rows.schema(), columns).expect("batch");
-    let files = table.write_data_files(batch).await.expect("write");
+    let files = table.layout().write_data_files(batch).await.expect("write");
     let mut per_day: Vec<(String, u64)> = files
         .iter()
         .map(|f| {
@@ -52,7 +56,7 @@ async fn write_commit_idempotent_and_readable() {
     let table = IcebergTable::open_or_create(catalog.clone(), &spec)
         .await
         .expect("create");
-    let fields = table.arrow_schema();
+    let fields = table.layout().arrow_schema();
     assert_eq!(fields.fields().len(), 5);
     assert!(fields.field(0).metadata().contains_key("PARQUET:field_id"));
     assert_eq!(
@@ -66,14 +70,16 @@ async fn write_commit_idempotent_and_readable() {
     );
 
     // Empty batch: nothing written.
-    let empty = RecordBatch::new_empty(table.arrow_schema());
+    let empty = RecordBatch::new_empty(table.layout().arrow_schema());
     assert!(table
+        .layout()
         .write_data_files(empty)
         .await
         .expect("empty")
         .is_empty());
 
     let files = table
+        .layout()
         .write_data_files(two_day_batch())
         .await
         .expect("write");
@@ -97,8 +103,11 @@ async fn write_commit_idempotent_and_readable() {
     }
 
     // JSON round trip (what workers ship to the coordinator).
-    let json = data_files_to_json(&files, &table).expect("to json");
-    let back = data_files_from_json(&json, &table).expect("from json");
+    let json = table.layout().data_files_to_json(&files).expect("to json");
+    let back = table
+        .layout()
+        .data_files_from_json(&json)
+        .expect("from json");
     assert_eq!(back, files);
 
     assert_eq!(
@@ -128,6 +137,7 @@ async fn write_commit_idempotent_and_readable() {
     );
 
     let more = table
+        .layout()
         .write_data_files(two_day_batch())
         .await
         .expect("write 2");
@@ -161,6 +171,7 @@ async fn write_commit_idempotent_and_readable() {
     // Another job commits on top (with data); job-1's checkpoint must still be found
     // through the ancestry, and job-2 has its own sequence.
     let other = table
+        .layout()
         .write_data_files(two_day_batch())
         .await
         .expect("write other");
@@ -259,7 +270,11 @@ async fn schema_mismatch_and_bad_batches_are_clear_errors() {
     // Missing column.
     let batch = two_day_batch();
     let partial = batch.project(&[0, 1, 2]).expect("project");
-    let err = table.write_data_files(partial).await.expect_err("missing");
+    let err = table
+        .layout()
+        .write_data_files(partial)
+        .await
+        .expect_err("missing");
     assert!(
         err.to_string().contains("missing column `avg_watch`"),
         "{err}"
@@ -288,8 +303,12 @@ async fn schema_mismatch_and_bad_batches_are_clear_errors() {
         ],
     )
     .expect("batch");
-    let err = table.write_data_files(nulls).await.expect_err("nulls");
-    assert!(matches!(err, TableError::Arrow { .. }), "{err}");
+    let err = table
+        .layout()
+        .write_data_files(nulls)
+        .await
+        .expect_err("nulls");
+    assert!(matches!(err, SinkError::Arrow { .. }), "{err}");
 
     // Bad names / partitioning.
     let mut bad = spec.clone();
@@ -303,7 +322,7 @@ async fn schema_mismatch_and_bad_batches_are_clear_errors() {
     bad.partition[0].column = "views".into();
     assert!(matches!(
         IcebergTable::open_or_create(catalog.clone(), &bad).await,
-        Err(TableError::InvalidSchema { .. })
+        Err(TableError::Sink(SinkError::InvalidSchema { .. }))
     ));
 }
 
@@ -327,6 +346,7 @@ async fn unpartitioned_table_and_first_commit_empty() {
     );
     assert_eq!(scan_rows(&table).await, 0);
     let files = table
+        .layout()
         .write_data_files(two_day_batch())
         .await
         .expect("write");

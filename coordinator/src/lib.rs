@@ -13,9 +13,8 @@ pub mod controller;
 pub mod iceberg_table;
 pub mod job;
 pub mod metrics;
-pub mod output;
 mod pinned_catalog;
+pub mod source_ends;
 pub mod table_commit;
-mod table_schema;
 #[cfg(test)]
 mod test_support;

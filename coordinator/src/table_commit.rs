@@ -314,6 +314,7 @@ mod tests {
         let table = table(&dir).await;
         for id in [1, 2] {
             let files = table
+                .layout()
                 .write_data_files(two_day_batch())
                 .await
                 .expect("write");
@@ -321,6 +322,7 @@ mod tests {
         }
         // "Another engine": an append without Floe's summary, then expiry of all older snapshots.
         let files = table
+            .layout()
             .write_data_files(two_day_batch())
             .await
             .expect("write");

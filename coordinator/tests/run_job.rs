@@ -4,6 +4,7 @@
 //! so the growth is told to the job by a scripted `PartitionSource` over a topic that has had
 //! all its partitions from the start.)
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +94,10 @@ impl PartitionSource for GrowingTopic {
         } else {
             vec![0, 1]
         })
+    }
+
+    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, SourceError> {
+        Ok(BTreeMap::new())
     }
 }
 

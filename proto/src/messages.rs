@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use floe_common::checkpoint::CheckpointRef;
+use floe_common::checkpoint::{CheckpointRef, TableFiles};
 use floe_common::config::JobSpec;
-use floe_common::records::{DeadLetter, LateEvent};
+use floe_common::table_target::TableTarget;
 use floe_common::watermark::LocalWatermark;
 use floe_common::window::{ClosedWindow, OperatorStats, PartitionProgress};
 
@@ -38,14 +38,18 @@ pub struct CheckpointAck {
     pub epoch: u64,
     /// The partitions whose state is in this worker's object of the checkpoint.
     pub partitions: Vec<i32>,
+    /// Partial aggregates, merged with other workers' by the committer.
     pub closed_windows: Vec<ClosedWindow>,
-    pub late_events: Vec<LateEvent>,
-    pub dead_letters: Vec<DeadLetter>,
+    /// Uncommitted data files the worker wrote for its row-per-record outputs (late events,
+    /// dead letters), one entry per table with rows.
+    pub files: Vec<TableFiles>,
     pub watermark: LocalWatermark,
     /// Counters of the worker's partitions since the job's start.
     pub stats: OperatorStats,
     /// True when every assigned partition of a bounded read has been fully processed.
     pub input_finished: bool,
+    /// Size of the worker's state object of this checkpoint.
+    pub state_bytes: u64,
 }
 
 /// Coordinator → worker: run these partitions of a job.
@@ -62,6 +66,8 @@ pub struct Assignment {
     pub restore: Option<RestorePoint>,
     /// Read each partition only up to its end offset at start (a bounded run).
     pub bounded: bool,
+    /// The tables the worker writes data files for (late events, dead letters).
+    pub tables: Vec<TableTarget>,
 }
 
 /// Where an assignment's state comes from.
@@ -98,4 +104,6 @@ pub struct WorkerStatus {
     pub failure: Option<String>,
     /// Where each of its partitions is.
     pub partitions: Vec<PartitionProgress>,
+    /// Bytes of record values this worker's process has read since it started.
+    pub bytes_read: u64,
 }

@@ -1,17 +1,17 @@
-//! Row data on the wire as Arrow IPC streams: the partial aggregates of closed windows (one
-//! column per accumulator part, typed by the job's aggregates), late events and dead letters.
+//! Closed windows on the wire as Arrow IPC streams: the partial aggregates (one column per
+//! accumulator part, typed by the job's aggregates) the committer merges into one row per
+//! (window, key).
 
 use std::sync::Arc;
 
-use arrow_array::builder::{BinaryBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type};
-use arrow_array::{Array, ArrayRef, Int32Array, RecordBatch};
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 use floe_common::aggregate::Acc;
-use floe_common::records::{DeadLetter, LateEvent};
 use floe_common::window::{ClosedWindow, KeyedAccs};
 
 /// LZ4-compressed Arrow IPC: partial aggregates of a large window compress well and cost
@@ -222,120 +222,6 @@ enum AccColumns<'a> {
     Avg(&'a arrow_array::Float64Array, &'a arrow_array::Int64Array),
 }
 
-fn records_schema(late: bool) -> Schema {
-    let mut fields = vec![
-        Field::new("partition", DataType::Int32, false),
-        Field::new("offset", DataType::Int64, false),
-    ];
-    if late {
-        fields.extend([
-            Field::new("event_time_ms", DataType::Int64, false),
-            Field::new("window_start_ms", DataType::Int64, false),
-            Field::new("watermark_ms", DataType::Int64, false),
-        ]);
-    }
-    fields.extend([
-        Field::new("reason", DataType::Utf8, false),
-        Field::new("raw", DataType::Binary, true),
-    ]);
-    Schema::new(fields)
-}
-
-fn longs(values: impl Iterator<Item = i64>) -> ArrayRef {
-    Arc::new(values.collect::<arrow_array::Int64Array>())
-}
-
-pub fn late_events_to_ipc(events: &[LateEvent]) -> Result<Vec<u8>, ArrowError> {
-    if events.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut raw = BinaryBuilder::new();
-    let mut reasons = StringBuilder::new();
-    for e in events {
-        raw.append_value(&e.raw);
-        reasons.append_value(&e.reason);
-    }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(events.iter().map(|e| e.partition).collect::<Int32Array>()),
-        longs(events.iter().map(|e| e.offset)),
-        longs(events.iter().map(|e| e.event_time_ms)),
-        longs(events.iter().map(|e| e.window_start_ms)),
-        longs(events.iter().map(|e| e.watermark_ms)),
-        Arc::new(reasons.finish()),
-        Arc::new(raw.finish()),
-    ];
-    write(RecordBatch::try_new(
-        Arc::new(records_schema(true)),
-        columns,
-    )?)
-}
-
-pub fn late_events_from_ipc(bytes: &[u8]) -> Result<Vec<LateEvent>, ArrowError> {
-    let mut out = Vec::new();
-    for b in read(bytes)? {
-        let partition = column(&b, "partition")?.as_primitive::<Int32Type>();
-        let offset = column(&b, "offset")?.as_primitive::<Int64Type>();
-        let event_time = column(&b, "event_time_ms")?.as_primitive::<Int64Type>();
-        let window_start = column(&b, "window_start_ms")?.as_primitive::<Int64Type>();
-        let watermark = column(&b, "watermark_ms")?.as_primitive::<Int64Type>();
-        let reason = column(&b, "reason")?.as_string::<i32>();
-        let raw = column(&b, "raw")?.as_binary::<i32>();
-        for r in 0..b.num_rows() {
-            out.push(LateEvent {
-                partition: partition.value(r),
-                offset: offset.value(r),
-                event_time_ms: event_time.value(r),
-                window_start_ms: window_start.value(r),
-                watermark_ms: watermark.value(r),
-                reason: reason.value(r).to_owned(),
-                raw: raw.value(r).to_vec(),
-            });
-        }
-    }
-    Ok(out)
-}
-
-pub fn dead_letters_to_ipc(letters: &[DeadLetter]) -> Result<Vec<u8>, ArrowError> {
-    if letters.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut raw = BinaryBuilder::new();
-    let mut reasons = StringBuilder::new();
-    for d in letters {
-        raw.append_option(d.raw.as_deref());
-        reasons.append_value(&d.reason);
-    }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(letters.iter().map(|d| d.partition).collect::<Int32Array>()),
-        longs(letters.iter().map(|d| d.offset)),
-        Arc::new(reasons.finish()),
-        Arc::new(raw.finish()),
-    ];
-    write(RecordBatch::try_new(
-        Arc::new(records_schema(false)),
-        columns,
-    )?)
-}
-
-pub fn dead_letters_from_ipc(bytes: &[u8]) -> Result<Vec<DeadLetter>, ArrowError> {
-    let mut out = Vec::new();
-    for b in read(bytes)? {
-        let partition = column(&b, "partition")?.as_primitive::<Int32Type>();
-        let offset = column(&b, "offset")?.as_primitive::<Int64Type>();
-        let reason = column(&b, "reason")?.as_string::<i32>();
-        let raw = column(&b, "raw")?.as_binary::<i32>();
-        for r in 0..b.num_rows() {
-            out.push(DeadLetter {
-                partition: partition.value(r),
-                offset: offset.value(r),
-                reason: reason.value(r).to_owned(),
-                raw: raw.is_valid(r).then(|| raw.value(r).to_vec()),
-            });
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,41 +269,5 @@ mod tests {
         let gold: Vec<Acc> = job.aggregates.iter().map(AggregateSpec::new_acc).collect();
         let empty = closed_windows_to_ipc(&[], &gold).unwrap();
         assert!(closed_windows_from_ipc(&empty, &gold).unwrap().is_empty());
-    }
-
-    #[test]
-    fn late_events_and_dead_letters_round_trip() {
-        let late = vec![LateEvent {
-            partition: 3,
-            offset: 9,
-            event_time_ms: 5,
-            window_start_ms: 0,
-            watermark_ms: 70_000,
-            reason: "closed".into(),
-            raw: b"{}".to_vec(),
-        }];
-        let dead = vec![
-            DeadLetter {
-                partition: 1,
-                offset: 2,
-                reason: "bad".into(),
-                raw: None,
-            },
-            DeadLetter {
-                partition: 1,
-                offset: 3,
-                reason: "worse".into(),
-                raw: Some(b"x".to_vec()),
-            },
-        ];
-        assert_eq!(
-            late_events_from_ipc(&late_events_to_ipc(&late).unwrap()).unwrap(),
-            late
-        );
-        assert_eq!(
-            dead_letters_from_ipc(&dead_letters_to_ipc(&dead).unwrap()).unwrap(),
-            dead
-        );
-        assert!(late_events_from_ipc(&[]).unwrap().is_empty());
     }
 }

@@ -376,7 +376,7 @@ fn metrics_endpoint_counts_what_the_job_saw() {
 
     let addr = free_local_addr();
     let mut p = job.start(&RunOptions::streaming().interval("500ms").metrics(&addr));
-    let label = format!("{{job=\"{JOB_NAME}\"}}");
+    let label = format!("{{job_name=\"{JOB_NAME}\"}}");
     let value = |text: &str, name: &str| metric_value(text, &format!("{name}{label}"));
     let deadline = std::time::Instant::now() + COMMIT_TIMEOUT;
     let mut all_read_at = None;
@@ -406,7 +406,7 @@ fn metrics_endpoint_counts_what_the_job_saw() {
     p.expect_success(STOP_TIMEOUT);
 
     let late_rejected =
-        format!("floe_late_events_total{{job=\"{JOB_NAME}\",outcome=\"rejected\"}}");
+        format!("floe_late_events_total{{job_name=\"{JOB_NAME}\",outcome=\"rejected\"}}");
     assert_eq!(
         metric_value(&text, &late_rejected),
         Some(late as f64),

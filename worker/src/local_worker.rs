@@ -64,6 +64,13 @@ impl LocalWorker {
         }
     }
 
+    /// The status of the work running here, for this process's own views (its metrics): unlike
+    /// [`WorkerService::status`], asking is no sign that a coordinator still drives the worker.
+    pub async fn local_status(&self) -> Option<WorkerStatus> {
+        let worker = self.current.lock().await.worker.clone()?;
+        worker.status().await.ok()
+    }
+
     /// Whether a part of a job runs here now.
     pub async fn has_work(&self) -> bool {
         self.current.lock().await.worker.is_some()

@@ -1,58 +1,79 @@
-//! `CheckpointUploader`: writes a worker's encoded state to the checkpoint store, then
-//! acknowledges the checkpoint to the coordinator.
+//! `CheckpointUploader`: writes a checkpoint's late events and dead letters as data files and
+//! the worker's encoded state to the checkpoint store, then acknowledges the checkpoint to the
+//! coordinator. It works beside the window actor, which goes on with the next records.
 
+use floe_common::records::{DeadLetter, LateEvent};
 use floe_proto::CheckpointAck;
 use floe_storage::CheckpointStore;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-/// One state object to upload and the ack to send once it is durable.
+use crate::side_output::SideOutputTables;
+
+/// One checkpoint's output to make durable, and the ack to send once it is.
 pub struct UploadMsg {
     pub bytes: Vec<u8>,
+    pub late: Vec<LateEvent>,
+    pub dead: Vec<DeadLetter>,
     pub ack: CheckpointAck,
     pub reply: RpcReplyPort<Result<CheckpointAck, String>>,
 }
 
-/// Uploads checkpoint state in order.
+/// Where the uploader writes.
+pub struct UploaderArgs {
+    pub store: CheckpointStore,
+    pub side_outputs: SideOutputTables,
+}
+
+/// Uploads checkpoints in order.
 pub struct CheckpointUploader;
 
 impl Actor for CheckpointUploader {
     type Msg = UploadMsg;
-    type State = CheckpointStore;
-    type Arguments = CheckpointStore;
+    type State = UploaderArgs;
+    type Arguments = UploaderArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<UploadMsg>,
-        store: CheckpointStore,
-    ) -> Result<CheckpointStore, ActorProcessingErr> {
-        Ok(store)
+        args: UploaderArgs,
+    ) -> Result<UploaderArgs, ActorProcessingErr> {
+        Ok(args)
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<UploadMsg>,
         msg: UploadMsg,
-        store: &mut CheckpointStore,
+        state: &mut UploaderArgs,
     ) -> Result<(), ActorProcessingErr> {
-        let id = msg.ack.checkpoint_id;
+        let mut ack = msg.ack;
+        let id = ack.checkpoint_id;
         let at = floe_common::checkpoint::CheckpointRef {
             id,
-            epoch: msg.ack.epoch,
+            epoch: ack.epoch,
         };
         let started = std::time::Instant::now();
         let size = msg.bytes.len();
-        let result = store
-            .put_worker_state(at, &msg.ack.worker_id, msg.bytes)
-            .await
-            .map_err(|e| e.to_string());
+        let result = match state.side_outputs.write(&msg.late, &msg.dead).await {
+            Ok(files) => {
+                ack.files = files;
+                ack.state_bytes = size as u64;
+                state
+                    .store
+                    .put_worker_state(at, &ack.worker_id, msg.bytes)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(format!("side output of checkpoint {id}: {e}")),
+        };
         floe_common::failpoint::hit("after-state-upload", id, 0);
         tracing::debug!(
             checkpoint = id,
             bytes = size,
             ms = started.elapsed().as_millis() as u64,
-            "state uploaded"
+            "checkpoint output uploaded"
         );
-        let _ = msg.reply.send(result.map(|()| msg.ack));
+        let _ = msg.reply.send(result.map(|()| ack));
         Ok(())
     }
 }

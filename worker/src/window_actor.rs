@@ -51,6 +51,8 @@ pub struct WindowArgs {
     pub skipped: Arc<AtomicU64>,
     /// Output bytes waiting for a checkpoint above which the readers are held back.
     pub max_pending_bytes: usize,
+    /// Record bytes read by this process's workers.
+    pub bytes_read: Arc<AtomicU64>,
 }
 
 /// The actor's state.
@@ -67,6 +69,7 @@ pub struct WindowState {
     held: Vec<OwnedSemaphorePermit>,
     /// Why a reader stopped, once one has failed.
     failure: Option<String>,
+    bytes_read: Arc<AtomicU64>,
 }
 
 impl WindowState {
@@ -99,6 +102,7 @@ impl Actor for WindowActor {
             max_pending_bytes: args.max_pending_bytes,
             held: Vec::new(),
             failure: None,
+            bytes_read: args.bytes_read,
         })
     }
 
@@ -125,6 +129,7 @@ impl Actor for WindowActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             WindowMsg::Batch(batch, permit) => {
+                state.bytes_read.fetch_add(batch.bytes, Ordering::Relaxed);
                 state.operator.apply(&batch, now_ms());
                 state.pool.give(batch);
                 if state.operator.pending_output_bytes() >= state.max_pending_bytes {
@@ -155,16 +160,20 @@ impl Actor for WindowActor {
                     epoch: barrier.epoch,
                     partitions: state.partitions.clone(),
                     closed_windows,
-                    late_events,
-                    dead_letters,
+                    files: Vec::new(),
                     watermark: state.operator.local_watermark(now_ms()),
                     stats: state.operator.stats(),
                     input_finished,
+                    state_bytes: 0,
                 };
                 match encoded {
-                    Ok(bytes) => state
-                        .uploader
-                        .send_message(UploadMsg { bytes, ack, reply })?,
+                    Ok(bytes) => state.uploader.send_message(UploadMsg {
+                        bytes,
+                        late: late_events,
+                        dead: dead_letters,
+                        ack,
+                        reply,
+                    })?,
                     Err(e) => {
                         let _ = reply.send(Err(e.to_string()));
                     }
@@ -183,6 +192,7 @@ impl Actor for WindowActor {
                     backpressured: !state.held.is_empty(),
                     partitions: state.operator.partition_progress(),
                     failure: state.failure.clone(),
+                    bytes_read: state.bytes_read.load(Ordering::Relaxed),
                 });
             }
         }

@@ -21,7 +21,8 @@ use tokio::sync::Semaphore;
 use crate::batch_pool::BatchPool;
 use crate::generator_reader::{GeneratorArgs, GeneratorMsg, GeneratorReader};
 use crate::reader::{PartitionReader, ReaderArgs, ReaderMsg};
-use crate::uploader::{CheckpointUploader, UploadMsg};
+use crate::side_output::SideOutputTables;
+use crate::uploader::{CheckpointUploader, UploadMsg, UploaderArgs};
 use crate::window_actor::{WindowActor, WindowArgs, WindowMsg};
 
 /// Why a worker could not start or answer.
@@ -55,6 +56,9 @@ pub struct WorkerOptions {
     /// Output bytes (late events, dead letters) waiting for a checkpoint above
     /// which the readers are held back until the next checkpoint.
     pub max_pending_bytes: usize,
+    /// Record bytes read, over every assignment of the workers sharing these options (the
+    /// process's count, for its metrics).
+    pub bytes_read: Arc<AtomicU64>,
 }
 
 impl Default for WorkerOptions {
@@ -64,6 +68,7 @@ impl Default for WorkerOptions {
             max_batch: 4096,
             credits: 8,
             max_pending_bytes: 256 << 20,
+            bytes_read: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -232,7 +237,11 @@ impl Worker {
         let spawn_err = |e: ractor::SpawnErr| WorkerError::Actor(e.to_string());
         // Batches in flight, plus one being filled per reader.
         let pool = BatchPool::new(options.credits.max(1) + options.readers.max(1));
-        let (uploader, _) = Actor::spawn(None, CheckpointUploader, store)
+        let uploader_args = UploaderArgs {
+            store,
+            side_outputs: SideOutputTables::for_assignment(&assignment)?,
+        };
+        let (uploader, _) = Actor::spawn(None, CheckpointUploader, uploader_args)
             .await
             .map_err(spawn_err)?;
         let window = Actor::spawn(
@@ -245,6 +254,7 @@ impl Worker {
                 uploader: uploader.clone(),
                 pool: pool.clone(),
                 skipped: skipped.clone(),
+                bytes_read: options.bytes_read.clone(),
                 max_pending_bytes: options.max_pending_bytes,
             },
         )

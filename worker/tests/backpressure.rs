@@ -10,7 +10,8 @@ use floe_common::window::WindowOperator;
 use floe_proto::Barrier;
 use floe_storage::{open_location, CheckpointStore};
 use floe_worker::batch_pool::BatchPool;
-use floe_worker::uploader::CheckpointUploader;
+use floe_worker::side_output::SideOutputTables;
+use floe_worker::uploader::{CheckpointUploader, UploaderArgs};
 use floe_worker::window_actor::{WindowActor, WindowArgs, WindowMsg};
 use ractor::Actor;
 use tokio::sync::Semaphore;
@@ -23,9 +24,18 @@ async fn output_over_budget_keeps_the_readers_credits_until_a_checkpoint() {
         open_location(dir.path().to_str().expect("utf-8")).expect("store"),
         &job.name,
     );
-    let (uploader, _) = Actor::spawn(None, CheckpointUploader, store)
-        .await
-        .expect("uploader");
+    let tables = format!("file://{}/tables", dir.path().display());
+    let side_outputs = SideOutputTables::for_job_at(&job, &tables).expect("tables");
+    let (uploader, _) = Actor::spawn(
+        None,
+        CheckpointUploader,
+        UploaderArgs {
+            store,
+            side_outputs,
+        },
+    )
+    .await
+    .expect("uploader");
     let mut operator = WindowOperator::new(job.window, &job.aggregates);
     operator.assign(0, 0);
     let (window, _) = Actor::spawn(
@@ -39,6 +49,7 @@ async fn output_over_budget_keeps_the_readers_credits_until_a_checkpoint() {
             pool: BatchPool::new(4),
             skipped: Arc::new(AtomicU64::new(0)),
             max_pending_bytes: 1_000,
+            bytes_read: Arc::new(AtomicU64::new(0)),
         },
     )
     .await
@@ -84,7 +95,16 @@ async fn output_over_budget_keeps_the_readers_credits_until_a_checkpoint() {
     let ractor::rpc::CallResult::Success(Ok(ack)) = ack else {
         panic!("no ack: {ack:?}");
     };
-    assert_eq!(ack.dead_letters.len(), 4);
+    // The dead letters went to Parquet data files of the dead-letter table, written here.
+    assert_eq!(ack.files.len(), 1);
+    assert_eq!(ack.files[0].table, job.dead_letter_table.name);
+    assert_eq!(ack.files[0].rows, 4);
+    for json in &ack.files[0].data_files {
+        let file: serde_json::Value = serde_json::from_str(json).expect("data file json");
+        let path = file["file_path"].as_str().expect("file_path");
+        let path = path.strip_prefix("file://").unwrap_or(path);
+        assert!(std::path::Path::new(path).is_file(), "{path} exists");
+    }
     assert_eq!(
         credits.available_permits(),
         4,

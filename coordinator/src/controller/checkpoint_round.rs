@@ -9,7 +9,7 @@ use floe_proto::{Barrier, CheckpointAck, WorkerServiceError};
 
 use super::JobContext;
 use crate::committer::{restore_point, CommitterError};
-use crate::job::CommitNotice;
+use crate::job::{CommitNotice, CommitSummary, RECENT_COMMITS};
 
 /// Why a checkpoint did not complete.
 pub enum RoundError {
@@ -62,12 +62,14 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
     ctx.watermark.update(acks.iter().map(|a| a.watermark));
     let kept_watermark = ctx.watermark.checkpoint_value();
     let stats = acks.iter().map(|a| &a.stats).sum();
+    let state_bytes = acks.iter().map(|a| a.state_bytes).sum();
 
     let manifest = ctx
         .committer
         .complete(id, acks, kept_watermark)
         .await
         .map_err(|e| RoundError::Committer(Box::new(e)))?;
+    let committing = Instant::now();
     let report = ctx
         .committer
         .commit(&manifest)
@@ -79,6 +81,7 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
     ctx.restore = Some(restore_point(&manifest));
     ctx.failures_in_row = 0;
 
+    let commit_duration = committing.elapsed();
     let duration = started.elapsed();
     ctx.summary.checkpoint_durations.push(duration);
     if let Some(tx) = &ctx.options.commit_notices {
@@ -88,6 +91,8 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
             window_ends_ms: window_ends,
             rows: report.rows_committed,
             duration,
+            commit_duration,
+            state_bytes,
         });
     }
     let p = &mut ctx.progress;
@@ -97,6 +102,17 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
     p.rows_committed += report.rows_committed;
     p.last_commit_at_ms = wall_clock_ms();
     p.input_finished = finished;
+    p.commit_retries = ctx.committer.commit_retries();
+    p.recent_commits.push_back(CommitSummary {
+        checkpoint_id: id,
+        rows: report.rows_committed,
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        state_bytes,
+        at_ms: p.last_commit_at_ms,
+    });
+    while p.recent_commits.len() > RECENT_COMMITS {
+        p.recent_commits.pop_front();
+    }
     ctx.progress_tx.send_replace(p.clone());
     tracing::info!(
         job = %ctx.job.name,

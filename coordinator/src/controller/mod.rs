@@ -29,6 +29,7 @@ use tokio::sync::watch;
 
 use crate::committer::IcebergCommitter;
 use crate::job::{JobError, JobOptions, JobProgress, JobSummary};
+use crate::source_ends::SourceEnds;
 
 /// The workers the coordinator can give work to now; the sender side follows membership
 /// (a fixed list in one process, etcd leases in a cluster).
@@ -73,6 +74,8 @@ pub struct JobContext {
     pub options: JobOptions,
     pub members: Members,
     pub partition_source: Arc<dyn PartitionSource>,
+    /// Where the source's partitions end, for consumer lag.
+    pub ends: SourceEnds,
     pub stop: watch::Receiver<bool>,
     pub progress_tx: watch::Sender<JobProgress>,
     pub progress: JobProgress,
@@ -139,6 +142,9 @@ impl JobContext {
             return Ok(State::Stopping);
         }
         self.failures_in_row += 1;
+        self.progress.restarts += 1;
+        self.progress.last_failure = Some(e.to_string());
+        self.progress_tx.send_replace(self.progress.clone());
         let pause = restart_pause(self.failures_in_row);
         tracing::warn!(job = %self.job.name, error = %e, retry_in = ?pause, "a worker failed; restarting from the last complete checkpoint");
         // A change of members (the failed worker's lease ran out, a new one came) ends the wait.

@@ -9,7 +9,7 @@ use super::checkpoint_round::{self, RoundError};
 use super::scheduling::list_partitions;
 use super::{JobContext, State};
 use crate::checkpoint_trigger::{checkpoint_now, JobSignals};
-use crate::job::JobError;
+use crate::job::{JobError, PartitionStatus};
 
 const STATUS_EVERY: Duration = Duration::from_millis(250);
 
@@ -101,12 +101,16 @@ async fn poll_statuses(ctx: &mut JobContext) -> Result<JobSignals, WorkerService
     (p.open_windows, p.open_entries, p.offsets_skipped) = (0, 0, 0);
     p.partitions.clear();
     for s in &statuses {
-        p.partitions.extend(s.partitions.iter().copied());
+        p.partitions.extend(
+            s.partitions
+                .iter()
+                .map(|x| PartitionStatus::new(*x, ctx.ends.end_of(x.partition))),
+        );
         p.open_windows = p.open_windows.max(s.open_windows);
         p.open_entries += s.open_entries;
         p.offsets_skipped += s.offsets_skipped;
     }
-    p.partitions.sort_by_key(|x| x.partition);
+    p.partitions.sort_by_key(|x| x.progress.partition);
     p.record(stats, ctx.watermark.current());
     ctx.progress_tx.send_replace(p.clone());
     Ok(JobSignals::new(&statuses, &ctx.watermark))

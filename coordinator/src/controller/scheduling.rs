@@ -42,6 +42,7 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
             partitions: partitions.clone(),
             restore: ctx.restore.clone(),
             bounded: ctx.options.bounded,
+            tables: ctx.committer.worker_targets().to_vec(),
         };
         let w = w.clone();
         async move { w.assign(assignment).await }

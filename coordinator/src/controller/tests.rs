@@ -2,6 +2,7 @@
 //! record what they were asked and answer as scripted; the committer is real (SQLite catalog
 //! and a local store in a temp dir), so checkpoints are real manifests.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -101,11 +102,11 @@ impl WorkerService for FakeWorker {
             epoch: barrier.epoch,
             partitions,
             closed_windows: Vec::new(),
-            late_events: Vec::new(),
-            dead_letters: Vec::new(),
+            files: Vec::new(),
             watermark: self.watermark(),
             stats: OperatorStats::default(),
             input_finished: finished,
+            state_bytes: 0,
         })
     }
 
@@ -122,6 +123,7 @@ impl WorkerService for FakeWorker {
             backpressured: false,
             failure: None,
             partitions: Vec::new(),
+            bytes_read: 0,
         })
     }
 
@@ -138,6 +140,10 @@ struct FourPartitions;
 impl PartitionSource for FourPartitions {
     fn partitions(&self) -> Result<Vec<i32>, SourceError> {
         Ok(vec![0, 1, 2, 3])
+    }
+
+    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, SourceError> {
+        Ok(BTreeMap::new())
     }
 }
 

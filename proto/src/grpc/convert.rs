@@ -1,16 +1,31 @@
-//! Messages ↔ their protobuf form. Row data goes through [`crate::row_ipc`].
+//! Messages ↔ their protobuf form. Closed windows go through [`crate::row_ipc`].
 
 use std::sync::Arc;
 
 use floe_common::aggregate::{Acc, AggregateSpec};
-use floe_common::checkpoint::CheckpointRef;
+use floe_common::checkpoint::{CheckpointRef, TableFiles};
 use floe_common::config::JobSpec;
+use floe_common::table_target::TableTarget;
 use floe_common::watermark::LocalWatermark;
 use floe_common::window::{OperatorStats, PartitionProgress};
 
 use super::pb;
 use crate::messages::{Assignment, Barrier, CheckpointAck, RestorePoint, WorkerStatus};
 use crate::row_ipc;
+
+/// The version of these messages. Coordinators and workers of different versions refuse each
+/// other instead of dropping what they do not know (say, an older worker's late events).
+pub const PROTOCOL: u32 = 2;
+
+fn same_protocol(peer: u32, who: &str) -> Result<(), ConvertError> {
+    if peer == PROTOCOL {
+        return Ok(());
+    }
+    Err(ConvertError(format!(
+        "the {who} speaks Floe protocol {peer}, this process {PROTOCOL}: run coordinators and \
+         workers of one release (stop the cluster to upgrade across this change)"
+    )))
+}
 
 /// Why a message could not be converted.
 #[derive(Debug, thiserror::Error)]
@@ -87,10 +102,23 @@ pub fn assignment_to_pb(a: &Assignment) -> Result<pb::AssignRequest, ConvertErro
             watermark_ms: r.watermark_ms,
         }),
         bounded: a.bounded,
+        protocol: PROTOCOL,
+        // Credentials stay in the coordinator; the worker has its own.
+        tables: a
+            .tables
+            .iter()
+            .map(TableTarget::for_the_wire)
+            .map(|t| pb::TableTarget {
+                table: t.table,
+                metadata_json: t.metadata_json,
+                file_io: t.file_io.into_iter().collect(),
+            })
+            .collect(),
     })
 }
 
 pub fn assignment_from_pb(a: pb::AssignRequest) -> Result<Assignment, ConvertError> {
+    same_protocol(a.protocol, "coordinator")?;
     let job: JobSpec = serde_json::from_str(&a.job_json).map_err(err)?;
     let restore = match a.restore {
         Some(r) => {
@@ -116,6 +144,15 @@ pub fn assignment_from_pb(a: pb::AssignRequest) -> Result<Assignment, ConvertErr
         partitions: a.partitions,
         restore,
         bounded: a.bounded,
+        tables: a
+            .tables
+            .into_iter()
+            .map(|t| TableTarget {
+                table: t.table,
+                metadata_json: t.metadata_json,
+                file_io: t.file_io.into_iter().collect(),
+            })
+            .collect(),
     })
 }
 
@@ -142,11 +179,20 @@ pub fn ack_to_pb(a: &CheckpointAck, template: &[Acc]) -> Result<pb::CheckpointRe
         epoch: a.epoch,
         partitions: a.partitions.clone(),
         closed_windows: row_ipc::closed_windows_to_ipc(&a.closed_windows, template).map_err(err)?,
-        late_events: row_ipc::late_events_to_ipc(&a.late_events).map_err(err)?,
-        dead_letters: row_ipc::dead_letters_to_ipc(&a.dead_letters).map_err(err)?,
         watermark: Some(watermark_to_pb(a.watermark)),
         stats: Some(stats_to_pb(a.stats)),
         input_finished: a.input_finished,
+        state_bytes: a.state_bytes,
+        protocol: PROTOCOL,
+        files: a
+            .files
+            .iter()
+            .map(|f| pb::TableFiles {
+                table: f.table.clone(),
+                data_files: f.data_files.clone(),
+                rows: f.rows,
+            })
+            .collect(),
     })
 }
 
@@ -154,6 +200,7 @@ pub fn ack_from_pb(
     a: pb::CheckpointReply,
     template: &[Acc],
 ) -> Result<CheckpointAck, ConvertError> {
+    same_protocol(a.protocol, "worker")?;
     Ok(CheckpointAck {
         worker_id: a.worker_id,
         checkpoint_id: a.checkpoint_id,
@@ -161,11 +208,19 @@ pub fn ack_from_pb(
         partitions: a.partitions,
         closed_windows: row_ipc::closed_windows_from_ipc(&a.closed_windows, template)
             .map_err(err)?,
-        late_events: row_ipc::late_events_from_ipc(&a.late_events).map_err(err)?,
-        dead_letters: row_ipc::dead_letters_from_ipc(&a.dead_letters).map_err(err)?,
         watermark: watermark_from_pb(a.watermark)?,
         stats: stats_from_pb(a.stats),
         input_finished: a.input_finished,
+        state_bytes: a.state_bytes,
+        files: a
+            .files
+            .into_iter()
+            .map(|f| TableFiles {
+                table: f.table,
+                data_files: f.data_files,
+                rows: f.rows,
+            })
+            .collect(),
     })
 }
 
@@ -180,6 +235,7 @@ pub fn status_to_pb(s: &WorkerStatus) -> pb::StatusReply {
         offsets_skipped: s.offsets_skipped,
         backpressured: s.backpressured,
         failure: s.failure.clone(),
+        bytes_read: s.bytes_read,
         partitions: s
             .partitions
             .iter()
@@ -204,6 +260,7 @@ pub fn status_from_pb(s: pb::StatusReply) -> Result<WorkerStatus, ConvertError> 
         offsets_skipped: s.offsets_skipped,
         backpressured: s.backpressured,
         failure: s.failure,
+        bytes_read: s.bytes_read,
         partitions: s
             .partitions
             .into_iter()
@@ -237,8 +294,45 @@ mod tests {
                 watermark_ms: Some(60_000),
             }),
             bounded: true,
+            tables: vec![TableTarget {
+                table: "gold.late".into(),
+                metadata_json: "{}".into(),
+                file_io: [
+                    ("s3.endpoint".to_owned(), "http://s3:8333".to_owned()),
+                    ("s3.secret-access-key".to_owned(), "hush".to_owned()),
+                ]
+                .into(),
+            }],
         };
         let back = assignment_from_pb(assignment_to_pb(&a).unwrap()).unwrap();
-        assert_eq!(back, a);
+        let sent = Assignment {
+            tables: vec![a.tables[0].for_the_wire()],
+            ..a.clone()
+        };
+        assert_eq!(sent.tables[0].file_io.len(), 1, "the secret stays home");
+        assert_eq!(back, sent);
+    }
+
+    #[test]
+    fn a_peer_of_another_protocol_is_refused() {
+        let mut a = assignment_to_pb(&Assignment {
+            job: Arc::new(example_job()),
+            checkpoint_store: "store".into(),
+            epoch: 1,
+            worker_id: "w".into(),
+            partitions: vec![0],
+            restore: None,
+            bounded: false,
+            tables: Vec::new(),
+        })
+        .unwrap();
+        a.protocol = 0;
+        let err = assignment_from_pb(a).unwrap_err();
+        assert!(err.0.contains("protocol 0"), "{err}");
+        let reply = pb::CheckpointReply {
+            protocol: 0,
+            ..Default::default()
+        };
+        assert!(ack_from_pb(reply, &[]).is_err());
     }
 }

@@ -9,9 +9,9 @@ use iceberg::spec::{
     NestedField, PrimitiveType, Schema, TableMetadata, Transform, Type, UnboundPartitionSpec,
 };
 
-use crate::iceberg_table::TableError;
+use crate::SinkError;
 
-pub(crate) fn primitive_type(ty: ColumnType) -> PrimitiveType {
+pub fn primitive_type(ty: ColumnType) -> PrimitiveType {
     match ty {
         ColumnType::Long => PrimitiveType::Long,
         ColumnType::Int => PrimitiveType::Int,
@@ -24,8 +24,8 @@ pub(crate) fn primitive_type(ty: ColumnType) -> PrimitiveType {
 }
 
 /// The iceberg schema for `spec` (field ids 1..=n in column order).
-pub(crate) fn iceberg_schema(spec: &TableSchema) -> Result<Schema, TableError> {
-    let invalid = |reason: String| TableError::InvalidSchema {
+pub fn iceberg_schema(spec: &TableSchema) -> Result<Schema, SinkError> {
+    let invalid = |reason: String| SinkError::InvalidSchema {
         table: spec.name.clone(),
         reason,
     };
@@ -55,7 +55,7 @@ pub(crate) fn iceberg_schema(spec: &TableSchema) -> Result<Schema, TableError> {
         .map_err(|e| invalid(e.to_string()))
 }
 
-pub(crate) fn transform_of(t: &PartitionTransform) -> Transform {
+pub fn transform_of(t: &PartitionTransform) -> Transform {
     match t {
         PartitionTransform::Identity => Transform::Identity,
         PartitionTransform::Hour => Transform::Hour,
@@ -66,7 +66,7 @@ pub(crate) fn transform_of(t: &PartitionTransform) -> Transform {
 }
 
 /// Partition field name as Spark/Java name it (`col`, `col_hour`, `col_day`, ...).
-pub(crate) fn partition_field_name(column: &str, t: &PartitionTransform) -> String {
+pub fn partition_field_name(column: &str, t: &PartitionTransform) -> String {
     match t {
         PartitionTransform::Identity => column.to_owned(),
         PartitionTransform::Hour => format!("{column}_hour"),
@@ -76,10 +76,8 @@ pub(crate) fn partition_field_name(column: &str, t: &PartitionTransform) -> Stri
     }
 }
 
-pub(crate) fn unbound_partition_spec(
-    spec: &TableSchema,
-) -> Result<UnboundPartitionSpec, TableError> {
-    let invalid = |reason: String| TableError::InvalidSchema {
+pub fn unbound_partition_spec(spec: &TableSchema) -> Result<UnboundPartitionSpec, SinkError> {
+    let invalid = |reason: String| SinkError::InvalidSchema {
         table: spec.name.clone(),
         reason,
     };
@@ -111,7 +109,7 @@ pub(crate) fn unbound_partition_spec(
 }
 
 /// Differences between the columns Floe writes and the table's current schema.
-pub(crate) fn schema_problems(spec: &TableSchema, metadata: &TableMetadata) -> Vec<String> {
+pub fn schema_problems(spec: &TableSchema, metadata: &TableMetadata) -> Vec<String> {
     let schema = metadata.current_schema();
     let table_fields = schema.as_struct().fields();
     let mut problems = Vec::new();
@@ -145,7 +143,7 @@ pub(crate) fn schema_problems(spec: &TableSchema, metadata: &TableMetadata) -> V
     problems
 }
 
-pub(crate) fn warn_on_partition_difference(spec: &TableSchema, metadata: &TableMetadata) {
+pub fn warn_on_partition_difference(spec: &TableSchema, metadata: &TableMetadata) {
     let schema = metadata.current_schema();
     let actual: Vec<(String, Transform)> = metadata
         .default_partition_spec()

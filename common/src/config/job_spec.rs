@@ -1,0 +1,127 @@
+//! The validated form of a job: what the engine runs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::aggregate::AggregateSpec;
+use crate::generator_source::GeneratorSpec;
+use crate::path::FieldPath;
+use crate::schema::TableSchema;
+
+use super::{CatalogSection, FloeConfig};
+
+/// Unit of an integer event-time field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TimeUnit {
+    Seconds,
+    Millis,
+    Micros,
+}
+
+impl TimeUnit {
+    /// Converts a raw value to epoch milliseconds.
+    pub fn to_millis(self, raw: i64) -> Option<i64> {
+        match self {
+            TimeUnit::Seconds => raw.checked_mul(1000),
+            TimeUnit::Millis => Some(raw),
+            TimeUnit::Micros => Some(raw.div_euclid(1000)),
+        }
+    }
+}
+
+/// Where a job with no checkpoint starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum StartPosition {
+    Earliest,
+    Latest,
+}
+
+/// What a source does when a position it must resume from is no longer in the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum OutOfRangePolicy {
+    /// Stop the job with an error naming the partition, the offset and what is available.
+    Fail,
+    /// Go on from the first (`Earliest`) or next (`Latest`) offset there is, counting the
+    /// offsets skipped.
+    Skip(StartPosition),
+}
+
+/// A validated source: a Kafka topic, or the built-in generator.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SourceSpec {
+    pub brokers: String,
+    /// The Kafka topic (`generator` for the generator: late and dead-letter rows name it).
+    pub topic: String,
+    pub start: StartPosition,
+    pub on_out_of_range: OutOfRangePolicy,
+    pub properties: BTreeMap<String, String>,
+    /// `Some` for `type = "generator"`.
+    pub generator: Option<GeneratorSpec>,
+}
+
+/// Validated windowing: sizes in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WindowSpec {
+    pub size_ms: i64,
+    pub watermark_delay_ms: i64,
+    pub allowed_lateness_ms: i64,
+    pub idle_timeout_ms: u64,
+    /// How far event time may run ahead of the wall clock before a record is taken as broken
+    /// (a dead letter) rather than lifting its partition's watermark into the future.
+    pub max_ahead_ms: i64,
+}
+
+impl WindowSpec {
+    /// Start of the tumbling window holding `event_ms`.
+    pub fn start_of(&self, event_ms: i64) -> i64 {
+        event_ms.div_euclid(self.size_ms) * self.size_ms
+    }
+
+    /// Whether the window starting at `start_ms` is closed at `watermark`: its end plus the
+    /// allowed lateness has been reached.
+    pub fn is_closed(&self, start_ms: i64, watermark: i64) -> bool {
+        self.closes_at(start_ms) <= watermark
+    }
+
+    /// The watermark at which the window starting at `start_ms` closes.
+    pub fn closes_at(&self, start_ms: i64) -> i64 {
+        start_ms
+            .saturating_add(self.size_ms)
+            .saturating_add(self.allowed_lateness_ms)
+    }
+}
+
+/// The job of `examples/video_stats.toml`: the fixture of unit tests across the crates.
+#[doc(hidden)]
+pub fn example_job() -> JobSpec {
+    FloeConfig::parse(include_str!("../../../examples/video_stats.toml"))
+        .and_then(|c| c.validate())
+        .map(|mut c| c.jobs.remove(0))
+        .unwrap_or_else(|e| panic!("examples/video_stats.toml: {e}"))
+}
+
+/// A validated job, ready to run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobSpec {
+    pub name: String,
+    pub source: SourceSpec,
+    pub event_time: FieldPath,
+    pub event_time_unit: TimeUnit,
+    pub group_by: Vec<(String, FieldPath)>,
+    pub window: WindowSpec,
+    pub aggregates: Vec<AggregateSpec>,
+    pub table: TableSchema,
+    pub late_table: TableSchema,
+    pub dead_letter_table: TableSchema,
+}
+
+/// The validated file: global settings and jobs.
+#[derive(Debug, Clone)]
+pub struct ValidatedConfig {
+    pub checkpoint_store: String,
+    pub checkpoint_interval: Duration,
+    pub checkpoint_min_pause: Duration,
+    pub checkpoint_keep: usize,
+    pub catalog: CatalogSection,
+    pub jobs: Vec<JobSpec>,
+}

@@ -1,0 +1,397 @@
+//! The `floe.toml` file: what users write, and its validation into [`JobSpec`]s.
+//!
+//! Every check happens here, before anything starts, and a failure names the key it is about.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::generator_source::GeneratorConfig;
+
+mod job_spec;
+mod validate_job;
+
+pub use job_spec::*;
+use validate_job::{check_location, duration};
+
+/// A config problem, with the dotted key it is about.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("config error at `{key}`: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The whole file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FloeConfig {
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
+    #[serde(default)]
+    pub catalog: CatalogSection,
+    #[serde(default, rename = "job")]
+    pub jobs: Vec<JobConfig>,
+}
+
+/// `[checkpoint]`: where and how often state is saved.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    #[serde(default = "default_checkpoint_store")]
+    pub store: String,
+    #[serde(default = "default_checkpoint_interval")]
+    pub interval: String,
+    /// How many completed checkpoints to keep.
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+    /// A window the watermark has closed is checkpointed (made visible) right away, but never
+    /// sooner than this after the previous checkpoint; `interval` stays the upper bound.
+    #[serde(default = "default_min_pause")]
+    pub min_pause: String,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self {
+            store: default_checkpoint_store(),
+            interval: default_checkpoint_interval(),
+            keep: default_keep(),
+            min_pause: default_min_pause(),
+        }
+    }
+}
+
+fn default_checkpoint_store() -> String {
+    "./.floe/checkpoints".into()
+}
+fn default_checkpoint_interval() -> String {
+    "10s".into()
+}
+fn default_keep() -> usize {
+    3
+}
+fn default_min_pause() -> String {
+    "1s".into()
+}
+
+/// `[catalog]`: the Iceberg catalog and warehouse.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSection {
+    #[serde(default = "default_catalog_uri")]
+    pub uri: String,
+    #[serde(default = "default_catalog_name")]
+    pub name: String,
+    #[serde(default = "default_warehouse")]
+    pub warehouse: String,
+    /// Passed to the catalog and its file IO (`s3.endpoint`, `credential`, ...).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for CatalogSection {
+    fn default() -> Self {
+        Self {
+            uri: default_catalog_uri(),
+            name: default_catalog_name(),
+            warehouse: default_warehouse(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_catalog_uri() -> String {
+    "sqlite://./.floe/catalog.db".into()
+}
+fn default_catalog_name() -> String {
+    "floe".into()
+}
+fn default_warehouse() -> String {
+    "./.floe/warehouse".into()
+}
+
+/// `[[job]]`: one streaming job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub name: String,
+    pub source: SourceConfig,
+    #[serde(default)]
+    pub format: FormatConfig,
+    pub event_time: EventTimeConfig,
+    #[serde(default)]
+    pub group_by: Vec<GroupByConfig>,
+    pub window: WindowConfig,
+    #[serde(default, rename = "aggregate")]
+    pub aggregates: Vec<AggregateConfig>,
+    pub sink: SinkConfig,
+}
+
+/// `[job.source]`: a Kafka topic.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `kafka` (default) or `generator` (events made in the worker, `[job.source.generator]`).
+    #[serde(rename = "type", default = "default_source_type")]
+    pub kind: String,
+    #[serde(default)]
+    pub brokers: String,
+    #[serde(default)]
+    pub topic: String,
+    /// `earliest` or `latest`: where a job with no checkpoint starts.
+    #[serde(default = "default_start")]
+    pub start: String,
+    /// `fail`, `earliest` or `latest`: what to do when a checkpointed offset no longer exists
+    /// in the partition (retention deleted it, or the topic was recreated).
+    #[serde(default = "default_out_of_range")]
+    pub on_offset_out_of_range: String,
+    /// librdkafka properties, passed through unchanged.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    #[serde(default)]
+    pub generator: Option<GeneratorConfig>,
+}
+
+fn default_source_type() -> String {
+    "kafka".into()
+}
+
+fn default_start() -> String {
+    "earliest".into()
+}
+
+fn default_out_of_range() -> String {
+    "fail".into()
+}
+
+/// `[job.format]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormatConfig {
+    #[serde(rename = "type", default = "default_format")]
+    pub kind: String,
+}
+
+impl Default for FormatConfig {
+    fn default() -> Self {
+        Self {
+            kind: default_format(),
+        }
+    }
+}
+
+fn default_format() -> String {
+    "json".into()
+}
+
+/// `[job.event_time]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTimeConfig {
+    pub field: String,
+    /// `s`, `ms` or `us`: the unit of the integer in `field`.
+    #[serde(default = "default_unit")]
+    pub unit: String,
+    /// Records whose event time is further ahead of the wall clock than this, or before
+    /// 1970, go to the dead-letter table.
+    #[serde(default = "default_max_ahead")]
+    pub max_ahead: String,
+}
+
+fn default_max_ahead() -> String {
+    "1d".into()
+}
+
+fn default_unit() -> String {
+    "ms".into()
+}
+
+/// `[[job.group_by]]`: one key column.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupByConfig {
+    pub column: String,
+    pub field: String,
+}
+
+/// `[job.window]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    #[serde(rename = "type", default = "default_window_type")]
+    pub kind: String,
+    pub size: String,
+    #[serde(default = "default_delay")]
+    pub watermark_delay: String,
+    #[serde(default = "default_lateness")]
+    pub allowed_lateness: String,
+    #[serde(default = "default_idle")]
+    pub idle_timeout: String,
+}
+
+fn default_window_type() -> String {
+    "tumbling".into()
+}
+fn default_delay() -> String {
+    "10s".into()
+}
+fn default_lateness() -> String {
+    "0s".into()
+}
+fn default_idle() -> String {
+    "30s".into()
+}
+
+/// `[[job.aggregate]]`: one output column.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateConfig {
+    pub column: String,
+    pub function: String,
+    pub field: Option<String>,
+    pub filter: Option<String>,
+    /// `long` (default) or `double`, for sum, min and max.
+    #[serde(rename = "type")]
+    pub value_type: Option<String>,
+}
+
+/// `[job.sink]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    pub table: String,
+    /// Iceberg partition transforms, e.g. `["day(window_start)"]`.
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+    pub late_table: Option<String>,
+    pub dead_letter_table: Option<String>,
+}
+
+/// Command-line overrides applied to a one-job file before validation.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub brokers: Option<String>,
+    pub topic: Option<String>,
+    pub warehouse: Option<String>,
+    pub catalog: Option<String>,
+    pub checkpoints: Option<String>,
+}
+
+impl FloeConfig {
+    /// Parses TOML text; syntax and unknown-key errors name the line.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let key = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].lines().count().max(1);
+                    format!("line {line}")
+                })
+                .unwrap_or_else(|| "file".into());
+            ConfigError::new(key, e.message().to_string())
+        })
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))?;
+        Self::parse(&text)
+    }
+
+    /// Applies command-line overrides; the job-level ones need exactly one job.
+    pub fn apply(&mut self, o: &Overrides) -> Result<(), ConfigError> {
+        if o.brokers.is_some() || o.topic.is_some() {
+            if self.jobs.len() != 1 {
+                return Err(ConfigError::new(
+                    "job",
+                    format!(
+                        "--brokers/--topic need a file with exactly one job, this one has {}",
+                        self.jobs.len()
+                    ),
+                ));
+            }
+            if let Some(b) = &o.brokers {
+                self.jobs[0].source.brokers = b.clone();
+            }
+            if let Some(t) = &o.topic {
+                self.jobs[0].source.topic = t.clone();
+            }
+        }
+        if let Some(w) = &o.warehouse {
+            self.catalog.warehouse = w.clone();
+        }
+        if let Some(c) = &o.catalog {
+            self.catalog.uri = c.clone();
+        }
+        if let Some(c) = &o.checkpoints {
+            self.checkpoint.store = c.clone();
+        }
+        Ok(())
+    }
+
+    /// Checks everything and compiles the jobs.
+    pub fn validate(&self) -> Result<ValidatedConfig, ConfigError> {
+        let interval = duration("checkpoint.interval", &self.checkpoint.interval)?;
+        if interval.is_zero() {
+            return Err(ConfigError::new("checkpoint.interval", "must be > 0"));
+        }
+        if self.checkpoint.keep == 0 {
+            return Err(ConfigError::new("checkpoint.keep", "must be at least 1"));
+        }
+        check_location("checkpoint.store", &self.checkpoint.store)?;
+        check_location("catalog.warehouse", &self.catalog.warehouse)?;
+        let uri = &self.catalog.uri;
+        if ![
+            "sqlite:",
+            "postgres://",
+            "postgresql://",
+            "http://",
+            "https://",
+        ]
+        .iter()
+        .any(|p| uri.starts_with(p))
+        {
+            return Err(ConfigError::new(
+                "catalog.uri",
+                format!("`{uri}`: expected sqlite://PATH, postgres://..., or http(s):// for a REST catalog"),
+            ));
+        }
+        if self.jobs.is_empty() {
+            return Err(ConfigError::new("job", "the file declares no [[job]]"));
+        }
+        let mut jobs = Vec::with_capacity(self.jobs.len());
+        for (i, job) in self.jobs.iter().enumerate() {
+            let spec = job.validate(&format!("job[{i}]"))?;
+            if jobs.iter().any(|j: &JobSpec| j.name == spec.name) {
+                return Err(ConfigError::new(
+                    format!("job[{i}].name"),
+                    format!("duplicate job name `{}`", spec.name),
+                ));
+            }
+            jobs.push(spec);
+        }
+        Ok(ValidatedConfig {
+            checkpoint_store: self.checkpoint.store.clone(),
+            checkpoint_interval: interval,
+            checkpoint_min_pause: duration("checkpoint.min_pause", &self.checkpoint.min_pause)?,
+            checkpoint_keep: self.checkpoint.keep,
+            catalog: self.catalog.clone(),
+            jobs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,370 @@
+//! Validating one `[[job]]` into a [`JobSpec`]; every failure names its key.
+
+use std::time::Duration;
+
+use crate::aggregate::{AggregateFunction, AggregateSpec, ValueType};
+use crate::duration::parse_duration;
+use crate::filter::Filter;
+use crate::path::FieldPath;
+use crate::schema::{Column, ColumnType, PartitionField, PartitionTransform, TableSchema};
+
+use super::*;
+
+pub(super) fn duration(key: &str, text: &str) -> Result<Duration, ConfigError> {
+    parse_duration(text).map_err(|m| ConfigError::new(key, m))
+}
+
+fn millis(key: &str, text: &str) -> Result<i64, ConfigError> {
+    let d = duration(key, text)?;
+    i64::try_from(d.as_millis()).map_err(|_| ConfigError::new(key, "too large"))
+}
+
+pub(super) fn check_location(key: &str, location: &str) -> Result<(), ConfigError> {
+    if let Some((scheme, _)) = location.split_once("://") {
+        if !matches!(scheme, "file" | "s3" | "s3a") {
+            return Err(ConfigError::new(
+                key,
+                format!("unsupported scheme `{scheme}://` (use a path, file://, or s3://)"),
+            ));
+        }
+    }
+    if location.trim().is_empty() {
+        return Err(ConfigError::new(key, "is empty"));
+    }
+    Ok(())
+}
+
+fn field_path(key: &str, text: &str) -> Result<FieldPath, ConfigError> {
+    FieldPath::parse(text).map_err(|m| ConfigError::new(key, m))
+}
+
+fn column_name(key: &str, name: &str, taken: &mut Vec<String>) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if !ok {
+        return Err(ConfigError::new(
+            key,
+            format!("`{name}` is not a valid column name (letters, digits, _)"),
+        ));
+    }
+    if taken.iter().any(|t| t == name) {
+        return Err(ConfigError::new(
+            key,
+            format!("column `{name}` is defined twice"),
+        ));
+    }
+    taken.push(name.to_owned());
+    Ok(())
+}
+
+fn table_name(key: &str, name: &str) -> Result<(), ConfigError> {
+    let parts: Vec<&str> = name.split('.').collect();
+    if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
+        return Err(ConfigError::new(
+            key,
+            format!("`{name}` must be namespace.table, e.g. gold.video_stats_1min"),
+        ));
+    }
+    Ok(())
+}
+
+impl JobConfig {
+    pub(super) fn validate(&self, at: &str) -> Result<JobSpec, ConfigError> {
+        let k = |s: &str| format!("{at}.{s}");
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ConfigError::new(
+                k("name"),
+                format!("`{}`: use letters, digits, _ and -", self.name),
+            ));
+        }
+        let generator = match self.source.kind.as_str() {
+            "kafka" => {
+                if self.source.generator.is_some() {
+                    return Err(ConfigError::new(
+                        k("source.generator"),
+                        "is for source.type = \"generator\"",
+                    ));
+                }
+                if self.source.brokers.trim().is_empty() {
+                    return Err(ConfigError::new(k("source.brokers"), "is empty"));
+                }
+                if self.source.topic.trim().is_empty() {
+                    return Err(ConfigError::new(k("source.topic"), "is empty"));
+                }
+                None
+            }
+            "generator" => Some(
+                self.source
+                    .generator
+                    .clone()
+                    .unwrap_or_default()
+                    .validate(&k("source.generator"))?,
+            ),
+            other => {
+                return Err(ConfigError::new(
+                    k("source.type"),
+                    format!("`{other}`: expected kafka or generator"),
+                ))
+            }
+        };
+        let start = match self.source.start.as_str() {
+            "earliest" => StartPosition::Earliest,
+            "latest" => StartPosition::Latest,
+            other => {
+                return Err(ConfigError::new(
+                    k("source.start"),
+                    format!("`{other}`: expected earliest or latest"),
+                ))
+            }
+        };
+        let on_out_of_range = match self.source.on_offset_out_of_range.as_str() {
+            "fail" => OutOfRangePolicy::Fail,
+            "earliest" => OutOfRangePolicy::Skip(StartPosition::Earliest),
+            "latest" => OutOfRangePolicy::Skip(StartPosition::Latest),
+            other => {
+                return Err(ConfigError::new(
+                    k("source.on_offset_out_of_range"),
+                    format!("`{other}`: expected fail, earliest or latest"),
+                ))
+            }
+        };
+        for reserved in [
+            "enable.auto.commit",
+            "bootstrap.servers",
+            "auto.offset.reset",
+            "enable.partition.eof",
+        ] {
+            if self.source.properties.contains_key(reserved) {
+                return Err(ConfigError::new(
+                    k(&format!("source.properties.{reserved}")),
+                    "is set by Floe (from source.brokers, source.start and \
+                     source.on_offset_out_of_range; offsets live in checkpoints); remove it",
+                ));
+            }
+        }
+        if self.format.kind != "json" {
+            return Err(ConfigError::new(
+                k("format.type"),
+                format!("`{}`: only json is supported", self.format.kind),
+            ));
+        }
+        let event_time = field_path(&k("event_time.field"), &self.event_time.field)?;
+        let unit = match self.event_time.unit.as_str() {
+            "s" | "seconds" => TimeUnit::Seconds,
+            "ms" | "millis" | "milliseconds" => TimeUnit::Millis,
+            "us" | "micros" | "microseconds" => TimeUnit::Micros,
+            other => {
+                return Err(ConfigError::new(
+                    k("event_time.unit"),
+                    format!("`{other}`: expected s, ms or us"),
+                ))
+            }
+        };
+        if self.window.kind != "tumbling" {
+            return Err(ConfigError::new(
+                k("window.type"),
+                format!(
+                    "`{}`: only tumbling windows are supported",
+                    self.window.kind
+                ),
+            ));
+        }
+        let window = WindowSpec {
+            size_ms: millis(&k("window.size"), &self.window.size)?,
+            watermark_delay_ms: millis(&k("window.watermark_delay"), &self.window.watermark_delay)?,
+            allowed_lateness_ms: millis(
+                &k("window.allowed_lateness"),
+                &self.window.allowed_lateness,
+            )?,
+            idle_timeout_ms: millis(&k("window.idle_timeout"), &self.window.idle_timeout)? as u64,
+            max_ahead_ms: millis(&k("event_time.max_ahead"), &self.event_time.max_ahead)?,
+        };
+        if window.size_ms <= 0 {
+            return Err(ConfigError::new(k("window.size"), "must be > 0"));
+        }
+        if window.idle_timeout_ms == 0 {
+            return Err(ConfigError::new(k("window.idle_timeout"), "must be > 0"));
+        }
+
+        let mut columns = vec![
+            Column::new("window_start", ColumnType::TimestampTz, true),
+            Column::new("window_end", ColumnType::TimestampTz, true),
+        ];
+        let mut taken = vec!["window_start".to_owned(), "window_end".to_owned()];
+        let mut group_by = Vec::new();
+        for (i, g) in self.group_by.iter().enumerate() {
+            let gk = k(&format!("group_by[{i}]"));
+            column_name(&format!("{gk}.column"), &g.column, &mut taken)?;
+            group_by.push((
+                g.column.clone(),
+                field_path(&format!("{gk}.field"), &g.field)?,
+            ));
+            columns.push(Column::new(&g.column, ColumnType::String, true));
+        }
+        if self.aggregates.is_empty() {
+            return Err(ConfigError::new(
+                k("aggregate"),
+                "declare at least one [[job.aggregate]]",
+            ));
+        }
+        let mut aggregates = Vec::new();
+        for (i, a) in self.aggregates.iter().enumerate() {
+            let ak = k(&format!("aggregate[{i}]"));
+            column_name(&format!("{ak}.column"), &a.column, &mut taken)?;
+            let function = match a.function.as_str() {
+                "count" => AggregateFunction::Count,
+                "sum" => AggregateFunction::Sum,
+                "min" => AggregateFunction::Min,
+                "max" => AggregateFunction::Max,
+                "avg" => AggregateFunction::Avg,
+                other => {
+                    return Err(ConfigError::new(
+                        format!("{ak}.function"),
+                        format!("`{other}`: expected count, sum, min, max or avg"),
+                    ))
+                }
+            };
+            let field = match (&a.field, function) {
+                (Some(f), _) => Some(field_path(&format!("{ak}.field"), f)?),
+                (None, AggregateFunction::Count) => None,
+                (None, _) => {
+                    return Err(ConfigError::new(
+                        format!("{ak}.field"),
+                        format!("`{}` needs a field", a.function),
+                    ))
+                }
+            };
+            let value_type = match a.value_type.as_deref() {
+                None | Some("long") => ValueType::Long,
+                Some("double") => ValueType::Double,
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        format!("{ak}.type"),
+                        format!("`{other}`: expected long or double"),
+                    ))
+                }
+            };
+            let filter = match &a.filter {
+                Some(f) => Some(
+                    Filter::parse(f).map_err(|m| ConfigError::new(format!("{ak}.filter"), m))?,
+                ),
+                None => None,
+            };
+            let spec = AggregateSpec {
+                column: a.column.clone(),
+                function,
+                field,
+                filter,
+                value_type,
+            };
+            columns.push(Column::new(
+                &a.column,
+                spec.output_type(),
+                spec.output_required(),
+            ));
+            aggregates.push(spec);
+        }
+
+        table_name(&k("sink.table"), &self.sink.table)?;
+        let mut partition = Vec::new();
+        for (i, p) in self.sink.partition_by.iter().enumerate() {
+            let pk = k(&format!("sink.partition_by[{i}]"));
+            let field = parse_partition(&pk, p)?;
+            let col = columns
+                .iter()
+                .find(|c| c.name == field.column)
+                .ok_or_else(|| {
+                    ConfigError::new(&pk, format!("no output column `{}`", field.column))
+                })?;
+            if field.transform != PartitionTransform::Identity && col.ty != ColumnType::TimestampTz
+            {
+                return Err(ConfigError::new(
+                    &pk,
+                    format!("`{}` is not a timestamp column", field.column),
+                ));
+            }
+            partition.push(field);
+        }
+        let late_name = self
+            .sink
+            .late_table
+            .clone()
+            .unwrap_or_else(|| format!("{}_late", self.sink.table));
+        table_name(&k("sink.late_table"), &late_name)?;
+        let dlq_name = self
+            .sink
+            .dead_letter_table
+            .clone()
+            .unwrap_or_else(|| format!("{}_dead_letters", self.sink.table));
+        table_name(&k("sink.dead_letter_table"), &dlq_name)?;
+        if late_name == self.sink.table || dlq_name == self.sink.table || late_name == dlq_name {
+            return Err(ConfigError::new(
+                k("sink"),
+                "table, late_table and dead_letter_table must differ",
+            ));
+        }
+
+        Ok(JobSpec {
+            name: self.name.clone(),
+            source: SourceSpec {
+                brokers: self.source.brokers.clone(),
+                topic: match (&generator, self.source.topic.trim()) {
+                    (Some(_), "") => "generator".into(),
+                    _ => self.source.topic.clone(),
+                },
+                start,
+                on_out_of_range,
+                properties: self.source.properties.clone(),
+                generator,
+            },
+            event_time,
+            event_time_unit: unit,
+            group_by,
+            window,
+            aggregates,
+            table: TableSchema {
+                name: self.sink.table.clone(),
+                columns,
+                partition,
+            },
+            late_table: crate::records::late_table_schema(late_name),
+            dead_letter_table: crate::records::dead_letter_table_schema(dlq_name),
+        })
+    }
+}
+
+fn parse_partition(key: &str, text: &str) -> Result<PartitionField, ConfigError> {
+    let text = text.trim();
+    let (transform, column) = match text.split_once('(') {
+        Some((t, rest)) => {
+            let col = rest.strip_suffix(')').ok_or_else(|| {
+                ConfigError::new(key, format!("`{text}`: expected transform(column)"))
+            })?;
+            let t = match t.trim() {
+                "identity" => PartitionTransform::Identity,
+                "hour" => PartitionTransform::Hour,
+                "day" => PartitionTransform::Day,
+                "month" => PartitionTransform::Month,
+                "year" => PartitionTransform::Year,
+                other => {
+                    return Err(ConfigError::new(
+                        key,
+                        format!("unknown transform `{other}` (identity, hour, day, month, year)"),
+                    ))
+                }
+            };
+            (t, col.trim())
+        }
+        None => (PartitionTransform::Identity, text),
+    };
+    Ok(PartitionField {
+        column: column.to_owned(),
+        transform,
+    })
+}

@@ -1,0 +1,268 @@
+//! Writing a table's uncommitted Parquet data files, and their metadata as JSON (how it travels
+//! from a worker to the committer and is kept in a checkpoint manifest).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{Array, ArrayRef, LargeBinaryArray, RecordBatch, StringArray};
+use arrow_schema::{DataType, TimeUnit};
+use floe_common::checkpoint::TableFiles;
+use iceberg::arrow::RecordBatchPartitionSplitter;
+use iceberg::spec::{
+    deserialize_data_file_from_json, serialize_data_file_to_json, DataFile, DataFileFormat,
+};
+use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{
+    DefaultFileNameGenerator, DefaultLocationGenerator,
+};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
+use iceberg::writer::partitioning::PartitioningWriter;
+use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::{SinkError, TableLayout};
+
+/// How long writing one batch's files may take before it counts as failed (a hung object
+/// store).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl TableLayout {
+    /// Writes `batch` as the table's uncommitted data files and describes them as a checkpoint
+    /// keeps them; `None` for an empty batch. Gives up after [`WRITE_TIMEOUT`].
+    pub async fn write_table_files(
+        &self,
+        batch: RecordBatch,
+    ) -> Result<Option<TableFiles>, SinkError> {
+        let rows = batch.num_rows() as u64;
+        if rows == 0 {
+            return Ok(None);
+        }
+        let files = tokio::time::timeout(WRITE_TIMEOUT, self.write_data_files(batch))
+            .await
+            .map_err(|_| SinkError::WriteTimeout {
+                table: self.name.clone(),
+                after: WRITE_TIMEOUT,
+            })??;
+        Ok(Some(TableFiles {
+            table: self.name.clone(),
+            data_files: self.data_files_to_json(&files)?,
+            rows,
+        }))
+    }
+
+    /// Writes the batch as one or more zstd Parquet data files under the table's data location
+    /// (one or more per partition value when partitioned), without committing them.
+    ///
+    /// File names are `floe-<uuid v4>-<n>.parquet`, unique across processes and retries. An
+    /// empty batch writes nothing and returns an empty vec. If writing fails midway, files
+    /// already written are left as uncommitted orphans (invisible to readers).
+    pub async fn write_data_files(&self, batch: RecordBatch) -> Result<Vec<DataFile>, SinkError> {
+        if batch.num_rows() == 0 {
+            return Ok(Vec::new());
+        }
+        let batch = self.conform_batch(batch)?;
+        let write_err = |source: iceberg::Error| SinkError::Write {
+            table: self.name.clone(),
+            source,
+        };
+
+        let metadata = &self.metadata;
+        let schema = metadata.current_schema().clone();
+        let partition_spec = metadata.default_partition_spec().clone();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .build();
+        let parquet = ParquetWriterBuilder::new(props, schema.clone());
+        let locations = DefaultLocationGenerator::new(metadata).map_err(write_err)?;
+        let names = DefaultFileNameGenerator::new(
+            format!("floe-{}", uuid::Uuid::new_v4()),
+            None,
+            DataFileFormat::Parquet,
+        );
+        let rolling = RollingFileWriterBuilder::new_with_default_file_size(
+            parquet,
+            self.file_io.clone(),
+            locations,
+            names,
+        );
+        let data_files = DataFileWriterBuilder::new(rolling);
+
+        if partition_spec.is_unpartitioned() {
+            let mut writer = data_files.build(None).await.map_err(write_err)?;
+            writer.write(batch).await.map_err(write_err)?;
+            writer.close().await.map_err(write_err)
+        } else {
+            let sources = partition_source_columns(&batch, &schema, &partition_spec);
+            let splitter =
+                RecordBatchPartitionSplitter::try_new_with_computed_values(schema, partition_spec)
+                    .map_err(write_err)?;
+            let mut writer = FanoutWriter::new(data_files);
+            match sources.and_then(|cols| arrow_ord::partition::partition(&cols).ok()) {
+                // Runs of rows with equal partition source values share a partition key, so
+                // the splitter (which builds Iceberg literals row by row) sees one row per run.
+                // Rows arrive ordered by window, so a checkpoint has a handful of runs.
+                Some(runs) => {
+                    for run in runs.ranges() {
+                        let part = batch.slice(run.start, run.end - run.start);
+                        let key = splitter
+                            .split(&part.slice(0, 1))
+                            .map_err(write_err)?
+                            .into_iter()
+                            .next()
+                            .map(|(key, _)| key)
+                            .ok_or_else(|| SinkError::BatchMismatch {
+                                table: self.name.clone(),
+                                reason: "no partition key for a non-empty run of rows".into(),
+                            })?;
+                        writer.write(key, part).await.map_err(write_err)?;
+                    }
+                }
+                None => {
+                    for (key, part) in splitter.split(&batch).map_err(write_err)? {
+                        writer.write(key, part).await.map_err(write_err)?;
+                    }
+                }
+            }
+            writer.close().await.map_err(write_err)
+        }
+    }
+
+    /// Reorders/converts a batch to `self.arrow_schema` (see [`Self::arrow_schema`]).
+    fn conform_batch(&self, batch: RecordBatch) -> Result<RecordBatch, SinkError> {
+        let mismatch = |reason: String| SinkError::BatchMismatch {
+            table: self.name.clone(),
+            reason,
+        };
+        let input = batch.schema();
+        let wanted: HashSet<&str> = self
+            .arrow_schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        if let Some(extra) = input
+            .fields()
+            .iter()
+            .find(|f| !wanted.contains(f.name().as_str()))
+        {
+            return Err(mismatch(format!("unexpected column `{}`", extra.name())));
+        }
+        let mut columns = Vec::with_capacity(self.arrow_schema.fields().len());
+        for field in self.arrow_schema.fields() {
+            let idx = input
+                .index_of(field.name())
+                .map_err(|_| mismatch(format!("missing column `{}`", field.name())))?;
+            let column = convert_column(batch.column(idx), field.data_type()).ok_or_else(|| {
+                mismatch(format!(
+                    "column `{}` is {} but the table needs {}",
+                    field.name(),
+                    batch.column(idx).data_type(),
+                    field.data_type()
+                ))
+            })?;
+            columns.push(column);
+        }
+        RecordBatch::try_new(self.arrow_schema.clone(), columns).map_err(|source| {
+            SinkError::Arrow {
+                table: self.name.clone(),
+                source,
+            }
+        })
+    }
+
+    /// Data file metadata as iceberg's own JSON form of a manifest entry.
+    pub fn data_files_to_json(&self, files: &[DataFile]) -> Result<Vec<String>, SinkError> {
+        let metadata = &self.metadata;
+        files
+            .iter()
+            .map(|f| {
+                serialize_data_file_to_json(
+                    f.clone(),
+                    metadata.default_partition_type(),
+                    metadata.format_version(),
+                )
+                .map_err(|source| SinkError::DataFileJson {
+                    table: self.name.clone(),
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// Inverse of [`Self::data_files_to_json`]; the files are bound to the table's default
+    /// partition spec (the one [`Self::write_data_files`] writes with).
+    pub fn data_files_from_json(&self, json: &[String]) -> Result<Vec<DataFile>, SinkError> {
+        let metadata = &self.metadata;
+        json.iter()
+            .map(|j| {
+                deserialize_data_file_from_json(
+                    j,
+                    metadata.default_partition_spec_id(),
+                    metadata.default_partition_type(),
+                    metadata.current_schema(),
+                )
+                .map_err(|source| SinkError::DataFileJson {
+                    table: self.name.clone(),
+                    source,
+                })
+            })
+            .collect()
+    }
+}
+
+fn is_utc(tz: &str) -> bool {
+    matches!(
+        tz,
+        "+00:00" | "UTC" | "utc" | "Z" | "+0000" | "+00" | "Etc/UTC" | "GMT"
+    )
+}
+
+/// `column` as `target`, for the few representation differences we accept; `None` if the types
+/// are incompatible.
+fn convert_column(column: &ArrayRef, target: &DataType) -> Option<ArrayRef> {
+    let source = column.data_type();
+    if source == target {
+        return Some(column.clone());
+    }
+    match (source, target) {
+        (DataType::Binary, DataType::LargeBinary) => {
+            let values = column.as_binary_opt::<i32>()?;
+            Some(Arc::new(values.iter().collect::<LargeBinaryArray>()))
+        }
+        (DataType::LargeUtf8, DataType::Utf8) => {
+            let values = column.as_string_opt::<i64>()?;
+            Some(Arc::new(values.iter().collect::<StringArray>()))
+        }
+        (
+            DataType::Timestamp(TimeUnit::Microsecond, tz),
+            DataType::Timestamp(TimeUnit::Microsecond, Some(target_tz)),
+        ) if tz.as_deref().is_none_or(is_utc) => {
+            let values = column.as_primitive_opt::<TimestampMicrosecondType>()?;
+            Some(Arc::new(values.clone().with_timezone(target_tz.clone())))
+        }
+        _ => None,
+    }
+}
+
+/// The top-level columns of `batch` that `spec`'s partition values are computed from, or `None`
+/// when one is nested or missing (the caller then splits row by row).
+fn partition_source_columns(
+    batch: &RecordBatch,
+    schema: &iceberg::spec::Schema,
+    spec: &iceberg::spec::PartitionSpec,
+) -> Option<Vec<ArrayRef>> {
+    spec.fields()
+        .iter()
+        .map(|f| {
+            let name = &schema.field_by_id(f.source_id)?.name;
+            let index = batch.schema().index_of(name).ok()?;
+            Some(batch.column(index).clone())
+        })
+        .collect()
+}
