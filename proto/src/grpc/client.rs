@@ -11,6 +11,7 @@ use tonic::{Code, Request, Status};
 use super::convert;
 use super::pb;
 use super::pb::worker_client::WorkerClient;
+use super::tls::GrpcTls;
 use crate::messages::{Assignment, Barrier, CheckpointAck, WorkerStatus};
 use crate::service::{WorkerService, WorkerServiceError};
 
@@ -31,15 +32,31 @@ pub struct GrpcWorker {
 }
 
 impl GrpcWorker {
-    /// A client of the worker `name` at `address` (`host:port`); connects on first use.
-    pub fn new(name: &str, address: &str) -> Result<Self, WorkerServiceError> {
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| WorkerServiceError::Unavailable {
-                worker: name.to_owned(),
-                message: format!("address {address}: {e}"),
-            })?
+    /// A client of the worker `name` at `address` (`host:port`), over TLS when `tls` has a CA
+    /// to check the worker with; connects on first use.
+    pub fn new(
+        name: &str,
+        address: &str,
+        tls: Option<&GrpcTls>,
+    ) -> Result<Self, WorkerServiceError> {
+        let unusable = |e: &dyn std::fmt::Display| WorkerServiceError::Unavailable {
+            worker: name.to_owned(),
+            message: format!("address {address}: {e}"),
+        };
+        let host = address
+            .rsplit_once(':')
+            .map_or(address, |(host, _)| host)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let tls = tls.and_then(|t| t.client(host));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))
+            .map_err(|e| unusable(&e))?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true);
+        if let Some(tls) = tls {
+            endpoint = endpoint.tls_config(tls).map_err(|e| unusable(&e))?;
+        }
         Ok(Self {
             name: name.to_owned(),
             address: address.to_owned(),

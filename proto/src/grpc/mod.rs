@@ -4,9 +4,11 @@
 mod client;
 mod convert;
 mod server;
+mod tls;
 
 pub use client::GrpcWorker;
 pub use server::WorkerGrpcService;
+pub use tls::{GrpcTls, TlsError};
 
 /// The code tonic generated from `proto/floe.proto`.
 #[allow(clippy::all, missing_docs)]
