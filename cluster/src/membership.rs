@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::GetOptions;
-use floe_proto::grpc::GrpcWorker;
+use floe_proto::grpc::{GrpcTls, GrpcWorker};
 use floe_proto::WorkerService;
 use tokio::sync::watch;
 
@@ -46,9 +46,10 @@ pub async fn read_workers(etcd: &Etcd) -> Result<BTreeMap<String, String>, Clust
     Ok(workers)
 }
 
-/// Follows the workers in etcd until the receiver is dropped. While etcd cannot be read, the
-/// members stay as they were (losing etcd stops progress, never correctness).
-pub fn follow(etcd: Etcd) -> watch::Receiver<Vec<Arc<dyn WorkerService>>> {
+/// Follows the workers in etcd until the receiver is dropped, reaching them over TLS when
+/// `tls` says so. While etcd cannot be read, the members stay as they were (losing etcd stops
+/// progress, never correctness).
+pub fn follow(etcd: Etcd, tls: Option<GrpcTls>) -> watch::Receiver<Vec<Arc<dyn WorkerService>>> {
     let (tx, rx) = watch::channel(Vec::new());
     tokio::spawn(async move {
         let mut published: BTreeMap<String, String> = BTreeMap::new();
@@ -73,7 +74,7 @@ pub fn follow(etcd: Etcd) -> watch::Receiver<Vec<Arc<dyn WorkerService>>> {
                             members.push(c.clone());
                             continue;
                         }
-                        match GrpcWorker::new(name, address) {
+                        match GrpcWorker::new(name, address, tls.as_ref()) {
                             Ok(c) => {
                                 let c: Arc<dyn WorkerService> = Arc::new(c);
                                 clients.insert(key, c.clone());

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use floe_common::config::{JobSpec, StartPosition, ValidatedConfig};
 use floe_common::job_watermark::JobWatermark;
-use floe_common::window::OperatorStats;
+use floe_common::watermark::WATERMARK_START;
+use floe_common::window::{OperatorStats, PartitionProgress};
 use floe_proto::WorkerServiceError;
 use floe_source::PartitionSource;
 use floe_storage::CheckpointStore;
@@ -15,6 +16,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::committer::{CommitterError, IcebergCommitter};
 use crate::controller::{self, JobContext, Members};
+use crate::source_ends::SourceEnds;
+
+/// How often the source's end offsets (for consumer lag) are asked.
+const SOURCE_ENDS_EVERY: Duration = Duration::from_secs(2);
 
 /// Why a job stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -84,10 +89,14 @@ pub struct CommitNotice {
     pub rows: u64,
     /// Barrier to last commit.
     pub duration: Duration,
+    /// The commit step alone (every table's snapshot, retries included).
+    pub commit_duration: Duration,
+    /// The workers' state objects of this checkpoint, together.
+    pub state_bytes: u64,
 }
 
 /// Live numbers of a running job, for progress views, metrics and the cluster status.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct JobProgress {
     /// The controller's state (`running`, `rescaling`, …).
     pub state: String,
@@ -96,13 +105,14 @@ pub struct JobProgress {
     /// Worker name → the partitions it reads.
     pub assignment: std::collections::BTreeMap<String, Vec<i32>>,
     /// Where each partition is, by partition.
-    pub partitions: Vec<floe_common::window::PartitionProgress>,
+    pub partitions: Vec<PartitionStatus>,
     pub events: u64,
     pub late_accepted: u64,
     pub late_rejected: u64,
     pub dead_letters: u64,
     /// Source offsets jumped over because a checkpointed position was gone.
     pub offsets_skipped: u64,
+    /// The job's watermark; [`WATERMARK_START`] until there is one.
     pub watermark_ms: i64,
     pub open_windows: usize,
     pub open_entries: usize,
@@ -112,6 +122,84 @@ pub struct JobProgress {
     /// Wall clock (epoch ms) of the last commit.
     pub last_commit_at_ms: i64,
     pub input_finished: bool,
+    /// Restarts from the last complete checkpoint after a failure, since this process took
+    /// the job.
+    pub restarts: u64,
+    /// The newest failure, once there was one.
+    pub last_failure: Option<String>,
+    /// Table commits tried again after a failure (catalog errors, conflicts).
+    pub commit_retries: u64,
+    /// The newest committed checkpoints, newest last (at most [`RECENT_COMMITS`]).
+    pub recent_commits: std::collections::VecDeque<CommitSummary>,
+}
+
+impl Default for JobProgress {
+    fn default() -> Self {
+        Self {
+            state: String::new(),
+            epoch: 0,
+            assignment: Default::default(),
+            partitions: Vec::new(),
+            events: 0,
+            late_accepted: 0,
+            late_rejected: 0,
+            dead_letters: 0,
+            offsets_skipped: 0,
+            watermark_ms: WATERMARK_START,
+            open_windows: 0,
+            open_entries: 0,
+            checkpoints_committed: 0,
+            last_checkpoint_id: 0,
+            rows_committed: 0,
+            last_commit_at_ms: 0,
+            input_finished: false,
+            restarts: 0,
+            last_failure: None,
+            commit_retries: 0,
+            recent_commits: Default::default(),
+        }
+    }
+}
+
+/// How many commits [`JobProgress::recent_commits`] keeps.
+pub const RECENT_COMMITS: usize = 10;
+
+/// One committed checkpoint, for status views.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CommitSummary {
+    pub checkpoint_id: u64,
+    pub rows: u64,
+    /// Barrier to last commit.
+    pub duration_ms: u64,
+    /// The workers' state objects, together.
+    pub state_bytes: u64,
+    /// Wall clock (epoch ms) when its rows became visible.
+    pub at_ms: i64,
+}
+
+/// One partition of the job: where its worker is, and how far behind the source's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PartitionStatus {
+    #[serde(flatten)]
+    pub progress: PartitionProgress,
+    /// The offset the partition's next record will get, when last asked.
+    pub end_offset: Option<i64>,
+    /// Records between the worker's position and that end: the consumer lag.
+    pub lag: Option<i64>,
+}
+
+impl PartitionStatus {
+    pub fn new(progress: PartitionProgress, end_offset: Option<i64>) -> Self {
+        let lag = match (progress.next_offset, end_offset) {
+            (Some(next), Some(end)) => Some(end.saturating_sub(next).max(0)),
+            _ => None,
+        };
+        Self {
+            progress,
+            end_offset,
+            lag,
+        }
+    }
 }
 
 impl JobProgress {
@@ -173,6 +261,7 @@ pub async fn run_job(
         committer,
         options,
         members,
+        ends: SourceEnds::spawn(partition_source.clone(), SOURCE_ENDS_EVERY),
         partition_source,
         stop,
         progress_tx: progress,
@@ -191,4 +280,25 @@ pub async fn run_job(
     result?;
     ctx.summary.progress = ctx.progress;
     Ok(ctx.summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_the_records_between_position_and_end() {
+        let at = |next_offset| PartitionProgress {
+            partition: 3,
+            next_offset,
+            watermark_ms: None,
+            events: 0,
+        };
+        assert_eq!(PartitionStatus::new(at(Some(40)), Some(100)).lag, Some(60));
+        assert_eq!(PartitionStatus::new(at(Some(100)), Some(100)).lag, Some(0));
+        // The end was asked before the worker read on.
+        assert_eq!(PartitionStatus::new(at(Some(120)), Some(100)).lag, Some(0));
+        assert_eq!(PartitionStatus::new(at(None), Some(100)).lag, None);
+        assert_eq!(PartitionStatus::new(at(Some(7)), None).lag, None);
+    }
 }

@@ -17,14 +17,21 @@ use prometheus_client::registry::Registry;
 
 use crate::job::{CommitNotice, JobProgress};
 
+/// `job_name`, as Flink names it: Prometheus gives `job` to the scrape target.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct JobLabel {
-    job: String,
+    job_name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartitionLabels {
+    job_name: String,
+    partition: i32,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LateLabels {
-    job: String,
+    job_name: String,
     /// `accepted`: within allowed lateness, counted in its window; `rejected`: written to the
     /// late-events table.
     outcome: String,
@@ -47,8 +54,33 @@ pub struct JobMetrics {
     last_checkpoint: Family<JobLabel, Gauge>,
     committed_window_end: Family<JobLabel, FloatGauge>,
     checkpoint_duration: Family<JobLabel, Histogram>,
+    watermark_delay: Family<JobLabel, FloatGauge>,
+    partition_events: Family<PartitionLabels, Counter>,
+    consumer_lag: Family<PartitionLabels, Gauge>,
+    partition_watermark: Family<PartitionLabels, FloatGauge>,
+    rebalances: Family<JobLabel, Counter>,
+    restarts: Family<JobLabel, Counter>,
+    leader: Gauge,
+    leadership_acquired: Counter,
+    state_bytes: Family<JobLabel, Gauge>,
+    commit_duration: Family<JobLabel, Histogram>,
+    commit_retries: Family<JobLabel, Counter>,
     /// The totals already turned into counter increments, per job.
-    seen: Mutex<HashMap<String, JobProgress>>,
+    seen: Mutex<HashMap<String, Seen>>,
+}
+
+/// Moves `counter` up to a total `now` the job reports, from the highest total `seen` before:
+/// totals never go down within a process, and a stale snapshot adds nothing.
+fn follow(counter: &Counter, now: u64, seen: &mut u64) {
+    counter.inc_by(now.saturating_sub(*seen));
+    *seen = (*seen).max(now);
+}
+
+/// What a job's counters have been increased to, so increments are deltas.
+#[derive(Default)]
+struct Seen {
+    progress: JobProgress,
+    partition_events: HashMap<i32, u64>,
 }
 
 fn checkpoint_histogram() -> Histogram {
@@ -78,8 +110,74 @@ impl JobMetrics {
             last_checkpoint: Family::default(),
             committed_window_end: Family::default(),
             checkpoint_duration: Family::new_with_constructor(checkpoint_histogram),
+            watermark_delay: Family::default(),
+            partition_events: Family::default(),
+            consumer_lag: Family::default(),
+            partition_watermark: Family::default(),
+            rebalances: Family::default(),
+            restarts: Family::default(),
+            leader: Gauge::default(),
+            leadership_acquired: Counter::default(),
+            state_bytes: Family::default(),
+            commit_duration: Family::new_with_constructor(checkpoint_histogram),
+            commit_retries: Family::default(),
             seen: Mutex::new(HashMap::new()),
         };
+        m.registry.register(
+            "watermark_delay_seconds",
+            "How far the job's watermark is behind the wall clock",
+            m.watermark_delay.clone(),
+        );
+        m.registry.register(
+            "partition_events",
+            "Records read and decoded, per source partition",
+            m.partition_events.clone(),
+        );
+        m.registry.register(
+            "consumer_lag",
+            "Records between a partition's read position and its end (Kafka's high watermark)",
+            m.consumer_lag.clone(),
+        );
+        m.registry.register(
+            "partition_watermark_seconds",
+            "A partition's own event-time watermark (Unix time)",
+            m.partition_watermark.clone(),
+        );
+        m.registry.register(
+            "rebalances",
+            "Assignments of the job's partitions to workers (start, scale, failure)",
+            m.rebalances.clone(),
+        );
+        m.registry.register(
+            "job_restarts",
+            "Restarts from the last complete checkpoint after a failure",
+            m.restarts.clone(),
+        );
+        m.registry.register(
+            "checkpoint_state_bytes",
+            "Size of the newest checkpoint's state objects, all workers together",
+            m.state_bytes.clone(),
+        );
+        m.registry.register(
+            "commit_duration_seconds",
+            "Time to commit one checkpoint's files to every table (retries included)",
+            m.commit_duration.clone(),
+        );
+        m.registry.register(
+            "commit_retries",
+            "Table commits tried again after a failure (catalog errors, lost answers, conflicts)",
+            m.commit_retries.clone(),
+        );
+        m.registry.register(
+            "leader",
+            "1 while this coordinator leads the cluster",
+            m.leader.clone(),
+        );
+        m.registry.register(
+            "leadership_acquired",
+            "Times this coordinator became the leader",
+            m.leadership_acquired.clone(),
+        );
         m.registry.register(
             "events",
             "Records read and decoded, late ones included",
@@ -145,39 +243,76 @@ impl JobMetrics {
 
     /// Takes a job's latest progress.
     pub fn observe_progress(&self, job: &str, p: &JobProgress) {
-        let label = JobLabel { job: job.into() };
+        let label = JobLabel {
+            job_name: job.into(),
+        };
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let before = seen.entry(job.to_owned()).or_default();
+        let seen = seen.entry(job.to_owned()).or_default();
+        self.observe_partitions(job, p, &mut seen.partition_events);
+        let before = &mut seen.progress;
         let late = |outcome: &str| LateLabels {
-            job: job.into(),
+            job_name: job.into(),
             outcome: outcome.into(),
         };
-        let delta = |now: u64, then: u64| now.saturating_sub(then);
-        self.events
-            .get_or_create(&label)
-            .inc_by(delta(p.events, before.events));
-        self.late
-            .get_or_create(&late("accepted"))
-            .inc_by(delta(p.late_accepted, before.late_accepted));
-        self.late
-            .get_or_create(&late("rejected"))
-            .inc_by(delta(p.late_rejected, before.late_rejected));
-        self.dead_letters
-            .get_or_create(&label)
-            .inc_by(delta(p.dead_letters, before.dead_letters));
-        self.offsets_skipped
-            .get_or_create(&label)
-            .inc_by(delta(p.offsets_skipped, before.offsets_skipped));
-        self.checkpoints
-            .get_or_create(&label)
-            .inc_by(delta(p.checkpoints_committed, before.checkpoints_committed));
-        self.rows
-            .get_or_create(&label)
-            .inc_by(delta(p.rows_committed, before.rows_committed));
+        follow(
+            &self.events.get_or_create(&label),
+            p.events,
+            &mut before.events,
+        );
+        follow(
+            &self.late.get_or_create(&late("accepted")),
+            p.late_accepted,
+            &mut before.late_accepted,
+        );
+        follow(
+            &self.late.get_or_create(&late("rejected")),
+            p.late_rejected,
+            &mut before.late_rejected,
+        );
+        follow(
+            &self.dead_letters.get_or_create(&label),
+            p.dead_letters,
+            &mut before.dead_letters,
+        );
+        follow(
+            &self.offsets_skipped.get_or_create(&label),
+            p.offsets_skipped,
+            &mut before.offsets_skipped,
+        );
+        follow(
+            &self.checkpoints.get_or_create(&label),
+            p.checkpoints_committed,
+            &mut before.checkpoints_committed,
+        );
+        follow(
+            &self.rows.get_or_create(&label),
+            p.rows_committed,
+            &mut before.rows_committed,
+        );
+        follow(
+            &self.restarts.get_or_create(&label),
+            p.restarts,
+            &mut before.restarts,
+        );
+        follow(
+            &self.commit_retries.get_or_create(&label),
+            p.commit_retries,
+            &mut before.commit_retries,
+        );
         // Watermarks only move forward; a stale snapshot must not move the gauge back.
         let watermark = self.watermark.get_or_create(&label);
         if p.watermark_ms > i64::MIN && p.watermark_ms as f64 / 1000.0 > watermark.get() {
             watermark.set(p.watermark_ms as f64 / 1000.0);
+        }
+        if p.watermark_ms > i64::MIN && p.watermark_ms < i64::MAX {
+            let behind = floe_common::clock::wall_clock_ms().saturating_sub(p.watermark_ms);
+            self.watermark_delay
+                .get_or_create(&label)
+                .set(behind.max(0) as f64 / 1000.0);
+        }
+        if !p.assignment.is_empty() && p.assignment != before.assignment {
+            self.rebalances.get_or_create(&label).inc();
+            before.assignment = p.assignment.clone();
         }
         self.open_windows
             .get_or_create(&label)
@@ -188,22 +323,54 @@ impl JobMetrics {
         self.last_checkpoint
             .get_or_create(&label)
             .set(p.last_checkpoint_id as i64);
-        // Totals never go down within a process; keep the highest seen.
-        before.events = before.events.max(p.events);
-        before.late_accepted = before.late_accepted.max(p.late_accepted);
-        before.late_rejected = before.late_rejected.max(p.late_rejected);
-        before.dead_letters = before.dead_letters.max(p.dead_letters);
-        before.offsets_skipped = before.offsets_skipped.max(p.offsets_skipped);
-        before.checkpoints_committed = before.checkpoints_committed.max(p.checkpoints_committed);
-        before.rows_committed = before.rows_committed.max(p.rows_committed);
+    }
+
+    /// Per-partition figures: events by delta (a partition's count moves with it between
+    /// workers and may go back to a checkpoint's), lag and watermark as they are.
+    fn observe_partitions(&self, job: &str, p: &JobProgress, seen: &mut HashMap<i32, u64>) {
+        for part in &p.partitions {
+            let label = PartitionLabels {
+                job_name: job.into(),
+                partition: part.progress.partition,
+            };
+            follow(
+                &self.partition_events.get_or_create(&label),
+                part.progress.events,
+                seen.entry(part.progress.partition).or_default(),
+            );
+            if let Some(lag) = part.lag {
+                self.consumer_lag.get_or_create(&label).set(lag);
+            }
+            if let Some(w) = part.progress.watermark_ms {
+                self.partition_watermark
+                    .get_or_create(&label)
+                    .set(w as f64 / 1000.0);
+            }
+        }
+    }
+
+    /// Whether this process leads the cluster now.
+    pub fn observe_leadership(&self, leading: bool) {
+        if leading && self.leader.get() == 0 {
+            self.leadership_acquired.inc();
+        }
+        self.leader.set(i64::from(leading));
     }
 
     /// Takes one committed checkpoint.
     pub fn observe_commit(&self, job: &str, n: &CommitNotice) {
-        let label = JobLabel { job: job.into() };
+        let label = JobLabel {
+            job_name: job.into(),
+        };
         self.checkpoint_duration
             .get_or_create(&label)
             .observe(n.duration.as_secs_f64());
+        self.commit_duration
+            .get_or_create(&label)
+            .observe(n.commit_duration.as_secs_f64());
+        self.state_bytes
+            .get_or_create(&label)
+            .set(i64::try_from(n.state_bytes).unwrap_or(i64::MAX));
         if let Some(end) = n.window_ends_ms.last() {
             let gauge = self.committed_window_end.get_or_create(&label);
             let end = *end as f64 / 1000.0;
@@ -256,15 +423,62 @@ mod tests {
         let text = m.encode();
         assert_eq!(
             line(&text, "floe_events_total{"),
-            Some(r#"floe_events_total{job="gold"} 250"#)
+            Some(r#"floe_events_total{job_name="gold"} 250"#)
         );
-        assert!(text.contains(r#"floe_late_events_total{job="gold",outcome="rejected"} 3"#));
-        assert!(text.contains(r#"floe_late_events_total{job="gold",outcome="accepted"} 2"#));
-        assert!(text.contains(r#"floe_dead_letters_total{job="gold"} 1"#));
-        assert!(text.contains(r#"floe_rows_committed_total{job="gold"} 30"#));
-        assert!(text.contains(r#"floe_checkpoints_committed_total{job="gold"} 1"#));
-        assert!(text.contains(r#"floe_watermark_seconds{job="gold"} 1767225660.0"#));
-        assert!(text.contains(r#"floe_open_window_keys{job="gold"} 0"#));
+        assert!(text.contains(r#"floe_late_events_total{job_name="gold",outcome="rejected"} 3"#));
+        assert!(text.contains(r#"floe_late_events_total{job_name="gold",outcome="accepted"} 2"#));
+        assert!(text.contains(r#"floe_dead_letters_total{job_name="gold"} 1"#));
+        assert!(text.contains(r#"floe_rows_committed_total{job_name="gold"} 30"#));
+        assert!(text.contains(r#"floe_checkpoints_committed_total{job_name="gold"} 1"#));
+        assert!(text.contains(r#"floe_watermark_seconds{job_name="gold"} 1767225660.0"#));
+        assert!(text.contains(r#"floe_open_window_keys{job_name="gold"} 0"#));
+    }
+
+    #[test]
+    fn partitions_lag_rebalances_restarts_and_leadership() {
+        use crate::job::PartitionStatus;
+        use floe_common::window::PartitionProgress;
+        let m = JobMetrics::new();
+        let part = |partition, events, next: i64, end| {
+            PartitionStatus::new(
+                PartitionProgress {
+                    partition,
+                    next_offset: Some(next),
+                    watermark_ms: Some(1_767_225_600_000),
+                    events,
+                },
+                Some(end),
+            )
+        };
+        let mut p = JobProgress {
+            assignment: [("w1".to_owned(), vec![0, 1])].into(),
+            partitions: vec![part(0, 10, 10, 25), part(1, 4, 4, 4)],
+            ..Default::default()
+        };
+        m.observe_progress("gold", &p);
+        // The same assignment is no rebalance; partition 0 moved back to a checkpoint's count.
+        p.partitions = vec![part(0, 8, 8, 30), part(1, 9, 9, 9)];
+        m.observe_progress("gold", &p);
+        p.assignment = [("w1".to_owned(), vec![0]), ("w2".to_owned(), vec![1])].into();
+        p.restarts = 1;
+        m.observe_progress("gold", &p);
+        m.observe_leadership(false);
+        m.observe_leadership(true);
+        m.observe_leadership(true);
+        let text = m.encode();
+        assert!(text.contains(r#"floe_partition_events_total{job_name="gold",partition="0"} 10"#));
+        assert!(text.contains(r#"floe_partition_events_total{job_name="gold",partition="1"} 9"#));
+        assert!(text.contains(r#"floe_consumer_lag{job_name="gold",partition="0"} 22"#));
+        assert!(text.contains(
+            r#"floe_partition_watermark_seconds{job_name="gold",partition="1"} 1767225600.0"#
+        ));
+        assert!(
+            text.contains(r#"floe_rebalances_total{job_name="gold"} 2"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"floe_job_restarts_total{job_name="gold"} 1"#));
+        assert!(text.contains("floe_leader 1"));
+        assert!(text.contains("floe_leadership_acquired_total 1"));
     }
 
     #[test]
@@ -276,11 +490,13 @@ mod tests {
             window_ends_ms: vec![end - 60_000, end],
             rows: 10,
             duration: Duration::from_millis(ms),
+            commit_duration: Duration::ZERO,
+            state_bytes: 0,
         };
         m.observe_commit("gold", &notice(1_767_225_720_000, 120));
         m.observe_commit("gold", &notice(1_767_225_660_000, 30));
         let text = m.encode();
-        assert!(text.contains(r#"floe_checkpoint_duration_seconds_count{job="gold"} 2"#));
-        assert!(text.contains(r#"floe_committed_window_end_seconds{job="gold"} 1767225720.0"#));
+        assert!(text.contains(r#"floe_checkpoint_duration_seconds_count{job_name="gold"} 2"#));
+        assert!(text.contains(r#"floe_committed_window_end_seconds{job_name="gold"} 1767225720.0"#));
     }
 }

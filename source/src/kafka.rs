@@ -1,11 +1,13 @@
 //! The Kafka client settings and metadata every part of Floe shares: how a job's consumers are
 //! configured, and where a job learns its topic's partitions.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use floe_common::config::JobSpec;
+use floe_common::generator_source::GeneratorSpec;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -70,7 +72,15 @@ pub fn available(
 
 /// The partition ids of a topic, sorted.
 pub fn topic_partitions(job: &JobSpec, timeout: Duration) -> Result<Vec<i32>, SourceError> {
-    let c = create_consumer(job)?;
+    partition_ids(&create_consumer(job)?, job, timeout)
+}
+
+/// The partition ids of `job`'s topic as `c` sees them, sorted.
+fn partition_ids(
+    c: &FloeConsumer,
+    job: &JobSpec,
+    timeout: Duration,
+) -> Result<Vec<i32>, SourceError> {
     let md = c.fetch_metadata(Some(&job.source.topic), timeout)?;
     let topic = md
         .topics()
@@ -104,17 +114,34 @@ pub fn topic_partitions(job: &JobSpec, timeout: Duration) -> Result<Vec<i32>, So
 pub trait PartitionSource: Send + Sync + Debug {
     /// The topic's partition ids, sorted. Blocking.
     fn partitions(&self) -> Result<Vec<i32>, SourceError>;
+
+    /// Where each partition ends now: the offset its next record will get (Kafka's high
+    /// watermark). A partition without an end (an unbounded generator) is left out. Blocking;
+    /// asked every few seconds, so it keeps its client.
+    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, SourceError>;
 }
 
 /// The partitions Kafka's metadata lists.
-#[derive(Debug)]
 pub struct KafkaPartitions {
     job: Arc<JobSpec>,
+    /// Made at the first question about end offsets, then kept.
+    consumer: Mutex<Option<FloeConsumer>>,
+}
+
+impl Debug for KafkaPartitions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaPartitions")
+            .field("topic", &self.job.source.topic)
+            .finish()
+    }
 }
 
 impl KafkaPartitions {
     pub fn new(job: Arc<JobSpec>) -> Self {
-        Self { job }
+        Self {
+            job,
+            consumer: Mutex::new(None),
+        }
     }
 }
 
@@ -122,22 +149,47 @@ impl PartitionSource for KafkaPartitions {
     fn partitions(&self) -> Result<Vec<i32>, SourceError> {
         topic_partitions(&self.job, Duration::from_secs(30))
     }
+
+    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, SourceError> {
+        let mut consumer = self
+            .consumer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let consumer = match &mut *consumer {
+            Some(c) => c,
+            empty => empty.insert(create_consumer(&self.job)?),
+        };
+        let topic = &self.job.source.topic;
+        partition_ids(consumer, &self.job, Duration::from_secs(5))?
+            .into_iter()
+            .map(|p| Ok((p, available(consumer, topic, p)?.high)))
+            .collect()
+    }
 }
 
-/// The partitions of the built-in generator: as many as it is configured with.
+/// The partitions of the built-in generator: as many as it is configured with, each ending
+/// after its configured events.
 #[derive(Debug)]
-pub struct GeneratorPartitions(pub i32);
+pub struct GeneratorPartitions(pub GeneratorSpec);
 
 impl PartitionSource for GeneratorPartitions {
     fn partitions(&self) -> Result<Vec<i32>, SourceError> {
-        Ok((0..self.0).collect())
+        Ok((0..self.0.partitions).collect())
+    }
+
+    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, SourceError> {
+        let Some(events) = self.0.events else {
+            return Ok(BTreeMap::new());
+        };
+        let end = i64::try_from(events).unwrap_or(i64::MAX);
+        Ok((0..self.0.partitions).map(|p| (p, end)).collect())
     }
 }
 
 /// Where `job` learns its partitions: Kafka's metadata, or the generator's settings.
 pub fn partition_source(job: Arc<JobSpec>) -> Arc<dyn PartitionSource> {
     match job.source.generator {
-        Some(g) => Arc::new(GeneratorPartitions(g.partitions)),
+        Some(g) => Arc::new(GeneratorPartitions(g)),
         None => Arc::new(KafkaPartitions::new(job)),
     }
 }

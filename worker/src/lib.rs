@@ -9,7 +9,9 @@
 pub mod batch_pool;
 pub mod generator_reader;
 mod local_worker;
+pub mod metrics;
 pub mod reader;
+pub mod side_output;
 pub mod uploader;
 pub mod window_actor;
 mod worker;

@@ -61,13 +61,16 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
                 .map(|(w, _)| w.clone())
                 .unwrap_or_default()
         };
-        println!("  partition  worker                   next offset   watermark (ms)     events");
+        println!(
+            "  partition  worker                   next offset          lag   watermark (ms)     events"
+        );
         for part in parts {
             let p = part["partition"].as_i64().unwrap_or(-1);
             println!(
-                "  {p:>9}  {:<24} {:>11}   {:>14}  {:>9}",
+                "  {p:>9}  {:<24} {:>11}  {:>11}   {:>14}  {:>9}",
                 holder(p),
                 part["next_offset"],
+                part["lag"],
                 part["watermark_ms"],
                 part["events"]
             );
@@ -86,6 +89,25 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
             progress["last_checkpoint_id"],
             progress["rows_committed"]
         );
+        let commits = progress["recent_commits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !commits.is_empty() {
+            println!("         last commits");
+        }
+        for c in commits.iter().rev() {
+            println!(
+                "           checkpoint {:>8}  rows {:>9}  took {:>6} ms  state {:>10} B",
+                c["checkpoint_id"], c["rows"], c["duration_ms"], c["state_bytes"]
+            );
+        }
+        if let Some(failure) = progress["last_failure"].as_str() {
+            println!(
+                "         restarts {}, the last after: {failure}",
+                progress["restarts"]
+            );
+        }
     }
     Ok(())
 }
