@@ -1,6 +1,7 @@
 //! `floe`: one binary for the demo, real jobs, load generation and benchmarks.
 
 mod admin_server;
+mod admin_tls;
 mod bench;
 mod cluster;
 mod config_args;
@@ -9,6 +10,7 @@ mod generator;
 mod progress;
 mod run;
 mod setup;
+mod status_history;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +23,19 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Check the command line and exit: 0 when floe accepts it, running nothing (how the
+    /// deploy manifests' commands are validated).
+    #[arg(long, global = true)]
+    check_args: bool,
+    /// Log lines as text, or as JSON objects with every field (job, partition, checkpoint).
+    #[arg(long, global = true, env = "FLOE_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -68,18 +83,27 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn try_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.check_args {
+        println!("floe accepts this command line");
+        return Ok(());
+    }
     let default_level = match cli.command {
         Command::Demo(_) => "warn",
         _ => "info",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FLOE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLOE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().with_current_span(false).init(),
+    }
+    // TLS (gRPC links) uses ring; more than one provider is linked in, so name it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     // FLOE_THREADS caps the runtime's threads: what a pod's CPU limit would do.
     if let Some(n) = std::env::var("FLOE_THREADS")

@@ -70,10 +70,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = match args.metrics_addr {
         Some(addr) => {
             let metrics = Arc::new(JobMetrics::new());
-            let admin = crate::admin_server::Admin {
-                metrics: metrics.clone(),
-                status: None,
-            };
+            let admin = crate::admin_server::Admin::serving_metrics({
+                let metrics = metrics.clone();
+                move || metrics.encode()
+            });
             crate::admin_server::serve(addr, admin).await?;
             Some(metrics)
         }

@@ -4,11 +4,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{floe_bin, free_local_addr, unique_topic, FloeProcess, Job};
+use crate::{
+    floe_bin, free_local_addr, unique_topic, ContentGen, EventLog, Expect, FloeProcess, Job,
+    JobOptions, Kafka, Placement, Produced, Record, Services, StreamSpec, BAD_KINDS, BASE_TS,
+};
 
 /// How long a dead process keeps its lease: how soon its partitions (or leadership) move.
 pub const LEASE_TTL: &str = "3s";
@@ -20,6 +24,8 @@ pub struct Cluster {
     interval: String,
     coordinators: BTreeMap<String, FloeProcess>,
     workers: BTreeMap<String, FloeProcess>,
+    /// Each process's admin address (`host:port`).
+    admins: BTreeMap<String, String>,
 }
 
 impl Cluster {
@@ -40,6 +46,7 @@ impl Cluster {
             interval: interval.to_owned(),
             coordinators: BTreeMap::new(),
             workers: BTreeMap::new(),
+            admins: BTreeMap::new(),
         }
     }
 
@@ -53,6 +60,13 @@ impl Cluster {
     }
 
     pub fn start_coordinator(&mut self, job: &mut Job, name: &str) {
+        self.start_coordinator_with(job, name, &[]);
+    }
+
+    /// A coordinator with more arguments (e.g. TLS files).
+    pub fn start_coordinator_with(&mut self, job: &mut Job, name: &str, extra: &[String]) {
+        let admin = free_local_addr();
+        self.admins.insert(name.to_owned(), admin.clone());
         let mut args = vec![
             "coordinator".to_owned(),
             "--config".into(),
@@ -62,26 +76,37 @@ impl Cluster {
             "--name".into(),
             name.into(),
             "--admin".into(),
-            free_local_addr(),
+            admin,
             "--lease-ttl".into(),
             LEASE_TTL.into(),
         ];
         args.extend(self.etcd_args());
+        args.extend(extra.iter().cloned());
         let p = job.spawn(&args, &[], &format!("floe coordinator {name}"));
         self.coordinators.insert(name.to_owned(), p);
     }
 
     pub fn start_worker(&mut self, job: &mut Job, name: &str) {
+        self.start_worker_with(job, name, &[]);
+    }
+
+    /// A worker with more arguments (e.g. TLS files).
+    pub fn start_worker_with(&mut self, job: &mut Job, name: &str, extra: &[String]) {
+        let admin = free_local_addr();
+        self.admins.insert(name.to_owned(), admin.clone());
         let mut args = vec![
             "worker".to_owned(),
             "--name".into(),
             name.into(),
+            "--admin".into(),
+            admin,
             "--listen".into(),
             "127.0.0.1:0".into(),
             "--lease-ttl".into(),
             LEASE_TTL.into(),
         ];
         args.extend(self.etcd_args());
+        args.extend(extra.iter().cloned());
         let p = job.spawn(&args, &[], &format!("floe worker {name}"));
         self.workers.insert(name.to_owned(), p);
     }
@@ -142,6 +167,13 @@ impl Cluster {
             p.terminate();
             p.expect_success(timeout);
         }
+    }
+
+    /// The admin address (`host:port`) of coordinator or worker `name`.
+    pub fn admin_of(&self, name: &str) -> &str {
+        self.admins
+            .get(name)
+            .unwrap_or_else(|| panic!("no process {name}"))
     }
 
     pub fn workers(&self) -> BTreeSet<String> {
@@ -242,4 +274,101 @@ pub fn last_checkpoint(status: &Value) -> u64 {
 /// Events the job has read, by the status.
 pub fn events(status: &Value) -> u64 {
     status["progress"]["events"].as_u64().unwrap_or(0)
+}
+
+/// A job for a cluster test: a fresh topic of `partitions`, local storage, checkpoints every
+/// second.
+pub fn cluster_job(services: &Services, label: &str, partitions: i32) -> Job {
+    Job::new(
+        services,
+        label,
+        JobOptions {
+            partitions,
+            checkpoint_interval: "1s".into(),
+            ..Default::default()
+        },
+    )
+}
+
+/// `count` events over `minutes` of event time on random partitions, plus bad records.
+pub fn mixed_records(partitions: i32, seed: u64, minutes: i64, count: usize) -> Vec<Record> {
+    let mut gen = ContentGen::new(seed, 40);
+    let mut recs = gen.stream(&StreamSpec {
+        start_ms: BASE_TS + 5_000,
+        duration_ms: minutes * 60_000,
+        count,
+        partitions,
+        placement: Placement::Random,
+        jitter_ms: 5_000,
+    });
+    let bad = gen.bad_records(2 * BAD_KINDS, partitions);
+    gen.insert_randomly(&mut recs, bad, 0);
+    recs
+}
+
+/// Produces `records` in chunks over about `over`, in the background.
+pub fn produce_slowly(
+    job: &Job,
+    records: Vec<Record>,
+    over: Duration,
+) -> JoinHandle<Vec<Produced>> {
+    let (topic, brokers) = (job.topic.clone(), job.services.brokers.clone());
+    let chunks = 40usize;
+    let pause = over / chunks as u32;
+    std::thread::spawn(move || {
+        let kafka = Kafka::connect(&brokers);
+        let mut out = Vec::new();
+        for chunk in records.chunks(records.len().div_ceil(chunks).max(1)) {
+            out.extend(kafka.produce(&topic, chunk));
+            std::thread::sleep(pause);
+        }
+        out
+    })
+}
+
+/// Waits for the producer and for the cluster to have read everything (each partition at its
+/// end, lag 0), stops the cluster, closes the last windows with one bounded run and checks the
+/// tables.
+pub fn finish(
+    mut cluster: Cluster,
+    mut job: Job,
+    producer: JoinHandle<Vec<Produced>>,
+    wait: Duration,
+    stop: Duration,
+) {
+    let mut log = EventLog::default();
+    let produced = producer.join().expect("producer thread");
+    let mut ends = BTreeMap::new();
+    for p in &produced {
+        let end = ends.entry(p.partition).or_insert(0);
+        *end = (*end).max(p.offset + 1);
+    }
+    log.extend(produced);
+    log.write_jsonl(&job.events);
+    log.validate_labels(false, None);
+    let expected = (log.count(Expect::Ok) + log.count(Expect::Late)) as u64;
+    let read = cluster.wait_for("every event read", wait, |s| events(s) >= expected);
+    let after = last_checkpoint(&read);
+    let done = cluster.wait_for("a checkpoint after the last event", wait, |s| {
+        last_checkpoint(s) > after
+    });
+    assert_eq!(events(&done), expected, "no event counted twice: {done:#}");
+    cluster.wait_for("every partition at its end, lag 0", wait, |s| {
+        let parts = s["progress"]["partitions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let seen: BTreeMap<i64, (i64, i64)> = parts
+            .iter()
+            .map(|p| {
+                let n = |k: &str| p[k].as_i64().unwrap_or(-1);
+                (n("partition"), (n("end_offset"), n("lag")))
+            })
+            .collect();
+        ends.iter()
+            .all(|(p, end)| seen.get(&i64::from(*p)) == Some(&(*end, 0)))
+    });
+    cluster.stop(stop);
+    job.run_until_end(stop);
+    job.assert_exact(&log);
 }

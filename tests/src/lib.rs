@@ -46,7 +46,10 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use serde_json::{json, Value};
 
 pub mod broker;
+pub mod browser;
 pub mod cluster;
+pub mod container;
+pub mod pki;
 
 /// Window size of the gold job.
 pub const WINDOW_MS: i64 = 60_000;
@@ -245,6 +248,16 @@ pub fn floe_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The build's target directory (`<target>/<profile>/deps/<test>` is where tests run from):
+/// where test artifacts such as screenshots are kept.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current test executable");
+    exe.ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .expect("test executable under <target>/<profile>/deps")
 }
 
 /// A topic name unique to this test run: `floe-e2e-<name>-<random>`.
@@ -867,6 +880,8 @@ impl Kafka {
 /// A child process whose output goes to a log file.
 pub struct FloeProcess {
     child: Child,
+    /// The container it runs in, when the job runs floe's image.
+    container: Option<String>,
     pub label: String,
     pub log: PathBuf,
     started: Instant,
@@ -996,6 +1011,10 @@ impl FloeProcess {
         }
         let _ = self.child.kill();
         let s = self.child.wait().expect("wait after kill");
+        if let Some(name) = &self.container {
+            // Killing `podman run` leaves its container running: kill that too.
+            container::remove(name);
+        }
         self.status = Some(s);
         s
     }
@@ -1090,6 +1109,9 @@ impl Drop for FloeProcess {
         if self.poll().is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+        if let Some(name) = &self.container {
+            container::remove(name);
         }
     }
 }
@@ -1255,6 +1277,8 @@ pub struct Job {
     local_checkpoints: Option<PathBuf>,
     runs: usize,
     last_run_log: Option<PathBuf>,
+    /// Run floe from this container image (see [`container`]) instead of the binary.
+    pub image: Option<String>,
 }
 
 fn sub_table<'a>(t: &'a mut toml::Table, key: &str) -> &'a mut toml::Table {
@@ -1436,6 +1460,7 @@ impl Job {
             },
             runs: 0,
             last_run_log: None,
+            image: None,
         }
     }
 
@@ -1461,6 +1486,26 @@ impl Job {
     pub fn set_source(&self, key: &str, value: &str) {
         self.edit_job_config(|job| {
             sub_table(job, "source").insert(key.into(), value.into());
+        });
+    }
+
+    /// Every floe log of this job so far: (file name, text).
+    pub fn logs(&self) -> Vec<(String, String)> {
+        (1..=self.runs)
+            .map(|n| {
+                let log = self.root.join(format!("floe-run-{n:02}.log"));
+                let text = fs::read(&log)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                (log.display().to_string(), text)
+            })
+            .collect()
+    }
+
+    /// Sets `[job.source.properties] key = value` (a librdkafka property) in the config file.
+    pub fn set_source_property(&self, key: &str, value: &str) {
+        self.edit_job_config(|job| {
+            sub_table(sub_table(job, "source"), "properties").insert(key.into(), value.into());
         });
     }
 
@@ -1534,22 +1579,37 @@ impl Job {
         let log = self.root.join(format!("floe-run-{:02}.log", self.runs));
         let f = File::create(&log).expect("create run log");
         let f2 = f.try_clone().expect("clone log handle");
-        let mut cmd = Command::new(floe_bin());
-        cmd.args(args);
+        let mut env_all: Vec<(String, String)> = vec![("NO_COLOR".into(), "1".into())];
+        if let Some(s3) = &self.s3 {
+            env_all.extend(
+                s3.env()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string())),
+            );
+        }
+        env_all.extend(env.iter().cloned());
+        let container = self
+            .image
+            .as_ref()
+            .map(|_| format!("{}-{:02}", self.topic, self.runs));
+        let mut cmd = match (&self.image, &container) {
+            (Some(image), Some(name)) => {
+                container::run_command(image, name, &self.root, &env_all, args)
+            }
+            _ => {
+                let mut cmd = Command::new(floe_bin());
+                // A crash aimed by the test's own environment must not reach every run; one
+                // aimed through `env` does.
+                cmd.env_remove("FLOE_CRASH_AT")
+                    .args(args)
+                    .envs(env_all.iter().map(|(k, v)| (k, v)));
+                cmd
+            }
+        };
         cmd.current_dir(&self.root)
             .stdin(Stdio::null())
             .stdout(f)
-            .stderr(f2)
-            .env("NO_COLOR", "1")
-            .env_remove("FLOE_CRASH_AT");
-        if let Some(s3) = &self.s3 {
-            for (k, v) in s3.env() {
-                cmd.env(k, v);
-            }
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+            .stderr(f2);
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", floe_bin().display()));
@@ -1558,6 +1618,7 @@ impl Job {
         self.last_run_log = Some(log.clone());
         FloeProcess {
             child,
+            container,
             label,
             log,
             started: Instant::now(),

@@ -145,9 +145,10 @@ fn generated_events_are_all_counted_by_a_bounded_run() {
     ]));
     // A bounded run commits as soon as its input is read, not at the next checkpoint tick: with
     // an hour between checkpoints it must still finish (exit 124 from `timeout` otherwise).
-    run(Command::new("timeout")
+    let out = run(Command::new("timeout")
         .arg("120")
         .arg(floe_bin())
+        .args(["--log-format", "json"])
         .arg("run")
         .arg("--config")
         .arg(repo_root().join("examples/video_stats.toml"))
@@ -159,6 +160,20 @@ fn generated_events_are_all_counted_by_a_bounded_run() {
         .arg("--checkpoints")
         .arg(dir.join("checkpoints"))
         .args(["--checkpoint-interval", "1h", "--until-end"]));
+    // --log-format json: one JSON object per line, the job and checkpoint as fields.
+    let logs = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty(), "no log lines");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["job"] == "video_stats_1min" && l["fields"]["checkpoint"].is_u64()),
+        "no line has the job and checkpoint as fields:\n{logs}"
+    );
     let rows = read_rows(&services, dir, "gold.video_stats_1min");
     assert_gold_shape(&rows);
     // disorder (5 s) < watermark delay (10 s): nothing is late, every event is in a row

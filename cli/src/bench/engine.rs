@@ -13,6 +13,7 @@ use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::window::WindowOperator;
 use floe_coordinator::committer::IcebergCommitter;
 use floe_proto::CheckpointAck;
+use floe_worker::side_output::SideOutputTables;
 
 use super::{bench_config, cpu_seconds, percentile, status_kib, BenchArgs};
 use crate::generator::ContentEvents;
@@ -85,6 +86,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     let catalog = crate::setup::catalog(&cfg).await?;
     let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
     let committer = IcebergCommitter::open(job.clone(), catalog, store.clone(), 3).await?;
+    let side_outputs = SideOutputTables::from_targets(&job, committer.worker_targets())?;
     let mut op = WindowOperator::new(job.window, &job.aggregates);
     for p in 0..args.partitions {
         op.assign(p, 0);
@@ -119,6 +121,10 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
                 id: checkpoint_id,
                 epoch: committer.epoch(),
             };
+            let files = side_outputs
+                .write(&late, &dead)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
             store.put_worker_state(at, "0", state).await?;
             let ack = CheckpointAck {
                 worker_id: "0".into(),
@@ -126,11 +132,11 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
                 epoch: at.epoch,
                 partitions: (0..args.partitions).collect(),
                 closed_windows: closed,
-                late_events: late,
-                dead_letters: dead,
+                files,
                 watermark: op.local_watermark(0),
                 stats: op.stats(),
                 input_finished: last,
+                state_bytes: state_bytes as u64,
             };
             let manifest = committer
                 .complete(checkpoint_id, vec![ack], watermark)

@@ -70,7 +70,7 @@ pub struct BenchArgs {
     #[arg(long)]
     etcd: Option<String>,
     /// Generated events per scaling run (enough that start-up and the last commit weigh little).
-    #[arg(long, default_value_t = 24_000_000)]
+    #[arg(long, default_value_t = 48_000_000)]
     scaling_events: u64,
     /// Keys of the window whose partials the merge figure moves and merges.
     #[arg(long, default_value_t = 1_000_000)]

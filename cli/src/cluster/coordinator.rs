@@ -4,7 +4,7 @@
 //! once: the next leader claims a newer epoch, and the old one's commits are refused.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,14 +13,15 @@ use floe_cluster::leadership::Leadership;
 use floe_cluster::membership;
 use floe_coordinator::job::{run_job, JobOptions, JobProgress};
 use floe_coordinator::metrics::JobMetrics;
-use floe_proto::grpc::pb;
+use floe_proto::grpc::{pb, GrpcTls};
 use floe_proto::WorkerService;
 use floe_storage::to_url;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use super::{host_name, EtcdArgs};
+use super::{host_name, EtcdArgs, TlsArgs};
 use crate::config_args::ConfigArgs;
+use crate::status_history::{Sample, StatusHistory};
 
 #[derive(Args)]
 pub struct CoordinatorArgs {
@@ -28,6 +29,8 @@ pub struct CoordinatorArgs {
     config: ConfigArgs,
     #[command(flatten)]
     etcd: EtcdArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// This coordinator's name in the election (default: the host name).
     #[arg(long)]
     name: Option<String>,
@@ -57,34 +60,52 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     );
     let job = Arc::new(cfg.jobs[0].clone());
     let name = args.name.clone().unwrap_or_else(host_name);
+    let tls = args.tls.load()?;
+    anyhow::ensure!(
+        tls.as_ref().is_none_or(GrpcTls::checks_peers),
+        "--tls-ca is needed to reach workers over TLS (it checks their certificates)"
+    );
     let etcd = args.etcd.connect().await?;
     let (status_tx, status_rx) = watch::channel(
         json!({"cluster": args.etcd.cluster, "coordinator": name, "role": "standby"}).to_string(),
     );
+    let history = Arc::new(Mutex::new(StatusHistory::default()));
     let metrics = Arc::new(JobMetrics::new());
     if let Some(addr) = args.admin {
         let admin = crate::admin_server::Admin {
-            metrics: metrics.clone(),
             status: Some(status_rx.clone()),
+            history: Some(history.clone()),
+            tls: args.tls.admin()?,
+            ..crate::admin_server::Admin::serving_metrics({
+                let metrics = metrics.clone();
+                move || metrics.encode()
+            })
         };
         crate::admin_server::serve(addr, admin).await?;
     }
     if let Some(addr) = args.listen {
-        serve_status(addr, status_rx.clone()).await?;
+        serve_status(addr, status_rx.clone(), tls.as_ref()).await?;
     }
     let (stop_tx, mut stop) = watch::channel(false);
     crate::run::stop_on_signals(stop_tx);
 
+    metrics.observe_leadership(false);
     let mut leadership = tokio::select! {
         elected = Leadership::campaign(&etcd, &name, args.lease_ttl) => elected?,
         _ = stop.wait_for(|s| *s) => return Ok(()),
     };
+    metrics.observe_leadership(true);
     let catalog = crate::setup::catalog(&cfg).await?;
     let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
-    let members = membership::follow(etcd.clone());
+    let members = membership::follow(etcd.clone(), tls);
     let (progress_tx, progress_rx) = watch::channel(JobProgress::default());
     let (notices_tx, notices_rx) = mpsc::unbounded_channel();
-    crate::admin_server::follow_job(metrics, job.name.clone(), progress_rx.clone(), notices_rx);
+    crate::admin_server::follow_job(
+        metrics.clone(),
+        job.name.clone(),
+        progress_rx.clone(),
+        notices_rx,
+    );
     let options = JobOptions {
         commit_notices: Some(notices_tx),
         checkpoint_store: to_url(&cfg.checkpoint_store)?,
@@ -98,6 +119,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
         members.clone(),
         progress_rx,
         status_tx,
+        history,
     ));
     let run = run_job(job, catalog, store, options, members, stop, progress_tx);
     let result = tokio::select! {
@@ -108,6 +130,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
         }
     };
     publisher.abort();
+    metrics.observe_leadership(false);
     leadership.resign().await;
     result.context("running the job")?;
     Ok(())
@@ -120,10 +143,23 @@ async fn publish_status(
     members: watch::Receiver<Vec<Arc<dyn WorkerService>>>,
     progress: watch::Receiver<JobProgress>,
     status_tx: watch::Sender<String>,
+    history: Arc<Mutex<StatusHistory>>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
+        let now = floe_common::clock::wall_clock_ms();
+        let (sample, progress_json) = {
+            let p = progress.borrow();
+            (
+                Sample::of(&p, now),
+                serde_json::to_value(&*p).unwrap_or_default(),
+            )
+        };
+        history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(sample);
         let mut status = base.clone();
         let names: Vec<String> = members
             .borrow()
@@ -132,8 +168,8 @@ async fn publish_status(
             .collect();
         status["role"] = json!("leader");
         status["members"] = json!(names);
-        status["progress"] = serde_json::to_value(&*progress.borrow()).unwrap_or_default();
-        status["published_at_ms"] = json!(floe_common::clock::wall_clock_ms());
+        status["progress"] = progress_json;
+        status["published_at_ms"] = json!(now);
         let text = status.to_string();
         status_tx.send_replace(text.clone());
         if let Err(e) = floe_cluster::status::publish(&etcd, &text).await {
@@ -157,12 +193,22 @@ impl pb::coordinator_server::Coordinator for StatusService {
     }
 }
 
-async fn serve_status(addr: SocketAddr, status: watch::Receiver<String>) -> anyhow::Result<()> {
+async fn serve_status(
+    addr: SocketAddr,
+    status: watch::Receiver<String>,
+    tls: Option<&GrpcTls>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("coordinator gRPC on {addr}"))?;
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls.and_then(GrpcTls::server) {
+        server = server
+            .tls_config(tls)
+            .context("the coordinator's TLS settings")?;
+    }
     tokio::spawn(
-        tonic::transport::Server::builder()
+        server
             .add_service(pb::coordinator_server::CoordinatorServer::new(
                 StatusService(status),
             ))

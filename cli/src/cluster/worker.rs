@@ -10,15 +10,21 @@ use anyhow::Context;
 use clap::Args;
 use floe_cluster::registration::{Registration, WorkerRecord};
 use floe_proto::grpc::WorkerGrpcService;
+use floe_worker::metrics::WorkerMetrics;
 use floe_worker::{LocalWorker, WorkerOptions, WorkerStores};
 use tokio::sync::watch;
 
-use super::{host_name, EtcdArgs};
+use super::{host_name, EtcdArgs, TlsArgs};
+
+/// How often the admin port's metrics are refreshed from the worker's status.
+const METRICS_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Args)]
 pub struct WorkerArgs {
     #[command(flatten)]
     etcd: EtcdArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// This worker's name (default: the host name, so a restarted StatefulSet pod gets its
     /// partitions back).
     #[arg(long)]
@@ -37,6 +43,9 @@ pub struct WorkerArgs {
     /// partitions move.
     #[arg(long, default_value = "10s", value_parser = humantime_secs)]
     lease_ttl: Duration,
+    /// Where /metrics and /healthz are served.
+    #[arg(long)]
+    admin: Option<SocketAddr>,
     /// The longest a leaving worker waits for the coordinator to take its partitions.
     #[arg(long, default_value = "120s", value_parser = humantime_secs)]
     leave_timeout: Duration,
@@ -67,8 +76,44 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         },
         WorkerStores::FromAssignment,
     ));
+    if let Some(addr) = args.admin {
+        let metrics = Arc::new(WorkerMetrics::new());
+        let admin = crate::admin_server::Admin {
+            tls: args.tls.admin()?,
+            ..crate::admin_server::Admin::serving_metrics({
+                let metrics = metrics.clone();
+                move || metrics.encode()
+            })
+        };
+        crate::admin_server::serve(addr, admin).await?;
+        let worker = worker.clone();
+        tokio::spawn(async move {
+            loop {
+                metrics.observe(worker.local_status().await.as_ref());
+                tokio::time::sleep(METRICS_EVERY).await;
+            }
+        });
+    }
     let (shutdown_tx, mut shutdown) = watch::channel(false);
-    let server = tonic::transport::Server::builder()
+    if args.tls.tls_cert.is_some() && args.tls.tls_ca.is_none() {
+        tracing::warn!(
+            "serving TLS without --tls-ca: any client that reaches this worker can drive it; \
+             give --tls-ca for mutual TLS"
+        );
+    }
+    let tls = match args.tls.load()? {
+        Some(tls) => Some(tls.server().context(
+            "a worker serves TLS with --tls-cert and --tls-key (--tls-ca alone secures nothing)",
+        )?),
+        None => None,
+    };
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server
+            .tls_config(tls)
+            .context("the worker's TLS settings")?;
+    }
+    let server = server
         .add_service(WorkerGrpcService::new(worker.clone()).into_server())
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
