@@ -231,6 +231,15 @@ impl WindowOperator {
         (starts.len(), entries)
     }
 
+    /// Bytes the open windows' rows hold on the heap (the state's own accounting).
+    pub fn state_heap_bytes(&self) -> usize {
+        self.partitions
+            .values()
+            .flat_map(|p| p.windows.values())
+            .map(KeyedAccs::heap_bytes)
+            .sum()
+    }
+
     /// Aggregates one batch, then advances the watermark at `now_ms` (processing time).
     ///
     /// Lateness is judged record by record, as if the watermark advanced after every record:
@@ -303,15 +312,11 @@ impl WindowOperator {
                 if event_ms < watermark {
                     stats.late_accepted += 1;
                 }
-                let accs = state
+                state
                     .windows
                     .entry(start)
-                    .or_insert_with(|| KeyedAccs::new(n_aggs))
-                    .row_mut(batch.key(r), template);
-                let inputs = &batch.inputs[r * n_aggs..(r + 1) * n_aggs];
-                for (acc, input) in accs.iter_mut().zip(inputs) {
-                    acc.update(*input);
-                }
+                    .or_insert_with(|| KeyedAccs::new(template))
+                    .update(batch.key(r), &batch.inputs[r * n_aggs..(r + 1) * n_aggs]);
             }
             if let Some(m) = own_max {
                 watermarks.observe(partition, m, now_ms);
@@ -408,7 +413,7 @@ impl WindowOperator {
                             WindowSnapshot {
                                 start_ms: *start,
                                 keys: sorted.iter().map(|(k, _)| k.to_string()).collect(),
-                                accs: sorted.iter().flat_map(|(_, a)| a.iter().copied()).collect(),
+                                accs: sorted.iter().flat_map(|(_, a)| a.iter()).collect(),
                             }
                         })
                         .collect(),
@@ -447,9 +452,9 @@ impl WindowOperator {
                         n_aggs
                     ));
                 }
-                let mut keyed = KeyedAccs::new(n_aggs);
+                let mut keyed = KeyedAccs::new(&op.template);
                 for (i, key) in w.keys.iter().enumerate() {
-                    keyed.row_mut(key, &w.accs[i * n_aggs..(i + 1) * n_aggs]);
+                    keyed.merge_row(key, w.accs[i * n_aggs..(i + 1) * n_aggs].iter().copied());
                 }
                 state.windows.insert(w.start_ms, keyed);
             }

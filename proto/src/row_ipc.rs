@@ -103,12 +103,12 @@ pub fn closed_windows_to_ipc(
             ends.append_value(w.end_ms);
             keys.append_value(key);
             let mut part = 0;
-            for acc in accs {
+            for acc in accs.iter() {
                 let mut long = |v: Option<i64>| {
                     longs[parts[part].1].append_option(v);
                     part += 1;
                 };
-                match *acc {
+                match acc {
                     Acc::Count(n) | Acc::SumLong(n) => long(Some(n)),
                     Acc::MinLong(m) | Acc::MaxLong(m) => long(m),
                     Acc::SumDouble(s) => {
@@ -203,13 +203,13 @@ pub fn closed_windows_from_ipc(
                     windows.push(ClosedWindow {
                         start_ms: start,
                         end_ms: ends.value(r),
-                        rows: KeyedAccs::new(template.len()),
+                        rows: KeyedAccs::new(template),
                     });
                     let last = windows.len() - 1;
                     &mut windows[last]
                 }
             };
-            window.rows.row_mut(keys.value(r), &row);
+            window.rows.merge_row(keys.value(r), row.iter().copied());
         }
     }
     Ok(windows)
@@ -238,10 +238,10 @@ mod tests {
             Acc::MaxDouble(None),
             Acc::Avg { sum: 0.0, count: 0 },
         ];
-        let mut rows = KeyedAccs::new(template.len());
-        rows.row_mut(
+        let mut rows = KeyedAccs::new(&template);
+        rows.merge_row(
             "a",
-            &[
+            [
                 Acc::Count(3),
                 Acc::SumLong(-7),
                 Acc::SumDouble(1.5),
@@ -250,7 +250,7 @@ mod tests {
                 Acc::Avg { sum: 9.0, count: 3 },
             ],
         );
-        rows.row_mut("b", &template);
+        rows.merge_row("b", template.iter().copied());
         let windows = vec![
             ClosedWindow {
                 start_ms: 0,

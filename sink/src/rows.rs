@@ -120,7 +120,7 @@ pub fn windows_batch(
                 for (i, col) in cols.iter_mut().skip(2).take(n_keys).enumerate() {
                     col.push(parts.get(i).map_or(Cell::Null, |p| Cell::Str(p)));
                 }
-                for (col, acc) in cols.iter_mut().skip(2 + n_keys).zip(accs) {
+                for (col, acc) in cols.iter_mut().skip(2 + n_keys).zip(accs.iter()) {
                     col.push(match acc.output() {
                         OutputValue::Long(Some(v)) => Cell::Long(v),
                         OutputValue::Double(Some(v)) => Cell::Double(v),

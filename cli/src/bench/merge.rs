@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 /// A window's partial on one worker: every key, with accumulators that depend on `worker`.
 fn partial(template: &[Acc], keys: usize, worker: i64) -> ClosedWindow {
-    let mut rows = KeyedAccs::new(template.len());
+    let mut rows = KeyedAccs::new(template);
     let mut accs = template.to_vec();
     for k in 0..keys {
         for (i, acc) in accs.iter_mut().enumerate() {
@@ -21,7 +21,7 @@ fn partial(template: &[Acc], keys: usize, worker: i64) -> ClosedWindow {
             *acc = template[i];
             acc.update(input);
         }
-        rows.row_mut(&format!("v_{k}"), &accs);
+        rows.merge_row(&format!("v_{k}"), accs.iter().copied());
     }
     ClosedWindow {
         start_ms: 0,
