@@ -3,7 +3,9 @@
 //! - `aggregate_only`: decode + window aggregation, one thread: events per core-second;
 //! - `pipeline_to_iceberg`: the same plus closing windows, encoding checkpoint state, writing data
 //!   files and committing to a SQLite-catalog Iceberg table every `checkpoint_every` events;
-//! - `memory`: bytes of RSS per open (window, key).
+//! - `plain_loop`: the same records through [`PlainLoop`], the yardstick both figures above are
+//!   divided by;
+//! - `memory`: bytes per open (window, key), by the state's own accounting of its heap.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +17,7 @@ use floe_coordinator::committer::IcebergCommitter;
 use floe_proto::CheckpointAck;
 use floe_worker::side_output::SideOutputTables;
 
+use super::baseline::PlainLoop;
 use super::{bench_config, cpu_seconds, percentile, status_kib, BenchArgs};
 use crate::generator::ContentEvents;
 
@@ -66,6 +69,24 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     eprintln!("generating {} events…", args.events);
     let input = generate(args);
     let bytes: usize = input.iter().map(|r| r.2.len()).sum();
+
+    // 0. the yardstick: a plain loop over the same records.
+    let window_ms = job.window.size_ms;
+    let (wall, cpu) = (Instant::now(), cpu_seconds());
+    let mut plain = PlainLoop::default();
+    for (_, _, v) in &input {
+        plain.add(v.as_bytes(), window_ms);
+    }
+    let plain_wall = wall.elapsed().as_secs_f64();
+    let plain_cpu = (cpu_seconds() - cpu).max(1e-9);
+    anyhow::ensure!(
+        plain.unreadable == 0 && plain.events() == input.len() as i64,
+        "the plain loop read {} of {} records",
+        plain.events(),
+        input.len()
+    );
+    let plain_rows = plain.rows();
+    drop(plain);
 
     // 1. decode + aggregate, one thread.
     let mut op = WindowOperator::new(job.window, &job.aggregates);
@@ -151,7 +172,6 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     durations.sort();
 
     // 3. bytes per open (window, key): one window with many keys.
-    let before = status_kib("VmRSS:");
     let mut op = WindowOperator::new(job.window, &job.aggregates);
     op.assign(0, 0);
     let keys = 1_000_000u64;
@@ -168,24 +188,34 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     }
     op.apply(&b, 0);
     drop(b);
-    let after = status_kib("VmRSS:");
-    let per_entry = (after.saturating_sub(before) * 1024) as f64 / op.open_state().1.max(1) as f64;
+    let open_keys = op.open_state().1;
+    let per_entry = op.state_heap_bytes() as f64 / open_keys.max(1) as f64;
     drop(op);
 
     let events = args.events as f64;
+    let plain_rate = events / plain_cpu;
     let results = serde_json::json!({
         "workload": {
             "events": args.events, "videos": args.videos, "partitions": args.partitions,
             "input_bytes": bytes, "batch": args.batch, "checkpoint_every": args.checkpoint_every,
         },
+        "plain_loop": {
+            "what": "serde_json into borrowed structs, one hashbrown map per window, the six aggregates",
+            "wall_s": plain_wall, "cpu_s": plain_cpu,
+            "events_per_s": events / plain_wall, "events_per_cpu_s": plain_rate,
+            "window_key_rows": plain_rows,
+        },
         "aggregate_only": {
             "wall_s": agg_wall, "cpu_s": agg_cpu,
             "events_per_s": events / agg_wall, "events_per_cpu_s": events / agg_cpu,
+            "ratio_to_plain_loop": events / agg_cpu / plain_rate,
             "open_windows_at_end": open_windows, "open_entries_at_end": open_entries,
         },
         "pipeline_to_iceberg": {
             "wall_s": pipe_wall, "cpu_s": pipe_cpu,
             "events_per_s": events / pipe_wall, "events_per_cpu_s": events / pipe_cpu,
+            "ratio_to_plain_loop": events / pipe_cpu / plain_rate,
+            "ratio_target": 1.3,
             "checkpoints": durations.len(), "rows_committed": rows,
             "checkpoint_ms_p50": percentile(&durations, 0.5),
             "checkpoint_ms_p99": percentile(&durations, 0.99),
@@ -193,7 +223,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
         },
         "memory": {
             "peak_rss_kib": status_kib("VmHWM:"),
+            "open_window_keys": open_keys,
             "bytes_per_open_window_key": per_entry,
+            "bytes_per_open_window_key_target": 120,
         },
     });
     Ok(results)

@@ -1,7 +1,8 @@
 //! `floe bench`: the gold job on generated workloads, figures into a results file.
 //!
 //! Three parts, each in its own file:
-//! - [`engine`] (a): the engine alone on records already in memory;
+//! - [`engine`] (a): the engine alone on records already in memory, beside [`baseline`]'s
+//!   plain loop over the same records;
 //! - [`broker`] (b): end to end from a real Kafka broker, as a ratio to a consume-only loop with
 //!   the same client against the same broker (needs `--brokers`);
 //! - [`latency`]: from a window's end in event time to its row being visible in the table, with
@@ -11,6 +12,7 @@
 //! - [`merge`]: one window's partials from several workers through Arrow IPC and the
 //!   committer's merge, at `--merge-keys` keys.
 
+mod baseline;
 mod broker;
 mod engine;
 mod latency;
