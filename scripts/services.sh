@@ -28,10 +28,12 @@
 #   FLOE_CACHE        tool/venv cache (default ~/.cache/floe): tools/tansu, venv/, tansu-install/
 #   FLOE_PORT_OFFSET  added to every port (default 0) so parallel stacks don't collide
 #   TANSU_BIN         use this tansu binary
+#   FLOE_SHARED_TOOLS a directory holding the prebuilt tansu-0.6.0-x86_64-linux.gz
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY   S3 credentials SeaweedFS accepts (default floetest/floetestsecret)
 #
 # tansu binary, first found: $TANSU_BIN; $FLOE_CACHE/tools/tansu; the prebuilt
-# <repo>/../shared/tools/tansu-0.6.0-x86_64-linux.gz (sha256-checked, unpacked into the cache);
+# tansu-0.6.0-x86_64-linux.gz in $FLOE_SHARED_TOOLS, <repo>/../shared/tools or <origin>/../shared/tools
+# (sha256-checked, unpacked into the cache);
 # else `cargo install tansu --version 0.6.0 --locked --features libsql` (~50 min on 2 cores).
 set -euo pipefail
 
@@ -151,6 +153,17 @@ wait_for() {  # name timeout_s command...
 }
 
 # ---------------------------------------------------------------- tansu binary
+# Where a prebuilt tansu may be: $FLOE_SHARED_TOOLS, <repo>/../shared/tools, and, for a clone
+# of a local checkout (CI clones main elsewhere), <origin>/../shared/tools.
+shared_tools_dirs() {
+  [ -n "${FLOE_SHARED_TOOLS:-}" ] && echo "$FLOE_SHARED_TOOLS"
+  echo "$REPO/../shared/tools"
+  local origin
+  origin=$(git -C "$REPO" config --get remote.origin.url 2>/dev/null || true)
+  [ -n "$origin" ] && [ -d "$origin" ] && echo "$origin/../shared/tools"
+  return 0
+}
+
 resolve_tansu() {
   if [ -n "${TANSU_BIN:-}" ]; then
     [ -x "$TANSU_BIN" ] && { echo "$TANSU_BIN"; return; }
@@ -159,9 +172,15 @@ resolve_tansu() {
   local cached=$CACHE/tools/tansu
   if [ -x "$cached" ]; then echo "$cached"; return; fi
   mkdir -p "$CACHE/tools"
-  local gz=$REPO/../shared/tools/tansu-0.6.0-x86_64-linux.gz
-  local sum=$REPO/../shared/tools/tansu-0.6.0-x86_64-linux.sha256
-  if [ -f "$gz" ]; then
+  local tools gz="" sum
+  while IFS= read -r tools; do
+    if [ -f "$tools/tansu-0.6.0-x86_64-linux.gz" ]; then
+      gz=$tools/tansu-0.6.0-x86_64-linux.gz
+      sum=$tools/tansu-0.6.0-x86_64-linux.sha256
+      break
+    fi
+  done < <(shared_tools_dirs)
+  if [ -n "$gz" ]; then
     log "unpacking prebuilt tansu from $gz"
     local tmp=$cached.tmp.$$
     gunzip -c "$gz" > "$tmp"
