@@ -1,18 +1,14 @@
 //! Record decoding: JSON bytes → the few fields a job needs, into a columnar [`DecodedBatch`].
 //!
-//! The decoder walks the JSON once with serde_json, borrowing strings from the record where it
-//! can and skipping every subtree the job does not name (no `Value` tree is built). Records it
+//! The decoder walks the JSON once with [`PathTree::scan`], borrowing strings from the record
+//! where it can and jumping over every value the job does not name. Records it
 //! cannot use become [`DeadLetter`]s with a reason; they never stop the job.
-
-use std::borrow::Cow;
-use std::fmt;
-
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::aggregate::{AggregateSpec, Input};
 use crate::config::{JobSpec, TimeUnit};
 use crate::filter::Comparison;
 use crate::group_key;
+use crate::json_scan::PathTree;
 use crate::path::FieldPath;
 use crate::records::DeadLetter;
 use crate::value::Scalar;
@@ -110,45 +106,6 @@ impl DecodedBatch {
     }
 }
 
-enum Child {
-    Leaf(usize),
-    Inner(Node),
-}
-
-#[derive(Default)]
-struct Node {
-    children: Vec<(String, Child)>,
-}
-
-impl Node {
-    fn find(&self, key: &str) -> Option<&Child> {
-        self.children.iter().find(|(k, _)| k == key).map(|(_, c)| c)
-    }
-
-    fn insert(&mut self, segments: &[String], slot: usize, full: &FieldPath) -> Result<(), String> {
-        let (first, rest) = segments.split_first().ok_or("empty path")?;
-        let pos = self.children.iter().position(|(k, _)| k == first);
-        match (pos, rest.is_empty()) {
-            (None, true) => self.children.push((first.clone(), Child::Leaf(slot))),
-            (None, false) => {
-                let mut node = Node::default();
-                node.insert(rest, slot, full)?;
-                self.children.push((first.clone(), Child::Inner(node)));
-            }
-            (Some(i), false) => match &mut self.children[i].1 {
-                Child::Inner(node) => node.insert(rest, slot, full)?,
-                Child::Leaf(_) => {
-                    return Err(format!(
-                        "`{full}` goes inside a field another path uses whole"
-                    ))
-                }
-            },
-            (Some(_), true) => return Err(format!("`{full}` is also the parent of another path")),
-        }
-        Ok(())
-    }
-}
-
 struct AggregateInput {
     spec: AggregateSpec,
     field_slot: Option<usize>,
@@ -157,7 +114,7 @@ struct AggregateInput {
 
 /// Decodes one job's records. Built once per job from its [`JobSpec`].
 pub struct Decoder {
-    root: Node,
+    root: PathTree,
     paths: Vec<FieldPath>,
     event_time_slot: usize,
     event_time_unit: TimeUnit,
@@ -193,9 +150,9 @@ impl Decoder {
                     .collect(),
             })
             .collect();
-        let mut root = Node::default();
+        let mut root = PathTree::default();
         for (slot, p) in paths.iter().enumerate() {
-            root.insert(p.segments(), slot, p)?;
+            root.insert(p.segments(), slot, &p.to_string())?;
         }
         Ok(Self {
             root,
@@ -261,13 +218,10 @@ impl Decoder {
         slots: &mut [Scalar<'b>],
         batch: &mut DecodedBatch,
     ) -> Result<(), String> {
-        // Validating UTF-8 once lets serde_json skip it for every key and string (a tenth of
-        // decoding); a record that is not UTF-8 takes the byte path, which says where it breaks.
-        let is_object = match std::str::from_utf8(bytes) {
-            Ok(text) => self.parse(serde_json::Deserializer::from_str(text), slots),
-            Err(_) => self.parse(serde_json::Deserializer::from_slice(bytes), slots),
-        }
-        .map_err(|e| format!("invalid JSON: {e}"))?;
+        let is_object = self
+            .root
+            .scan(bytes, slots)
+            .map_err(|e| format!("invalid JSON: {e}"))?;
         if !is_object {
             return Err("record is not a JSON object".into());
         }
@@ -305,170 +259,10 @@ impl Decoder {
         batch.event_ms.push(event_ms);
         Ok(())
     }
-
-    /// Runs the projection over one JSON document; true when it was an object.
-    fn parse<'de, R: serde_json::de::Read<'de>>(
-        &self,
-        mut de: serde_json::Deserializer<R>,
-        slots: &mut [Scalar<'de>],
-    ) -> Result<bool, serde_json::Error> {
-        let is_object = ObjectSeed {
-            node: &self.root,
-            slots,
-        }
-        .deserialize(&mut de)?;
-        de.end()?;
-        Ok(is_object)
-    }
 }
 
 /// Jobs reading at most this many fields decode a record without a heap allocation.
 const INLINE_SLOTS: usize = 8;
-
-struct ObjectSeed<'n, 's, 'de> {
-    node: &'n Node,
-    slots: &'s mut [Scalar<'de>],
-}
-
-impl<'de> DeserializeSeed<'de> for ObjectSeed<'_, '_, 'de> {
-    /// Whether the value was an object.
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ObjectSeed<'_, '_, 'de> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let slots = self.slots;
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            match self.node.find(&key) {
-                Some(Child::Leaf(slot)) => slots[*slot] = map.next_value_seed(ScalarSeed)?,
-                Some(Child::Inner(node)) => {
-                    map.next_value_seed(ObjectSeed {
-                        node,
-                        slots: &mut *slots,
-                    })?;
-                }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(true)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(false)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-}
-
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object key")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v))
-    }
-}
-
-struct ScalarSeed;
-
-impl<'de> DeserializeSeed<'de> for ScalarSeed {
-    type Value = Scalar<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ScalarSeed {
-    type Value = Scalar<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Scalar::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Scalar::I64(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(i64::try_from(v).map_or(Scalar::F64(v as f64), Scalar::I64))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Scalar::F64(v))
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Scalar::Str(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Scalar::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Scalar::Str(Cow::Owned(v)))
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Scalar::Null)
-    }
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(Scalar::Null)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Nested)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Nested)
-    }
-}
 
 #[cfg(test)]
 mod tests {

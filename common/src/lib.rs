@@ -13,6 +13,7 @@ pub mod generator_source;
 pub mod group_key;
 pub mod job_shape;
 pub mod job_watermark;
+pub mod json_scan;
 pub mod keyed_accs;
 pub mod path;
 pub mod records;
