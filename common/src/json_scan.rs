@@ -5,8 +5,8 @@
 //! paths, reading a matching leaf into its slot and jumping over everything else: a skipped
 //! string is searched for its closing quote, a skipped object or array for its closing bracket.
 //! Structure is still checked everywhere (brackets, commas, colons, literals, numbers, trailing
-//! bytes, nesting depth), so a broken record is refused wherever the break is; the contents of
-//! skipped strings are not (invalid UTF-8 there is not the job's business).
+//! bytes, nesting depth, escapes), so a broken record is refused wherever the break is; only
+//! the UTF-8 of skipped strings is not (invalid UTF-8 there is not the job's business).
 
 use std::borrow::Cow;
 
@@ -284,9 +284,11 @@ impl<'b> Scanner<'b> {
                 return Ok(Scalar::I64(v));
             }
         }
-        text.parse::<f64>()
-            .map(Scalar::F64)
-            .map_err(|_| self.error("invalid number"))
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(Scalar::F64(v)),
+            Ok(_) => Err(self.error("number out of range")),
+            Err(_) => Err(self.error("invalid number")),
+        }
     }
 
     /// The rest of a string after its opening quote, unescaped; borrowed when it has no escape.
@@ -400,7 +402,8 @@ impl<'b> Scanner<'b> {
         }
     }
 
-    /// The rest of a skipped string: only its end is looked for.
+    /// The rest of a skipped string: its end is looked for, and its escapes and control
+    /// characters checked; its bytes need not be UTF-8.
     fn skip_string(&mut self) -> Result<(), String> {
         let bytes = self.bytes;
         let mut i = self.at;
@@ -411,8 +414,23 @@ impl<'b> Scanner<'b> {
                     self.at = i + 1;
                     return Ok(());
                 }
-                Some(b'\\') => i += 2,
-                Some(_) => i += 1,
+                Some(b'\\') => {
+                    self.at = i + 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                        Some(b'u') => {
+                            self.at += 1;
+                            self.hex4()?;
+                            i = self.at;
+                        }
+                        None => return Err(self.error("unterminated string")),
+                        Some(_) => return Err(self.error("invalid escape")),
+                    }
+                }
+                Some(_) => {
+                    self.at = i;
+                    return Err(self.error("control character in a string"));
+                }
                 None => {
                     self.at = bytes.len();
                     return Err(self.error("unterminated string"));
@@ -574,6 +592,37 @@ mod tests {
         let t = tree(&["ab"]);
         let (_, slots) = scan(&t, r#"{"ab":1,"a\u0062":2}"#, 1).unwrap();
         assert_eq!(slots[0], Scalar::I64(2));
+    }
+
+    /// Every one-byte deletion or replacement of a record is accepted exactly when serde_json
+    /// accepts it (strings kept valid UTF-8 without control characters, which serde_json checks
+    /// even in values the scanner skips).
+    #[test]
+    fn accepts_exactly_what_serde_json_accepts_for_every_one_byte_change() {
+        let t = tree(&[
+            "header.event_ts",
+            "header.event_type",
+            "body.video_id",
+            "body.watch_ms",
+        ]);
+        let record = r#"{"header":{"event_id":"e-1","event_type":"like","event_ts":1767225600123,"v":1.5e-3},"body":{"video_id":"v_\"1","watch_ms":-5400,"x":[true,false,null,{"y":[]}]}}"#;
+        let mut variants: Vec<Vec<u8>> = Vec::new();
+        for i in 0..record.len() {
+            let mut deleted = record.as_bytes().to_vec();
+            deleted.remove(i);
+            variants.push(deleted);
+            for c in *b"\"{}[],:0-.e \\atn1" {
+                let mut replaced = record.as_bytes().to_vec();
+                replaced[i] = c;
+                variants.push(replaced);
+            }
+        }
+        for v in variants {
+            let by_serde = serde_json::from_slice::<serde_json::Value>(&v).is_ok();
+            let mut slots = vec![Scalar::Missing; 4];
+            let by_scan = t.scan(&v, &mut slots).is_ok();
+            assert_eq!(by_scan, by_serde, "{}", String::from_utf8_lossy(&v));
+        }
     }
 
     #[test]
