@@ -97,6 +97,11 @@ fn demo_commits_rows_an_independent_reader_sees() {
         .arg("--dir")
         .arg(&dir));
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("ERROR"),
+        "the README's first command logs no error:\n{stderr}"
+    );
     let reported: usize = stdout
         .lines()
         .find_map(|l| l.strip_suffix(" rows committed; top 10 by events:"))
