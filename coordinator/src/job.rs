@@ -277,6 +277,7 @@ pub async fn run_job(
     if result.is_err() {
         ctx.release_all().await;
     }
+    ctx.ends.stop().await;
     result?;
     ctx.summary.progress = ctx.progress;
     Ok(ctx.summary)

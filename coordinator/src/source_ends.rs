@@ -9,9 +9,11 @@ use floe_source::PartitionSource;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// The source's end offsets by partition, as last asked; asking stops when this is dropped.
+/// The source's end offsets by partition, as last asked; asking stops with [`SourceEnds::stop`]
+/// (or, without waiting for the source to be let go, when this is dropped).
 pub struct SourceEnds {
     ends: watch::Receiver<BTreeMap<i32, i64>>,
+    stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -19,6 +21,7 @@ impl SourceEnds {
     /// Asks `source` for its partitions' ends now and then every `every`.
     pub fn spawn(source: Arc<dyn PartitionSource>, every: Duration) -> Self {
         let (tx, ends) = watch::channel(BTreeMap::new());
+        let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
                 let source = source.clone();
@@ -35,10 +38,20 @@ impl SourceEnds {
                         tracing::debug!(error = %e, "reading the source's end offsets stopped")
                     }
                 }
-                tokio::time::sleep(every).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stopped.changed() => break,
+                }
             }
         });
-        Self { ends, task }
+        Self { ends, stop, task }
+    }
+
+    /// Stops asking and waits until the source is let go: a Kafka client must not outlive the
+    /// job (the demo's in-process cluster goes away right after it).
+    pub async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut self.task).await;
     }
 
     /// Where `partition` ended when last asked.
