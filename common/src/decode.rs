@@ -5,6 +5,7 @@
 //! cannot use become [`DeadLetter`]s with a reason; they never stop the job.
 
 use crate::aggregate::{AggregateSpec, Input};
+use crate::append::{AppendRows, AppendSpec};
 use crate::config::{JobSpec, TimeUnit};
 use crate::filter::Comparison;
 use crate::group_key;
@@ -24,6 +25,8 @@ pub struct DecodedBatch {
     pub key_ends: Vec<usize>,
     /// `n_aggregates` inputs per record.
     pub inputs: Vec<Input>,
+    /// An append job's column values, one row per record.
+    pub appended: AppendRows,
     /// Raw record values, kept so late events can be stored whole.
     pub raw: Vec<u8>,
     pub raw_ends: Vec<usize>,
@@ -57,6 +60,7 @@ impl DecodedBatch {
             keys,
             key_ends,
             inputs,
+            appended,
             raw,
             raw_ends,
             dead_letters,
@@ -65,6 +69,7 @@ impl DecodedBatch {
             read_at_ms,
             bytes,
         } = self;
+        appended.clear();
         partitions.clear();
         offsets.clear();
         event_ms.clear();
@@ -120,6 +125,8 @@ pub struct Decoder {
     event_time_unit: TimeUnit,
     key_slots: Vec<usize>,
     aggregates: Vec<AggregateInput>,
+    /// An append job's columns and the slot each reads.
+    append: Option<(AppendSpec, Vec<usize>)>,
 }
 
 impl Decoder {
@@ -150,6 +157,10 @@ impl Decoder {
                     .collect(),
             })
             .collect();
+        let append = job.append().map(|spec| {
+            let slots = spec.columns.iter().map(|c| slot_of(&c.field)).collect();
+            (spec.clone(), slots)
+        });
         let mut root = PathTree::default();
         for (slot, p) in paths.iter().enumerate() {
             root.insert(p.segments(), slot, &p.to_string())?;
@@ -161,9 +172,9 @@ impl Decoder {
             event_time_unit: job.event_time_unit,
             key_slots,
             aggregates,
+            append,
         })
     }
-
     pub fn n_aggregates(&self) -> usize {
         self.aggregates.len()
     }
@@ -239,6 +250,9 @@ impl Decoder {
                 ))
             }
         };
+        if let Some((spec, slot_of)) = &self.append {
+            batch.appended.push_decoded(spec, slot_of, slots)?;
+        }
         let key_start = batch.keys.len();
         for (i, slot) in self.key_slots.iter().enumerate() {
             if !group_key::push_scalar(&mut batch.keys, i == 0, &slots[*slot]) {

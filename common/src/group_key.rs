@@ -61,7 +61,7 @@ pub fn push_scalar(key: &mut String, first: bool, value: &Scalar<'_>) -> bool {
             push_part(key, first, if *v { "true" } else { "false" });
             true
         }
-        Scalar::Missing | Scalar::Null | Scalar::Nested => false,
+        Scalar::Missing | Scalar::Null | Scalar::Nested(_) => false,
     };
     if !ok {
         key.truncate(start);

@@ -14,6 +14,10 @@ pub fn fingerprint(job: &JobSpec) -> String {
         "v1;event_time={}/{:?};window={}",
         job.event_time, job.event_time_unit, job.window.size_ms
     );
+    if job.append().is_some() {
+        // Its state is positions only; what it appends does not change their meaning.
+        shape.push_str(";append");
+    }
     for (column, path) in &job.group_by {
         shape.push_str(&format!(";key={column}={path}"));
     }

@@ -206,8 +206,9 @@ impl<'b> Scanner<'b> {
                 Ok(Scalar::Str(text))
             }
             Some(b'{' | b'[') => {
+                let start = self.at;
                 self.skip_value(depth)?;
-                Ok(Scalar::Nested)
+                Ok(Scalar::Nested(&self.bytes[start..self.at]))
             }
             Some(b't') => self.literal(b"true", Scalar::Bool(true)),
             Some(b'f') => self.literal(b"false", Scalar::Bool(false)),
@@ -498,7 +499,7 @@ mod tests {
         assert!(object);
         assert_eq!(slots[0], Scalar::I64(-12));
         assert_eq!(slots[1], Scalar::Str("sé\n😀".into()));
-        assert_eq!(slots[2], Scalar::Nested);
+        assert_eq!(slots[2], Scalar::Nested(b"[1, 2]"));
         assert_eq!(slots[3], Scalar::F64(1500.0));
         let (_, slots) = scan(&t, r#"{"a": 5, "d": true, "e": null}"#, 4).unwrap();
         assert_eq!(slots[..2], [Scalar::Missing, Scalar::Missing]);

@@ -2,6 +2,7 @@
 //! watermarks and the checkpointed state they produce. Nothing here does I/O.
 
 pub mod aggregate;
+pub mod append;
 pub mod checkpoint;
 pub mod clock;
 pub mod config;

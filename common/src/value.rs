@@ -12,8 +12,9 @@ pub enum Scalar<'a> {
     I64(i64),
     F64(f64),
     Str(Cow<'a, str>),
-    /// An object or array where a leaf was expected.
-    Nested,
+    /// An object or array where a leaf was expected: its JSON text as received (its strings'
+    /// UTF-8 unchecked).
+    Nested(&'a [u8]),
 }
 
 impl Scalar<'_> {
@@ -26,7 +27,7 @@ impl Scalar<'_> {
             Scalar::I64(_) => "integer",
             Scalar::F64(_) => "float",
             Scalar::Str(_) => "string",
-            Scalar::Nested => "object/array",
+            Scalar::Nested(_) => "object/array",
         }
     }
 

@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Acc, AggregateSpec};
-use crate::config::WindowSpec;
+use crate::append::AppendRows;
+use crate::config::{JobSpec, WindowSpec};
 use crate::decode::DecodedBatch;
 use crate::records::{DeadLetter, LateEvent};
 use crate::watermark::{LocalWatermark, WatermarkTracker};
@@ -58,6 +59,15 @@ pub fn merge_closed(parts: impl IntoIterator<Item = ClosedWindow>) -> Vec<Closed
         }
     }
     by_start.into_values().collect()
+}
+
+/// One checkpoint's rows of the tables workers write themselves (a row per record).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RecordOutput {
+    pub late: Vec<LateEvent>,
+    pub dead_letters: Vec<DeadLetter>,
+    /// An append job's records; `None` for a windowed job.
+    pub appended: Option<AppendRows>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -118,6 +128,8 @@ pub struct WindowOperator {
     dead_letters: Vec<DeadLetter>,
     /// Approximate bytes held by `late` and `dead_letters`.
     side_bytes: usize,
+    /// An append job's rows since the last checkpoint; `None` for a windowed job.
+    appended: Option<AppendRows>,
 }
 
 fn late_bytes(e: &LateEvent) -> usize {
@@ -138,7 +150,20 @@ impl WindowOperator {
             late: Vec::new(),
             dead_letters: Vec::new(),
             side_bytes: 0,
+            appended: None,
         }
+    }
+
+    /// The empty operator of `job`.
+    pub fn for_job(job: &JobSpec) -> Self {
+        Self::new(job.window, &job.aggregates).with_output_of(job)
+    }
+
+    /// This operator making `job`'s output: for an append job, every sane record becomes a
+    /// row of the job's columns instead of joining a window.
+    pub fn with_output_of(mut self, job: &JobSpec) -> Self {
+        self.appended = job.append().map(AppendRows::new);
+        self
     }
 
     /// Takes ownership of a partition (fresh, or restored by [`Self::restore`]).
@@ -256,6 +281,7 @@ impl WindowOperator {
             partitions,
             late,
             dead_letters,
+            appended,
             ..
         } = self;
         let latest_sane = batch.read_at_ms.saturating_add(window.max_ahead_ms);
@@ -293,6 +319,16 @@ impl WindowOperator {
                     continue;
                 }
                 own_max = Some(own_max.map_or(event_ms, |m| m.max(event_ms)));
+                if let Some(rows) = appended {
+                    rows.push_from(
+                        &batch.appended,
+                        r,
+                        partition,
+                        batch.offsets[r],
+                        batch.read_at_ms,
+                    );
+                    continue;
+                }
                 let own = own_max.map_or(i64::MIN, |m| m.saturating_sub(delay));
                 let watermark = floor.max(own.min(others));
                 let start = window.start_of(event_ms);
@@ -350,12 +386,18 @@ impl WindowOperator {
         self.watermarks.advance(now_ms);
     }
 
-    /// Approximate bytes of output waiting for the next checkpoint: late events and dead
-    /// letters. What backpressure bounds. (A window leaves the state at the barrier whose job
+    /// Approximate bytes of output waiting for the next checkpoint: late events, dead letters
+    /// and an append job's rows. What backpressure bounds. (A window leaves the state at the barrier whose job
     /// watermark closes it, so no closed window waits between barriers; a window only this
     /// worker's watermark has passed is still open for the job.)
     pub fn pending_output_bytes(&self) -> usize {
-        self.side_bytes
+        self.side_bytes + self.appended.as_ref().map_or(0, AppendRows::heap_bytes)
+    }
+
+    fn take_appended(&mut self) -> Option<AppendRows> {
+        let rows = self.appended.as_mut()?;
+        let empty = rows.emptied();
+        Some(std::mem::replace(rows, empty))
     }
 
     /// Removes every window the job's watermark `job_watermark` has closed, merged across
@@ -385,13 +427,15 @@ impl WindowOperator {
         merge_closed(parts)
     }
 
-    /// Removes the late events and dead letters gathered since the last call.
-    pub fn take_side_outputs(&mut self) -> (Vec<LateEvent>, Vec<DeadLetter>) {
+    /// Removes the rows for worker-written tables gathered since the last call: late events,
+    /// dead letters and an append job's records.
+    pub fn take_record_output(&mut self) -> RecordOutput {
         self.side_bytes = 0;
-        (
-            std::mem::take(&mut self.late),
-            std::mem::take(&mut self.dead_letters),
-        )
+        RecordOutput {
+            late: std::mem::take(&mut self.late),
+            dead_letters: std::mem::take(&mut self.dead_letters),
+            appended: self.take_appended(),
+        }
     }
 
     /// The state to checkpoint, per partition: position, event-time progress, open windows

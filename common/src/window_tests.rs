@@ -98,7 +98,11 @@ fn out_of_order_within_delay_counts_and_beyond_lateness_goes_to_late_output() {
     op.apply(&batch(0, 2, &[event(50_000, "a", "like", 0)]), 3); // window [0,60s) closed
     assert_eq!(op.stats().late_accepted, 1);
     assert_eq!(op.stats().late_rejected, 1);
-    let (late, dead) = op.take_side_outputs();
+    let RecordOutput {
+        late,
+        dead_letters: dead,
+        ..
+    } = op.take_record_output();
     assert!(dead.is_empty());
     assert_eq!(late.len(), 1);
     assert_eq!(
@@ -129,7 +133,7 @@ fn lateness_does_not_depend_on_batching() {
     }
     for op in [&mut one_batch, &mut one_by_one] {
         assert_eq!(op.stats().late_rejected, 1);
-        let (late, _) = op.take_side_outputs();
+        let late = op.take_record_output().late;
         assert_eq!((late[0].offset, late[0].watermark_ms), (2, 3 * M - 10_000));
     }
 }
@@ -305,7 +309,7 @@ fn wild_event_times_are_dead_letters_and_leave_the_watermark_alone() {
     );
     read.read_at_ms = t;
     op.apply(&read, 1);
-    let (_, dead) = op.take_side_outputs();
+    let dead = op.take_record_output().dead_letters;
     assert_eq!(dead.iter().map(|d| d.offset).collect::<Vec<_>>(), [1, 2]);
     assert!(
         dead[0].reason.contains("outside the sane range"),
@@ -343,7 +347,7 @@ fn pending_output_counts_side_records_until_taken() {
     let with_late = op.pending_output_bytes();
     assert!(with_late > 64, "{with_late}");
     close(&mut op, 4);
-    op.take_side_outputs();
+    op.take_record_output();
     assert_eq!(op.pending_output_bytes(), 0);
     assert!(!closable(&op));
 }
@@ -367,4 +371,80 @@ fn merging_closed_windows_from_workers() {
     assert_eq!(merged.len(), 1);
     assert_eq!(longs(&merged[0], "k"), [2, 0, 2, 0, 0, 3]);
     assert_eq!(longs(&merged[0], "z"), [1, 0, 1, 0, 0, 2]);
+}
+
+fn bronze_job() -> JobSpec {
+    crate::config::FloeConfig::parse(include_str!("../../examples/bronze.toml"))
+        .and_then(|c| c.validate())
+        .map(|mut c| c.jobs.remove(0))
+        .unwrap()
+}
+
+/// An append job keeps every record whose header reads, whatever its body, with where it came
+/// from; the rest are dead letters; positions cover both.
+#[test]
+fn an_append_job_keeps_every_readable_record_as_a_row() {
+    let job = bronze_job();
+    let decoder = Decoder::new(&job).unwrap();
+    let mut op = WindowOperator::for_job(&job);
+    op.assign(2, 0);
+    let mut b = DecodedBatch {
+        read_at_ms: 2_000_000_000_000,
+        ..Default::default()
+    };
+    let records = [
+        r#"{"header":{"event_id":"e-1","event_type":"like","event_ts":1767225600123,"schema_version":1},"body":{"video_id":"v_1","watch_ms":5}}"#,
+        r#"{"header":{"event_id":"e-2","event_ts":1767225600999},"body":{"drifted":[1,{"x":"é"}]}}"#,
+        r#"{"header":{"event_id":"e-3","event_ts":"yesterday"},"body":{}}"#,
+        r#"{"header":{"event_id":4,"event_ts":1767225601000},"body":{}}"#,
+        r#"{"header":{"event_id":"e-5","event_ts":1767225602000}}"#,
+        "not json",
+    ];
+    for (i, r) in records.iter().enumerate() {
+        decoder.decode_into(2, 40 + i as i64, Some(r.as_bytes()), &mut b);
+    }
+    op.apply(&b, 0);
+    assert_eq!(op.position(2), Some(46));
+    let out = op.take_record_output();
+    let rows = out.appended.expect("append rows");
+    assert_eq!(rows.offsets, [40, 41, 44]);
+    assert_eq!(rows.partitions, [2, 2, 2]);
+    assert_eq!(rows.ingested_at_ms, [b.read_at_ms; 3]);
+    let text = |c: usize, i: usize| rows.fields[c].text(i).map(str::to_owned);
+    assert_eq!(text(0, 1).as_deref(), Some("e-2"));
+    assert_eq!(text(1, 1), None, "a missing header field is null");
+    assert_eq!(
+        text(4, 0).as_deref(),
+        Some(r#"{"video_id":"v_1","watch_ms":5}"#)
+    );
+    assert_eq!(text(4, 1).as_deref(), Some(r#"{"drifted":[1,{"x":"é"}]}"#));
+    assert_eq!(text(4, 2), None, "no body at all is a null body");
+    assert_eq!(
+        rows.fields[2],
+        crate::append::ColumnValues::Long(vec![
+            Some(1767225600123000),
+            Some(1767225600999000),
+            Some(1767225602000000)
+        ])
+    );
+    let dead: Vec<(i64, &str)> = out
+        .dead_letters
+        .iter()
+        .map(|d| (d.offset, d.reason.as_str()))
+        .collect();
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    assert_eq!(
+        dead[0],
+        (42, "header.event_ts is string, expected an integer")
+    );
+    assert_eq!(
+        dead[1],
+        (43, "header.event_id is integer, expected a string")
+    );
+    assert!(dead[2].1.starts_with("invalid JSON"), "{dead:?}");
+    assert!(out.late.is_empty());
+    assert_eq!(op.stats().events, 3);
+    assert_eq!(op.next_close_ms(), None, "an append job has no windows");
+    let empty = op.take_record_output();
+    assert_eq!(empty.appended.map(|r| r.len()), Some(0));
 }

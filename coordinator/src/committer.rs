@@ -14,16 +14,16 @@
 //! can no longer commit. [`IcebergCommitter::recover`] then re-commits the newest complete
 //! checkpoint wherever it is missing and returns it as the state to restore.
 //!
-//! Tables are committed side tables first and the aggregate table last, so a reader never sees
-//! aggregate rows without the late and dead-letter rows of the same checkpoint.
+//! Tables are committed in the order of [`JobSpec::sinks`]: side tables first and the main table
+//! last, so a reader never sees main rows without the late and dead-letter rows of the same
+//! checkpoint.
 
 use std::sync::Arc;
 
 use floe_common::checkpoint::{CheckpointManifest, CheckpointRef, TableFiles};
-use floe_common::config::JobSpec;
+use floe_common::config::{JobSpec, SinkRole};
 use floe_common::failpoint;
 use floe_common::job_shape;
-use floe_common::schema::TableSchema;
 use floe_common::table_target::TableTarget;
 use floe_common::window::merge_closed;
 use floe_proto::{CheckpointAck, RestorePoint};
@@ -133,8 +133,9 @@ pub struct CommitReport {
 /// Commits one job's checkpoints to its Iceberg tables.
 pub struct IcebergCommitter {
     job: Arc<JobSpec>,
-    tables: Vec<IcebergTable>,
-    /// What workers need to write the data files of [`WORKER_WRITTEN`] tables.
+    /// The job's sinks in commit order ([`JobSpec::sinks`]).
+    tables: Vec<(SinkRole, IcebergTable)>,
+    /// What workers need to write the data files of the tables they write.
     worker_targets: Vec<TableTarget>,
     store: CheckpointStore,
     keep: usize,
@@ -143,21 +144,8 @@ pub struct IcebergCommitter {
     retries: std::sync::atomic::AtomicU64,
 }
 
-/// A job's tables, in the order of `IcebergCommitter::tables`: the order they are committed in.
-fn table_specs(job: &JobSpec) -> [&TableSchema; 3] {
-    [&job.late_table, &job.dead_letter_table, &job.table]
-}
-
-const LATE: usize = 0;
-const DEAD_LETTERS: usize = 1;
-const AGGREGATES: usize = 2;
-
-/// The tables whose data files workers write (one row per record, nothing to merge).
-const WORKER_WRITTEN: [usize; 2] = [LATE, DEAD_LETTERS];
-
 impl IcebergCommitter {
-    /// Opens (creating if needed) the job's aggregate, late-events and dead-letter tables,
-    /// checks that the store honours create-only writes, takes the job's next epoch and fences
+    /// Opens (creating if needed) the job's tables ([`JobSpec::sinks`]), checks that the store honours create-only writes, takes the job's next epoch and fences
     /// every table with it.
     pub async fn open(
         job: Arc<JobSpec>,
@@ -165,28 +153,30 @@ impl IcebergCommitter {
         store: CheckpointStore,
         keep: usize,
     ) -> Result<Self, CommitterError> {
-        let mut tables = Vec::with_capacity(3);
-        for spec in table_specs(&job) {
-            tables.push(IcebergTable::open_or_create(catalog.clone(), spec).await?);
+        let mut tables = Vec::new();
+        for sink in job.sinks() {
+            let table = IcebergTable::open_or_create(catalog.clone(), sink.schema).await?;
+            tables.push((sink.role, table));
         }
         store.verify_create_only().await?;
         // Above every epoch the store or a table has seen: a process on a replaced store must
         // still fence the one it replaces.
         let mut seen = 0;
-        for table in &tables {
+        for (_, table) in &tables {
             seen = seen.max(table.marks(&job.name).await?.owner_epoch.unwrap_or(0));
         }
         let owner = JobOwner {
             job: job.name.clone(),
             epoch: store.claim_epoch(seen).await?,
         };
-        for table in &tables {
+        for (_, table) in &tables {
             table.fence(&owner).await?;
         }
         tracing::info!(job = %job.name, epoch = owner.epoch, "took over the job's tables");
-        let worker_targets = WORKER_WRITTEN
+        let worker_targets = tables
             .iter()
-            .map(|i| tables[*i].layout().target())
+            .filter(|(role, _)| role.written_by_workers())
+            .map(|(_, table)| table.layout().target())
             .collect::<Result<_, _>>()?;
         Ok(Self {
             job,
@@ -219,8 +209,10 @@ impl IcebergCommitter {
     }
 
     fn table_by_name(&self, name: &str) -> Option<&IcebergTable> {
-        let i = table_specs(&self.job).iter().position(|s| s.name == name)?;
-        Some(&self.tables[i])
+        self.tables
+            .iter()
+            .map(|(_, table)| table)
+            .find(|t| t.layout().name() == name)
     }
 
     /// Finds the newest complete checkpoint, makes sure every table has it, and returns where
@@ -232,7 +224,7 @@ impl IcebergCommitter {
     pub async fn recover(&self, start_over: bool) -> Result<Recovery, CommitterError> {
         let listing = self.store.list().await?;
         let mut in_tables: Option<(u64, &IcebergTable)> = None;
-        for table in &self.tables {
+        for (_, table) in &self.tables {
             if let Some(last) = table.last_committed_checkpoint(&self.job.name).await? {
                 if in_tables.is_none_or(|(l, _)| last > l) {
                     in_tables = Some((last, table));
@@ -321,24 +313,25 @@ impl IcebergCommitter {
             .iter()
             .flat_map(|a| a.partitions.iter().map(|p| (*p, a.worker_id.clone())))
             .collect();
-        // Per worker-written table: its index in `self.tables`, and the files gathered so far.
-        let specs = table_specs(&self.job);
-        let mut from_workers: Vec<(usize, TableFiles)> = WORKER_WRITTEN
+        // Per worker-written table, in commit order: the table and the files gathered so far.
+        let mut from_workers: Vec<(&IcebergTable, TableFiles)> = self
+            .tables
             .iter()
-            .map(|i| {
+            .filter(|(role, _)| role.written_by_workers())
+            .map(|(_, table)| {
                 let files = TableFiles {
-                    table: specs[*i].name.clone(),
+                    table: table.layout().name().to_owned(),
                     data_files: Vec::new(),
                     rows: 0,
                 };
-                (*i, files)
+                (table, files)
             })
             .collect();
         let mut windows = Vec::new();
         for ack in acks {
             windows.extend(ack.closed_windows);
             for files in ack.files {
-                let Some((i, into)) = from_workers
+                let Some((table, into)) = from_workers
                     .iter_mut()
                     .find(|(_, t)| t.table == files.table)
                 else {
@@ -350,35 +343,39 @@ impl IcebergCommitter {
                 };
                 // Checked before the manifest makes them part of a complete checkpoint: a
                 // manifest the commit cannot read would stop every restart.
-                check_worker_files(&self.tables[*i], &files).map_err(|reason| {
-                    CommitterError::BadFiles {
-                        worker: ack.worker_id.clone(),
-                        checkpoint: id,
-                        table: files.table.clone(),
-                        reason,
-                    }
+                check_worker_files(table, &files).map_err(|reason| CommitterError::BadFiles {
+                    worker: ack.worker_id.clone(),
+                    checkpoint: id,
+                    table: files.table.clone(),
+                    reason,
                 })?;
                 into.data_files.extend(files.data_files);
                 into.rows += files.rows;
             }
         }
-        // In commit order, so the manifest lists the tables as they are committed.
-        let mut tables: Vec<TableFiles> = from_workers
-            .into_iter()
-            .map(|(_, t)| t)
-            .filter(|t| t.rows > 0)
-            .collect();
-        let aggregates = &self.tables[AGGREGATES];
-        let batch = rows::windows_batch(
-            &self.job,
-            &aggregates.layout().arrow_schema(),
-            &merge_closed(windows),
-        )
-        .map_err(|message| CommitterError::Output {
-            table: aggregates.ident().to_string(),
-            message,
-        })?;
-        tables.extend(aggregates.layout().write_table_files(batch).await?);
+        let mut tables: Vec<TableFiles> = Vec::new();
+        for (role, table) in &self.tables {
+            let files = if role.written_by_workers() {
+                from_workers
+                    .iter()
+                    .find(|(t, _)| std::ptr::eq(*t, table))
+                    .map(|(_, files)| files.clone())
+                    .filter(|files| files.rows > 0)
+            } else {
+                let batch = rows::windows_batch(
+                    &self.job,
+                    &table.layout().arrow_schema(),
+                    &merge_closed(std::mem::take(&mut windows)),
+                )
+                .map_err(|message| CommitterError::Output {
+                    table: table.ident().to_string(),
+                    message,
+                })?;
+                table.layout().write_table_files(batch).await?
+            };
+            // In commit order, so the manifest lists the tables as they are committed.
+            tables.extend(files);
+        }
         failpoint::hit("after-data-files", id, tables.len());
         let newer = self.store.newest_epoch().await?;
         if newer > self.owner.epoch {
@@ -423,8 +420,9 @@ impl IcebergCommitter {
             }
         }
         let mut committed_any = false;
-        for (spec, table) in table_specs(&self.job).into_iter().zip(&self.tables) {
-            let Some(entry) = manifest.tables.iter().find(|e| e.table == spec.name) else {
+        for (_, table) in &self.tables {
+            let name = table.layout().name();
+            let Some(entry) = manifest.tables.iter().find(|e| e.table == name) else {
                 continue;
             };
             // After the first table: a crash here leaves the checkpoint half committed.

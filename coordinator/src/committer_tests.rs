@@ -3,14 +3,20 @@
 
 use std::sync::Arc;
 
+/// Indexes of the example (aggregate) job's sinks in commit order.
+const LATE: usize = 0;
+const DEAD_LETTERS: usize = 1;
+const AGGREGATES: usize = 2;
+
 use floe_common::config::JobSpec;
 use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::records::{DeadLetter, LateEvent};
 use floe_common::watermark::{LocalWatermark, WATERMARK_END};
+use floe_common::window::RecordOutput;
 use floe_common::window::WindowOperator;
 use floe_proto::CheckpointAck;
 use floe_storage::{open_location, CheckpointStore};
-use floe_worker::side_output::SideOutputTables;
+use floe_worker::worker_tables::WorkerTables;
 
 use super::*;
 use crate::test_support::{scan_rows, sqlite_catalog};
@@ -75,9 +81,14 @@ async fn ack(committer: &IcebergCommitter, job: &JobSpec, id: u64, epoch: u64) -
         reason: "invalid JSON".into(),
         raw: Some(b"x".to_vec()),
     }];
-    let files = SideOutputTables::from_targets(job, committer.worker_targets())
-        .expect("side output tables")
-        .write(&late, &dead)
+    let rows = RecordOutput {
+        late: late.to_vec(),
+        dead_letters: dead.to_vec(),
+        appended: None,
+    };
+    let files = WorkerTables::from_targets(job, committer.worker_targets())
+        .expect("worker tables")
+        .write(&rows)
         .await
         .expect("side output files");
     CheckpointAck {
@@ -96,9 +107,9 @@ async fn ack(committer: &IcebergCommitter, job: &JobSpec, id: u64, epoch: u64) -
 
 async fn rows(c: &IcebergCommitter) -> [usize; 3] {
     [
-        scan_rows(&c.tables[LATE]).await,
-        scan_rows(&c.tables[DEAD_LETTERS]).await,
-        scan_rows(&c.tables[AGGREGATES]).await,
+        scan_rows(&c.tables[LATE].1).await,
+        scan_rows(&c.tables[DEAD_LETTERS].1).await,
+        scan_rows(&c.tables[AGGREGATES].1).await,
     ]
 }
 
@@ -127,10 +138,12 @@ async fn a_half_committed_checkpoint_is_finished_once_and_side_tables_go_first()
     // "Crash" after the first table's commit.
     let entry = &manifest.tables[0];
     let files = first.tables[LATE]
+        .1
         .layout()
         .data_files_from_json(&entry.data_files)
         .expect("files");
     first.tables[LATE]
+        .1
         .commit(&first.owner, 1, files)
         .await
         .expect("commit late");
@@ -167,6 +180,7 @@ async fn a_half_committed_checkpoint_is_finished_once_and_side_tables_go_first()
         "{err}"
     );
     let err = first.tables[AGGREGATES]
+        .1
         .commit(&first.owner, 2, Vec::new())
         .await
         .expect_err("fenced");

@@ -85,8 +85,9 @@ impl TableLayout {
             None,
             DataFileFormat::Parquet,
         );
-        let rolling = RollingFileWriterBuilder::new_with_default_file_size(
+        let rolling = RollingFileWriterBuilder::new(
             parquet,
+            self.target_file_bytes,
             self.file_io.clone(),
             locations,
             names,

@@ -8,7 +8,9 @@ use floe_common::schema::TableSchema;
 use floe_common::table_target::TableTarget;
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::io::FileIO;
-use iceberg::spec::{FormatVersion, SortOrder, TableMetadata, TableMetadataBuilder};
+use iceberg::spec::{
+    FormatVersion, SortOrder, TableMetadata, TableMetadataBuilder, TableProperties,
+};
 use iceberg::table::Table;
 
 use crate::file_io::{file_io, fill_s3_defaults, is_s3_location};
@@ -38,6 +40,8 @@ pub struct TableLayout {
     pub(crate) metadata: Arc<TableMetadata>,
     pub(crate) file_io: FileIO,
     pub(crate) arrow_schema: SchemaRef,
+    /// Data files roll at this size.
+    pub(crate) target_file_bytes: usize,
 }
 
 impl TableLayout {
@@ -98,7 +102,14 @@ impl TableLayout {
             metadata,
             file_io,
             arrow_schema: Arc::new(arrow_schema),
+            target_file_bytes: TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
         })
+    }
+
+    /// The same layout, rolling data files at `bytes`.
+    pub fn with_target_file_bytes(mut self, bytes: u64) -> Self {
+        self.target_file_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        self
     }
 
     /// What a worker needs to write this table's files: the metadata without its history and

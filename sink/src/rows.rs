@@ -1,5 +1,5 @@
-//! Turning a checkpoint's output (closed windows, late events, dead letters) into Arrow batches
-//! shaped like the Iceberg tables they go to.
+//! Turning a checkpoint's output (closed windows, late events, dead letters, appended records)
+//! into Arrow batches shaped like the Iceberg tables they go to.
 
 use std::sync::Arc;
 
@@ -7,9 +7,14 @@ use arrow_array::builder::{
     BinaryBuilder, Float64Builder, Int32Builder, Int64Builder, LargeBinaryBuilder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, SchemaRef};
 use floe_common::aggregate::OutputValue;
+use floe_common::append::{AppendRows, ColumnValues};
 use floe_common::config::JobSpec;
 use floe_common::group_key;
 use floe_common::records::{DeadLetter, LateEvent};
@@ -167,4 +172,58 @@ pub fn dead_letter_batch(
             cols[4].push(d.raw.as_deref().map_or(Cell::Null, Cell::Bytes));
         }
     })
+}
+
+/// An append job's rows, in the column order of [`floe_common::append::AppendSpec::table_columns`]:
+/// the declared columns, then kafka_partition, kafka_offset and ingested_at.
+pub fn appended_batch(schema: &SchemaRef, rows: &AppendRows) -> Result<RecordBatch, String> {
+    let n = rows.len();
+    if schema.fields().len() != rows.fields.len() + 3 {
+        return Err(format!(
+            "the table has {} columns, the job's rows {} + 3",
+            schema.fields().len(),
+            rows.fields.len()
+        ));
+    }
+    let tz = |i: usize| match schema.field(i).data_type() {
+        DataType::Timestamp(_, tz) => tz.clone(),
+        _ => None,
+    };
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (i, values) in rows.fields.iter().enumerate() {
+        arrays.push(match values {
+            ColumnValues::Long(v) => match schema.field(i).data_type() {
+                DataType::Timestamp(..) => {
+                    Arc::new(TimestampMicrosecondArray::from(v.clone()).with_timezone_opt(tz(i)))
+                }
+                _ => Arc::new(Int64Array::from(v.clone())),
+            },
+            ColumnValues::Double(v) => Arc::new(Float64Array::from(v.clone())),
+            ColumnValues::Boolean(v) => Arc::new(BooleanArray::from(v.clone())),
+            ColumnValues::Text { text, ends, valid } => {
+                let offsets = std::iter::once(0)
+                    .chain(ends.iter().copied())
+                    .map(i32::try_from)
+                    .collect::<Result<Vec<i32>, _>>()
+                    .map_err(|_| "more than 2 GiB of text in one column".to_owned())?;
+                Arc::new(
+                    StringArray::try_new(
+                        OffsetBuffer::new(offsets.into()),
+                        Buffer::from(text.as_bytes()),
+                        Some(NullBuffer::from(valid.clone())),
+                    )
+                    .map_err(|e| e.to_string())?,
+                )
+            }
+        });
+    }
+    let ingested = rows.ingested_at_ms.iter().map(|ms| ms.saturating_mul(1000));
+    arrays.push(Arc::new(Int32Array::from(rows.partitions.clone())));
+    arrays.push(Arc::new(Int64Array::from(rows.offsets.clone())));
+    arrays.push(Arc::new(
+        TimestampMicrosecondArray::from_iter_values(ingested)
+            .with_timezone_opt(tz(rows.fields.len() + 2)),
+    ));
+    debug_assert!(arrays.iter().all(|a| a.len() == n));
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())
 }

@@ -11,10 +11,10 @@ pub mod generator_reader;
 mod local_worker;
 pub mod metrics;
 pub mod reader;
-pub mod side_output;
 pub mod uploader;
 pub mod window_actor;
 mod worker;
 
 pub use local_worker::{in_process_workers, LocalWorker, WorkerStores};
 pub use worker::{Worker, WorkerError, WorkerOptions};
+pub mod worker_tables;

@@ -1,19 +1,18 @@
-//! `CheckpointUploader`: writes a checkpoint's late events and dead letters as data files and
+//! `CheckpointUploader`: writes a checkpoint's rows of the worker-written tables as data files and
 //! the worker's encoded state to the checkpoint store, then acknowledges the checkpoint to the
 //! coordinator. It works beside the window actor, which goes on with the next records.
 
-use floe_common::records::{DeadLetter, LateEvent};
+use floe_common::window::RecordOutput;
 use floe_proto::CheckpointAck;
 use floe_storage::CheckpointStore;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use crate::side_output::SideOutputTables;
+use crate::worker_tables::WorkerTables;
 
 /// One checkpoint's output to make durable, and the ack to send once it is.
 pub struct UploadMsg {
     pub bytes: Vec<u8>,
-    pub late: Vec<LateEvent>,
-    pub dead: Vec<DeadLetter>,
+    pub rows: RecordOutput,
     pub ack: CheckpointAck,
     pub reply: RpcReplyPort<Result<CheckpointAck, String>>,
 }
@@ -21,7 +20,7 @@ pub struct UploadMsg {
 /// Where the uploader writes.
 pub struct UploaderArgs {
     pub store: CheckpointStore,
-    pub side_outputs: SideOutputTables,
+    pub tables: WorkerTables,
 }
 
 /// Uploads checkpoints in order.
@@ -54,7 +53,7 @@ impl Actor for CheckpointUploader {
         };
         let started = std::time::Instant::now();
         let size = msg.bytes.len();
-        let result = match state.side_outputs.write(&msg.late, &msg.dead).await {
+        let result = match state.tables.write(&msg.rows).await {
             Ok(files) => {
                 ack.files = files;
                 ack.state_bytes = size as u64;
@@ -64,7 +63,7 @@ impl Actor for CheckpointUploader {
                     .await
                     .map_err(|e| e.to_string())
             }
-            Err(e) => Err(format!("side output of checkpoint {id}: {e}")),
+            Err(e) => Err(format!("data files of checkpoint {id}: {e}")),
         };
         floe_common::failpoint::hit("after-state-upload", id, 0);
         tracing::debug!(

@@ -3,8 +3,8 @@
 //! Because positions advance in the same place the state changes, a snapshot taken between two
 //! messages is always consistent: no barrier alignment across readers is needed.
 //!
-//! Backpressure: while the output waiting for the next checkpoint (late events, dead letters)
-//! is over its budget, the actor keeps the credits of the batches it processes
+//! Backpressure: while the output waiting for the next checkpoint (late events, dead letters,
+//! an append job's records) is over its budget, the actor keeps the credits of the batches it processes
 //! instead of returning them, so the readers stop; the next barrier takes the output and gives
 //! the credits back. A checkpoint that hangs (a stalled store or catalog) therefore stops the
 //! readers instead of letting memory grow.
@@ -150,7 +150,7 @@ impl Actor for WindowActor {
             }
             WindowMsg::Barrier(barrier, reply) => {
                 let closed_windows = state.operator.take_closed(barrier.watermark_ms);
-                let (late_events, dead_letters) = state.operator.take_side_outputs();
+                let rows = state.operator.take_record_output();
                 state.held.clear();
                 let input_finished = state.input_finished();
                 let encoded = encode_state(&state.operator.snapshot());
@@ -169,8 +169,7 @@ impl Actor for WindowActor {
                 match encoded {
                     Ok(bytes) => state.uploader.send_message(UploadMsg {
                         bytes,
-                        late: late_events,
-                        dead: dead_letters,
+                        rows,
                         ack,
                         reply,
                     })?,

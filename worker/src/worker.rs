@@ -21,9 +21,9 @@ use tokio::sync::Semaphore;
 use crate::batch_pool::BatchPool;
 use crate::generator_reader::{GeneratorArgs, GeneratorMsg, GeneratorReader};
 use crate::reader::{PartitionReader, ReaderArgs, ReaderMsg};
-use crate::side_output::SideOutputTables;
 use crate::uploader::{CheckpointUploader, UploadMsg, UploaderArgs};
 use crate::window_actor::{WindowActor, WindowArgs, WindowMsg};
+use crate::worker_tables::WorkerTables;
 
 /// Why a worker could not start or answer.
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +161,7 @@ async fn restore_operator(
     now_ms: u64,
 ) -> Result<WindowOperator, WorkerError> {
     let Some(restore) = &assignment.restore else {
-        return Ok(WindowOperator::new(job.window, &job.aggregates));
+        return Ok(WindowOperator::for_job(job));
     };
     let mine: BTreeSet<i32> = assignment.partitions.iter().copied().collect();
     let objects: BTreeSet<&String> = if restore.holders.is_empty() {
@@ -199,13 +199,13 @@ async fn restore_operator(
         .watermark_ms
         .or(legacy_watermark)
         .unwrap_or(WATERMARK_START);
-    WindowOperator::restore(job.window, &job.aggregates, partitions, watermark, now_ms).map_err(
-        |message| WorkerError::State {
+    WindowOperator::restore(job.window, &job.aggregates, partitions, watermark, now_ms)
+        .map(|op| op.with_output_of(job))
+        .map_err(|message| WorkerError::State {
             worker: assignment.worker_id.clone(),
             checkpoint: restore.at.id,
             message,
-        },
-    )
+        })
 }
 
 impl Worker {
@@ -239,7 +239,7 @@ impl Worker {
         let pool = BatchPool::new(options.credits.max(1) + options.readers.max(1));
         let uploader_args = UploaderArgs {
             store,
-            side_outputs: SideOutputTables::for_assignment(&assignment)?,
+            tables: WorkerTables::for_assignment(&assignment)?,
         };
         let (uploader, _) = Actor::spawn(None, CheckpointUploader, uploader_args)
             .await

@@ -10,9 +10,9 @@ use floe_common::window::WindowOperator;
 use floe_proto::Barrier;
 use floe_storage::{open_location, CheckpointStore};
 use floe_worker::batch_pool::BatchPool;
-use floe_worker::side_output::SideOutputTables;
 use floe_worker::uploader::{CheckpointUploader, UploaderArgs};
 use floe_worker::window_actor::{WindowActor, WindowArgs, WindowMsg};
+use floe_worker::worker_tables::WorkerTables;
 use ractor::Actor;
 use tokio::sync::Semaphore;
 
@@ -25,17 +25,10 @@ async fn output_over_budget_keeps_the_readers_credits_until_a_checkpoint() {
         &job.name,
     );
     let tables = format!("file://{}/tables", dir.path().display());
-    let side_outputs = SideOutputTables::for_job_at(&job, &tables).expect("tables");
-    let (uploader, _) = Actor::spawn(
-        None,
-        CheckpointUploader,
-        UploaderArgs {
-            store,
-            side_outputs,
-        },
-    )
-    .await
-    .expect("uploader");
+    let tables = WorkerTables::for_job_at(&job, &tables).expect("tables");
+    let (uploader, _) = Actor::spawn(None, CheckpointUploader, UploaderArgs { store, tables })
+        .await
+        .expect("uploader");
     let mut operator = WindowOperator::new(job.window, &job.aggregates);
     operator.assign(0, 0);
     let (window, _) = Actor::spawn(

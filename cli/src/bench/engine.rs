@@ -15,7 +15,7 @@ use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::window::WindowOperator;
 use floe_coordinator::committer::IcebergCommitter;
 use floe_proto::CheckpointAck;
-use floe_worker::side_output::SideOutputTables;
+use floe_worker::worker_tables::WorkerTables;
 
 use super::baseline::PlainLoop;
 use super::{bench_config, cpu_seconds, percentile, status_kib, BenchArgs};
@@ -107,7 +107,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     let catalog = crate::setup::catalog(&cfg).await?;
     let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
     let committer = IcebergCommitter::open(job.clone(), catalog, store.clone(), 3).await?;
-    let side_outputs = SideOutputTables::from_targets(&job, committer.worker_targets())?;
+    let tables = WorkerTables::from_targets(&job, committer.worker_targets())?;
     let mut op = WindowOperator::new(job.window, &job.aggregates);
     for p in 0..args.partitions {
         op.assign(p, 0);
@@ -135,15 +135,15 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
             // One worker: its own watermark is the job's.
             let watermark = op.advance_watermark(0);
             let closed = op.take_closed(watermark);
-            let (late, dead) = op.take_side_outputs();
+            let output = op.take_record_output();
             let state = encode_state(&op.snapshot())?;
             state_bytes = state.len();
             let at = floe_common::checkpoint::CheckpointRef {
                 id: checkpoint_id,
                 epoch: committer.epoch(),
             };
-            let files = side_outputs
-                .write(&late, &dead)
+            let files = tables
+                .write(&output)
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
             store.put_worker_state(at, "0", state).await?;

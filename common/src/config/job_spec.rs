@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::aggregate::AggregateSpec;
+use crate::append::AppendSpec;
 use crate::generator_source::GeneratorSpec;
 use crate::path::FieldPath;
 use crate::schema::TableSchema;
@@ -25,6 +26,15 @@ impl TimeUnit {
             TimeUnit::Seconds => raw.checked_mul(1000),
             TimeUnit::Millis => Some(raw),
             TimeUnit::Micros => Some(raw.div_euclid(1000)),
+        }
+    }
+
+    /// Converts a raw value to epoch microseconds.
+    pub fn to_micros(self, raw: i64) -> Option<i64> {
+        match self {
+            TimeUnit::Seconds => raw.checked_mul(1_000_000),
+            TimeUnit::Millis => raw.checked_mul(1000),
+            TimeUnit::Micros => Some(raw),
         }
     }
 }
@@ -59,7 +69,8 @@ pub struct SourceSpec {
     pub generator: Option<GeneratorSpec>,
 }
 
-/// Validated windowing: sizes in milliseconds.
+/// Validated windowing: sizes in milliseconds. An append job has no windows: its size is
+/// `i64::MAX`, so no window ever closes, and only the watermark settings apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WindowSpec {
     pub size_ms: i64,
@@ -100,6 +111,42 @@ pub fn example_job() -> JobSpec {
         .unwrap_or_else(|e| panic!("examples/video_stats.toml: {e}"))
 }
 
+/// What a job makes of its records.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum JobKind {
+    /// Windowed aggregates per key (the Gold flow): `group_by`, `window` and `aggregates`.
+    Aggregate,
+    /// Every record as one row (the Bronze flow).
+    Append(AppendSpec),
+}
+
+/// What a sink's rows are, which decides who writes its data files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkRole {
+    /// Events whose window had closed.
+    LateEvents,
+    /// Records that could not be used, with the reason.
+    DeadLetters,
+    /// Closed windows' rows, merged across workers by the committer.
+    Windows,
+    /// One row per record (an append job's table).
+    Records,
+}
+
+impl SinkRole {
+    /// Row-per-record tables are written by the workers; only their files' metadata travels.
+    pub fn written_by_workers(self) -> bool {
+        !matches!(self, SinkRole::Windows)
+    }
+}
+
+/// One output table of a job.
+#[derive(Debug, Clone, Copy)]
+pub struct Sink<'a> {
+    pub role: SinkRole,
+    pub schema: &'a TableSchema,
+}
+
 /// A validated job, ready to run.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobSpec {
@@ -113,6 +160,35 @@ pub struct JobSpec {
     pub table: TableSchema,
     pub late_table: TableSchema,
     pub dead_letter_table: TableSchema,
+    pub kind: JobKind,
+}
+
+impl JobSpec {
+    /// The job's output tables in the order a checkpoint commits them: side tables first, the
+    /// main table last, so a reader never sees main rows without the side rows of the same
+    /// checkpoint.
+    pub fn sinks(&self) -> Vec<Sink<'_>> {
+        let sink = |role, schema| Sink { role, schema };
+        match &self.kind {
+            JobKind::Aggregate => vec![
+                sink(SinkRole::LateEvents, &self.late_table),
+                sink(SinkRole::DeadLetters, &self.dead_letter_table),
+                sink(SinkRole::Windows, &self.table),
+            ],
+            JobKind::Append(_) => vec![
+                sink(SinkRole::DeadLetters, &self.dead_letter_table),
+                sink(SinkRole::Records, &self.table),
+            ],
+        }
+    }
+
+    /// The append job's columns, for an append job.
+    pub fn append(&self) -> Option<&AppendSpec> {
+        match &self.kind {
+            JobKind::Append(spec) => Some(spec),
+            JobKind::Aggregate => None,
+        }
+    }
 }
 
 /// The validated file: global settings and jobs.

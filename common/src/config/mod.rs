@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::generator_source::GeneratorConfig;
 
 mod job_spec;
+mod validate_append;
 mod validate_job;
 
 pub use job_spec::*;
@@ -126,16 +127,43 @@ fn default_warehouse() -> String {
 #[serde(deny_unknown_fields)]
 pub struct JobConfig {
     pub name: String,
+    /// `aggregate` (default: windowed aggregates) or `append` (every record as a row).
+    #[serde(default = "default_kind")]
+    pub kind: String,
     pub source: SourceConfig,
     #[serde(default)]
     pub format: FormatConfig,
     pub event_time: EventTimeConfig,
     #[serde(default)]
     pub group_by: Vec<GroupByConfig>,
-    pub window: WindowConfig,
+    /// Required by aggregate jobs; an append job may set its watermark here (no `size`).
+    pub window: Option<WindowConfig>,
     #[serde(default, rename = "aggregate")]
     pub aggregates: Vec<AggregateConfig>,
+    /// An append job's columns.
+    #[serde(default, rename = "column")]
+    pub columns: Vec<ColumnConfig>,
     pub sink: SinkConfig,
+}
+
+fn default_kind() -> String {
+    "aggregate".into()
+}
+
+/// `[[job.column]]`: one column of an append job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnConfig {
+    pub column: String,
+    pub field: String,
+    /// `string`, `long`, `double`, `boolean`, `timestamp` or `json` (the value whole).
+    #[serde(rename = "type")]
+    pub value_type: String,
+    /// For `timestamp`: `s`, `ms` (default) or `us`.
+    pub unit: Option<String>,
+    /// A record without the field is a dead letter (otherwise the column is null).
+    #[serde(default)]
+    pub required: bool,
 }
 
 /// `[job.source]`: a Kafka topic.
@@ -231,7 +259,7 @@ pub struct GroupByConfig {
 pub struct WindowConfig {
     #[serde(rename = "type", default = "default_window_type")]
     pub kind: String,
-    pub size: String,
+    pub size: Option<String>,
     #[serde(default = "default_delay")]
     pub watermark_delay: String,
     #[serde(default = "default_lateness")]
@@ -276,6 +304,9 @@ pub struct SinkConfig {
     pub partition_by: Vec<String>,
     pub late_table: Option<String>,
     pub dead_letter_table: Option<String>,
+    /// Append jobs: data files are rolled at this size (`128MB`, the default) and at every
+    /// checkpoint.
+    pub target_file_size: Option<String>,
 }
 
 /// Command-line overrides applied to a one-job file before validation.

@@ -88,3 +88,73 @@ fn rejects_unsupported_storage_and_catalog() {
     cfg.checkpoint.store = "gs://bucket".into();
     assert_eq!(cfg.validate().unwrap_err().key, "checkpoint.store");
 }
+
+pub(crate) const BRONZE: &str = include_str!("../../../examples/bronze.toml");
+
+#[test]
+fn the_bronze_example_is_an_append_job_with_its_source_columns_last() {
+    let cfg = FloeConfig::parse(BRONZE).unwrap().validate().unwrap();
+    let job = &cfg.jobs[0];
+    let spec = job.append().expect("an append job");
+    assert_eq!(spec.target_file_bytes, 128 << 20);
+    let names: Vec<&str> = job.table.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "event_id",
+            "event_type",
+            "event_ts",
+            "schema_version",
+            "body",
+            "kafka_partition",
+            "kafka_offset",
+            "ingested_at"
+        ]
+    );
+    assert_eq!(job.table.partition[0].column, "event_ts");
+    let sinks: Vec<_> = job
+        .sinks()
+        .iter()
+        .map(|s| (s.role, s.schema.name.clone()))
+        .collect();
+    assert_eq!(
+        sinks,
+        [
+            (
+                SinkRole::DeadLetters,
+                "bronze.content_events_dead_letters".into()
+            ),
+            (SinkRole::Records, "bronze.content_events".into()),
+        ]
+    );
+    assert_ne!(
+        crate::job_shape::fingerprint(job),
+        crate::job_shape::fingerprint(&example_job()),
+    );
+}
+
+#[test]
+fn an_append_job_refuses_what_only_windows_have_and_overlapping_fields() {
+    let windowed = BRONZE.replace(
+        "[job.source]",
+        "[job.window]\nsize = \"1m\"\n\n[job.source]",
+    );
+    assert_eq!(error_of(&windowed).key, "job[0].window.size");
+    let grouped = format!("{BRONZE}\n[[job.group_by]]\ncolumn = \"v\"\nfield = \"body.v\"\n");
+    assert_eq!(error_of(&grouped).key, "job[0].group_by");
+    let overlapping = format!(
+        "{BRONZE}\n[[job.column]]\ncolumn = \"video\"\nfield = \"body.video_id\"\ntype = \"string\"\n"
+    );
+    let e = error_of(&overlapping);
+    assert_eq!(e.key, "job[0].column[5].field", "{e}");
+    let reserved = BRONZE.replace("column = \"event_id\"", "column = \"kafka_offset\"");
+    assert_eq!(error_of(&reserved).key, "job[0].column[0].column");
+    let typo = BRONZE.replace("type = \"json\"", "type = \"blob\"");
+    assert_eq!(error_of(&typo).key, "job[0].column[4].type");
+    let tiny = BRONZE.replace("\"128MB\"", "\"10KB\"");
+    assert_eq!(error_of(&tiny).key, "job[0].sink.target_file_size");
+    let gold_with_columns = format!(
+        "{VIDEO_STATS}\n[[job.column]]\ncolumn = \"x\"\nfield = \"body.x\"\ntype = \"string\"\n"
+    );
+    assert_eq!(error_of(&gold_with_columns).key, "job[0].column");
+}

@@ -14,7 +14,7 @@ pub(super) fn duration(key: &str, text: &str) -> Result<Duration, ConfigError> {
     parse_duration(text).map_err(|m| ConfigError::new(key, m))
 }
 
-fn millis(key: &str, text: &str) -> Result<i64, ConfigError> {
+pub(super) fn millis(key: &str, text: &str) -> Result<i64, ConfigError> {
     let d = duration(key, text)?;
     i64::try_from(d.as_millis()).map_err(|_| ConfigError::new(key, "too large"))
 }
@@ -34,11 +34,15 @@ pub(super) fn check_location(key: &str, location: &str) -> Result<(), ConfigErro
     Ok(())
 }
 
-fn field_path(key: &str, text: &str) -> Result<FieldPath, ConfigError> {
+pub(super) fn field_path(key: &str, text: &str) -> Result<FieldPath, ConfigError> {
     FieldPath::parse(text).map_err(|m| ConfigError::new(key, m))
 }
 
-fn column_name(key: &str, name: &str, taken: &mut Vec<String>) -> Result<(), ConfigError> {
+pub(super) fn column_name(
+    key: &str,
+    name: &str,
+    taken: &mut Vec<String>,
+) -> Result<(), ConfigError> {
     let ok = !name.is_empty()
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit());
@@ -56,6 +60,18 @@ fn column_name(key: &str, name: &str, taken: &mut Vec<String>) -> Result<(), Con
     }
     taken.push(name.to_owned());
     Ok(())
+}
+
+pub(super) fn time_unit(key: &str, text: &str) -> Result<TimeUnit, ConfigError> {
+    match text {
+        "s" | "seconds" => Ok(TimeUnit::Seconds),
+        "ms" | "millis" | "milliseconds" => Ok(TimeUnit::Millis),
+        "us" | "micros" | "microseconds" => Ok(TimeUnit::Micros),
+        other => Err(ConfigError::new(
+            key,
+            format!("`{other}`: expected s, ms or us"),
+        )),
+    }
 }
 
 fn table_name(key: &str, name: &str) -> Result<(), ConfigError> {
@@ -155,35 +171,158 @@ impl JobConfig {
             ));
         }
         let event_time = field_path(&k("event_time.field"), &self.event_time.field)?;
-        let unit = match self.event_time.unit.as_str() {
-            "s" | "seconds" => TimeUnit::Seconds,
-            "ms" | "millis" | "milliseconds" => TimeUnit::Millis,
-            "us" | "micros" | "microseconds" => TimeUnit::Micros,
+        let unit = time_unit(&k("event_time.unit"), &self.event_time.unit)?;
+        let max_ahead_ms = millis(&k("event_time.max_ahead"), &self.event_time.max_ahead)?;
+        let (kind, window, group_by, aggregates, columns) = match self.kind.as_str() {
+            "aggregate" => {
+                let (window, group_by, aggregates, columns) =
+                    self.aggregate_parts(at, max_ahead_ms)?;
+                (JobKind::Aggregate, window, group_by, aggregates, columns)
+            }
+            "append" => {
+                let (spec, window) = self.append_parts(at, max_ahead_ms)?;
+                let columns = spec.table_columns();
+                (
+                    JobKind::Append(spec),
+                    window,
+                    Vec::new(),
+                    Vec::new(),
+                    columns,
+                )
+            }
             other => {
                 return Err(ConfigError::new(
-                    k("event_time.unit"),
-                    format!("`{other}`: expected s, ms or us"),
+                    k("kind"),
+                    format!("`{other}`: expected aggregate or append"),
                 ))
             }
         };
-        if self.window.kind != "tumbling" {
+        table_name(&k("sink.table"), &self.sink.table)?;
+        let mut partition = Vec::new();
+        for (i, p) in self.sink.partition_by.iter().enumerate() {
+            let pk = k(&format!("sink.partition_by[{i}]"));
+            let field = parse_partition(&pk, p)?;
+            let col = columns
+                .iter()
+                .find(|c| c.name == field.column)
+                .ok_or_else(|| {
+                    ConfigError::new(&pk, format!("no output column `{}`", field.column))
+                })?;
+            if field.transform != PartitionTransform::Identity && col.ty != ColumnType::TimestampTz
+            {
+                return Err(ConfigError::new(
+                    &pk,
+                    format!("`{}` is not a timestamp column", field.column),
+                ));
+            }
+            partition.push(field);
+        }
+        let late_name = self
+            .sink
+            .late_table
+            .clone()
+            .unwrap_or_else(|| format!("{}_late", self.sink.table));
+        table_name(&k("sink.late_table"), &late_name)?;
+        let dlq_name = self
+            .sink
+            .dead_letter_table
+            .clone()
+            .unwrap_or_else(|| format!("{}_dead_letters", self.sink.table));
+        table_name(&k("sink.dead_letter_table"), &dlq_name)?;
+        if late_name == self.sink.table || dlq_name == self.sink.table || late_name == dlq_name {
+            return Err(ConfigError::new(
+                k("sink"),
+                "table, late_table and dead_letter_table must differ",
+            ));
+        }
+
+        Ok(JobSpec {
+            name: self.name.clone(),
+            source: SourceSpec {
+                brokers: self.source.brokers.clone(),
+                topic: match (&generator, self.source.topic.trim()) {
+                    (Some(_), "") => "generator".into(),
+                    _ => self.source.topic.clone(),
+                },
+                start,
+                on_out_of_range,
+                properties: self.source.properties.clone(),
+                generator,
+            },
+            event_time,
+            event_time_unit: unit,
+            group_by,
+            window,
+            aggregates,
+            table: TableSchema {
+                name: self.sink.table.clone(),
+                columns,
+                partition,
+            },
+            late_table: crate::records::late_table_schema(late_name),
+            dead_letter_table: crate::records::dead_letter_table_schema(dlq_name),
+            kind,
+        })
+    }
+
+    /// An aggregate job's window, group keys, aggregates and output columns.
+    #[allow(clippy::type_complexity)]
+    fn aggregate_parts(
+        &self,
+        at: &str,
+        max_ahead_ms: i64,
+    ) -> Result<
+        (
+            WindowSpec,
+            Vec<(String, FieldPath)>,
+            Vec<AggregateSpec>,
+            Vec<Column>,
+        ),
+        ConfigError,
+    > {
+        let k = |s: &str| format!("{at}.{s}");
+        if !self.columns.is_empty() {
+            return Err(ConfigError::new(
+                k("column"),
+                "[[job.column]] is for kind = \"append\" jobs",
+            ));
+        }
+        if self.sink.target_file_size.is_some() {
+            return Err(ConfigError::new(
+                k("sink.target_file_size"),
+                "is for kind = \"append\" jobs",
+            ));
+        }
+        let Some(window_config) = &self.window else {
+            return Err(ConfigError::new(
+                k("window"),
+                "an aggregate job needs [job.window]",
+            ));
+        };
+        let Some(size) = &window_config.size else {
+            return Err(ConfigError::new(k("window.size"), "is missing"));
+        };
+        if window_config.kind != "tumbling" {
             return Err(ConfigError::new(
                 k("window.type"),
                 format!(
                     "`{}`: only tumbling windows are supported",
-                    self.window.kind
+                    window_config.kind
                 ),
             ));
         }
         let window = WindowSpec {
-            size_ms: millis(&k("window.size"), &self.window.size)?,
-            watermark_delay_ms: millis(&k("window.watermark_delay"), &self.window.watermark_delay)?,
+            size_ms: millis(&k("window.size"), size)?,
+            watermark_delay_ms: millis(
+                &k("window.watermark_delay"),
+                &window_config.watermark_delay,
+            )?,
             allowed_lateness_ms: millis(
                 &k("window.allowed_lateness"),
-                &self.window.allowed_lateness,
+                &window_config.allowed_lateness,
             )?,
-            idle_timeout_ms: millis(&k("window.idle_timeout"), &self.window.idle_timeout)? as u64,
-            max_ahead_ms: millis(&k("event_time.max_ahead"), &self.event_time.max_ahead)?,
+            idle_timeout_ms: millis(&k("window.idle_timeout"), &window_config.idle_timeout)? as u64,
+            max_ahead_ms,
         };
         if window.size_ms <= 0 {
             return Err(ConfigError::new(k("window.size"), "must be > 0"));
@@ -271,71 +410,7 @@ impl JobConfig {
             aggregates.push(spec);
         }
 
-        table_name(&k("sink.table"), &self.sink.table)?;
-        let mut partition = Vec::new();
-        for (i, p) in self.sink.partition_by.iter().enumerate() {
-            let pk = k(&format!("sink.partition_by[{i}]"));
-            let field = parse_partition(&pk, p)?;
-            let col = columns
-                .iter()
-                .find(|c| c.name == field.column)
-                .ok_or_else(|| {
-                    ConfigError::new(&pk, format!("no output column `{}`", field.column))
-                })?;
-            if field.transform != PartitionTransform::Identity && col.ty != ColumnType::TimestampTz
-            {
-                return Err(ConfigError::new(
-                    &pk,
-                    format!("`{}` is not a timestamp column", field.column),
-                ));
-            }
-            partition.push(field);
-        }
-        let late_name = self
-            .sink
-            .late_table
-            .clone()
-            .unwrap_or_else(|| format!("{}_late", self.sink.table));
-        table_name(&k("sink.late_table"), &late_name)?;
-        let dlq_name = self
-            .sink
-            .dead_letter_table
-            .clone()
-            .unwrap_or_else(|| format!("{}_dead_letters", self.sink.table));
-        table_name(&k("sink.dead_letter_table"), &dlq_name)?;
-        if late_name == self.sink.table || dlq_name == self.sink.table || late_name == dlq_name {
-            return Err(ConfigError::new(
-                k("sink"),
-                "table, late_table and dead_letter_table must differ",
-            ));
-        }
-
-        Ok(JobSpec {
-            name: self.name.clone(),
-            source: SourceSpec {
-                brokers: self.source.brokers.clone(),
-                topic: match (&generator, self.source.topic.trim()) {
-                    (Some(_), "") => "generator".into(),
-                    _ => self.source.topic.clone(),
-                },
-                start,
-                on_out_of_range,
-                properties: self.source.properties.clone(),
-                generator,
-            },
-            event_time,
-            event_time_unit: unit,
-            group_by,
-            window,
-            aggregates,
-            table: TableSchema {
-                name: self.sink.table.clone(),
-                columns,
-                partition,
-            },
-            late_table: crate::records::late_table_schema(late_name),
-            dead_letter_table: crate::records::dead_letter_table_schema(dlq_name),
-        })
+        Ok((window, group_by, aggregates, columns))
     }
 }
 

@@ -1,0 +1,166 @@
+//! Validating what only an append job (`kind = "append"`) has: its columns, file size and
+//! watermark.
+
+use crate::append::{AppendColumn, AppendSpec, AppendType};
+use crate::path::FieldPath;
+
+use super::validate_job::{column_name, field_path, millis, time_unit};
+use super::*;
+
+/// Data files of append jobs roll at this size unless `sink.target_file_size` says otherwise.
+const DEFAULT_TARGET_FILE_BYTES: u64 = 128 << 20;
+
+impl JobConfig {
+    /// An append job's columns and file size, and its watermark settings as a window that
+    /// never closes.
+    pub(super) fn append_parts(
+        &self,
+        at: &str,
+        max_ahead_ms: i64,
+    ) -> Result<(AppendSpec, WindowSpec), ConfigError> {
+        let k = |s: &str| format!("{at}.{s}");
+        for (given, key) in [
+            (!self.group_by.is_empty(), "group_by"),
+            (!self.aggregates.is_empty(), "aggregate"),
+            (self.sink.late_table.is_some(), "sink.late_table"),
+            (
+                self.window.as_ref().is_some_and(|w| w.size.is_some()),
+                "window.size",
+            ),
+        ] {
+            if given {
+                return Err(ConfigError::new(
+                    k(key),
+                    "an append job has no windows: remove it",
+                ));
+            }
+        }
+        if self.columns.is_empty() {
+            return Err(ConfigError::new(
+                k("column"),
+                "declare at least one [[job.column]]",
+            ));
+        }
+        let mut taken: Vec<String> = AppendSpec::reserved_columns()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let mut columns: Vec<AppendColumn> = Vec::new();
+        for (i, c) in self.columns.iter().enumerate() {
+            let ck = k(&format!("column[{i}]"));
+            column_name(&format!("{ck}.column"), &c.column, &mut taken)?;
+            let field = field_path(&format!("{ck}.field"), &c.field)?;
+            if let Some(other) = columns.iter().find(|o| nests(&o.field, &field)) {
+                return Err(ConfigError::new(
+                    format!("{ck}.field"),
+                    format!(
+                        "`{field}` and `{}` (column {}) overlap: read the outer one as json",
+                        other.field, other.column
+                    ),
+                ));
+            }
+            let ty = match (c.value_type.as_str(), &c.unit) {
+                ("timestamp", unit) => AppendType::Timestamp(time_unit(
+                    &format!("{ck}.unit"),
+                    unit.as_deref().unwrap_or("ms"),
+                )?),
+                (_, Some(_)) => {
+                    return Err(ConfigError::new(
+                        format!("{ck}.unit"),
+                        "is for type = \"timestamp\"",
+                    ))
+                }
+                ("string", None) => AppendType::String,
+                ("long", None) => AppendType::Long,
+                ("double", None) => AppendType::Double,
+                ("boolean", None) => AppendType::Boolean,
+                ("json", None) => AppendType::Json,
+                (other, None) => {
+                    return Err(ConfigError::new(
+                        format!("{ck}.type"),
+                        format!(
+                            "`{other}`: expected string, long, double, boolean, timestamp or json"
+                        ),
+                    ))
+                }
+            };
+            columns.push(AppendColumn {
+                column: c.column.clone(),
+                field,
+                ty,
+                required: c.required,
+            });
+        }
+        let target_file_bytes = match &self.sink.target_file_size {
+            None => DEFAULT_TARGET_FILE_BYTES,
+            Some(text) => byte_size(text).filter(|b| *b >= 1 << 20).ok_or_else(|| {
+                ConfigError::new(
+                    k("sink.target_file_size"),
+                    format!("`{text}`: expected a size of at least 1MB, like 128MB or 1GB"),
+                )
+            })?,
+        };
+        let default_window = WindowConfig {
+            kind: "tumbling".into(),
+            size: None,
+            watermark_delay: "10s".into(),
+            allowed_lateness: "0s".into(),
+            idle_timeout: "30s".into(),
+        };
+        let w = self.window.as_ref().unwrap_or(&default_window);
+        let window = WindowSpec {
+            size_ms: i64::MAX,
+            watermark_delay_ms: millis(&k("window.watermark_delay"), &w.watermark_delay)?,
+            allowed_lateness_ms: 0,
+            idle_timeout_ms: millis(&k("window.idle_timeout"), &w.idle_timeout)?.max(1) as u64,
+            max_ahead_ms,
+        };
+        Ok((
+            AppendSpec {
+                columns,
+                target_file_bytes,
+            },
+            window,
+        ))
+    }
+}
+
+/// Whether one path is the other or lies inside it (one record field read twice).
+fn nests(a: &FieldPath, b: &FieldPath) -> bool {
+    let (a, b) = (a.segments(), b.segments());
+    let n = a.len().min(b.len());
+    a[..n] == b[..n]
+}
+
+/// `128MB`, `1GB`, `512KiB`, `1048576`: a size in bytes (decimal and binary units read alike,
+/// as file sizes are usually meant).
+fn byte_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let scale: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" | "KIB" | "K" => 1 << 10,
+        "MB" | "MIB" | "M" => 1 << 20,
+        "GB" | "GIB" | "G" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_file_sizes() {
+        assert_eq!(byte_size("128MB"), Some(128 << 20));
+        assert_eq!(byte_size("1 GiB"), Some(1 << 30));
+        assert_eq!(byte_size("4096"), Some(4096));
+        assert_eq!(byte_size("1.5GB"), None);
+        assert_eq!(byte_size("lots"), None);
+    }
+}
