@@ -46,6 +46,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use serde_json::{json, Value};
 
 pub mod broker;
+pub mod bronze;
 pub mod browser;
 pub mod cluster;
 pub mod container;

@@ -1,0 +1,162 @@
+//! Bronze beside Gold: the append job of `examples/bronze.toml` and the gold job of
+//! `examples/video_stats.toml` in one config, one process, reading one topic through the real
+//! broker. Records with drifted bodies, bad headers (bad for both jobs, or only for Bronze:
+//! a header field of the wrong type), late events and tombstones; runs SIGKILLed at random
+//! moments while the producer is live, a crash at the failpoint between two tables' commits,
+//! then one run to the end. Both tables must be exact for both readers: every Bronze record's
+//! (partition, offset) once with its header fields and body, the dead letters of each job, and
+//! the gold rows.
+//!
+//! The random choices come from a printed seed (`FLOE_E2E_SEED` replays them).
+
+use std::time::Duration;
+
+use floe_tests::bronze::BRONZE_JOB;
+use floe_tests::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const PARTITIONS: i32 = 3;
+const MINUTE: i64 = 60_000;
+
+/// A well-formed gold event whose header has a field of the wrong type for Bronze.
+fn wrongly_typed_header(gen: &mut ContentGen, partition: i32, ts: i64) -> Record {
+    let video = gen.videos()[0].clone();
+    let value = serde_json::json!({
+        "header": {"event_id": 12345, "event_type": "like", "event_ts": ts},
+        "body": {"video_id": video, "watch_ms": 7},
+    });
+    Record {
+        partition,
+        key: Some(video),
+        value: Some(value.to_string()),
+        expect: Expect::Ok,
+        event_ts: Some(ts),
+    }
+}
+
+#[test]
+fn bronze_and_gold_from_one_config_exactly_once_across_kills() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let seed = seed("bronze");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut job = Job::new(
+        &services,
+        "bronze",
+        JobOptions {
+            partitions: PARTITIONS,
+            checkpoint_interval: "300ms".into(),
+            ..Default::default()
+        },
+    );
+    let bronze = job.add_bronze_job();
+    let mut gen = ContentGen::new(seed, 40);
+    let start = BASE_TS + 5_000;
+    let mut records = gen.stream(&StreamSpec {
+        start_ms: start,
+        duration_ms: 6 * MINUTE,
+        count: 6_000,
+        partitions: PARTITIONS,
+        placement: Placement::ByKey,
+        jitter_ms: 5_000,
+    });
+    let bad = gen.bad_records(6 * BAD_KINDS, PARTITIONS);
+    gen.insert_randomly(&mut records, bad, 0);
+    // Placed right after an event of its partition, at that event's time: never late.
+    for _ in 0..20 {
+        let i = rng.random_range(0..records.len());
+        if let (Expect::Ok, Some(ts)) = (records[i].expect, records[i].event_ts) {
+            let odd = wrongly_typed_header(&mut gen, records[i].partition, ts);
+            records.insert(i + 1, odd);
+        }
+    }
+    let topic = job.topic.clone();
+    let brokers = services.brokers.clone();
+    let producer = std::thread::spawn(move || {
+        let kafka = Kafka::connect(&brokers);
+        let mut out = Vec::new();
+        for chunk in records.chunks(250) {
+            out.extend(kafka.produce(&topic, chunk));
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        out
+    });
+
+    let mut kills = 0;
+    while !producer.is_finished() {
+        let delay = Duration::from_millis(rng.random_range(500..=3000));
+        let mut p = job.start(&RunOptions::streaming().interval("300ms"));
+        if let Some(s) = p.wait_for(delay) {
+            panic!("a streaming run exited by itself ({s}):\n{}", p.describe());
+        }
+        p.kill();
+        kills += 1;
+        eprintln!("[bronze] SIGKILL after {:.2}s", delay.as_secs_f64());
+    }
+    let mut log = EventLog::default();
+    log.extend(producer.join().expect("producer thread"));
+    log.validate_labels(false, None);
+    eprintln!(
+        "[bronze] produced {} records; {kills} kills while producing",
+        log.records.len()
+    );
+
+    let partitions: Vec<i32> = (0..PARTITIONS).collect();
+    let watermark = log.watermark_over(&partitions);
+    assert!(
+        watermark > start + 2 * MINUTE,
+        "the late events' windows must close"
+    );
+    job.stream_until_committed(&log, &RunOptions::streaming().interval("300ms"), Stop::Kill);
+
+    // More minutes, bad records, and late events for gold (their windows have closed), which
+    // Bronze keeps like any other: every checkpoint of the next run has files for two or more
+    // tables of each job.
+    let mut more = gen.stream(&StreamSpec {
+        start_ms: start + 6 * MINUTE,
+        duration_ms: 2 * MINUTE,
+        count: 1_500,
+        partitions: PARTITIONS,
+        placement: Placement::ByKey,
+        jitter_ms: 5_000,
+    });
+    let extra = gen
+        .bad_records(2 * BAD_KINDS, PARTITIONS)
+        .into_iter()
+        .chain((0..PARTITIONS).map(|p| gen.late_event(p, start + 1_000)))
+        .collect();
+    gen.insert_randomly(&mut more, extra, 0);
+    let kafka = job.kafka();
+    job.produce(&kafka, &mut log, &more);
+
+    // A crash between the commits of one checkpoint's tables (whichever job gets there first).
+    let id = job.latest_checkpoint_id_on_disk().unwrap_or(0) + 1;
+    let fp = format!("after-commit:{id}+");
+    let mut p = job.start(
+        &RunOptions::until_end()
+            .interval("300ms")
+            .env("FLOE_CRASH_AT", &fp),
+    );
+    let crashed = p.expect_crash(Duration::from_secs(120), &fp);
+    eprintln!("[bronze] FLOE_CRASH_AT={fp}: exited with {crashed}");
+
+    job.run_until_end(Duration::from_secs(240));
+    job.assert_exact(&log);
+    job.assert_bronze_exact(&log, &bronze);
+    let ids: Vec<u64> = job
+        .summaries(&bronze.table)
+        .expect("bronze table")
+        .iter()
+        .filter(|s| s["summary"]["floe.job-id"].as_str() == Some(BRONZE_JOB))
+        .filter_map(|s| s["summary"]["floe.checkpoint-id"].as_str()?.parse().ok())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        ids.len(),
+        unique.len(),
+        "a checkpoint committed twice: {ids:?}"
+    );
+}
