@@ -14,6 +14,7 @@ use iceberg::arrow::RecordBatchPartitionSplitter;
 use iceberg::spec::{
     deserialize_data_file_from_json, serialize_data_file_to_json, DataFile, DataFileFormat,
 };
+use iceberg::transform::create_transform_function;
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
 use iceberg::writer::file_writer::location_generator::{
     DefaultFileNameGenerator, DefaultLocationGenerator,
@@ -99,15 +100,15 @@ impl TableLayout {
             writer.write(batch).await.map_err(write_err)?;
             writer.close().await.map_err(write_err)
         } else {
-            let sources = partition_source_columns(&batch, &schema, &partition_spec);
+            let values = partition_value_columns(&batch, &schema, &partition_spec);
             let splitter =
                 RecordBatchPartitionSplitter::try_new_with_computed_values(schema, partition_spec)
                     .map_err(write_err)?;
             let mut writer = FanoutWriter::new(data_files);
-            match sources.and_then(|cols| arrow_ord::partition::partition(&cols).ok()) {
-                // Runs of rows with equal partition source values share a partition key, so
-                // the splitter (which builds Iceberg literals row by row) sees one row per run.
-                // Rows arrive ordered by window, so a checkpoint has a handful of runs.
+            match values.and_then(|cols| arrow_ord::partition::partition(&cols).ok()) {
+                // Runs of rows with equal partition values share a partition key, so the
+                // splitter (which builds Iceberg literals row by row) sees one row per run.
+                // Rows arrive roughly in event time, so a checkpoint has a handful of runs.
                 Some(runs) => {
                     for run in runs.ranges() {
                         let part = batch.slice(run.start, run.end - run.start);
@@ -253,7 +254,7 @@ fn convert_column(column: &ArrayRef, target: &DataType) -> Option<ArrayRef> {
 
 /// The top-level columns of `batch` that `spec`'s partition values are computed from, or `None`
 /// when one is nested or missing (the caller then splits row by row).
-fn partition_source_columns(
+fn partition_value_columns(
     batch: &RecordBatch,
     schema: &iceberg::spec::Schema,
     spec: &iceberg::spec::PartitionSpec,
@@ -263,7 +264,8 @@ fn partition_source_columns(
         .map(|f| {
             let name = &schema.field_by_id(f.source_id)?.name;
             let index = batch.schema().index_of(name).ok()?;
-            Some(batch.column(index).clone())
+            let transform = create_transform_function(&f.transform).ok()?;
+            transform.transform(batch.column(index).clone()).ok()
         })
         .collect()
 }

@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use floe_common::checkpoint::encode_state;
+use floe_common::config::{JobSpec, ValidatedConfig};
 use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::window::WindowOperator;
 use floe_coordinator::committer::IcebergCommitter;
 use floe_proto::CheckpointAck;
+use floe_storage::CheckpointStore;
 use floe_worker::worker_tables::WorkerTables;
 
 use super::baseline::PlainLoop;
@@ -22,9 +24,9 @@ use super::{bench_config, cpu_seconds, percentile, status_kib, BenchArgs};
 use crate::generator::ContentEvents;
 
 /// Generated records: (partition, offset, value).
-type Records = Vec<(i32, i64, String)>;
+pub(super) type Records = Vec<(i32, i64, String)>;
 
-fn generate(args: &BenchArgs) -> Records {
+pub(super) fn generate(args: &BenchArgs) -> Records {
     let mut events = ContentEvents::new(42, args.videos, 5_000);
     let mut offsets = vec![0i64; args.partitions.max(1) as usize];
     let start = 1_767_225_600_000i64;
@@ -46,7 +48,7 @@ fn fnv1a(s: &str) -> u64 {
 }
 
 /// Decodes one chunk of records into `batch`, reusing its buffers as the worker's readers do.
-fn decode_chunk<'b>(
+pub(super) fn decode_chunk<'b>(
     decoder: &Decoder,
     chunk: &[(i32, i64, String)],
     batch: &'b mut DecodedBatch,
@@ -57,6 +59,141 @@ fn decode_chunk<'b>(
         decoder.decode_into(*p, *o, Some(v.as_bytes()), batch);
     }
     batch
+}
+
+/// A job's committer, checkpoint store and worker tables: what one bench checkpoint goes through.
+pub(super) struct BenchSink {
+    committer: IcebergCommitter,
+    store: CheckpointStore,
+    tables: WorkerTables,
+}
+
+impl BenchSink {
+    pub(super) async fn open(cfg: &ValidatedConfig, job: &Arc<JobSpec>) -> anyhow::Result<Self> {
+        let catalog = crate::setup::catalog(cfg).await?;
+        let store = crate::setup::checkpoint_store(cfg, &job.name)?;
+        let committer = IcebergCommitter::open(job.clone(), catalog, store.clone(), 3).await?;
+        let tables = WorkerTables::from_targets(job, committer.worker_targets())?;
+        Ok(Self {
+            committer,
+            store,
+            tables,
+        })
+    }
+}
+
+/// What one bench checkpoint did.
+pub(super) struct CheckpointDone {
+    pub rows: u64,
+    pub state_bytes: usize,
+}
+
+/// One checkpoint of a single worker (its own watermark is the job's), as a worker and the
+/// committer take it: closed windows and worker-written rows out, state stored, files written,
+/// the checkpoint completed, committed and older ones cleaned up.
+pub(super) async fn checkpoint(
+    op: &mut WindowOperator,
+    sink: &BenchSink,
+    checkpoint_id: u64,
+    partitions: i32,
+    last: bool,
+) -> anyhow::Result<CheckpointDone> {
+    if last {
+        for p in 0..partitions {
+            op.finish_partition(p);
+        }
+    }
+    let watermark = op.advance_watermark(0);
+    let closed = op.take_closed(watermark);
+    let output = op.take_record_output();
+    let state = encode_state(&op.snapshot())?;
+    let state_bytes = state.len();
+    let at = floe_common::checkpoint::CheckpointRef {
+        id: checkpoint_id,
+        epoch: sink.committer.epoch(),
+    };
+    let files = sink
+        .tables
+        .write(&output)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    sink.store.put_worker_state(at, "0", state).await?;
+    let ack = CheckpointAck {
+        worker_id: "0".into(),
+        checkpoint_id,
+        epoch: at.epoch,
+        partitions: (0..partitions).collect(),
+        closed_windows: closed,
+        files,
+        watermark: op.local_watermark(0),
+        stats: op.stats(),
+        input_finished: last,
+        state_bytes: state_bytes as u64,
+    };
+    let manifest = sink
+        .committer
+        .complete(checkpoint_id, vec![ack], watermark)
+        .await?;
+    let rows = sink.committer.commit(&manifest).await?.rows_committed;
+    sink.committer.cleanup().await?;
+    Ok(CheckpointDone { rows, state_bytes })
+}
+
+/// What [`run_pipeline`] measured.
+pub(super) struct PipelineRun {
+    pub wall_s: f64,
+    pub cpu_s: f64,
+    /// Sorted.
+    pub checkpoint_durations: Vec<std::time::Duration>,
+    pub rows: u64,
+    pub last_state_bytes: usize,
+}
+
+/// `input` through `job` on one thread as a worker and the committer take it: decoded batch by
+/// batch into the operator, with a checkpoint into Iceberg every `checkpoint_every` events
+/// and after the last.
+pub(super) async fn run_pipeline(
+    cfg: &ValidatedConfig,
+    job: &Arc<JobSpec>,
+    decoder: &Decoder,
+    input: &Records,
+    args: &BenchArgs,
+) -> anyhow::Result<PipelineRun> {
+    let sink = BenchSink::open(cfg, job).await?;
+    let mut op = WindowOperator::for_job(job);
+    for p in 0..args.partitions {
+        op.assign(p, 0);
+    }
+    let mut batch = DecodedBatch::default();
+    let mut run = PipelineRun {
+        wall_s: 0.0,
+        cpu_s: 0.0,
+        checkpoint_durations: Vec::new(),
+        rows: 0,
+        last_state_bytes: 0,
+    };
+    let mut since = 0u64;
+    let mut checkpoint_id = 0u64;
+    let (wall, cpu) = (Instant::now(), cpu_seconds());
+    let total_batches = input.len().div_ceil(args.batch.max(1));
+    for (n, chunk) in input.chunks(args.batch).enumerate() {
+        op.apply(decode_chunk(decoder, chunk, &mut batch), 0);
+        since += chunk.len() as u64;
+        let last = n + 1 == total_batches;
+        if since >= args.checkpoint_every || last {
+            since = 0;
+            checkpoint_id += 1;
+            let started = Instant::now();
+            let done = checkpoint(&mut op, &sink, checkpoint_id, args.partitions, last).await?;
+            run.rows += done.rows;
+            run.last_state_bytes = done.state_bytes;
+            run.checkpoint_durations.push(started.elapsed());
+        }
+    }
+    run.wall_s = wall.elapsed().as_secs_f64();
+    run.cpu_s = (cpu_seconds() - cpu).max(1e-9);
+    run.checkpoint_durations.sort();
+    Ok(run)
 }
 
 /// Runs bench (a) and returns its figures.
@@ -104,72 +241,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     drop(op);
 
     // 2. the pipeline with checkpoints and Iceberg commits.
-    let catalog = crate::setup::catalog(&cfg).await?;
-    let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
-    let committer = IcebergCommitter::open(job.clone(), catalog, store.clone(), 3).await?;
-    let tables = WorkerTables::from_targets(&job, committer.worker_targets())?;
-    let mut op = WindowOperator::new(job.window, &job.aggregates);
-    for p in 0..args.partitions {
-        op.assign(p, 0);
-    }
-    let mut durations = Vec::new();
-    let mut rows = 0u64;
-    let mut since = 0u64;
-    let mut checkpoint_id = 0u64;
-    let mut state_bytes = 0usize;
-    let (wall, cpu) = (Instant::now(), cpu_seconds());
-    let total_batches = input.len().div_ceil(args.batch.max(1));
-    for (n, chunk) in input.chunks(args.batch).enumerate() {
-        op.apply(decode_chunk(&decoder, chunk, &mut batch), 0);
-        since += chunk.len() as u64;
-        let last = n + 1 == total_batches;
-        if since >= args.checkpoint_every || last {
-            since = 0;
-            checkpoint_id += 1;
-            if last {
-                for p in 0..args.partitions {
-                    op.finish_partition(p);
-                }
-            }
-            let started = Instant::now();
-            // One worker: its own watermark is the job's.
-            let watermark = op.advance_watermark(0);
-            let closed = op.take_closed(watermark);
-            let output = op.take_record_output();
-            let state = encode_state(&op.snapshot())?;
-            state_bytes = state.len();
-            let at = floe_common::checkpoint::CheckpointRef {
-                id: checkpoint_id,
-                epoch: committer.epoch(),
-            };
-            let files = tables
-                .write(&output)
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
-            store.put_worker_state(at, "0", state).await?;
-            let ack = CheckpointAck {
-                worker_id: "0".into(),
-                checkpoint_id,
-                epoch: at.epoch,
-                partitions: (0..args.partitions).collect(),
-                closed_windows: closed,
-                files,
-                watermark: op.local_watermark(0),
-                stats: op.stats(),
-                input_finished: last,
-                state_bytes: state_bytes as u64,
-            };
-            let manifest = committer
-                .complete(checkpoint_id, vec![ack], watermark)
-                .await?;
-            rows += committer.commit(&manifest).await?.rows_committed;
-            committer.cleanup().await?;
-            durations.push(started.elapsed());
-        }
-    }
-    let pipe_wall = wall.elapsed().as_secs_f64();
-    let pipe_cpu = (cpu_seconds() - cpu).max(1e-9);
-    durations.sort();
+    let pipe = run_pipeline(&cfg, &job, &decoder, &input, args).await?;
+    let (pipe_wall, pipe_cpu, durations) = (pipe.wall_s, pipe.cpu_s, &pipe.checkpoint_durations);
+    let (rows, state_bytes) = (pipe.rows, pipe.last_state_bytes);
 
     // 3. bytes per open (window, key): one window with many keys.
     let mut op = WindowOperator::new(job.window, &job.aggregates);
@@ -217,8 +291,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
             "ratio_to_plain_loop": events / pipe_cpu / plain_rate,
             "ratio_target": 1.3,
             "checkpoints": durations.len(), "rows_committed": rows,
-            "checkpoint_ms_p50": percentile(&durations, 0.5),
-            "checkpoint_ms_p99": percentile(&durations, 0.99),
+            "checkpoint_ms_p50": percentile(durations, 0.5),
+            "checkpoint_ms_p99": percentile(durations, 0.99),
             "last_state_bytes": state_bytes,
         },
         "memory": {

@@ -9,11 +9,13 @@
 //!   event time following the wall clock (needs `--brokers`);
 //! - [`scaling`]: a cluster of one worker process and of two over the built-in generator
 //!   (needs `--etcd`);
+//! - [`bronze`]: the Bronze (append) job of `examples/bronze.toml` on the engine alone;
 //! - [`merge`]: one window's partials from several workers through Arrow IPC and the
 //!   committer's merge, at `--merge-keys` keys.
 
 mod baseline;
 mod broker;
+mod bronze;
 mod engine;
 mod latency;
 mod merge;
@@ -99,6 +101,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     );
     if !args.skip_engine {
         results.insert("engine".into(), engine::run(&args).await?);
+        results.insert("bronze".into(), bronze::run(&args).await?);
         results.insert("merge".into(), merge::run(args.merge_keys, 2)?);
     }
     match &args.brokers {
@@ -136,7 +139,17 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
 /// The example gold job with its catalog, warehouse and checkpoints under `dir`, reading
 /// `source` (brokers, topic) when given.
 fn bench_config(dir: &Path, source: Option<(&str, &str)>) -> anyhow::Result<ValidatedConfig> {
-    let mut file = FloeConfig::parse(EXAMPLE)?;
+    bench_config_of(EXAMPLE, dir, source)
+}
+
+/// The one-job config `example` with its catalog, warehouse and checkpoints under `dir`,
+/// reading `source` (brokers, topic) when given.
+fn bench_config_of(
+    example: &str,
+    dir: &Path,
+    source: Option<(&str, &str)>,
+) -> anyhow::Result<ValidatedConfig> {
+    let mut file = FloeConfig::parse(example)?;
     file.apply(&Overrides {
         brokers: source.map(|s| s.0.to_owned()),
         topic: source.map(|s| s.1.to_owned()),
