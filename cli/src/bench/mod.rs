@@ -1,6 +1,6 @@
-//! `floe bench`: the gold job on generated workloads, figures into a results file.
+//! `floe bench`: the gold and Bronze jobs on generated workloads, figures into a results file.
 //!
-//! Three parts, each in its own file:
+//! Its parts, each in its own file:
 //! - [`engine`] (a): the engine alone on records already in memory, beside [`baseline`]'s
 //!   plain loop over the same records;
 //! - [`broker`] (b): end to end from a real Kafka broker, as a ratio to a consume-only loop with
