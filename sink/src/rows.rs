@@ -227,3 +227,81 @@ pub fn appended_batch(schema: &SchemaRef, rows: &AppendRows) -> Result<RecordBat
     debug_assert!(arrays.iter().all(|a| a.len() == n));
     RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+    use arrow_array::Array;
+    use floe_common::config::FloeConfig;
+    use floe_common::decode::{DecodedBatch, Decoder};
+
+    use crate::TableLayout;
+
+    /// The rows of the Bronze example go into the table's own Arrow schema column by column:
+    /// text with nulls, timestamps in microseconds with the table's time zone, the source
+    /// position last.
+    #[test]
+    fn appended_rows_fill_the_table_schema() {
+        let job = FloeConfig::parse(include_str!("../../examples/bronze.toml"))
+            .and_then(|c| c.validate())
+            .map(|mut c| c.jobs.remove(0))
+            .expect("bronze example");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout =
+            TableLayout::for_schema(&job.table, &format!("file://{}", dir.path().display()))
+                .expect("layout");
+        let decoder = Decoder::new(&job).expect("decoder");
+        let mut decoded = DecodedBatch::default();
+        for (offset, value) in [
+            r#"{"header":{"event_id":"e-1","event_ts":1767225600123,"schema_version":2},"body":{"a":[1]}}"#,
+            r#"{"header":{"event_type":"like","event_ts":1767225600999}}"#,
+        ]
+        .iter()
+        .enumerate()
+        {
+            decoder.decode_into(5, offset as i64 + 10, Some(value.as_bytes()), &mut decoded);
+        }
+        let mut rows = decoded.appended.emptied();
+        for i in 0..decoded.len() {
+            rows.push_from(&decoded.appended, i, 5, decoded.offsets[i], 42);
+        }
+        let batch = appended_batch(&layout.arrow_schema(), &rows).expect("batch");
+        assert_eq!(batch.num_rows(), 2);
+        let text = |name: &str| {
+            let column = batch
+                .column_by_name(name)
+                .expect(name)
+                .as_string::<i32>()
+                .clone();
+            (0..2)
+                .map(|i| column.is_valid(i).then(|| column.value(i).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(text("event_id"), [Some("e-1".into()), None]);
+        assert_eq!(text("event_type"), [None, Some("like".into())]);
+        assert_eq!(text("body"), [Some(r#"{"a":[1]}"#.into()), None]);
+        let ts = batch
+            .column_by_name("event_ts")
+            .expect("event_ts")
+            .as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(ts.values(), &[1767225600123000, 1767225600999000]);
+        assert!(matches!(ts.data_type(), DataType::Timestamp(_, Some(_))));
+        let versions = batch
+            .column_by_name("schema_version")
+            .expect("schema_version")
+            .as_primitive::<Int64Type>();
+        assert_eq!((versions.value(0), versions.is_null(1)), (2, true));
+        let offsets = batch
+            .column_by_name("kafka_offset")
+            .expect("kafka_offset")
+            .as_primitive::<Int64Type>();
+        assert_eq!(offsets.values(), &[10, 11]);
+        let ingested = batch
+            .column_by_name("ingested_at")
+            .expect("ingested_at")
+            .as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(ingested.values(), &[42_000, 42_000]);
+    }
+}
