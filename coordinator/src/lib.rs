@@ -13,6 +13,7 @@ pub mod controller;
 pub mod iceberg_table;
 pub mod job;
 pub mod metrics;
+pub mod overwrite_commit;
 mod pinned_catalog;
 pub mod source_ends;
 pub mod table_commit;

@@ -1,0 +1,352 @@
+//! An overwrite snapshot (copy-on-write: data files removed, their rewrites and new rows added)
+//! built from iceberg's public spec writers, and its commit to a SQL catalog.
+//!
+//! iceberg 0.10.1 commits appends only: its `Transaction` has no overwrite action and a
+//! `TableCommit` cannot be built outside the crate. So the snapshot is staged here (manifests,
+//! manifest list, snapshot, the catalog updates and requirements that commit it), and committed
+//! the way the SQL catalog commits: requirements checked, new metadata written, and the
+//! catalog row swapped only if it still points at the metadata the snapshot was staged on.
+
+use std::collections::{BTreeSet, HashMap};
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use iceberg::spec::{
+    DataFile, FormatVersion, ManifestContentType, ManifestEntry, ManifestFile, ManifestListWriter,
+    ManifestWriterBuilder, Operation, Snapshot, SnapshotReference, SnapshotRetention,
+    SnapshotSummaryCollector, Summary, MAIN_BRANCH,
+};
+use iceberg::table::Table;
+use iceberg::{Error, ErrorKind, MetadataLocation, Result, TableRequirement, TableUpdate};
+
+/// What one overwrite changes in a table.
+#[derive(Debug, Default, Clone)]
+pub struct Overwrite {
+    /// Paths of live data files to remove (their remaining rows are among `added`).
+    pub removed: BTreeSet<String>,
+    pub added: Vec<DataFile>,
+}
+
+/// A snapshot whose files are written but which no catalog records yet.
+#[derive(Debug)]
+pub struct StagedSnapshot {
+    pub updates: Vec<TableUpdate>,
+    pub requirements: Vec<TableRequirement>,
+}
+
+/// The summary totals iceberg keeps (`total = previous + added - removed`), as its
+/// crate-private summary update computes them.
+const TOTALS: [(&str, &str, &str); 4] = [
+    ("total-data-files", "added-data-files", "deleted-data-files"),
+    ("total-records", "added-records", "deleted-records"),
+    ("total-files-size", "added-files-size", "removed-files-size"),
+    (
+        "total-delete-files",
+        "added-delete-files",
+        "removed-delete-files",
+    ),
+];
+
+fn add_totals(props: &mut HashMap<String, String>, previous: Option<&Summary>) {
+    for (total, added, removed) in TOTALS {
+        let before = match previous {
+            None => Some(0),
+            Some(s) => s
+                .additional_properties
+                .get(total)
+                .and_then(|v| v.parse::<u64>().ok()),
+        };
+        let count = |key: &str| props.get(key).map_or(Some(0), |v| v.parse::<u64>().ok());
+        if let (Some(before), Some(a), Some(r)) = (before, count(added), count(removed)) {
+            props.insert(
+                total.to_owned(),
+                before.saturating_add(a).saturating_sub(r).to_string(),
+            );
+        }
+    }
+}
+
+fn fresh_snapshot_id(table: &Table) -> i64 {
+    loop {
+        let (a, b) = uuid::Uuid::new_v4().as_u64_pair();
+        let id = ((a ^ b) >> 1) as i64;
+        if id > 0 && table.metadata().snapshot_by_id(id).is_none() {
+            return id;
+        }
+    }
+}
+
+/// Writes the manifests and manifest list of `change` on top of `base`'s current snapshot, with
+/// `properties` in the snapshot summary and `also` applied in the same commit. A file to
+/// remove that is no longer live in `base` is a conflict: the rewrite was made from a stale
+/// table.
+pub async fn stage_overwrite(
+    base: &Table,
+    change: &Overwrite,
+    properties: HashMap<String, String>,
+    also: Vec<TableUpdate>,
+) -> Result<StagedSnapshot> {
+    let md = base.metadata();
+    if md.format_version() != FormatVersion::V2 {
+        return Err(Error::new(
+            ErrorKind::FeatureUnsupported,
+            "overwrites are written for format v2 tables only",
+        ));
+    }
+    let io = base.file_io();
+    let schema = md.current_schema().clone();
+    let spec = md.default_partition_spec().clone();
+    let snapshot_id = fresh_snapshot_id(base);
+    let sequence_number = md.next_sequence_number();
+    let commit = uuid::Uuid::new_v4();
+    let mut written = 0u32;
+    let mut manifest_path = || {
+        written += 1;
+        format!("{}/metadata/{commit}-m{written}.avro", md.location())
+    };
+    let mut summary = SnapshotSummaryCollector::default();
+    let mut manifests: Vec<ManifestFile> = Vec::new();
+    let mut removed = 0usize;
+
+    if let Some(current) = md.current_snapshot() {
+        for listed in base
+            .manifest_list_reader(current)
+            .load()
+            .await?
+            .consume_entries()
+        {
+            if listed.content != ManifestContentType::Data || change.removed.is_empty() {
+                manifests.push(listed);
+                continue;
+            }
+            let manifest = listed.load_manifest(io).await?;
+            let hit = |e: &ManifestEntry| e.is_alive() && change.removed.contains(e.file_path());
+            if !manifest.entries().iter().any(|e| hit(e)) {
+                manifests.push(listed);
+                continue;
+            }
+            let entry_spec = md
+                .partition_spec_by_id(listed.partition_spec_id)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::DataInvalid,
+                        "a manifest names an unknown partition spec",
+                    )
+                })?
+                .clone();
+            let mut rewritten = ManifestWriterBuilder::new(
+                io.new_output(manifest_path())?,
+                Some(snapshot_id),
+                schema.clone(),
+                entry_spec.as_ref().clone(),
+            )
+            .build_v2_data();
+            for e in manifest.entries().iter().filter(|e| e.is_alive()) {
+                let inherited = |what: &str| {
+                    Error::new(
+                        ErrorKind::DataInvalid,
+                        format!("a live manifest entry has no {what}"),
+                    )
+                };
+                let sequence = e
+                    .sequence_number()
+                    .ok_or_else(|| inherited("sequence number"))?;
+                if hit(e) {
+                    removed += 1;
+                    summary.remove_file(e.data_file(), schema.clone(), entry_spec.clone());
+                    rewritten.add_delete_file(
+                        e.data_file().clone(),
+                        sequence,
+                        e.file_sequence_number,
+                    )?;
+                } else {
+                    let added_by = e.snapshot_id().ok_or_else(|| inherited("snapshot id"))?;
+                    rewritten.add_existing_file(
+                        e.data_file().clone(),
+                        added_by,
+                        sequence,
+                        e.file_sequence_number,
+                    )?;
+                }
+            }
+            manifests.push(rewritten.write_manifest_file().await?);
+        }
+    }
+    if removed != change.removed.len() {
+        return Err(Error::new(
+            ErrorKind::CatalogCommitConflicts,
+            "a data file to remove is no longer in the table",
+        ));
+    }
+    if !change.added.is_empty() {
+        let mut added = ManifestWriterBuilder::new(
+            io.new_output(manifest_path())?,
+            Some(snapshot_id),
+            schema.clone(),
+            spec.as_ref().clone(),
+        )
+        .build_v2_data();
+        for file in &change.added {
+            summary.add_file(file, schema.clone(), spec.clone());
+            // A negative sequence number is written as null: inherited from this snapshot.
+            added.add_file(file.clone(), -1)?;
+        }
+        manifests.push(added.write_manifest_file().await?);
+    }
+
+    let list_path = format!(
+        "{}/metadata/snap-{snapshot_id}-0-{commit}.avro",
+        md.location()
+    );
+    let mut list = ManifestListWriter::v2(
+        io.new_output(&list_path)?.writer().await?,
+        snapshot_id,
+        md.current_snapshot_id(),
+        sequence_number,
+    );
+    list.add_manifests(manifests.into_iter())?;
+    list.close().await?;
+
+    let mut additional_properties = properties;
+    additional_properties.extend(summary.build());
+    add_totals(
+        &mut additional_properties,
+        md.current_snapshot().map(|s| s.summary()),
+    );
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+        .max(md.last_updated_ms());
+    let snapshot = Snapshot::builder()
+        .with_snapshot_id(snapshot_id)
+        .with_parent_snapshot_id(md.current_snapshot_id())
+        .with_sequence_number(sequence_number)
+        .with_timestamp_ms(now_ms)
+        .with_manifest_list(list_path)
+        .with_summary(Summary {
+            operation: Operation::Overwrite,
+            additional_properties,
+        })
+        .with_schema_id(md.current_schema_id())
+        .build();
+    let mut updates = vec![
+        TableUpdate::AddSnapshot { snapshot },
+        TableUpdate::SetSnapshotRef {
+            ref_name: MAIN_BRANCH.to_owned(),
+            reference: SnapshotReference::new(
+                snapshot_id,
+                SnapshotRetention::branch(None, None, None),
+            ),
+        },
+    ];
+    updates.extend(also);
+    Ok(StagedSnapshot {
+        updates,
+        requirements: vec![
+            TableRequirement::UuidMatch { uuid: md.uuid() },
+            TableRequirement::RefSnapshotIdMatch {
+                r#ref: MAIN_BRANCH.to_owned(),
+                snapshot_id: md.current_snapshot_id(),
+            },
+        ],
+    })
+}
+
+/// Commits staged snapshots to a SQL catalog (the `iceberg_tables` table of
+/// iceberg-catalog-sql), on a connection pool of its own.
+#[derive(Debug, Clone)]
+pub struct SqlCommits {
+    pool: sqlx::AnyPool,
+    catalog_name: String,
+    /// PostgreSQL numbers its placeholders.
+    dollar_placeholders: bool,
+}
+
+const SWAP_METADATA: &str = "UPDATE iceberg_tables \
+     SET metadata_location = ?, previous_metadata_location = ? \
+     WHERE catalog_name = ? AND table_name = ? AND table_namespace = ? \
+     AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL) AND metadata_location = ?";
+
+impl SqlCommits {
+    /// Connects to the catalog database at `uri` (`sqlite://…` or `postgres://…`).
+    pub async fn connect(uri: &str, catalog_name: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(uri)
+            .await
+            .map_err(|e| {
+                Error::new(ErrorKind::Unexpected, "cannot connect to the SQL catalog")
+                    .with_source(e)
+            })?;
+        Ok(Self {
+            pool,
+            catalog_name: catalog_name.to_owned(),
+            dollar_placeholders: uri.starts_with("postgres"),
+        })
+    }
+
+    /// Commits `staged` if the table is still at `base`'s metadata: the requirements are
+    /// checked against `base`, its next metadata file is written, and the catalog row moves to
+    /// it only from `base`'s. Anything else is [`ErrorKind::CatalogCommitConflicts`].
+    pub async fn commit(&self, base: &Table, staged: StagedSnapshot) -> Result<()> {
+        for requirement in &staged.requirements {
+            requirement.check(Some(base.metadata()))?;
+        }
+        let current = base.metadata_location_result()?.to_owned();
+        let mut builder = base.metadata().clone().into_builder(Some(current.clone()));
+        for update in staged.updates {
+            builder = update.apply(builder)?;
+        }
+        let metadata = builder.build()?.metadata;
+        let next = MetadataLocation::from_str(&current)?
+            .with_next_version()
+            .with_new_metadata(&metadata);
+        metadata.write_to(base.file_io(), &next).await?;
+        let sql = if self.dollar_placeholders {
+            numbered_placeholders(SWAP_METADATA)
+        } else {
+            SWAP_METADATA.to_owned()
+        };
+        let ident = base.identifier();
+        let swapped = sqlx::query(&sql)
+            .bind(next.to_string())
+            .bind(current.as_str())
+            .bind(self.catalog_name.as_str())
+            .bind(ident.name())
+            .bind(ident.namespace().join("."))
+            .bind(current.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                Error::new(ErrorKind::Unexpected, "the catalog update failed").with_source(e)
+            })?;
+        if swapped.rows_affected() == 0 {
+            return Err(Error::new(
+                ErrorKind::CatalogCommitConflicts,
+                "the table changed since the snapshot was staged",
+            )
+            .with_retryable(true));
+        }
+        Ok(())
+    }
+}
+
+/// `?` placeholders as `$1`, `$2`, … (the statement holds no other `?`).
+fn numbered_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "overwrite_commit_tests.rs"]
+mod tests;

@@ -1,0 +1,172 @@
+//! Unit tests of `overwrite_commit.rs` against a SQLite catalog.
+
+use std::collections::{BTreeSet, HashMap};
+
+use iceberg::spec::Operation;
+use iceberg::{ErrorKind, TableUpdate};
+
+use super::*;
+use crate::commit_marker::{checkpoint_table_property, CHECKPOINT_ID_PROPERTY, JOB_ID_PROPERTY};
+use crate::iceberg_table::{CommitOutcome, IcebergTable};
+use crate::test_support::{owner, scan_rows, sqlite_catalog, test_schema, two_day_batch};
+
+async fn setup(dir: &tempfile::TempDir) -> (IcebergTable, SqlCommits) {
+    let table = IcebergTable::open_or_create(sqlite_catalog(dir).await, &test_schema("db.dim"))
+        .await
+        .expect("create");
+    let files = table
+        .layout()
+        .write_data_files(two_day_batch())
+        .await
+        .expect("write");
+    assert_eq!(files.len(), 2, "one file per day");
+    table.commit(&owner("j"), 1, files).await.expect("append");
+    let sql = SqlCommits::connect(
+        &format!("sqlite://{}/catalog.db", dir.path().display()),
+        crate::catalog::DEFAULT_CATALOG_NAME,
+    )
+    .await
+    .expect("connect");
+    (table, sql)
+}
+
+/// The file of the first day, and a rewrite of it keeping its first row only.
+async fn rewrite_first_day(table: &IcebergTable, base: &iceberg::table::Table) -> Overwrite {
+    let first_day = two_day_batch().slice(0, 2);
+    let files = table
+        .layout()
+        .write_data_files(first_day.slice(0, 1))
+        .await
+        .expect("write");
+    let mut paths = Vec::new();
+    let current = base.metadata().current_snapshot().expect("snapshot");
+    for listed in base
+        .manifest_list_reader(current)
+        .load()
+        .await
+        .expect("list")
+        .consume_entries()
+    {
+        let manifest = listed
+            .load_manifest(base.file_io())
+            .await
+            .expect("manifest");
+        for e in manifest.entries() {
+            if e.file_path().contains("window_start_day=2024-01-01/") {
+                paths.push(e.file_path().to_owned());
+            }
+        }
+    }
+    Overwrite {
+        removed: paths.into_iter().collect::<BTreeSet<_>>(),
+        added: files,
+    }
+}
+
+fn marks(job: &str, checkpoint: u64) -> (HashMap<String, String>, Vec<TableUpdate>) {
+    (
+        HashMap::from([
+            (JOB_ID_PROPERTY.to_owned(), job.to_owned()),
+            (CHECKPOINT_ID_PROPERTY.to_owned(), checkpoint.to_string()),
+        ]),
+        vec![TableUpdate::SetProperties {
+            updates: HashMap::from([(checkpoint_table_property(job), checkpoint.to_string())]),
+        }],
+    )
+}
+
+#[tokio::test]
+async fn an_overwrite_replaces_a_file_and_carries_the_checkpoint_marker() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let (table, sql) = setup(&dir).await;
+    assert_eq!(scan_rows(&table).await, 4);
+    let base = table.reload().await.expect("reload");
+    let change = rewrite_first_day(&table, &base).await;
+    assert_eq!(change.removed.len(), 1);
+    let (summary, also) = marks("j", 2);
+    let staged = stage_overwrite(&base, &change, summary, also)
+        .await
+        .expect("stage");
+    sql.commit(&base, staged).await.expect("commit");
+
+    assert_eq!(
+        scan_rows(&table).await,
+        3,
+        "2 rows of day 1, 1 of day 0 kept"
+    );
+    let after = table.reload().await.expect("reload");
+    let snapshot = after.metadata().current_snapshot().expect("snapshot");
+    assert_eq!(snapshot.summary().operation, Operation::Overwrite);
+    let props = &snapshot.summary().additional_properties;
+    assert_eq!(
+        props.get("deleted-data-files").map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(props.get("added-data-files").map(String::as_str), Some("1"));
+    assert_eq!(props.get("total-records").map(String::as_str), Some("3"));
+    assert_eq!(
+        table.last_committed_checkpoint("j").await.expect("marks"),
+        Some(2),
+        "the overwrite carries the job's checkpoint"
+    );
+    assert_eq!(
+        table
+            .commit(&owner("j"), 2, Vec::new())
+            .await
+            .expect("re-commit"),
+        CommitOutcome::AlreadyCommitted { last: 2 }
+    );
+    // Appends go on on top of it.
+    let more = table
+        .layout()
+        .write_data_files(two_day_batch())
+        .await
+        .expect("write");
+    table.commit(&owner("j"), 3, more).await.expect("append");
+    assert_eq!(scan_rows(&table).await, 7);
+}
+
+#[tokio::test]
+async fn an_overwrite_staged_on_a_stale_table_conflicts() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let (table, sql) = setup(&dir).await;
+    let stale = table.reload().await.expect("reload");
+    let change = rewrite_first_day(&table, &stale).await;
+    // Someone commits in between.
+    let more = table
+        .layout()
+        .write_data_files(two_day_batch())
+        .await
+        .expect("write");
+    table
+        .commit(&owner("other"), 1, more)
+        .await
+        .expect("append");
+
+    let staged = stage_overwrite(&stale, &change, HashMap::new(), Vec::new())
+        .await
+        .expect("stage");
+    let err = sql.commit(&stale, staged).await.expect_err("stale");
+    assert_eq!(err.kind(), ErrorKind::CatalogCommitConflicts, "{err}");
+    assert_eq!(scan_rows(&table).await, 8, "nothing changed");
+
+    // Once the file is gone, an overwrite removing it again cannot even be staged.
+    let fresh = table.reload().await.expect("reload");
+    let staged = stage_overwrite(&fresh, &change, HashMap::new(), Vec::new())
+        .await
+        .expect("stage");
+    sql.commit(&fresh, staged).await.expect("commit");
+    let now = table.reload().await.expect("reload");
+    let err = stage_overwrite(&now, &change, HashMap::new(), Vec::new())
+        .await
+        .expect_err("already removed");
+    assert_eq!(err.kind(), ErrorKind::CatalogCommitConflicts, "{err}");
+}
+
+#[test]
+fn postgres_placeholders_are_numbered() {
+    assert_eq!(
+        numbered_placeholders("a = ? AND b = ?"),
+        "a = $1 AND b = $2"
+    );
+}
