@@ -15,7 +15,9 @@ pub mod job;
 pub mod metrics;
 pub mod overwrite_commit;
 mod pinned_catalog;
+mod rest_commit;
 pub mod source_ends;
+mod sql_commit;
 pub mod table_commit;
 #[cfg(test)]
 mod test_support;

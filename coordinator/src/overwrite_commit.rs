@@ -1,14 +1,13 @@
 //! An overwrite snapshot (copy-on-write: data files removed, their rewrites and new rows added)
-//! built from iceberg's public spec writers, and its commit to a SQL catalog.
+//! built from iceberg's public spec writers, and its commit.
 //!
 //! iceberg 0.10.1 commits appends only: its `Transaction` has no overwrite action and a
 //! `TableCommit` cannot be built outside the crate. So the snapshot is staged here (manifests,
 //! manifest list, snapshot, the catalog updates and requirements that commit it), and committed
-//! the way the SQL catalog commits: requirements checked, new metadata written, and the
-//! catalog row swapped only if it still points at the metadata the snapshot was staged on.
+//! to the catalog directly: [`SqlCommits`] (`sql_commit.rs`) as the SQL catalog commits,
+//! [`RestCommits`] (`rest_commit.rs`) with the REST protocol's commit request.
 
 use std::collections::{BTreeSet, HashMap};
-use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use iceberg::spec::{
@@ -17,7 +16,11 @@ use iceberg::spec::{
     SnapshotSummaryCollector, Summary, MAIN_BRANCH,
 };
 use iceberg::table::Table;
-use iceberg::{Error, ErrorKind, MetadataLocation, Result, TableRequirement, TableUpdate};
+use iceberg::{Error, ErrorKind, Result, TableRequirement, TableUpdate};
+
+use crate::catalog::{CatalogConfig, DEFAULT_CATALOG_NAME};
+pub use crate::rest_commit::RestCommits;
+pub use crate::sql_commit::SqlCommits;
 
 /// What one overwrite changes in a table.
 #[derive(Debug, Default, Clone)]
@@ -252,99 +255,36 @@ pub async fn stage_overwrite(
     })
 }
 
-/// Commits staged snapshots to a SQL catalog (the `iceberg_tables` table of
-/// iceberg-catalog-sql), on a connection pool of its own.
+/// Where staged snapshots are committed: the job's catalog, spoken to directly.
 #[derive(Debug, Clone)]
-pub struct SqlCommits {
-    pool: sqlx::AnyPool,
-    catalog_name: String,
-    /// PostgreSQL numbers its placeholders.
-    dollar_placeholders: bool,
+pub enum SnapshotCommits {
+    Sql(SqlCommits),
+    Rest(RestCommits),
 }
 
-const SWAP_METADATA: &str = "UPDATE iceberg_tables \
-     SET metadata_location = ?, previous_metadata_location = ? \
-     WHERE catalog_name = ? AND table_name = ? AND table_namespace = ? \
-     AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL) AND metadata_location = ?";
-
-impl SqlCommits {
-    /// Connects to the catalog database at `uri` (`sqlite://…` or `postgres://…`).
-    pub async fn connect(uri: &str, catalog_name: &str) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(2)
-            .connect(uri)
-            .await
-            .map_err(|e| {
-                Error::new(ErrorKind::Unexpected, "cannot connect to the SQL catalog")
-                    .with_source(e)
-            })?;
-        Ok(Self {
-            pool,
-            catalog_name: catalog_name.to_owned(),
-            dollar_placeholders: uri.starts_with("postgres"),
-        })
+impl SnapshotCommits {
+    /// The commit path of the catalog `cfg` names.
+    pub async fn connect(cfg: &CatalogConfig) -> Result<Self> {
+        if cfg.uri.starts_with("http://") || cfg.uri.starts_with("https://") {
+            Ok(Self::Rest(RestCommits::connect(cfg).await?))
+        } else {
+            let name = if cfg.name.trim().is_empty() {
+                DEFAULT_CATALOG_NAME
+            } else {
+                cfg.name.as_str()
+            };
+            Ok(Self::Sql(SqlCommits::connect(&cfg.uri, name).await?))
+        }
     }
 
-    /// Commits `staged` if the table is still at `base`'s metadata: the requirements are
-    /// checked against `base`, its next metadata file is written, and the catalog row moves to
-    /// it only from `base`'s. Anything else is [`ErrorKind::CatalogCommitConflicts`].
+    /// Commits `staged` if the table is still at `base`'s state; anything else is
+    /// [`ErrorKind::CatalogCommitConflicts`].
     pub async fn commit(&self, base: &Table, staged: StagedSnapshot) -> Result<()> {
-        for requirement in &staged.requirements {
-            requirement.check(Some(base.metadata()))?;
-        }
-        let current = base.metadata_location_result()?.to_owned();
-        let mut builder = base.metadata().clone().into_builder(Some(current.clone()));
-        for update in staged.updates {
-            builder = update.apply(builder)?;
-        }
-        let metadata = builder.build()?.metadata;
-        let next = MetadataLocation::from_str(&current)?
-            .with_next_version()
-            .with_new_metadata(&metadata);
-        metadata.write_to(base.file_io(), &next).await?;
-        let sql = if self.dollar_placeholders {
-            numbered_placeholders(SWAP_METADATA)
-        } else {
-            SWAP_METADATA.to_owned()
-        };
-        let ident = base.identifier();
-        let swapped = sqlx::query(&sql)
-            .bind(next.to_string())
-            .bind(current.as_str())
-            .bind(self.catalog_name.as_str())
-            .bind(ident.name())
-            .bind(ident.namespace().join("."))
-            .bind(current.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                Error::new(ErrorKind::Unexpected, "the catalog update failed").with_source(e)
-            })?;
-        if swapped.rows_affected() == 0 {
-            return Err(Error::new(
-                ErrorKind::CatalogCommitConflicts,
-                "the table changed since the snapshot was staged",
-            )
-            .with_retryable(true));
-        }
-        Ok(())
-    }
-}
-
-/// `?` placeholders as `$1`, `$2`, … (the statement holds no other `?`).
-fn numbered_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(c);
+        match self {
+            Self::Sql(sql) => sql.commit(base, staged).await,
+            Self::Rest(rest) => rest.commit(base, staged).await,
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -162,11 +162,3 @@ async fn an_overwrite_staged_on_a_stale_table_conflicts() {
         .expect_err("already removed");
     assert_eq!(err.kind(), ErrorKind::CatalogCommitConflicts, "{err}");
 }
-
-#[test]
-fn postgres_placeholders_are_numbered() {
-    assert_eq!(
-        numbered_placeholders("a = ? AND b = ?"),
-        "a = $1 AND b = $2"
-    );
-}

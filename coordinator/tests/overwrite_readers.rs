@@ -2,9 +2,10 @@
 //! (pyiceberg and DuckDB's iceberg extension, `tests/py/read_table.py`): the removed file's
 //! rows are gone, its rewrite and the rest are there, for both.
 //!
-//! Needs `FLOE_PYTHON` (the venv of scripts/python-env.sh) and, for the PostgreSQL catalog,
-//! `FLOE_POSTGRES_URL` (scripts/test.sh exports both): the tests fail without them rather
-//! than skip.
+//! Needs `FLOE_PYTHON` (the venv of scripts/python-env.sh), for the PostgreSQL catalog
+//! `FLOE_POSTGRES_URL`, for the REST catalog on S3 `FLOE_REST_URI`, `FLOE_REST_CREDENTIAL`,
+//! `FLOE_REST_WAREHOUSE`, `FLOE_S3_ENDPOINT` and `AWS_*` (scripts/test.sh exports them all): the
+//! tests fail without them rather than skip.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -13,10 +14,11 @@ use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use floe_common::schema::{Column, ColumnType, TableSchema};
-use floe_coordinator::catalog::{connect_catalog, CatalogConfig, DEFAULT_CATALOG_NAME};
+use floe_coordinator::catalog::{connect_catalog, CatalogConfig};
 use floe_coordinator::iceberg_table::IcebergTable;
-use floe_coordinator::overwrite_commit::{stage_overwrite, Overwrite, SqlCommits};
+use floe_coordinator::overwrite_commit::{stage_overwrite, Overwrite, SnapshotCommits};
 use floe_coordinator::table_commit::JobOwner;
+use iceberg::ErrorKind;
 
 fn batch(ids: &[i64], names: &[&str]) -> RecordBatch {
     let schema = Arc::new(arrow_schema::Schema::new(vec![
@@ -33,17 +35,20 @@ fn batch(ids: &[i64], names: &[&str]) -> RecordBatch {
     .expect("batch")
 }
 
-fn read(catalog_uri: &str, dir: &Path, table: &str, reader: &str) -> Vec<(i64, String)> {
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name}: start the services with scripts/services.sh DIR start --s3 --pg")
+    })
+}
+
+fn read(catalog_uri: &str, warehouse: &str, table: &str, reader: &str) -> Vec<(i64, String)> {
     let python = std::env::var("FLOE_PYTHON")
         .expect("FLOE_PYTHON: a python with pyiceberg and duckdb (scripts/python-env.sh)");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/py/read_table.py");
     let out = Command::new(python)
         .arg(script)
         .args(["--catalog-uri", catalog_uri])
-        .args([
-            "--warehouse",
-            &format!("file://{}/warehouse", dir.display()),
-        ])
+        .args(["--warehouse", warehouse])
         .args(["--table", table, "--reader", reader])
         .output()
         .expect("run read_table.py");
@@ -72,14 +77,14 @@ async fn both_readers_see_an_overwrite_applied_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let uri = format!("sqlite://{}/catalog.db", dir.path().display());
     let reader_uri = format!("sqlite:///{}/catalog.db", dir.path().display());
-    overwrite_and_read(&uri, &reader_uri, dir.path(), "dims.people").await;
+    let warehouse = format!("file://{}/warehouse", dir.path().display());
+    let cfg = CatalogConfig::new(uri, &warehouse);
+    overwrite_and_read(&cfg, &reader_uri, "dims.people").await;
 }
 
 #[tokio::test]
 async fn both_readers_see_an_overwrite_applied_postgres() {
-    let uri = std::env::var("FLOE_POSTGRES_URL").expect(
-        "FLOE_POSTGRES_URL: set by `scripts/services.sh DIR start --pg` (PostgreSQL catalog)",
-    );
+    let uri = env("FLOE_POSTGRES_URL");
     let reader_uri = format!(
         "postgresql+psycopg2://{}",
         uri.split_once("://").map_or(uri.as_str(), |(_, rest)| rest)
@@ -87,13 +92,35 @@ async fn both_readers_see_an_overwrite_applied_postgres() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The database outlives test runs: a namespace of this run's own.
     let table = format!("overwrite_{}.people", uuid::Uuid::new_v4().simple());
-    overwrite_and_read(&uri, &reader_uri, dir.path(), &table).await;
+    let warehouse = format!("file://{}/warehouse", dir.path().display());
+    let cfg = CatalogConfig::new(uri, &warehouse);
+    overwrite_and_read(&cfg, &reader_uri, &table).await;
 }
 
-/// Two appends, then an overwrite of the first file through Floe's SQL commit; both readers
+#[tokio::test]
+async fn both_readers_see_an_overwrite_applied_rest_on_s3() {
+    let uri = env("FLOE_REST_URI");
+    let mut cfg = CatalogConfig::new(&uri, env("FLOE_REST_WAREHOUSE"));
+    for (key, var) in [
+        ("credential", "FLOE_REST_CREDENTIAL"),
+        ("s3.endpoint", "FLOE_S3_ENDPOINT"),
+        ("s3.access-key-id", "AWS_ACCESS_KEY_ID"),
+        ("s3.secret-access-key", "AWS_SECRET_ACCESS_KEY"),
+    ] {
+        cfg.properties.insert(key.into(), env(var));
+    }
+    cfg.properties
+        .insert("s3.region".into(), "us-east-1".into());
+    cfg.properties
+        .insert("s3.path-style-access".into(), "true".into());
+    // The catalog outlives test runs: a namespace of this run's own.
+    let table = format!("overwrite_{}.people", uuid::Uuid::new_v4().simple());
+    overwrite_and_read(&cfg, &uri, &table).await;
+}
+
+/// Two appends, then an overwrite of the first file through Floe's own commit; both readers
 /// must see exactly the rows after it.
-async fn overwrite_and_read(uri: &str, reader_uri: &str, dir: &Path, table_name: &str) {
-    let cfg = CatalogConfig::new(uri, format!("file://{}/warehouse", dir.display()));
+async fn overwrite_and_read(cfg: &CatalogConfig, reader_uri: &str, table_name: &str) {
     let spec = TableSchema {
         name: table_name.into(),
         columns: vec![
@@ -102,7 +129,7 @@ async fn overwrite_and_read(uri: &str, reader_uri: &str, dir: &Path, table_name:
         ],
         partition: Vec::new(),
     };
-    let table = IcebergTable::open_or_create(connect_catalog(&cfg).await.expect("catalog"), &spec)
+    let table = IcebergTable::open_or_create(connect_catalog(cfg).await.expect("catalog"), &spec)
         .await
         .expect("table");
     let owner = JobOwner {
@@ -130,29 +157,31 @@ async fn overwrite_and_read(uri: &str, reader_uri: &str, dir: &Path, table_name:
         .await
         .expect("write");
     let base = table.reload().await.expect("reload");
-    let staged = stage_overwrite(
-        &base,
-        &Overwrite {
-            removed,
-            added: rewrite,
-        },
-        HashMap::new(),
-        Vec::new(),
-    )
-    .await
-    .expect("stage");
-    SqlCommits::connect(&cfg.uri, DEFAULT_CATALOG_NAME)
+    let change = Overwrite {
+        removed,
+        added: rewrite,
+    };
+    let commits = SnapshotCommits::connect(cfg).await.expect("connect");
+    let staged = stage_overwrite(&base, &change, HashMap::new(), Vec::new())
         .await
-        .expect("connect")
-        .commit(&base, staged)
+        .expect("stage");
+    commits.commit(&base, staged).await.expect("commit");
+    // The same change staged on the table as it was before: the catalog refuses it.
+    let stale = stage_overwrite(&base, &change, HashMap::new(), Vec::new())
         .await
-        .expect("commit");
+        .expect("stage");
+    let err = commits.commit(&base, stale).await.expect_err("stale");
+    assert_eq!(err.kind(), ErrorKind::CatalogCommitConflicts, "{err}");
 
     let want: Vec<(i64, String)> = [(1, "ann"), (3, "cyd"), (4, "dee"), (5, "eve"), (6, "fay")]
         .iter()
         .map(|(i, n)| (*i, n.to_string()))
         .collect();
     for reader in ["pyiceberg", "duckdb"] {
-        assert_eq!(read(reader_uri, dir, table_name, reader), want, "{reader}");
+        assert_eq!(
+            read(reader_uri, &cfg.warehouse, table_name, reader),
+            want,
+            "{reader}"
+        );
     }
 }
