@@ -112,12 +112,10 @@ pub async fn stage_overwrite(
     let mut removed = 0usize;
 
     if let Some(current) = md.current_snapshot() {
-        for listed in base
-            .manifest_list_reader(current)
-            .load()
-            .await?
-            .consume_entries()
-        {
+        let list = base.manifest_list_reader(current).load().await?;
+        // Collected first: the list's own iterator is not `Send`, and commits run in tasks.
+        let listed_all: Vec<ManifestFile> = list.consume_entries().into_iter().collect();
+        for listed in listed_all {
             if listed.content != ManifestContentType::Data || change.removed.is_empty() {
                 manifests.push(listed);
                 continue;

@@ -3,11 +3,12 @@
 use std::collections::{BTreeSet, HashMap};
 
 use iceberg::spec::Operation;
-use iceberg::{ErrorKind, TableUpdate};
+use iceberg::ErrorKind;
 
 use super::*;
-use crate::commit_marker::{checkpoint_table_property, CHECKPOINT_ID_PROPERTY, JOB_ID_PROPERTY};
+use crate::commit_marker::checkpoint_table_property;
 use crate::iceberg_table::{CommitOutcome, IcebergTable};
+use crate::table_commit::TableChange;
 use crate::test_support::{owner, scan_rows, sqlite_catalog, test_schema, two_day_batch};
 
 async fn setup(dir: &tempfile::TempDir) -> (IcebergTable, SqlCommits) {
@@ -63,32 +64,29 @@ async fn rewrite_first_day(table: &IcebergTable, base: &iceberg::table::Table) -
     }
 }
 
-fn marks(job: &str, checkpoint: u64) -> (HashMap<String, String>, Vec<TableUpdate>) {
-    (
-        HashMap::from([
-            (JOB_ID_PROPERTY.to_owned(), job.to_owned()),
-            (CHECKPOINT_ID_PROPERTY.to_owned(), checkpoint.to_string()),
-        ]),
-        vec![TableUpdate::SetProperties {
-            updates: HashMap::from([(checkpoint_table_property(job), checkpoint.to_string())]),
-        }],
-    )
-}
-
+/// Through the table's checkpoint commit: the same idempotence check, marker and re-check as
+/// an append.
 #[tokio::test]
-async fn an_overwrite_replaces_a_file_and_carries_the_checkpoint_marker() {
+async fn an_overwrite_checkpoint_replaces_a_file_exactly_once() {
     let dir = tempfile::TempDir::new().expect("tempdir");
     let (table, sql) = setup(&dir).await;
+    let via = SnapshotCommits::Sql(sql);
     assert_eq!(scan_rows(&table).await, 4);
     let base = table.reload().await.expect("reload");
     let change = rewrite_first_day(&table, &base).await;
     assert_eq!(change.removed.len(), 1);
-    let (summary, also) = marks("j", 2);
-    let staged = stage_overwrite(&base, &change, summary, also)
+    let overwrite = || TableChange::Overwrite {
+        change: change.clone(),
+        via: &via,
+    };
+    let outcome = table
+        .commit_change(&owner("j"), 2, overwrite())
         .await
-        .expect("stage");
-    sql.commit(&base, staged).await.expect("commit");
-
+        .expect("commit");
+    assert!(
+        matches!(outcome, CommitOutcome::Committed { .. }),
+        "{outcome:?}"
+    );
     assert_eq!(
         scan_rows(&table).await,
         3,
@@ -105,16 +103,20 @@ async fn an_overwrite_replaces_a_file_and_carries_the_checkpoint_marker() {
     assert_eq!(props.get("added-data-files").map(String::as_str), Some("1"));
     assert_eq!(props.get("total-records").map(String::as_str), Some("3"));
     assert_eq!(
-        table.last_committed_checkpoint("j").await.expect("marks"),
-        Some(2),
-        "the overwrite carries the job's checkpoint"
+        after
+            .metadata()
+            .properties()
+            .get(&checkpoint_table_property("j"))
+            .map(String::as_str),
+        Some("2")
     );
     assert_eq!(
         table
-            .commit(&owner("j"), 2, Vec::new())
+            .commit_change(&owner("j"), 2, overwrite())
             .await
-            .expect("re-commit"),
-        CommitOutcome::AlreadyCommitted { last: 2 }
+            .expect("again"),
+        CommitOutcome::AlreadyCommitted { last: 2 },
+        "a retried checkpoint stages nothing (its file is gone: staging would conflict)"
     );
     // Appends go on on top of it.
     let more = table

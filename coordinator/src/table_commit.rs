@@ -13,13 +13,14 @@ use std::time::Duration;
 use iceberg::spec::DataFile;
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
-use iceberg::ErrorKind;
+use iceberg::{ErrorKind, TableUpdate};
 
 use crate::commit_marker::{
     checkpoint_table_property, epoch_table_property, snapshot_for_checkpoint, JobMarks,
     CHECKPOINT_ID_PROPERTY, EPOCH_PROPERTY, JOB_ID_PROPERTY,
 };
 use crate::iceberg_table::{CommitOutcome, IcebergTable, TableError};
+use crate::overwrite_commit::{stage_overwrite, Overwrite, SnapshotCommits};
 use crate::pinned_catalog::PinnedCatalog;
 
 /// How many times a commit is re-checked and retried after losing a race to another writer.
@@ -35,10 +36,30 @@ pub struct JobOwner {
     pub epoch: u64,
 }
 
+/// What one checkpoint commits to a table.
+#[derive(Debug, Clone)]
+pub enum TableChange<'a> {
+    /// New data files.
+    Append(Vec<DataFile>),
+    /// Data files replaced by their rewrites and new rows (copy-on-write), committed through
+    /// `via`: iceberg's transactions only append.
+    Overwrite {
+        change: Overwrite,
+        via: &'a SnapshotCommits,
+    },
+}
+
 /// What one pinned attempt should do, decided from the freshly loaded table.
-enum Plan {
+enum Plan<'a> {
     Done(CommitOutcome),
     Commit(Box<Transaction>),
+    /// Stage an overwrite on the loaded table with this summary and these updates, then commit.
+    Overwrite {
+        change: &'a Overwrite,
+        via: &'a SnapshotCommits,
+        summary: HashMap<String, String>,
+        also: Vec<TableUpdate>,
+    },
 }
 
 /// How a run of pinned attempts ended.
@@ -80,18 +101,30 @@ impl IcebergTable {
         }
     }
 
-    /// Commits `files` as checkpoint `checkpoint_id` of `owner.job`, exactly once.
-    ///
-    /// Returns [`CommitOutcome::AlreadyCommitted`] without writing when the table holds a
-    /// checkpoint `>= checkpoint_id` of the job, and [`TableError::Fenced`] when a newer process
-    /// owns it. Otherwise appends the files in one snapshot tagged with the job and checkpoint,
-    /// setting the checkpoint table property in the same commit. `files` may be empty.
-    /// Any failure is followed by a reload: if the checkpoint landed anyway, that is returned.
+    /// Appends `files` as checkpoint `checkpoint_id` of `owner.job`, exactly once (see
+    /// [`Self::commit_change`]).
     pub async fn commit(
         &self,
         owner: &JobOwner,
         checkpoint_id: u64,
         files: Vec<DataFile>,
+    ) -> Result<CommitOutcome, TableError> {
+        self.commit_change(owner, checkpoint_id, TableChange::Append(files))
+            .await
+    }
+
+    /// Commits `change` as checkpoint `checkpoint_id` of `owner.job`, exactly once.
+    ///
+    /// Returns [`CommitOutcome::AlreadyCommitted`] without writing when the table holds a
+    /// checkpoint `>= checkpoint_id` of the job, and [`TableError::Fenced`] when a newer process
+    /// owns it. Otherwise commits the change in one snapshot tagged with the job and checkpoint,
+    /// setting the checkpoint table property in the same commit. An append may be empty.
+    /// Any failure is followed by a reload: if the checkpoint landed anyway, that is returned.
+    pub async fn commit_change(
+        &self,
+        owner: &JobOwner,
+        checkpoint_id: u64,
+        change: TableChange<'_>,
     ) -> Result<CommitOutcome, TableError> {
         if owner.job.is_empty() {
             return Err(TableError::InvalidArgument(
@@ -110,6 +143,22 @@ impl IcebergTable {
                     return Ok(Plan::Done(CommitOutcome::AlreadyCommitted { last }));
                 }
                 self.check_owner(&marks, owner)?;
+                let files = match &change {
+                    TableChange::Append(files) => files,
+                    TableChange::Overwrite { change, via } => {
+                        return Ok(Plan::Overwrite {
+                            change,
+                            via,
+                            summary: summary.clone(),
+                            also: vec![TableUpdate::SetProperties {
+                                updates: HashMap::from([(
+                                    checkpoint_table_property(&owner.job),
+                                    checkpoint_id.to_string(),
+                                )]),
+                            }],
+                        })
+                    }
+                };
                 // File names carry a fresh uuid and the checkpoint check guards re-commits, so
                 // the duplicate-file scan (which reads every manifest of the table) is skipped.
                 let tx = Transaction::new(base);
@@ -208,25 +257,40 @@ impl IcebergTable {
 
     /// Reloads, lets `plan` decide from the loaded table, and commits its transaction pinned to
     /// that table; a conflict starts over (with backoff, up to [`MAX_COMMIT_ATTEMPTS`]).
-    async fn commit_pinned(
+    async fn commit_pinned<'p>(
         &self,
         what: &str,
-        plan: impl Fn(&Table) -> Result<Plan, TableError>,
+        plan: impl Fn(&Table) -> Result<Plan<'p>, TableError>,
     ) -> Result<Attempts, TableError> {
         let mut delay = FIRST_RETRY_DELAY;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let base = self.reload().await?;
-            let tx = match plan(&base)? {
+            let committed = match plan(&base)? {
                 Plan::Done(outcome) => return Ok(Attempts::Done(outcome)),
-                Plan::Commit(tx) => tx,
+                Plan::Commit(tx) => {
+                    let pinned = PinnedCatalog {
+                        inner: self.catalog.clone(),
+                        base,
+                    };
+                    crate::catalog_call::with_deadline(what, tx.commit(&pinned)).await
+                }
+                Plan::Overwrite {
+                    change,
+                    via,
+                    summary,
+                    also,
+                } => {
+                    let attempt = async {
+                        let staged = stage_overwrite(&base, change, summary, also).await?;
+                        via.commit(&base, staged).await?;
+                        self.catalog.load_table(&self.ident).await
+                    };
+                    crate::catalog_call::with_deadline(what, attempt).await
+                }
             };
-            let pinned = PinnedCatalog {
-                inner: self.catalog.clone(),
-                base,
-            };
-            match crate::catalog_call::with_deadline(what, tx.commit(&pinned)).await {
+            match committed {
                 Ok(committed) => return Ok(Attempts::Committed(committed)),
                 Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
                     if attempt >= MAX_COMMIT_ATTEMPTS {
