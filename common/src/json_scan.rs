@@ -224,9 +224,13 @@ impl<'b> Scanner<'b> {
     }
 
     fn literal(&mut self, word: &[u8], value: Scalar<'b>) -> Result<Scalar<'b>, String> {
+        self.skip_literal(word).map(|()| value)
+    }
+
+    fn skip_literal(&mut self, word: &[u8]) -> Result<(), String> {
         if self.bytes[self.at..].starts_with(word) {
             self.at += word.len();
-            Ok(value)
+            Ok(())
         } else {
             Err(self.error("expected a value"))
         }
@@ -394,9 +398,9 @@ impl<'b> Scanner<'b> {
                 self.skip_string()
             }
             Some(open @ (b'{' | b'[')) => self.skip_container(open, depth + 1),
-            Some(b't') => self.literal(b"true", Scalar::Null).map(drop),
-            Some(b'f') => self.literal(b"false", Scalar::Null).map(drop),
-            Some(b'n') => self.literal(b"null", Scalar::Null).map(drop),
+            Some(b't') => self.skip_literal(b"true"),
+            Some(b'f') => self.skip_literal(b"false"),
+            Some(b'n') => self.skip_literal(b"null"),
             Some(b'-' | b'0'..=b'9') => self.number().map(drop),
             None => Err(self.error("unexpected end")),
             Some(_) => Err(self.error("expected a value")),
