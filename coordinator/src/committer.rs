@@ -353,14 +353,12 @@ impl IcebergCommitter {
                 into.rows += files.rows;
             }
         }
+        // Gathered in the order of `self.tables`, so they come back in that order.
+        let mut gathered = from_workers.into_iter().map(|(_, files)| files);
         let mut tables: Vec<TableFiles> = Vec::new();
         for (role, table) in &self.tables {
             let files = if role.written_by_workers() {
-                from_workers
-                    .iter()
-                    .find(|(t, _)| std::ptr::eq(*t, table))
-                    .map(|(_, files)| files.clone())
-                    .filter(|files| files.rows > 0)
+                gathered.next().filter(|files| files.rows > 0)
             } else {
                 let batch = rows::windows_batch(
                     &self.job,

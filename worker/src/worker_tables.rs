@@ -39,10 +39,11 @@ impl WorkerTables {
 
     /// Layouts made without a catalog under `location` (tests and tools).
     pub fn for_job_at(job: &JobSpec, location: &str) -> Result<Self, WorkerError> {
-        let by_name: Vec<_> = job.sinks().iter().map(|s| s.schema.clone()).collect();
+        let sinks = job.sinks();
         Self::of_job(job, |name| {
-            let spec = by_name
+            let spec = sinks
                 .iter()
+                .map(|s| s.schema)
                 .find(|s| s.name == name)
                 .ok_or_else(|| WorkerError::Job(format!("job {} has no table {name}", job.name)))?;
             let at = format!("{}/{}", location.trim_end_matches('/'), spec.name);

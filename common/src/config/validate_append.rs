@@ -101,11 +101,11 @@ impl JobConfig {
             })?,
         };
         let default_window = WindowConfig {
-            kind: "tumbling".into(),
+            kind: default_window_type(),
             size: None,
-            watermark_delay: "10s".into(),
-            allowed_lateness: "0s".into(),
-            idle_timeout: "30s".into(),
+            watermark_delay: default_delay(),
+            allowed_lateness: default_lateness(),
+            idle_timeout: default_idle(),
         };
         let w = self.window.as_ref().unwrap_or(&default_window);
         let window = WindowSpec {
