@@ -175,6 +175,7 @@ impl Decoder {
             append,
         })
     }
+
     pub fn n_aggregates(&self) -> usize {
         self.aggregates.len()
     }

@@ -387,9 +387,9 @@ impl WindowOperator {
     }
 
     /// Approximate bytes of output waiting for the next checkpoint: late events, dead letters
-    /// and an append job's rows. What backpressure bounds. (A window leaves the state at the barrier whose job
-    /// watermark closes it, so no closed window waits between barriers; a window only this
-    /// worker's watermark has passed is still open for the job.)
+    /// and an append job's rows. What backpressure bounds. (A window leaves the state at the
+    /// barrier whose job watermark closes it, so no closed window waits between barriers; a
+    /// window only this worker's watermark has passed is still open for the job.)
     pub fn pending_output_bytes(&self) -> usize {
         self.side_bytes + self.appended.as_ref().map_or(0, AppendRows::heap_bytes)
     }

@@ -252,8 +252,9 @@ fn convert_column(column: &ArrayRef, target: &DataType) -> Option<ArrayRef> {
     }
 }
 
-/// The top-level columns of `batch` that `spec`'s partition values are computed from, or `None`
-/// when one is nested or missing (the caller then splits row by row).
+/// `spec`'s partition values of every row of `batch` (each field's transform applied to its
+/// top-level source column), or `None` when a source is nested or missing or a transform does
+/// not apply (the caller then splits row by row).
 fn partition_value_columns(
     batch: &RecordBatch,
     schema: &iceberg::spec::Schema,
