@@ -80,7 +80,9 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         .as_secs()
         .saturating_mul(args.speedup.max(1) as u64)
         + 3600;
-    file.jobs[0].event_time.max_ahead = format!("{ahead}s");
+    if let Some(event_time) = &mut file.jobs[0].event_time {
+        event_time.max_ahead = format!("{ahead}s");
+    }
     let cfg = file.validate()?;
     let job = Arc::new(cfg.jobs[0].clone());
     let catalog = crate::setup::catalog(&cfg).await?;

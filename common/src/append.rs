@@ -33,7 +33,7 @@ pub enum AppendType {
 }
 
 impl AppendType {
-    fn column_type(self) -> ColumnType {
+    pub(crate) fn column_type(self) -> ColumnType {
         match self {
             AppendType::String | AppendType::Json => ColumnType::String,
             AppendType::Long => ColumnType::Long,

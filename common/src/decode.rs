@@ -6,6 +6,7 @@
 
 use crate::aggregate::{AggregateSpec, Input};
 use crate::append::{AppendRows, AppendSpec};
+use crate::cdc::ChangeDecoder;
 use crate::config::{JobSpec, TimeUnit};
 use crate::filter::Comparison;
 use crate::group_key;
@@ -127,6 +128,8 @@ pub struct Decoder {
     aggregates: Vec<AggregateInput>,
     /// An append job's columns and the slot each reads.
     append: Option<(AppendSpec, Vec<usize>)>,
+    /// A CDC job's records are Debezium changes, read by their own decoder.
+    changes: Option<ChangeDecoder>,
 }
 
 impl Decoder {
@@ -157,7 +160,8 @@ impl Decoder {
                     .collect(),
             })
             .collect();
-        let append = job.append().map(|spec| {
+        let changes = job.cdc().map(ChangeDecoder::new).transpose()?;
+        let append = job.append().filter(|_| changes.is_none()).map(|spec| {
             let slots = spec.columns.iter().map(|c| slot_of(&c.field)).collect();
             (spec.clone(), slots)
         });
@@ -173,6 +177,7 @@ impl Decoder {
             key_slots,
             aggregates,
             append,
+            changes,
         })
     }
 
@@ -191,6 +196,10 @@ impl Decoder {
         batch.note_position(partition, offset);
         batch.bytes += value.map_or(0, |v| v.len() as u64);
         let Some(bytes) = value else {
+            if self.changes.is_some() {
+                // Debezium's tombstone after a delete: for log compaction, not a change.
+                return;
+            }
             batch.dead_letters.push(DeadLetter {
                 partition,
                 offset,
@@ -215,6 +224,12 @@ impl Decoder {
     }
 
     fn decode_event(&self, bytes: &[u8], batch: &mut DecodedBatch) -> Result<(), String> {
+        if let Some(changes) = &self.changes {
+            let event_ms = changes.decode(bytes, &mut batch.appended)?;
+            batch.key_ends.push(batch.keys.len());
+            batch.event_ms.push(event_ms);
+            return Ok(());
+        }
         if self.paths.len() <= INLINE_SLOTS {
             let mut inline: [Scalar<'_>; INLINE_SLOTS] = std::array::from_fn(|_| Scalar::Missing);
             self.decode_fields(bytes, &mut inline[..self.paths.len()], batch)

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::aggregate::AggregateSpec;
 use crate::append::AppendSpec;
+use crate::cdc::CdcSpec;
 use crate::generator_source::GeneratorSpec;
 use crate::path::FieldPath;
 use crate::schema::TableSchema;
@@ -118,6 +119,9 @@ pub enum JobKind {
     Aggregate,
     /// Every record as one row (the Bronze flow).
     Append(AppendSpec),
+    /// Debezium changes: every change in a changelog, the last per key applied to a dimension
+    /// table.
+    Cdc(CdcSpec),
 }
 
 /// What a sink's rows are, which decides who writes its data files.
@@ -129,14 +133,17 @@ pub enum SinkRole {
     DeadLetters,
     /// Closed windows' rows, merged across workers by the committer.
     Windows,
-    /// One row per record (an append job's table).
+    /// One row per record (an append job's table, a CDC job's changelog).
     Records,
+    /// A table kept equal to a source table by applying its changes (copy-on-write), by the
+    /// committer.
+    Dimension,
 }
 
 impl SinkRole {
     /// Row-per-record tables are written by the workers; only their files' metadata travels.
     pub fn written_by_workers(self) -> bool {
-        !matches!(self, SinkRole::Windows)
+        !matches!(self, SinkRole::Windows | SinkRole::Dimension)
     }
 }
 
@@ -179,14 +186,29 @@ impl JobSpec {
                 sink(SinkRole::DeadLetters, &self.dead_letter_table),
                 sink(SinkRole::Records, &self.table),
             ],
+            JobKind::Cdc(spec) => vec![
+                sink(SinkRole::DeadLetters, &self.dead_letter_table),
+                sink(SinkRole::Records, &spec.changes_table),
+                sink(SinkRole::Dimension, &self.table),
+            ],
         }
     }
 
-    /// The append job's columns, for an append job.
+    /// The columns of the job's row-per-record table (an append job's table, a CDC job's
+    /// changelog); `None` for an aggregate job.
     pub fn append(&self) -> Option<&AppendSpec> {
         match &self.kind {
             JobKind::Append(spec) => Some(spec),
+            JobKind::Cdc(spec) => Some(&spec.changelog),
             JobKind::Aggregate => None,
+        }
+    }
+
+    /// The CDC job's spec, for a CDC job.
+    pub fn cdc(&self) -> Option<&CdcSpec> {
+        match &self.kind {
+            JobKind::Cdc(spec) => Some(spec),
+            _ => None,
         }
     }
 }

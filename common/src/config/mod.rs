@@ -11,6 +11,7 @@ use crate::generator_source::GeneratorConfig;
 
 mod job_spec;
 mod validate_append;
+mod validate_cdc;
 mod validate_job;
 
 pub use job_spec::*;
@@ -127,30 +128,50 @@ fn default_warehouse() -> String {
 #[serde(deny_unknown_fields)]
 pub struct JobConfig {
     pub name: String,
-    /// `aggregate` (default: windowed aggregates) or `append` (every record as a row).
+    /// `aggregate` (default: windowed aggregates), `append` (every record as a row) or `cdc`
+    /// (Debezium changes kept as a dimension table).
     #[serde(default = "default_kind")]
     pub kind: String,
     pub source: SourceConfig,
     #[serde(default)]
     pub format: FormatConfig,
-    pub event_time: EventTimeConfig,
+    /// Required by aggregate and append jobs; a CDC job's event time is each change's `ts_ms`.
+    pub event_time: Option<EventTimeConfig>,
     #[serde(default)]
     pub group_by: Vec<GroupByConfig>,
     /// Required by aggregate jobs; an append job may set its watermark here (no `size`).
     pub window: Option<WindowConfig>,
     #[serde(default, rename = "aggregate")]
     pub aggregates: Vec<AggregateConfig>,
-    /// An append job's columns.
+    /// An append or CDC job's columns.
     #[serde(default, rename = "column")]
     pub columns: Vec<ColumnConfig>,
+    /// A CDC job's primary key and change columns.
+    pub cdc: Option<CdcConfig>,
     pub sink: SinkConfig,
+}
+
+/// `[job.cdc]`: what a CDC job needs beyond its columns.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CdcConfig {
+    /// The declared columns forming the source table's primary key.
+    pub primary_key: Vec<String>,
+    /// The dimension column holding when its row last changed.
+    #[serde(default = "default_updated_at")]
+    pub updated_at: String,
+}
+
+fn default_updated_at() -> String {
+    "updated_at".into()
 }
 
 fn default_kind() -> String {
     "aggregate".into()
 }
 
-/// `[[job.column]]`: one column of an append job.
+/// `[[job.column]]`: one column of an append or CDC job (a CDC job's fields are paths inside
+/// the row image).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnConfig {
@@ -304,7 +325,9 @@ pub struct SinkConfig {
     pub partition_by: Vec<String>,
     pub late_table: Option<String>,
     pub dead_letter_table: Option<String>,
-    /// Append jobs: data files are rolled at this size (`128MB`, the default) and at every
+    /// CDC jobs: the changelog table (default: the table's name + `_changes`).
+    pub changes_table: Option<String>,
+    /// Append and CDC jobs: data files are rolled at this size (`128MB`, the default) and at every
     /// checkpoint.
     pub target_file_size: Option<String>,
 }

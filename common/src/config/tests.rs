@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::schema::PartitionTransform;
+use crate::schema::{ColumnType, PartitionTransform, TableSchema};
 
 pub(crate) const VIDEO_STATS: &str = include_str!("../../../examples/video_stats.toml");
 
@@ -157,4 +157,97 @@ fn an_append_job_refuses_what_only_windows_have_and_overlapping_fields() {
         "{VIDEO_STATS}\n[[job.column]]\ncolumn = \"x\"\nfield = \"body.x\"\ntype = \"string\"\n"
     );
     assert_eq!(error_of(&gold_with_columns).key, "job[0].column");
+}
+
+pub(crate) const DIM_VIDEOS: &str = include_str!("../../../examples/dim_videos.toml");
+
+#[test]
+fn the_cdc_example_keeps_a_dimension_table_and_its_changelog() {
+    let cfg = FloeConfig::parse(DIM_VIDEOS).unwrap().validate().unwrap();
+    let job = &cfg.jobs[0];
+    let names = |s: &TableSchema| s.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&job.table),
+        [
+            "video_id",
+            "title",
+            "category",
+            "status",
+            "duration_s",
+            "updated_at"
+        ],
+        "the columns of formats.md §2"
+    );
+    let spec = job.cdc().expect("a CDC job");
+    assert_eq!(spec.key, ["video_id"]);
+    assert_eq!(job.table.columns[4].ty, ColumnType::Long);
+    assert_eq!(job.table.columns[5].ty, ColumnType::TimestampTz);
+    let sinks: Vec<(SinkRole, String)> = job
+        .sinks()
+        .iter()
+        .map(|s| (s.role, s.schema.name.clone()))
+        .collect();
+    assert_eq!(
+        sinks,
+        [
+            (SinkRole::DeadLetters, "dims.dim_videos_dead_letters".into()),
+            (SinkRole::Records, "dims.dim_videos_changes".into()),
+            (SinkRole::Dimension, "dims.dim_videos".into()),
+        ]
+    );
+    assert_eq!(job.append(), Some(&spec.changelog));
+}
+
+#[test]
+fn a_cdc_job_refuses_event_time_windows_partitions_and_unknown_keys() {
+    for (bad, key) in [
+        (
+            DIM_VIDEOS.replace(
+                "[job.cdc]",
+                "[job.event_time]\nfield = \"ts_ms\"\n\n[job.cdc]",
+            ),
+            "job[0].event_time",
+        ),
+        (
+            DIM_VIDEOS.replace("primary_key = [\"video_id\"]", "primary_key = [\"id\"]"),
+            "job[0].cdc.primary_key",
+        ),
+        (
+            DIM_VIDEOS.replace("primary_key = [\"video_id\"]", "primary_key = []"),
+            "job[0].cdc.primary_key",
+        ),
+        (
+            DIM_VIDEOS.replace("[job.cdc]\nprimary_key = [\"video_id\"]", ""),
+            "job[0].cdc",
+        ),
+        (
+            DIM_VIDEOS.replace("column = \"title\"", "column = \"op\""),
+            "job[0].column[1].column",
+        ),
+        (
+            DIM_VIDEOS.replace(
+                "table = \"dims.dim_videos\"",
+                "table = \"dims.dim_videos\"\npartition_by = [\"day(updated_at)\"]",
+            ),
+            "job[0].sink.partition_by",
+        ),
+        (
+            DIM_VIDEOS.replace(
+                "table = \"dims.dim_videos\"",
+                "table = \"dims.dim_videos\"\nchanges_table = \"dims.dim_videos\"",
+            ),
+            "job[0].sink.changes_table",
+        ),
+        (
+            DIM_VIDEOS.replace("type = \"long\"", "type = \"long\"\nrequired = true"),
+            "job[0].column[4].required",
+        ),
+    ] {
+        assert_eq!(error_of(&bad).key, key, "{bad}");
+    }
+    let gold_with_cdc = VIDEO_STATS.replace(
+        "[job.window]",
+        "[job.cdc]\nprimary_key = []\n\n[job.window]",
+    );
+    assert_eq!(error_of(&gold_with_cdc).key, "job[0].cdc");
 }

@@ -1,5 +1,5 @@
-//! Validating what only an append job (`kind = "append"`) has: its columns, file size and
-//! watermark.
+//! Validating what append (`kind = "append"`) and CDC jobs have and aggregate jobs do not: their
+//! declared columns, file size and watermark.
 
 use crate::append::{AppendColumn, AppendSpec, AppendType};
 use crate::path::FieldPath;
@@ -18,6 +18,25 @@ impl JobConfig {
         at: &str,
         max_ahead_ms: i64,
     ) -> Result<(AppendSpec, WindowSpec), ConfigError> {
+        let reserved = AppendSpec::reserved_columns().map(str::to_owned).to_vec();
+        let columns = self.declared_columns(at, "an append job", reserved)?;
+        Ok((
+            AppendSpec {
+                columns,
+                target_file_bytes: self.target_file_bytes(at)?,
+            },
+            self.watermark_only_window(at, max_ahead_ms)?,
+        ))
+    }
+
+    /// The `[[job.column]]`s of a job without windows (`what` names its kind), none of them
+    /// named as one of `reserved`.
+    pub(super) fn declared_columns(
+        &self,
+        at: &str,
+        what: &str,
+        mut taken: Vec<String>,
+    ) -> Result<Vec<AppendColumn>, ConfigError> {
         let k = |s: &str| format!("{at}.{s}");
         for (given, key) in [
             (!self.group_by.is_empty(), "group_by"),
@@ -31,7 +50,7 @@ impl JobConfig {
             if given {
                 return Err(ConfigError::new(
                     k(key),
-                    "an append job has no windows: remove it",
+                    format!("{what} has no windows: remove it"),
                 ));
             }
         }
@@ -41,10 +60,6 @@ impl JobConfig {
                 "declare at least one [[job.column]]",
             ));
         }
-        let mut taken: Vec<String> = AppendSpec::reserved_columns()
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
         let mut columns: Vec<AppendColumn> = Vec::new();
         for (i, c) in self.columns.iter().enumerate() {
             let ck = k(&format!("column[{i}]"));
@@ -91,15 +106,29 @@ impl JobConfig {
                 required: c.required,
             });
         }
-        let target_file_bytes = match &self.sink.target_file_size {
-            None => DEFAULT_TARGET_FILE_BYTES,
+        Ok(columns)
+    }
+
+    /// `sink.target_file_size`, or the default.
+    pub(super) fn target_file_bytes(&self, at: &str) -> Result<u64, ConfigError> {
+        match &self.sink.target_file_size {
+            None => Ok(DEFAULT_TARGET_FILE_BYTES),
             Some(text) => byte_size(text).filter(|b| *b >= 1 << 20).ok_or_else(|| {
                 ConfigError::new(
-                    k("sink.target_file_size"),
+                    format!("{at}.sink.target_file_size"),
                     format!("`{text}`: expected a size of at least 1MB, like 128MB or 1GB"),
                 )
-            })?,
-        };
+            }),
+        }
+    }
+
+    /// The watermark settings of a job without windows, as a window that never closes.
+    pub(super) fn watermark_only_window(
+        &self,
+        at: &str,
+        max_ahead_ms: i64,
+    ) -> Result<WindowSpec, ConfigError> {
+        let k = |s: &str| format!("{at}.{s}");
         let default_window = WindowConfig {
             kind: default_window_type(),
             size: None,
@@ -108,20 +137,13 @@ impl JobConfig {
             idle_timeout: default_idle(),
         };
         let w = self.window.as_ref().unwrap_or(&default_window);
-        let window = WindowSpec {
+        Ok(WindowSpec {
             size_ms: i64::MAX,
             watermark_delay_ms: millis(&k("window.watermark_delay"), &w.watermark_delay)?,
             allowed_lateness_ms: 0,
             idle_timeout_ms: millis(&k("window.idle_timeout"), &w.idle_timeout)?.max(1) as u64,
             max_ahead_ms,
-        };
-        Ok((
-            AppendSpec {
-                columns,
-                target_file_bytes,
-            },
-            window,
-        ))
+        })
     }
 }
 

@@ -74,7 +74,7 @@ pub(super) fn time_unit(key: &str, text: &str) -> Result<TimeUnit, ConfigError> 
     }
 }
 
-fn table_name(key: &str, name: &str) -> Result<(), ConfigError> {
+pub(super) fn table_name(key: &str, name: &str) -> Result<(), ConfigError> {
     let parts: Vec<&str> = name.split('.').collect();
     if parts.len() < 2 || parts.iter().any(|p| p.is_empty()) {
         return Err(ConfigError::new(
@@ -170,9 +170,39 @@ impl JobConfig {
                 format!("`{}`: only json is supported", self.format.kind),
             ));
         }
-        let event_time = field_path(&k("event_time.field"), &self.event_time.field)?;
-        let unit = time_unit(&k("event_time.unit"), &self.event_time.unit)?;
-        let max_ahead_ms = millis(&k("event_time.max_ahead"), &self.event_time.max_ahead)?;
+        let (event_time, unit, max_ahead_ms) = match (&self.event_time, self.kind == "cdc") {
+            (Some(_), true) => {
+                return Err(ConfigError::new(
+                    k("event_time"),
+                    "a CDC job's event time is each change's ts_ms: remove [job.event_time]",
+                ))
+            }
+            (None, true) => (
+                field_path(&k("event_time.field"), "ts_ms")?,
+                TimeUnit::Millis,
+                millis(&k("event_time.max_ahead"), &default_max_ahead())?,
+            ),
+            (None, false) => {
+                return Err(ConfigError::new(
+                    k("event_time"),
+                    "missing: say which field holds the event time",
+                ))
+            }
+            (Some(e), false) => (
+                field_path(&k("event_time.field"), &e.field)?,
+                time_unit(&k("event_time.unit"), &e.unit)?,
+                millis(&k("event_time.max_ahead"), &e.max_ahead)?,
+            ),
+        };
+        if self.cdc.is_some() && self.kind != "cdc" {
+            return Err(ConfigError::new(k("cdc"), "is for kind = \"cdc\" jobs"));
+        }
+        if self.sink.changes_table.is_some() && self.kind != "cdc" {
+            return Err(ConfigError::new(
+                k("sink.changes_table"),
+                "is for kind = \"cdc\" jobs",
+            ));
+        }
         let (kind, window, group_by, aggregates, columns) = match self.kind.as_str() {
             "aggregate" => {
                 let (window, group_by, aggregates, columns) =
@@ -190,10 +220,15 @@ impl JobConfig {
                     columns,
                 )
             }
+            "cdc" => {
+                let (spec, window) = self.cdc_parts(at, max_ahead_ms)?;
+                let columns = spec.table_columns();
+                (JobKind::Cdc(spec), window, Vec::new(), Vec::new(), columns)
+            }
             other => {
                 return Err(ConfigError::new(
                     k("kind"),
-                    format!("`{other}`: expected aggregate or append"),
+                    format!("`{other}`: expected aggregate, append or cdc"),
                 ))
             }
         };
@@ -234,6 +269,15 @@ impl JobConfig {
                 k("sink"),
                 "table, late_table and dead_letter_table must differ",
             ));
+        }
+        if let JobKind::Cdc(spec) = &kind {
+            let changes = &spec.changes_table.name;
+            if *changes == self.sink.table || *changes == dlq_name {
+                return Err(ConfigError::new(
+                    k("sink.changes_table"),
+                    "table, changes_table and dead_letter_table must differ",
+                ));
+            }
         }
 
         Ok(JobSpec {
@@ -284,13 +328,13 @@ impl JobConfig {
         if !self.columns.is_empty() {
             return Err(ConfigError::new(
                 k("column"),
-                "[[job.column]] is for kind = \"append\" jobs",
+                "[[job.column]] is for kind = \"append\" and \"cdc\" jobs",
             ));
         }
         if self.sink.target_file_size.is_some() {
             return Err(ConfigError::new(
                 k("sink.target_file_size"),
-                "is for kind = \"append\" jobs",
+                "is for kind = \"append\" and \"cdc\" jobs",
             ));
         }
         let Some(window_config) = &self.window else {
