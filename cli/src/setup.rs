@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use floe_common::config::ValidatedConfig;
 use floe_coordinator::catalog::{connect_catalog, CatalogConfig};
+use floe_coordinator::overwrite_commit::SnapshotCommits;
 use floe_storage::{open_location, to_url, CheckpointStore};
 
 /// `sqlite://relative/path` → `sqlite:///absolute/path`; other URIs unchanged.
@@ -24,11 +25,30 @@ pub fn absolute_catalog_uri(uri: &str) -> anyhow::Result<String> {
 }
 
 pub async fn catalog(cfg: &ValidatedConfig) -> anyhow::Result<Arc<dyn iceberg::Catalog>> {
+    connect_catalog(&catalog_config(cfg)?)
+        .await
+        .with_context(|| format!("connecting to catalog {}", cfg.catalog.uri))
+}
+
+/// The catalog's overwrite commits when a job rewrites a table (CDC), `None` otherwise.
+pub async fn overwrite_commits(
+    cfg: &ValidatedConfig,
+) -> anyhow::Result<Option<Arc<SnapshotCommits>>> {
+    if cfg.jobs.iter().all(|j| j.cdc().is_none()) {
+        return Ok(None);
+    }
+    let commits = SnapshotCommits::connect(&catalog_config(cfg)?)
+        .await
+        .with_context(|| format!("connecting to catalog {} for overwrites", cfg.catalog.uri))?;
+    Ok(Some(Arc::new(commits)))
+}
+
+fn catalog_config(cfg: &ValidatedConfig) -> anyhow::Result<CatalogConfig> {
     let warehouse = to_url(&cfg.catalog.warehouse)?;
     if let Some(path) = warehouse.strip_prefix("file://") {
         std::fs::create_dir_all(path).with_context(|| format!("creating warehouse {path}"))?;
     }
-    let catalog_cfg = CatalogConfig {
+    Ok(CatalogConfig {
         uri: absolute_catalog_uri(&cfg.catalog.uri)?,
         name: cfg.catalog.name.clone(),
         warehouse,
@@ -38,10 +58,7 @@ pub async fn catalog(cfg: &ValidatedConfig) -> anyhow::Result<Arc<dyn iceberg::C
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect::<HashMap<_, _>>(),
-    };
-    connect_catalog(&catalog_cfg)
-        .await
-        .with_context(|| format!("connecting to catalog {}", cfg.catalog.uri))
+    })
 }
 
 pub fn checkpoint_store(cfg: &ValidatedConfig, job: &str) -> anyhow::Result<CheckpointStore> {

@@ -241,12 +241,16 @@ impl CheckpointManifest {
     }
 }
 
-/// Data files of one table in a checkpoint, as Iceberg DataFile JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Data files of one table in a checkpoint, as Iceberg DataFile JSON: the files it adds and,
+/// for a rewrite (copy-on-write), the paths of the live files it replaces.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TableFiles {
     pub table: String,
     pub data_files: Vec<String>,
+    /// Rows of the added files.
     pub rows: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
 }
 
 #[cfg(test)]

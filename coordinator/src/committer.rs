@@ -31,8 +31,10 @@ use floe_sink::{rows, SinkError};
 use floe_storage::{CheckpointStore, StorageError};
 use iceberg::Catalog;
 
+use crate::dimension_rewrite::{rewrite_dimension, RewriteError};
 use crate::iceberg_table::{CommitOutcome, IcebergTable, TableError};
-use crate::table_commit::JobOwner;
+use crate::overwrite_commit::{Overwrite, SnapshotCommits};
+use crate::table_commit::{JobOwner, TableChange};
 
 /// Why a checkpoint could not be completed or committed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,12 @@ pub enum CommitterError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Rewrite(#[from] RewriteError),
+    #[error(
+        "job {job} rewrites its dimension table, which needs the overwrite commits of its catalog"
+    )]
+    NoOverwriteCommits { job: String },
     #[error("building rows for {table}: {message}")]
     Output { table: String, message: String },
     #[error("checkpoint {checkpoint} manifest names unknown table {table}")]
@@ -142,19 +150,28 @@ pub struct IcebergCommitter {
     owner: JobOwner,
     /// Table commits tried again after a failure, since this committer opened.
     retries: std::sync::atomic::AtomicU64,
+    /// How rewrites (a CDC job's dimension table) are committed to the catalog.
+    overwrites: Option<Arc<SnapshotCommits>>,
 }
 
 impl IcebergCommitter {
-    /// Opens (creating if needed) the job's tables ([`JobSpec::sinks`]), checks that the store honours create-only writes, takes the job's next epoch and fences
-    /// every table with it.
+    /// Opens (creating if needed) the job's tables ([`JobSpec::sinks`]), checks that the store
+    /// honours create-only writes, takes the job's next epoch and fences every table with it.
+    /// A job rewriting a table (CDC) needs `overwrites`, the catalog's overwrite commits.
     pub async fn open(
         job: Arc<JobSpec>,
         catalog: Arc<dyn Catalog>,
+        overwrites: Option<Arc<SnapshotCommits>>,
         store: CheckpointStore,
         keep: usize,
     ) -> Result<Self, CommitterError> {
         let mut tables = Vec::new();
         for sink in job.sinks() {
+            if sink.role == SinkRole::Dimension && overwrites.is_none() {
+                return Err(CommitterError::NoOverwriteCommits {
+                    job: job.name.clone(),
+                });
+            }
             let table = IcebergTable::open_or_create(catalog.clone(), sink.schema).await?;
             tables.push((sink.role, table));
         }
@@ -183,6 +200,7 @@ impl IcebergCommitter {
             tables,
             worker_targets,
             retries: Default::default(),
+            overwrites,
             store,
             keep: keep.max(1),
             owner,
@@ -321,8 +339,7 @@ impl IcebergCommitter {
             .map(|(_, table)| {
                 let files = TableFiles {
                     table: table.layout().name().to_owned(),
-                    data_files: Vec::new(),
-                    rows: 0,
+                    ..TableFiles::default()
                 };
                 (table, files)
             })
@@ -356,9 +373,34 @@ impl IcebergCommitter {
         // Gathered in the order of `self.tables`, so they come back in that order.
         let mut gathered = from_workers.into_iter().map(|(_, files)| files);
         let mut tables: Vec<TableFiles> = Vec::new();
+        // A CDC job's changelog files of this checkpoint (its records), which its dimension
+        // table applies.
+        let mut records: Option<(&IcebergTable, TableFiles)> = None;
         for (role, table) in &self.tables {
             let files = if role.written_by_workers() {
-                gathered.next().filter(|files| files.rows > 0)
+                let files = gathered.next().filter(|files| files.rows > 0);
+                if let (SinkRole::Records, Some(files)) = (role, &files) {
+                    records = Some((table, files.clone()));
+                }
+                files
+            } else if *role == SinkRole::Dimension {
+                match (&records, self.job.cdc()) {
+                    (Some((changelog, changes)), Some(spec)) => {
+                        let layout = table
+                            .layout()
+                            .clone()
+                            .with_target_file_bytes(spec.changelog.target_file_bytes);
+                        rewrite_dimension(
+                            spec,
+                            &table.reload().await?,
+                            &layout,
+                            changelog.layout(),
+                            changes,
+                        )
+                        .await?
+                    }
+                    _ => None,
+                }
             } else {
                 let batch = rows::windows_batch(
                     &self.job,
@@ -418,7 +460,7 @@ impl IcebergCommitter {
             }
         }
         let mut committed_any = false;
-        for (_, table) in &self.tables {
+        for (role, table) in &self.tables {
             let name = table.layout().name();
             let Some(entry) = manifest.tables.iter().find(|e| e.table == name) else {
                 continue;
@@ -437,7 +479,27 @@ impl IcebergCommitter {
                 self.retries
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             };
-            match commit_retrying(table, &self.owner, manifest.checkpoint_id, files, retried)
+            let overwrite = match role {
+                SinkRole::Dimension => Some(self.overwrites.as_deref().ok_or_else(|| {
+                    CommitterError::NoOverwriteCommits {
+                        job: self.job.name.clone(),
+                    }
+                })?),
+                _ => None,
+            };
+            let removed: std::collections::BTreeSet<String> =
+                entry.removed.iter().cloned().collect();
+            let change = || match overwrite {
+                Some(via) => TableChange::Overwrite {
+                    change: Overwrite {
+                        removed: removed.clone(),
+                        added: files.clone(),
+                    },
+                    via,
+                },
+                None => TableChange::Append(files.clone()),
+            };
+            match commit_retrying(table, &self.owner, manifest.checkpoint_id, change, retried)
                 .await?
             {
                 CommitOutcome::Committed { snapshot_id } => {
@@ -508,15 +570,15 @@ fn check_worker_files(table: &IcebergTable, files: &TableFiles) -> Result<(), St
 
 /// Commits one table, trying again (after a pause) when the catalog failed or its answer was
 /// lost: every attempt re-reads the table first, so none can commit twice.
-async fn commit_retrying(
+async fn commit_retrying<'a>(
     table: &IcebergTable,
     owner: &JobOwner,
     checkpoint_id: u64,
-    files: Vec<iceberg::spec::DataFile>,
+    change: impl Fn() -> TableChange<'a>,
     retried: impl Fn(),
 ) -> Result<CommitOutcome, TableError> {
     use backon::{ExponentialBuilder, Retryable};
-    (|| table.commit(owner, checkpoint_id, files.clone()))
+    (|| table.commit_change(owner, checkpoint_id, change()))
         .retry(
             ExponentialBuilder::default()
                 .with_min_delay(std::time::Duration::from_secs(1))
@@ -544,3 +606,7 @@ const COMMIT_ATTEMPTS: usize = 4;
 #[cfg(test)]
 #[path = "committer_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "committer_cdc_tests.rs"]
+mod cdc_tests;

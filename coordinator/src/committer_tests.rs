@@ -44,9 +44,15 @@ impl Fixture {
     }
 
     async fn committer(&self, job: JobSpec, store: &str) -> IcebergCommitter {
-        IcebergCommitter::open(Arc::new(job), self.catalog.clone(), self.store(store), 3)
-            .await
-            .expect("open committer")
+        IcebergCommitter::open(
+            Arc::new(job),
+            self.catalog.clone(),
+            None,
+            self.store(store),
+            3,
+        )
+        .await
+        .expect("open committer")
     }
 }
 

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::committer::{CommitterError, IcebergCommitter};
 use crate::controller::{self, JobContext, Members};
+use crate::overwrite_commit::SnapshotCommits;
 use crate::source_ends::SourceEnds;
 
 /// How often the source's end offsets (for consumer lag) are asked.
@@ -59,6 +60,8 @@ pub struct JobOptions {
     pub start_over: Option<StartPosition>,
     /// Where the job learns its topic's partitions (default: Kafka's metadata).
     pub partition_source: Option<Arc<dyn PartitionSource>>,
+    /// The catalog's overwrite commits, for jobs that rewrite a table (CDC).
+    pub overwrites: Option<Arc<SnapshotCommits>>,
 }
 
 impl JobOptions {
@@ -74,6 +77,7 @@ impl JobOptions {
             commit_notices: None,
             start_over: None,
             partition_source: None,
+            overwrites: None,
         }
     }
 }
@@ -243,6 +247,7 @@ pub async fn run_job(
     let committer = IcebergCommitter::open(
         job.clone(),
         catalog,
+        options.overwrites.clone(),
         store.clone(),
         options.keep_checkpoints,
     )

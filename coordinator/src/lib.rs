@@ -10,6 +10,7 @@ pub mod checkpoint_trigger;
 pub mod commit_marker;
 pub mod committer;
 pub mod controller;
+pub mod dimension_rewrite;
 pub mod iceberg_table;
 pub mod job;
 pub mod metrics;

@@ -54,6 +54,7 @@ impl TableLayout {
             table: self.name.clone(),
             data_files: self.data_files_to_json(&files)?,
             rows,
+            removed: Vec::new(),
         }))
     }
 

@@ -37,4 +37,7 @@ pub enum SinkError {
     /// A table's metadata (from the catalog or sent to a worker) cannot be used for writing.
     #[error("table `{table}`: unusable metadata: {reason}")]
     Metadata { table: String, reason: String },
+    /// A data file could not be read back.
+    #[error("reading data file {path}: {reason}")]
+    Read { path: String, reason: String },
 }

@@ -112,6 +112,11 @@ impl TableLayout {
         self
     }
 
+    /// The size data files roll at.
+    pub fn target_file_bytes(&self) -> usize {
+        self.target_file_bytes
+    }
+
     /// What a worker needs to write this table's files: the metadata without its history and
     /// the FileIO properties (secrets included: [`TableTarget::for_the_wire`] before they
     /// leave the process).

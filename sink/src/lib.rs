@@ -10,6 +10,7 @@ mod data_files;
 mod error;
 pub mod file_io;
 mod layout;
+mod read_files;
 pub mod rows;
 pub mod table_schema;
 

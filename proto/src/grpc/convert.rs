@@ -219,6 +219,8 @@ pub fn ack_from_pb(
                 table: f.table,
                 data_files: f.data_files,
                 rows: f.rows,
+                // Workers only add files; rewrites are the committer's.
+                removed: Vec::new(),
             })
             .collect(),
     })

@@ -1,0 +1,241 @@
+//! A CDC job's checkpoints through the committer, against a real SQLite catalog: changelog
+//! files written as a worker writes them, the dimension table rewritten and committed as an
+//! overwrite, read back by iceberg's own scan.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+use arrow_array::{Int64Array, StringArray};
+use floe_common::config::{FloeConfig, JobSpec};
+use floe_common::decode::{DecodedBatch, Decoder};
+use floe_common::watermark::LocalWatermark;
+use floe_common::window::WindowOperator;
+use floe_proto::CheckpointAck;
+use floe_storage::{open_location, CheckpointStore};
+use floe_worker::worker_tables::WorkerTables;
+use futures::TryStreamExt;
+
+use arrow_array::RecordBatch;
+
+use super::*;
+use crate::catalog::CatalogConfig;
+use crate::overwrite_commit::SnapshotCommits;
+
+fn cdc_job() -> JobSpec {
+    FloeConfig::parse(include_str!("../../examples/dim_videos.toml"))
+        .and_then(|c| c.validate())
+        .map(|mut c| c.jobs.remove(0))
+        .expect("dim_videos example")
+}
+
+async fn committer(dir: &tempfile::TempDir) -> IcebergCommitter {
+    let cfg = CatalogConfig::new(
+        format!("sqlite://{}/catalog.db", dir.path().display()),
+        format!("file://{}/warehouse", dir.path().display()),
+    );
+    let catalog = crate::catalog::connect_catalog(&cfg)
+        .await
+        .expect("catalog");
+    let commits = SnapshotCommits::connect(&cfg)
+        .await
+        .expect("overwrite commits");
+    let store = CheckpointStore::new(
+        open_location(dir.path().join("store").to_str().expect("utf-8")).expect("store"),
+        "dim_videos",
+    );
+    IcebergCommitter::open(
+        Arc::new(cdc_job()),
+        catalog,
+        Some(Arc::new(commits)),
+        store,
+        3,
+    )
+    .await
+    .expect("open committer")
+}
+
+/// A Debezium change of `id` at `lsn` (its ts_ms too): an upsert titled `title`, or a delete.
+fn change(op: &str, id: &str, title: &str, lsn: i64, wrapped: bool) -> String {
+    let row = format!(r#"{{"video_id":"{id}","title":"{title}","duration_s":{lsn}}}"#);
+    let (before, after) = match op {
+        "d" => (row.as_str(), "null"),
+        _ => ("null", row.as_str()),
+    };
+    let envelope = format!(
+        r#"{{"op":"{op}","ts_ms":{},"before":{before},"after":{after},"source":{{"lsn":{lsn}}}}}"#,
+        1_000 + lsn
+    );
+    if wrapped {
+        format!(r#"{{"schema":{{}},"payload":{envelope}}}"#)
+    } else {
+        envelope
+    }
+}
+
+/// Runs `records` (values, `None` for a tombstone) of partition 0 from `offset` through a
+/// worker's decoding and changelog files, completes and commits them as checkpoint `id`.
+async fn checkpoint(
+    c: &IcebergCommitter,
+    job: &JobSpec,
+    id: u64,
+    offset: i64,
+    records: &[Option<String>],
+) -> CommitReport {
+    let decoder = Decoder::new(job).expect("decoder");
+    let mut batch = DecodedBatch::default();
+    for (i, r) in records.iter().enumerate() {
+        decoder.decode_into(
+            0,
+            offset + i as i64,
+            r.as_deref().map(str::as_bytes),
+            &mut batch,
+        );
+    }
+    let mut op = WindowOperator::for_job(job);
+    op.assign(0, 0);
+    op.apply(&batch, 0);
+    let files = WorkerTables::from_targets(job, c.worker_targets())
+        .expect("worker tables")
+        .write(&op.take_record_output())
+        .await
+        .expect("changelog files");
+    let ack = CheckpointAck {
+        worker_id: "0".into(),
+        checkpoint_id: id,
+        epoch: c.epoch(),
+        partitions: vec![0],
+        closed_windows: Vec::new(),
+        files,
+        watermark: LocalWatermark::Finished,
+        stats: op.stats(),
+        input_finished: false,
+        state_bytes: 0,
+    };
+    let manifest = c.complete(id, vec![ack], 0).await.expect("complete");
+    c.commit(&manifest).await.expect("commit")
+}
+
+/// The dimension table as iceberg's scan reads it: video_id → (title, duration_s, updated_at).
+async fn dimension(c: &IcebergCommitter) -> BTreeMap<String, (String, i64, i64)> {
+    let table = c.tables[2].1.reload().await.expect("reload");
+    let batches: Vec<RecordBatch> = table
+        .scan()
+        .build()
+        .expect("scan")
+        .to_arrow()
+        .await
+        .expect("to_arrow")
+        .try_collect()
+        .await
+        .expect("read");
+    let mut rows = BTreeMap::new();
+    for b in batches {
+        let id: &StringArray = b.column(0).as_string();
+        let title: &StringArray = b.column(1).as_string();
+        let duration: &Int64Array = b.column(4).as_primitive::<Int64Type>();
+        let updated = b.column(5).as_primitive::<TimestampMicrosecondType>();
+        for r in 0..b.num_rows() {
+            let old = rows.insert(
+                id.value(r).to_owned(),
+                (
+                    title.value(r).to_owned(),
+                    duration.value(r),
+                    updated.value(r),
+                ),
+            );
+            assert!(old.is_none(), "key {} twice", id.value(r));
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+async fn changes_become_the_current_rows_checkpoint_after_checkpoint() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let c = committer(&dir).await;
+    let job = cdc_job();
+    let first: Vec<Option<String>> = vec![
+        Some(change("r", "v1", "one", 1, false)),
+        Some(change("r", "v2", "two", 2, true)),
+        Some(change("c", "v3", "three", 3, false)),
+        Some(change("u", "v1", "one again", 5, true)),
+        // An older change of v1 read later: its source position loses.
+        Some(change("u", "v1", "stale", 4, false)),
+        Some(change("d", "v3", "three", 6, false)),
+        None,
+    ];
+    let report = checkpoint(&c, &job, 1, 0, &first).await;
+    assert_eq!(report.tables_committed, 2, "changelog and dimension");
+    let rows = dimension(&c).await;
+    assert_eq!(
+        rows,
+        BTreeMap::from([
+            ("v1".to_owned(), ("one again".to_owned(), 5, 1_005_000)),
+            ("v2".to_owned(), ("two".to_owned(), 2, 1_002_000)),
+        ])
+    );
+
+    let second: Vec<Option<String>> = vec![
+        Some(change("d", "v2", "two", 7, true)),
+        None,
+        Some(change("c", "v3", "three is back", 8, false)),
+        Some(change("c", "v4", "four", 9, false)),
+        Some("not json".into()),
+    ];
+    checkpoint(&c, &job, 2, 7, &second).await;
+    let rows = dimension(&c).await;
+    assert_eq!(
+        rows.keys().collect::<Vec<_>>(),
+        ["v1", "v3", "v4"],
+        "v2 deleted, v3 created again"
+    );
+    assert_eq!(rows["v3"].0, "three is back");
+    assert_eq!(rows["v1"].0, "one again", "an untouched row is kept");
+
+    let changelog = crate::test_support::scan_rows(&c.tables[1].1).await;
+    assert_eq!(
+        changelog,
+        6 + 3,
+        "every change, tombstones and bad records aside"
+    );
+    let dead = crate::test_support::scan_rows(&c.tables[0].1).await;
+    assert_eq!(dead, 1);
+}
+
+#[tokio::test]
+async fn a_recommitted_rewrite_changes_nothing() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let c = committer(&dir).await;
+    let job = cdc_job();
+    checkpoint(&c, &job, 1, 0, &[Some(change("c", "v1", "one", 1, false))]).await;
+    checkpoint(&c, &job, 2, 1, &[Some(change("u", "v1", "uno", 2, false))]).await;
+    let before = dimension(&c).await;
+    let manifest = c
+        .store()
+        .get_manifest(
+            c.store()
+                .list()
+                .await
+                .expect("list")
+                .newest_complete()
+                .expect("complete"),
+        )
+        .await
+        .expect("manifest");
+    let rewrite = manifest
+        .tables
+        .iter()
+        .find(|t| t.table == "dims.dim_videos")
+        .expect("a rewrite of the dimension table");
+    assert_eq!(rewrite.removed.len(), 1, "the rewrite replaced a file");
+    let again = c.commit(&manifest).await.expect("recommit");
+    assert_eq!(
+        (again.tables_committed, again.tables_already_committed),
+        (0, 2),
+        "changelog and dimension were committed already"
+    );
+    assert_eq!(dimension(&c).await, before);
+    assert_eq!(before["v1"].0, "uno");
+}

@@ -1,0 +1,305 @@
+//! A CDC job's dimension table after one checkpoint: the last change per primary key among the
+//! checkpoint's changelog rows, applied by copy-on-write. The live files holding a changed key
+//! (and small files, so inserts do not pile up as tiny files) are rewritten without the changed
+//! keys' old rows; the upserted rows join them, sorted by key. The result is the files to add
+//! and the paths they replace, which the checkpoint manifest keeps until the overwrite commits.
+//!
+//! The rewrite is planned on the table as the previous checkpoint left it: checkpoints are
+//! completed and committed one after another, and the overwrite's commit refuses a table whose
+//! replaced files are no longer live.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use arrow_schema::DataType;
+use floe_common::append::{KAFKA_OFFSET, KAFKA_PARTITION};
+use floe_common::cdc::{CdcSpec, ChangeOrder, LatestChanges, CHANGED_AT, OP, SOURCE_LSN};
+use floe_common::checkpoint::TableFiles;
+use floe_sink::{SinkError, TableLayout};
+use iceberg::spec::{DataContentType, DataFile};
+use iceberg::table::Table;
+
+/// Why a checkpoint's changes could not be turned into a rewrite of the dimension table.
+#[derive(Debug, thiserror::Error)]
+pub enum RewriteError {
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("listing the live files of {table}: {source}")]
+    Listing {
+        table: String,
+        #[source]
+        source: iceberg::Error,
+    },
+    #[error("changelog rows of {table} do not fit its job: {reason}")]
+    Changelog { table: String, reason: String },
+    #[error("building the rows of {table}: {source}")]
+    Arrow {
+        table: String,
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+}
+
+/// Files below this share of the target size are rewritten with any change, so that the
+/// inserts of many checkpoints merge instead of piling up as small files.
+const SMALL_FILE_SHARE: u64 = 4;
+
+/// The rewrite of `base` (the dimension table, written through `layout`) that applies the
+/// changelog files `changes` (written through `changelog`); `None` when they hold no change.
+pub async fn rewrite_dimension(
+    spec: &CdcSpec,
+    base: &Table,
+    layout: &TableLayout,
+    changelog: &TableLayout,
+    changes: &TableFiles,
+) -> Result<Option<TableFiles>, RewriteError> {
+    let mut batches = Vec::new();
+    for file in changelog.data_files_from_json(&changes.data_files)? {
+        batches.extend(changelog.read_data_file(file.file_path(), None).await?);
+    }
+    // In the table's column order, which a read of the key columns alone keeps. The declared
+    // columns come first in both tables, so an index means the same column in either.
+    let mut key_columns = column_indexes(layout, &spec.key)?;
+    key_columns.sort_unstable();
+    let latest = latest_changes(changelog.name(), &key_columns, &batches)?;
+    if latest.is_empty() {
+        return Ok(None);
+    }
+    let table = layout.name();
+    let target = layout.target_file_bytes() as u64;
+    let mut replaced: Vec<DataFile> = Vec::new();
+    for file in live_data_files(base)
+        .await
+        .map_err(|source| RewriteError::Listing {
+            table: table.to_owned(),
+            source,
+        })?
+    {
+        let small = file.file_size_in_bytes() < target / SMALL_FILE_SHARE;
+        let holds_change = || async {
+            let keys = layout
+                .read_data_file(file.file_path(), Some(&key_columns))
+                .await?;
+            Ok::<_, SinkError>(keys.iter().any(|b| {
+                let columns: Vec<ArrayRef> = b.columns().to_vec();
+                (0..b.num_rows()).any(|r| latest.contains(&row_key(&columns, r)))
+            }))
+        };
+        if small || holds_change().await? {
+            replaced.push(file);
+        }
+    }
+    let arrow_error = |source| RewriteError::Arrow {
+        table: table.to_owned(),
+        source,
+    };
+    let mut rows: Vec<RecordBatch> = Vec::new();
+    for file in &replaced {
+        for batch in layout.read_data_file(file.file_path(), None).await? {
+            let keys: Vec<ArrayRef> = key_columns
+                .iter()
+                .map(|i| batch.column(*i).clone())
+                .collect();
+            let kept: BooleanArray = (0..batch.num_rows())
+                .map(|r| Some(!latest.contains(&row_key(&keys, r))))
+                .collect();
+            rows.push(
+                arrow_select::filter::filter_record_batch(&batch, &kept).map_err(arrow_error)?,
+            );
+        }
+    }
+    rows.extend(upserted_rows(spec, layout, &batches, latest).map_err(arrow_error)?);
+    let all =
+        arrow_select::concat::concat_batches(&layout.arrow_schema(), &rows).map_err(arrow_error)?;
+    let sorted = sorted_by(&all, &key_columns).map_err(arrow_error)?;
+    let mut files = layout
+        .write_table_files(sorted)
+        .await?
+        .unwrap_or(TableFiles {
+            table: table.to_owned(),
+            ..TableFiles::default()
+        });
+    files.removed = replaced.iter().map(|f| f.file_path().to_owned()).collect();
+    Ok(Some(files))
+}
+
+/// Where a change's row is: its batch and row among the changelog batches, and whether it
+/// deletes its key.
+type ChangeRow = (usize, usize, bool);
+
+/// The last change per key among `batches` (changelog rows, [`CdcSpec::changelog`]), keyed by
+/// the columns at `key_columns`.
+fn latest_changes(
+    table: &str,
+    key_columns: &[usize],
+    batches: &[RecordBatch],
+) -> Result<LatestChanges<Vec<u8>, ChangeRow>, RewriteError> {
+    let mut latest = LatestChanges::default();
+    for (b, batch) in batches.iter().enumerate() {
+        let bad = |reason: String| RewriteError::Changelog {
+            table: table.to_owned(),
+            reason,
+        };
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| bad(format!("no column {name}")))
+        };
+        let keys: Vec<ArrayRef> = key_columns
+            .iter()
+            .map(|i| batch.column(*i).clone())
+            .collect();
+        let op = column(OP)?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| bad(format!("{OP} is not a string")))?;
+        let changed_at = column(CHANGED_AT)?
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .ok_or_else(|| bad(format!("{CHANGED_AT} is not a timestamp")))?;
+        let lsn = column(SOURCE_LSN)?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| bad(format!("{SOURCE_LSN} is not a long")))?;
+        let partition = column(KAFKA_PARTITION)?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| bad(format!("{KAFKA_PARTITION} is not an int")))?;
+        let offset = column(KAFKA_OFFSET)?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| bad(format!("{KAFKA_OFFSET} is not a long")))?;
+        for r in 0..batch.num_rows() {
+            let order = ChangeOrder {
+                source_position: lsn.is_valid(r).then(|| lsn.value(r)),
+                changed_at: changed_at.value(r),
+                partition: partition.value(r),
+                offset: offset.value(r),
+            };
+            let deletes = op.is_valid(r) && op.value(r) == "d";
+            latest.add(row_key(&keys, r), order, (b, r, deletes));
+        }
+    }
+    Ok(latest)
+}
+
+/// The dimension rows of the latest changes that keep their key: the declared columns as the
+/// changelog holds them, and `updated_at` from the change's time.
+fn upserted_rows(
+    spec: &CdcSpec,
+    layout: &TableLayout,
+    batches: &[RecordBatch],
+    latest: LatestChanges<Vec<u8>, ChangeRow>,
+) -> Result<Vec<RecordBatch>, arrow_schema::ArrowError> {
+    let mut picks: Vec<Vec<u32>> = vec![Vec::new(); batches.len()];
+    for (_, (b, r, deletes)) in latest.into_rows() {
+        if !deletes {
+            picks[b].push(r as u32);
+        }
+    }
+    let schema = layout.arrow_schema();
+    let declared = spec.columns.len();
+    let mut out = Vec::new();
+    for (batch, rows) in batches.iter().zip(picks) {
+        if rows.is_empty() {
+            continue;
+        }
+        let indices = UInt32Array::from(rows);
+        let mut columns = Vec::with_capacity(declared + 1);
+        for i in 0..declared {
+            columns.push(arrow_select::take::take(batch.column(i), &indices, None)?);
+        }
+        let changed_at = batch.column_by_name(CHANGED_AT).ok_or_else(|| {
+            arrow_schema::ArrowError::SchemaError(format!("no column {CHANGED_AT}"))
+        })?;
+        columns.push(arrow_select::take::take(changed_at, &indices, None)?);
+        out.push(RecordBatch::try_new(schema.clone(), columns)?);
+    }
+    Ok(out)
+}
+
+/// `batch` sorted by the columns at `by` (so each rewritten file covers a narrow key range).
+fn sorted_by(batch: &RecordBatch, by: &[usize]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let columns: Vec<arrow_ord::sort::SortColumn> = by
+        .iter()
+        .map(|i| arrow_ord::sort::SortColumn {
+            values: batch.column(*i).clone(),
+            options: None,
+        })
+        .collect();
+    let indices = arrow_ord::sort::lexsort_to_indices(&columns, None)?;
+    arrow_select::take::take_record_batch(batch, &indices)
+}
+
+/// The indexes of `names` among the table's columns.
+fn column_indexes(layout: &TableLayout, names: &[String]) -> Result<Vec<usize>, RewriteError> {
+    let schema = layout.arrow_schema();
+    names
+        .iter()
+        .map(|n| {
+            schema.index_of(n).map_err(|_| RewriteError::Changelog {
+                table: layout.name().to_owned(),
+                reason: format!("the table has no key column {n}"),
+            })
+        })
+        .collect()
+}
+
+/// The key of row `r` of `columns` as bytes that are equal exactly when the values are: a tag
+/// per column (null, or the value's kind) then the value, strings with their length.
+pub(crate) fn row_key(columns: &[ArrayRef], r: usize) -> Vec<u8> {
+    let mut key = Vec::with_capacity(24);
+    for column in columns {
+        if column.is_null(r) {
+            key.push(0);
+            continue;
+        }
+        match column.data_type() {
+            DataType::Utf8 => {
+                let s = column.as_string::<i32>().value(r);
+                key.push(1);
+                key.extend_from_slice(&(s.len() as u64).to_le_bytes());
+                key.extend_from_slice(s.as_bytes());
+            }
+            DataType::Int64 => {
+                key.push(2);
+                key.extend_from_slice(&column.as_primitive::<Int64Type>().value(r).to_le_bytes());
+            }
+            DataType::Timestamp(..) => {
+                key.push(3);
+                let v = column.as_primitive::<TimestampMicrosecondType>().value(r);
+                key.extend_from_slice(&v.to_le_bytes());
+            }
+            DataType::Boolean => {
+                key.push(4);
+                key.push(u8::from(column.as_boolean().value(r)));
+            }
+            other => {
+                // Keys are validated to strings, longs, timestamps and booleans.
+                key.push(5);
+                key.extend_from_slice(format!("{other:?}").as_bytes());
+            }
+        }
+    }
+    key
+}
+
+/// The data files live in `table`'s current snapshot.
+pub async fn live_data_files(table: &Table) -> Result<Vec<DataFile>, iceberg::Error> {
+    let Some(current) = table.metadata().current_snapshot() else {
+        return Ok(Vec::new());
+    };
+    let list = table.manifest_list_reader(current).load().await?;
+    let listed: Vec<_> = list.consume_entries().into_iter().collect();
+    let mut files = Vec::new();
+    for manifest in listed {
+        let manifest = manifest.load_manifest(table.file_io()).await?;
+        files.extend(
+            manifest
+                .entries()
+                .iter()
+                .filter(|e| e.is_alive() && e.data_file().content_type() == DataContentType::Data)
+                .map(|e| e.data_file().clone()),
+        );
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+#[path = "dimension_rewrite_tests.rs"]
+mod tests;
