@@ -47,6 +47,7 @@ use serde_json::{json, Value};
 
 pub mod broker;
 pub mod bronze;
+pub mod cdc;
 pub mod browser;
 pub mod cluster;
 pub mod container;

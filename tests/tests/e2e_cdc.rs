@@ -1,0 +1,144 @@
+//! CDC beside Gold and Bronze: the jobs of `examples/video_stats.toml`, `bronze.toml` and
+//! `dim_videos.toml` in one config and one process, through the real broker. The CDC topic
+//! carries a few thousand keys' creates, updates, deletes (with tombstones) and snapshot reads
+//! in both envelope forms, hot keys changing several times within a checkpoint, and bad
+//! records. Runs are SIGKILLed at random moments while both producers are live, then one runs
+//! to the end: the dimension table, read by pyiceberg and by DuckDB, must equal the source
+//! table the generator kept; the changelog must hold each change once; the Gold and Bronze
+//! tables must be exact as in their own tests.
+//!
+//! The random choices come from a printed seed (`FLOE_E2E_SEED` replays them).
+
+use std::time::Duration;
+
+use floe_tests::cdc::{CdcGen, CDC_JOB};
+use floe_tests::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const PARTITIONS: i32 = 3;
+const MINUTE: i64 = 60_000;
+const KEYS: usize = 3_000;
+
+#[test]
+fn cdc_gold_and_bronze_from_one_config_exactly_once_across_kills() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let seed = seed("cdc");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut job = Job::new(
+        &services,
+        "cdc",
+        JobOptions {
+            partitions: PARTITIONS,
+            checkpoint_interval: "300ms".into(),
+            ..Default::default()
+        },
+    );
+    let bronze = job.add_bronze_job();
+    let kafka = job.kafka();
+    let cdc = job.add_cdc_job(&kafka, PARTITIONS);
+
+    let mut gen = ContentGen::new(seed, 40);
+    let start = BASE_TS + 5_000;
+    let mut events = gen.stream(&StreamSpec {
+        start_ms: start,
+        duration_ms: 4 * MINUTE,
+        count: 3_000,
+        partitions: PARTITIONS,
+        placement: Placement::ByKey,
+        jitter_ms: 5_000,
+    });
+    let bad = gen.bad_records(2 * BAD_KINDS, PARTITIONS);
+    gen.insert_randomly(&mut events, bad, 0);
+    let mut changes = CdcGen::new(seed, KEYS, PARTITIONS);
+    let mut change_records = changes.snapshot(KEYS / 2);
+    change_records.extend(changes.changes(6_000));
+
+    let (topic, cdc_topic) = (job.topic.clone(), cdc.topic.clone());
+    let brokers = services.brokers.clone();
+    let producer = std::thread::spawn(move || {
+        let kafka = Kafka::connect(&brokers);
+        let mut events_out = Vec::new();
+        let mut changes_out = Vec::new();
+        let chunks = 12;
+        let (e, c) = (
+            events.len().div_ceil(chunks),
+            change_records.len().div_ceil(chunks),
+        );
+        for (events, changes) in events.chunks(e).zip(change_records.chunks(c)) {
+            events_out.extend(kafka.produce(&topic, events));
+            changes_out.extend(kafka.produce(&cdc_topic, changes));
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        (events_out, changes_out)
+    });
+
+    let mut kills = 0;
+    while !producer.is_finished() {
+        let delay = Duration::from_millis(rng.random_range(500..=3000));
+        let mut p = job.start(&RunOptions::streaming().interval("300ms"));
+        if let Some(s) = p.wait_for(delay) {
+            panic!("a streaming run exited by itself ({s}):\n{}", p.describe());
+        }
+        p.kill();
+        kills += 1;
+        eprintln!("[cdc] SIGKILL after {:.2}s", delay.as_secs_f64());
+    }
+    let (events_out, changes_out) = producer.join().expect("producer thread");
+    let mut log = EventLog::default();
+    log.extend(events_out);
+    let change_count = changes_out
+        .iter()
+        .filter(|r| r.expect == Expect::Ok && r.value.is_some())
+        .count();
+    let bad_changes = changes_out.iter().filter(|r| r.expect == Expect::Bad).count();
+    eprintln!(
+        "[cdc] produced {} events and {} change records ({change_count} changes, {bad_changes} \
+         bad, the rest tombstones) over {} keys, {} rows at the end; {kills} kills",
+        log.records.len(),
+        changes_out.len(),
+        KEYS,
+        changes.table.len()
+    );
+
+    // A last burst of changes, then a SIGKILL in the middle of a streaming run that has
+    // committed some of them.
+    let burst = changes.changes(1_500);
+    let burst_out = kafka.produce(&cdc.topic, &burst);
+    let change_count = change_count
+        + burst_out
+            .iter()
+            .filter(|r| r.expect == Expect::Ok && r.value.is_some())
+            .count();
+    let bad_changes = bad_changes + burst_out.iter().filter(|r| r.expect == Expect::Bad).count();
+    let mut p = job.start(&RunOptions::streaming().interval("300ms"));
+    if let Some(s) = p.wait_for(Duration::from_millis(rng.random_range(1500..=4000))) {
+        panic!("a streaming run exited by itself ({s}):\n{}", p.describe());
+    }
+    p.kill();
+
+    job.run_until_end(Duration::from_secs(240));
+    job.assert_cdc_exact(&cdc, &changes.table, change_count, bad_changes);
+    job.assert_exact(&log);
+    job.assert_bronze_exact(&log, &bronze);
+    let ids: Vec<u64> = job
+        .summaries(&cdc.table)
+        .expect("dimension table")
+        .iter()
+        .filter(|s| s["summary"]["floe.job-id"].as_str() == Some(CDC_JOB))
+        .filter_map(|s| s["summary"]["floe.checkpoint-id"].as_str()?.parse().ok())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        ids.len(),
+        unique.len(),
+        "a checkpoint committed twice: {ids:?}"
+    );
+    assert!(
+        ids.len() >= 3,
+        "the dimension table was rewritten over several checkpoints: {ids:?}"
+    );
+}
