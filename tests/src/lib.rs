@@ -47,8 +47,8 @@ use serde_json::{json, Value};
 
 pub mod broker;
 pub mod bronze;
-pub mod cdc;
 pub mod browser;
+pub mod cdc;
 pub mod cluster;
 pub mod container;
 pub mod pki;

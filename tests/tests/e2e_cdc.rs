@@ -92,7 +92,10 @@ fn cdc_gold_and_bronze_from_one_config_exactly_once_across_kills() {
         .iter()
         .filter(|r| r.expect == Expect::Ok && r.value.is_some())
         .count();
-    let bad_changes = changes_out.iter().filter(|r| r.expect == Expect::Bad).count();
+    let bad_changes = changes_out
+        .iter()
+        .filter(|r| r.expect == Expect::Bad)
+        .count();
     eprintln!(
         "[cdc] produced {} events and {} change records ({change_count} changes, {bad_changes} \
          bad, the rest tombstones) over {} keys, {} rows at the end; {kills} kills",

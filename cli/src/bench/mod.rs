@@ -10,12 +10,15 @@
 //! - [`scaling`]: a cluster of one worker process and of two over the built-in generator
 //!   (needs `--etcd`);
 //! - [`bronze`]: the Bronze (append) job of `examples/bronze.toml` on the engine alone;
+//! - [`cdc`]: the CDC job of `examples/dim_videos.toml` on the engine alone, and DuckDB's scan
+//!   of its table against a freshly written one;
 //! - [`merge`]: one window's partials from several workers through Arrow IPC and the
 //!   committer's merge, at `--merge-keys` keys.
 
 mod baseline;
 mod broker;
 mod bronze;
+mod cdc;
 mod engine;
 mod latency;
 mod merge;
@@ -79,6 +82,15 @@ pub struct BenchArgs {
     /// Keys of the window whose partials the merge figure moves and merges.
     #[arg(long, default_value_t = 1_000_000)]
     merge_keys: usize,
+    /// Keys of the CDC bench's dimension table.
+    #[arg(long, default_value_t = 1_000_000)]
+    cdc_keys: usize,
+    /// Checkpoints of changes in the CDC bench.
+    #[arg(long, default_value_t = 100)]
+    cdc_checkpoints: usize,
+    /// Changes per checkpoint in the CDC bench (a rate times the checkpoint interval).
+    #[arg(long, default_value_t = 100_000)]
+    cdc_changes: usize,
     /// Runtime threads of each worker process in the scaling runs (0: as many as cores).
     #[arg(long, default_value_t = 1)]
     worker_threads: usize,
@@ -102,6 +114,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     if !args.skip_engine {
         results.insert("engine".into(), engine::run(&args).await?);
         results.insert("bronze".into(), bronze::run(&args).await?);
+        if args.cdc_checkpoints > 0 {
+            results.insert("cdc".into(), cdc::run(&args).await?);
+        }
         results.insert("merge".into(), merge::run(args.merge_keys, 2)?);
     }
     match &args.brokers {
