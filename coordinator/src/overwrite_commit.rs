@@ -121,6 +121,10 @@ pub async fn stage_overwrite(
                 continue;
             }
             let manifest = listed.load_manifest(io).await?;
+            if !manifest.entries().iter().any(|e| e.is_alive()) {
+                // Only deletions of an earlier snapshot: nothing a reader of this one needs.
+                continue;
+            }
             let hit = |e: &ManifestEntry| e.is_alive() && change.removed.contains(e.file_path());
             if !manifest.entries().iter().any(|e| hit(e)) {
                 manifests.push(listed);

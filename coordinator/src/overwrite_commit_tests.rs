@@ -164,3 +164,62 @@ async fn an_overwrite_staged_on_a_stale_table_conflicts() {
         .expect_err("already removed");
     assert_eq!(err.kind(), ErrorKind::CatalogCommitConflicts, "{err}");
 }
+
+/// A manifest whose entries were all deleted by an earlier snapshot says nothing about the
+/// table any more: carrying it would make every reader open one more manifest per overwrite.
+#[tokio::test]
+async fn manifests_without_live_files_are_not_carried_on() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let (table, sql) = setup(&dir).await;
+    let via = SnapshotCommits::Sql(sql);
+    for checkpoint in 2..=5 {
+        let base = table.reload().await.expect("reload");
+        let live = crate::dimension_rewrite::live_data_files(&base)
+            .await
+            .expect("live files");
+        let day_one = live
+            .iter()
+            .find(|f| f.file_path().contains("window_start_day=2024-01-01/"))
+            .expect("a live file of day one");
+        let added = table
+            .layout()
+            .write_data_files(two_day_batch().slice(0, 1))
+            .await
+            .expect("write");
+        let change = Overwrite {
+            removed: BTreeSet::from([day_one.file_path().to_owned()]),
+            added,
+        };
+        table
+            .commit_change(
+                &owner("j"),
+                checkpoint,
+                TableChange::Overwrite { change, via: &via },
+            )
+            .await
+            .expect("commit");
+        let after = table.reload().await.expect("reload");
+        let current = after.metadata().current_snapshot().expect("snapshot");
+        let listed = after
+            .manifest_list_reader(current)
+            .load()
+            .await
+            .expect("list")
+            .consume_entries();
+        for manifest in listed {
+            let manifest = manifest
+                .load_manifest(after.file_io())
+                .await
+                .expect("manifest");
+            assert!(
+                manifest
+                    .entries()
+                    .iter()
+                    .any(|e| e.is_alive() || e.snapshot_id() == Some(current.snapshot_id())),
+                "checkpoint {checkpoint}: a manifest with neither live files nor this \
+                 snapshot's deletions"
+            );
+        }
+    }
+    assert_eq!(scan_rows(&table).await, 3);
+}
