@@ -25,6 +25,11 @@ pub const OP: &str = "op";
 pub const CHANGED_AT: &str = "changed_at";
 /// The changelog column holding the source database's position (`source.lsn`), if sent.
 pub const SOURCE_LSN: &str = "source_lsn";
+/// History columns (SCD type 2): when a version of a row began and ended, and whether it is
+/// the row's current version.
+pub const VALID_FROM: &str = "valid_from";
+pub const VALID_TO: &str = "valid_to";
+pub const IS_CURRENT: &str = "is_current";
 
 /// What a CDC job writes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +46,8 @@ pub struct CdcSpec {
     pub changelog: AppendSpec,
     /// The changelog table: every change as received.
     pub changes_table: TableSchema,
+    /// The history table (SCD type 2), if the job keeps one: every version of every row.
+    pub history_table: Option<TableSchema>,
 }
 
 impl CdcSpec {
@@ -95,12 +102,37 @@ impl CdcSpec {
                 partition: Vec::new(),
             },
             changelog,
+            history_table: None,
         })
+    }
+
+    /// The same job keeping every version of its rows in the table `name` as well.
+    pub fn with_history(mut self, name: String) -> Self {
+        self.history_table = Some(TableSchema {
+            name,
+            columns: self.history_columns(),
+            partition: Vec::new(),
+        });
+        self
+    }
+
+    /// The history table's columns: the declared ones, the operation that made the version,
+    /// and when it was valid (`valid_to` null while current).
+    pub fn history_columns(&self) -> Vec<Column> {
+        let mut columns: Vec<Column> = self.table_columns();
+        columns.pop();
+        columns.extend([
+            Column::new(OP, ColumnType::String, true),
+            Column::new(VALID_FROM, ColumnType::TimestampTz, true),
+            Column::new(VALID_TO, ColumnType::TimestampTz, false),
+            Column::new(IS_CURRENT, ColumnType::Boolean, true),
+        ]);
+        columns
     }
 
     /// Names the job may not give a declared column.
     pub fn reserved_columns(updated_at: &str) -> Vec<String> {
-        let mut names: Vec<String> = [OP, CHANGED_AT, SOURCE_LSN]
+        let mut names: Vec<String> = [OP, CHANGED_AT, SOURCE_LSN, VALID_FROM, VALID_TO, IS_CURRENT]
             .iter()
             .chain(AppendSpec::reserved_columns().iter())
             .map(|s| s.to_string())

@@ -20,6 +20,7 @@
 
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use floe_common::checkpoint::{CheckpointManifest, CheckpointRef, TableFiles};
 use floe_common::config::{JobSpec, SinkRole};
 use floe_common::failpoint;
@@ -31,7 +32,8 @@ use floe_sink::{rows, SinkError};
 use floe_storage::{CheckpointStore, StorageError};
 use iceberg::Catalog;
 
-use crate::dimension_rewrite::{rewrite_dimension, RewriteError};
+use crate::dimension_rewrite::{read_changelog, rewrite_dimension, RewriteError};
+use crate::history_rewrite::rewrite_history;
 use crate::iceberg_table::{CommitOutcome, IcebergTable, TableError};
 use crate::overwrite_commit::{Overwrite, SnapshotCommits};
 use crate::table_commit::{JobOwner, TableChange};
@@ -167,7 +169,7 @@ impl IcebergCommitter {
     ) -> Result<Self, CommitterError> {
         let mut tables = Vec::new();
         for sink in job.sinks() {
-            if sink.role == SinkRole::Dimension && overwrites.is_none() {
+            if sink.role.rewrites() && overwrites.is_none() {
                 return Err(CommitterError::NoOverwriteCommits {
                     job: job.name.clone(),
                 });
@@ -373,9 +375,10 @@ impl IcebergCommitter {
         // Gathered in the order of `self.tables`, so they come back in that order.
         let mut gathered = from_workers.into_iter().map(|(_, files)| files);
         let mut tables: Vec<TableFiles> = Vec::new();
-        // A CDC job's changelog files of this checkpoint (its records), which its dimension
-        // table applies.
+        // A CDC job's changelog files of this checkpoint (its records), and their rows once
+        // read: what its dimension and history tables apply.
         let mut records: Option<(&IcebergTable, TableFiles)> = None;
+        let mut changes: Option<Vec<RecordBatch>> = None;
         for (role, table) in &self.tables {
             let files = if role.written_by_workers() {
                 let files = gathered.next().filter(|files| files.rows > 0);
@@ -383,23 +386,24 @@ impl IcebergCommitter {
                     records = Some((table, files.clone()));
                 }
                 files
-            } else if *role == SinkRole::Dimension {
-                match (&records, self.job.cdc()) {
-                    (Some((changelog, changes)), Some(spec)) => {
-                        let layout = table
-                            .layout()
-                            .clone()
-                            .with_target_file_bytes(spec.changelog.target_file_bytes);
-                        rewrite_dimension(
-                            spec,
-                            &table.reload().await?,
-                            &layout,
-                            changelog.layout(),
-                            changes,
-                        )
-                        .await?
-                    }
-                    _ => None,
+            } else if let (SinkRole::Dimension | SinkRole::History, Some(spec)) =
+                (role, self.job.cdc())
+            {
+                let Some((changelog, files)) = &records else {
+                    continue;
+                };
+                if changes.is_none() {
+                    changes = Some(read_changelog(changelog.layout(), files).await?);
+                }
+                let rows = changes.as_deref().unwrap_or_default();
+                let layout = table
+                    .layout()
+                    .clone()
+                    .with_target_file_bytes(spec.changelog.target_file_bytes);
+                let base = table.reload().await?;
+                match role {
+                    SinkRole::History => rewrite_history(spec, &base, &layout, rows).await?,
+                    _ => rewrite_dimension(spec, &base, &layout, rows).await?,
                 }
             } else {
                 let batch = rows::windows_batch(
@@ -479,13 +483,14 @@ impl IcebergCommitter {
                 self.retries
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             };
-            let overwrite = match role {
-                SinkRole::Dimension => Some(self.overwrites.as_deref().ok_or_else(|| {
+            let overwrite = if role.rewrites() {
+                Some(self.overwrites.as_deref().ok_or_else(|| {
                     CommitterError::NoOverwriteCommits {
                         job: self.job.name.clone(),
                     }
-                })?),
-                _ => None,
+                })?)
+            } else {
+                None
             };
             let removed: std::collections::BTreeSet<String> =
                 entry.removed.iter().cloned().collect();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMicrosecondType};
-use arrow_array::{Int64Array, StringArray};
+use arrow_array::{Array, Int64Array, StringArray};
 use floe_common::config::{FloeConfig, JobSpec};
 use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::watermark::LocalWatermark;
@@ -24,13 +24,29 @@ use crate::catalog::CatalogConfig;
 use crate::overwrite_commit::SnapshotCommits;
 
 fn cdc_job() -> JobSpec {
-    FloeConfig::parse(include_str!("../../examples/dim_videos.toml"))
+    job_of(include_str!("../../examples/dim_videos.toml"))
+}
+
+/// The example job keeping a history table too.
+fn cdc_job_with_history() -> JobSpec {
+    job_of(&include_str!("../../examples/dim_videos.toml").replace(
+        "table = \"dims.dim_videos\"",
+        "table = \"dims.dim_videos\"\nhistory_table = \"dims.dim_videos_history\"",
+    ))
+}
+
+fn job_of(text: &str) -> JobSpec {
+    FloeConfig::parse(text)
         .and_then(|c| c.validate())
         .map(|mut c| c.jobs.remove(0))
         .expect("dim_videos example")
 }
 
 async fn committer(dir: &tempfile::TempDir) -> IcebergCommitter {
+    committer_of(dir, cdc_job()).await
+}
+
+async fn committer_of(dir: &tempfile::TempDir, job: JobSpec) -> IcebergCommitter {
     let cfg = CatalogConfig::new(
         format!("sqlite://{}/catalog.db", dir.path().display()),
         format!("file://{}/warehouse", dir.path().display()),
@@ -45,15 +61,9 @@ async fn committer(dir: &tempfile::TempDir) -> IcebergCommitter {
         open_location(dir.path().join("store").to_str().expect("utf-8")).expect("store"),
         "dim_videos",
     );
-    IcebergCommitter::open(
-        Arc::new(cdc_job()),
-        catalog,
-        Some(Arc::new(commits)),
-        store,
-        3,
-    )
-    .await
-    .expect("open committer")
+    IcebergCommitter::open(Arc::new(job), catalog, Some(Arc::new(commits)), store, 3)
+        .await
+        .expect("open committer")
 }
 
 /// A Debezium change of `id` at `lsn` (its ts_ms too): an upsert titled `title`, or a delete.
@@ -119,7 +129,12 @@ async fn checkpoint(
 
 /// The dimension table as iceberg's scan reads it: video_id → (title, duration_s, updated_at).
 async fn dimension(c: &IcebergCommitter) -> BTreeMap<String, (String, i64, i64)> {
-    let table = c.tables[2].1.reload().await.expect("reload");
+    let (_, table) = c
+        .tables
+        .iter()
+        .find(|(role, _)| *role == floe_common::config::SinkRole::Dimension)
+        .expect("a dimension table");
+    let table = table.reload().await.expect("reload");
     let batches: Vec<RecordBatch> = table
         .scan()
         .build()
@@ -238,4 +253,100 @@ async fn a_recommitted_rewrite_changes_nothing() {
     );
     assert_eq!(dimension(&c).await, before);
     assert_eq!(before["v1"].0, "uno");
+}
+
+/// The history table as iceberg's scan reads it: (video_id, valid_from) → (op, title,
+/// valid_to, is_current), all times in microseconds.
+async fn history(
+    c: &IcebergCommitter,
+) -> BTreeMap<(String, i64), (String, String, Option<i64>, bool)> {
+    let (_, table) = c
+        .tables
+        .iter()
+        .find(|(role, _)| *role == floe_common::config::SinkRole::History)
+        .expect("a history table");
+    let batches: Vec<RecordBatch> = table
+        .reload()
+        .await
+        .expect("reload")
+        .scan()
+        .build()
+        .expect("scan")
+        .to_arrow()
+        .await
+        .expect("to_arrow")
+        .try_collect()
+        .await
+        .expect("read");
+    let mut rows = BTreeMap::new();
+    for b in batches {
+        let column = |name: &str| b.column_by_name(name).expect(name).clone();
+        let (id, title, op) = (column("video_id"), column("title"), column("op"));
+        let (from, to) = (column("valid_from"), column("valid_to"));
+        let current = column("is_current");
+        let from = from.as_primitive::<TimestampMicrosecondType>();
+        let to = to.as_primitive::<TimestampMicrosecondType>();
+        for r in 0..b.num_rows() {
+            rows.insert(
+                (id.as_string::<i32>().value(r).to_owned(), from.value(r)),
+                (
+                    op.as_string::<i32>().value(r).to_owned(),
+                    title.as_string::<i32>().value(r).to_owned(),
+                    to.is_valid(r).then(|| to.value(r)),
+                    current.as_boolean().value(r),
+                ),
+            );
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+async fn the_history_keeps_every_version_and_ends_the_replaced_ones() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let job = cdc_job_with_history();
+    let c = committer_of(&dir, job.clone()).await;
+    let first: Vec<Option<String>> = vec![
+        Some(change("c", "v1", "one", 1, false)),
+        Some(change("c", "v2", "two", 2, true)),
+        Some(change("u", "v1", "one again", 3, false)),
+    ];
+    checkpoint(&c, &job, 1, 0, &first).await;
+    let second: Vec<Option<String>> = vec![
+        Some(change("u", "v2", "two again", 4, false)),
+        Some(change("d", "v1", "one again", 5, false)),
+        None,
+    ];
+    checkpoint(&c, &job, 2, 3, &second).await;
+    let us = |lsn: i64| (1_000 + lsn) * 1_000;
+    let version = |op: &str, title: &str, to: Option<i64>, current: bool| {
+        (op.to_owned(), title.to_owned(), to, current)
+    };
+    assert_eq!(
+        history(&c).await,
+        BTreeMap::from([
+            (
+                ("v1".into(), us(1)),
+                version("c", "one", Some(us(3)), false)
+            ),
+            (
+                ("v1".into(), us(3)),
+                version("u", "one again", Some(us(5)), false)
+            ),
+            (
+                ("v1".into(), us(5)),
+                version("d", "one again", Some(us(5)), false)
+            ),
+            (
+                ("v2".into(), us(2)),
+                version("c", "two", Some(us(4)), false)
+            ),
+            (("v2".into(), us(4)), version("u", "two again", None, true)),
+        ])
+    );
+    assert_eq!(
+        dimension(&c).await.keys().collect::<Vec<_>>(),
+        ["v2"],
+        "the dimension table beside it"
+    );
 }

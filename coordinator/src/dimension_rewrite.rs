@@ -44,55 +44,36 @@ pub enum RewriteError {
 /// inserts of many checkpoints merge instead of piling up as small files.
 const SMALL_FILE_SHARE: u64 = 4;
 
-/// The rewrite of `base` (the dimension table, written through `layout`) that applies the
-/// changelog files `changes` (written through `changelog`); `None` when they hold no change.
-pub async fn rewrite_dimension(
-    spec: &CdcSpec,
-    base: &Table,
-    layout: &TableLayout,
+/// A checkpoint's changelog rows ([`CdcSpec::changelog`]), read back from its files.
+pub async fn read_changelog(
     changelog: &TableLayout,
     changes: &TableFiles,
-) -> Result<Option<TableFiles>, RewriteError> {
+) -> Result<Vec<RecordBatch>, RewriteError> {
     let mut batches = Vec::new();
     for file in changelog.data_files_from_json(&changes.data_files)? {
         batches.extend(changelog.read_data_file(file.file_path(), None).await?);
     }
-    // In the table's column order, which a read of the key columns alone keeps. The declared
-    // columns come first in both tables, so an index means the same column in either.
-    let mut key_columns = column_indexes(layout, &spec.key)?;
-    key_columns.sort_unstable();
-    let latest = latest_changes(changelog.name(), &key_columns, &batches)?;
+    Ok(batches)
+}
+
+/// The rewrite of `base` (the dimension table, written through `layout`) that applies the
+/// changelog rows `changes`; `None` when they hold no change.
+pub async fn rewrite_dimension(
+    spec: &CdcSpec,
+    base: &Table,
+    layout: &TableLayout,
+    changes: &[RecordBatch],
+) -> Result<Option<TableFiles>, RewriteError> {
+    let key_columns = key_columns(spec, layout)?;
+    let latest = latest_changes(layout.name(), &key_columns, changes)?;
     if latest.is_empty() {
         return Ok(None);
     }
-    let table = layout.name();
-    let target = layout.target_file_bytes() as u64;
-    let mut replaced: Vec<DataFile> = Vec::new();
-    for file in live_data_files(base)
-        .await
-        .map_err(|source| RewriteError::Listing {
-            table: table.to_owned(),
-            source,
-        })?
-    {
-        let small = file.file_size_in_bytes() < target / SMALL_FILE_SHARE;
-        let holds_change = || async {
-            let keys = layout
-                .read_data_file(file.file_path(), Some(&key_columns))
-                .await?;
-            Ok::<_, SinkError>(keys.iter().any(|b| {
-                let columns: Vec<ArrayRef> = b.columns().to_vec();
-                (0..b.num_rows()).any(|r| latest.contains(&row_key(&columns, r)))
-            }))
-        };
-        if small || holds_change().await? {
-            replaced.push(file);
-        }
-    }
-    let arrow_error = |source| RewriteError::Arrow {
-        table: table.to_owned(),
-        source,
-    };
+    let replaced = files_to_rewrite(base, layout, &key_columns, |keys, r| {
+        latest.contains(&row_key(keys, r))
+    })
+    .await?;
+    let arrow_error = arrow_error(layout);
     let mut rows: Vec<RecordBatch> = Vec::new();
     for file in &replaced {
         for batch in layout.read_data_file(file.file_path(), None).await? {
@@ -104,78 +85,157 @@ pub async fn rewrite_dimension(
                 .map(|r| Some(!latest.contains(&row_key(&keys, r))))
                 .collect();
             rows.push(
-                arrow_select::filter::filter_record_batch(&batch, &kept).map_err(arrow_error)?,
+                arrow_select::filter::filter_record_batch(&batch, &kept).map_err(&arrow_error)?,
             );
         }
     }
-    rows.extend(upserted_rows(spec, layout, &batches, latest).map_err(arrow_error)?);
+    rows.extend(upserted_rows(spec, layout, changes, latest).map_err(&arrow_error)?);
+    write_rewrite(layout, &rows, &key_columns, &replaced)
+        .await
+        .map(Some)
+}
+
+/// Arrow's errors while rewriting the table of `layout`.
+pub(crate) fn arrow_error(
+    layout: &TableLayout,
+) -> impl Fn(arrow_schema::ArrowError) -> RewriteError + '_ {
+    |source| RewriteError::Arrow {
+        table: layout.name().to_owned(),
+        source,
+    }
+}
+
+/// The key's columns, in the table's column order (which a read of the key columns alone
+/// keeps). The declared columns come first in every table of a CDC job, so an index means the
+/// same column in the changelog, the dimension and the history.
+pub(crate) fn key_columns(
+    spec: &CdcSpec,
+    layout: &TableLayout,
+) -> Result<Vec<usize>, RewriteError> {
+    let mut columns = column_indexes(layout, &spec.key)?;
+    columns.sort_unstable();
+    Ok(columns)
+}
+
+/// The live files of `base` a rewrite replaces: the small ones, and those holding a row for
+/// which `touched(columns, row)` says yes (`columns` being the table's columns at `read`).
+pub(crate) async fn files_to_rewrite(
+    base: &Table,
+    layout: &TableLayout,
+    read: &[usize],
+    touched: impl Fn(&[ArrayRef], usize) -> bool,
+) -> Result<Vec<DataFile>, RewriteError> {
+    let target = layout.target_file_bytes() as u64;
+    let live = live_data_files(base)
+        .await
+        .map_err(|source| RewriteError::Listing {
+            table: layout.name().to_owned(),
+            source,
+        })?;
+    let mut replaced = Vec::new();
+    for file in live {
+        if file.file_size_in_bytes() < target / SMALL_FILE_SHARE {
+            replaced.push(file);
+            continue;
+        }
+        let batches = layout.read_data_file(file.file_path(), Some(read)).await?;
+        let hit = batches.iter().any(|b| {
+            let columns: Vec<ArrayRef> = b.columns().to_vec();
+            (0..b.num_rows()).any(|r| touched(&columns, r))
+        });
+        if hit {
+            replaced.push(file);
+        }
+    }
+    Ok(replaced)
+}
+
+/// Writes `rows` sorted by the columns at `sort` as the files replacing `replaced`.
+pub(crate) async fn write_rewrite(
+    layout: &TableLayout,
+    rows: &[RecordBatch],
+    sort: &[usize],
+    replaced: &[DataFile],
+) -> Result<TableFiles, RewriteError> {
+    let arrow_error = arrow_error(layout);
     let all =
-        arrow_select::concat::concat_batches(&layout.arrow_schema(), &rows).map_err(arrow_error)?;
-    let sorted = sorted_by(&all, &key_columns).map_err(arrow_error)?;
+        arrow_select::concat::concat_batches(&layout.arrow_schema(), rows).map_err(&arrow_error)?;
+    let sorted = sorted_by(&all, sort).map_err(&arrow_error)?;
     let mut files = layout
         .write_table_files(sorted)
         .await?
         .unwrap_or(TableFiles {
-            table: table.to_owned(),
+            table: layout.name().to_owned(),
             ..TableFiles::default()
         });
     files.removed = replaced.iter().map(|f| f.file_path().to_owned()).collect();
-    Ok(Some(files))
+    Ok(files)
 }
 
 /// Where a change's row is: its batch and row among the changelog batches, and whether it
 /// deletes its key.
-type ChangeRow = (usize, usize, bool);
+pub(crate) type ChangeRow = (usize, usize, bool);
 
 /// The last change per key among `batches` (changelog rows, [`CdcSpec::changelog`]), keyed by
 /// the columns at `key_columns`.
-fn latest_changes(
+pub(crate) fn latest_changes(
     table: &str,
     key_columns: &[usize],
     batches: &[RecordBatch],
 ) -> Result<LatestChanges<Vec<u8>, ChangeRow>, RewriteError> {
     let mut latest = LatestChanges::default();
     for (b, batch) in batches.iter().enumerate() {
-        let bad = |reason: String| RewriteError::Changelog {
-            table: table.to_owned(),
-            reason,
-        };
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .ok_or_else(|| bad(format!("no column {name}")))
-        };
         let keys: Vec<ArrayRef> = key_columns
             .iter()
             .map(|i| batch.column(*i).clone())
             .collect();
-        let op = column(OP)?
-            .as_string_opt::<i32>()
-            .ok_or_else(|| bad(format!("{OP} is not a string")))?;
-        let changed_at = column(CHANGED_AT)?
-            .as_primitive_opt::<TimestampMicrosecondType>()
-            .ok_or_else(|| bad(format!("{CHANGED_AT} is not a timestamp")))?;
-        let lsn = column(SOURCE_LSN)?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| bad(format!("{SOURCE_LSN} is not a long")))?;
-        let partition = column(KAFKA_PARTITION)?
-            .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| bad(format!("{KAFKA_PARTITION} is not an int")))?;
-        let offset = column(KAFKA_OFFSET)?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| bad(format!("{KAFKA_OFFSET} is not a long")))?;
-        for r in 0..batch.num_rows() {
+        for (r, (order, deletes)) in change_order(table, batch)?.into_iter().enumerate() {
+            latest.add(row_key(&keys, r), order, (b, r, deletes));
+        }
+    }
+    Ok(latest)
+}
+
+/// Where each changelog row of `batch` stands in its source, and whether it deletes its key.
+pub(crate) fn change_order(
+    table: &str,
+    batch: &RecordBatch,
+) -> Result<Vec<(ChangeOrder, bool)>, RewriteError> {
+    let bad = |reason: String| RewriteError::Changelog {
+        table: table.to_owned(),
+        reason,
+    };
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| bad(format!("no column {name}")))
+    };
+    let op = column(OP)?
+        .as_string_opt::<i32>()
+        .ok_or_else(|| bad(format!("{OP} is not a string")))?;
+    let changed_at = column(CHANGED_AT)?
+        .as_primitive_opt::<TimestampMicrosecondType>()
+        .ok_or_else(|| bad(format!("{CHANGED_AT} is not a timestamp")))?;
+    let lsn = column(SOURCE_LSN)?
+        .as_primitive_opt::<Int64Type>()
+        .ok_or_else(|| bad(format!("{SOURCE_LSN} is not a long")))?;
+    let partition = column(KAFKA_PARTITION)?
+        .as_primitive_opt::<Int32Type>()
+        .ok_or_else(|| bad(format!("{KAFKA_PARTITION} is not an int")))?;
+    let offset = column(KAFKA_OFFSET)?
+        .as_primitive_opt::<Int64Type>()
+        .ok_or_else(|| bad(format!("{KAFKA_OFFSET} is not a long")))?;
+    Ok((0..batch.num_rows())
+        .map(|r| {
             let order = ChangeOrder {
                 source_position: lsn.is_valid(r).then(|| lsn.value(r)),
                 changed_at: changed_at.value(r),
                 partition: partition.value(r),
                 offset: offset.value(r),
             };
-            let deletes = op.is_valid(r) && op.value(r) == "d";
-            latest.add(row_key(&keys, r), order, (b, r, deletes));
-        }
-    }
-    Ok(latest)
+            (order, op.is_valid(r) && op.value(r) == "d")
+        })
+        .collect())
 }
 
 /// The dimension rows of the latest changes that keep their key: the declared columns as the
@@ -214,7 +274,10 @@ fn upserted_rows(
 }
 
 /// `batch` sorted by the columns at `by` (so each rewritten file covers a narrow key range).
-fn sorted_by(batch: &RecordBatch, by: &[usize]) -> Result<RecordBatch, arrow_schema::ArrowError> {
+pub(crate) fn sorted_by(
+    batch: &RecordBatch,
+    by: &[usize],
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let columns: Vec<arrow_ord::sort::SortColumn> = by
         .iter()
         .map(|i| arrow_ord::sort::SortColumn {

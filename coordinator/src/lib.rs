@@ -11,6 +11,7 @@ pub mod commit_marker;
 pub mod committer;
 pub mod controller;
 pub mod dimension_rewrite;
+pub mod history_rewrite;
 pub mod iceberg_table;
 pub mod job;
 pub mod metrics;

@@ -86,7 +86,7 @@ impl WorkerTables {
                     Some(appended) => rows::appended_batch(&schema, appended)?,
                     None => continue,
                 },
-                SinkRole::Windows | SinkRole::Dimension => continue,
+                SinkRole::Windows | SinkRole::Dimension | SinkRole::History => continue,
             };
             out.extend(
                 layout

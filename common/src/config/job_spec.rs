@@ -121,7 +121,7 @@ pub enum JobKind {
     Append(AppendSpec),
     /// Debezium changes: every change in a changelog, the last per key applied to a dimension
     /// table.
-    Cdc(CdcSpec),
+    Cdc(Box<CdcSpec>),
 }
 
 /// What a sink's rows are, which decides who writes its data files.
@@ -138,12 +138,23 @@ pub enum SinkRole {
     /// A table kept equal to a source table by applying its changes (copy-on-write), by the
     /// committer.
     Dimension,
+    /// Every version of a source table's rows (SCD type 2), kept by the committer like a
+    /// dimension table.
+    History,
 }
 
 impl SinkRole {
     /// Row-per-record tables are written by the workers; only their files' metadata travels.
     pub fn written_by_workers(self) -> bool {
-        !matches!(self, SinkRole::Windows | SinkRole::Dimension)
+        !matches!(
+            self,
+            SinkRole::Windows | SinkRole::Dimension | SinkRole::History
+        )
+    }
+
+    /// Tables kept by rewriting their files (copy-on-write): committed as overwrites.
+    pub fn rewrites(self) -> bool {
+        matches!(self, SinkRole::Dimension | SinkRole::History)
     }
 }
 
@@ -186,11 +197,19 @@ impl JobSpec {
                 sink(SinkRole::DeadLetters, &self.dead_letter_table),
                 sink(SinkRole::Records, &self.table),
             ],
-            JobKind::Cdc(spec) => vec![
-                sink(SinkRole::DeadLetters, &self.dead_letter_table),
-                sink(SinkRole::Records, &spec.changes_table),
-                sink(SinkRole::Dimension, &self.table),
-            ],
+            JobKind::Cdc(spec) => {
+                let mut sinks = vec![
+                    sink(SinkRole::DeadLetters, &self.dead_letter_table),
+                    sink(SinkRole::Records, &spec.changes_table),
+                ];
+                sinks.extend(
+                    spec.history_table
+                        .as_ref()
+                        .map(|h| sink(SinkRole::History, h)),
+                );
+                sinks.push(sink(SinkRole::Dimension, &self.table));
+                sinks
+            }
         }
     }
 

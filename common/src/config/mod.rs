@@ -327,6 +327,8 @@ pub struct SinkConfig {
     pub dead_letter_table: Option<String>,
     /// CDC jobs: the changelog table (default: the table's name + `_changes`).
     pub changes_table: Option<String>,
+    /// CDC jobs: a history table (SCD type 2) to keep every version of every row in.
+    pub history_table: Option<String>,
     /// Append and CDC jobs: data files are rolled at this size (`128MB`, the default) and at every
     /// checkpoint.
     pub target_file_size: Option<String>,

@@ -236,7 +236,14 @@ fn a_cdc_job_refuses_event_time_windows_partitions_and_unknown_keys() {
                 "table = \"dims.dim_videos\"",
                 "table = \"dims.dim_videos\"\nchanges_table = \"dims.dim_videos\"",
             ),
-            "job[0].sink.changes_table",
+            "job[0].sink",
+        ),
+        (
+            DIM_VIDEOS.replace(
+                "table = \"dims.dim_videos\"",
+                "table = \"dims.dim_videos\"\nhistory_table = \"dims.dim_videos_changes\"",
+            ),
+            "job[0].sink",
         ),
         (
             DIM_VIDEOS.replace("type = \"long\"", "type = \"long\"\nrequired = true"),
@@ -250,4 +257,43 @@ fn a_cdc_job_refuses_event_time_windows_partitions_and_unknown_keys() {
         "[job.cdc]\nprimary_key = []\n\n[job.window]",
     );
     assert_eq!(error_of(&gold_with_cdc).key, "job[0].cdc");
+}
+
+#[test]
+fn a_cdc_job_may_keep_a_history_table_committed_before_the_dimension() {
+    let text = DIM_VIDEOS.replace(
+        "table = \"dims.dim_videos\"",
+        "table = \"dims.dim_videos\"\nhistory_table = \"dims.dim_videos_history\"",
+    );
+    let cfg = FloeConfig::parse(&text).unwrap().validate().unwrap();
+    let job = &cfg.jobs[0];
+    let roles: Vec<SinkRole> = job.sinks().iter().map(|s| s.role).collect();
+    assert_eq!(
+        roles,
+        [
+            SinkRole::DeadLetters,
+            SinkRole::Records,
+            SinkRole::History,
+            SinkRole::Dimension
+        ]
+    );
+    let history = job
+        .cdc()
+        .and_then(|c| c.history_table.as_ref())
+        .expect("history");
+    let names: Vec<&str> = history.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "video_id",
+            "title",
+            "category",
+            "status",
+            "duration_s",
+            "op",
+            "valid_from",
+            "valid_to",
+            "is_current"
+        ]
+    );
 }

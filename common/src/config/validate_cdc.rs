@@ -50,6 +50,13 @@ impl JobConfig {
             self.target_file_bytes(at)?,
         )
         .map_err(|m| ConfigError::new(k("cdc.primary_key"), m))?;
+        let spec = match &self.sink.history_table {
+            None => spec,
+            Some(name) => {
+                table_name(&k("sink.history_table"), name)?;
+                spec.with_history(name.clone())
+            }
+        };
         Ok((spec, self.watermark_only_window(at, max_ahead_ms)?))
     }
 }

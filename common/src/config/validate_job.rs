@@ -197,11 +197,13 @@ impl JobConfig {
         if self.cdc.is_some() && self.kind != "cdc" {
             return Err(ConfigError::new(k("cdc"), "is for kind = \"cdc\" jobs"));
         }
-        if self.sink.changes_table.is_some() && self.kind != "cdc" {
-            return Err(ConfigError::new(
-                k("sink.changes_table"),
-                "is for kind = \"cdc\" jobs",
-            ));
+        for (given, key) in [
+            (self.sink.changes_table.is_some(), "sink.changes_table"),
+            (self.sink.history_table.is_some(), "sink.history_table"),
+        ] {
+            if given && self.kind != "cdc" {
+                return Err(ConfigError::new(k(key), "is for kind = \"cdc\" jobs"));
+            }
         }
         let (kind, window, group_by, aggregates, columns) = match self.kind.as_str() {
             "aggregate" => {
@@ -223,7 +225,13 @@ impl JobConfig {
             "cdc" => {
                 let (spec, window) = self.cdc_parts(at, max_ahead_ms)?;
                 let columns = spec.table_columns();
-                (JobKind::Cdc(spec), window, Vec::new(), Vec::new(), columns)
+                (
+                    JobKind::Cdc(Box::new(spec)),
+                    window,
+                    Vec::new(),
+                    Vec::new(),
+                    columns,
+                )
             }
             other => {
                 return Err(ConfigError::new(
@@ -271,11 +279,14 @@ impl JobConfig {
             ));
         }
         if let JobKind::Cdc(spec) = &kind {
-            let changes = &spec.changes_table.name;
-            if *changes == self.sink.table || *changes == dlq_name {
+            let mut names = vec![&self.sink.table, &dlq_name, &spec.changes_table.name];
+            names.extend(spec.history_table.as_ref().map(|h| &h.name));
+            names.sort();
+            names.dedup();
+            if names.len() < 3 + usize::from(spec.history_table.is_some()) {
                 return Err(ConfigError::new(
-                    k("sink.changes_table"),
-                    "table, changes_table and dead_letter_table must differ",
+                    k("sink"),
+                    "table, changes_table, history_table and dead_letter_table must differ",
                 ));
             }
         }
