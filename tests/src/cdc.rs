@@ -21,6 +21,7 @@ pub struct CdcTables {
     pub topic: String,
     pub table: String,
     pub changes: String,
+    pub history: String,
     pub dead_letters: String,
 }
 
@@ -38,6 +39,8 @@ pub struct CdcGen {
     lsn: i64,
     /// The source table now: video_id → row.
     pub table: BTreeMap<String, SourceRow>,
+    /// Every version of every row (SCD type 2): (video_id, valid_from) → version.
+    pub history: BTreeMap<(String, i64), Value>,
 }
 
 const CATEGORIES: [&str; 5] = ["Music", "Beauty", "Gaming", "News", "Sports"];
@@ -51,6 +54,7 @@ impl CdcGen {
             partitions,
             lsn: 1_000,
             table: BTreeMap::new(),
+            history: BTreeMap::new(),
         }
     }
 
@@ -152,6 +156,7 @@ impl CdcGen {
             self.table.insert(id.to_owned(), row.clone());
             row
         };
+        self.add_version(id, op, &before, &after, ts_ms);
         let partition = self.partition_of(id);
         let value = self.envelope(op, &before, &after, ts_ms);
         let mut out = vec![Record {
@@ -171,6 +176,32 @@ impl CdcGen {
             });
         }
         out
+    }
+
+    /// Ends `id`'s current version at `ts_ms` and adds the version `op` makes: the row after it
+    /// (current), or for a delete the row before it, valid only at that instant.
+    fn add_version(&mut self, id: &str, op: &str, before: &Value, after: &Value, ts_ms: i64) {
+        if let Some(current) = self
+            .history
+            .range_mut((id.to_owned(), i64::MIN)..=(id.to_owned(), i64::MAX))
+            .map(|(_, v)| v)
+            .find(|v| v["is_current"] == json!(true))
+        {
+            current["valid_to"] = json!(ts_ms);
+            current["is_current"] = json!(false);
+        }
+        let (row, until, current) = match op {
+            "d" => (before, json!(ts_ms), false),
+            _ => (after, Value::Null, true),
+        };
+        let mut version = row.clone();
+        let fields = version.as_object_mut().expect("a row is an object");
+        fields.remove("updated_at");
+        fields.insert("op".into(), json!(op));
+        fields.insert("valid_from".into(), json!(ts_ms));
+        fields.insert("valid_to".into(), until);
+        fields.insert("is_current".into(), json!(current));
+        self.history.insert((id.to_owned(), ts_ms), version);
     }
 
     fn bad_record(&mut self) -> Record {
@@ -195,7 +226,7 @@ impl CdcGen {
 
 impl Job {
     /// Adds the job of `examples/dim_videos.toml` to this test's config, reading a new topic of
-    /// `partitions` partitions and writing into this test's namespace.
+    /// `partitions` partitions and writing into this test's namespace, with a history table.
     pub fn add_cdc_job(&self, kafka: &Kafka, partitions: i32) -> CdcTables {
         let example = repo_root().join("examples/dim_videos.toml");
         let doc: toml::Table = fs::read_to_string(&example)
@@ -216,6 +247,7 @@ impl Job {
             topic: crate::unique_topic("cdc"),
             table: format!("{namespace}.dim_videos"),
             changes: format!("{namespace}.dim_videos_changes"),
+            history: format!("{namespace}.dim_videos_history"),
             dead_letters: format!("{namespace}.dim_videos_dead_letters"),
         };
         kafka.create_topic(&tables.topic, partitions);
@@ -224,6 +256,7 @@ impl Job {
         source.insert("topic".into(), tables.topic.clone().into());
         let sink = cdc["sink"].as_table_mut().expect("[job.sink]");
         sink.insert("table".into(), tables.table.clone().into());
+        sink.insert("history_table".into(), tables.history.clone().into());
         sink.insert(
             "dead_letter_table".into(),
             tables.dead_letters.clone().into(),
@@ -243,54 +276,25 @@ impl Job {
         tables
     }
 
-    /// The dimension table holds exactly the source table's rows `want`, for both readers; the
-    /// changelog one row per change record, the dead-letter table one per bad record.
+    /// The dimension table holds exactly the source table's rows, and the history table
+    /// exactly its versions, for both readers; the changelog one row per change record, the
+    /// dead-letter table one per bad record.
     pub fn assert_cdc_exact(
         &mut self,
         tables: &CdcTables,
-        want: &BTreeMap<String, SourceRow>,
+        source: &CdcGen,
         changes: usize,
         bad: usize,
     ) {
-        for reader in ["pyiceberg", "duckdb"] {
-            let rows = self.read_rows(&tables.table, reader);
-            let mut got: BTreeMap<String, Value> = BTreeMap::new();
-            let mut duplicated = Vec::new();
-            for row in rows {
-                let id = row["video_id"].as_str().expect("video_id").to_owned();
-                if got.insert(id.clone(), row).is_some() {
-                    duplicated.push(id);
-                }
-            }
-            let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();
-            let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
-            let differing: Vec<_> = want
-                .iter()
-                .filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v))
-                .map(|(k, v)| (k, v, &got[k]))
-                .take(3)
-                .collect();
-            assert!(
-                duplicated.is_empty() && missing.is_empty() && extra.is_empty() && differing.is_empty(),
-                "[{}] {reader} reads {} rows of {}, the source table has {}.\nduplicated: {:?}\n\
-                 missing: {:?} ({} in all)\nunexpected: {:?}\ndiffering (key, want, got): {differing:?}\n{}",
-                self.label,
-                got.len() + duplicated.len(),
-                tables.table,
-                want.len(),
-                &duplicated[..duplicated.len().min(10)],
-                &missing[..missing.len().min(10)],
-                missing.len(),
-                &extra[..extra.len().min(10)],
-                self.last_log_tail()
-            );
-            eprintln!(
-                "[{}] {reader}: {} equals the source table ({} rows)",
-                self.label,
-                tables.table,
-                want.len()
-            );
-        }
+        self.assert_rows_exact(&tables.table, &source.table, |row| {
+            row["video_id"].as_str().expect("video_id").to_owned()
+        });
+        self.assert_rows_exact(&tables.history, &source.history, |row| {
+            (
+                row["video_id"].as_str().expect("video_id").to_owned(),
+                row["valid_from"].as_i64().expect("valid_from"),
+            )
+        });
         let logged = self.read_offsets(&tables.changes).unwrap_or_default();
         let distinct: std::collections::BTreeSet<_> = logged.iter().collect();
         assert_eq!(
@@ -308,5 +312,52 @@ impl Job {
             self.label,
             tables.dead_letters
         );
+    }
+
+    /// `table` holds exactly the rows of `want` (by the key `key_of` reads from a row), each
+    /// once, for both readers.
+    fn assert_rows_exact<K: Ord + Clone + std::fmt::Debug>(
+        &mut self,
+        table: &str,
+        want: &BTreeMap<K, Value>,
+        key_of: impl Fn(&Value) -> K,
+    ) {
+        for reader in ["pyiceberg", "duckdb"] {
+            let rows = self.read_rows(table, reader);
+            let mut got: BTreeMap<K, Value> = BTreeMap::new();
+            let mut duplicated = Vec::new();
+            for row in rows {
+                let id = key_of(&row);
+                if got.insert(id.clone(), row).is_some() {
+                    duplicated.push(id);
+                }
+            }
+            let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();
+            let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+            let differing: Vec<_> = want
+                .iter()
+                .filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v))
+                .map(|(k, v)| (k, v, &got[k]))
+                .take(3)
+                .collect();
+            assert!(
+                duplicated.is_empty() && missing.is_empty() && extra.is_empty() && differing.is_empty(),
+                "[{}] {reader} reads {} rows of {table}, the source has {}.\nduplicated: {:?}\n\
+                 missing: {:?} ({} in all)\nunexpected: {:?}\ndiffering (key, want, got): {differing:?}\n{}",
+                self.label,
+                got.len() + duplicated.len(),
+                want.len(),
+                &duplicated[..duplicated.len().min(10)],
+                &missing[..missing.len().min(10)],
+                missing.len(),
+                &extra[..extra.len().min(10)],
+                self.last_log_tail()
+            );
+            eprintln!(
+                "[{}] {reader}: {table} equals the source ({} rows)",
+                self.label,
+                want.len()
+            );
+        }
     }
 }
