@@ -15,13 +15,11 @@ use floe_common::window::WindowOperator;
 use floe_proto::CheckpointAck;
 use floe_storage::{open_location, CheckpointStore};
 use floe_worker::worker_tables::WorkerTables;
-use futures::TryStreamExt;
-
-use arrow_array::RecordBatch;
 
 use super::*;
 use crate::catalog::CatalogConfig;
 use crate::overwrite_commit::SnapshotCommits;
+use crate::test_support::{scan_batches, scan_rows};
 
 fn cdc_job() -> JobSpec {
     job_of(include_str!("../../examples/dim_videos.toml"))
@@ -134,17 +132,7 @@ async fn dimension(c: &IcebergCommitter) -> BTreeMap<String, (String, i64, i64)>
         .iter()
         .find(|(role, _)| *role == floe_common::config::SinkRole::Dimension)
         .expect("a dimension table");
-    let table = table.reload().await.expect("reload");
-    let batches: Vec<RecordBatch> = table
-        .scan()
-        .build()
-        .expect("scan")
-        .to_arrow()
-        .await
-        .expect("to_arrow")
-        .try_collect()
-        .await
-        .expect("read");
+    let batches = scan_batches(table).await;
     let mut rows = BTreeMap::new();
     for b in batches {
         let id: &StringArray = b.column(0).as_string();
@@ -209,13 +197,13 @@ async fn changes_become_the_current_rows_checkpoint_after_checkpoint() {
     assert_eq!(rows["v3"].0, "three is back");
     assert_eq!(rows["v1"].0, "one again", "an untouched row is kept");
 
-    let changelog = crate::test_support::scan_rows(&c.tables[1].1).await;
+    let changelog = scan_rows(&c.tables[1].1).await;
     assert_eq!(
         changelog,
         6 + 3,
         "every change, tombstones and bad records aside"
     );
-    let dead = crate::test_support::scan_rows(&c.tables[0].1).await;
+    let dead = scan_rows(&c.tables[0].1).await;
     assert_eq!(dead, 1);
 }
 
@@ -265,19 +253,7 @@ async fn history(
         .iter()
         .find(|(role, _)| *role == floe_common::config::SinkRole::History)
         .expect("a history table");
-    let batches: Vec<RecordBatch> = table
-        .reload()
-        .await
-        .expect("reload")
-        .scan()
-        .build()
-        .expect("scan")
-        .to_arrow()
-        .await
-        .expect("to_arrow")
-        .try_collect()
-        .await
-        .expect("read");
+    let batches = scan_batches(table).await;
     let mut rows = BTreeMap::new();
     for b in batches {
         let column = |name: &str| b.column_by_name(name).expect(name).clone();

@@ -95,8 +95,19 @@ pub(crate) async fn sqlite_catalog(dir: &tempfile::TempDir) -> Arc<dyn Catalog> 
 }
 
 pub(crate) async fn scan_rows(table: &IcebergTable) -> usize {
-    let t = table.reload().await.expect("reload");
-    let batches: Vec<RecordBatch> = t
+    scan_batches(table)
+        .await
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum()
+}
+
+/// The table's current rows as iceberg's own scan reads them.
+pub(crate) async fn scan_batches(table: &IcebergTable) -> Vec<RecordBatch> {
+    table
+        .reload()
+        .await
+        .expect("reload")
         .scan()
         .build()
         .expect("scan")
@@ -105,6 +116,5 @@ pub(crate) async fn scan_rows(table: &IcebergTable) -> usize {
         .expect("to_arrow")
         .try_collect()
         .await
-        .expect("read");
-    batches.iter().map(RecordBatch::num_rows).sum()
+        .expect("read")
 }

@@ -3,11 +3,10 @@
 //! (serde_json, not Floe's decoder), and the table read by both independent readers.
 
 use std::collections::BTreeMap;
-use std::fs;
 
 use serde_json::Value;
 
-use crate::{repo_root, EventLog, Job};
+use crate::{EventLog, Job};
 
 /// The Bronze job's name in test configs.
 pub const BRONZE_JOB: &str = "content_events_bronze";
@@ -51,46 +50,20 @@ impl Job {
     /// Adds the job of `examples/bronze.toml` to this test's config: reading this test's topic,
     /// writing into this test's namespace.
     pub fn add_bronze_job(&self) -> BronzeTables {
-        let example = repo_root().join("examples/bronze.toml");
-        let doc: toml::Table = fs::read_to_string(&example)
-            .expect("read examples/bronze.toml")
-            .parse()
-            .expect("parse examples/bronze.toml");
-        let mut bronze = doc["job"].as_array().expect("[[job]]")[0]
-            .as_table()
-            .expect("[[job]] is a table")
-            .clone();
-        assert_eq!(bronze["name"].as_str(), Some(BRONZE_JOB));
-        let namespace = self
-            .gold_table
-            .rsplit_once('.')
-            .map(|(ns, _)| ns.to_owned())
-            .expect("gold table has a namespace");
+        let namespace = self.namespace();
         let tables = BronzeTables {
             table: format!("{namespace}.content_events"),
             dead_letters: format!("{namespace}.content_events_dead_letters"),
         };
-        let source = bronze["source"].as_table_mut().expect("[job.source]");
-        source.insert("brokers".into(), self.services.brokers.clone().into());
-        source.insert("topic".into(), self.topic.clone().into());
-        let sink = bronze["sink"].as_table_mut().expect("[job.sink]");
-        sink.insert("table".into(), tables.table.clone().into());
-        sink.insert(
-            "dead_letter_table".into(),
-            tables.dead_letters.clone().into(),
+        self.add_example_job(
+            "bronze.toml",
+            BRONZE_JOB,
+            &self.topic,
+            &[
+                ("table", &tables.table),
+                ("dead_letter_table", &tables.dead_letters),
+            ],
         );
-
-        let text = fs::read_to_string(&self.config).expect("read config");
-        let mut config: toml::Table = text.parse().expect("parse config");
-        config["job"]
-            .as_array_mut()
-            .expect("[[job]]")
-            .push(toml::Value::Table(bronze));
-        fs::write(
-            &self.config,
-            toml::to_string(&config).expect("serialize config"),
-        )
-        .expect("write config");
         tables
     }
 

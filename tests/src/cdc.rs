@@ -4,13 +4,12 @@
 //! reading of the records), and the table checked with both independent readers.
 
 use std::collections::BTreeMap;
-use std::fs;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::{repo_root, Expect, Job, Kafka, Record, BASE_TS};
+use crate::{Expect, Job, Kafka, Produced, Record, BASE_TS};
 
 /// The CDC job's name in test configs.
 pub const CDC_JOB: &str = "dim_videos";
@@ -23,6 +22,27 @@ pub struct CdcTables {
     pub changes: String,
     pub history: String,
     pub dead_letters: String,
+}
+
+/// What a CDC topic was given: change records (tombstones aside) and bad records, which the
+/// changelog and the dead-letter table must hold one row each of.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChangeCounts {
+    pub changes: usize,
+    pub bad: usize,
+}
+
+impl ChangeCounts {
+    pub fn add(&mut self, produced: &[Produced]) {
+        let count = |e: Expect| {
+            produced
+                .iter()
+                .filter(|r| r.expect == e && r.value.is_some())
+                .count()
+        };
+        self.changes += count(Expect::Ok);
+        self.bad += count(Expect::Bad);
+    }
 }
 
 /// One row of the source table: the columns of formats.md §2 (`updated_at` in ms).
@@ -228,21 +248,7 @@ impl Job {
     /// Adds the job of `examples/dim_videos.toml` to this test's config, reading a new topic of
     /// `partitions` partitions and writing into this test's namespace, with a history table.
     pub fn add_cdc_job(&self, kafka: &Kafka, partitions: i32) -> CdcTables {
-        let example = repo_root().join("examples/dim_videos.toml");
-        let doc: toml::Table = fs::read_to_string(&example)
-            .expect("read examples/dim_videos.toml")
-            .parse()
-            .expect("parse examples/dim_videos.toml");
-        let mut cdc = doc["job"].as_array().expect("[[job]]")[0]
-            .as_table()
-            .expect("[[job]] is a table")
-            .clone();
-        assert_eq!(cdc["name"].as_str(), Some(CDC_JOB));
-        let namespace = self
-            .gold_table
-            .rsplit_once('.')
-            .map(|(ns, _)| ns.to_owned())
-            .expect("gold table has a namespace");
+        let namespace = self.namespace();
         let tables = CdcTables {
             topic: crate::unique_topic("cdc"),
             table: format!("{namespace}.dim_videos"),
@@ -251,41 +257,24 @@ impl Job {
             dead_letters: format!("{namespace}.dim_videos_dead_letters"),
         };
         kafka.create_topic(&tables.topic, partitions);
-        let source = cdc["source"].as_table_mut().expect("[job.source]");
-        source.insert("brokers".into(), self.services.brokers.clone().into());
-        source.insert("topic".into(), tables.topic.clone().into());
-        let sink = cdc["sink"].as_table_mut().expect("[job.sink]");
-        sink.insert("table".into(), tables.table.clone().into());
-        sink.insert("history_table".into(), tables.history.clone().into());
-        sink.insert(
-            "dead_letter_table".into(),
-            tables.dead_letters.clone().into(),
+        self.add_example_job(
+            "dim_videos.toml",
+            CDC_JOB,
+            &tables.topic,
+            &[
+                ("table", &tables.table),
+                ("history_table", &tables.history),
+                ("dead_letter_table", &tables.dead_letters),
+            ],
         );
-
-        let text = fs::read_to_string(&self.config).expect("read config");
-        let mut config: toml::Table = text.parse().expect("parse config");
-        config["job"]
-            .as_array_mut()
-            .expect("[[job]]")
-            .push(toml::Value::Table(cdc));
-        fs::write(
-            &self.config,
-            toml::to_string(&config).expect("serialize config"),
-        )
-        .expect("write config");
         tables
     }
 
     /// The dimension table holds exactly the source table's rows, and the history table
     /// exactly its versions, for both readers; the changelog one row per change record, the
     /// dead-letter table one per bad record.
-    pub fn assert_cdc_exact(
-        &mut self,
-        tables: &CdcTables,
-        source: &CdcGen,
-        changes: usize,
-        bad: usize,
-    ) {
+    pub fn assert_cdc_exact(&mut self, tables: &CdcTables, source: &CdcGen, counts: ChangeCounts) {
+        let ChangeCounts { changes, bad } = counts;
         self.assert_rows_exact(&tables.table, &source.table, |row| {
             row["video_id"].as_str().expect("video_id").to_owned()
         });

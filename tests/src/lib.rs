@@ -51,6 +51,7 @@ pub mod browser;
 pub mod cdc;
 pub mod cluster;
 pub mod container;
+mod example_jobs;
 pub mod pki;
 
 /// Window size of the gold job.
@@ -1749,6 +1750,27 @@ for i in s3.get_file_info(fs.FileSelector(sys.argv[1], recursive=True, allow_not
             );
         }
         eprintln!("[{}] {files} checkpoint files under {uri}", self.label);
+    }
+
+    /// Streaming runs, each SIGKILLed after `delay()`, one after another until `done()`;
+    /// returns how many were killed. A run that exits by itself fails the test.
+    pub fn kill_streaming_runs_until(
+        &mut self,
+        mut delay: impl FnMut() -> Duration,
+        done: impl Fn() -> bool,
+    ) -> usize {
+        let mut kills = 0;
+        while !done() {
+            let delay = delay();
+            let mut p = self.start(&RunOptions::streaming().interval("300ms"));
+            if let Some(s) = p.wait_for(delay) {
+                panic!("a streaming run exited by itself ({s}):\n{}", p.describe());
+            }
+            p.kill();
+            kills += 1;
+            eprintln!("[{}] SIGKILL after {:.2}s", self.label, delay.as_secs_f64());
+        }
+        kills
     }
 
     /// `floe run --until-end` to exit 0 within `timeout`.

@@ -83,17 +83,10 @@ fn bronze_and_gold_from_one_config_exactly_once_across_kills() {
         out
     });
 
-    let mut kills = 0;
-    while !producer.is_finished() {
-        let delay = Duration::from_millis(rng.random_range(500..=3000));
-        let mut p = job.start(&RunOptions::streaming().interval("300ms"));
-        if let Some(s) = p.wait_for(delay) {
-            panic!("a streaming run exited by itself ({s}):\n{}", p.describe());
-        }
-        p.kill();
-        kills += 1;
-        eprintln!("[bronze] SIGKILL after {:.2}s", delay.as_secs_f64());
-    }
+    let kills = job.kill_streaming_runs_until(
+        || Duration::from_millis(rng.random_range(500..=3000)),
+        || producer.is_finished(),
+    );
     let mut log = EventLog::default();
     log.extend(producer.join().expect("producer thread"));
     log.validate_labels(false, None);

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use floe_tests::cdc::{CdcGen, CDC_JOB};
+use floe_tests::cdc::{CdcGen, ChangeCounts, CDC_JOB};
 use floe_tests::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -76,47 +76,28 @@ fn cdc_gold_and_bronze_from_one_config_exactly_once_across_kills() {
         (events_out, changes_out)
     });
 
-    let mut kills = 0;
-    while !producer.is_finished() {
-        let delay = Duration::from_millis(rng.random_range(500..=3000));
-        let mut p = job.start(&RunOptions::streaming().interval("300ms"));
-        if let Some(s) = p.wait_for(delay) {
-            panic!("a streaming run exited by itself ({s}):\n{}", p.describe());
-        }
-        p.kill();
-        kills += 1;
-        eprintln!("[cdc] SIGKILL after {:.2}s", delay.as_secs_f64());
-    }
+    let kills = job.kill_streaming_runs_until(
+        || Duration::from_millis(rng.random_range(500..=3000)),
+        || producer.is_finished(),
+    );
     let (events_out, changes_out) = producer.join().expect("producer thread");
     let mut log = EventLog::default();
     log.extend(events_out);
-    let change_count = changes_out
-        .iter()
-        .filter(|r| r.expect == Expect::Ok && r.value.is_some())
-        .count();
-    let bad_changes = changes_out
-        .iter()
-        .filter(|r| r.expect == Expect::Bad)
-        .count();
+    let mut counts = ChangeCounts::default();
+    counts.add(&changes_out);
     eprintln!(
-        "[cdc] produced {} events and {} change records ({change_count} changes, {bad_changes} \
-         bad, the rest tombstones) over {} keys, {} rows at the end; {kills} kills",
+        "[cdc] produced {} events and {} change records ({} changes, {} bad, the rest \
+         tombstones) over {KEYS} keys, {} rows at the end; {kills} kills",
         log.records.len(),
         changes_out.len(),
-        KEYS,
+        counts.changes,
+        counts.bad,
         changes.table.len()
     );
 
     // A last burst of changes, then a SIGKILL in the middle of a streaming run that has
     // committed some of them.
-    let burst = changes.changes(1_500);
-    let burst_out = kafka.produce(&cdc.topic, &burst);
-    let change_count = change_count
-        + burst_out
-            .iter()
-            .filter(|r| r.expect == Expect::Ok && r.value.is_some())
-            .count();
-    let bad_changes = bad_changes + burst_out.iter().filter(|r| r.expect == Expect::Bad).count();
+    counts.add(&kafka.produce(&cdc.topic, &changes.changes(1_500)));
     let mut p = job.start(&RunOptions::streaming().interval("300ms"));
     if let Some(s) = p.wait_for(Duration::from_millis(rng.random_range(1500..=4000))) {
         panic!("a streaming run exited by itself ({s}):\n{}", p.describe());
@@ -124,17 +105,10 @@ fn cdc_gold_and_bronze_from_one_config_exactly_once_across_kills() {
     p.kill();
 
     // Another burst, and a crash after the first table's commit (dead letters or changelog) of
-    // the checkpoint that carries it, before its history and dimension overwrites: the restart must commit the rewrite its
-    // manifest planned. (Gold and Bronze have nothing new, so only the CDC job has a checkpoint
-    // with files for two or more tables.)
-    let burst = changes.changes(800);
-    let burst_out = kafka.produce(&cdc.topic, &burst);
-    let change_count = change_count
-        + burst_out
-            .iter()
-            .filter(|r| r.expect == Expect::Ok && r.value.is_some())
-            .count();
-    let bad_changes = bad_changes + burst_out.iter().filter(|r| r.expect == Expect::Bad).count();
+    // the checkpoint that carries it, before its history and dimension overwrites: the restart
+    // must commit the rewrite its manifest planned. (Gold and Bronze have nothing new, so only
+    // the CDC job has a checkpoint with files for two or more tables.)
+    counts.add(&kafka.produce(&cdc.topic, &changes.changes(800)));
     let id = std::fs::read_dir(job.local_checkpoints().join(CDC_JOB))
         .expect("the CDC job's checkpoints")
         .flatten()
@@ -170,7 +144,7 @@ fn cdc_gold_and_bronze_from_one_config_exactly_once_across_kills() {
     );
 
     job.run_until_end(Duration::from_secs(240));
-    job.assert_cdc_exact(&cdc, &changes, change_count, bad_changes);
+    job.assert_cdc_exact(&cdc, &changes, counts);
     job.assert_exact(&log);
     job.assert_bronze_exact(&log, &bronze);
     let ids: Vec<u64> = job
