@@ -63,7 +63,10 @@ impl CdcSpec {
         if key.is_empty() {
             return Err("a CDC job needs a primary key".into());
         }
-        for k in &key {
+        for (i, k) in key.iter().enumerate() {
+            if key[..i].contains(k) {
+                return Err(format!("key column `{k}` is named twice"));
+            }
             match columns.iter().find(|c| c.column == *k) {
                 None => return Err(format!("key column `{k}` is not a declared column")),
                 Some(c) if matches!(c.ty, AppendType::Json | AppendType::Double) => {

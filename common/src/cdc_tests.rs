@@ -149,6 +149,14 @@ fn keys_must_be_declared_scalar_columns() {
     assert!(make("id").is_ok());
     assert!(make("nope").unwrap_err().contains("not a declared column"));
     assert!(make("doc").unwrap_err().contains("cannot be"));
+    let twice = CdcSpec::new(
+        vec![column("id", AppendType::String)],
+        vec!["id".to_owned(), "id".to_owned()],
+        "updated_at".into(),
+        "dims.t_changes".into(),
+        1 << 20,
+    );
+    assert!(twice.unwrap_err().contains("named twice"));
 }
 
 #[test]
