@@ -32,8 +32,7 @@ use floe_sink::{rows, SinkError};
 use floe_storage::{CheckpointStore, StorageError};
 use iceberg::Catalog;
 
-use crate::dimension_rewrite::{read_changelog, rewrite_dimension, RewriteError};
-use crate::history_rewrite::rewrite_history;
+use crate::dimension_rewrite::RewriteError;
 use crate::iceberg_table::{CommitOutcome, IcebergTable, TableError};
 use crate::overwrite_commit::{Overwrite, SnapshotCommits};
 use crate::table_commit::{JobOwner, TableChange};
@@ -53,6 +52,8 @@ pub enum CommitterError {
         "job {job} rewrites its dimension table, which needs the overwrite commits of its catalog"
     )]
     NoOverwriteCommits { job: String },
+    #[error("table {table} is Iceberg format v1: Floe rewrites format v2 tables only")]
+    NotRewritable { table: String },
     #[error("building rows for {table}: {message}")]
     Output { table: String, message: String },
     #[error("checkpoint {checkpoint} manifest names unknown table {table}")]
@@ -142,9 +143,9 @@ pub struct CommitReport {
 
 /// Commits one job's checkpoints to its Iceberg tables.
 pub struct IcebergCommitter {
-    job: Arc<JobSpec>,
+    pub(crate) job: Arc<JobSpec>,
     /// The job's sinks in commit order ([`JobSpec::sinks`]).
-    tables: Vec<(SinkRole, IcebergTable)>,
+    pub(crate) tables: Vec<(SinkRole, IcebergTable)>,
     /// What workers need to write the data files of the tables they write.
     worker_targets: Vec<TableTarget>,
     store: CheckpointStore,
@@ -175,6 +176,9 @@ impl IcebergCommitter {
                 });
             }
             let table = IcebergTable::open_or_create(catalog.clone(), sink.schema).await?;
+            if sink.role.rewrites() {
+                Self::check_rewritable(&table)?;
+            }
             tables.push((sink.role, table));
         }
         store.verify_create_only().await?;
@@ -386,25 +390,12 @@ impl IcebergCommitter {
                     records = Some((table, files.clone()));
                 }
                 files
-            } else if let (SinkRole::Dimension | SinkRole::History, Some(spec)) =
-                (role, self.job.cdc())
-            {
+            } else if role.rewrites() {
                 let Some((changelog, files)) = &records else {
                     continue;
                 };
-                if changes.is_none() {
-                    changes = Some(read_changelog(changelog.layout(), files).await?);
-                }
-                let rows = changes.as_deref().unwrap_or_default();
-                let layout = table
-                    .layout()
-                    .clone()
-                    .with_target_file_bytes(spec.changelog.target_file_bytes);
-                let base = table.reload().await?;
-                match role {
-                    SinkRole::History => rewrite_history(spec, &base, &layout, rows).await?,
-                    _ => rewrite_dimension(spec, &base, &layout, rows).await?,
-                }
+                self.plan_rewrite(*role, table, changelog, files, &mut changes)
+                    .await?
             } else {
                 let batch = rows::windows_batch(
                     &self.job,
@@ -478,6 +469,14 @@ impl IcebergCommitter {
                 );
             }
             committed_any = true;
+            let entry = if role.rewrites() {
+                match self.current_rewrite(*role, table, entry, manifest).await? {
+                    Some(entry) => entry,
+                    None => continue,
+                }
+            } else {
+                entry.clone()
+            };
             let files = table.layout().data_files_from_json(&entry.data_files)?;
             let retried = || {
                 self.retries

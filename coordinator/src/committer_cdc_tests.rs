@@ -326,3 +326,102 @@ async fn the_history_keeps_every_version_and_ends_the_replaced_ones() {
         "the dimension table beside it"
     );
 }
+
+/// Another writer (a compaction while the job was down) rewrites the dimension table between a
+/// checkpoint's manifest and its commit: the planned rewrite replaces files that are gone, so
+/// the commit plans it again on the table as it is, and the table ends up as the changes say.
+#[tokio::test]
+async fn a_rewrite_planned_on_a_table_compacted_since_is_planned_again() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let c = committer(&dir).await;
+    let job = cdc_job();
+    checkpoint(
+        &c,
+        &job,
+        1,
+        0,
+        &[
+            Some(change("c", "v1", "one", 1, false)),
+            Some(change("c", "v2", "two", 2, false)),
+        ],
+    )
+    .await;
+    // Checkpoint 2 completes (its manifest plans the rewrite) but is not committed yet.
+    let decoder = Decoder::new(&job).expect("decoder");
+    let mut batch = DecodedBatch::default();
+    let update = change("u", "v1", "uno", 3, false);
+    decoder.decode_into(0, 2, Some(update.as_bytes()), &mut batch);
+    let mut op = WindowOperator::for_job(&job);
+    op.assign(0, 0);
+    op.apply(&batch, 0);
+    let files = WorkerTables::from_targets(&job, c.worker_targets())
+        .expect("worker tables")
+        .write(&op.take_record_output())
+        .await
+        .expect("changelog files");
+    let ack = CheckpointAck {
+        worker_id: "0".into(),
+        checkpoint_id: 2,
+        epoch: c.epoch(),
+        partitions: vec![0],
+        closed_windows: Vec::new(),
+        files,
+        watermark: LocalWatermark::Finished,
+        stats: op.stats(),
+        input_finished: false,
+        state_bytes: 0,
+    };
+    let manifest = c.complete(2, vec![ack], 0).await.expect("complete");
+
+    // The compaction: every live file of the dimension rewritten into a new one.
+    let (_, table) = c
+        .tables
+        .iter()
+        .find(|(role, _)| *role == floe_common::config::SinkRole::Dimension)
+        .expect("a dimension table");
+    let base = table.reload().await.expect("reload");
+    let live = crate::dimension_rewrite::live_data_files(&base)
+        .await
+        .expect("live files");
+    let mut rows = Vec::new();
+    for f in &live {
+        rows.extend(
+            table
+                .layout()
+                .read_data_file(f.file_path(), None)
+                .await
+                .expect("read"),
+        );
+    }
+    let all = arrow_select::concat::concat_batches(&table.layout().arrow_schema(), &rows)
+        .expect("concat");
+    let compacted = table.layout().write_data_files(all).await.expect("write");
+    let compactor = crate::table_commit::JobOwner {
+        job: "compactor".into(),
+        epoch: 0,
+    };
+    let change = crate::overwrite_commit::Overwrite {
+        removed: live.iter().map(|f| f.file_path().to_owned()).collect(),
+        added: compacted,
+    };
+    table
+        .commit_change(
+            &compactor,
+            1,
+            crate::table_commit::TableChange::Overwrite {
+                change,
+                via: c.overwrites.as_deref().expect("overwrite commits"),
+            },
+        )
+        .await
+        .expect("the compaction commits");
+
+    let report = c
+        .commit(&manifest)
+        .await
+        .expect("commit after the compaction");
+    assert_eq!(report.tables_committed, 2, "changelog and dimension");
+    let rows = dimension(&c).await;
+    assert_eq!(rows.keys().collect::<Vec<_>>(), ["v1", "v2"]);
+    assert_eq!(rows["v1"].0, "uno");
+}

@@ -9,6 +9,7 @@ mod catalog_call;
 pub mod checkpoint_trigger;
 pub mod commit_marker;
 pub mod committer;
+mod committer_rewrites;
 pub mod controller;
 pub mod dimension_rewrite;
 pub mod history_rewrite;
