@@ -91,6 +91,18 @@ async fn checkpoint(
     offset: i64,
     records: &[Option<String>],
 ) -> CommitReport {
+    let manifest = complete(c, job, id, offset, records).await;
+    c.commit(&manifest).await.expect("commit")
+}
+
+/// [`checkpoint`] up to its manifest: complete, not committed.
+async fn complete(
+    c: &IcebergCommitter,
+    job: &JobSpec,
+    id: u64,
+    offset: i64,
+    records: &[Option<String>],
+) -> floe_common::checkpoint::CheckpointManifest {
     let decoder = Decoder::new(job).expect("decoder");
     let mut batch = DecodedBatch::default();
     for (i, r) in records.iter().enumerate() {
@@ -121,8 +133,7 @@ async fn checkpoint(
         input_finished: false,
         state_bytes: 0,
     };
-    let manifest = c.complete(id, vec![ack], 0).await.expect("complete");
-    c.commit(&manifest).await.expect("commit")
+    c.complete(id, vec![ack], 0).await.expect("complete")
 }
 
 /// The dimension table as iceberg's scan reads it: video_id → (title, duration_s, updated_at).
@@ -347,31 +358,8 @@ async fn a_rewrite_planned_on_a_table_compacted_since_is_planned_again() {
     )
     .await;
     // Checkpoint 2 completes (its manifest plans the rewrite) but is not committed yet.
-    let decoder = Decoder::new(&job).expect("decoder");
-    let mut batch = DecodedBatch::default();
     let update = change("u", "v1", "uno", 3, false);
-    decoder.decode_into(0, 2, Some(update.as_bytes()), &mut batch);
-    let mut op = WindowOperator::for_job(&job);
-    op.assign(0, 0);
-    op.apply(&batch, 0);
-    let files = WorkerTables::from_targets(&job, c.worker_targets())
-        .expect("worker tables")
-        .write(&op.take_record_output())
-        .await
-        .expect("changelog files");
-    let ack = CheckpointAck {
-        worker_id: "0".into(),
-        checkpoint_id: 2,
-        epoch: c.epoch(),
-        partitions: vec![0],
-        closed_windows: Vec::new(),
-        files,
-        watermark: LocalWatermark::Finished,
-        stats: op.stats(),
-        input_finished: false,
-        state_bytes: 0,
-    };
-    let manifest = c.complete(2, vec![ack], 0).await.expect("complete");
+    let manifest = complete(&c, &job, 2, 2, &[Some(update)]).await;
 
     // The compaction: every live file of the dimension rewritten into a new one.
     let (_, table) = c
