@@ -68,12 +68,7 @@ impl IcebergCommitter {
         manifest: &CheckpointManifest,
     ) -> Result<Option<TableFiles>, CommitterError> {
         let id = manifest.checkpoint_id;
-        if entry.removed.is_empty()
-            || table
-                .last_committed_checkpoint(&self.job.name)
-                .await?
-                .is_some_and(|last| last >= id)
-        {
+        if entry.removed.is_empty() {
             return Ok(Some(entry.clone()));
         }
         let base = table.reload().await?;
@@ -86,7 +81,14 @@ impl IcebergCommitter {
             .iter()
             .map(|f| f.file_path().to_owned())
             .collect();
-        if entry.removed.iter().all(|p| live.contains(p)) {
+        // Checked second: a plan made this round is still live (one reload, as the commit
+        // does anyway); a committed checkpoint's replaced files are gone, but so is the need.
+        if entry.removed.iter().all(|p| live.contains(p))
+            || table
+                .last_committed_checkpoint(&self.job.name)
+                .await?
+                .is_some_and(|last| last >= id)
+        {
             return Ok(Some(entry.clone()));
         }
         tracing::warn!(table = %table.ident(), checkpoint = id, "files the checkpoint's rewrite replaces were rewritten by another writer since; planning it again on the table as it is");
