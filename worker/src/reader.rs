@@ -40,11 +40,13 @@ pub struct ReaderArgs {
     /// Partition → the offset to start at.
     pub partitions: Vec<(i32, i64)>,
     /// For bounded reads: partition → end offset (exclusive).
-    pub end_offsets: Option<BTreeMap<i32, i64>>,
+    pub end_offsets: Option<Arc<BTreeMap<i32, i64>>>,
     pub decoder: Arc<Decoder>,
     pub window: ActorRef<WindowMsg>,
     pub credits: Arc<Semaphore>,
     pub max_batch: usize,
+    /// How long a batch that has records waits for more before it goes (up to `max_batch`).
+    pub linger: Duration,
     pub pool: BatchPool,
     /// Offsets jumped over because a position was gone (shared by the worker's readers).
     pub skipped: Arc<AtomicU64>,
@@ -101,30 +103,40 @@ fn is_fatal(e: &KafkaError) -> bool {
         )
 }
 
+/// How long a poll waits for a first record; and how long a batch that has records waits for
+/// more.
+#[derive(Debug, Clone, Copy)]
+struct PollWaits {
+    first: Duration,
+    linger: Duration,
+}
+
+/// Polls up to `max` records into `batch`. Records come from librdkafka's queue in the
+/// fetches' sizes; waiting `linger` for more once a record is there makes batches of many
+/// records, so the per-batch costs (a blocking-pool hop, an actor message, a window pass) are
+/// paid per thousand records rather than per handful when the broker hands out small fetches.
 fn poll_batch(
     consumer: &FloeConsumer,
     decoder: &Decoder,
     max: usize,
-    wait: Duration,
+    waits: PollWaits,
     ends: Option<&BTreeMap<i32, i64>>,
     mut batch: Box<DecodedBatch>,
 ) -> Result<Polled, ReaderError> {
-    let deadline = Instant::now() + wait;
+    let mut deadline = Instant::now() + waits.first;
     batch.read_at_ms = floe_common::clock::wall_clock_ms();
     let mut seen = 0;
     while seen < max {
-        let timeout = if seen == 0 {
-            deadline.saturating_duration_since(Instant::now())
-        } else {
-            Duration::ZERO
-        };
-        match consumer.poll(timeout) {
+        match consumer.poll(deadline.saturating_duration_since(Instant::now())) {
             None => {
-                if seen > 0 || Instant::now() >= deadline {
+                if Instant::now() >= deadline {
                     break;
                 }
             }
             Some(Ok(m)) => {
+                if seen == 0 {
+                    deadline = Instant::now() + waits.linger;
+                }
                 seen += 1;
                 let (p, o) = (m.partition(), m.offset());
                 if ends.and_then(|e| e.get(&p)).is_some_and(|end| o >= *end) {
@@ -227,15 +239,12 @@ impl Actor for PartitionReader {
         let ends = state.args.end_offsets.clone();
         let max = state.args.max_batch;
         let empty = state.args.pool.take();
+        let waits = PollWaits {
+            first: Duration::from_millis(100),
+            linger: state.args.linger,
+        };
         let polled = tokio::task::spawn_blocking(move || {
-            poll_batch(
-                &consumer,
-                &decoder,
-                max,
-                Duration::from_millis(100),
-                ends.as_ref(),
-                empty,
-            )
+            poll_batch(&consumer, &decoder, max, waits, ends.as_deref(), empty)
         })
         .await??;
         let batch = polled.batch;

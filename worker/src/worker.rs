@@ -51,6 +51,8 @@ pub struct WorkerOptions {
     pub readers: usize,
     /// Most records per poll batch.
     pub max_batch: usize,
+    /// How long a Kafka batch that has records waits for more (up to `max_batch`).
+    pub poll_linger: Duration,
     /// Batches in flight between readers and the window actor.
     pub credits: usize,
     /// Output bytes (late events, dead letters) waiting for a checkpoint above
@@ -66,6 +68,7 @@ impl Default for WorkerOptions {
         Self {
             readers: 2,
             max_batch: 4096,
+            poll_linger: Duration::from_millis(10),
             credits: 8,
             max_pending_bytes: 256 << 20,
             bytes_read: Arc::new(AtomicU64::new(0)),
@@ -331,7 +334,8 @@ impl Worker {
         let args = ReaderArgs {
             consumer: Arc::new(create_consumer(&self.job).map_err(SourceError::from)?),
             source: self.job.source.clone(),
-            end_offsets,
+            end_offsets: end_offsets.map(Arc::new),
+            linger: self.options.poll_linger,
             partitions,
             decoder: self.decoder.clone(),
             window: self.window.clone(),

@@ -48,7 +48,8 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
     let topic = format!("floe-bench-{}", floe_common::clock::wall_clock_ms());
     create_topic(brokers, &topic, args.partitions).await?;
     let gen = GenArgs {
-        brokers: brokers.to_owned(),
+        brokers: Some(brokers.to_owned()),
+        to_file: None,
         topic: topic.clone(),
         events: args.broker_events,
         videos: args.videos,
@@ -91,7 +92,7 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
     let job_rate = job_passes.iter().map(Pass::rate).sum::<f64>() / job_passes.len() as f64;
     Ok(serde_json::json!({
         "topic": topic, "partitions": args.partitions, "events": args.broker_events,
-        "readers": args.readers,
+        "readers": args.readers, "poll_linger_ms": args.poll_linger_ms,
         "consume_only": consume_passes.iter().map(Pass::json).collect::<Vec<_>>(),
         "job": job_passes.iter().map(Pass::json).collect::<Vec<_>>(),
         "consume_only_events_per_s": consume_rate,

@@ -41,6 +41,7 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
     let workers = super::bench_workers(args, &store);
     let (stop_tx, stop) = watch::channel(false);
     let (progress, _) = watch::channel(JobProgress::default());
+    let started = Instant::now();
     let job_task = tokio::spawn(run_job(
         job, catalog, store, options, workers, stop, progress,
     ));
@@ -101,6 +102,7 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
     let produced = producer.await??;
     let _ = stop_tx.send(true);
     let summary = job_task.await??;
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
 
     let mut latencies: Vec<Duration> = first_visible
         .iter()
@@ -119,6 +121,10 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
         "window_end_to_visible_ms": first_visible.iter().map(|(e, v)| serde_json::json!({"window_end_ms": e, "latency_ms": v - e})).collect::<Vec<_>>(),
         "p50_ms": super::percentile(&latencies, 0.5),
         "p95_ms": super::percentile(&latencies, 0.95),
+        // The freshness target: watermark delay + allowed lateness + 3 s.
+        "p95_target_ms": closing_lag + 3_000,
+        "checkpoints": checkpoint_ms.len(),
+        "checkpoints_per_minute": checkpoint_ms.len() as f64 / minutes.max(1e-9),
         "checkpoint_ms_p50": super::percentile(&checkpoint_ms, 0.5),
         "checkpoint_ms_p99": super::percentile(&checkpoint_ms, 0.99),
     }))

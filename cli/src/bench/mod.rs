@@ -64,6 +64,10 @@ pub struct BenchArgs {
     /// Reader actors of the job, and consumer threads of the consume-only loop.
     #[arg(long, default_value_t = 2)]
     readers: usize,
+    /// How long a Kafka reader's batch that has records waits for more, in ms (the workers'
+    /// default; 0 sends what one poll finds).
+    #[arg(long, default_value_t = 10)]
+    poll_linger_ms: u64,
     /// Length of the latency run, in seconds (0 skips it).
     #[arg(long, default_value_t = 300)]
     latency_secs: u64,
@@ -185,6 +189,7 @@ fn bench_workers(
         store.clone(),
         floe_worker::WorkerOptions {
             readers: args.readers,
+            poll_linger: Duration::from_millis(args.poll_linger_ms),
             ..floe_worker::WorkerOptions::default()
         },
     )
