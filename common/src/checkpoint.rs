@@ -143,6 +143,7 @@ pub struct CheckpointLayout {
 
 const MANIFEST: &str = "_manifest.json";
 const EPOCHS: &str = "_epochs";
+const FILE_SPLITS: &str = "_file_splits";
 
 impl CheckpointLayout {
     pub fn job_prefix(&self) -> String {
@@ -176,6 +177,23 @@ impl CheckpointLayout {
 
     pub fn epoch_marker(&self, epoch: u64) -> String {
         format!("{}/{epoch:020}", self.epochs_dir())
+    }
+
+    /// A file source's split ids: one object per id, holding the file's path.
+    pub fn file_splits_dir(&self) -> String {
+        format!("{}/{FILE_SPLITS}", self.job)
+    }
+
+    pub fn file_split(&self, id: i32) -> String {
+        format!("{}/{id:010}", self.file_splits_dir())
+    }
+
+    /// The split id an object under [`Self::file_splits_dir`] stands for.
+    pub fn parse_file_split(&self, path: &str) -> Option<i32> {
+        let id = path
+            .strip_prefix(&self.file_splits_dir())?
+            .strip_prefix('/')?;
+        (id.len() == 10).then(|| id.parse().ok()).flatten()
     }
 
     /// What an object path under this job is, if it is one of ours.

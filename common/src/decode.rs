@@ -103,6 +103,11 @@ impl DecodedBatch {
         &self.raw[start..self.raw_ends[i]]
     }
 
+    /// Reading of `partition` goes on at `next` (past lines that held no record, for a file).
+    pub fn note_read_to(&mut self, partition: i32, next: i64) {
+        self.note_position(partition, next - 1);
+    }
+
     fn note_position(&mut self, partition: i32, offset: i64) {
         self.caught_up.retain(|p| *p != partition);
         match self.positions.iter_mut().find(|(p, _)| *p == partition) {

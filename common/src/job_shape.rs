@@ -5,15 +5,20 @@
 use crate::config::JobSpec;
 
 /// A stable digest of everything a job's window state means: event time, group keys, window
-/// size and aggregates. Not the source or sinks (moving a job to another broker or table keeps
-/// its state meaningful), nor tuning that leaves the state's meaning alone (watermark delay,
-/// allowed lateness, idle timeout, `max_ahead`). Versioned, so that a later encoding can still
+/// size and aggregates, and whether positions are byte offsets in files. Not the source's
+/// address or the sinks (moving a job to another broker or table keeps its state meaningful),
+/// nor tuning that leaves the state's meaning alone (watermark delay, allowed lateness, idle
+/// timeout, `max_ahead`). Versioned, so that a later encoding can still
 /// read this one's meaning.
 pub fn fingerprint(job: &JobSpec) -> String {
     let mut shape = format!(
         "v1;event_time={}/{:?};window={}",
         job.event_time, job.event_time_unit, job.window.size_ms
     );
+    if job.source.files.is_some() {
+        // Its positions are byte offsets, not Kafka offsets.
+        shape.push_str(";files");
+    }
     if job.append().is_some() {
         // Its state is positions only; what it appends does not change their meaning.
         shape.push_str(";append");

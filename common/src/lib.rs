@@ -10,6 +10,7 @@ pub mod config;
 pub mod decode;
 pub mod duration;
 pub mod failpoint;
+pub mod file_source;
 pub mod filter;
 pub mod generator_source;
 pub mod group_key;

@@ -87,7 +87,7 @@ impl CheckpointStore {
         &self.location.display
     }
 
-    fn path(&self, relative: &str) -> Path {
+    pub(crate) fn path(&self, relative: &str) -> Path {
         let prefix = self.location.prefix.as_ref();
         if prefix.is_empty() {
             Path::from(relative)
@@ -96,7 +96,7 @@ impl CheckpointStore {
         }
     }
 
-    fn relative<'a>(&self, path: &'a Path) -> &'a str {
+    pub(crate) fn relative<'a>(&self, path: &'a Path) -> &'a str {
         let full = path.as_ref();
         let prefix = self.location.prefix.as_ref();
         if prefix.is_empty() {
@@ -117,7 +117,7 @@ impl CheckpointStore {
 
     /// A create-only put. A retry that finds the object already there (the attempt that timed
     /// out had landed) reads it back: the same bytes count as written.
-    async fn put_new(&self, relative: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
+    pub(crate) async fn put_new(&self, relative: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
         let path = self.path(relative);
         let bytes = Bytes::from(bytes);
         let put = |retried: bool| {
@@ -158,7 +158,7 @@ impl CheckpointStore {
         }
     }
 
-    async fn get_bytes(&self, relative: &str) -> Result<Bytes, StorageError> {
+    pub(crate) async fn get_bytes(&self, relative: &str) -> Result<Bytes, StorageError> {
         let path = self.path(relative);
         self.io
             .run(&format!("get {relative}"), |_| async {
@@ -168,7 +168,7 @@ impl CheckpointStore {
             .map_err(|e| self.err(e))
     }
 
-    async fn list_under(&self, prefix: &Path) -> Result<Vec<ObjectMeta>, StorageError> {
+    pub(crate) async fn list_under(&self, prefix: &Path) -> Result<Vec<ObjectMeta>, StorageError> {
         self.io
             .run(&format!("list {prefix}"), |_| {
                 self.location.store.list(Some(prefix)).try_collect()

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::aggregate::AggregateSpec;
 use crate::append::AppendSpec;
 use crate::cdc::CdcSpec;
+use crate::file_source::FilesSpec;
 use crate::generator_source::GeneratorSpec;
 use crate::path::FieldPath;
 use crate::schema::TableSchema;
@@ -57,17 +58,21 @@ pub enum OutOfRangePolicy {
     Skip(StartPosition),
 }
 
-/// A validated source: a Kafka topic, or the built-in generator.
+/// A validated source: a Kafka topic, the built-in generator, or files.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SourceSpec {
     pub brokers: String,
-    /// The Kafka topic (`generator` for the generator: late and dead-letter rows name it).
+    /// The Kafka topic (`generator` for the generator, the location for files: late and
+    /// dead-letter rows name it).
     pub topic: String,
     pub start: StartPosition,
     pub on_out_of_range: OutOfRangePolicy,
     pub properties: BTreeMap<String, String>,
     /// `Some` for `type = "generator"`.
     pub generator: Option<GeneratorSpec>,
+    /// `Some` for `type = "files"`.
+    #[serde(default)]
+    pub files: Option<FilesSpec>,
 }
 
 /// Validated windowing: sizes in milliseconds. An append job has no windows: its size is

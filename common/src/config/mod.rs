@@ -7,12 +7,14 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::file_source::FilesConfig;
 use crate::generator_source::GeneratorConfig;
 
 mod job_spec;
 mod validate_append;
 mod validate_cdc;
 mod validate_job;
+mod validate_source;
 
 pub use job_spec::*;
 use validate_job::{check_location, duration};
@@ -187,11 +189,12 @@ pub struct ColumnConfig {
     pub required: bool,
 }
 
-/// `[job.source]`: a Kafka topic.
+/// `[job.source]`: a Kafka topic, the built-in generator or files.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// `kafka` (default) or `generator` (events made in the worker, `[job.source.generator]`).
+    /// `kafka` (default), `generator` (events made in the worker, `[job.source.generator]`) or
+    /// `files` (newline-delimited JSON files, `[job.source.files]`).
     #[serde(rename = "type", default = "default_source_type")]
     pub kind: String,
     #[serde(default)]
@@ -210,6 +213,9 @@ pub struct SourceConfig {
     pub properties: BTreeMap<String, String>,
     #[serde(default)]
     pub generator: Option<GeneratorConfig>,
+    /// `[job.source.files]`, for `type = "files"`.
+    #[serde(default)]
+    pub files: Option<FilesConfig>,
 }
 
 fn default_source_type() -> String {
@@ -342,6 +348,8 @@ pub struct Overrides {
     pub warehouse: Option<String>,
     pub catalog: Option<String>,
     pub checkpoints: Option<String>,
+    /// Read these files instead of the job's source: a directory (every file in it) or one file.
+    pub files: Option<String>,
 }
 
 impl FloeConfig {
@@ -368,15 +376,20 @@ impl FloeConfig {
 
     /// Applies command-line overrides; the job-level ones need exactly one job.
     pub fn apply(&mut self, o: &Overrides) -> Result<(), ConfigError> {
-        if o.brokers.is_some() || o.topic.is_some() {
+        if o.brokers.is_some() || o.topic.is_some() || o.files.is_some() {
             if self.jobs.len() != 1 {
                 return Err(ConfigError::new(
                     "job",
                     format!(
-                        "--brokers/--topic need a file with exactly one job, this one has {}",
+                        "--brokers/--topic/--files need a file with exactly one job, this one \
+                         has {}",
                         self.jobs.len()
                     ),
                 ));
+            }
+            if let Some(path) = &o.files {
+                self.jobs[0].source.kind = "files".into();
+                self.jobs[0].source.files = Some(FilesConfig::for_path(path));
             }
             if let Some(b) = &o.brokers {
                 self.jobs[0].source.brokers = b.clone();

@@ -69,6 +69,7 @@ fn overrides_replace_source_and_storage() {
         warehouse: Some("s3://w/x".into()),
         catalog: Some("http://rest:8181".into()),
         checkpoints: Some("s3://c/y".into()),
+        files: None,
     })
     .unwrap();
     let v = cfg.validate().unwrap();
@@ -295,5 +296,47 @@ fn a_cdc_job_may_keep_a_history_table_committed_before_the_dimension() {
             "valid_to",
             "is_current"
         ]
+    );
+}
+
+#[test]
+fn a_files_source_reads_a_location_and_refuses_other_kinds_settings() {
+    let files = VIDEO_STATS
+        .replace("[job.source]", "[job.source]\ntype = \"files\"")
+        .replace(
+            "\n[job.format]",
+            "[job.source.files]\nlocation = \"./archive\"\nglob = \"**/*.jsonl\"\n\n[job.format]",
+        );
+    let cfg = FloeConfig::parse(&files).unwrap().validate().unwrap();
+    let source = &cfg.jobs[0].source;
+    let spec = source.files.as_ref().expect("a files source");
+    assert_eq!(
+        (spec.location.as_str(), spec.glob.as_str()),
+        ("./archive", "**/*.jsonl")
+    );
+    assert!(!spec.watch);
+    assert_eq!(source.topic, "./archive", "side rows name the location");
+
+    let no_section = VIDEO_STATS.replace("[job.source]", "[job.source]\ntype = \"files\"");
+    assert_eq!(error_of(&no_section).key, "job[0].source.files");
+    let wrong_kind = VIDEO_STATS.replace(
+        "[job.source]",
+        "[job.source.files]\nlocation = \"./archive\"\n[job.source]",
+    );
+    assert_eq!(error_of(&wrong_kind).key, "job[0].source.files");
+    let unknown = VIDEO_STATS.replace("[job.source]", "[job.source]\ntype = \"s3\"");
+    let e = error_of(&unknown);
+    assert!(e.message.contains("kafka, generator or files"), "{e}");
+
+    let mut cfg = FloeConfig::parse(VIDEO_STATS).unwrap();
+    cfg.apply(&Overrides {
+        files: Some("./archive".into()),
+        ..Overrides::default()
+    })
+    .unwrap();
+    let job = &cfg.validate().unwrap().jobs[0];
+    assert_eq!(
+        job.source.files.as_ref().map(|f| f.glob.as_str()),
+        Some("*")
     );
 }

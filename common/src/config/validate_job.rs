@@ -8,6 +8,7 @@ use crate::filter::Filter;
 use crate::path::FieldPath;
 use crate::schema::{Column, ColumnType, PartitionField, PartitionTransform, TableSchema};
 
+use super::validate_source::validate_source_kind;
 use super::*;
 
 pub(super) fn duration(key: &str, text: &str) -> Result<Duration, ConfigError> {
@@ -99,36 +100,7 @@ impl JobConfig {
                 format!("`{}`: use letters, digits, _ and -", self.name),
             ));
         }
-        let generator = match self.source.kind.as_str() {
-            "kafka" => {
-                if self.source.generator.is_some() {
-                    return Err(ConfigError::new(
-                        k("source.generator"),
-                        "is for source.type = \"generator\"",
-                    ));
-                }
-                if self.source.brokers.trim().is_empty() {
-                    return Err(ConfigError::new(k("source.brokers"), "is empty"));
-                }
-                if self.source.topic.trim().is_empty() {
-                    return Err(ConfigError::new(k("source.topic"), "is empty"));
-                }
-                None
-            }
-            "generator" => Some(
-                self.source
-                    .generator
-                    .clone()
-                    .unwrap_or_default()
-                    .validate(&k("source.generator"))?,
-            ),
-            other => {
-                return Err(ConfigError::new(
-                    k("source.type"),
-                    format!("`{other}`: expected kafka or generator"),
-                ))
-            }
-        };
+        let (generator, files) = validate_source_kind(&self.source, &k)?;
         let start = match self.source.start.as_str() {
             "earliest" => StartPosition::Earliest,
             "latest" => StartPosition::Latest,
@@ -295,14 +267,16 @@ impl JobConfig {
             name: self.name.clone(),
             source: SourceSpec {
                 brokers: self.source.brokers.clone(),
-                topic: match (&generator, self.source.topic.trim()) {
-                    (Some(_), "") => "generator".into(),
+                topic: match (&generator, &files, self.source.topic.trim()) {
+                    (_, Some(f), _) => f.location.clone(),
+                    (Some(_), _, "") => "generator".into(),
                     _ => self.source.topic.clone(),
                 },
                 start,
                 on_out_of_range,
                 properties: self.source.properties.clone(),
                 generator,
+                files,
             },
             event_time,
             event_time_unit: unit,
