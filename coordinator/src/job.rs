@@ -32,6 +32,12 @@ pub enum JobError {
         source: Box<CommitterError>,
     },
     #[error("job {job}: {source}")]
+    Source {
+        job: String,
+        #[source]
+        source: floe_source::SourceError,
+    },
+    #[error("job {job}: {source}")]
     Worker {
         job: String,
         #[source]
@@ -256,10 +262,15 @@ pub async fn run_job(
         job: job.name.clone(),
         source: Box::new(source),
     })?;
-    let partition_source = options
-        .partition_source
-        .clone()
-        .unwrap_or_else(|| floe_source::partition_source(job.clone()));
+    let partition_source = match options.partition_source.clone() {
+        Some(source) => source,
+        None => floe_source::partition_source(job.clone(), &store)
+            .await
+            .map_err(|source| JobError::Source {
+                job: job.name.clone(),
+                source,
+            })?,
+    };
     let mut ctx = JobContext {
         watermark: JobWatermark::new(job.window, None),
         job,

@@ -185,11 +185,3 @@ impl PartitionSource for GeneratorPartitions {
         Ok((0..self.0.partitions).map(|p| (p, end)).collect())
     }
 }
-
-/// Where `job` learns its partitions: Kafka's metadata, or the generator's settings.
-pub fn partition_source(job: Arc<JobSpec>) -> Arc<dyn PartitionSource> {
-    match job.source.generator {
-        Some(g) => Arc::new(GeneratorPartitions(g)),
-        None => Arc::new(KafkaPartitions::new(job)),
-    }
-}

@@ -7,6 +7,7 @@
 //! checkpoint store without stalling aggregation.
 
 pub mod batch_pool;
+pub mod file_reader;
 pub mod generator_reader;
 mod local_worker;
 pub mod metrics;

@@ -33,6 +33,9 @@ pub enum WindowMsg {
     Batch(Box<DecodedBatch>, Option<OwnedSemaphorePermit>),
     /// A bounded partition has been read to its end.
     PartitionFinished(i32),
+    /// A reader starts reading a partition it held back until now (a file split waiting its
+    /// turn), from this offset: from now on it holds the watermark back.
+    PartitionOpened(i32, i64),
     /// The reader went on from another offset: the partition's position was gone.
     Reposition(i32, i64),
     /// Take a checkpoint; the reply comes once the state is durable.
@@ -145,6 +148,10 @@ impl Actor for WindowActor {
                 state.finished.insert(p);
             }
             WindowMsg::Reposition(p, offset) => state.operator.set_position(p, offset),
+            WindowMsg::PartitionOpened(p, offset) => {
+                state.operator.assign(p, now_ms());
+                state.operator.set_position(p, offset);
+            }
             WindowMsg::Barrier(_, reply) if state.failure.is_some() => {
                 let _ = reply.send(Err(state.failure.clone().unwrap_or_default()));
             }

@@ -12,6 +12,7 @@ use floe_common::decode::Decoder;
 use floe_common::watermark::WATERMARK_START;
 use floe_common::window::WindowOperator;
 use floe_proto::{Assignment, Barrier, CheckpointAck, WorkerStatus};
+use floe_source::files::{split_paths, FileSource};
 use floe_source::start_position::{plan_start, Available, PlannedStart};
 use floe_source::{available, create_consumer, SourceError};
 use floe_storage::CheckpointStore;
@@ -19,6 +20,7 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
+use crate::file_reader::{FileMsg, FileReader, FileReaderArgs, PlannedSplit};
 use crate::generator_reader::{GeneratorArgs, GeneratorMsg, GeneratorReader};
 use crate::reader::{PartitionReader, ReaderArgs, ReaderMsg};
 use crate::uploader::{CheckpointUploader, UploadMsg, UploaderArgs};
@@ -88,7 +90,54 @@ pub struct Worker {
     uploader: ActorRef<UploadMsg>,
     readers: Vec<ActorRef<ReaderMsg>>,
     generators: Vec<ActorRef<GeneratorMsg>>,
+    file_readers: Vec<ActorRef<FileMsg>>,
+    files: Option<WorkerFiles>,
     bounded: bool,
+}
+
+/// A file source's files behind this worker's partitions.
+struct WorkerFiles {
+    source: FileSource,
+    paths: BTreeMap<i32, String>,
+    /// Splits a checkpoint had begun: read first.
+    begun: BTreeSet<i32>,
+}
+
+impl WorkerFiles {
+    async fn open(
+        job: &JobSpec,
+        store: &CheckpointStore,
+        partitions: &[i32],
+    ) -> Result<Option<Self>, WorkerError> {
+        let Some(spec) = &job.source.files else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            source: FileSource::open(spec)?,
+            paths: split_paths(store, partitions).await?,
+            begun: BTreeSet::new(),
+        }))
+    }
+
+    /// Every file's size now (one listing): the offsets a split holds are `0..size`.
+    async fn available(&self) -> Result<Vec<(i32, Available)>, WorkerError> {
+        let sizes: BTreeMap<String, u64> = self.source.list().await?.into_iter().collect();
+        self.paths
+            .iter()
+            .map(|(p, path)| match sizes.get(path) {
+                Some(size) => Ok((
+                    *p,
+                    Available {
+                        low: 0,
+                        high: *size as i64,
+                    },
+                )),
+                None => Err(WorkerError::Source(SourceError::Files(format!(
+                    "{path} (split {p}) is gone"
+                )))),
+            })
+            .collect()
+    }
 }
 
 /// Where each partition starts, and where a bounded read of it ends.
@@ -101,7 +150,11 @@ struct Plan {
 async fn available_offsets(
     job: &Arc<JobSpec>,
     partitions: &[i32],
+    files: Option<&WorkerFiles>,
 ) -> Result<Vec<(i32, Available)>, WorkerError> {
+    if let Some(files) = files {
+        return files.available().await;
+    }
     if let Some(g) = job.source.generator {
         let high = g.events.map_or(i64::MAX, |n| n as i64);
         return Ok(partitions
@@ -133,10 +186,11 @@ async fn plan_starts(
     partitions: &[i32],
     start: StartPosition,
     operator: &mut WindowOperator,
+    files: Option<&WorkerFiles>,
 ) -> Result<Plan, WorkerError> {
     let mut starts = Vec::with_capacity(partitions.len());
     let mut ends = BTreeMap::new();
-    for (p, available) in available_offsets(job, partitions).await? {
+    for (p, available) in available_offsets(job, partitions, files).await? {
         let checkpointed = operator.position(p);
         let planned = plan_start(
             &job.source.topic,
@@ -148,7 +202,11 @@ async fn plan_starts(
         )
         .map_err(|e| WorkerError::Job(e.to_string()))?;
         planned.warn_if_moved(p, checkpointed, available);
-        operator.set_position(p, planned.offset);
+        // A file split no checkpoint has begun stays unknown to the operator until its reader
+        // opens it (see `FileReader`).
+        if files.is_none() || checkpointed.is_some() {
+            operator.set_position(p, planned.offset);
+        }
         ends.insert(p, available.high);
         starts.push((p, planned));
     }
@@ -221,9 +279,13 @@ impl Worker {
         let job = assignment.job.clone();
         let now = now_ms();
         let mut operator = restore_operator(&job, &assignment, &store, now).await?;
-        // Partitions new to this worker (or with nothing in the checkpoint) start fresh.
+        let mut files = WorkerFiles::open(&job, &store, &assignment.partitions).await?;
+        // Partitions new to this worker (or with nothing in the checkpoint) start fresh; file
+        // splits when their reader opens them.
         for p in &assignment.partitions {
-            operator.assign(*p, now);
+            if files.is_none() || operator.position(*p).is_some() {
+                operator.assign(*p, now);
+            }
         }
         // The job's start position applies to its first start; a partition a restored
         // checkpoint does not know is new to the job, and read from its start.
@@ -231,8 +293,20 @@ impl Worker {
             None => job.source.start,
             Some(_) => StartPosition::Earliest,
         };
-        let Plan { starts, ends } =
-            plan_starts(&job, &assignment.partitions, start, &mut operator).await?;
+        let Plan { starts, ends } = plan_starts(
+            &job,
+            &assignment.partitions,
+            start,
+            &mut operator,
+            files.as_ref(),
+        )
+        .await?;
+        if let Some(files) = &mut files {
+            files.begun = (assignment.partitions.iter())
+                .filter(|p| operator.position(**p).is_some())
+                .copied()
+                .collect();
+        }
         let skipped: u64 = starts.iter().map(|(_, s)| s.skipped).sum();
         let skipped = Arc::new(AtomicU64::new(skipped));
 
@@ -280,6 +354,8 @@ impl Worker {
             uploader,
             readers: Vec::new(),
             generators: Vec::new(),
+            file_readers: Vec::new(),
+            files,
             bounded: assignment.bounded,
         };
         let n_readers = worker.options.readers.clamp(1, starts.len().max(1));
@@ -312,6 +388,11 @@ impl Worker {
                 .map(|(p, _)| (*p, ends.get(p).copied().unwrap_or(0)))
                 .collect()
         });
+        if self.files.is_some() {
+            let reader = self.spawn_file_reader(partitions, ends).await?;
+            self.file_readers.push(reader);
+            return Ok(());
+        }
         if let Some(spec) = self.job.source.generator {
             let args = GeneratorArgs {
                 spec,
@@ -350,6 +431,43 @@ impl Worker {
             .map_err(|e| WorkerError::Actor(e.to_string()))?;
         self.readers.push(reader);
         Ok(())
+    }
+
+    /// Reads `partitions` (file splits, with their start offsets) one after the other.
+    async fn spawn_file_reader(
+        &self,
+        partitions: Vec<(i32, i64)>,
+        ends: &BTreeMap<i32, i64>,
+    ) -> Result<ActorRef<FileMsg>, WorkerError> {
+        let (Some(files), Some(spec)) = (&self.files, &self.job.source.files) else {
+            return Err(WorkerError::Job("not a file source".into()));
+        };
+        let mut splits: Vec<PlannedSplit> = partitions
+            .into_iter()
+            .map(|(p, offset)| PlannedSplit {
+                partition: p,
+                path: files.paths.get(&p).cloned().unwrap_or_default(),
+                offset,
+                size: ends.get(&p).copied().unwrap_or(0),
+                opened: files.begun.contains(&p),
+            })
+            .collect();
+        // The splits a checkpoint had begun first, then the rest in path order.
+        splits.sort_by(|a, b| b.opened.cmp(&a.opened).then_with(|| a.path.cmp(&b.path)));
+        let args = FileReaderArgs {
+            source: files.source.clone(),
+            splits,
+            watch: spec.watch && !self.bounded,
+            decoder: self.decoder.clone(),
+            window: self.window.clone(),
+            credits: self.credits.clone(),
+            max_batch: self.options.max_batch,
+            pool: self.pool.clone(),
+        };
+        let (reader, _) = Actor::spawn_linked(None, FileReader, args, self.window.get_cell())
+            .await
+            .map_err(|e| WorkerError::Actor(e.to_string()))?;
+        Ok(reader)
     }
 
     /// Takes a checkpoint: closes ready windows, persists state, returns the output.
@@ -399,6 +517,9 @@ impl Worker {
         }
         for g in &self.generators {
             let _ = g.stop_and_wait(None, Some(Duration::from_secs(5))).await;
+        }
+        for f in &self.file_readers {
+            let _ = f.stop_and_wait(None, Some(Duration::from_secs(5))).await;
         }
         let _ = self
             .window

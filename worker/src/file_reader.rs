@@ -1,0 +1,236 @@
+//! `FileReader`: reads file splits (`source.type = "files"`) as a `PartitionReader` reads
+//! Kafka partitions: batches through the same decoder, the same credits, the same window actor.
+//!
+//! A reader reads its splits one after the other, the ones a checkpoint had begun first, then
+//! the rest in path order (name archives in time order). A split waiting its turn is not yet
+//! known to the window operator, so it does not hold the watermark back and the state stays the
+//! size of what is being read, as with Flink's file source. The next split is opened before the
+//! one read is finished, so the worker never looks finished between two files.
+//!
+//! Bounded (no `watch`): each split ends at the size it had when the job planned it, a last
+//! line without newline included. Watching: a split read to its end is caught up (it turns
+//! idle like a Kafka partition at its end) and its size is looked at again every
+//! [`WATCH_EVERY`]; a last line without newline is taken once its file stopped growing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use floe_common::decode::{DecodedBatch, Decoder};
+use floe_common::file_source::split_lines;
+use floe_source::files::FileSource;
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::Semaphore;
+
+use crate::batch_pool::BatchPool;
+use crate::window_actor::WindowMsg;
+
+/// How often a watching reader with nothing left to read looks at its files' sizes again.
+pub const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Bytes read per record a batch may hold: a batch of `max_batch` records reads about
+/// `max_batch * BYTES_PER_RECORD` bytes.
+const BYTES_PER_RECORD: usize = 256;
+
+/// Messages a file reader sends itself.
+pub enum FileMsg {
+    Read,
+}
+
+/// One split as the worker planned it.
+#[derive(Debug, Clone)]
+pub struct PlannedSplit {
+    pub partition: i32,
+    /// The file's path under the source's location.
+    pub path: String,
+    pub offset: i64,
+    /// The file's size when planned: where a bounded read ends.
+    pub size: i64,
+    /// The window operator knows the split already (a checkpoint had begun it).
+    pub opened: bool,
+}
+
+/// Everything a file reader needs to start.
+pub struct FileReaderArgs {
+    pub source: FileSource,
+    /// In reading order.
+    pub splits: Vec<PlannedSplit>,
+    pub watch: bool,
+    pub decoder: Arc<Decoder>,
+    pub window: ActorRef<WindowMsg>,
+    pub credits: Arc<Semaphore>,
+    pub max_batch: usize,
+    pub pool: BatchPool,
+}
+
+/// A split as its reader keeps it.
+struct Split {
+    partition: i32,
+    object: Path,
+    next: i64,
+    /// The size last seen (bounded: the end).
+    size: i64,
+    /// Watching: the size at which the bytes after the last newline waited for their file to
+    /// stop growing.
+    tail_waits_at: Option<i64>,
+    opened: bool,
+    finished: bool,
+}
+
+pub struct FileReaderState {
+    args: FileReaderArgs,
+    splits: Vec<Split>,
+}
+
+/// Reads a worker's share of a file source's splits.
+pub struct FileReader;
+
+impl Actor for FileReader {
+    type Msg = FileMsg;
+    type State = FileReaderState;
+    type Arguments = FileReaderArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<FileMsg>,
+        args: FileReaderArgs,
+    ) -> Result<FileReaderState, ActorProcessingErr> {
+        let splits = args
+            .splits
+            .iter()
+            .map(|s| Split {
+                partition: s.partition,
+                object: args.source.object(&s.path),
+                next: s.offset,
+                size: s.size,
+                tail_waits_at: None,
+                opened: s.opened,
+                finished: false,
+            })
+            .collect();
+        let mut state = FileReaderState { args, splits };
+        // The worker must never look finished while splits wait: the first is opened at once.
+        open_next(&mut state)?;
+        myself.send_message(FileMsg::Read)?;
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<FileMsg>,
+        _msg: FileMsg,
+        state: &mut FileReaderState,
+    ) -> Result<(), ActorProcessingErr> {
+        let unread = state
+            .splits
+            .iter()
+            .position(|s| s.opened && !s.finished && s.next < s.size);
+        if let Some(at) = unread {
+            read_chunk(state, at).await?;
+        } else if !state.args.watch {
+            // Bounded: the open splits are read to their ends. Splits open until one has bytes
+            // to read (or none is left) before they finish, so the worker never looks done early.
+            while open_next(state)? {
+                if state.splits.iter().any(|s| s.opened && s.next < s.size) {
+                    break;
+                }
+            }
+            for split in &mut state.splits {
+                if split.opened && !split.finished && split.next >= split.size {
+                    split.finished = true;
+                    state
+                        .args
+                        .window
+                        .send_message(WindowMsg::PartitionFinished(split.partition))?;
+                }
+            }
+            if state.splits.iter().all(|s| s.finished) {
+                return Ok(());
+            }
+        } else if !open_next(state)? {
+            look_again(state).await?;
+        }
+        myself.send_message(FileMsg::Read)?;
+        Ok(())
+    }
+}
+
+/// Opens the first split not opened yet; `false` when there is none.
+fn open_next(state: &mut FileReaderState) -> Result<bool, ActorProcessingErr> {
+    let Some(split) = state.splits.iter_mut().find(|s| !s.opened) else {
+        return Ok(false);
+    };
+    split.opened = true;
+    state
+        .args
+        .window
+        .send_message(WindowMsg::PartitionOpened(split.partition, split.next))?;
+    Ok(true)
+}
+
+/// Reads the next bytes of split `at` and hands their lines on as one batch.
+async fn read_chunk(state: &mut FileReaderState, at: usize) -> Result<(), ActorProcessingErr> {
+    let permit = state.args.credits.clone().acquire_owned().await?;
+    let watch = state.args.watch;
+    let want = state.args.max_batch.max(1) * BYTES_PER_RECORD;
+    let split = &mut state.splits[at];
+    let mut len = want as i64;
+    let (bytes, to) = loop {
+        let to = split.size.min(split.next.saturating_add(len));
+        let bytes = state
+            .args
+            .source
+            .store()
+            .get_range(&split.object, split.next as u64..to as u64)
+            .await?;
+        // A line longer than the read: read more, up to the end of what is there.
+        if to < split.size && memchr::memchr(b'\n', &bytes).is_none() {
+            len = len.saturating_mul(2);
+            continue;
+        }
+        break (bytes, to);
+    };
+    let at_size = to == split.size;
+    let file_ends_here = at_size && (!watch || split.tail_waits_at == Some(split.size));
+    let mut batch: Box<DecodedBatch> = state.args.pool.take();
+    batch.read_at_ms = floe_common::clock::wall_clock_ms();
+    let partition = split.partition;
+    let decoder = &state.args.decoder;
+    let next = split_lines(&bytes, split.next, file_ends_here, |offset, line| {
+        decoder.decode_into(partition, offset, Some(line), &mut batch)
+    });
+    batch.note_read_to(partition, next);
+    if at_size && next < to {
+        // Watching: bytes after the last newline wait until the file stops growing.
+        split.tail_waits_at = Some(split.size);
+        split.size = next;
+    }
+    split.next = next;
+    if watch && next >= split.size {
+        batch.note_caught_up(partition);
+    }
+    state
+        .args
+        .window
+        .send_message(WindowMsg::Batch(batch, Some(permit)))?;
+    Ok(())
+}
+
+/// Watching with every split read: waits, then looks at the sizes of the files again.
+async fn look_again(state: &mut FileReaderState) -> Result<(), ActorProcessingErr> {
+    tokio::time::sleep(WATCH_EVERY).await;
+    for split in &mut state.splits {
+        let size = state.args.source.store().head(&split.object).await?.size as i64;
+        if let Some(waited_at) = split.tail_waits_at {
+            if size == waited_at {
+                // It stopped growing: its last line is complete.
+                split.size = size;
+                continue;
+            }
+            split.tail_waits_at = None;
+        }
+        split.size = split.size.max(size);
+    }
+    Ok(())
+}
