@@ -27,6 +27,10 @@ pub struct ConfigArgs {
     /// Checkpoint store: a path, file:///..., or s3://bucket/prefix.
     #[arg(long)]
     pub checkpoints: Option<String>,
+    /// Read newline-delimited JSON files instead of the job's source (one-job files only): a
+    /// directory (every file in it) or one file.
+    #[arg(long)]
+    pub files: Option<String>,
     /// Overrides [checkpoint].interval, e.g. 500ms.
     #[arg(long)]
     pub checkpoint_interval: Option<String>,
@@ -42,6 +46,7 @@ impl ConfigArgs {
             warehouse: self.warehouse.clone(),
             catalog: self.catalog.clone(),
             checkpoints: self.checkpoints.clone(),
+            files: self.files.clone(),
         })?;
         if let Some(i) = &self.checkpoint_interval {
             parse_duration(i).map_err(|m| anyhow::anyhow!("--checkpoint-interval: {m}"))?;

@@ -73,6 +73,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         warehouse: Some(dir.join("warehouse").display().to_string()),
         catalog: Some(format!("sqlite://{}", dir.join("catalog.db").display())),
         checkpoints: Some(dir.join("checkpoints").display().to_string()),
+        files: None,
     })?;
     file.checkpoint.interval = "5s".into();
     // Event time runs `speedup` times faster than the clock: allow it that far ahead.

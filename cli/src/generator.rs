@@ -1,5 +1,5 @@
 //! `floe gen`: content events (`floe_source::content_events`) into a Kafka topic, keyed by
-//! video id.
+//! video id, or into a newline-delimited JSON file (`--to-file`, for `source.type = "files"`).
 
 use std::time::{Duration, Instant};
 
@@ -14,8 +14,11 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 #[derive(Args)]
 pub struct GenArgs {
-    #[arg(long)]
-    pub brokers: String,
+    #[arg(long, required_unless_present = "to_file")]
+    pub brokers: Option<String>,
+    /// Write the events to this file, one JSON object per line, instead of to Kafka.
+    #[arg(long, conflicts_with_all = ["brokers", "partitions", "rate"])]
+    pub to_file: Option<std::path::PathBuf>,
     #[arg(long, default_value = "content_events")]
     pub topic: String,
     /// Total events to produce.
@@ -57,24 +60,53 @@ pub fn send(producer: &BaseProducer, topic: &str, key: &str, value: &str) -> any
 }
 
 pub async fn gen(args: GenArgs) -> anyhow::Result<()> {
-    if let Some(n) = args.partitions {
-        crate::bench::ensure_topic(&args.brokers, &args.topic, n, true).await?;
+    if let Some(path) = args.to_file.clone() {
+        return tokio::task::spawn_blocking(move || write_file(&args, &path)).await?;
+    }
+    if let (Some(n), Some(brokers)) = (args.partitions, &args.brokers) {
+        crate::bench::ensure_topic(brokers, &args.topic, n, true).await?;
     }
     tokio::task::spawn_blocking(move || produce(&args)).await?
 }
 
+/// The event times of `args`' events, in order.
+fn event_times(args: &GenArgs) -> impl Iterator<Item = i64> {
+    let start_ms = args.start_ms.unwrap_or_else(wall_clock_ms);
+    let step_us = args.step_us;
+    (0..args.events as i64).map(move |i| start_ms + (i * step_us) / 1000)
+}
+
+/// Writes the events to `path`, one JSON object per line.
+fn write_file(args: &GenArgs, path: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut events = ContentEvents::new(args.seed, args.videos, args.disorder_ms);
+    for t in event_times(args) {
+        out.write_all(events.next_event(t).json.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {} events to {}", args.events, path.display());
+    Ok(())
+}
+
 pub fn produce(args: &GenArgs) -> anyhow::Result<()> {
+    let brokers = args
+        .brokers
+        .as_deref()
+        .context("--brokers is needed to produce to Kafka")?;
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &args.brokers)
+        .set("bootstrap.servers", brokers)
         .set("linger.ms", "20")
         .set("queue.buffering.max.messages", "500000")
         .create()
         .context("creating producer")?;
     let mut events = ContentEvents::new(args.seed, args.videos, args.disorder_ms);
-    let start_ms = args.start_ms.unwrap_or_else(wall_clock_ms);
     let started = Instant::now();
-    for i in 0..args.events {
-        let now_ms = start_ms + (i as i64 * args.step_us) / 1000;
+    for (i, now_ms) in event_times(args).enumerate() {
         let e = events.next_event(now_ms);
         send(&producer, &args.topic, &e.video_id, &e.json)?;
         if args.rate > 0 {

@@ -3,6 +3,8 @@
 //! Its parts, each in its own file:
 //! - [`engine`] (a): the engine alone on records already in memory, beside [`baseline`]'s
 //!   plain loop over the same records;
+//! - [`files`]: the gold job end to end over the same records in one NDJSON file
+//!   (`source.type = "files"`), as `floe run --files F --until-end` runs it;
 //! - [`broker`] (b): end to end from a real Kafka broker, as a ratio to a consume-only loop with
 //!   the same client against the same broker (needs `--brokers`);
 //! - [`latency`]: from a window's end in event time to its row being visible in the table, with
@@ -20,6 +22,7 @@ mod broker;
 mod bronze;
 mod cdc;
 mod engine;
+mod files;
 mod latency;
 mod merge;
 mod scaling;
@@ -116,7 +119,10 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         serde_json::json!({ "cores": std::thread::available_parallelism().map_or(0, |n| n.get()) }),
     );
     if !args.skip_engine {
-        results.insert("engine".into(), engine::run(&args).await?);
+        let engine = engine::run(&args).await?;
+        let plain_loop = engine["plain_loop"]["events_per_cpu_s"].as_f64();
+        results.insert("engine".into(), engine);
+        results.insert("files".into(), files::run(&args, plain_loop).await?);
         results.insert("bronze".into(), bronze::run(&args).await?);
         if args.cdc_checkpoints > 0 {
             results.insert("cdc".into(), cdc::run(&args).await?);
@@ -172,11 +178,19 @@ fn bench_config_of(
     file.apply(&Overrides {
         brokers: source.map(|s| s.0.to_owned()),
         topic: source.map(|s| s.1.to_owned()),
+        ..bench_storage(dir)
+    })?;
+    Ok(file.validate()?)
+}
+
+/// A bench run's catalog, warehouse and checkpoints, all under `dir`.
+fn bench_storage(dir: &Path) -> Overrides {
+    Overrides {
         warehouse: Some(dir.join("warehouse").display().to_string()),
         catalog: Some(format!("sqlite://{}", dir.join("catalog.db").display())),
         checkpoints: Some(dir.join("checkpoints").display().to_string()),
-    })?;
-    Ok(file.validate()?)
+        ..Overrides::default()
+    }
 }
 
 /// One in-process worker with the bench's readers: the members of a bench's job.

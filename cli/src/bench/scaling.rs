@@ -52,12 +52,7 @@ fn config(
         "\n[job.source.generator]\npartitions = {PARTITIONS}\nevents = {events_per_partition}\nvideos = {videos}\n"
     ));
     let mut file = floe_common::config::FloeConfig::parse(&text)?;
-    file.apply(&floe_common::config::Overrides {
-        warehouse: Some(dir.join("warehouse").display().to_string()),
-        catalog: Some(format!("sqlite://{}", dir.join("catalog.db").display())),
-        checkpoints: Some(dir.join("checkpoints").display().to_string()),
-        ..Default::default()
-    })?;
+    file.apply(&super::bench_storage(dir))?;
     file.validate()?;
     let path = dir.join("floe.toml");
     // The overrides go on the command line; the file keeps the generator settings.

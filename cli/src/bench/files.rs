@@ -1,0 +1,77 @@
+//! Bench (files): the gold job end to end over one newline-delimited JSON file
+//! (`source.type = "files"`, bounded): the same records as bench (a), read from disk through the
+//! file reader, decoded, windowed, checkpointed and committed by the job as `floe run` runs it.
+//! By hand: `floe gen --to-file events.jsonl --events 4000000` and
+//! `floe run --config examples/video_stats.toml --files events.jsonl --until-end`; the file is
+//! what another engine (Flink's filesystem source) can be raced on.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use floe_coordinator::job::{run_job, JobOptions, JobProgress};
+use tokio::sync::watch;
+
+use super::engine::generate;
+use super::{bench_storage, cpu_seconds, BenchArgs, EXAMPLE};
+
+/// Runs the gold job over a file of `args.events` records; `plain_loop` is the yardstick's
+/// events per CPU-second from bench (a) of the same run, when measured.
+pub async fn run(args: &BenchArgs, plain_loop: Option<f64>) -> anyhow::Result<serde_json::Value> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("events.jsonl");
+    eprintln!(
+        "files: writing {} events to {}…",
+        args.events,
+        path.display()
+    );
+    let bytes = {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
+        let mut bytes = 0;
+        for (_, _, json) in generate(args) {
+            out.write_all(json.as_bytes())?;
+            out.write_all(b"\n")?;
+            bytes += json.len() + 1;
+        }
+        out.flush()?;
+        bytes
+    };
+    let mut file = floe_common::config::FloeConfig::parse(EXAMPLE)?;
+    file.apply(&floe_common::config::Overrides {
+        files: Some(path.display().to_string()),
+        ..bench_storage(dir.path())
+    })?;
+    let cfg = file.validate()?;
+    let job = Arc::new(cfg.jobs[0].clone());
+    let (wall, cpu) = (Instant::now(), cpu_seconds());
+    let catalog = crate::setup::catalog(&cfg).await?;
+    let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
+    let options = JobOptions {
+        bounded: true,
+        ..JobOptions::new(&cfg)
+    };
+    let workers = super::bench_workers(args, &store);
+    let (_stop_tx, stop) = watch::channel(false);
+    let (progress, _) = watch::channel(JobProgress::default());
+    let summary = run_job(job, catalog, store, options, workers, stop, progress).await?;
+    let (wall_s, cpu_s) = (wall.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    let events = summary.progress.events;
+    anyhow::ensure!(
+        events == args.events && summary.progress.rows_committed > 0,
+        "the job counted {events} events and committed {} rows; expected {} events",
+        summary.progress.rows_committed,
+        args.events
+    );
+    let per_cpu_s = events as f64 / cpu_s.max(1e-9);
+    Ok(serde_json::json!({
+        "what": "the gold job, bounded, over one NDJSON file: read, decode, windows, \
+                 checkpoints, Parquet, Iceberg commits (floe run --files F --until-end)",
+        "events": events, "file_bytes": bytes, "readers": args.readers,
+        "wall_s": wall_s, "cpu_s": cpu_s,
+        "events_per_s": events as f64 / wall_s,
+        "events_per_cpu_s": per_cpu_s,
+        "cpu_s_per_million_events": cpu_s * 1e6 / events as f64,
+        "ratio_to_plain_loop": plain_loop.map(|p| per_cpu_s / p),
+        "checkpoints": summary.checkpoint_durations.len(),
+    }))
+}
