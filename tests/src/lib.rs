@@ -52,6 +52,7 @@ pub mod cdc;
 pub mod cluster;
 pub mod container;
 mod example_jobs;
+pub mod input_files;
 pub mod pki;
 
 /// Window size of the gold job.
