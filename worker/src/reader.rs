@@ -127,9 +127,12 @@ fn poll_batch(
     batch.read_at_ms = floe_common::clock::wall_clock_ms();
     let mut seen = 0;
     while seen < max {
-        match consumer.poll(deadline.saturating_duration_since(Instant::now())) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.poll(left) {
+            // librdkafka waits in whole milliseconds: with less than one left, polling again
+            // would spin.
             None => {
-                if Instant::now() >= deadline {
+                if left < Duration::from_millis(1) {
                     break;
                 }
             }
