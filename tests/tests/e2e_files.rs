@@ -48,14 +48,33 @@ fn read_files(job: &Job, dir: &std::path::Path, watch: bool) {
 
 /// Waits until the job's metrics show every split of `ids` read to the end of its file.
 fn wait_until_read(p: &mut FloeProcess, metrics: &str, ids: &[i32]) {
+    wait_for_metrics(p, metrics, ids, |text| {
+        ids.iter().all(|id| {
+            let sample = format!("floe_consumer_lag{{job_name=\"{JOB_NAME}\",partition=\"{id}\"}}");
+            metric_value(text, &sample) == Some(0.0)
+        })
+    });
+}
+
+/// Waits until split `id` has counted every good record `log` has in its file.
+fn wait_until_counted(p: &mut FloeProcess, metrics: &str, id: i32, log: &EventLog) {
+    let good = log
+        .records
+        .iter()
+        .filter(|r| r.partition == id && r.expect == Expect::Ok)
+        .count();
+    wait_for_metrics(p, metrics, &[id], |text| {
+        let sample =
+            format!("floe_partition_events_total{{job_name=\"{JOB_NAME}\",partition=\"{id}\"}}");
+        metric_value(text, &sample) == Some(good as f64)
+    });
+}
+
+fn wait_for_metrics(p: &mut FloeProcess, metrics: &str, ids: &[i32], done: impl Fn(&str) -> bool) {
     let deadline = Instant::now() + READ_TIMEOUT;
     loop {
         let text = http_get(metrics, "/metrics").unwrap_or_default();
-        let all_read = ids.iter().all(|id| {
-            let sample = format!("floe_consumer_lag{{job_name=\"{JOB_NAME}\",partition=\"{id}\"}}");
-            metric_value(&text, &sample) == Some(0.0)
-        });
-        if all_read {
+        if done(&text) {
             return;
         }
         if let Some(s) = p.poll() {
@@ -74,8 +93,8 @@ fn wait_until_read(p: &mut FloeProcess, metrics: &str, ids: &[i32]) {
 }
 
 /// Watching a directory: a file read, SIGKILL; lines appended to it and a new file, read by the
-/// next run; a file appearing while that run watches, SIGKILL again; then a bounded run reads
-/// what is left. Every line counts once, bad lines are dead letters at their file and offset.
+/// next run; a file appearing while that run watches, and lines appended to it, SIGKILL again;
+/// then a bounded run reads what is left. Every line counts once, bad lines are dead letters at their file and offset.
 #[test]
 fn watched_files_are_read_once_across_kills_appends_and_new_files() {
     let _serial = serial();
@@ -105,9 +124,13 @@ fn watched_files_are_read_once_across_kills_appends_and_new_files() {
     wait_until_read(&mut p, &metrics, &input.ids());
     input.write("c.jsonl", &records(&mut gen, 14, 3, 1_200));
     wait_until_read(&mut p, &metrics, &input.ids());
+    // Lines appended to a file read to its end while the job watches it.
+    input.write("c.jsonl", &records(&mut gen, 17, 1, 300));
+    let c = input.id("c.jsonl");
+    wait_until_counted(&mut p, &metrics, c, &input.log);
     p.kill();
 
-    input.write("c.jsonl", &records(&mut gen, 17, 1, 300));
+    input.write("c.jsonl", &records(&mut gen, 18, 1, 300));
     job.run_until_end(RUN_TIMEOUT);
     job.assert_exact(&input.log);
 }

@@ -12,6 +12,7 @@
 //! idle like a Kafka partition at its end) and its size is looked at again every
 //! [`WATCH_EVERY`]; a last line without newline is taken once its file stopped growing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +68,8 @@ pub struct FileReaderArgs {
 /// A split as its reader keeps it.
 struct Split {
     partition: i32,
+    /// Under the source's location.
+    path: String,
     object: Path,
     next: i64,
     /// The size last seen (bounded: the end).
@@ -101,6 +104,7 @@ impl Actor for FileReader {
             .iter()
             .map(|s| Split {
                 partition: s.partition,
+                path: s.path.clone(),
                 object: args.source.object(&s.path),
                 next: s.offset,
                 size: s.size,
@@ -217,11 +221,15 @@ async fn read_chunk(state: &mut FileReaderState, at: usize) -> Result<(), ActorP
     Ok(())
 }
 
-/// Watching with every split read: waits, then looks at the sizes of the files again.
+/// Watching with every split read: waits, then looks at the sizes of the files again (one
+/// listing, however many files).
 async fn look_again(state: &mut FileReaderState) -> Result<(), ActorProcessingErr> {
     tokio::time::sleep(WATCH_EVERY).await;
+    let sizes: HashMap<String, u64> = state.args.source.list().await?.into_iter().collect();
     for split in &mut state.splits {
-        let size = state.args.source.store().head(&split.object).await?.size as i64;
+        let Some(size) = sizes.get(&split.path).map(|s| *s as i64) else {
+            continue;
+        };
         if let Some(waited_at) = split.tail_waits_at {
             if size == waited_at {
                 // It stopped growing: its last line is complete.
