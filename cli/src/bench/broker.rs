@@ -12,13 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use floe_common::config::JobSpec;
-use floe_coordinator::job::{run_job, JobOptions, JobProgress};
 use floe_source::{create_consumer, topic_partitions};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::watch;
 
 use super::{bench_config, cpu_seconds, create_topic, BenchArgs};
 use crate::generator::{produce, GenArgs};
@@ -181,22 +179,11 @@ fn consume_until(job: &JobSpec, parts: &[(i32, i64)]) -> anyhow::Result<u64> {
 async fn job_pass(args: &BenchArgs, brokers: &str, topic: &str) -> anyhow::Result<Pass> {
     let dir = tempfile::tempdir()?;
     let cfg = bench_config(dir.path(), Some((brokers, topic)))?;
-    let job = Arc::new(cfg.jobs[0].clone());
-    let (wall, cpu) = (Instant::now(), cpu_seconds());
-    let catalog = crate::setup::catalog(&cfg).await?;
-    let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
-    let options = JobOptions {
-        bounded: true,
-        ..JobOptions::new(&cfg)
-    };
-    let workers = super::bench_workers(args, &store);
-    let (_stop_tx, stop) = watch::channel(false);
-    let (progress, _) = watch::channel(JobProgress::default());
-    let summary = run_job(job, catalog, store, options, workers, stop, progress).await?;
+    let (summary, wall_s, cpu_s) = super::bounded_run(args, &cfg).await?;
     let pass = Pass {
         events: summary.progress.events,
-        wall_s: wall.elapsed().as_secs_f64(),
-        cpu_s: cpu_seconds() - cpu,
+        wall_s,
+        cpu_s,
     };
     anyhow::ensure!(
         pass.events == args.broker_events && summary.progress.rows_committed > 0,

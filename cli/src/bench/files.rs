@@ -6,14 +6,9 @@
 //! what another engine (Flink's filesystem source) can be raced on.
 
 use std::io::Write;
-use std::sync::Arc;
-use std::time::Instant;
-
-use floe_coordinator::job::{run_job, JobOptions, JobProgress};
-use tokio::sync::watch;
 
 use super::engine::generate;
-use super::{bench_storage, cpu_seconds, BenchArgs, EXAMPLE};
+use super::{bench_storage, bounded_run, BenchArgs, EXAMPLE};
 
 /// Runs the gold job over a file of `args.events` records; `plain_loop` is the yardstick's
 /// events per CPU-second from bench (a) of the same run, when measured.
@@ -42,19 +37,7 @@ pub async fn run(args: &BenchArgs, plain_loop: Option<f64>) -> anyhow::Result<se
         ..bench_storage(dir.path())
     })?;
     let cfg = file.validate()?;
-    let job = Arc::new(cfg.jobs[0].clone());
-    let (wall, cpu) = (Instant::now(), cpu_seconds());
-    let catalog = crate::setup::catalog(&cfg).await?;
-    let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
-    let options = JobOptions {
-        bounded: true,
-        ..JobOptions::new(&cfg)
-    };
-    let workers = super::bench_workers(args, &store);
-    let (_stop_tx, stop) = watch::channel(false);
-    let (progress, _) = watch::channel(JobProgress::default());
-    let summary = run_job(job, catalog, store, options, workers, stop, progress).await?;
-    let (wall_s, cpu_s) = (wall.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    let (summary, wall_s, cpu_s) = bounded_run(args, &cfg).await?;
     let events = summary.progress.events;
     anyhow::ensure!(
         events == args.events && summary.progress.rows_committed > 0,

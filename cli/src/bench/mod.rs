@@ -209,6 +209,28 @@ fn bench_workers(
     )
 }
 
+/// One bounded run of `cfg`'s job on the bench's workers, from an empty catalog and store: its
+/// summary, wall seconds and CPU seconds (this process's, set-up and the last commit included).
+async fn bounded_run(
+    args: &BenchArgs,
+    cfg: &ValidatedConfig,
+) -> anyhow::Result<(floe_coordinator::job::JobSummary, f64, f64)> {
+    use floe_coordinator::job::{run_job, JobOptions, JobProgress};
+    let job = std::sync::Arc::new(cfg.jobs[0].clone());
+    let (wall, cpu) = (std::time::Instant::now(), cpu_seconds());
+    let catalog = crate::setup::catalog(cfg).await?;
+    let store = crate::setup::checkpoint_store(cfg, &job.name)?;
+    let options = JobOptions {
+        bounded: true,
+        ..JobOptions::new(cfg)
+    };
+    let workers = bench_workers(args, &store);
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (progress, _) = tokio::sync::watch::channel(JobProgress::default());
+    let summary = run_job(job, catalog, store, options, workers, stop, progress).await?;
+    Ok((summary, wall.elapsed().as_secs_f64(), cpu_seconds() - cpu))
+}
+
 /// Creates a fresh topic for one bench run.
 async fn create_topic(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
     ensure_topic(brokers, topic, partitions, false).await
