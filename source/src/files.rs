@@ -44,14 +44,15 @@ impl FileSource {
         self.location.store.clone()
     }
 
-    /// The object of a file named by its path under the location.
+    /// The object of a file named by its path under the location (as listed: not encoded again).
     pub fn object(&self, relative: &str) -> Path {
         let prefix = self.location.prefix.as_ref();
-        if prefix.is_empty() {
-            Path::from(relative)
+        let full = if prefix.is_empty() {
+            relative.to_owned()
         } else {
-            Path::from(format!("{prefix}/{relative}"))
-        }
+            format!("{prefix}/{relative}")
+        };
+        Path::parse(&full).unwrap_or_else(|_| Path::from(full))
     }
 
     /// The files the glob chooses, by path under the location, with their sizes, sorted.
@@ -94,7 +95,8 @@ impl FileSource {
 }
 
 /// The files of a job as partitions: each listed file registered under its id, the end of each
-/// its size. Used by the coordinator, whose calls are blocking; it runs them on `runtime`.
+/// its size. Used by the coordinator, whose calls are blocking: they run on `runtime`, so they
+/// must be made on a blocking thread (`spawn_blocking`), never on an async one.
 #[derive(Debug)]
 pub struct FilePartitions {
     source: FileSource,
@@ -117,8 +119,9 @@ impl FilePartitions {
         })
     }
 
-    /// Every listed file's id and size, registering the files seen for the first time.
-    async fn listed_splits(&self) -> Result<BTreeMap<i32, u64>, SourceError> {
+    /// Every listed file's id and size, registering the files seen for the first time; with
+    /// `all`, also the ids of registered files gone since (size 0).
+    async fn listed_splits(&self, all: bool) -> Result<BTreeMap<i32, u64>, SourceError> {
         let files = self.source.list().await?;
         let mut splits = self.splits.lock().await;
         let paths: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
@@ -128,18 +131,26 @@ impl FilePartitions {
             .iter()
             .map(|(id, p)| (p.as_str(), *id))
             .collect();
-        Ok(files
+        let mut listed: BTreeMap<i32, u64> = files
             .iter()
             .filter_map(|(path, size)| Some((*ids.get(path.as_str())?, *size)))
-            .collect())
+            .collect();
+        if all {
+            for id in splits.by_id().keys() {
+                listed.entry(*id).or_insert(0);
+            }
+        }
+        Ok(listed)
     }
 }
 
 impl PartitionSource for FilePartitions {
+    /// Every registered split, its file there or not: a file moved away after it was read keeps
+    /// its partition, so the state of its open windows is restored with it.
     fn partitions(&self) -> Result<Vec<i32>, SourceError> {
         Ok(self
             .runtime
-            .block_on(self.listed_splits())?
+            .block_on(self.listed_splits(true))?
             .into_keys()
             .collect())
     }
@@ -147,7 +158,7 @@ impl PartitionSource for FilePartitions {
     fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, SourceError> {
         Ok(self
             .runtime
-            .block_on(self.listed_splits())?
+            .block_on(self.listed_splits(false))?
             .into_iter()
             .map(|(id, size)| (id, size as i64))
             .collect())

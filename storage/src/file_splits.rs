@@ -72,10 +72,13 @@ impl FileSplits {
                         self.by_id.insert(id, path.clone());
                         known.insert(path.clone(), id);
                     }
-                    // Another coordinator took the id: learn what it registered, then go on.
+                    // Another coordinator took the id: learn what it registered (read directly: a
+                    // listing may not show it yet), then go on.
                     Err(StorageError::AlreadyExists(_)) => {
-                        self.refresh().await?;
-                        known = self.by_id.iter().map(|(id, p)| (p.clone(), *id)).collect();
+                        let theirs = self.store.get_bytes(&entry).await?;
+                        let theirs = String::from_utf8_lossy(&theirs).into_owned();
+                        known.insert(theirs.clone(), id);
+                        self.by_id.insert(id, theirs);
                     }
                     Err(e) => return Err(e),
                 }

@@ -114,8 +114,11 @@ impl Actor for FileReader {
             })
             .collect();
         let mut state = FileReaderState { args, splits };
-        // The worker must never look finished while splits wait: the first is opened at once.
-        open_next(&mut state)?;
+        // The worker must never look finished while splits wait: unless a checkpoint had begun
+        // some, the first is opened at once.
+        if !state.splits.iter().any(|s| s.opened) {
+            open_next(&mut state)?;
+        }
         myself.send_message(FileMsg::Read)?;
         Ok(state)
     }
@@ -153,6 +156,12 @@ impl Actor for FileReader {
                 return Ok(());
             }
         } else if !open_next(state)? {
+            let mut batch = state.args.pool.take();
+            note_caught_up(state, &mut batch);
+            state
+                .args
+                .window
+                .send_message(WindowMsg::Batch(batch, None))?;
             look_again(state).await?;
         }
         myself.send_message(FileMsg::Read)?;
@@ -196,7 +205,13 @@ async fn read_chunk(state: &mut FileReaderState, at: usize) -> Result<(), ActorP
         break (bytes, to);
     };
     let at_size = to == split.size;
-    let file_ends_here = at_size && (!watch || split.tail_waits_at == Some(split.size));
+    let mut file_ends_here = at_size && (!watch || split.tail_waits_at == Some(split.size));
+    if file_ends_here && !watch && bytes.last().is_some_and(|b| *b != b'\n') {
+        // Bounded: the planned end cuts a line when the file grew since; it ends at the last
+        // newline then, and the rest is read by a later run.
+        let now = state.args.source.store().head(&split.object).await?.size as i64;
+        file_ends_here = now == split.size;
+    }
     let mut batch: Box<DecodedBatch> = state.args.pool.take();
     batch.read_at_ms = floe_common::clock::wall_clock_ms();
     let partition = split.partition;
@@ -206,19 +221,31 @@ async fn read_chunk(state: &mut FileReaderState, at: usize) -> Result<(), ActorP
     });
     batch.note_read_to(partition, next);
     if at_size && next < to {
-        // Watching: bytes after the last newline wait until the file stops growing.
+        // Bytes after the last newline: watching, they wait until the file stops growing;
+        // bounded, they are left to a later run.
         split.tail_waits_at = Some(split.size);
         split.size = next;
     }
     split.next = next;
-    if watch && next >= split.size {
-        batch.note_caught_up(partition);
-    }
+    note_caught_up(state, &mut batch);
     state
         .args
         .window
         .send_message(WindowMsg::Batch(batch, Some(permit)))?;
     Ok(())
+}
+
+/// Watching: every open split read to its end counts as caught up (it may turn idle), however
+/// it got there (restored at its end, an empty file, readers held back meanwhile).
+fn note_caught_up(state: &FileReaderState, batch: &mut DecodedBatch) {
+    if !state.args.watch {
+        return;
+    }
+    for split in &state.splits {
+        if split.opened && split.next >= split.size {
+            batch.note_caught_up(split.partition);
+        }
+    }
 }
 
 /// Watching with every split read: waits, then looks at the sizes of the files again (one

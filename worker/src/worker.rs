@@ -120,23 +120,28 @@ impl WorkerFiles {
     }
 
     /// Every file's size now (one listing): the offsets a split holds are `0..size`.
-    async fn available(&self) -> Result<Vec<(i32, Available)>, WorkerError> {
+    /// A file gone since it was read ends where it was read to: its split keeps its state until
+    /// its windows close, and reads nothing more.
+    async fn available(
+        &self,
+        operator: &WindowOperator,
+    ) -> Result<Vec<(i32, Available)>, WorkerError> {
         let sizes: BTreeMap<String, u64> = self.source.list().await?.into_iter().collect();
-        self.paths
+        Ok(self
+            .paths
             .iter()
-            .map(|(p, path)| match sizes.get(path) {
-                Some(size) => Ok((
-                    *p,
-                    Available {
-                        low: 0,
-                        high: *size as i64,
-                    },
-                )),
-                None => Err(WorkerError::Source(SourceError::Files(format!(
-                    "{path} (split {p}) is gone"
-                )))),
+            .map(|(p, path)| {
+                let high = match sizes.get(path) {
+                    Some(size) => *size as i64,
+                    None => {
+                        let read_to = operator.position(*p).unwrap_or(0);
+                        tracing::warn!(split = p, path, read_to, "file gone; its split ends there");
+                        read_to
+                    }
+                };
+                (*p, Available { low: 0, high })
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -151,9 +156,10 @@ async fn available_offsets(
     job: &Arc<JobSpec>,
     partitions: &[i32],
     files: Option<&WorkerFiles>,
+    operator: &WindowOperator,
 ) -> Result<Vec<(i32, Available)>, WorkerError> {
     if let Some(files) = files {
-        return files.available().await;
+        return files.available(operator).await;
     }
     if let Some(g) = job.source.generator {
         let high = g.events.map_or(i64::MAX, |n| n as i64);
@@ -190,7 +196,7 @@ async fn plan_starts(
 ) -> Result<Plan, WorkerError> {
     let mut starts = Vec::with_capacity(partitions.len());
     let mut ends = BTreeMap::new();
-    for (p, available) in available_offsets(job, partitions, files).await? {
+    for (p, available) in available_offsets(job, partitions, files, operator).await? {
         let checkpointed = operator.position(p);
         let planned = plan_start(
             &job.source.topic,
