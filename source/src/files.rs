@@ -10,7 +10,7 @@ use floe_storage::{open_location, CheckpointStore, FileSplits, Location};
 use futures::TryStreamExt;
 use globset::GlobMatcher;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStore;
 
 use crate::kafka::PartitionSource;
 use crate::SourceError;
@@ -80,17 +80,6 @@ impl FileSource {
             .collect();
         files.sort();
         Ok(files)
-    }
-
-    /// The size of one file now.
-    pub async fn size(&self, relative: &str) -> Result<u64, SourceError> {
-        let meta = self
-            .location
-            .store
-            .head(&self.object(relative))
-            .await
-            .map_err(|e| SourceError::Files(format!("{relative}: {e}")))?;
-        Ok(meta.size)
     }
 }
 

@@ -104,10 +104,12 @@ struct WorkerFiles {
 }
 
 impl WorkerFiles {
+    /// `operator` is the restored one: the splits it has a position of are the begun ones.
     async fn open(
         job: &JobSpec,
         store: &CheckpointStore,
         partitions: &[i32],
+        operator: &WindowOperator,
     ) -> Result<Option<Self>, WorkerError> {
         let Some(spec) = &job.source.files else {
             return Ok(None);
@@ -115,7 +117,10 @@ impl WorkerFiles {
         Ok(Some(Self {
             source: FileSource::open(spec)?,
             paths: split_paths(store, partitions).await?,
-            begun: BTreeSet::new(),
+            begun: (partitions.iter())
+                .filter(|p| operator.position(**p).is_some())
+                .copied()
+                .collect(),
         }))
     }
 
@@ -210,7 +215,7 @@ async fn plan_starts(
         planned.warn_if_moved(p, checkpointed, available);
         // A file split no checkpoint has begun stays unknown to the operator until its reader
         // opens it (see `FileReader`).
-        if files.is_none() || checkpointed.is_some() {
+        if files.is_none_or(|f| f.begun.contains(&p)) {
             operator.set_position(p, planned.offset);
         }
         ends.insert(p, available.high);
@@ -285,11 +290,11 @@ impl Worker {
         let job = assignment.job.clone();
         let now = now_ms();
         let mut operator = restore_operator(&job, &assignment, &store, now).await?;
-        let mut files = WorkerFiles::open(&job, &store, &assignment.partitions).await?;
+        let files = WorkerFiles::open(&job, &store, &assignment.partitions, &operator).await?;
         // Partitions new to this worker (or with nothing in the checkpoint) start fresh; file
         // splits when their reader opens them.
         for p in &assignment.partitions {
-            if files.is_none() || operator.position(*p).is_some() {
+            if files.as_ref().is_none_or(|f| f.begun.contains(p)) {
                 operator.assign(*p, now);
             }
         }
@@ -307,12 +312,6 @@ impl Worker {
             files.as_ref(),
         )
         .await?;
-        if let Some(files) = &mut files {
-            files.begun = (assignment.partitions.iter())
-                .filter(|p| operator.position(**p).is_some())
-                .copied()
-                .collect();
-        }
         let skipped: u64 = starts.iter().map(|(_, s)| s.skipped).sum();
         let skipped = Arc::new(AtomicU64::new(skipped));
 
