@@ -54,6 +54,9 @@ pub mod container;
 mod example_jobs;
 pub mod input_files;
 pub mod pki;
+mod ports;
+
+pub use ports::free_local_addr;
 
 /// Window size of the gold job.
 pub const WINDOW_MS: i64 = 60_000;
@@ -74,12 +77,6 @@ yourself and export their addresses:\n  set -a; eval \"$(scripts/services.sh /tm
 --s3 --pg)\"; set +a\n  cargo build --release -p floe-cli && cargo test --release -p floe-tests\n\
 (the tests fail rather than skip when the services are missing, so a green run always means \
 they ran)";
-
-/// A loopback address no one listens on right now.
-pub fn free_local_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").to_string()
-}
 
 /// The body of `GET http://{addr}{path}` when it answers 200, else `None` (HTTP/1.0, so the
 /// server closes the connection after the body).
