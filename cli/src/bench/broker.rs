@@ -32,6 +32,7 @@ impl Pass {
             "events": self.events, "wall_s": self.wall_s, "cpu_s": self.cpu_s,
             "events_per_s": self.events as f64 / self.wall_s.max(1e-9),
             "events_per_cpu_s": self.events as f64 / self.cpu_s.max(1e-9),
+            "cpu_s_per_million_events": per_million(self.cpu_s, self.events),
         })
     }
 
@@ -86,6 +87,10 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
     let consume_rate =
         consume_passes.iter().map(Pass::rate).sum::<f64>() / consume_passes.len() as f64;
     let job_rate = job_passes.iter().map(Pass::rate).sum::<f64>() / job_passes.len() as f64;
+    let cpu_per_million = |passes: &[Pass]| {
+        let cpu_s = passes.iter().map(|p| p.cpu_s).sum::<f64>();
+        per_million(cpu_s, passes.iter().map(|p| p.events).sum())
+    };
     Ok(serde_json::json!({
         "topic": topic, "partitions": args.partitions, "events": args.broker_events,
         "readers": args.readers, "poll_linger_ms": args.poll_linger_ms,
@@ -94,7 +99,17 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
         "consume_only_events_per_s": consume_rate,
         "job_events_per_s": job_rate,
         "job_to_consume_only_ratio": job_rate / consume_rate.max(1e-9),
+        "job_to_consume_only_ratio_target": 0.9,
+        "job_cpu_s_per_million_events": cpu_per_million(&job_passes),
+        "job_cpu_s_per_million_events_target": 1.2,
+        "consume_only_cpu_s_per_million_events": cpu_per_million(&consume_passes),
     }))
+}
+
+/// CPU-seconds per million events: what the CPU target counts (this process, Kafka
+/// client threads included).
+fn per_million(cpu_s: f64, events: u64) -> f64 {
+    cpu_s * 1e6 / (events as f64).max(1.0)
 }
 
 fn end_offsets(job: &JobSpec, partitions: &[i32]) -> anyhow::Result<BTreeMap<i32, i64>> {
