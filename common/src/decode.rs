@@ -103,6 +103,22 @@ impl DecodedBatch {
         &self.raw[start..self.raw_ends[i]]
     }
 
+    /// A record that cannot be used, with why.
+    pub fn dead_letter(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        reason: String,
+        raw: Option<Vec<u8>>,
+    ) {
+        self.dead_letters.push(DeadLetter {
+            partition,
+            offset,
+            reason,
+            raw,
+        });
+    }
+
     /// Reading of `partition` goes on at `next` (past lines that held no record, for a file).
     pub fn note_read_to(&mut self, partition: i32, next: i64) {
         self.note_position(partition, next - 1);
@@ -205,21 +221,16 @@ impl Decoder {
                 // Debezium's tombstone after a delete: for log compaction, not a change.
                 return;
             }
-            batch.dead_letters.push(DeadLetter {
+            batch.dead_letter(
                 partition,
                 offset,
-                reason: "null record value (tombstone)".into(),
-                raw: None,
-            });
+                "null record value (tombstone)".into(),
+                None,
+            );
             return;
         };
         if let Err(reason) = self.decode_event(bytes, batch) {
-            batch.dead_letters.push(DeadLetter {
-                partition,
-                offset,
-                reason,
-                raw: Some(bytes.to_vec()),
-            });
+            batch.dead_letter(partition, offset, reason, Some(bytes.to_vec()));
             return;
         }
         batch.partitions.push(partition);

@@ -22,10 +22,32 @@ pub struct FilesConfig {
     /// Without it the job ends once every file listed is read to the end it had.
     #[serde(default)]
     pub watch: bool,
+    /// A longer line is a dead letter (its first [`LONG_LINE_KEPT_BYTES`] kept) and reading
+    /// goes on after its newline, so a file that is not NDJSON cannot fill the memory.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: u64,
 }
 
 fn default_glob() -> String {
     "*".into()
+}
+
+fn default_max_line_bytes() -> u64 {
+    DEFAULT_MAX_LINE_BYTES
+}
+
+/// `max_line_bytes` when unset: 16 MiB, well above Kafka's default largest message (1 MB).
+pub const DEFAULT_MAX_LINE_BYTES: u64 = 16 << 20;
+
+/// The bytes of an over-long line its dead letter keeps.
+pub const LONG_LINE_KEPT_BYTES: u64 = 64 << 10;
+
+/// The dead-letter reason of a line of `len` bytes (newline not counted) over `max`.
+pub fn long_line_reason(len: u64, max: u64) -> String {
+    format!(
+        "line of {len} bytes is longer than max_line_bytes ({max}); its first {} bytes are kept",
+        len.min(LONG_LINE_KEPT_BYTES)
+    )
 }
 
 /// A validated file source.
@@ -34,6 +56,8 @@ pub struct FilesSpec {
     pub location: String,
     pub glob: String,
     pub watch: bool,
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: u64,
 }
 
 impl FilesConfig {
@@ -56,6 +80,7 @@ impl FilesConfig {
             location,
             glob,
             watch: false,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         }
     }
 
@@ -65,10 +90,17 @@ impl FilesConfig {
         if self.location.trim().is_empty() {
             return Err(ConfigError::new(k("location"), "is empty"));
         }
+        if self.max_line_bytes < 1024 {
+            return Err(ConfigError::new(
+                k("max_line_bytes"),
+                format!("is {}: it must be at least 1024", self.max_line_bytes),
+            ));
+        }
         let spec = FilesSpec {
             location: self.location.trim().to_owned(),
             glob: self.glob.trim().to_owned(),
             watch: self.watch,
+            max_line_bytes: self.max_line_bytes,
         };
         spec.matcher().map_err(|m| ConfigError::new(k("glob"), m))?;
         Ok(spec)
@@ -170,6 +202,7 @@ mod tests {
             location: "./events".into(),
             glob: "*.jsonl".into(),
             watch: false,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         }
         .validate("job[0].source.files")
         .unwrap();
@@ -188,13 +221,22 @@ mod tests {
             location: "./events".into(),
             glob: "[".into(),
             watch: false,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         };
         assert_eq!(bad.validate("f").unwrap_err().key, "f.glob");
         let nowhere = FilesConfig {
             location: " ".into(),
             glob: "*".into(),
             watch: true,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         };
         assert_eq!(nowhere.validate("f").unwrap_err().key, "f.location");
+        let tiny = FilesConfig {
+            location: "./events".into(),
+            glob: "*".into(),
+            watch: false,
+            max_line_bytes: 10,
+        };
+        assert_eq!(tiny.validate("f").unwrap_err().key, "f.max_line_bytes");
     }
 }

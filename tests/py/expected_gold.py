@@ -26,6 +26,7 @@ GOLD_SQL = """
 WITH src AS (
     SELECT "value" AS v
     FROM read_json(?, format = 'newline_delimited',
+                   maximum_object_size = 268435456,  -- the tests' over-long lines
                    columns = {'partition': 'BIGINT', 'offset': 'BIGINT',
                               'expect': 'VARCHAR', 'value': 'VARCHAR'})
     WHERE "expect" = 'ok'

@@ -32,6 +32,11 @@ fn records(gen: &mut ContentGen, start_minute: i64, minutes: i64, count: usize) 
 
 /// Points the job at `dir`'s `*.jsonl` files.
 fn read_files(job: &Job, dir: &std::path::Path, watch: bool) {
+    read_files_with(job, dir, watch, &[]);
+}
+
+/// [`read_files`] with more `[job.source.files]` settings.
+fn read_files_with(job: &Job, dir: &std::path::Path, watch: bool, more: &[(&str, toml::Value)]) {
     job.edit_job_config(|j| {
         let source = j
             .get_mut("source")
@@ -42,6 +47,9 @@ fn read_files(job: &Job, dir: &std::path::Path, watch: bool) {
         files.insert("location".into(), dir.display().to_string().into());
         files.insert("glob".into(), "*.jsonl".into());
         files.insert("watch".into(), watch.into());
+        for (k, v) in more {
+            files.insert((*k).into(), v.clone());
+        }
         source.insert("files".into(), files.into());
     });
 }
@@ -162,5 +170,77 @@ fn files_without_watch_end_the_job_when_read() {
 
     let mut p = job.start(&RunOptions::streaming());
     p.expect_success(RUN_TIMEOUT);
+    job.assert_exact(&input.log);
+}
+
+/// The peak resident memory of a running process, in KiB (Linux's `VmHWM`).
+fn peak_rss_kib(p: &FloeProcess) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", p.pid())).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+/// A line longer than `max_line_bytes` (a file that is not NDJSON, say) is a dead letter at its
+/// offset, whether a newline or the end of its file ends it; the lines after it are read; and the
+/// reader never holds such a line whole, so memory stays bounded.
+#[test]
+fn an_overlong_line_is_a_dead_letter_and_never_held_whole() {
+    const MAX_LINE: i64 = 64 * 1024;
+    const LONG: usize = 48 << 20;
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(
+        &services,
+        "files-long-line",
+        JobOptions {
+            partitions: 1,
+            ..Default::default()
+        },
+    );
+    let mut input = InputFiles::new(&job.root.join("input"));
+    read_files_with(
+        &job,
+        &input.dir,
+        true,
+        &[("max_line_bytes", MAX_LINE.into())],
+    );
+    let mut gen = ContentGen::new(93, 30);
+    input.write("a.jsonl", &records(&mut gen, 0, 3, 1_000));
+    let metrics = free_local_addr();
+    let mut p = job.start(&RunOptions::streaming().metrics(&metrics));
+    wait_until_read(&mut p, &metrics, &input.ids());
+    let before = peak_rss_kib(&p);
+
+    let overlong = |c: &str, len: usize| Record {
+        partition: 0,
+        key: None,
+        value: Some(c.repeat(len)),
+        expect: Expect::Bad,
+        event_ts: None,
+    };
+    let mut b = records(&mut gen, 4, 2, 600);
+    b.insert(b.len() / 2, overlong("x", LONG));
+    // Longer than the limit but shorter than one read: refused all the same.
+    b.insert(b.len() / 3, overlong("w", 2 * MAX_LINE as usize));
+    input.write("b.jsonl", &b);
+    let mut c = records(&mut gen, 6, 1, 300);
+    c.push(overlong("y", LONG / 8));
+    input.write("c.jsonl", &c);
+    let path = input.dir.join("c.jsonl");
+    let text = std::fs::read_to_string(&path).expect("read c");
+    std::fs::write(&path, text.trim_end_matches('\n')).expect("drop c's last newline");
+    wait_until_read(&mut p, &metrics, &input.ids());
+    let grown_kib = peak_rss_kib(&p).saturating_sub(before);
+    eprintln!("reading the long lines grew the peak memory by {grown_kib} KiB");
+    assert!(
+        grown_kib < 32 * 1024,
+        "reading a {LONG}-byte line grew the peak memory by {grown_kib} KiB"
+    );
+    p.kill();
+
+    job.run_until_end(RUN_TIMEOUT);
     job.assert_exact(&input.log);
 }

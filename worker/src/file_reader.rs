@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use floe_common::decode::{DecodedBatch, Decoder};
-use floe_common::file_source::split_lines;
+use floe_common::file_source::{long_line_reason, split_lines, LONG_LINE_KEPT_BYTES};
 use floe_source::files::FileSource;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
@@ -58,6 +58,8 @@ pub struct FileReaderArgs {
     /// In reading order.
     pub splits: Vec<PlannedSplit>,
     pub watch: bool,
+    /// A longer line is a dead letter.
+    pub max_line_bytes: u64,
     pub decoder: Arc<Decoder>,
     pub window: ActorRef<WindowMsg>,
     pub credits: Arc<Semaphore>,
@@ -77,6 +79,8 @@ struct Split {
     /// Watching: the size at which the bytes after the last newline waited for their file to
     /// stop growing.
     tail_waits_at: Option<i64>,
+    /// The line at `next` is longer than `max_line_bytes`: its newline is looked for from here.
+    long_line: Option<i64>,
     opened: bool,
     finished: bool,
 }
@@ -109,6 +113,7 @@ impl Actor for FileReader {
                 next: s.offset,
                 size: s.size,
                 tail_waits_at: None,
+                long_line: None,
                 opened: s.opened,
                 finished: false,
             })
@@ -184,8 +189,12 @@ fn open_next(state: &mut FileReaderState) -> Result<bool, ActorProcessingErr> {
 
 /// Reads the next bytes of split `at` and hands their lines on as one batch.
 async fn read_chunk(state: &mut FileReaderState, at: usize) -> Result<(), ActorProcessingErr> {
+    if state.splits[at].long_line.is_some() {
+        return pass_long_line(state, at).await;
+    }
     let permit = state.args.credits.clone().acquire_owned().await?;
     let watch = state.args.watch;
+    let max_line = state.args.max_line_bytes;
     let want = state.args.max_batch.max(1) * BYTES_PER_RECORD;
     let split = &mut state.splits[at];
     let mut len = want as i64;
@@ -197,9 +206,14 @@ async fn read_chunk(state: &mut FileReaderState, at: usize) -> Result<(), ActorP
             .store()
             .get_range(&split.object, split.next as u64..to as u64)
             .await?;
+        let has_newline = memchr::memchr(b'\n', &bytes).is_some();
+        if !has_newline && bytes.len() as u64 > max_line {
+            split.long_line = Some(to);
+            return Ok(());
+        }
         // A line longer than the read: read more, up to the end of what is there.
-        if to < split.size && memchr::memchr(b'\n', &bytes).is_none() {
-            len = len.saturating_mul(2);
+        if to < split.size && !has_newline {
+            len = len.saturating_mul(2).min(max_line as i64 + 1);
             continue;
         }
         break (bytes, to);
@@ -209,15 +223,21 @@ async fn read_chunk(state: &mut FileReaderState, at: usize) -> Result<(), ActorP
     if file_ends_here && !watch && bytes.last().is_some_and(|b| *b != b'\n') {
         // Bounded: the planned end cuts a line when the file grew since; it ends at the last
         // newline then, and the rest is read by a later run.
-        let now = state.args.source.store().head(&split.object).await?.size as i64;
-        file_ends_here = now == split.size;
+        file_ends_here = !grew(state, at).await?;
     }
+    let split = &mut state.splits[at];
     let mut batch: Box<DecodedBatch> = state.args.pool.take();
     batch.read_at_ms = floe_common::clock::wall_clock_ms();
     let partition = split.partition;
     let decoder = &state.args.decoder;
     let next = split_lines(&bytes, split.next, file_ends_here, |offset, line| {
-        decoder.decode_into(partition, offset, Some(line), &mut batch)
+        if line.len() as u64 > max_line {
+            let kept = &line[..line.len().min(LONG_LINE_KEPT_BYTES as usize)];
+            let reason = long_line_reason(line.len() as u64, max_line);
+            batch.dead_letter(partition, offset, reason, Some(kept.to_vec()));
+        } else {
+            decoder.decode_into(partition, offset, Some(line), &mut batch)
+        }
     });
     batch.note_read_to(partition, next);
     if at_size && next < to {
@@ -227,6 +247,88 @@ async fn read_chunk(state: &mut FileReaderState, at: usize) -> Result<(), ActorP
         split.size = next;
     }
     split.next = next;
+    send(state, batch, permit)
+}
+
+/// Whether split `at`'s file is larger now than planned (bounded reads end at the planned size).
+async fn grew(state: &FileReaderState, at: usize) -> Result<bool, ActorProcessingErr> {
+    let split = &state.splits[at];
+    let now = state.args.source.store().head(&split.object).await?.size as i64;
+    Ok(now != split.size)
+}
+
+/// Looks for the newline of an over-long line, one read at a time so memory stays bounded;
+/// once found (or the file ends there), the line is a dead letter and reading goes on after it.
+/// Until then the split's position stays at the line's start, so a restart looks again.
+async fn pass_long_line(state: &mut FileReaderState, at: usize) -> Result<(), ActorProcessingErr> {
+    let watch = state.args.watch;
+    let want = (state.args.max_batch.max(1) * BYTES_PER_RECORD) as i64;
+    let store = state.args.source.store();
+    let split = &state.splits[at];
+    let (Some(from), size) = (split.long_line, split.size) else {
+        return Ok(());
+    };
+    let to = size.min(from.saturating_add(want));
+    let found = if to > from {
+        let bytes = store
+            .get_range(&split.object, from as u64..to as u64)
+            .await?;
+        memchr::memchr(b'\n', &bytes).map(|i| from + i as i64)
+    } else {
+        None
+    };
+    let line_end = match found {
+        Some(newline) => newline,
+        None if to < size => {
+            state.splits[at].long_line = Some(to);
+            return Ok(());
+        }
+        None => {
+            // At the end of what the file has: the line ends with the file once it is complete.
+            let complete = if watch {
+                split.tail_waits_at == Some(size)
+            } else {
+                !grew(state, at).await?
+            };
+            if !complete {
+                // Watching, it waits to be looked at again like a last line without newline;
+                // bounded, it is left to a later run.
+                let split = &mut state.splits[at];
+                split.long_line = watch.then_some(to);
+                if watch {
+                    split.tail_waits_at = Some(size);
+                }
+                split.size = split.next;
+                return Ok(());
+            }
+            size
+        }
+    };
+    let permit = state.args.credits.clone().acquire_owned().await?;
+    let split = &mut state.splits[at];
+    let line_len = line_end - split.next;
+    let kept_to = split.next + line_len.min(LONG_LINE_KEPT_BYTES as i64);
+    let kept = store
+        .get_range(&split.object, split.next as u64..kept_to as u64)
+        .await?;
+    let max_line = state.args.max_line_bytes;
+    let mut batch: Box<DecodedBatch> = state.args.pool.take();
+    batch.read_at_ms = floe_common::clock::wall_clock_ms();
+    let reason = long_line_reason(line_len as u64, max_line);
+    batch.dead_letter(split.partition, split.next, reason, Some(kept.to_vec()));
+    let next = (line_end + 1).min(split.size);
+    batch.note_read_to(split.partition, next);
+    split.next = next;
+    split.long_line = None;
+    send(state, batch, permit)
+}
+
+/// Hands a batch read from the splits to the window actor.
+fn send(
+    state: &FileReaderState,
+    mut batch: Box<DecodedBatch>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> Result<(), ActorProcessingErr> {
     note_caught_up(state, &mut batch);
     state
         .args

@@ -463,6 +463,7 @@ impl Worker {
             source: files.source.clone(),
             splits,
             watch: spec.watch && !self.bounded,
+            max_line_bytes: spec.max_line_bytes,
             decoder: self.decoder.clone(),
             window: self.window.clone(),
             credits: self.credits.clone(),
