@@ -6,7 +6,6 @@
 pub mod content_events;
 pub mod files;
 pub mod kafka;
-pub mod record_batches;
 pub mod start_position;
 
 use std::sync::Arc;
@@ -19,7 +18,6 @@ pub use kafka::{
     available, consumer_config, create_consumer, topic_partitions, FloeConsumer,
     FloeConsumerContext, GeneratorPartitions, KafkaPartitions, PartitionSource,
 };
-pub use record_batches::{Polled, RecordBatches};
 
 /// Why a source could not be read or listed.
 #[derive(Debug, thiserror::Error)]
