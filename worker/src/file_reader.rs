@@ -232,9 +232,14 @@ async fn read_chunk(state: &mut FileReaderState, at: usize) -> Result<(), ActorP
     let decoder = &state.args.decoder;
     let next = split_lines(&bytes, split.next, file_ends_here, |offset, line| {
         if line.len() as u64 > max_line {
-            let kept = &line[..line.len().min(LONG_LINE_KEPT_BYTES as usize)];
-            let reason = long_line_reason(line.len() as u64, max_line);
-            batch.dead_letter(partition, offset, reason, Some(kept.to_vec()));
+            long_line_dead_letter(
+                &mut batch,
+                partition,
+                offset,
+                line.len() as u64,
+                line,
+                max_line,
+            );
         } else {
             decoder.decode_into(partition, offset, Some(line), &mut batch)
         }
@@ -314,13 +319,33 @@ async fn pass_long_line(state: &mut FileReaderState, at: usize) -> Result<(), Ac
     let max_line = state.args.max_line_bytes;
     let mut batch: Box<DecodedBatch> = state.args.pool.take();
     batch.read_at_ms = floe_common::clock::wall_clock_ms();
-    let reason = long_line_reason(line_len as u64, max_line);
-    batch.dead_letter(split.partition, split.next, reason, Some(kept.to_vec()));
+    long_line_dead_letter(
+        &mut batch,
+        split.partition,
+        split.next,
+        line_len as u64,
+        &kept,
+        max_line,
+    );
     let next = (line_end + 1).min(split.size);
     batch.note_read_to(split.partition, next);
     split.next = next;
     split.long_line = None;
     send(state, batch, permit)
+}
+
+/// The dead letter of a line of `len` bytes over `max_line`, keeping the first bytes of `start`.
+fn long_line_dead_letter(
+    batch: &mut DecodedBatch,
+    partition: i32,
+    offset: i64,
+    len: u64,
+    start: &[u8],
+    max_line: u64,
+) {
+    let kept = &start[..start.len().min(LONG_LINE_KEPT_BYTES as usize)];
+    let reason = long_line_reason(len, max_line);
+    batch.dead_letter(partition, offset, reason, Some(kept.to_vec()));
 }
 
 /// Hands a batch read from the splits to the window actor.
