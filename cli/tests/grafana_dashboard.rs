@@ -83,7 +83,7 @@ fn exported() -> (BTreeSet<String>, BTreeSet<String>) {
     let worker = WorkerMetrics::new();
     worker.observe(Some(&WorkerStatus {
         stats: OperatorStats::default(),
-        watermark: LocalWatermark::Idle,
+        watermark: LocalWatermark::Idle(0),
         next_close_ms: None,
         open_windows: 0,
         open_entries: 0,

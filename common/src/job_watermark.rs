@@ -3,8 +3,9 @@
 //! row.
 //!
 //! It is the minimum over the workers' watermarks, leaving out workers whose partitions are all
-//! idle; it never moves back, and stays where it is while every worker is idle. It reaches the
-//! end of time only when every worker's input is finished (bounded reads).
+//! idle; when every worker is idle, the minimum over the idle workers that saw events (what it
+//! would have been while they were active). It never moves back, and reaches the end of time
+//! only when every worker's input is finished (bounded reads).
 
 use crate::config::WindowSpec;
 use crate::watermark::{LocalWatermark, WATERMARK_END, WATERMARK_START};
@@ -38,7 +39,8 @@ impl JobWatermark {
 
     /// Combines the workers' latest reports and returns the job's watermark.
     pub fn update(&mut self, reports: impl IntoIterator<Item = LocalWatermark>) -> i64 {
-        let mut active_min: Option<i64> = None;
+        let (mut active_min, mut idle_min) = (None::<i64>, None::<i64>);
+        let min = |m: Option<i64>, w: i64| Some(m.map_or(w, |m| m.min(w)));
         let mut all_finished = true;
         let mut any = false;
         for report in reports {
@@ -46,15 +48,20 @@ impl JobWatermark {
             match report {
                 LocalWatermark::Active(w) => {
                     all_finished = false;
-                    active_min = Some(active_min.map_or(w, |m| m.min(w)));
+                    active_min = min(active_min, w);
                 }
-                LocalWatermark::Idle => all_finished = false,
+                LocalWatermark::Idle(w) => {
+                    all_finished = false;
+                    if w != WATERMARK_START {
+                        idle_min = min(idle_min, w);
+                    }
+                }
                 LocalWatermark::Finished => {}
             }
         }
         if any && all_finished {
             self.current = WATERMARK_END;
-        } else if let Some(w) = active_min {
+        } else if let Some(w) = active_min.or(idle_min) {
             self.current = self.current.max(w);
             if self.current != WATERMARK_END {
                 self.finite = self.current;
@@ -92,6 +99,7 @@ impl JobWatermark {
 mod tests {
     use super::*;
     use crate::config::example_job;
+    use crate::watermark::WatermarkTracker;
     use LocalWatermark::*;
 
     fn job_watermark() -> JobWatermark {
@@ -101,18 +109,62 @@ mod tests {
     #[test]
     fn is_the_minimum_over_active_workers_and_never_moves_back() {
         let mut w = job_watermark();
-        assert_eq!(w.update([Active(50), Active(30), Idle]), 30);
+        assert_eq!(w.update([Active(50), Active(30), Idle(10)]), 30);
         assert_eq!(w.update([Active(50), Active(20)]), 30, "never back");
-        assert_eq!(w.update([Idle, Idle]), 30, "all idle: stays");
+        assert_eq!(
+            w.update([Idle(20), Idle(25)]),
+            30,
+            "all idle, behind: stays"
+        );
         assert_eq!(w.update([Active(70), Finished]), 70);
         assert_eq!(w.update([]), 70, "no workers: stays");
+    }
+
+    #[test]
+    fn events_read_between_two_reports_move_the_job_though_their_worker_is_idle_by_then() {
+        // A worker reads the last records of its partitions, reaches their ends, and its next
+        // report comes only after the idle timeout (a checkpoint that waited on a broker away):
+        // what those records moved must still reach the job, or its windows never close.
+        let mut worker = WatermarkTracker::new(10_000, 2_000);
+        worker.assign(0, None, 0);
+        worker.assign(1, None, 0);
+        let mut job = job_watermark();
+        worker.observe(0, 100_000, 0);
+        worker.observe(1, 50_000, 0);
+        assert_eq!(job.update([worker.report(1)]), 40_000);
+        worker.observe(1, 200_000, 10);
+        worker.caught_up(0);
+        worker.caught_up(1);
+        assert_eq!(job.update([worker.report(30_000)]), 90_000);
+    }
+
+    #[test]
+    fn when_every_worker_is_idle_the_job_moves_to_the_least_of_those_that_saw_events() {
+        let mut w = job_watermark();
+        assert_eq!(
+            w.update([Active(30), Idle(20)]),
+            30,
+            "idle workers do not count"
+        );
+        assert_eq!(w.update([Idle(90), Idle(60)]), 60);
+        assert_eq!(
+            w.update([Idle(90), Idle(WATERMARK_START)]),
+            90,
+            "a worker that saw no event does not hold it"
+        );
+        assert_eq!(w.update([Idle(50)]), 90, "never back");
+        assert_eq!(
+            w.update([Active(80), Idle(200)]),
+            90,
+            "an active worker holds it"
+        );
     }
 
     #[test]
     fn reaches_the_end_only_when_every_worker_is_finished() {
         let mut w = job_watermark();
         w.update([Active(120_000)]);
-        assert_eq!(w.update([Finished, Idle]), 120_000);
+        assert_eq!(w.update([Finished, Idle(110_000)]), 120_000);
         assert_eq!(w.update([Finished, Finished]), WATERMARK_END);
         assert!(w.closes(i64::MAX - 1));
     }

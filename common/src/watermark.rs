@@ -8,7 +8,9 @@
 //! when no records arrive for a while (a broker that is away, a slow fetch): its unread events
 //! may be older than the others' watermark. A finished partition (bounded reads) never
 //! holds it back; when every partition is finished the watermark jumps to the end of time.
-//! Every watermark only moves forward.
+//! When every partition is idle, the watermark moves to the minimum over those that had events:
+//! the value it would have had while they were still active, so events read just before the
+//! partitions went idle still count. Every watermark only moves forward.
 
 use std::collections::BTreeMap;
 
@@ -42,8 +44,10 @@ impl PartitionClock {
 pub enum LocalWatermark {
     /// The minimum watermark over the partitions that hold the job back.
     Active(i64),
-    /// No partition holds the job back (all idle, or some idle and the rest finished).
-    Idle,
+    /// No partition holds the job back (all idle, or some idle and the rest finished); the
+    /// value is how far the worker's partitions got, which moves the job's watermark only when
+    /// every worker is idle.
+    Idle(i64),
     /// Nothing more will come: every partition is finished (bounded reads), or none is
     /// assigned.
     Finished,
@@ -153,27 +157,31 @@ impl WatermarkTracker {
         (self.global, others)
     }
 
-    /// Moves the global watermark to the minimum over active partitions (or to the end when all
-    /// are finished); returns the minimum over the active partitions other than `excluded`
-    /// (`None` when there is none).
+    /// Moves the global watermark to the minimum over active partitions (or, when all are idle,
+    /// over the idle ones that had events; to the end when all are finished); returns the
+    /// minimum over the active partitions other than `excluded` (`None` when there is none).
     fn recompute(&mut self, now_ms: u64, excluded: Option<i32>) -> Option<i64> {
         let mut all_finished = !self.partitions.is_empty();
-        let (mut active_min, mut others_min) = (None::<i64>, None::<i64>);
+        let (mut active_min, mut others_min, mut idle_min) = (None::<i64>, None::<i64>, None);
+        let min = |m: Option<i64>, w: i64| Some(m.map_or(w, |m| m.min(w)));
         for (p, c) in &self.partitions {
             all_finished &= c.finished;
+            let w = self.clock_watermark(c);
             if self.clock_idle(c, now_ms) {
+                if !c.finished && c.max_event_ms.is_some() {
+                    idle_min = min(idle_min, w);
+                }
                 continue;
             }
-            let w = self.clock_watermark(c);
-            active_min = Some(active_min.map_or(w, |m| m.min(w)));
+            active_min = min(active_min, w);
             if Some(*p) != excluded {
-                others_min = Some(others_min.map_or(w, |m| m.min(w)));
+                others_min = min(others_min, w);
             }
         }
         if all_finished {
             self.global = WATERMARK_END;
-        } else if let Some(c) = active_min {
-            self.global = self.global.max(c);
+        } else if let Some(w) = active_min.or(idle_min) {
+            self.global = self.global.max(w);
         }
         others_min
     }
@@ -188,7 +196,7 @@ impl WatermarkTracker {
         if active {
             LocalWatermark::Active(self.global)
         } else {
-            LocalWatermark::Idle
+            LocalWatermark::Idle(self.global)
         }
     }
 
@@ -281,6 +289,23 @@ mod tests {
         assert_eq!(t.advance(100_001), 90_000);
         t.observe(1, 150_000, 100_002);
         assert_eq!(t.advance(100_002), 140_000);
+    }
+
+    #[test]
+    fn events_of_partitions_that_went_idle_before_a_recompute_still_count() {
+        let mut t = tracker();
+        t.observe(0, 100_000, 0);
+        t.observe(1, 50_000, 0);
+        t.observe(1, 200_000, 10);
+        t.caught_up(0);
+        t.caught_up(1);
+        assert_eq!(t.report(40_000), LocalWatermark::Idle(90_000));
+        t.observe(1, 300_000, 40_001);
+        assert_eq!(
+            t.report(40_001),
+            LocalWatermark::Active(290_000),
+            "partition 0 stays idle"
+        );
     }
 
     #[test]

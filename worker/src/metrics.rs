@@ -119,7 +119,7 @@ mod tests {
                 events: 10,
                 ..OperatorStats::default()
             },
-            watermark: LocalWatermark::Idle,
+            watermark: LocalWatermark::Idle(0),
             next_close_ms: None,
             open_windows: 2,
             open_entries: 7,

@@ -6,7 +6,7 @@ use floe_common::aggregate::{Acc, AggregateSpec};
 use floe_common::checkpoint::{CheckpointRef, TableFiles};
 use floe_common::config::JobSpec;
 use floe_common::table_target::TableTarget;
-use floe_common::watermark::LocalWatermark;
+use floe_common::watermark::{LocalWatermark, WATERMARK_START};
 use floe_common::window::{OperatorStats, PartitionProgress};
 
 use super::pb;
@@ -46,7 +46,7 @@ pub fn watermark_to_pb(w: LocalWatermark) -> pb::LocalWatermark {
     pb::LocalWatermark {
         kind: Some(match w {
             LocalWatermark::Active(ms) => Kind::Active(ms),
-            LocalWatermark::Idle => Kind::Idle(pb::Empty {}),
+            LocalWatermark::Idle(ms) => Kind::IdleAt(ms),
             LocalWatermark::Finished => Kind::Finished(pb::Empty {}),
         }),
     }
@@ -56,7 +56,9 @@ pub fn watermark_from_pb(w: Option<pb::LocalWatermark>) -> Result<LocalWatermark
     use pb::local_watermark::Kind;
     match w.and_then(|w| w.kind) {
         Some(Kind::Active(ms)) => Ok(LocalWatermark::Active(ms)),
-        Some(Kind::Idle(_)) => Ok(LocalWatermark::Idle),
+        Some(Kind::IdleAt(ms)) => Ok(LocalWatermark::Idle(ms)),
+        // A worker of an older build: idle, with no watermark of its own.
+        Some(Kind::Idle(_)) => Ok(LocalWatermark::Idle(WATERMARK_START)),
         Some(Kind::Finished(_)) => Ok(LocalWatermark::Finished),
         None => Err(ConvertError("no watermark".into())),
     }
@@ -313,6 +315,24 @@ mod tests {
         };
         assert_eq!(sent.tables[0].file_io.len(), 1, "the secret stays home");
         assert_eq!(back, sent);
+    }
+
+    #[test]
+    fn a_watermark_survives_the_wire_and_an_older_idle_worker_is_read() {
+        for w in [
+            LocalWatermark::Active(60_000),
+            LocalWatermark::Idle(90_000),
+            LocalWatermark::Finished,
+        ] {
+            assert_eq!(watermark_from_pb(Some(watermark_to_pb(w))).unwrap(), w);
+        }
+        let older = pb::LocalWatermark {
+            kind: Some(pb::local_watermark::Kind::Idle(pb::Empty {})),
+        };
+        assert_eq!(
+            watermark_from_pb(Some(older)).unwrap(),
+            LocalWatermark::Idle(WATERMARK_START)
+        );
     }
 
     #[test]
