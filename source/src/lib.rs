@@ -6,6 +6,7 @@
 pub mod content_events;
 pub mod files;
 pub mod kafka;
+pub mod record_batches;
 pub mod start_position;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use kafka::{
     available, consumer_config, create_consumer, topic_partitions, FloeConsumer,
     FloeConsumerContext, GeneratorPartitions, KafkaPartitions, PartitionSource,
 };
+pub use record_batches::{Polled, RecordBatches};
 
 /// Why a source could not be read or listed.
 #[derive(Debug, thiserror::Error)]

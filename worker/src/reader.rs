@@ -19,14 +19,13 @@ use floe_common::decode::{DecodedBatch, Decoder};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
 use crate::window_actor::WindowMsg;
 use floe_source::start_position::plan_start;
-use floe_source::{available, FloeConsumer};
+use floe_source::{available, FloeConsumer, Polled, RecordBatches};
 
 /// Messages a reader sends itself.
 pub enum ReaderMsg {
@@ -55,6 +54,8 @@ pub struct ReaderArgs {
 /// A reader's state between polls.
 pub struct ReaderState {
     args: ReaderArgs,
+    /// The records of this reader's partitions.
+    records: Arc<RecordBatches>,
     /// Partitions still being read.
     active: Vec<i32>,
     next: BTreeMap<i32, i64>,
@@ -77,7 +78,7 @@ pub enum ReaderError {
 }
 
 /// What one poll brought.
-struct Polled {
+struct PolledBatch {
     batch: Box<DecodedBatch>,
     /// librdkafka lost a position (its `auto.offset.reset` is `error`): find which and re-plan.
     position_lost: bool,
@@ -116,54 +117,66 @@ struct PollWaits {
 /// records, so the per-batch costs (a blocking-pool hop, an actor message, a window pass) are
 /// paid per thousand records rather than per handful when the broker hands out small fetches.
 fn poll_batch(
-    consumer: &FloeConsumer,
+    records: &RecordBatches,
     decoder: &Decoder,
     max: usize,
     waits: PollWaits,
     ends: Option<&BTreeMap<i32, i64>>,
     mut batch: Box<DecodedBatch>,
-) -> Result<Polled, ReaderError> {
-    let mut deadline = Instant::now() + waits.first;
+) -> Result<PolledBatch, ReaderError> {
+    let started = Instant::now();
     batch.read_at_ms = floe_common::clock::wall_clock_ms();
     let mut seen = 0;
-    while seen < max {
+    let mut first_record_at = None;
+    let mut position_lost = false;
+    let mut fatal = None;
+    let mut retry = false;
+    while seen < max && !position_lost && fatal.is_none() && !retry {
+        // Wait for one record first, then for the rest of the batch until the linger is over.
+        let (deadline, want) = match first_record_at {
+            None => (started + waits.first, 1),
+            Some(at) => (at + waits.linger, max - seen),
+        };
         let left = deadline.saturating_duration_since(Instant::now());
-        match consumer.poll(left) {
-            // librdkafka waits in whole milliseconds: with less than one left, polling again
-            // would spin.
-            None => {
-                if left < Duration::from_millis(1) {
-                    break;
-                }
-            }
-            Some(Ok(m)) => {
-                if seen == 0 {
-                    deadline = Instant::now() + waits.linger;
-                }
+        let handed = records.poll(left, want, |polled| match polled {
+            Polled::Record {
+                partition,
+                offset,
+                payload,
+            } => {
+                first_record_at.get_or_insert_with(Instant::now);
                 seen += 1;
-                let (p, o) = (m.partition(), m.offset());
-                if ends.and_then(|e| e.get(&p)).is_some_and(|end| o >= *end) {
-                    continue;
+                if ends
+                    .and_then(|e| e.get(&partition))
+                    .is_some_and(|end| offset >= *end)
+                {
+                    return;
                 }
-                decoder.decode_into(p, o, m.payload(), &mut batch);
+                decoder.decode_into(partition, offset, payload, &mut batch);
             }
-            Some(Err(KafkaError::PartitionEOF(p))) => batch.note_caught_up(p),
-            Some(Err(e)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) => {
-                return Ok(Polled {
-                    batch,
-                    position_lost: true,
-                });
+            Polled::PartitionEnd(p) => batch.note_caught_up(p),
+            Polled::Error(e)
+                if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) =>
+            {
+                position_lost = true;
             }
-            Some(Err(e)) if is_fatal(&e) => return Err(ReaderError::Fatal(e)),
-            Some(Err(e)) => {
+            Polled::Error(e) if is_fatal(&e) => fatal = Some(e),
+            Polled::Error(e) => {
                 tracing::warn!(error = %e, "kafka poll error; retrying");
-                break;
+                retry = true;
             }
+        });
+        // librdkafka waits in whole milliseconds: with less than one left, the wait is over.
+        if handed == 0 && left < Duration::from_millis(1) {
+            break;
         }
     }
-    Ok(Polled {
+    if let Some(e) = fatal {
+        return Err(ReaderError::Fatal(e));
+    }
+    Ok(PolledBatch {
         batch,
-        position_lost: false,
+        position_lost,
     })
 }
 
@@ -216,8 +229,14 @@ impl Actor for PartitionReader {
         for (p, offset) in &args.partitions {
             tpl.add_partition_offset(&args.source.topic, *p, Offset::Offset(*offset))?;
         }
+        let records = RecordBatches::new(
+            args.consumer.clone(),
+            &args.source.topic,
+            args.partitions.iter().map(|(p, _)| *p),
+        )?;
         args.consumer.assign(&tpl)?;
         let mut state = ReaderState {
+            records: Arc::new(records),
             active: args.partitions.iter().map(|(p, _)| *p).collect(),
             next: args.partitions.iter().copied().collect(),
             position_lost: false,
@@ -237,7 +256,7 @@ impl Actor for PartitionReader {
         state: &mut ReaderState,
     ) -> Result<(), ActorProcessingErr> {
         let permit = state.args.credits.clone().acquire_owned().await?;
-        let consumer = state.args.consumer.clone();
+        let records = state.records.clone();
         let decoder = state.args.decoder.clone();
         let ends = state.args.end_offsets.clone();
         let max = state.args.max_batch;
@@ -247,7 +266,7 @@ impl Actor for PartitionReader {
             linger: state.args.linger,
         };
         let polled = tokio::task::spawn_blocking(move || {
-            poll_batch(&consumer, &decoder, max, waits, ends.as_deref(), empty)
+            poll_batch(&records, &decoder, max, waits, ends.as_deref(), empty)
         })
         .await??;
         let batch = polled.batch;

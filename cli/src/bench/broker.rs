@@ -2,9 +2,9 @@
 //!
 //! One topic is filled once; then the consume-only loop and a bounded job run take turns reading
 //! all of it (consume, job, consume, job, …, consume), so both see the same broker in the same
-//! state. The consume-only loop uses the job's own Kafka client settings and as many consumer
-//! threads as the job has readers, and only touches each payload; the job decodes, aggregates,
-//! checkpoints and commits to Iceberg. The figure is job events/s ÷ consume-only events/s.
+//! state. The consume-only loop uses the job's own Kafka client settings, the same batched reads
+//! (`RecordBatches`) and as many consumer threads as the job has readers, and only touches each
+//! payload; the job decodes, aggregates, checkpoints and commits to Iceberg. The figure is job events/s ÷ consume-only events/s.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,10 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use floe_common::config::JobSpec;
-use floe_source::{create_consumer, topic_partitions};
+use floe_source::{create_consumer, topic_partitions, Polled, RecordBatches};
 use rdkafka::consumer::Consumer;
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{bench_config, cpu_seconds, create_topic, BenchArgs};
@@ -126,6 +124,9 @@ fn end_offsets(job: &JobSpec, partitions: &[i32]) -> anyhow::Result<BTreeMap<i32
         .collect()
 }
 
+/// Records the consume-only loop takes per batch: a worker's default `max_batch`.
+const CONSUME_BATCH: usize = 4096;
+
 /// Reads every partition from the beginning to `ends` with `readers` consumers on their own
 /// threads, touching each payload.
 async fn consume_pass(
@@ -156,7 +157,12 @@ async fn consume_pass(
 }
 
 fn consume_until(job: &JobSpec, parts: &[(i32, i64)]) -> anyhow::Result<u64> {
-    let consumer = create_consumer(job)?;
+    let consumer = Arc::new(create_consumer(job)?);
+    let records = RecordBatches::new(
+        consumer.clone(),
+        &job.source.topic,
+        parts.iter().map(|(p, _)| *p),
+    )?;
     let mut tpl = TopicPartitionList::new();
     for (p, _) in parts {
         tpl.add_partition_offset(&job.source.topic, *p, Offset::Beginning)?;
@@ -164,26 +170,37 @@ fn consume_until(job: &JobSpec, parts: &[(i32, i64)]) -> anyhow::Result<u64> {
     consumer.assign(&tpl)?;
     let mut remaining: BTreeMap<i32, i64> = parts.iter().filter(|(_, e)| *e > 0).copied().collect();
     let (mut events, mut bytes) = (0u64, 0u64);
+    let mut failed = None;
     let deadline = Instant::now() + Duration::from_secs(600);
     while !remaining.is_empty() {
         anyhow::ensure!(
             Instant::now() < deadline,
             "consume-only pass took over 10 min"
         );
-        match consumer.poll(Duration::from_millis(100)) {
-            None => {}
-            Some(Ok(m)) => {
-                events += 1;
-                bytes += m.payload().map_or(0, |p| p.len() as u64);
-                if remaining
-                    .get(&m.partition())
-                    .is_some_and(|end| m.offset() + 1 >= *end)
-                {
-                    remaining.remove(&m.partition());
+        records.poll(
+            Duration::from_millis(100),
+            CONSUME_BATCH,
+            |polled| match polled {
+                Polled::Record {
+                    partition,
+                    offset,
+                    payload,
+                } => {
+                    events += 1;
+                    bytes += payload.map_or(0, |p| p.len() as u64);
+                    if remaining
+                        .get(&partition)
+                        .is_some_and(|end| offset + 1 >= *end)
+                    {
+                        remaining.remove(&partition);
+                    }
                 }
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) => {}
-            Some(Err(e)) => return Err(e).context("consume-only poll"),
+                Polled::PartitionEnd(_) => {}
+                Polled::Error(e) => failed = Some(e),
+            },
+        );
+        if let Some(e) = failed.take() {
+            return Err(e).context("consume-only poll");
         }
     }
     std::hint::black_box(bytes);
