@@ -18,6 +18,7 @@ use crate::committer::{CommitterError, IcebergCommitter};
 use crate::controller::{self, JobContext, Members};
 use crate::overwrite_commit::SnapshotCommits;
 use crate::source_ends::SourceEnds;
+use crate::topic_listing::TopicListing;
 
 /// How often the source's end offsets (for consumer lag) are asked.
 const SOURCE_ENDS_EVERY: Duration = Duration::from_secs(2);
@@ -278,6 +279,7 @@ pub async fn run_job(
         options,
         members,
         ends: SourceEnds::spawn(partition_source.clone(), SOURCE_ENDS_EVERY),
+        topic_listing: TopicListing::new(partition_source.clone()),
         partition_source,
         stop,
         progress_tx: progress,
@@ -294,6 +296,7 @@ pub async fn run_job(
         ctx.release_all().await;
     }
     ctx.ends.stop().await;
+    ctx.topic_listing.stop().await;
     result?;
     ctx.summary.progress = ctx.progress;
     Ok(ctx.summary)

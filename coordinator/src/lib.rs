@@ -24,3 +24,4 @@ mod sql_commit;
 pub mod table_commit;
 #[cfg(test)]
 mod test_support;
+pub mod topic_listing;

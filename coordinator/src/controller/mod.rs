@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use crate::committer::IcebergCommitter;
 use crate::job::{JobError, JobOptions, JobProgress, JobSummary};
 use crate::source_ends::SourceEnds;
+use crate::topic_listing::TopicListing;
 
 /// The workers the coordinator can give work to now; the sender side follows membership
 /// (a fixed list in one process, etcd leases in a cluster).
@@ -76,6 +77,8 @@ pub struct JobContext {
     pub partition_source: Arc<dyn PartitionSource>,
     /// Where the source's partitions end, for consumer lag.
     pub ends: SourceEnds,
+    /// The topic's partitions, listed in the background to see it grow.
+    pub topic_listing: TopicListing,
     pub stop: watch::Receiver<bool>,
     pub progress_tx: watch::Sender<JobProgress>,
     pub progress: JobProgress,

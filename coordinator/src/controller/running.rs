@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 use floe_proto::{WorkerServiceError, WorkerStatus};
 
 use super::checkpoint_round::{self, RoundError};
-use super::scheduling::list_partitions;
 use super::{JobContext, State};
 use crate::checkpoint_trigger::{checkpoint_now, JobSignals};
 use crate::job::{JobError, PartitionStatus};
 
 const STATUS_EVERY: Duration = Duration::from_millis(250);
+/// How long a checkpoint waits for the topic's partitions to be listed.
+const LISTING_WAIT: Duration = Duration::from_secs(1);
 
 pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
     let mut next_checkpoint = tokio::time::Instant::now() + ctx.options.checkpoint_interval;
@@ -67,18 +68,20 @@ async fn members_changed(members: &mut super::Members) {
     }
 }
 
-/// Whether the topic lists partitions the job does not read yet. Failing to list them is not
-/// fatal: the next checkpoint asks again.
-async fn topic_grew(ctx: &JobContext) -> bool {
-    match list_partitions(ctx).await {
-        Ok(listed) => {
+/// Whether the topic lists partitions the job does not read yet. A listing that fails, or is
+/// not back within [`LISTING_WAIT`] (a broker away), is not fatal: the next checkpoint asks
+/// again, and checkpoints go on meanwhile.
+async fn topic_grew(ctx: &mut JobContext) -> bool {
+    match ctx.topic_listing.list(LISTING_WAIT).await {
+        None => false,
+        Some(Ok(listed)) => {
             let grew = listed.iter().any(|p| !ctx.partitions.contains(p));
             if grew {
                 tracing::info!(job = %ctx.job.name, ?listed, "the topic has new partitions; spreading them from the last checkpoint");
             }
             grew
         }
-        Err(e) => {
+        Some(Err(e)) => {
             tracing::warn!(error = %e, "cannot list the topic's partitions; asking again at the next checkpoint");
             false
         }

@@ -147,6 +147,46 @@ impl PartitionSource for FourPartitions {
     }
 }
 
+/// Lists its partitions at once for scheduling; every later listing waits until `away` is
+/// false again (a broker that went away).
+#[derive(Debug, Default)]
+struct BrokerAway {
+    away: Mutex<bool>,
+    back: std::sync::Condvar,
+}
+
+impl BrokerAway {
+    fn set_away(&self, away: bool) {
+        *self.away.lock().expect("lock") = away;
+        self.back.notify_all();
+    }
+}
+
+impl PartitionSource for BrokerAway {
+    fn partitions(&self) -> Result<Vec<i32>, SourceError> {
+        let away = self.away.lock().expect("lock");
+        drop(self.back.wait_while(away, |away| *away).expect("lock"));
+        Ok(vec![0, 1, 2, 3])
+    }
+
+    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, SourceError> {
+        Ok(BTreeMap::new())
+    }
+}
+
+/// Runs `f` when dropped, panic or not.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
 type Members = watch::Sender<Vec<Arc<dyn WorkerService>>>;
 
 struct Harness {
@@ -158,6 +198,21 @@ struct Harness {
 }
 
 async fn start(workers: &[Arc<FakeWorker>], bounded: bool, restart_on_failure: bool) -> Harness {
+    start_with(
+        workers,
+        bounded,
+        restart_on_failure,
+        Arc::new(FourPartitions),
+    )
+    .await
+}
+
+async fn start_with(
+    workers: &[Arc<FakeWorker>],
+    bounded: bool,
+    restart_on_failure: bool,
+    source: Arc<dyn PartitionSource>,
+) -> Harness {
     let dir = tempfile::TempDir::new().expect("tempdir");
     let catalog = sqlite_catalog(&dir).await;
     let job = Arc::new(example_job());
@@ -173,7 +228,7 @@ async fn start(workers: &[Arc<FakeWorker>], bounded: bool, restart_on_failure: b
     let options = JobOptions {
         bounded,
         restart_on_failure,
-        partition_source: Some(Arc::new(FourPartitions)),
+        partition_source: Some(source),
         ..JobOptions::new(&cfg)
     };
     let list: Vec<Arc<dyn WorkerService>> = workers
@@ -314,6 +369,29 @@ async fn a_new_member_gets_its_share_through_a_checkpoint() {
         Some(rescale),
         "both restore from the same checkpoint"
     );
+    h.stop.send(true).expect("stop");
+    h.task.await.expect("join").expect("job stops cleanly");
+}
+
+#[tokio::test]
+async fn checkpoints_go_on_while_the_topic_cannot_be_listed() {
+    let a = FakeWorker::new("a", false);
+    let source = Arc::new(BrokerAway::default());
+    let h = start_with(std::slice::from_ref(&a), false, false, source.clone()).await;
+    let mut progress = h.progress.clone();
+    wait_until("a first checkpoint", || {
+        progress.borrow_and_update().last_checkpoint_id >= 1
+    })
+    .await;
+    source.set_away(true);
+    // Back again however the test ends: the runtime waits for the listing's thread.
+    let _back = scopeguard(|| source.set_away(false));
+    let before = progress.borrow().last_checkpoint_id;
+    wait_until("three more checkpoints with the broker away", || {
+        progress.borrow_and_update().last_checkpoint_id >= before + 3
+    })
+    .await;
+    source.set_away(false);
     h.stop.send(true).expect("stop");
     h.task.await.expect("join").expect("job stops cleanly");
 }
