@@ -8,7 +8,7 @@
 //! only when every worker's input is finished (bounded reads).
 
 use crate::config::WindowSpec;
-use crate::watermark::{LocalWatermark, WATERMARK_END, WATERMARK_START};
+use crate::watermark::{InputsMin, LocalWatermark, WATERMARK_END, WATERMARK_START};
 
 /// The coordinator's view of the job's event-time progress.
 #[derive(Debug, Clone)]
@@ -39,8 +39,7 @@ impl JobWatermark {
 
     /// Combines the workers' latest reports and returns the job's watermark.
     pub fn update(&mut self, reports: impl IntoIterator<Item = LocalWatermark>) -> i64 {
-        let (mut active_min, mut idle_min) = (None::<i64>, None::<i64>);
-        let min = |m: Option<i64>, w: i64| Some(m.map_or(w, |m| m.min(w)));
+        let mut workers = InputsMin::default();
         let mut all_finished = true;
         let mut any = false;
         for report in reports {
@@ -48,20 +47,18 @@ impl JobWatermark {
             match report {
                 LocalWatermark::Active(w) => {
                     all_finished = false;
-                    active_min = min(active_min, w);
+                    workers.active(w);
                 }
                 LocalWatermark::Idle(w) => {
                     all_finished = false;
-                    if w != WATERMARK_START {
-                        idle_min = min(idle_min, w);
-                    }
+                    workers.idle(w);
                 }
                 LocalWatermark::Finished => {}
             }
         }
         if any && all_finished {
             self.current = WATERMARK_END;
-        } else if let Some(w) = active_min.or(idle_min) {
+        } else if let Some(w) = workers.value() {
             self.current = self.current.max(w);
             if self.current != WATERMARK_END {
                 self.finite = self.current;

@@ -39,6 +39,31 @@ impl PartitionClock {
     }
 }
 
+/// The watermark of a set of inputs (a worker's partitions, a job's workers): the minimum over
+/// the active ones or, when none is active, over the idle ones that saw events.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InputsMin {
+    active: Option<i64>,
+    idle: Option<i64>,
+}
+
+impl InputsMin {
+    pub fn active(&mut self, w: i64) {
+        self.active = Some(self.active.map_or(w, |m| m.min(w)));
+    }
+
+    /// An idle input; one that saw no event (`WATERMARK_START`) does not count.
+    pub fn idle(&mut self, w: i64) {
+        if w != WATERMARK_START {
+            self.idle = Some(self.idle.map_or(w, |m| m.min(w)));
+        }
+    }
+
+    pub fn value(&self) -> Option<i64> {
+        self.active.or(self.idle)
+    }
+}
+
 /// A worker's event-time progress as the coordinator combines it into the job's watermark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LocalWatermark {
@@ -162,28 +187,27 @@ impl WatermarkTracker {
     /// minimum over the active partitions other than `excluded` (`None` when there is none).
     fn recompute(&mut self, now_ms: u64, excluded: Option<i32>) -> Option<i64> {
         let mut all_finished = !self.partitions.is_empty();
-        let (mut active_min, mut others_min, mut idle_min) = (None::<i64>, None::<i64>, None);
-        let min = |m: Option<i64>, w: i64| Some(m.map_or(w, |m| m.min(w)));
+        let (mut all, mut others) = (InputsMin::default(), InputsMin::default());
         for (p, c) in &self.partitions {
             all_finished &= c.finished;
             let w = self.clock_watermark(c);
             if self.clock_idle(c, now_ms) {
-                if !c.finished && c.max_event_ms.is_some() {
-                    idle_min = min(idle_min, w);
+                if !c.finished {
+                    all.idle(w);
                 }
                 continue;
             }
-            active_min = min(active_min, w);
+            all.active(w);
             if Some(*p) != excluded {
-                others_min = min(others_min, w);
+                others.active(w);
             }
         }
         if all_finished {
             self.global = WATERMARK_END;
-        } else if let Some(w) = active_min.or(idle_min) {
+        } else if let Some(w) = all.value() {
             self.global = self.global.max(w);
         }
-        others_min
+        others.value()
     }
 
     /// This tracker's part of the job's watermark at `now_ms`: its global watermark (never
