@@ -30,16 +30,23 @@ impl TopicListing {
     /// The partitions, when a listing (the one in flight, or a new one) ends within `wait`;
     /// `None` while it goes on, or with why it failed.
     pub async fn list(&mut self, wait: Duration) -> Option<Result<Vec<i32>, String>> {
+        let joined = tokio::time::timeout(wait, self.listing()).await.ok()?;
+        self.in_flight = None;
+        Some(outcome(joined))
+    }
+
+    /// The partitions, however long the listing (the one in flight, or a new one) takes.
+    pub async fn list_waiting(&mut self) -> Result<Vec<i32>, String> {
+        let joined = self.listing().await;
+        self.in_flight = None;
+        outcome(joined)
+    }
+
+    fn listing(&mut self) -> &mut Listing {
         let source = &self.source;
-        let listing = self.in_flight.get_or_insert_with(|| {
+        self.in_flight.get_or_insert_with(|| {
             let source = source.clone();
             tokio::task::spawn_blocking(move || source.partitions())
-        });
-        let joined = tokio::time::timeout(wait, listing).await.ok()?;
-        self.in_flight = None;
-        Some(match joined {
-            Ok(listed) => listed.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
         })
     }
 
@@ -49,6 +56,15 @@ impl TopicListing {
         if let Some(listing) = self.in_flight.take() {
             let _ = tokio::time::timeout(STOP_WAIT, listing).await;
         }
+    }
+}
+
+fn outcome(
+    joined: Result<Result<Vec<i32>, SourceError>, tokio::task::JoinError>,
+) -> Result<Vec<i32>, String> {
+    match joined {
+        Ok(listed) => listed.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

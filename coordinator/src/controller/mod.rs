@@ -24,7 +24,6 @@ use std::time::Duration;
 use floe_common::config::JobSpec;
 use floe_common::job_watermark::JobWatermark;
 use floe_proto::{RestorePoint, WorkerService, WorkerServiceError};
-use floe_source::PartitionSource;
 use tokio::sync::watch;
 
 use crate::committer::IcebergCommitter;
@@ -74,10 +73,10 @@ pub struct JobContext {
     pub committer: IcebergCommitter,
     pub options: JobOptions,
     pub members: Members,
-    pub partition_source: Arc<dyn PartitionSource>,
     /// Where the source's partitions end, for consumer lag.
     pub ends: SourceEnds,
-    /// The topic's partitions, listed in the background to see it grow.
+    /// The topic's partitions, listed off the controller's path (scheduling waits for them,
+    /// running only glances to see the topic grow).
     pub topic_listing: TopicListing,
     pub stop: watch::Receiver<bool>,
     pub progress_tx: watch::Sender<JobProgress>,

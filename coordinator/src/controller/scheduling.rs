@@ -73,17 +73,13 @@ async fn wait_for_members(ctx: &mut JobContext) -> Option<Vec<Arc<dyn WorkerServ
     }
 }
 
-/// The topic's partitions (Kafka's metadata is a blocking call).
-pub async fn list_partitions(ctx: &JobContext) -> Result<Vec<i32>, WorkerServiceError> {
-    let source = ctx.partition_source.clone();
-    let listed = tokio::task::spawn_blocking(move || source.partitions()).await;
-    let failed = |message: String| WorkerServiceError::Failed {
-        worker: "coordinator".into(),
-        message,
-    };
-    match listed {
-        Ok(Ok(partitions)) => Ok(partitions),
-        Ok(Err(e)) => Err(failed(e.to_string())),
-        Err(e) => Err(failed(e.to_string())),
-    }
+/// The topic's partitions: scheduling cannot go on without them.
+async fn list_partitions(ctx: &mut JobContext) -> Result<Vec<i32>, WorkerServiceError> {
+    ctx.topic_listing
+        .list_waiting()
+        .await
+        .map_err(|message| WorkerServiceError::Failed {
+            worker: "coordinator".into(),
+            message,
+        })
 }
