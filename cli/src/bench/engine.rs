@@ -88,6 +88,38 @@ impl BenchSink {
 pub(super) struct CheckpointDone {
     pub rows: u64,
     pub state_bytes: usize,
+    pub phases: CheckpointPhases,
+}
+
+/// Wall time of a checkpoint's steps, summed over the checkpoints of a run: where the
+/// pipeline's cost beyond decode and aggregation goes.
+#[derive(Default, Clone, Copy)]
+pub(super) struct CheckpointPhases {
+    /// Closing windows and encoding the operator's state.
+    pub state: std::time::Duration,
+    /// Writing the worker's tables (late events, dead letters) and storing the state.
+    pub worker_io: std::time::Duration,
+    /// Writing the closed windows' data files and the manifest.
+    pub complete: std::time::Duration,
+    /// The Iceberg commit and removing old checkpoints.
+    pub commit: std::time::Duration,
+}
+
+impl CheckpointPhases {
+    fn add(&mut self, other: &Self) {
+        self.state += other.state;
+        self.worker_io += other.worker_io;
+        self.complete += other.complete;
+        self.commit += other.commit;
+    }
+
+    fn to_json(self) -> serde_json::Value {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        serde_json::json!({
+            "close_and_encode_state": ms(self.state), "worker_files_and_state_put": ms(self.worker_io),
+            "window_files_and_manifest": ms(self.complete), "iceberg_commit_and_cleanup": ms(self.commit),
+        })
+    }
 }
 
 /// One checkpoint of a single worker (its own watermark is the job's), as a worker and the
@@ -100,6 +132,12 @@ pub(super) async fn checkpoint(
     partitions: i32,
     last: bool,
 ) -> anyhow::Result<CheckpointDone> {
+    let mut phases = CheckpointPhases::default();
+    let mut step = Instant::now();
+    let mut lap = |into: &mut std::time::Duration| {
+        *into += step.elapsed();
+        step = Instant::now();
+    };
     if last {
         for p in 0..partitions {
             op.finish_partition(p);
@@ -110,6 +148,7 @@ pub(super) async fn checkpoint(
     let output = op.take_record_output();
     let state = encode_state(&op.snapshot())?;
     let state_bytes = state.len();
+    lap(&mut phases.state);
     let at = floe_common::checkpoint::CheckpointRef {
         id: checkpoint_id,
         epoch: sink.committer.epoch(),
@@ -120,6 +159,7 @@ pub(super) async fn checkpoint(
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     sink.store.put_worker_state(at, "0", state).await?;
+    lap(&mut phases.worker_io);
     let ack = CheckpointAck {
         worker_id: "0".into(),
         checkpoint_id,
@@ -136,9 +176,15 @@ pub(super) async fn checkpoint(
         .committer
         .complete(checkpoint_id, vec![ack], watermark)
         .await?;
+    lap(&mut phases.complete);
     let rows = sink.committer.commit(&manifest).await?.rows_committed;
     sink.committer.cleanup().await?;
-    Ok(CheckpointDone { rows, state_bytes })
+    lap(&mut phases.commit);
+    Ok(CheckpointDone {
+        rows,
+        state_bytes,
+        phases,
+    })
 }
 
 /// What [`run_pipeline`] measured.
@@ -149,6 +195,7 @@ pub(super) struct PipelineRun {
     pub checkpoint_durations: Vec<std::time::Duration>,
     pub rows: u64,
     pub last_state_bytes: usize,
+    pub phases: CheckpointPhases,
 }
 
 /// `input` through `job` on one thread as a worker and the committer take it: decoded batch by
@@ -173,6 +220,7 @@ pub(super) async fn run_pipeline(
         checkpoint_durations: Vec::new(),
         rows: 0,
         last_state_bytes: 0,
+        phases: CheckpointPhases::default(),
     };
     let mut since = 0u64;
     let mut checkpoint_id = 0u64;
@@ -189,6 +237,7 @@ pub(super) async fn run_pipeline(
             let done = checkpoint(&mut op, &sink, checkpoint_id, args.partitions, last).await?;
             run.rows += done.rows;
             run.last_state_bytes = done.state_bytes;
+            run.phases.add(&done.phases);
             run.checkpoint_durations.push(started.elapsed());
         }
     }
@@ -296,6 +345,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
             "checkpoint_ms_p50": percentile(durations, 0.5),
             "checkpoint_ms_p99": percentile(durations, 0.99),
             "last_state_bytes": state_bytes,
+            "checkpoint_phases_total_ms": pipe.phases.to_json(),
         },
         "memory": {
             "peak_rss_kib": status_kib("VmHWM:"),
