@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 
+use crate::bytes_eq::bytes_eq;
 use crate::value::Scalar;
 
 /// Deeper nesting than this is refused (serde_json's limit too), so a hostile record cannot
@@ -19,7 +20,29 @@ const MAX_DEPTH: usize = 128;
 /// The job's paths as a tree: object key → a slot (leaf) or the keys beneath it.
 #[derive(Default)]
 pub struct PathTree {
-    children: Vec<(Box<[u8]>, Child)>,
+    children: Vec<Entry>,
+}
+
+struct Entry {
+    key: Box<[u8]>,
+    /// The key has a quote, backslash or control character: JSON can only spell it escaped.
+    escaped_only: bool,
+    child: Child,
+}
+
+impl Entry {
+    fn new(key: &str, child: Child) -> Self {
+        Self {
+            key: key.as_bytes().into(),
+            escaped_only: needs_escape(key.as_bytes()),
+            child,
+        }
+    }
+}
+
+/// Whether a key can only be written escaped in JSON (so never matches a string's raw bytes).
+fn needs_escape(key: &[u8]) -> bool {
+    key.iter().any(|b| matches!(b, b'"' | b'\\' | 0..=0x1f))
 }
 
 enum Child {
@@ -33,16 +56,13 @@ impl PathTree {
         let (first, rest) = segments.split_first().ok_or("empty path")?;
         let pos = self.position(first.as_bytes());
         match (pos, rest.is_empty()) {
-            (None, true) => self
-                .children
-                .push((first.as_bytes().into(), Child::Leaf(slot))),
+            (None, true) => self.children.push(Entry::new(first, Child::Leaf(slot))),
             (None, false) => {
                 let mut node = PathTree::default();
                 node.insert(rest, slot, full)?;
-                self.children
-                    .push((first.as_bytes().into(), Child::Inner(node)));
+                self.children.push(Entry::new(first, Child::Inner(node)));
             }
-            (Some(i), false) => match &mut self.children[i].1 {
+            (Some(i), false) => match &mut self.children[i].child {
                 Child::Inner(node) => node.insert(rest, slot, full)?,
                 Child::Leaf(_) => {
                     return Err(format!(
@@ -56,11 +76,23 @@ impl PathTree {
     }
 
     fn position(&self, key: &[u8]) -> Option<usize> {
-        self.children.iter().position(|(k, _)| **k == *key)
+        self.children.iter().position(|e| bytes_eq(&e.key, key))
     }
 
     fn find(&self, key: &[u8]) -> Option<&Child> {
-        self.position(key).map(|i| &self.children[i].1)
+        self.position(key).map(|i| &self.children[i].child)
+    }
+
+    /// The child whose key the string starting at `rest` (just after its opening quote) spells
+    /// byte for byte, with the length of the string up to and including its closing quote: most
+    /// keys a job reads are found without scanning and unescaping them first.
+    #[inline]
+    fn find_unescaped(&self, rest: &[u8]) -> Option<(usize, &Child)> {
+        self.children.iter().find_map(|e| {
+            let n = e.key.len();
+            let spelled = rest.get(n) == Some(&b'"') && bytes_eq(&rest[..n], &e.key);
+            (spelled && !e.escaped_only).then_some((n + 1, &e.child))
+        })
     }
 
     /// Reads the record `bytes` into `slots` (one per path, all `Missing` on entry). Returns
@@ -79,6 +111,18 @@ impl PathTree {
             return Err(s.error("trailing characters"));
         }
         Ok(is_object)
+    }
+}
+
+/// `bytes` as text; ASCII, the usual case of the short strings a job reads, is checked for
+/// first because that is far cheaper than full UTF-8 validation of a short string.
+#[inline]
+fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    if bytes.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes)
     }
 }
 
@@ -161,13 +205,19 @@ impl<'b> Scanner<'b> {
         }
         loop {
             self.expect(b'"', "expected an object key")?;
-            let key = self.string_body()?;
+            let child = match tree.find_unescaped(&self.bytes[self.at..]) {
+                Some((len, child)) => {
+                    self.at += len;
+                    Some(child)
+                }
+                // A key without escapes is its raw bytes, which matched no child above.
+                None => match self.string_body()? {
+                    Cow::Borrowed(_) => None,
+                    Cow::Owned(k) => tree.find(&k),
+                },
+            };
             self.expect(b':', "expected `:`")?;
             self.skip_ws();
-            let child = match &key {
-                Cow::Borrowed(k) => tree.find(k),
-                Cow::Owned(k) => tree.find(k),
-            };
             match child {
                 Some(Child::Leaf(slot)) => slots[*slot] = self.scalar(depth)?,
                 Some(Child::Inner(inner)) if self.peek() == Some(b'{') => {
@@ -196,9 +246,7 @@ impl<'b> Scanner<'b> {
                 let start = self.at;
                 let raw = self.string_body()?;
                 let text = match raw {
-                    Cow::Borrowed(b) => {
-                        Cow::Borrowed(std::str::from_utf8(b).map_err(|_| self.utf8_error(start))?)
-                    }
+                    Cow::Borrowed(b) => Cow::Borrowed(utf8(b).map_err(|_| self.utf8_error(start))?),
                     Cow::Owned(b) => {
                         Cow::Owned(String::from_utf8(b).map_err(|_| self.utf8_error(start))?)
                     }
@@ -508,6 +556,27 @@ mod tests {
         let (_, slots) = scan(&t, r#"{"a": 5, "d": true, "e": null}"#, 4).unwrap();
         assert_eq!(slots[..2], [Scalar::Missing, Scalar::Missing]);
         assert_eq!(slots[2..], [Scalar::Bool(true), Scalar::Null]);
+    }
+
+    #[test]
+    fn a_key_is_matched_by_its_value_however_it_is_spelled() {
+        let t = tree(&["ab.c", "q\"t"]);
+        for json in [
+            r#"{"ab":{"c":1}}"#,
+            r#"{"a\u0062":{"\u0063":1}}"#,
+            r#"{"a":0,"abc":{"c":2},"ab":{"cc":3,"c":1}}"#,
+        ] {
+            let (_, slots) = scan(&t, json, 2).unwrap();
+            assert_eq!(slots[0], Scalar::I64(1), "{json}");
+        }
+        let (_, slots) = scan(&t, r#"{"ab\"":{"c":1}}"#, 2).unwrap();
+        assert_eq!(slots[0], Scalar::Missing);
+        let (_, slots) = scan(&t, r#"{"q\"t":5}"#, 2).unwrap();
+        assert_eq!(slots[1], Scalar::I64(5));
+        assert!(
+            scan(&t, "{\"ab\n\":1}", 2).is_err(),
+            "a raw control character in a key"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::aggregate::{Acc, Input};
+use crate::bytes_eq::bytes_eq;
 
 /// Group key → accumulator row, for one window.
 #[derive(Clone, Default)]
@@ -93,7 +94,11 @@ impl KeyedAccs {
     }
 
     fn find(&self, key: &str, hash: u64) -> Option<u32> {
-        self.table.find(hash, |row| self.key(*row) == key).copied()
+        self.table
+            .find(hash, |row| {
+                bytes_eq(self.key(*row).as_bytes(), key.as_bytes())
+            })
+            .copied()
     }
 
     /// Adds one record's `inputs` (one per accumulator) to `key`'s row, starting the row when

@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod append;
+pub mod bytes_eq;
 pub mod cdc;
 pub mod checkpoint;
 pub mod clock;
