@@ -300,15 +300,19 @@ impl<'b> Scanner<'b> {
             self.at += 1;
         }
         let int_start = self.at;
-        let n = digits(self);
+        // The integer part is read as it is scanned: up to 18 digits always fit an i64, so the
+        // common case needs no second pass.
+        let (mut v, mut at) = (0i64, int_start);
+        while let Some(d @ b'0'..=b'9') = self.bytes.get(at).copied() {
+            v = v.wrapping_mul(10).wrapping_add(i64::from(d - b'0'));
+            at += 1;
+        }
+        let n = at - int_start;
+        self.at = at;
         if n == 0 || (n > 1 && self.bytes[int_start] == b'0') {
             return Err(self.error("invalid number"));
         }
-        // Up to 18 digits always fit an i64: the common case needs no second pass.
         if n <= 18 && !matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
-            let v = self.bytes[int_start..self.at]
-                .iter()
-                .fold(0i64, |v, d| v * 10 + i64::from(d - b'0'));
             return Ok(Scalar::I64(if negative { -v } else { v }));
         }
         let mut integer = true;
