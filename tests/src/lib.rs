@@ -1024,6 +1024,12 @@ impl FloeProcess {
         tail_file(&self.log, lines)
     }
 
+    /// The ids of the checkpoints the log says were committed, in log order.
+    pub fn committed_in_log(&self) -> Vec<u64> {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines().filter_map(committed_checkpoint).collect()
+    }
+
     /// Waits until a line of the log satisfies `pred`; panics after `timeout` or if the process
     /// exits first.
     pub fn wait_for_log(&mut self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) {
@@ -1103,6 +1109,19 @@ impl FloeProcess {
             }
         }
     }
+}
+
+/// The id of the checkpoint a log line says was committed.
+pub fn committed_checkpoint(line: &str) -> Option<u64> {
+    let line = strip_ansi(line);
+    if !line.contains("checkpoint committed") {
+        return None;
+    }
+    let (_, rest) = line.split_once(" checkpoint=")?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 impl Drop for FloeProcess {

@@ -2,7 +2,7 @@
 //! on-time event must still count in its window (none late, none lost, none doubled).
 //! Runs against a tansu of its own, so stopping it disturbs no other test.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use floe_tests::broker::PrivateBroker;
 use floe_tests::*;
@@ -43,9 +43,17 @@ fn a_broker_restart_keeps_on_time_events_on_time() {
     run.wait_for_log("a first commit with rows", Duration::from_secs(60), |l| {
         l.contains("checkpoint committed") && !l.contains("rows=0")
     });
+    let before = run.committed_in_log().into_iter().max().unwrap_or(0);
     broker.pause();
-    eprintln!("[broker-restart] broker stopped");
-    std::thread::sleep(Duration::from_secs(10));
+    let stopped = Instant::now();
+    eprintln!("[broker-restart] broker stopped after checkpoint {before}");
+    // The topic is listed in the background: checkpoints go on while the broker is away.
+    run.wait_for_log(
+        "checkpoint committed while the broker is away",
+        Duration::from_secs(8),
+        |l| committed_checkpoint(l).is_some_and(|id| id > before),
+    );
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(stopped.elapsed()));
     broker.resume();
     eprintln!("[broker-restart] broker started again");
 
