@@ -48,6 +48,10 @@ pub struct BenchArgs {
     videos: u32,
     #[arg(long, default_value_t = 4)]
     partitions: i32,
+    /// Passes of the plain loop, decode + aggregate and the pipeline, in turn; each in-memory
+    /// figure is the pass with the median CPU time.
+    #[arg(long, default_value_t = 3)]
+    engine_rounds: usize,
     /// Events between two checkpoints in the in-memory pipeline run.
     #[arg(long, default_value_t = 500_000)]
     checkpoint_every: u64,
