@@ -88,11 +88,14 @@ impl PathTree {
     /// keys a job reads are found without scanning and unescaping them first.
     #[inline]
     fn find_unescaped(&self, rest: &[u8]) -> Option<(usize, &Child)> {
-        self.children.iter().find_map(|e| {
-            let n = e.key.len();
-            let spelled = rest.get(n) == Some(&b'"') && bytes_eq(&rest[..n], &e.key);
-            (spelled && !e.escaped_only).then_some((n + 1, &e.child))
-        })
+        self.children
+            .iter()
+            .filter(|e| !e.escaped_only)
+            .find(|e| {
+                let n = e.key.len();
+                rest.get(n) == Some(&b'"') && bytes_eq(&rest[..n], &e.key)
+            })
+            .map(|e| (e.key.len() + 1, &e.child))
     }
 
     /// Reads the record `bytes` into `slots` (one per path, all `Missing` on entry). Returns

@@ -211,7 +211,6 @@ impl KeyedAccs {
     }
 }
 
-/// Packs `accs` of `template`'s kinds into `out`, one after another.
 /// The first eight bytes of `key`, zero-padded, as a big-endian number: keys with different
 /// prefixes compare as their prefixes do.
 fn sort_prefix(key: &str) -> u64 {
@@ -221,6 +220,7 @@ fn sort_prefix(key: &str) -> u64 {
     u64::from_be_bytes(bytes)
 }
 
+/// Packs `accs` of `template`'s kinds into `out`, one after another.
 fn pack_into(accs: impl Iterator<Item = Acc>, template: &[Acc], out: &mut [u64]) {
     let mut w = 0;
     for (kind, acc) in template.iter().zip(accs) {

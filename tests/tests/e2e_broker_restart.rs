@@ -43,9 +43,9 @@ fn a_broker_restart_keeps_on_time_events_on_time() {
     run.wait_for_log("a first commit with rows", Duration::from_secs(60), |l| {
         l.contains("checkpoint committed") && !l.contains("rows=0")
     });
-    let before = run.committed_in_log().into_iter().max().unwrap_or(0);
     broker.pause();
     let stopped = Instant::now();
+    let before = run.committed_in_log().into_iter().max().unwrap_or(0);
     eprintln!("[broker-restart] broker stopped after checkpoint {before}");
     // The topic is listed in the background: checkpoints go on while the broker is away.
     run.wait_for_log(
