@@ -12,8 +12,6 @@
 //! the value it would have had while they were still active, so events read just before the
 //! partitions went idle still count. Every watermark only moves forward.
 
-use std::collections::BTreeMap;
-
 /// The watermark before any event: nothing is late, no window closes.
 pub const WATERMARK_START: i64 = i64::MIN;
 /// The watermark after the end of a bounded input: every window closes.
@@ -83,7 +81,8 @@ pub enum LocalWatermark {
 pub struct WatermarkTracker {
     delay_ms: i64,
     idle_timeout_ms: u64,
-    partitions: BTreeMap<i32, PartitionClock>,
+    /// Sorted by partition: a few per worker, visited on every run of records, so a vector.
+    partitions: Vec<(i32, PartitionClock)>,
     global: i64,
 }
 
@@ -92,15 +91,33 @@ impl WatermarkTracker {
         Self {
             delay_ms,
             idle_timeout_ms,
-            partitions: BTreeMap::new(),
+            partitions: Vec::new(),
             global: WATERMARK_START,
         }
     }
 
+    fn index(&self, partition: i32) -> Result<usize, usize> {
+        self.partitions
+            .binary_search_by_key(&partition, |(p, _)| *p)
+    }
+
+    fn clock(&self, partition: i32) -> Option<&PartitionClock> {
+        self.index(partition).ok().map(|i| &self.partitions[i].1)
+    }
+
+    fn clock_mut(&mut self, partition: i32) -> Option<&mut PartitionClock> {
+        self.index(partition)
+            .ok()
+            .map(|i| &mut self.partitions[i].1)
+    }
+
     /// Starts tracking a partition; its idle clock starts at `now_ms`.
     pub fn assign(&mut self, partition: i32, max_event_ms: Option<i64>, now_ms: u64) {
-        self.partitions
-            .insert(partition, PartitionClock::new(max_event_ms, now_ms));
+        let clock = PartitionClock::new(max_event_ms, now_ms);
+        match self.index(partition) {
+            Ok(i) => self.partitions[i].1 = clock,
+            Err(i) => self.partitions.insert(i, (partition, clock)),
+        }
     }
 
     /// Restores a global watermark from a checkpoint (never moves it back).
@@ -110,10 +127,12 @@ impl WatermarkTracker {
 
     /// Records that `partition` had events up to `max_event_ms` at `now_ms`.
     pub fn observe(&mut self, partition: i32, max_event_ms: i64, now_ms: u64) {
-        let clock = self
-            .partitions
-            .entry(partition)
-            .or_insert_with(|| PartitionClock::new(None, now_ms));
+        let i = self.index(partition).unwrap_or_else(|i| {
+            let clock = PartitionClock::new(None, now_ms);
+            self.partitions.insert(i, (partition, clock));
+            i
+        });
+        let clock = &mut self.partitions[i].1;
         clock.max_event_ms = Some(
             clock
                 .max_event_ms
@@ -126,7 +145,7 @@ impl WatermarkTracker {
     /// Records that the reader of `partition` has reached its end: from now on, a stretch
     /// without events counts towards idleness.
     pub fn caught_up(&mut self, partition: i32) {
-        if let Some(c) = self.partitions.get_mut(&partition) {
+        if let Some(c) = self.clock_mut(partition) {
             c.caught_up = true;
         }
     }
@@ -135,21 +154,20 @@ impl WatermarkTracker {
     /// new records may be waiting, so no partition may count as idle until its reader reaches
     /// the end again.
     pub fn forget_caught_up(&mut self) {
-        for c in self.partitions.values_mut() {
+        for (_, c) in &mut self.partitions {
             c.caught_up = false;
         }
     }
 
     /// Marks the end of a bounded partition.
     pub fn finish(&mut self, partition: i32) {
-        if let Some(c) = self.partitions.get_mut(&partition) {
+        if let Some(c) = self.clock_mut(partition) {
             c.finished = true;
         }
     }
 
     pub fn is_idle(&self, partition: i32, now_ms: u64) -> bool {
-        self.partitions
-            .get(&partition)
+        self.clock(partition)
             .is_some_and(|c| self.clock_idle(c, now_ms))
     }
 
@@ -165,13 +183,12 @@ impl WatermarkTracker {
 
     /// The largest event time seen on `partition`.
     pub fn max_event(&self, partition: i32) -> Option<i64> {
-        self.partitions.get(&partition).and_then(|c| c.max_event_ms)
+        self.clock(partition).and_then(|c| c.max_event_ms)
     }
 
     /// The partition's own watermark.
     pub fn partition_watermark(&self, partition: i32) -> i64 {
-        self.partitions
-            .get(&partition)
+        self.clock(partition)
             .map_or(WATERMARK_START, |c| self.clock_watermark(c))
     }
 
