@@ -170,6 +170,25 @@ impl KeyedAccs {
         row
     }
 
+    /// Room for `other`'s rows, taken at once rather than by doubling (and rehashing) while
+    /// they are folded in.
+    fn reserve_for(&mut self, other: &KeyedAccs) {
+        let rows = other.len();
+        let Self {
+            table,
+            hasher,
+            keys,
+            key_ends,
+            words,
+            width,
+            ..
+        } = self;
+        table.reserve(rows, |r| hasher.hash_one(Self::key_of(keys, key_ends, *r)));
+        keys.reserve(other.keys.len());
+        key_ends.reserve(rows);
+        words.reserve(rows * *width);
+    }
+
     /// Bytes this window's rows hold on the heap: what an open (window, key) costs in memory.
     pub fn heap_bytes(&self) -> usize {
         self.table.allocation_size()
@@ -205,6 +224,7 @@ impl KeyedAccs {
 
     /// Folds `other`'s rows into these: accumulators of a shared key merge.
     pub fn merge(&mut self, other: &KeyedAccs) {
+        self.reserve_for(other);
         for (key, accs) in other.iter() {
             self.merge_row(key, accs.iter());
         }
