@@ -142,21 +142,20 @@ impl KeyedAccs {
                 }
             }
             None => {
-                self.push(key, hash, Some(&mut accs.into_iter()));
+                self.push(key, hash, None);
+                let at = self.words.len() - self.width;
+                pack_into(accs.into_iter(), &self.template, &mut self.words[at..]);
             }
         }
     }
 
-    /// Starts `key`'s row with `accs`, or the template when none.
-    fn push(&mut self, key: &str, hash: u64, accs: Option<&mut dyn Iterator<Item = Acc>>) -> u32 {
+    /// Starts `key`'s row with the packed words `packed`, or the template's when none.
+    fn push(&mut self, key: &str, hash: u64, packed: Option<&[u64]>) -> u32 {
         let row = u32::try_from(self.key_ends.len()).expect("fewer than 2^32 keys per window");
         self.keys.push_str(key);
         self.key_ends.push(self.keys.len());
-        self.words.extend_from_slice(&self.initial);
-        if let Some(accs) = accs {
-            let at = self.words.len() - self.width;
-            pack_into(accs, &self.template, &mut self.words[at..]);
-        }
+        self.words
+            .extend_from_slice(packed.unwrap_or(&self.initial));
         let Self {
             table,
             hasher,
@@ -225,8 +224,22 @@ impl KeyedAccs {
     /// Folds `other`'s rows into these: accumulators of a shared key merge.
     pub fn merge(&mut self, other: &KeyedAccs) {
         self.reserve_for(other);
-        for (key, accs) in other.iter() {
-            self.merge_row(key, accs.iter());
+        if self.template != other.template {
+            for (key, accs) in other.iter() {
+                self.merge_row(key, accs.iter());
+            }
+            return;
+        }
+        // Rows of the same shape: a key new here takes the other's packed words as they are.
+        for row in 0..other.len() as u32 {
+            let key = other.key(row);
+            let hash = self.hasher.hash_one(key);
+            if self.find(key, hash).is_some() {
+                self.merge_row(key, other.row(row).iter());
+            } else {
+                let at = row as usize * other.width;
+                self.push(key, hash, Some(&other.words[at..at + other.width]));
+            }
         }
     }
 }
