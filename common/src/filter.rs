@@ -3,6 +3,7 @@
 //!
 //! SQL semantics for absent values: a comparison with a missing or null field is false.
 
+use crate::bytes_eq::bytes_eq;
 use crate::path::FieldPath;
 use crate::value::Scalar;
 
@@ -120,8 +121,8 @@ impl Comparison {
         // Equality on strings, the common filter, without a full ordering compare.
         if let (Literal::Str(l), Scalar::Str(v)) = (&self.literal, value) {
             match self.op {
-                CmpOp::Eq => return v.as_ref() == l.as_str(),
-                CmpOp::Ne => return v.as_ref() != l.as_str(),
+                CmpOp::Eq => return bytes_eq(v.as_bytes(), l.as_bytes()),
+                CmpOp::Ne => return !bytes_eq(v.as_bytes(), l.as_bytes()),
                 _ => {}
             }
         }

@@ -125,6 +125,7 @@ impl<'b> Scanner<'b> {
     }
 
     /// A leaf the job reads, starting with `first`, where the scanner stands.
+    #[inline(always)]
     fn scalar(&mut self, first: u8, depth: usize) -> Scanned<Scalar<'b>> {
         match first {
             b'"' => {
@@ -162,6 +163,7 @@ impl<'b> Scanner<'b> {
 
     /// A number by JSON's grammar: an integer that fits an i64 stays one; anything else is an
     /// f64 (correctly rounded).
+    #[inline(always)]
     fn number(&mut self) -> Scanned<Scalar<'b>> {
         let start = self.at;
         let negative = self.byte() == b'-';
@@ -229,6 +231,7 @@ impl<'b> Scanner<'b> {
 
     /// The rest of a string after its opening quote, unescaped; borrowed when it has no escape.
     /// Raw control characters are refused, as JSON says.
+    #[inline(always)]
     fn string_body(&mut self) -> Scanned<Cow<'b, [u8]>> {
         let start = self.at;
         let bytes = self.bytes;
@@ -357,6 +360,7 @@ impl<'b> Scanner<'b> {
 
     /// The rest of a skipped string: its end is looked for, and its escapes and control
     /// characters checked; its bytes need not be UTF-8.
+    #[inline(always)]
     fn skip_string(&mut self) -> Scanned<()> {
         let bytes = self.bytes;
         loop {
