@@ -129,23 +129,26 @@ impl KeyedAccs {
     pub fn merge_row(&mut self, key: &str, accs: impl IntoIterator<Item = Acc>) {
         let hash = self.hasher.hash_one(key);
         match self.find(key, hash) {
-            Some(row) => {
-                let at = row as usize * self.width;
-                let words = &mut self.words[at..at + self.width];
-                let mut w = 0;
-                for (kind, other) in self.template.iter().zip(accs) {
-                    let n = kind.words();
-                    let mut acc = kind.unpack(&words[w..]);
-                    acc.merge(&other);
-                    acc.pack(&mut words[w..w + n]);
-                    w += n;
-                }
-            }
+            Some(row) => self.fold_into(row, accs),
             None => {
                 self.push(key, hash, None);
                 let at = self.words.len() - self.width;
                 pack_into(accs.into_iter(), &self.template, &mut self.words[at..]);
             }
+        }
+    }
+
+    /// Merges `accs` (in template order) into the accumulators of `row`.
+    fn fold_into(&mut self, row: u32, accs: impl IntoIterator<Item = Acc>) {
+        let at = row as usize * self.width;
+        let words = &mut self.words[at..at + self.width];
+        let mut w = 0;
+        for (kind, other) in self.template.iter().zip(accs) {
+            let n = kind.words();
+            let mut acc = kind.unpack(&words[w..]);
+            acc.merge(&other);
+            acc.pack(&mut words[w..w + n]);
+            w += n;
         }
     }
 
@@ -234,11 +237,12 @@ impl KeyedAccs {
         for row in 0..other.len() as u32 {
             let key = other.key(row);
             let hash = self.hasher.hash_one(key);
-            if self.find(key, hash).is_some() {
-                self.merge_row(key, other.row(row).iter());
-            } else {
-                let at = row as usize * other.width;
-                self.push(key, hash, Some(&other.words[at..at + other.width]));
+            match self.find(key, hash) {
+                Some(mine) => self.fold_into(mine, other.row(row).iter()),
+                None => {
+                    let at = row as usize * other.width;
+                    self.push(key, hash, Some(&other.words[at..at + other.width]));
+                }
             }
         }
     }

@@ -34,7 +34,8 @@ impl<'b> Scanner<'b> {
         } else {
             self.skip_value(1)?;
         }
-        if self.token() != END || self.at < self.bytes.len() {
+        self.token();
+        if self.at < self.bytes.len() {
             return Err(self.error("trailing characters"));
         }
         Ok(is_object)
