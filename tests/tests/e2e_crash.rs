@@ -79,9 +79,14 @@ fn exactly_once_across_crashes_and_restarts() {
     let producer = std::thread::spawn(move || {
         let kafka = Kafka::connect(&brokers);
         let mut out = Vec::new();
-        for chunk in phase_a.chunks(170) {
+        // Chunks come faster than checkpoints (every 300 ms), so that the checkpoint which
+        // carries a closed window's rows has read new records too, and most likely a dead letter
+        // with them: the failpoints below wait for such a checkpoint of two tables. (With one
+        // chunk per ~1.5 checkpoints, a run of window closes could all fall between chunks until
+        // the producer was done.)
+        for chunk in phase_a.chunks(60) {
             out.extend(kafka.produce(&topic, chunk));
-            std::thread::sleep(Duration::from_millis(450));
+            std::thread::sleep(Duration::from_millis(150));
         }
         out
     });
@@ -130,7 +135,9 @@ fn exactly_once_across_crashes_and_restarts() {
             if status.success() {
                 assert!(
                     stopped && attempt < 5,
-                    "FLOE_CRASH_AT={fp} did not fire by checkpoint {give_up_at} (attempt {attempt}):\n{}",
+                    "FLOE_CRASH_AT={fp} did not fire by checkpoint {give_up_at} (attempt {attempt}; \
+                     live producer done: {}):\n{}",
+                    producer.is_finished(),
                     p.describe()
                 );
                 eprintln!("[crash] FLOE_CRASH_AT={fp} did not fire; aiming again");
