@@ -203,28 +203,36 @@ impl WatermarkTracker {
     /// over the idle ones that had events; to the end when all are finished); returns the
     /// minimum over the active partitions other than `excluded` (`None` when there is none).
     fn recompute(&mut self, now_ms: u64, excluded: Option<i32>) -> Option<i64> {
+        // Visited on every run of records: plain minimums with flags, no `Option` per clock.
         let mut all_finished = !self.partitions.is_empty();
-        let (mut all, mut others) = (InputsMin::default(), InputsMin::default());
+        let (mut active, mut idle, mut others) = (i64::MAX, i64::MAX, i64::MAX);
+        let (mut any_active, mut any_idle, mut any_other) = (false, false, false);
         for (p, c) in &self.partitions {
             all_finished &= c.finished;
             let w = self.clock_watermark(c);
             if self.clock_idle(c, now_ms) {
-                if !c.finished {
-                    all.idle(w);
+                // An idle input that saw no event does not count.
+                if !c.finished && w != WATERMARK_START {
+                    idle = idle.min(w);
+                    any_idle = true;
                 }
                 continue;
             }
-            all.active(w);
+            active = active.min(w);
+            any_active = true;
             if Some(*p) != excluded {
-                others.active(w);
+                others = others.min(w);
+                any_other = true;
             }
         }
         if all_finished {
             self.global = WATERMARK_END;
-        } else if let Some(w) = all.value() {
-            self.global = self.global.max(w);
+        } else if any_active {
+            self.global = self.global.max(active);
+        } else if any_idle {
+            self.global = self.global.max(idle);
         }
-        others.value()
+        any_other.then_some(others)
     }
 
     /// This tracker's part of the job's watermark at `now_ms`: its global watermark (never
