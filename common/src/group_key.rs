@@ -69,9 +69,15 @@ pub fn push_scalar(key: &mut String, first: bool, value: &Scalar<'_>) -> bool {
     ok
 }
 
+/// The key itself when it is one part held as it is (no separator, nothing escaped): the
+/// usual single group column, read back without splitting.
+pub fn single_part(key: &str) -> Option<&str> {
+    (!needs_escape(key)).then_some(key)
+}
+
 /// The parts of a key made by [`push_part`], in order.
 pub fn parts(key: &str) -> Vec<Cow<'_, str>> {
-    if !needs_escape(key) {
+    if let Some(key) = single_part(key) {
         return vec![Cow::Borrowed(key)];
     }
     if !key.contains(ESCAPE) {

@@ -21,6 +21,7 @@ use floe_common::records::{DeadLetter, LateEvent};
 use floe_common::window::ClosedWindow;
 
 /// A value for one cell, before it is appended to its column.
+#[derive(Clone, Copy)]
 enum Cell<'a> {
     Null,
     Long(i64),
@@ -61,21 +62,41 @@ impl ColumnBuilder {
     }
 
     fn push(&mut self, cell: Cell<'_>) {
-        match (self, cell) {
-            (Self::Long(b), Cell::Long(v)) => b.append_value(v),
-            (Self::Int(b), Cell::Int(v)) => b.append_value(v),
-            (Self::Double(b), Cell::Double(v)) => b.append_value(v),
-            (Self::Str(b), Cell::Str(v)) => b.append_value(v),
-            (Self::Bytes(b), Cell::Bytes(v)) => b.append_value(v),
-            (Self::LargeBytes(b), Cell::Bytes(v)) => b.append_value(v),
-            (Self::Time(b, _), Cell::TimeMs(ms)) => b.append_value(ms.saturating_mul(1000)),
-            (Self::Long(b), _) => b.append_null(),
-            (Self::Int(b), _) => b.append_null(),
-            (Self::Double(b), _) => b.append_null(),
-            (Self::Str(b), _) => b.append_null(),
-            (Self::Bytes(b), _) => b.append_null(),
-            (Self::LargeBytes(b), _) => b.append_null(),
-            (Self::Time(b, _), _) => b.append_null(),
+        self.extend(std::iter::once(cell));
+    }
+
+    /// Appends a column's cells, matching the builder's type once rather than per cell; a cell
+    /// of another type is a null.
+    fn extend<'a>(&mut self, cells: impl Iterator<Item = Cell<'a>>) {
+        match self {
+            Self::Long(b) => cells.for_each(|c| match c {
+                Cell::Long(v) => b.append_value(v),
+                _ => b.append_null(),
+            }),
+            Self::Int(b) => cells.for_each(|c| match c {
+                Cell::Int(v) => b.append_value(v),
+                _ => b.append_null(),
+            }),
+            Self::Double(b) => cells.for_each(|c| match c {
+                Cell::Double(v) => b.append_value(v),
+                _ => b.append_null(),
+            }),
+            Self::Str(b) => cells.for_each(|c| match c {
+                Cell::Str(v) => b.append_value(v),
+                _ => b.append_null(),
+            }),
+            Self::Bytes(b) => cells.for_each(|c| match c {
+                Cell::Bytes(v) => b.append_value(v),
+                _ => b.append_null(),
+            }),
+            Self::LargeBytes(b) => cells.for_each(|c| match c {
+                Cell::Bytes(v) => b.append_value(v),
+                _ => b.append_null(),
+            }),
+            Self::Time(b, _) => cells.for_each(|c| match c {
+                Cell::TimeMs(ms) => b.append_value(ms.saturating_mul(1000)),
+                _ => b.append_null(),
+            }),
         }
     }
 
@@ -117,15 +138,36 @@ pub fn windows_batch(
     let rows = windows.iter().map(|w| w.rows.len()).sum();
     let n_keys = job.group_by.len();
     build(schema, rows, |cols| {
+        let (fixed, aggregates) = cols.split_at_mut((2 + n_keys).min(cols.len()));
+        let [start_col, end_col, key_cols @ ..] = fixed else {
+            return;
+        };
         for w in windows {
-            for (key, accs) in w.rows.sorted() {
-                cols[0].push(Cell::TimeMs(w.start_ms));
-                cols[1].push(Cell::TimeMs(w.end_ms));
-                let parts = group_key::parts(key);
-                for (i, col) in cols.iter_mut().skip(2).take(n_keys).enumerate() {
-                    col.push(parts.get(i).map_or(Cell::Null, |p| Cell::Str(p)));
+            let sorted = w.rows.sorted();
+            let n = sorted.len();
+            start_col.extend(std::iter::repeat_n(Cell::TimeMs(w.start_ms), n));
+            end_col.extend(std::iter::repeat_n(Cell::TimeMs(w.end_ms), n));
+            let single = |key: &str| n_keys == 1 && group_key::single_part(key).is_some();
+            if sorted.iter().all(|(key, _)| single(key)) {
+                // One group column and keys held as they are: no key to split.
+                if let [key_col] = key_cols {
+                    key_col.extend(sorted.iter().map(|(key, _)| Cell::Str(key)));
                 }
-                for (col, acc) in cols.iter_mut().skip(2 + n_keys).zip(accs.iter()) {
+            } else {
+                let parts: Vec<_> = sorted
+                    .iter()
+                    .map(|(key, _)| group_key::parts(key))
+                    .collect();
+                for (i, col) in key_cols.iter_mut().enumerate() {
+                    col.extend(
+                        parts
+                            .iter()
+                            .map(|p| p.get(i).map_or(Cell::Null, |part| Cell::Str(part))),
+                    );
+                }
+            }
+            for (_, accs) in &sorted {
+                for (col, acc) in aggregates.iter_mut().zip(accs.iter()) {
                     col.push(match acc.output() {
                         OutputValue::Long(Some(v)) => Cell::Long(v),
                         OutputValue::Double(Some(v)) => Cell::Double(v),
@@ -236,8 +278,97 @@ mod tests {
     use arrow_array::Array;
     use floe_common::config::FloeConfig;
     use floe_common::decode::{DecodedBatch, Decoder};
+    use floe_common::watermark::WATERMARK_END;
+    use floe_common::window::WindowOperator;
 
     use crate::TableLayout;
+
+    fn gold_job(extra_group_column: bool) -> JobSpec {
+        let mut text = include_str!("../../examples/video_stats.toml").to_string();
+        if extra_group_column {
+            text = text.replace(
+                "[job.window]",
+                "[[job.group_by]]\ncolumn = \"kind\"\nfield = \"header.event_type\"\n\n[job.window]",
+            );
+        }
+        FloeConfig::parse(&text)
+            .and_then(|c| c.validate())
+            .map(|mut c| c.jobs.remove(0))
+            .expect("gold example")
+    }
+
+    /// Closed windows become rows sorted by key within each window: one group column read as
+    /// it is, two split back into their columns, and a key holding the separator whole.
+    #[test]
+    fn window_rows_fill_one_or_two_group_columns() {
+        let sep = group_key::SEPARATOR;
+        for two in [false, true] {
+            let job = gold_job(two);
+            let dir = tempfile::tempdir().expect("tempdir");
+            let layout =
+                TableLayout::for_schema(&job.table, &format!("file://{}", dir.path().display()))
+                    .expect("layout");
+            let decoder = Decoder::new(&job).expect("decoder");
+            let mut decoded = DecodedBatch {
+                read_at_ms: 1767225600000,
+                ..DecodedBatch::default()
+            };
+            let record = |video: &str, kind: &str, ts: i64, watch: &str| {
+                format!(
+                    r#"{{"header":{{"event_type":"{kind}","event_ts":{ts}}},"body":{{"video_id":"{video}"{watch}}}}}"#
+                )
+            };
+            let values = [
+                record("v_2", "like", 1767225600100, ""),
+                record(r"v\u001f1", "impression", 1767225600200, r#","watch_ms":7"#),
+                record("v_2", "impression", 1767225600300, r#","watch_ms":5"#),
+                record("v_2", "like", 1767225660100, ""),
+            ];
+            for (offset, value) in values.iter().enumerate() {
+                decoder.decode_into(0, offset as i64, Some(value.as_bytes()), &mut decoded);
+            }
+            let mut op = WindowOperator::new(job.window, &job.aggregates);
+            op.assign(0, 0);
+            op.apply(&decoded, 0);
+            let closed = op.take_closed(WATERMARK_END);
+            let batch = windows_batch(&job, &layout.arrow_schema(), &closed).expect("batch");
+            let text = |name: &str| {
+                let c = batch.column_by_name(name).expect(name).as_string::<i32>();
+                (0..c.len())
+                    .map(|i| c.value(i).to_owned())
+                    .collect::<Vec<_>>()
+            };
+            let long = |name: &str| {
+                let c = batch
+                    .column_by_name(name)
+                    .expect(name)
+                    .as_primitive::<Int64Type>();
+                c.values().to_vec()
+            };
+            let starts = batch
+                .column_by_name("window_start")
+                .expect("window_start")
+                .as_primitive::<TimestampMicrosecondType>()
+                .values()
+                .to_vec();
+            let minute = 1767225600000000;
+            let odd = format!("v{sep}1");
+            // Sorted by the stored key, where the separator is escaped (`\u{1b}` sorts first).
+            if two {
+                assert_eq!(starts, [minute, minute, minute, minute + 60_000_000]);
+                assert_eq!(text("video_id"), [odd.as_str(), "v_2", "v_2", "v_2"]);
+                assert_eq!(text("kind"), ["impression", "impression", "like", "like"]);
+                assert_eq!(long("events"), [1, 1, 1, 1]);
+                assert_eq!(long("watch_ms_sum"), [7, 5, 0, 0]);
+            } else {
+                assert_eq!(starts, [minute, minute, minute + 60_000_000]);
+                assert_eq!(text("video_id"), [odd.as_str(), "v_2", "v_2"]);
+                assert_eq!(long("events"), [1, 2, 1]);
+                assert_eq!(long("likes"), [0, 1, 1]);
+                assert_eq!(long("watch_ms_sum"), [7, 5, 0]);
+            }
+        }
+    }
 
     /// The rows of the Bronze example go into the table's own Arrow schema column by column:
     /// text with nulls, timestamps in microseconds with the table's time zone, the source
