@@ -116,6 +116,7 @@ fn parse_comparison(text: &str) -> Result<(Comparison, &str), String> {
 
 impl Comparison {
     /// Evaluates against the decoded value of `path`.
+    #[inline]
     pub fn matches(&self, value: &Scalar<'_>) -> bool {
         use std::cmp::Ordering;
         // Equality on strings, the common filter, without a full ordering compare.

@@ -24,6 +24,7 @@ fn needs_escape(part: &str) -> bool {
 }
 
 /// Appends one part to `key` (the separator first, unless it is the first part).
+#[inline]
 pub fn push_part(key: &mut String, first: bool, part: &str) {
     if !first {
         key.push(SEPARATOR);
@@ -42,6 +43,7 @@ pub fn push_part(key: &mut String, first: bool, part: &str) {
 
 /// Appends a decoded value as one part; false (and `key` unchanged) when the value cannot be a
 /// key (missing, null, object or array).
+#[inline]
 pub fn push_scalar(key: &mut String, first: bool, value: &Scalar<'_>) -> bool {
     let start = key.len();
     let ok = match value {

@@ -75,6 +75,7 @@ impl KeyedAccs {
         self.key_ends.is_empty()
     }
 
+    #[inline]
     fn key_of<'a>(keys: &'a str, ends: &[usize], row: u32) -> &'a str {
         let row = row as usize;
         let start = if row == 0 { 0 } else { ends[row - 1] };

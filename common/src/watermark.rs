@@ -126,6 +126,7 @@ impl WatermarkTracker {
     }
 
     /// Records that `partition` had events up to `max_event_ms` at `now_ms`.
+    #[inline]
     pub fn observe(&mut self, partition: i32, max_event_ms: i64, now_ms: u64) {
         let i = self.index(partition).unwrap_or_else(|i| {
             let clock = PartitionClock::new(None, now_ms);
