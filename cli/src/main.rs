@@ -14,12 +14,6 @@ mod status_history;
 
 use clap::{Parser, Subcommand};
 
-/// A stream processor allocates and frees in bursts (a poll's batch, a checkpoint's files):
-/// mimalloc keeps freed pages for reuse where glibc's malloc hands large blocks back to the
-/// kernel, which then faults them in again, zeroed, at the next checkpoint.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "floe",
