@@ -39,26 +39,50 @@ impl PartitionClock {
 
 /// The watermark of a set of inputs (a worker's partitions, a job's workers): the minimum over
 /// the active ones or, when none is active, over the idle ones that saw events.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct InputsMin {
-    active: Option<i64>,
-    idle: Option<i64>,
+    // Plain minimums with flags rather than `Option`s: a worker folds its partitions in here on
+    // every run of records.
+    active: i64,
+    idle: i64,
+    any_active: bool,
+    any_idle: bool,
+}
+
+impl Default for InputsMin {
+    fn default() -> Self {
+        Self {
+            active: i64::MAX,
+            idle: i64::MAX,
+            any_active: false,
+            any_idle: false,
+        }
+    }
 }
 
 impl InputsMin {
+    #[inline]
     pub fn active(&mut self, w: i64) {
-        self.active = Some(self.active.map_or(w, |m| m.min(w)));
+        self.active = self.active.min(w);
+        self.any_active = true;
     }
 
     /// An idle input; one that saw no event (`WATERMARK_START`) does not count.
+    #[inline]
     pub fn idle(&mut self, w: i64) {
         if w != WATERMARK_START {
-            self.idle = Some(self.idle.map_or(w, |m| m.min(w)));
+            self.idle = self.idle.min(w);
+            self.any_idle = true;
         }
     }
 
+    #[inline]
     pub fn value(&self) -> Option<i64> {
-        self.active.or(self.idle)
+        if self.any_active {
+            Some(self.active)
+        } else {
+            self.any_idle.then_some(self.idle)
+        }
     }
 }
 
@@ -204,36 +228,28 @@ impl WatermarkTracker {
     /// over the idle ones that had events; to the end when all are finished); returns the
     /// minimum over the active partitions other than `excluded` (`None` when there is none).
     fn recompute(&mut self, now_ms: u64, excluded: Option<i32>) -> Option<i64> {
-        // Visited on every run of records: plain minimums with flags, no `Option` per clock.
         let mut all_finished = !self.partitions.is_empty();
-        let (mut active, mut idle, mut others) = (i64::MAX, i64::MAX, i64::MAX);
-        let (mut any_active, mut any_idle, mut any_other) = (false, false, false);
+        let (mut all, mut others) = (InputsMin::default(), InputsMin::default());
         for (p, c) in &self.partitions {
             all_finished &= c.finished;
             let w = self.clock_watermark(c);
             if self.clock_idle(c, now_ms) {
-                // An idle input that saw no event does not count.
-                if !c.finished && w != WATERMARK_START {
-                    idle = idle.min(w);
-                    any_idle = true;
+                if !c.finished {
+                    all.idle(w);
                 }
                 continue;
             }
-            active = active.min(w);
-            any_active = true;
+            all.active(w);
             if Some(*p) != excluded {
-                others = others.min(w);
-                any_other = true;
+                others.active(w);
             }
         }
         if all_finished {
             self.global = WATERMARK_END;
-        } else if any_active {
-            self.global = self.global.max(active);
-        } else if any_idle {
-            self.global = self.global.max(idle);
+        } else if let Some(w) = all.value() {
+            self.global = self.global.max(w);
         }
-        any_other.then_some(others)
+        others.value()
     }
 
     /// This tracker's part of the job's watermark at `now_ms`: its global watermark (never

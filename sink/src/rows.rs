@@ -147,8 +147,11 @@ pub fn windows_batch(
             let n = sorted.len();
             start_col.extend(std::iter::repeat_n(Cell::TimeMs(w.start_ms), n));
             end_col.extend(std::iter::repeat_n(Cell::TimeMs(w.end_ms), n));
-            let single = |key: &str| n_keys == 1 && group_key::single_part(key).is_some();
-            if sorted.iter().all(|(key, _)| single(key)) {
+            if n_keys == 1
+                && sorted
+                    .iter()
+                    .all(|(key, _)| group_key::single_part(key).is_some())
+            {
                 // One group column and keys held as they are: no key to split.
                 if let [key_col] = key_cols {
                     key_col.extend(sorted.iter().map(|(key, _)| Cell::Str(key)));
