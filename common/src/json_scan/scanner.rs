@@ -63,7 +63,17 @@ impl<'b> Scanner<'b> {
     /// The next byte that is not whitespace, where the scanner then stands.
     #[inline(always)]
     fn token(&mut self) -> u8 {
-        let mut b = self.byte();
+        let b = self.byte();
+        // Every JSON whitespace byte is at most a space: one comparison clears compact JSON.
+        if b > b' ' {
+            b
+        } else {
+            self.skip_whitespace(b)
+        }
+    }
+
+    /// [`token`](Self::token) where the scanner stands on `b`, a space or below.
+    fn skip_whitespace(&mut self, mut b: u8) -> u8 {
         while matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
             self.at += 1;
             b = self.byte();
@@ -74,7 +84,7 @@ impl<'b> Scanner<'b> {
     /// Steps over `byte` after any whitespace.
     #[inline(always)]
     fn expect(&mut self, byte: u8, what: &'static str) -> Scanned<()> {
-        if self.token() == byte {
+        if self.byte() == byte || self.token() == byte {
             self.at += 1;
             Ok(())
         } else {
