@@ -3,15 +3,13 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BinaryBuilder, Float64Builder, Int32Builder, Int64Builder, LargeBinaryBuilder, StringBuilder,
-    TimestampMicrosecondBuilder,
-};
+use arrow_array::builder::{BinaryBuilder, LargeBinaryBuilder, StringBuilder};
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, ArrowPrimitiveType, BooleanArray, Float64Array, Int32Array, Int64Array,
+    PrimitiveArray, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer};
+use arrow_buffer::{Buffer, NullBuffer, NullBufferBuilder, OffsetBuffer};
 use arrow_schema::{DataType, SchemaRef};
 use floe_common::aggregate::OutputValue;
 use floe_common::append::{AppendRows, ColumnValues};
@@ -26,37 +24,68 @@ enum Cell<'a> {
     Null,
     Long(i64),
     Int(i32),
-    Double(f64),
     Str(&'a str),
     Bytes(&'a [u8]),
     /// Epoch milliseconds, stored as microseconds.
     TimeMs(i64),
 }
 
+/// One column's values as they are appended; primitive columns keep a plain vector and
+/// nulls only once one shows up, so a cell costs a push.
 enum ColumnBuilder {
-    Long(Int64Builder),
-    Int(Int32Builder),
-    Double(Float64Builder),
+    Long(Primitive<Int64Type>),
+    Int(Primitive<Int32Type>),
+    Double(Primitive<Float64Type>),
     Str(StringBuilder),
     Bytes(BinaryBuilder),
     LargeBytes(LargeBinaryBuilder),
-    Time(TimestampMicrosecondBuilder, Option<Arc<str>>),
+    Time(Primitive<TimestampMicrosecondType>, Option<Arc<str>>),
+}
+
+struct Primitive<T: ArrowPrimitiveType> {
+    values: Vec<T::Native>,
+    nulls: NullBufferBuilder,
+}
+
+impl<T: ArrowPrimitiveType> Primitive<T> {
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            values: Vec::with_capacity(rows),
+            nulls: NullBufferBuilder::new(rows),
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, value: Option<T::Native>) {
+        match value {
+            Some(v) => {
+                self.values.push(v);
+                self.nulls.append_non_null();
+            }
+            None => {
+                self.values.push(T::Native::default());
+                self.nulls.append_null();
+            }
+        }
+    }
+
+    fn finish(mut self) -> PrimitiveArray<T> {
+        PrimitiveArray::new(self.values.into(), self.nulls.finish())
+    }
 }
 
 impl ColumnBuilder {
     fn for_type(ty: &DataType, rows: usize) -> Result<Self, String> {
         Ok(match ty {
-            DataType::Int64 => Self::Long(Int64Builder::with_capacity(rows)),
-            DataType::Int32 => Self::Int(Int32Builder::with_capacity(rows)),
-            DataType::Float64 => Self::Double(Float64Builder::with_capacity(rows)),
+            DataType::Int64 => Self::Long(Primitive::with_capacity(rows)),
+            DataType::Int32 => Self::Int(Primitive::with_capacity(rows)),
+            DataType::Float64 => Self::Double(Primitive::with_capacity(rows)),
             DataType::Utf8 => Self::Str(StringBuilder::with_capacity(rows, rows * 8)),
             DataType::Binary => Self::Bytes(BinaryBuilder::with_capacity(rows, rows * 64)),
             DataType::LargeBinary => {
                 Self::LargeBytes(LargeBinaryBuilder::with_capacity(rows, rows * 64))
             }
-            DataType::Timestamp(_, tz) => {
-                Self::Time(TimestampMicrosecondBuilder::with_capacity(rows), tz.clone())
-            }
+            DataType::Timestamp(_, tz) => Self::Time(Primitive::with_capacity(rows), tz.clone()),
             other => return Err(format!("unsupported output column type {other}")),
         })
     }
@@ -65,22 +94,35 @@ impl ColumnBuilder {
         self.extend(std::iter::once(cell));
     }
 
+    /// An aggregate's output: straight into a column of its type (a cell per row and
+    /// aggregate, so without going through [`Cell`]); into another, a null.
+    #[inline]
+    fn push_output(&mut self, value: OutputValue) {
+        match (self, value) {
+            (Self::Long(b), OutputValue::Long(v)) => b.push(v),
+            (Self::Double(b), OutputValue::Double(v)) => b.push(v),
+            (other, _) => other.push(Cell::Null),
+        }
+    }
+
     /// Appends a column's cells, matching the builder's type once rather than per cell; a cell
     /// of another type is a null.
     fn extend<'a>(&mut self, cells: impl Iterator<Item = Cell<'a>>) {
         match self {
-            Self::Long(b) => cells.for_each(|c| match c {
-                Cell::Long(v) => b.append_value(v),
-                _ => b.append_null(),
+            Self::Long(b) => cells.for_each(|c| {
+                b.push(match c {
+                    Cell::Long(v) => Some(v),
+                    _ => None,
+                })
             }),
-            Self::Int(b) => cells.for_each(|c| match c {
-                Cell::Int(v) => b.append_value(v),
-                _ => b.append_null(),
+            Self::Int(b) => cells.for_each(|c| {
+                b.push(match c {
+                    Cell::Int(v) => Some(v),
+                    _ => None,
+                })
             }),
-            Self::Double(b) => cells.for_each(|c| match c {
-                Cell::Double(v) => b.append_value(v),
-                _ => b.append_null(),
-            }),
+            // Doubles come only from aggregates, through `push_output`.
+            Self::Double(b) => cells.for_each(|_| b.push(None)),
             Self::Str(b) => cells.for_each(|c| match c {
                 Cell::Str(v) => b.append_value(v),
                 _ => b.append_null(),
@@ -93,22 +135,24 @@ impl ColumnBuilder {
                 Cell::Bytes(v) => b.append_value(v),
                 _ => b.append_null(),
             }),
-            Self::Time(b, _) => cells.for_each(|c| match c {
-                Cell::TimeMs(ms) => b.append_value(ms.saturating_mul(1000)),
-                _ => b.append_null(),
+            Self::Time(b, _) => cells.for_each(|c| {
+                b.push(match c {
+                    Cell::TimeMs(ms) => Some(ms.saturating_mul(1000)),
+                    _ => None,
+                })
             }),
         }
     }
 
     fn finish(self) -> ArrayRef {
         match self {
-            Self::Long(mut b) => Arc::new(b.finish()),
-            Self::Int(mut b) => Arc::new(b.finish()),
-            Self::Double(mut b) => Arc::new(b.finish()),
+            Self::Long(b) => Arc::new(b.finish()),
+            Self::Int(b) => Arc::new(b.finish()),
+            Self::Double(b) => Arc::new(b.finish()),
             Self::Str(mut b) => Arc::new(b.finish()),
             Self::Bytes(mut b) => Arc::new(b.finish()),
             Self::LargeBytes(mut b) => Arc::new(b.finish()),
-            Self::Time(mut b, tz) => Arc::new(b.finish().with_timezone_opt(tz)),
+            Self::Time(b, tz) => Arc::new(b.finish().with_timezone_opt(tz)),
         }
     }
 }
@@ -171,11 +215,7 @@ pub fn windows_batch(
             }
             for (_, accs) in &sorted {
                 for (col, acc) in aggregates.iter_mut().zip(accs.iter()) {
-                    col.push(match acc.output() {
-                        OutputValue::Long(Some(v)) => Cell::Long(v),
-                        OutputValue::Double(Some(v)) => Cell::Double(v),
-                        _ => Cell::Null,
-                    });
+                    col.push_output(acc.output());
                 }
             }
         }
@@ -277,7 +317,7 @@ pub fn appended_batch(schema: &SchemaRef, rows: &AppendRows) -> Result<RecordBat
 mod tests {
     use super::*;
     use arrow_array::cast::AsArray;
-    use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+    use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
     use arrow_array::Array;
     use floe_common::config::FloeConfig;
     use floe_common::decode::{DecodedBatch, Decoder};
@@ -371,6 +411,64 @@ mod tests {
                 assert_eq!(long("watch_ms_sum"), [7, 5, 0]);
             }
         }
+    }
+
+    /// Every kind of aggregate output lands in its column's type: averages and double maxima
+    /// as doubles, long maxima as longs, and a minimum or maximum of no values as a null.
+    #[test]
+    fn aggregate_outputs_keep_their_type_and_their_nulls() {
+        let text = include_str!("../../examples/video_stats.toml").replace(
+            "[job.sink]",
+            "[[job.aggregate]]\ncolumn = \"watch_avg\"\nfunction = \"avg\"\nfield = \"body.watch_ms\"\n\n\
+             [[job.aggregate]]\ncolumn = \"watch_max\"\nfunction = \"max\"\nfield = \"body.watch_ms\"\n\n\
+             [[job.aggregate]]\ncolumn = \"watch_max_double\"\nfunction = \"max\"\nfield = \"body.watch_ms\"\ntype = \"double\"\n\n\
+             [job.sink]",
+        );
+        let job = FloeConfig::parse(&text)
+            .and_then(|c| c.validate())
+            .map(|mut c| c.jobs.remove(0))
+            .expect("job");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let layout =
+            TableLayout::for_schema(&job.table, &format!("file://{}", dir.path().display()))
+                .expect("layout");
+        let decoder = Decoder::new(&job).expect("decoder");
+        let mut decoded = DecodedBatch {
+            read_at_ms: 1767225600000,
+            ..DecodedBatch::default()
+        };
+        let values = [
+            r#"{"header":{"event_ts":1767225600100},"body":{"video_id":"a","watch_ms":4}}"#,
+            r#"{"header":{"event_ts":1767225600200},"body":{"video_id":"a","watch_ms":9}}"#,
+            r#"{"header":{"event_ts":1767225600300},"body":{"video_id":"b"}}"#,
+        ];
+        for (offset, value) in values.iter().enumerate() {
+            decoder.decode_into(0, offset as i64, Some(value.as_bytes()), &mut decoded);
+        }
+        let mut op = WindowOperator::new(job.window, &job.aggregates);
+        op.assign(0, 0);
+        op.apply(&decoded, 0);
+        let batch = windows_batch(&job, &layout.arrow_schema(), &op.take_closed(WATERMARK_END))
+            .expect("batch");
+        let column = |name: &str| batch.column_by_name(name).expect(name).clone();
+        let doubles = |name: &str| {
+            let c = column(name);
+            let c = c.as_primitive::<Float64Type>();
+            (0..c.len())
+                .map(|i| c.is_valid(i).then(|| c.value(i)))
+                .collect::<Vec<_>>()
+        };
+        let longs = |name: &str| {
+            let c = column(name);
+            let c = c.as_primitive::<Int64Type>();
+            (0..c.len())
+                .map(|i| c.is_valid(i).then(|| c.value(i)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(doubles("watch_avg"), [Some(6.5), None]);
+        assert_eq!(longs("watch_max"), [Some(9), None]);
+        assert_eq!(doubles("watch_max_double"), [Some(9.0), None]);
+        assert_eq!(longs("events"), [Some(2), Some(1)]);
     }
 
     /// The rows of the Bronze example go into the table's own Arrow schema column by column:
