@@ -211,7 +211,7 @@ impl KeyedAccs {
         (0..self.len() as u32).map(|row| (self.key(row), self.row(row)))
     }
 
-    /// Every row, ordered by key (checkpoints and data files are deterministic).
+    /// Every row, ordered by key: a checkpoint holds the same state whatever order the keys came in.
     pub fn sorted(&self) -> Vec<(&str, AccRow<'_>)> {
         // Row numbers with their key's first bytes: most pairs are told apart by comparing two
         // integers, and the sort moves 16 bytes per row rather than a whole entry.
