@@ -82,10 +82,12 @@ impl KeyedAccs {
         &keys[start..ends[row]]
     }
 
+    #[inline]
     fn key(&self, row: u32) -> &str {
         Self::key_of(&self.keys, &self.key_ends, row)
     }
 
+    #[inline]
     fn row(&self, row: u32) -> AccRow<'_> {
         let at = row as usize * self.width;
         AccRow {
