@@ -357,6 +357,18 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     let per_entry = op.state_heap_bytes() as f64 / open_keys.max(1) as f64;
     drop(op);
 
+    // Each round's pass against the plain loop's pass of the same round: a machine whose speed
+    // drifts between rounds moves both alike.
+    let paired = |cpu_of_round: &dyn Fn(usize) -> f64| {
+        let mut ratios: Vec<f64> = (0..plains.len())
+            .map(|i| plains[i].0.cpu_s / cpu_of_round(i))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        (ratios[ratios.len() / 2], ratios)
+    };
+    let (agg_paired, agg_ratios) = paired(&|i| aggs[i].0.cpu_s);
+    let (pipe_paired, pipe_ratios) = paired(&|i| pipes[i].cpu_s);
+
     let events = args.events as f64;
     let (plain_wall, plain_cpu) = (plain.wall_s, plain.cpu_s);
     let (agg_wall, agg_cpu) = (agg.wall_s, agg.cpu_s);
@@ -379,6 +391,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
             "wall_s": agg_wall, "cpu_s": agg_cpu,
             "events_per_s": events / agg_wall, "events_per_cpu_s": events / agg_cpu,
             "ratio_to_plain_loop": events / agg_cpu / plain_rate,
+            "ratio_to_plain_loop_paired": agg_paired,
+            "ratio_to_plain_loop_of_rounds": agg_ratios,
             "cpu_s_of_rounds": aggs.iter().map(|r| r.0.cpu_s).collect::<Vec<_>>(),
             "open_windows_at_end": open_windows, "open_entries_at_end": open_entries,
         },
@@ -386,6 +400,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
             "wall_s": pipe_wall, "cpu_s": pipe_cpu,
             "events_per_s": events / pipe_wall, "events_per_cpu_s": events / pipe_cpu,
             "ratio_to_plain_loop": events / pipe_cpu / plain_rate,
+            "ratio_to_plain_loop_paired": pipe_paired,
+            "ratio_to_plain_loop_of_rounds": pipe_ratios,
             "ratio_target": 1.3,
             "cpu_s_of_rounds": pipes.iter().map(|r| r.cpu_s).collect::<Vec<_>>(),
             "checkpoints": durations.len(), "rows_committed": rows,

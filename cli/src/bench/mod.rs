@@ -50,7 +50,7 @@ pub struct BenchArgs {
     partitions: i32,
     /// Passes of the plain loop, decode + aggregate and the pipeline, in turn; each in-memory
     /// figure is the pass with the median CPU time.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     engine_rounds: usize,
     /// Events between two checkpoints in the in-memory pipeline run.
     #[arg(long, default_value_t = 500_000)]
