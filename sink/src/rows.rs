@@ -328,6 +328,13 @@ mod tests {
 
     use crate::TableLayout;
 
+    fn parse_job(text: &str) -> JobSpec {
+        FloeConfig::parse(text)
+            .and_then(|c| c.validate())
+            .map(|mut c| c.jobs.remove(0))
+            .expect("job")
+    }
+
     fn gold_job(extra_group_column: bool) -> JobSpec {
         let mut text = include_str!("../../examples/video_stats.toml").to_string();
         if extra_group_column {
@@ -336,10 +343,42 @@ mod tests {
                 "[[job.group_by]]\ncolumn = \"kind\"\nfield = \"header.event_type\"\n\n[job.window]",
             );
         }
-        FloeConfig::parse(&text)
-            .and_then(|c| c.validate())
-            .map(|mut c| c.jobs.remove(0))
-            .expect("gold example")
+        parse_job(&text)
+    }
+
+    /// The Arrow schema of `job`'s output table.
+    fn table_schema(job: &JobSpec) -> SchemaRef {
+        let dir = tempfile::tempdir().expect("tempdir");
+        TableLayout::for_schema(&job.table, &format!("file://{}", dir.path().display()))
+            .expect("layout")
+            .arrow_schema()
+    }
+
+    /// `values` (read at the start of 2026) through `job`'s windows, all closed, as the
+    /// aggregate table's rows.
+    fn closed_window_rows(job: &JobSpec, values: &[&str]) -> RecordBatch {
+        let decoder = Decoder::new(job).expect("decoder");
+        let mut decoded = DecodedBatch {
+            read_at_ms: 1767225600000,
+            ..DecodedBatch::default()
+        };
+        for (offset, value) in values.iter().enumerate() {
+            decoder.decode_into(0, offset as i64, Some(value.as_bytes()), &mut decoded);
+        }
+        let mut op = WindowOperator::new(job.window, &job.aggregates);
+        op.assign(0, 0);
+        op.apply(&decoded, 0);
+        windows_batch(job, &table_schema(job), &op.take_closed(WATERMARK_END)).expect("batch")
+    }
+
+    fn primitives<T: ArrowPrimitiveType>(
+        batch: &RecordBatch,
+        name: &str,
+    ) -> Vec<Option<T::Native>> {
+        let column = batch.column_by_name(name).expect(name).as_primitive::<T>();
+        (0..column.len())
+            .map(|i| column.is_valid(i).then(|| column.value(i)))
+            .collect()
     }
 
     /// Closed windows become rows: one group column read as it is, two split back into their
@@ -349,15 +388,6 @@ mod tests {
         let sep = group_key::SEPARATOR;
         for two in [false, true] {
             let job = gold_job(two);
-            let dir = tempfile::tempdir().expect("tempdir");
-            let layout =
-                TableLayout::for_schema(&job.table, &format!("file://{}", dir.path().display()))
-                    .expect("layout");
-            let decoder = Decoder::new(&job).expect("decoder");
-            let mut decoded = DecodedBatch {
-                read_at_ms: 1767225600000,
-                ..DecodedBatch::default()
-            };
             let record = |video: &str, kind: &str, ts: i64, watch: &str| {
                 format!(
                     r#"{{"header":{{"event_type":"{kind}","event_ts":{ts}}},"body":{{"video_id":"{video}"{watch}}}}}"#
@@ -369,33 +399,24 @@ mod tests {
                 record("v_2", "impression", 1767225600300, r#","watch_ms":5"#),
                 record("v_2", "like", 1767225660100, ""),
             ];
-            for (offset, value) in values.iter().enumerate() {
-                decoder.decode_into(0, offset as i64, Some(value.as_bytes()), &mut decoded);
-            }
-            let mut op = WindowOperator::new(job.window, &job.aggregates);
-            op.assign(0, 0);
-            op.apply(&decoded, 0);
-            let closed = op.take_closed(WATERMARK_END);
-            let batch = windows_batch(&job, &layout.arrow_schema(), &closed).expect("batch");
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            let batch = closed_window_rows(&job, &values);
             let text = |name: &str| {
                 let c = batch.column_by_name(name).expect(name).as_string::<i32>();
                 (0..c.len())
                     .map(|i| c.value(i).to_owned())
                     .collect::<Vec<_>>()
             };
-            let long = |name: &str| {
-                let c = batch
-                    .column_by_name(name)
-                    .expect(name)
-                    .as_primitive::<Int64Type>();
-                c.values().to_vec()
+            let long = |name: &str| -> Vec<i64> {
+                primitives::<Int64Type>(&batch, name)
+                    .into_iter()
+                    .map(|v| v.expect("no nulls"))
+                    .collect()
             };
-            let starts = batch
-                .column_by_name("window_start")
-                .expect("window_start")
-                .as_primitive::<TimestampMicrosecondType>()
-                .values()
-                .to_vec();
+            let starts: Vec<i64> = primitives::<TimestampMicrosecondType>(&batch, "window_start")
+                .into_iter()
+                .map(|v| v.expect("no nulls"))
+                .collect();
             let minute = 1767225600000000;
             let odd = format!("v{sep}1");
             // Rows come in no promised order: compared sorted.
@@ -460,47 +481,17 @@ mod tests {
              [[job.aggregate]]\ncolumn = \"watch_max_double\"\nfunction = \"max\"\nfield = \"body.watch_ms\"\ntype = \"double\"\n\n\
              [job.sink]",
         );
-        let job = FloeConfig::parse(&text)
-            .and_then(|c| c.validate())
-            .map(|mut c| c.jobs.remove(0))
-            .expect("job");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let layout =
-            TableLayout::for_schema(&job.table, &format!("file://{}", dir.path().display()))
-                .expect("layout");
-        let decoder = Decoder::new(&job).expect("decoder");
-        let mut decoded = DecodedBatch {
-            read_at_ms: 1767225600000,
-            ..DecodedBatch::default()
-        };
-        let values = [
-            r#"{"header":{"event_ts":1767225600100},"body":{"video_id":"a","watch_ms":4}}"#,
-            r#"{"header":{"event_ts":1767225600200},"body":{"video_id":"a","watch_ms":9}}"#,
-            r#"{"header":{"event_ts":1767225600300},"body":{"video_id":"b"}}"#,
-        ];
-        for (offset, value) in values.iter().enumerate() {
-            decoder.decode_into(0, offset as i64, Some(value.as_bytes()), &mut decoded);
-        }
-        let mut op = WindowOperator::new(job.window, &job.aggregates);
-        op.assign(0, 0);
-        op.apply(&decoded, 0);
-        let batch = windows_batch(&job, &layout.arrow_schema(), &op.take_closed(WATERMARK_END))
-            .expect("batch");
-        let column = |name: &str| batch.column_by_name(name).expect(name).clone();
-        let doubles = |name: &str| {
-            let c = column(name);
-            let c = c.as_primitive::<Float64Type>();
-            (0..c.len())
-                .map(|i| c.is_valid(i).then(|| c.value(i)))
-                .collect::<Vec<_>>()
-        };
-        let longs = |name: &str| {
-            let c = column(name);
-            let c = c.as_primitive::<Int64Type>();
-            (0..c.len())
-                .map(|i| c.is_valid(i).then(|| c.value(i)))
-                .collect::<Vec<_>>()
-        };
+        let job = parse_job(&text);
+        let batch = closed_window_rows(
+            &job,
+            &[
+                r#"{"header":{"event_ts":1767225600100},"body":{"video_id":"a","watch_ms":4}}"#,
+                r#"{"header":{"event_ts":1767225600200},"body":{"video_id":"a","watch_ms":9}}"#,
+                r#"{"header":{"event_ts":1767225600300},"body":{"video_id":"b"}}"#,
+            ],
+        );
+        let doubles = |name: &str| primitives::<Float64Type>(&batch, name);
+        let longs = |name: &str| primitives::<Int64Type>(&batch, name);
         assert_eq!(doubles("watch_avg"), [Some(6.5), None]);
         assert_eq!(longs("watch_max"), [Some(9), None]);
         assert_eq!(doubles("watch_max_double"), [Some(9.0), None]);
@@ -512,14 +503,7 @@ mod tests {
     /// position last.
     #[test]
     fn appended_rows_fill_the_table_schema() {
-        let job = FloeConfig::parse(include_str!("../../examples/bronze.toml"))
-            .and_then(|c| c.validate())
-            .map(|mut c| c.jobs.remove(0))
-            .expect("bronze example");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let layout =
-            TableLayout::for_schema(&job.table, &format!("file://{}", dir.path().display()))
-                .expect("layout");
+        let job = parse_job(include_str!("../../examples/bronze.toml"));
         let decoder = Decoder::new(&job).expect("decoder");
         let mut decoded = DecodedBatch::default();
         for (offset, value) in [
@@ -535,7 +519,7 @@ mod tests {
         for i in 0..decoded.len() {
             rows.push_from(&decoded.appended, i, 5, decoded.offsets[i], 42);
         }
-        let batch = appended_batch(&layout.arrow_schema(), &rows).expect("batch");
+        let batch = appended_batch(&table_schema(&job), &rows).expect("batch");
         assert_eq!(batch.num_rows(), 2);
         let text = |name: &str| {
             let column = batch
