@@ -7,7 +7,6 @@ mod cluster;
 mod config_args;
 mod demo;
 mod generator;
-mod heap;
 mod progress;
 mod run;
 mod setup;
@@ -103,7 +102,6 @@ fn try_main() -> anyhow::Result<()> {
             .init(),
         LogFormat::Json => logs.json().with_current_span(false).init(),
     }
-    heap::keep_freed_buffers();
     // TLS (gRPC links) uses ring; more than one provider is linked in, so name it.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
