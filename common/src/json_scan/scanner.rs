@@ -84,7 +84,7 @@ impl<'b> Scanner<'b> {
     /// Steps over `byte` after any whitespace.
     #[inline(always)]
     fn expect(&mut self, byte: u8, what: &'static str) -> Scanned<()> {
-        if self.byte() == byte || self.token() == byte {
+        if self.token() == byte {
             self.at += 1;
             Ok(())
         } else {
