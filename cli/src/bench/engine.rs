@@ -308,6 +308,14 @@ fn median_by_cpu<T>(runs: &[T], cpu: impl Fn(&T) -> f64) -> &T {
     order[order.len() / 2]
 }
 
+/// Each round's pass as a ratio to the plain loop's pass of the same round (a machine whose
+/// speed drifts between rounds moves both alike), sorted, with their median.
+fn paired_ratios(plain_cpu: &[f64], cpu: impl Iterator<Item = f64>) -> (f64, Vec<f64>) {
+    let mut ratios: Vec<f64> = plain_cpu.iter().zip(cpu).map(|(p, c)| p / c).collect();
+    ratios.sort_by(f64::total_cmp);
+    (ratios.get(ratios.len() / 2).copied().unwrap_or(0.0), ratios)
+}
+
 /// Runs bench (a) and returns its figures.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     let dir = tempfile::tempdir()?;
@@ -357,17 +365,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     let per_entry = op.state_heap_bytes() as f64 / open_keys.max(1) as f64;
     drop(op);
 
-    // Each round's pass against the plain loop's pass of the same round: a machine whose speed
-    // drifts between rounds moves both alike.
-    let paired = |cpu_of_round: &dyn Fn(usize) -> f64| {
-        let mut ratios: Vec<f64> = (0..plains.len())
-            .map(|i| plains[i].0.cpu_s / cpu_of_round(i))
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        (ratios[ratios.len() / 2], ratios)
-    };
-    let (agg_paired, agg_ratios) = paired(&|i| aggs[i].0.cpu_s);
-    let (pipe_paired, pipe_ratios) = paired(&|i| pipes[i].cpu_s);
+    let plain_cpus: Vec<f64> = plains.iter().map(|r| r.0.cpu_s).collect();
+    let (agg_paired, agg_ratios) = paired_ratios(&plain_cpus, aggs.iter().map(|r| r.0.cpu_s));
+    let (pipe_paired, pipe_ratios) = paired_ratios(&plain_cpus, pipes.iter().map(|r| r.cpu_s));
 
     let events = args.events as f64;
     let (plain_wall, plain_cpu) = (plain.wall_s, plain.cpu_s);
@@ -384,7 +384,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
             "what": "serde_json into borrowed structs, one hashbrown map per window, the six aggregates",
             "wall_s": plain_wall, "cpu_s": plain_cpu,
             "events_per_s": events / plain_wall, "events_per_cpu_s": plain_rate,
-            "cpu_s_of_rounds": plains.iter().map(|r| r.0.cpu_s).collect::<Vec<_>>(),
+            "cpu_s_of_rounds": plain_cpus,
             "window_key_rows": plain_rows,
         },
         "aggregate_only": {
@@ -418,4 +418,20 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
         },
     });
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paired_ratios;
+
+    #[test]
+    fn each_round_is_divided_into_the_plain_loop_of_its_own_round() {
+        // Round 2 ran on a machine twice as slow: both its passes took twice as long.
+        let (median, ratios) = paired_ratios(&[1.2, 2.4, 1.3], [1.0, 2.0, 0.9].into_iter());
+        assert_eq!(ratios.len(), 3);
+        assert!((ratios[0] - 1.2).abs() < 1e-9 && (ratios[1] - 1.2).abs() < 1e-9);
+        assert!((ratios[2] - 1.3 / 0.9).abs() < 1e-9);
+        assert!((median - 1.2).abs() < 1e-9);
+        assert_eq!(paired_ratios(&[], std::iter::empty()).0, 0.0);
+    }
 }
