@@ -56,14 +56,24 @@ impl<'a> AccRow<'a> {
 impl KeyedAccs {
     /// An empty set of rows shaped like `template` (the job's fresh accumulators).
     pub fn new(template: &[Acc]) -> Self {
+        Self::with_capacity(template, 0)
+    }
+
+    /// An empty set with room for `rows` keys of about 8 bytes, taken at once rather than by
+    /// doubling (and rehashing) as keys arrive.
+    pub fn with_capacity(template: &[Acc], rows: usize) -> Self {
         let width = template.iter().map(Acc::words).sum();
         let mut initial = vec![0u64; width];
         pack_into(template.iter().copied(), template, &mut initial);
         Self {
+            table: HashTable::with_capacity(rows),
+            keys: String::with_capacity(rows * 8),
+            key_ends: Vec::with_capacity(rows),
+            words: Vec::with_capacity(rows * width),
             template: template.into(),
             initial: initial.into(),
             width,
-            ..Self::default()
+            hasher: DefaultHashBuilder::default(),
         }
     }
 
@@ -175,10 +185,11 @@ impl KeyedAccs {
         row
     }
 
-    /// Room for `other`'s rows, taken at once rather than by doubling (and rehashing) while
+    /// Room for `others`' rows, taken at once rather than by doubling (and rehashing) while
     /// they are folded in.
-    fn reserve_for(&mut self, other: &KeyedAccs) {
-        let rows = other.len();
+    fn reserve_for(&mut self, others: &[KeyedAccs]) {
+        let rows = others.iter().map(KeyedAccs::len).sum();
+        let key_bytes = others.iter().map(|o| o.keys.len()).sum();
         let Self {
             table,
             hasher,
@@ -189,7 +200,7 @@ impl KeyedAccs {
             ..
         } = self;
         table.reserve(rows, |r| hasher.hash_one(Self::key_of(keys, key_ends, *r)));
-        keys.reserve(other.keys.len());
+        keys.reserve(key_bytes);
         key_ends.reserve(rows);
         words.reserve(rows * *width);
     }
@@ -229,7 +240,24 @@ impl KeyedAccs {
 
     /// Folds `other`'s rows into these: accumulators of a shared key merge.
     pub fn merge(&mut self, other: &KeyedAccs) {
-        self.reserve_for(other);
+        self.reserve_for(std::slice::from_ref(other));
+        self.fold_rows(other);
+    }
+
+    /// One set of rows from several partials of a window (a worker's partitions, or workers):
+    /// the largest is taken as it is and the others are folded into it, with room for all of
+    /// them taken once. `None` when there are none.
+    pub fn merged(mut partials: Vec<KeyedAccs>) -> Option<KeyedAccs> {
+        let largest = (0..partials.len()).max_by_key(|i| partials[*i].len())?;
+        let mut rows = partials.swap_remove(largest);
+        rows.reserve_for(&partials);
+        for other in &partials {
+            rows.fold_rows(other);
+        }
+        Some(rows)
+    }
+
+    fn fold_rows(&mut self, other: &KeyedAccs) {
         if self.template != other.template {
             for (key, accs) in other.iter() {
                 self.merge_row(key, accs.iter());
@@ -380,6 +408,33 @@ mod tests {
         assert_eq!(a, c);
         add(&mut c, "x", 1);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn partials_merged_at_once_equal_partials_merged_one_by_one() {
+        let partial = |keys: &[(&str, i64)]| {
+            let mut rows = KeyedAccs::new(&initial());
+            for (k, v) in keys {
+                add(&mut rows, k, *v);
+            }
+            rows
+        };
+        let partials = [
+            partial(&[("x", 1)]),
+            partial(&[("x", 5), ("y", 2), ("z", 0)]),
+            partial(&[("y", 9), ("w", -3)]),
+        ];
+        let mut one_by_one = partials[0].clone();
+        one_by_one.merge(&partials[1]);
+        one_by_one.merge(&partials[2]);
+        let at_once = KeyedAccs::merged(partials.to_vec()).expect("three partials");
+        assert_eq!(at_once, one_by_one);
+        assert_eq!(at_once.len(), 4);
+        assert_eq!(
+            at_once.get("y"),
+            Some(vec![Acc::Count(2), Acc::MaxLong(Some(9))])
+        );
+        assert_eq!(KeyedAccs::merged(Vec::new()), None);
     }
 
     #[test]

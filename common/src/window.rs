@@ -34,31 +34,40 @@ pub struct ClosedWindow {
     pub rows: KeyedAccs,
 }
 
-impl ClosedWindow {
-    /// Folds another partial of the same window into this one.
-    pub fn merge(&mut self, other: KeyedAccs) {
-        // Fold the smaller set of rows into the larger one.
-        if other.len() > self.rows.len() {
-            let mine = std::mem::replace(&mut self.rows, other);
-            self.rows.merge(&mine);
-        } else {
-            self.rows.merge(&other);
-        }
+/// Merges closed windows from several sources (a worker's partitions, or workers) into one
+/// list ordered by window start, each window's partials folded into one set of rows.
+pub fn merge_closed(parts: impl IntoIterator<Item = ClosedWindow>) -> Vec<ClosedWindow> {
+    let mut by_start: BTreeMap<i64, (i64, Vec<KeyedAccs>)> = BTreeMap::new();
+    for part in parts {
+        by_start
+            .entry(part.start_ms)
+            .or_insert_with(|| (part.end_ms, Vec::new()))
+            .1
+            .push(part.rows);
     }
+    by_start
+        .into_iter()
+        .filter_map(|(start_ms, (end_ms, partials))| {
+            Some(ClosedWindow {
+                start_ms,
+                end_ms,
+                rows: KeyedAccs::merged(partials)?,
+            })
+        })
+        .collect()
 }
 
-/// Merges closed windows from several sources into one list ordered by window start.
-pub fn merge_closed(parts: impl IntoIterator<Item = ClosedWindow>) -> Vec<ClosedWindow> {
-    let mut by_start: BTreeMap<i64, ClosedWindow> = BTreeMap::new();
-    for part in parts {
-        match by_start.get_mut(&part.start_ms) {
-            Some(w) => w.merge(part.rows),
-            None => {
-                by_start.insert(part.start_ms, part);
-            }
-        }
-    }
-    by_start.into_values().collect()
+/// The rows of the window starting at `start`, started when it has none: with room for as many
+/// keys as the latest window holds, as consecutive windows hold about as many.
+fn window_rows<'w>(
+    windows: &'w mut BTreeMap<i64, KeyedAccs>,
+    start: i64,
+    template: &[Acc],
+) -> &'w mut KeyedAccs {
+    let keys = windows.values().next_back().map_or(0, KeyedAccs::len);
+    windows
+        .entry(start)
+        .or_insert_with(|| KeyedAccs::with_capacity(template, keys))
 }
 
 /// One checkpoint's rows of the tables workers write themselves (a row per record).
@@ -302,6 +311,8 @@ impl WindowOperator {
             let (floor, others) = watermarks.advance_for_run(partition, now_ms);
             let others = others.unwrap_or(i64::MAX);
             let mut own_max = watermarks.max_event(partition);
+            // The window the run's last event went to: the next one most likely goes there too.
+            let mut current: Option<(i64, &mut KeyedAccs)> = None;
             for r in i..run_end {
                 let event_ms = batch.event_ms[r];
                 if !(0..=latest_sane).contains(&event_ms) {
@@ -348,11 +359,12 @@ impl WindowOperator {
                 if event_ms < watermark {
                     stats.late_accepted += 1;
                 }
-                state
-                    .windows
-                    .entry(start)
-                    .or_insert_with(|| KeyedAccs::new(template))
-                    .update(batch.key(r), &batch.inputs[r * n_aggs..(r + 1) * n_aggs]);
+                let rows = match current.take() {
+                    Some((at, rows)) if at == start => rows,
+                    _ => window_rows(&mut state.windows, start, template),
+                };
+                rows.update(batch.key(r), &batch.inputs[r * n_aggs..(r + 1) * n_aggs]);
+                current = Some((start, rows));
             }
             if let Some(m) = own_max {
                 watermarks.observe(partition, m, now_ms);
