@@ -19,6 +19,7 @@ pub mod job_shape;
 pub mod job_watermark;
 pub mod json_scan;
 pub mod keyed_accs;
+pub mod partition_runs;
 pub mod path;
 pub mod records;
 pub mod schema;

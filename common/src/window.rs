@@ -21,6 +21,7 @@ use crate::aggregate::{Acc, AggregateSpec};
 use crate::append::AppendRows;
 use crate::config::{JobSpec, WindowSpec};
 use crate::decode::DecodedBatch;
+use crate::partition_runs::PartitionRuns;
 use crate::records::{DeadLetter, LateEvent};
 use crate::watermark::{LocalWatermark, WatermarkTracker};
 
@@ -139,6 +140,8 @@ pub struct WindowOperator {
     side_bytes: usize,
     /// An append job's rows since the last checkpoint; `None` for a windowed job.
     appended: Option<AppendRows>,
+    /// The last batch's records grouped by partition (kept for its buffers).
+    runs: PartitionRuns,
 }
 
 fn late_bytes(e: &LateEvent) -> usize {
@@ -160,6 +163,7 @@ impl WindowOperator {
             dead_letters: Vec::new(),
             side_bytes: 0,
             appended: None,
+            runs: PartitionRuns::default(),
         }
     }
 
@@ -291,29 +295,24 @@ impl WindowOperator {
             late,
             dead_letters,
             appended,
+            runs,
             ..
         } = self;
         let latest_sane = batch.read_at_ms.saturating_add(window.max_ahead_ms);
         let side_before = (late.len(), dead_letters.len());
         let delay = watermarks.delay_ms();
         let n_aggs = template.len();
-        let n = batch.len();
-        let mut i = 0;
-        while i < n {
-            let partition = batch.partitions[i];
-            let run_end = batch.partitions[i..]
-                .iter()
-                .position(|p| *p != partition)
-                .map_or(n, |k| i + k);
+        runs.group(&batch.partitions);
+        for (partition, records) in runs.iter() {
             let state = partitions.entry(partition).or_default();
             let stats = &mut state.stats;
-            stats.events += (run_end - i) as u64;
+            stats.events += records.len() as u64;
             let (floor, others) = watermarks.advance_for_run(partition, now_ms);
             let others = others.unwrap_or(i64::MAX);
             let mut own_max = watermarks.max_event(partition);
             // The window the run's last event went to: the next one most likely goes there too.
             let mut current: Option<(i64, &mut KeyedAccs)> = None;
-            for r in i..run_end {
+            for r in records.iter().map(|r| *r as usize) {
                 let event_ms = batch.event_ms[r];
                 if !(0..=latest_sane).contains(&event_ms) {
                     stats.dead_letters += 1;
@@ -369,7 +368,6 @@ impl WindowOperator {
             if let Some(m) = own_max {
                 watermarks.observe(partition, m, now_ms);
             }
-            i = run_end;
         }
         for (partition, next) in &batch.positions {
             let state = self.partitions.entry(*partition).or_default();

@@ -138,6 +138,49 @@ fn lateness_does_not_depend_on_batching() {
     }
 }
 
+/// Records of several partitions in one batch, in the order given: (partition, offset, value).
+fn mixed_batch(records: &[(i32, i64, String)]) -> DecodedBatch {
+    let d = Decoder::new(&job()).unwrap();
+    let mut b = DecodedBatch::default();
+    for (partition, offset, value) in records {
+        d.decode_into(*partition, *offset, Some(value.as_bytes()), &mut b);
+    }
+    b
+}
+
+#[test]
+fn interleaved_partitions_keep_each_partitions_order() {
+    let mut op = operator(&[0, 1]);
+    op.apply(&batch(1, 0, &[event(3 * M + 5, "b", "like", 0)]), 1);
+    op.apply(
+        &mixed_batch(&[
+            (0, 0, event(10_000, "a", "like", 1)),
+            (1, 1, event(3 * M + 6, "b", "like", 0)),
+            (0, 1, event(3 * M, "a", "like", 2)),
+            (1, 2, event(3 * M + 7, "b", "share", 0)),
+            (0, 2, event(20_000, "a", "like", 4)), // partition 0 closed its window a record ago
+        ]),
+        2,
+    );
+    assert_eq!(op.stats().events, 6);
+    assert_eq!(op.stats().late_rejected, 1);
+    let late = op.take_record_output().late;
+    assert_eq!((late[0].partition, late[0].offset), (0, 2));
+    let next: Vec<_> = op
+        .partition_progress()
+        .iter()
+        .map(|p| p.next_offset)
+        .collect();
+    assert_eq!(next, [Some(3), Some(3)]);
+    op.finish_partition(0);
+    op.finish_partition(1);
+    let closed = close(&mut op, 3);
+    assert_eq!(closed.len(), 2);
+    assert_eq!(longs(&closed[0], "a"), [1, 0, 1, 0, 0, 1]);
+    assert_eq!(longs(&closed[1], "a"), [1, 0, 1, 0, 0, 2]);
+    assert_eq!(longs(&closed[1], "b"), [3, 0, 2, 1, 0, 0]);
+}
+
 #[test]
 fn allowed_lateness_keeps_the_window_open_longer() {
     let j = job();
