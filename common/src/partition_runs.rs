@@ -12,8 +12,8 @@ pub struct PartitionRuns {
     order: Vec<u32>,
     /// Per partition: the partition and where its records end in `order`.
     groups: Vec<(i32, usize)>,
-    /// Stretches of consecutive records of one partition: (group, first record, end).
-    stretches: Vec<(usize, usize, usize)>,
+    /// Per record: its partition's place in `groups`.
+    group_of: Vec<u32>,
 }
 
 impl PartitionRuns {
@@ -22,44 +22,40 @@ impl PartitionRuns {
         let Self {
             order,
             groups,
-            stretches,
+            group_of,
         } = self;
-        order.clear();
         groups.clear();
-        stretches.clear();
-        let mut at = 0;
-        while at < partitions.len() {
-            let partition = partitions[at];
-            let end = partitions[at..]
-                .iter()
-                .position(|p| *p != partition)
-                .map_or(partitions.len(), |k| at + k);
-            let group = match groups.iter().position(|(p, _)| *p == partition) {
-                Some(g) => g,
-                None => {
-                    groups.push((partition, 0));
-                    groups.len() - 1
-                }
+        group_of.clear();
+        // Counts per partition; consecutive records mostly share theirs.
+        let mut last: Option<(i32, usize)> = None;
+        for p in partitions {
+            let g = match last {
+                Some((q, g)) if q == *p => g,
+                _ => match groups.iter().position(|(q, _)| q == p) {
+                    Some(g) => g,
+                    None => {
+                        groups.push((*p, 0));
+                        groups.len() - 1
+                    }
+                },
             };
-            groups[group].1 += end - at;
-            stretches.push((group, at, end));
-            at = end;
+            last = Some((*p, g));
+            groups[g].1 += 1;
+            group_of.push(g as u32);
         }
-        // Counts to ends, then each stretch copied to its group's place.
-        let mut next = Vec::with_capacity(groups.len());
-        let mut end = 0;
+        // Counts become where each group starts, then (after the records are placed) ends.
+        let mut start = 0;
         for (_, count) in groups.iter_mut() {
-            next.push(end);
-            end += *count;
-            *count = end;
+            let n = *count;
+            *count = start;
+            start += n;
         }
+        order.clear();
         order.resize(partitions.len(), 0);
-        for (group, first, last) in stretches.iter() {
-            let to = next[*group];
-            for (slot, record) in order[to..to + (last - first)].iter_mut().zip(*first..*last) {
-                *slot = record as u32;
-            }
-            next[*group] += last - first;
+        for (record, g) in group_of.iter().enumerate() {
+            let next = &mut groups[*g as usize].1;
+            order[*next] = record as u32;
+            *next += 1;
         }
     }
 
