@@ -214,6 +214,25 @@ impl Acc {
         }
     }
 
+    /// [`update`](Self::update) of the accumulator of this one's kind packed in `words`: counts
+    /// and long sums, the usual aggregates, are updated in place without unpacking.
+    #[inline]
+    pub fn update_packed(&self, words: &mut [u64], input: Input) {
+        match (self, input) {
+            (_, Input::Skip) => {}
+            (Acc::Count(_), _) => words[0] = words[0].wrapping_add(1),
+            (Acc::SumLong(_), _) => {
+                let v = as_long(input).unwrap_or(0);
+                words[0] = (words[0] as i64).wrapping_add(v) as u64;
+            }
+            _ => {
+                let mut acc = self.unpack(words);
+                acc.update(input);
+                acc.pack(words);
+            }
+        }
+    }
+
     /// The accumulator of this one's kind that [`Acc::pack`] wrote into `words`.
     #[inline]
     pub fn unpack(&self, words: &[u64]) -> Acc {
@@ -264,6 +283,37 @@ mod tests {
             acc.update(s.input(true, v));
         }
         acc.output()
+    }
+
+    #[test]
+    fn packed_updates_equal_unpacked_ones() {
+        let kinds = [
+            Acc::Count(3),
+            Acc::SumLong(i64::MAX),
+            Acc::SumDouble(1.5),
+            Acc::MinLong(None),
+            Acc::MaxLong(Some(-4)),
+            Acc::MinDouble(Some(2.5)),
+            Acc::MaxDouble(None),
+            Acc::Avg { sum: 1.0, count: 2 },
+        ];
+        let inputs = [
+            Input::Skip,
+            Input::One,
+            Input::Int(7),
+            Input::Int(-9),
+            Input::Float(-0.5),
+        ];
+        for acc in kinds {
+            for input in inputs {
+                let mut words = [0u64; 2];
+                acc.pack(&mut words[..acc.words()]);
+                acc.update_packed(&mut words[..acc.words()], input);
+                let mut expected = acc;
+                expected.update(input);
+                assert_eq!(acc.unpack(&words), expected, "{acc:?} with {input:?}");
+            }
+        }
     }
 
     #[test]

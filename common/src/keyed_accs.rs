@@ -128,11 +128,7 @@ impl KeyedAccs {
         let mut w = 0;
         for (kind, input) in self.template.iter().zip(inputs) {
             let n = kind.words();
-            if *input != Input::Skip {
-                let mut acc = kind.unpack(&words[w..]);
-                acc.update(*input);
-                acc.pack(&mut words[w..w + n]);
-            }
+            kind.update_packed(&mut words[w..w + n], *input);
             w += n;
         }
     }
