@@ -20,6 +20,7 @@ use floe_storage::CheckpointStore;
 use floe_worker::worker_tables::WorkerTables;
 
 use super::baseline::PlainLoop;
+use super::rounds::{median_by, paired_ratios};
 use super::{bench_config, cpu_seconds, percentile, status_kib, BenchArgs};
 use crate::generator::ContentEvents;
 
@@ -299,23 +300,6 @@ fn run_aggregate_only(
     (Timed::since(wall, cpu), op.open_state())
 }
 
-/// The run with the median CPU time: one machine's CPU seconds for the same work vary by
-/// more than the differences this bench is meant to show, so every figure is a median of
-/// `--engine-rounds` passes, taken in turn so that all three see the machine alike.
-fn median_by_cpu<T>(runs: &[T], cpu: impl Fn(&T) -> f64) -> &T {
-    let mut order: Vec<&T> = runs.iter().collect();
-    order.sort_by(|a, b| cpu(a).total_cmp(&cpu(b)));
-    order[order.len() / 2]
-}
-
-/// Each round's pass as a ratio to the plain loop's pass of the same round (a machine whose
-/// speed drifts between rounds moves both alike), sorted, with their median.
-fn paired_ratios(plain_cpu: &[f64], cpu: impl Iterator<Item = f64>) -> (f64, Vec<f64>) {
-    let mut ratios: Vec<f64> = plain_cpu.iter().zip(cpu).map(|(p, c)| p / c).collect();
-    ratios.sort_by(f64::total_cmp);
-    (ratios.get(ratios.len() / 2).copied().unwrap_or(0.0), ratios)
-}
-
 /// Runs bench (a) and returns its figures.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     let dir = tempfile::tempdir()?;
@@ -338,9 +322,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
         let round_cfg = bench_config(round_dir.path(), None)?;
         pipes.push(run_pipeline(&round_cfg, &job, &decoder, &input, args).await?);
     }
-    let (plain, plain_rows) = *median_by_cpu(&plains, |r| r.0.cpu_s);
-    let (agg, (open_windows, open_entries)) = *median_by_cpu(&aggs, |r| r.0.cpu_s);
-    let pipe = median_by_cpu(&pipes, |r| r.cpu_s);
+    let (plain, plain_rows) = *median_by(&plains, |r| r.0.cpu_s);
+    let (agg, (open_windows, open_entries)) = *median_by(&aggs, |r| r.0.cpu_s);
+    let pipe = median_by(&pipes, |r| r.cpu_s);
     let (pipe_wall, pipe_cpu, durations) = (pipe.wall_s, pipe.cpu_s, &pipe.checkpoint_durations);
     let (rows, state_bytes) = (pipe.rows, pipe.last_state_bytes);
 
@@ -418,20 +402,4 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
         },
     });
     Ok(results)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::paired_ratios;
-
-    #[test]
-    fn each_round_is_divided_into_the_plain_loop_of_its_own_round() {
-        // Round 2 ran on a machine twice as slow: both its passes took twice as long.
-        let (median, ratios) = paired_ratios(&[1.2, 2.4, 1.3], [1.0, 2.0, 0.9].into_iter());
-        assert_eq!(ratios.len(), 3);
-        assert!((ratios[0] - 1.2).abs() < 1e-9 && (ratios[1] - 1.2).abs() < 1e-9);
-        assert!((ratios[2] - 1.3 / 0.9).abs() < 1e-9);
-        assert!((median - 1.2).abs() < 1e-9);
-        assert_eq!(paired_ratios(&[], std::iter::empty()).0, 0.0);
-    }
 }

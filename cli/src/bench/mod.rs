@@ -25,6 +25,7 @@ mod engine;
 mod files;
 mod latency;
 mod merge;
+mod rounds;
 mod scaling;
 
 use std::path::{Path, PathBuf};
@@ -90,6 +91,9 @@ pub struct BenchArgs {
     /// Generated events per scaling run (enough that start-up and the last commit weigh little).
     #[arg(long, default_value_t = 48_000_000)]
     scaling_events: u64,
+    /// Rounds of the scaling runs (one worker, then two); each figure is the median run.
+    #[arg(long, default_value_t = 3)]
+    scaling_rounds: usize,
     /// Keys of the window whose partials the merge figure moves and merges.
     #[arg(long, default_value_t = 1_000_000)]
     merge_keys: usize,

@@ -1,6 +1,7 @@
 //! Scaling: the gold job over the built-in generator (no broker to limit it) as a cluster of one
 //! worker process and of two, each run bounded (`floe coordinator --until-end`), with the
-//! events per second and the CPU of every process. Needs etcd (`--etcd`).
+//! events per second and the CPU of every process, in `--scaling-rounds` rounds of one run of
+//! each. Needs etcd (`--etcd`).
 //!
 //! Each worker runs with `FLOE_THREADS` = `--worker-threads` (default 1: a worker as a pod with
 //! one CPU; on this 2-core machine an unlimited worker already uses both cores, and a second
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{json, Value};
 
+use super::rounds::{median_by, paired_ratios};
 use super::BenchArgs;
 
 const PARTITIONS: i32 = 8;
@@ -157,19 +159,32 @@ async fn run_once(args: &BenchArgs, etcd: &str, workers: usize) -> anyhow::Resul
 }
 
 pub async fn run(args: &BenchArgs, etcd: &str) -> anyhow::Result<Value> {
-    eprintln!(
-        "scaling: {} generated events, 1 then 2 worker processes…",
-        args.scaling_events
-    );
-    let one = run_once(args, etcd, 1).await.context("one worker")?;
-    let two = run_once(args, etcd, 2).await.context("two workers")?;
-    let ratio = two["events_per_s"].as_f64().unwrap_or(0.0)
-        / one["events_per_s"].as_f64().unwrap_or(1.0).max(1e-9);
+    let rounds = args.scaling_rounds.max(1);
+    let (mut ones, mut twos) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        eprintln!(
+            "scaling round {round}/{rounds}: {} generated events, 1 then 2 worker processes…",
+            args.scaling_events
+        );
+        ones.push(run_once(args, etcd, 1).await.context("one worker")?);
+        twos.push(run_once(args, etcd, 2).await.context("two workers")?);
+    }
+    // The same events in every run: wall seconds stand for the rates.
+    let wall = |run: &Value| run["wall_s"].as_f64().unwrap_or(f64::INFINITY);
+    let one = median_by(&ones, wall);
+    let two = median_by(&twos, wall);
+    let one_walls: Vec<f64> = ones.iter().map(wall).collect();
+    let (paired, of_rounds) = paired_ratios(&one_walls, twos.iter().map(wall));
     Ok(json!({
         "one_worker": one,
         "two_workers": two,
-        "speedup": ratio,
+        "speedup": wall(one) / wall(two),
+        "speedup_paired": paired,
+        "speedup_of_rounds": of_rounds,
+        "rounds": rounds,
         "target_speedup": 1.8,
-        "note": "generator source (no broker); each run includes process start-up, scheduling and the final commit",
+        "note": "generator source (no broker); each run includes process start-up, scheduling and \
+                 the final commit; one and two workers are the runs with the median wall time of \
+                 their rounds, speedup_paired the median of each round's two-worker speedup",
     }))
 }
