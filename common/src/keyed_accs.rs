@@ -56,24 +56,14 @@ impl<'a> AccRow<'a> {
 impl KeyedAccs {
     /// An empty set of rows shaped like `template` (the job's fresh accumulators).
     pub fn new(template: &[Acc]) -> Self {
-        Self::with_capacity(template, 0)
-    }
-
-    /// An empty set with room for `rows` keys of about 8 bytes, taken at once rather than by
-    /// doubling (and rehashing) as keys arrive.
-    pub fn with_capacity(template: &[Acc], rows: usize) -> Self {
         let width = template.iter().map(Acc::words).sum();
         let mut initial = vec![0u64; width];
         pack_into(template.iter().copied(), template, &mut initial);
         Self {
-            table: HashTable::with_capacity(rows),
-            keys: String::with_capacity(rows * 8),
-            key_ends: Vec::with_capacity(rows),
-            words: Vec::with_capacity(rows * width),
             template: template.into(),
             initial: initial.into(),
             width,
-            hasher: DefaultHashBuilder::default(),
+            ..Self::default()
         }
     }
 
@@ -181,9 +171,9 @@ impl KeyedAccs {
         row
     }
 
-    /// Room for `others`' rows, taken at once rather than by doubling (and rehashing) while
-    /// they are folded in.
-    fn reserve_for(&mut self, others: &[KeyedAccs]) {
+    /// Room for as many rows (and key bytes) as `others` hold, taken at once rather than by
+    /// doubling (and rehashing) while rows arrive.
+    pub fn reserve_for(&mut self, others: &[KeyedAccs]) {
         let rows = others.iter().map(KeyedAccs::len).sum();
         let key_bytes = others.iter().map(|o| o.keys.len()).sum();
         let Self {

@@ -65,10 +65,16 @@ fn window_rows<'w>(
     start: i64,
     template: &[Acc],
 ) -> &'w mut KeyedAccs {
-    let keys = windows.values().next_back().map_or(0, KeyedAccs::len);
+    if !windows.contains_key(&start) {
+        let mut rows = KeyedAccs::new(template);
+        if let Some(latest) = windows.values().next_back() {
+            rows.reserve_for(std::slice::from_ref(latest));
+        }
+        windows.insert(start, rows);
+    }
     windows
         .entry(start)
-        .or_insert_with(|| KeyedAccs::with_capacity(template, keys))
+        .or_insert_with(|| KeyedAccs::new(template))
 }
 
 /// One checkpoint's rows of the tables workers write themselves (a row per record).
