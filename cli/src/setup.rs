@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use floe_common::config::ValidatedConfig;
-use floe_coordinator::catalog::{connect_catalog, CatalogConfig};
-use floe_coordinator::overwrite_commit::SnapshotCommits;
 use floe_storage::{open_location, to_url, CheckpointStore};
+use floe_table::catalog::{connect_catalog, CatalogConfig};
+use floe_table::overwrite_commit::SnapshotCommits;
 
 /// `sqlite://relative/path` → `sqlite:///absolute/path`; other URIs unchanged.
 pub fn absolute_catalog_uri(uri: &str) -> anyhow::Result<String> {

@@ -28,14 +28,14 @@ use floe_common::job_shape;
 use floe_common::table_target::TableTarget;
 use floe_common::window::merge_closed;
 use floe_proto::{CheckpointAck, RestorePoint};
-use floe_sink::{rows, SinkError};
 use floe_storage::{CheckpointStore, StorageError};
+use floe_table::{rows, DataFileError};
 use iceberg::Catalog;
 
-use crate::dimension_rewrite::RewriteError;
-use crate::iceberg_table::{CommitOutcome, IcebergTable, TableError};
-use crate::overwrite_commit::{Overwrite, SnapshotCommits};
-use crate::table_commit::{JobOwner, TableChange};
+use floe_table::dimension_rewrite::RewriteError;
+use floe_table::iceberg_table::{CommitOutcome, IcebergTable, TableError};
+use floe_table::overwrite_commit::{Overwrite, SnapshotCommits};
+use floe_table::table_commit::{JobOwner, TableChange};
 
 /// Why a checkpoint could not be completed or committed.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ pub enum CommitterError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
-    Sink(#[from] SinkError),
+    Sink(#[from] DataFileError),
     #[error(transparent)]
     Rewrite(#[from] RewriteError),
     #[error(
@@ -493,17 +493,18 @@ impl IcebergCommitter {
             };
             let removed: std::collections::BTreeSet<String> =
                 entry.removed.iter().cloned().collect();
-            let change = || match overwrite {
+            let change = match overwrite {
                 Some(via) => TableChange::Overwrite {
                     change: Overwrite {
-                        removed: removed.clone(),
-                        added: files.clone(),
+                        removed,
+                        added: files,
                     },
                     via,
                 },
-                None => TableChange::Append(files.clone()),
+                None => TableChange::Append(files),
             };
-            match commit_retrying(table, &self.owner, manifest.checkpoint_id, change, retried)
+            match table
+                .commit_change_observed(&self.owner, manifest.checkpoint_id, change, retried)
                 .await?
             {
                 CommitOutcome::Committed { snapshot_id } => {
@@ -571,41 +572,6 @@ fn check_worker_files(table: &IcebergTable, files: &TableFiles) -> Result<(), St
     }
     Ok(())
 }
-
-/// Commits one table, trying again (after a pause) when the catalog failed or its answer was
-/// lost: every attempt re-reads the table first, so none can commit twice.
-async fn commit_retrying<'a>(
-    table: &IcebergTable,
-    owner: &JobOwner,
-    checkpoint_id: u64,
-    change: impl Fn() -> TableChange<'a>,
-    retried: impl Fn(),
-) -> Result<CommitOutcome, TableError> {
-    use backon::{ExponentialBuilder, Retryable};
-    (|| table.commit_change(owner, checkpoint_id, change()))
-        .retry(
-            ExponentialBuilder::default()
-                .with_min_delay(std::time::Duration::from_secs(1))
-                .with_max_times(COMMIT_ATTEMPTS - 1),
-        )
-        .when(|e| {
-            matches!(
-                e,
-                TableError::CommitFailed { .. }
-                    | TableError::CommitStateUnknown { .. }
-                    | TableError::CommitConflict { .. }
-                    | TableError::Catalog { .. }
-            )
-        })
-        .notify(|e, delay| {
-            retried();
-            tracing::warn!(table = %table.ident(), checkpoint_id, error = %e, retry_in = ?delay, "commit failed; retrying");
-        })
-        .await
-}
-
-/// Attempts of one table's commit before the checkpoint fails (and the job with it).
-const COMMIT_ATTEMPTS: usize = 4;
 
 #[cfg(test)]
 #[path = "committer_tests.rs"]

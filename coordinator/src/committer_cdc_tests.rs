@@ -17,9 +17,9 @@ use floe_storage::{open_location, CheckpointStore};
 use floe_worker::worker_tables::WorkerTables;
 
 use super::*;
-use crate::catalog::CatalogConfig;
-use crate::overwrite_commit::SnapshotCommits;
-use crate::test_support::{scan_batches, scan_rows};
+use floe_table::catalog::CatalogConfig;
+use floe_table::overwrite_commit::SnapshotCommits;
+use floe_table::test_support::{scan_batches, scan_rows};
 
 fn cdc_job() -> JobSpec {
     job_of(include_str!("../../examples/dim_videos.toml"))
@@ -49,7 +49,7 @@ async fn committer_of(dir: &tempfile::TempDir, job: JobSpec) -> IcebergCommitter
         format!("sqlite://{}/catalog.db", dir.path().display()),
         format!("file://{}/warehouse", dir.path().display()),
     );
-    let catalog = crate::catalog::connect_catalog(&cfg)
+    let catalog = floe_table::catalog::connect_catalog(&cfg)
         .await
         .expect("catalog");
     let commits = SnapshotCommits::connect(&cfg)
@@ -368,7 +368,7 @@ async fn a_rewrite_planned_on_a_table_compacted_since_is_planned_again() {
         .find(|(role, _)| *role == floe_common::config::SinkRole::Dimension)
         .expect("a dimension table");
     let base = table.reload().await.expect("reload");
-    let live = crate::dimension_rewrite::live_data_files(&base)
+    let live = floe_table::dimension_rewrite::live_data_files(&base)
         .await
         .expect("live files");
     let mut rows = Vec::new();
@@ -384,11 +384,11 @@ async fn a_rewrite_planned_on_a_table_compacted_since_is_planned_again() {
     let all = arrow_select::concat::concat_batches(&table.layout().arrow_schema(), &rows)
         .expect("concat");
     let compacted = table.layout().write_data_files(all).await.expect("write");
-    let compactor = crate::table_commit::JobOwner {
+    let compactor = floe_table::table_commit::JobOwner {
         job: "compactor".into(),
         epoch: 0,
     };
-    let change = crate::overwrite_commit::Overwrite {
+    let change = floe_table::overwrite_commit::Overwrite {
         removed: live.iter().map(|f| f.file_path().to_owned()).collect(),
         added: compacted,
     };
@@ -396,7 +396,7 @@ async fn a_rewrite_planned_on_a_table_compacted_since_is_planned_again() {
         .commit_change(
             &compactor,
             1,
-            crate::table_commit::TableChange::Overwrite {
+            floe_table::table_commit::TableChange::Overwrite {
                 change,
                 via: c.overwrites.as_deref().expect("overwrite commits"),
             },

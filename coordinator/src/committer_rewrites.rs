@@ -10,9 +10,11 @@ use floe_common::config::SinkRole;
 use iceberg::spec::FormatVersion;
 
 use crate::committer::{CommitterError, IcebergCommitter};
-use crate::dimension_rewrite::{live_data_files, read_changelog, rewrite_dimension, RewriteError};
-use crate::history_rewrite::rewrite_history;
-use crate::iceberg_table::IcebergTable;
+use floe_table::dimension_rewrite::{
+    live_data_files, read_changelog, rewrite_dimension, RewriteError,
+};
+use floe_table::history_rewrite::rewrite_history;
+use floe_table::iceberg_table::IcebergTable;
 
 impl IcebergCommitter {
     /// Refuses a rewritten table that overwrites cannot be committed to (format v1), before a

@@ -19,7 +19,7 @@ use floe_storage::{open_location, CheckpointStore};
 use floe_worker::worker_tables::WorkerTables;
 
 use super::*;
-use crate::test_support::{scan_rows, sqlite_catalog};
+use floe_table::test_support::{scan_rows, sqlite_catalog};
 
 use floe_common::config::example_job as job;
 

@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use floe_common::schema::{Column, ColumnType, TableSchema};
-use floe_coordinator::catalog::{connect_catalog, CatalogConfig};
-use floe_coordinator::iceberg_table::IcebergTable;
-use floe_coordinator::overwrite_commit::{stage_overwrite, Overwrite, SnapshotCommits};
-use floe_coordinator::table_commit::JobOwner;
+use floe_table::catalog::{connect_catalog, CatalogConfig};
+use floe_table::iceberg_table::IcebergTable;
+use floe_table::overwrite_commit::{stage_overwrite, Overwrite, SnapshotCommits};
+use floe_table::table_commit::JobOwner;
 use iceberg::ErrorKind;
 
 fn batch(ids: &[i64], names: &[&str]) -> RecordBatch {

@@ -9,7 +9,7 @@ use iceberg::spec::{
     NestedField, PrimitiveType, Schema, TableMetadata, Transform, Type, UnboundPartitionSpec,
 };
 
-use crate::SinkError;
+use crate::DataFileError;
 
 pub fn primitive_type(ty: ColumnType) -> PrimitiveType {
     match ty {
@@ -24,8 +24,8 @@ pub fn primitive_type(ty: ColumnType) -> PrimitiveType {
 }
 
 /// The iceberg schema for `spec` (field ids 1..=n in column order).
-pub fn iceberg_schema(spec: &TableSchema) -> Result<Schema, SinkError> {
-    let invalid = |reason: String| SinkError::InvalidSchema {
+pub fn iceberg_schema(spec: &TableSchema) -> Result<Schema, DataFileError> {
+    let invalid = |reason: String| DataFileError::InvalidSchema {
         table: spec.name.clone(),
         reason,
     };
@@ -76,8 +76,8 @@ pub fn partition_field_name(column: &str, t: &PartitionTransform) -> String {
     }
 }
 
-pub fn unbound_partition_spec(spec: &TableSchema) -> Result<UnboundPartitionSpec, SinkError> {
-    let invalid = |reason: String| SinkError::InvalidSchema {
+pub fn unbound_partition_spec(spec: &TableSchema) -> Result<UnboundPartitionSpec, DataFileError> {
+    let invalid = |reason: String| DataFileError::InvalidSchema {
         table: spec.name.clone(),
         reason,
     };

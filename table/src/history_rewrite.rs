@@ -8,12 +8,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::TableLayout;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, TimestampMicrosecondArray};
 use floe_common::cdc::{CdcSpec, ChangeOrder, CHANGED_AT, IS_CURRENT, OP, VALID_TO};
 use floe_common::checkpoint::TableFiles;
-use floe_sink::TableLayout;
 use iceberg::table::Table;
 
 use crate::dimension_rewrite::{

@@ -5,7 +5,8 @@
 //! ([`JobMarks`]): if it already holds a checkpoint `>= n` of the job, nothing is written; if a
 //! newer process has fenced the job, the commit is refused. Each attempt is pinned to the state
 //! that was checked ([`PinnedCatalog`]), so a concurrent commit makes it conflict instead of
-//! being rebased without the check; conflicts are re-checked and retried.
+//! being rebased without the check. A failed or conflicting attempt is retried by one policy
+//! ([`retry_commit`]), every attempt starting from a fresh reload and re-check.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,10 +24,50 @@ use crate::iceberg_table::{CommitOutcome, IcebergTable, TableError};
 use crate::overwrite_commit::{stage_overwrite, Overwrite, SnapshotCommits};
 use crate::pinned_catalog::PinnedCatalog;
 
-/// How many times a commit is re-checked and retried after losing a race to another writer.
-const MAX_COMMIT_ATTEMPTS: u32 = 8;
+/// Attempts of one commit (or fence) before it fails: conflicts with another writer, failed
+/// commits verified not to have landed, and catalog errors are all tried again.
+pub const COMMIT_ATTEMPTS: usize = 8;
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Whether a second attempt of a commit may succeed where this one failed.
+pub fn is_retryable(e: &TableError) -> bool {
+    matches!(
+        e,
+        TableError::CommitFailed { .. }
+            | TableError::CommitStateUnknown { .. }
+            | TableError::CommitConflict { .. }
+            | TableError::Catalog { .. }
+    )
+}
+
+/// Runs `attempt` under the one commit retry policy: up to [`COMMIT_ATTEMPTS`] attempts with
+/// jittered exponential backoff; `retried` is called before each new attempt. Each attempt must
+/// re-read the table, so none can commit twice.
+pub async fn retry_commit<T, Fut>(
+    what: &str,
+    attempt: impl FnMut() -> Fut,
+    retried: impl Fn(),
+) -> Result<T, TableError>
+where
+    Fut: std::future::Future<Output = Result<T, TableError>>,
+{
+    use backon::{ExponentialBuilder, Retryable};
+    attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(FIRST_RETRY_DELAY)
+                .with_max_delay(MAX_RETRY_DELAY)
+                .with_jitter()
+                .with_max_times(COMMIT_ATTEMPTS - 1),
+        )
+        .when(is_retryable)
+        .notify(|e, delay| {
+            retried();
+            tracing::warn!(what, error = %e, retry_in = ?delay, "commit failed; retrying");
+        })
+        .await
+}
 
 /// The process committing for a job: the job's name and the epoch this process took it with.
 /// Epoch 0 never fences anyone (a table no process has fenced accepts it).
@@ -126,6 +167,33 @@ impl IcebergTable {
         checkpoint_id: u64,
         change: TableChange<'_>,
     ) -> Result<CommitOutcome, TableError> {
+        self.commit_change_observed(owner, checkpoint_id, change, || {})
+            .await
+    }
+
+    /// [`Self::commit_change`], calling `retried` before each attempt after the first.
+    pub async fn commit_change_observed(
+        &self,
+        owner: &JobOwner,
+        checkpoint_id: u64,
+        change: TableChange<'_>,
+        retried: impl Fn(),
+    ) -> Result<CommitOutcome, TableError> {
+        let what = format!("checkpoint {checkpoint_id} of `{}`", self.ident);
+        retry_commit(
+            &what,
+            || self.commit_change_once(owner, checkpoint_id, &change),
+            retried,
+        )
+        .await
+    }
+
+    async fn commit_change_once(
+        &self,
+        owner: &JobOwner,
+        checkpoint_id: u64,
+        change: &TableChange<'_>,
+    ) -> Result<CommitOutcome, TableError> {
         if owner.job.is_empty() {
             return Err(TableError::InvalidArgument(
                 "job id must not be empty".into(),
@@ -143,7 +211,7 @@ impl IcebergTable {
                     return Ok(Plan::Done(CommitOutcome::AlreadyCommitted { last }));
                 }
                 self.check_owner(&marks, owner)?;
-                let files = match &change {
+                let files = match change {
                     TableChange::Append(files) => files,
                     TableChange::Overwrite { change, via } => {
                         return Ok(Plan::Overwrite {
@@ -206,12 +274,16 @@ impl IcebergTable {
     /// property. Fails with `Fenced` if a newer epoch already owns the job.
     pub async fn fence(&self, owner: &JobOwner) -> Result<(), TableError> {
         let what = format!("the fence of job {} at epoch {}", owner.job, owner.epoch);
+        retry_commit(&what, || self.fence_once(owner, &what), || {}).await
+    }
+
+    async fn fence_once(&self, owner: &JobOwner, what: &str) -> Result<(), TableError> {
         let summary = HashMap::from([
             (JOB_ID_PROPERTY.to_owned(), owner.job.clone()),
             (EPOCH_PROPERTY.to_owned(), owner.epoch.to_string()),
         ]);
         let attempts = self
-            .commit_pinned(&what, |base| {
+            .commit_pinned(what, |base| {
                 let marks = self.read_marks(base, &owner.job)?;
                 self.check_owner(&marks, owner)?;
                 if marks.owner_epoch == Some(owner.epoch) {
@@ -227,7 +299,7 @@ impl IcebergTable {
                             .set(epoch_table_property(&owner.job), owner.epoch.to_string())
                             .apply(tx)
                     })
-                    .map_err(|source| self.failed(&what, source))?;
+                    .map_err(|source| self.failed(what, source))?;
                 Ok(Plan::Commit(Box::new(tx)))
             })
             .await?;
@@ -235,13 +307,13 @@ impl IcebergTable {
             Attempts::Done(_) | Attempts::Committed(_) => Ok(()),
             Attempts::Failed(commit_error) => {
                 // Did it land after all?
-                let (table, commit_error) = self.reload_after_failure(&what, commit_error).await?;
+                let (table, commit_error) = self.reload_after_failure(what, commit_error).await?;
                 let marks = self.read_marks(&table, &owner.job)?;
                 self.check_owner(&marks, owner)?;
                 if marks.owner_epoch == Some(owner.epoch) {
                     Ok(())
                 } else {
-                    Err(self.failed(&what, commit_error))
+                    Err(self.failed(what, commit_error))
                 }
             }
         }
@@ -256,58 +328,47 @@ impl IcebergTable {
     }
 
     /// Reloads, lets `plan` decide from the loaded table, and commits its transaction pinned to
-    /// that table; a conflict starts over (with backoff, up to [`MAX_COMMIT_ATTEMPTS`]).
+    /// that table. Losing a race to another writer is [`TableError::CommitConflict`], which
+    /// [`retry_commit`] tries again from a fresh reload.
     async fn commit_pinned<'p>(
         &self,
         what: &str,
         plan: impl Fn(&Table) -> Result<Plan<'p>, TableError>,
     ) -> Result<Attempts, TableError> {
-        let mut delay = FIRST_RETRY_DELAY;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let base = self.reload().await?;
-            let committed = match plan(&base)? {
-                Plan::Done(outcome) => return Ok(Attempts::Done(outcome)),
-                Plan::Commit(tx) => {
-                    let pinned = PinnedCatalog {
-                        inner: self.catalog.clone(),
-                        base,
-                    };
-                    crate::catalog_call::with_deadline(what, tx.commit(&pinned)).await
-                }
-                Plan::Overwrite {
-                    change,
-                    via,
-                    summary,
-                    also,
-                } => {
-                    let attempt = async {
-                        let staged = stage_overwrite(&base, change, summary, also).await?;
-                        via.commit(&base, staged).await?;
-                        self.catalog.load_table(&self.ident).await
-                    };
-                    crate::catalog_call::with_deadline(what, attempt).await
-                }
-            };
-            match committed {
-                Ok(committed) => return Ok(Attempts::Committed(committed)),
-                Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
-                    if attempt >= MAX_COMMIT_ATTEMPTS {
-                        return Err(TableError::CommitConflict {
-                            table: self.ident.to_string(),
-                            what: what.to_owned(),
-                            attempts: attempt,
-                            source: e,
-                        });
-                    }
-                    tracing::info!(table = %self.ident, what, attempt, error = %e,
-                        "iceberg commit conflicted; re-checking and retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_RETRY_DELAY);
-                }
-                Err(e) => return Ok(Attempts::Failed(e)),
+        let base = self.reload().await?;
+        let committed = match plan(&base)? {
+            Plan::Done(outcome) => return Ok(Attempts::Done(outcome)),
+            Plan::Commit(tx) => {
+                let pinned = PinnedCatalog {
+                    inner: self.catalog.clone(),
+                    base,
+                };
+                crate::catalog_call::with_deadline(what, tx.commit(&pinned)).await
             }
+            Plan::Overwrite {
+                change,
+                via,
+                summary,
+                also,
+            } => {
+                let attempt = async {
+                    let staged = stage_overwrite(&base, change, summary, also).await?;
+                    via.commit(&base, staged).await?;
+                    self.catalog.load_table(&self.ident).await
+                };
+                crate::catalog_call::with_deadline(what, attempt).await
+            }
+        };
+        match committed {
+            Ok(committed) => Ok(Attempts::Committed(committed)),
+            Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
+                Err(TableError::CommitConflict {
+                    table: self.ident.to_string(),
+                    what: what.to_owned(),
+                    source: e,
+                })
+            }
+            Err(e) => Ok(Attempts::Failed(e)),
         }
     }
 

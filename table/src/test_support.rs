@@ -16,14 +16,14 @@ use crate::iceberg_table::IcebergTable;
 use crate::table_commit::JobOwner;
 
 /// The owner of `job` at epoch 0 (no fencing).
-pub(crate) fn owner(job: &str) -> JobOwner {
+pub fn owner(job: &str) -> JobOwner {
     JobOwner {
         job: job.to_owned(),
         epoch: 0,
     }
 }
 
-pub(crate) fn test_schema(name: &str) -> TableSchema {
+pub fn test_schema(name: &str) -> TableSchema {
     TableSchema {
         name: name.to_owned(),
         columns: vec![
@@ -44,7 +44,7 @@ const DAY_MICROS: i64 = 86_400_000_000;
 
 /// Rows spanning two days (2024-01-01 and 2024-01-02), built with plain Arrow types (no
 /// field ids, `Binary`, naive timestamps) to exercise batch conforming too.
-pub(crate) fn two_day_batch() -> RecordBatch {
+pub fn two_day_batch() -> RecordBatch {
     let day0 = 19_723 * DAY_MICROS; // 2024-01-01T00:00:00Z
     let ts = vec![
         day0,
@@ -86,7 +86,7 @@ pub(crate) fn two_day_batch() -> RecordBatch {
     .expect("batch")
 }
 
-pub(crate) async fn sqlite_catalog(dir: &tempfile::TempDir) -> Arc<dyn Catalog> {
+pub async fn sqlite_catalog(dir: &tempfile::TempDir) -> Arc<dyn Catalog> {
     let cfg = CatalogConfig::new(
         format!("sqlite://{}/catalog.db", dir.path().display()),
         format!("file://{}/warehouse", dir.path().display()),
@@ -94,7 +94,7 @@ pub(crate) async fn sqlite_catalog(dir: &tempfile::TempDir) -> Arc<dyn Catalog> 
     connect_catalog(&cfg).await.expect("connect sqlite catalog")
 }
 
-pub(crate) async fn scan_rows(table: &IcebergTable) -> usize {
+pub async fn scan_rows(table: &IcebergTable) -> usize {
     scan_batches(table)
         .await
         .iter()
@@ -103,7 +103,7 @@ pub(crate) async fn scan_rows(table: &IcebergTable) -> usize {
 }
 
 /// The table's current rows as iceberg's own scan reads them.
-pub(crate) async fn scan_batches(table: &IcebergTable) -> Vec<RecordBatch> {
+pub async fn scan_batches(table: &IcebergTable) -> Vec<RecordBatch> {
     table
         .reload()
         .await

@@ -27,7 +27,7 @@ use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::{SinkError, TableLayout};
+use crate::{DataFileError, TableLayout};
 
 /// How long writing one batch's files may take before it counts as failed (a hung object
 /// store).
@@ -39,14 +39,14 @@ impl TableLayout {
     pub async fn write_table_files(
         &self,
         batch: RecordBatch,
-    ) -> Result<Option<TableFiles>, SinkError> {
+    ) -> Result<Option<TableFiles>, DataFileError> {
         let rows = batch.num_rows() as u64;
         if rows == 0 {
             return Ok(None);
         }
         let files = tokio::time::timeout(WRITE_TIMEOUT, self.write_data_files(batch))
             .await
-            .map_err(|_| SinkError::WriteTimeout {
+            .map_err(|_| DataFileError::WriteTimeout {
                 table: self.name.clone(),
                 after: WRITE_TIMEOUT,
             })??;
@@ -64,12 +64,15 @@ impl TableLayout {
     /// File names are `floe-<uuid v4>-<n>.parquet`, unique across processes and retries. An
     /// empty batch writes nothing and returns an empty vec. If writing fails midway, files
     /// already written are left as uncommitted orphans (invisible to readers).
-    pub async fn write_data_files(&self, batch: RecordBatch) -> Result<Vec<DataFile>, SinkError> {
+    pub async fn write_data_files(
+        &self,
+        batch: RecordBatch,
+    ) -> Result<Vec<DataFile>, DataFileError> {
         if batch.num_rows() == 0 {
             return Ok(Vec::new());
         }
         let batch = self.conform_batch(batch)?;
-        let write_err = |source: iceberg::Error| SinkError::Write {
+        let write_err = |source: iceberg::Error| DataFileError::Write {
             table: self.name.clone(),
             source,
         };
@@ -119,7 +122,7 @@ impl TableLayout {
                             .into_iter()
                             .next()
                             .map(|(key, _)| key)
-                            .ok_or_else(|| SinkError::BatchMismatch {
+                            .ok_or_else(|| DataFileError::BatchMismatch {
                                 table: self.name.clone(),
                                 reason: "no partition key for a non-empty run of rows".into(),
                             })?;
@@ -137,8 +140,8 @@ impl TableLayout {
     }
 
     /// Reorders/converts a batch to `self.arrow_schema` (see [`Self::arrow_schema`]).
-    fn conform_batch(&self, batch: RecordBatch) -> Result<RecordBatch, SinkError> {
-        let mismatch = |reason: String| SinkError::BatchMismatch {
+    fn conform_batch(&self, batch: RecordBatch) -> Result<RecordBatch, DataFileError> {
+        let mismatch = |reason: String| DataFileError::BatchMismatch {
             table: self.name.clone(),
             reason,
         };
@@ -172,7 +175,7 @@ impl TableLayout {
             columns.push(column);
         }
         RecordBatch::try_new(self.arrow_schema.clone(), columns).map_err(|source| {
-            SinkError::Arrow {
+            DataFileError::Arrow {
                 table: self.name.clone(),
                 source,
             }
@@ -180,7 +183,7 @@ impl TableLayout {
     }
 
     /// Data file metadata as iceberg's own JSON form of a manifest entry.
-    pub fn data_files_to_json(&self, files: &[DataFile]) -> Result<Vec<String>, SinkError> {
+    pub fn data_files_to_json(&self, files: &[DataFile]) -> Result<Vec<String>, DataFileError> {
         let metadata = &self.metadata;
         files
             .iter()
@@ -190,7 +193,7 @@ impl TableLayout {
                     metadata.default_partition_type(),
                     metadata.format_version(),
                 )
-                .map_err(|source| SinkError::DataFileJson {
+                .map_err(|source| DataFileError::DataFileJson {
                     table: self.name.clone(),
                     source,
                 })
@@ -200,7 +203,7 @@ impl TableLayout {
 
     /// Inverse of [`Self::data_files_to_json`]; the files are bound to the table's default
     /// partition spec (the one [`Self::write_data_files`] writes with).
-    pub fn data_files_from_json(&self, json: &[String]) -> Result<Vec<DataFile>, SinkError> {
+    pub fn data_files_from_json(&self, json: &[String]) -> Result<Vec<DataFile>, DataFileError> {
         let metadata = &self.metadata;
         json.iter()
             .map(|j| {
@@ -210,7 +213,7 @@ impl TableLayout {
                     metadata.default_partition_type(),
                     metadata.current_schema(),
                 )
-                .map_err(|source| SinkError::DataFileJson {
+                .map_err(|source| DataFileError::DataFileJson {
                     table: self.name.clone(),
                     source,
                 })

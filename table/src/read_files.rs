@@ -5,7 +5,7 @@ use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 
-use crate::{SinkError, TableLayout};
+use crate::{DataFileError, TableLayout};
 
 impl TableLayout {
     /// The rows of the data file at `path`: only the table columns at `columns` (indexes into
@@ -14,8 +14,8 @@ impl TableLayout {
         &self,
         path: &str,
         columns: Option<&[usize]>,
-    ) -> Result<Vec<RecordBatch>, SinkError> {
-        let failed = |reason: String| SinkError::Read {
+    ) -> Result<Vec<RecordBatch>, DataFileError> {
+        let failed = |reason: String| DataFileError::Read {
             path: path.to_owned(),
             reason,
         };

@@ -8,6 +8,7 @@
 //! completed and committed one after another, and the overwrite's commit refuses a table whose
 //! replaced files are no longer live.
 
+use crate::{DataFileError, TableLayout};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
@@ -15,7 +16,6 @@ use arrow_schema::DataType;
 use floe_common::append::{KAFKA_OFFSET, KAFKA_PARTITION};
 use floe_common::cdc::{CdcSpec, ChangeOrder, LatestChanges, CHANGED_AT, OP, SOURCE_LSN};
 use floe_common::checkpoint::TableFiles;
-use floe_sink::{SinkError, TableLayout};
 use iceberg::spec::{DataContentType, DataFile};
 use iceberg::table::Table;
 
@@ -23,7 +23,7 @@ use iceberg::table::Table;
 #[derive(Debug, thiserror::Error)]
 pub enum RewriteError {
     #[error(transparent)]
-    Sink(#[from] SinkError),
+    Sink(#[from] DataFileError),
     #[error("listing the live files of {table}: {source}")]
     Listing {
         table: String,

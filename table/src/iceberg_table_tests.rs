@@ -308,7 +308,7 @@ async fn schema_mismatch_and_bad_batches_are_clear_errors() {
         .write_data_files(nulls)
         .await
         .expect_err("nulls");
-    assert!(matches!(err, SinkError::Arrow { .. }), "{err}");
+    assert!(matches!(err, DataFileError::Arrow { .. }), "{err}");
 
     // Bad names / partitioning.
     let mut bad = spec.clone();
@@ -322,7 +322,7 @@ async fn schema_mismatch_and_bad_batches_are_clear_errors() {
     bad.partition[0].column = "views".into();
     assert!(matches!(
         IcebergTable::open_or_create(catalog.clone(), &bad).await,
-        Err(TableError::Sink(SinkError::InvalidSchema { .. }))
+        Err(TableError::Sink(DataFileError::InvalidSchema { .. }))
     ));
 }
 

@@ -15,7 +15,7 @@ use iceberg::table::Table;
 
 use crate::file_io::{file_io, fill_s3_defaults, is_s3_location};
 use crate::table_schema::{iceberg_schema, unbound_partition_spec};
-use crate::SinkError;
+use crate::DataFileError;
 
 /// Metadata keys that record a table's history, which writing new files never needs.
 const HISTORY_KEYS: &[&str] = &[
@@ -46,15 +46,15 @@ pub struct TableLayout {
 
 impl TableLayout {
     /// The layout of a table loaded from a catalog, writing through the table's own FileIO.
-    pub fn of_table(name: impl Into<String>, table: &Table) -> Result<Self, SinkError> {
+    pub fn of_table(name: impl Into<String>, table: &Table) -> Result<Self, DataFileError> {
         Self::new(name.into(), table.metadata_ref(), table.file_io().clone())
     }
 
     /// The layout a worker receives: S3 settings missing from the target's FileIO properties
     /// (the secrets of a remote worker's) come from this process's `AWS_*` environment.
-    pub fn from_target(target: &TableTarget) -> Result<Self, SinkError> {
+    pub fn from_target(target: &TableTarget) -> Result<Self, DataFileError> {
         let metadata: TableMetadata =
-            serde_json::from_str(&target.metadata_json).map_err(|e| SinkError::Metadata {
+            serde_json::from_str(&target.metadata_json).map_err(|e| DataFileError::Metadata {
                 table: target.table.clone(),
                 reason: e.to_string(),
             })?;
@@ -67,8 +67,8 @@ impl TableLayout {
 
     /// A table no catalog holds, at `location`, laid out as Floe creates its tables: for tools
     /// and tests that only write files.
-    pub fn for_schema(spec: &TableSchema, location: &str) -> Result<Self, SinkError> {
-        let invalid = |e: iceberg::Error| SinkError::Metadata {
+    pub fn for_schema(spec: &TableSchema, location: &str) -> Result<Self, DataFileError> {
+        let invalid = |e: iceberg::Error| DataFileError::Metadata {
             table: spec.name.clone(),
             reason: e.to_string(),
         };
@@ -91,12 +91,17 @@ impl TableLayout {
         )
     }
 
-    fn new(name: String, metadata: Arc<TableMetadata>, file_io: FileIO) -> Result<Self, SinkError> {
-        let arrow_schema =
-            schema_to_arrow_schema(metadata.current_schema()).map_err(|e| SinkError::Metadata {
+    fn new(
+        name: String,
+        metadata: Arc<TableMetadata>,
+        file_io: FileIO,
+    ) -> Result<Self, DataFileError> {
+        let arrow_schema = schema_to_arrow_schema(metadata.current_schema()).map_err(|e| {
+            DataFileError::Metadata {
                 table: name.clone(),
                 reason: e.to_string(),
-            })?;
+            }
+        })?;
         Ok(Self {
             name,
             metadata,
@@ -120,8 +125,8 @@ impl TableLayout {
     /// What a worker needs to write this table's files: the metadata without its history and
     /// the FileIO properties (secrets included: [`TableTarget::for_the_wire`] before they
     /// leave the process).
-    pub fn target(&self) -> Result<TableTarget, SinkError> {
-        let bad = |reason: String| SinkError::Metadata {
+    pub fn target(&self) -> Result<TableTarget, DataFileError> {
+        let bad = |reason: String| DataFileError::Metadata {
             table: self.name.clone(),
             reason,
         };

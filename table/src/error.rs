@@ -1,6 +1,6 @@
 /// Why rows could not become data files of a table.
 #[derive(Debug, thiserror::Error)]
-pub enum SinkError {
+pub enum DataFileError {
     /// The `TableSchema` itself is unusable (duplicate/unknown columns, bad partitioning).
     #[error("invalid schema for table `{table}`: {reason}")]
     InvalidSchema { table: String, reason: String },

@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use floe_common::schema::TableSchema;
-use floe_sink::table_schema::{
+use crate::table_schema::{
     iceberg_schema, schema_problems, unbound_partition_spec, warn_on_partition_difference,
 };
-use floe_sink::{SinkError, TableLayout};
+use crate::{DataFileError, TableLayout};
+use floe_common::schema::TableSchema;
 use iceberg::spec::FormatVersion;
 use iceberg::table::Table;
 use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
@@ -58,12 +58,11 @@ pub enum TableError {
         mine: u64,
         owner: u64,
     },
-    /// Every commit attempt lost a race with another writer.
-    #[error("commit of {what} to `{table}` conflicted {attempts} times: {source}")]
+    /// The commit lost a race with another writer.
+    #[error("commit of {what} to `{table}` conflicted with another writer: {source}")]
     CommitConflict {
         table: String,
         what: String,
-        attempts: u32,
         #[source]
         source: iceberg::Error,
     },
@@ -89,7 +88,7 @@ pub enum TableError {
     },
     /// Turning rows into the table's data files failed.
     #[error(transparent)]
-    Sink(#[from] SinkError),
+    Sink(#[from] DataFileError),
     /// A caller-supplied argument is unusable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

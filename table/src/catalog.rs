@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use floe_sink::file_io::{fill_s3_defaults, is_s3_location};
+use crate::file_io::{fill_s3_defaults, is_s3_location};
 use iceberg::{Catalog, CatalogBuilder, Runtime};
 use iceberg_catalog_rest::{
     RestCatalogBuilder, REST_CATALOG_PROP_URI, REST_CATALOG_PROP_WAREHOUSE,

@@ -1,0 +1,40 @@
+//! Floe's Iceberg tables, and the one place that touches them.
+//!
+//! - Catalogs: SQLite/Postgres SQL and REST ([`catalog`]), with deadlines on every call.
+//! - A table's shape: the Iceberg schema a [`floe_common::schema::TableSchema`] maps to
+//!   ([`table_schema`]), each output's rows as Arrow ([`rows`]).
+//! - Data files: Parquet written before a commit ([`TableLayout`]) and read back for rewrites.
+//!   Workers write the files of row-per-record outputs themselves; the committer writes the merged
+//!   aggregates.
+//! - Commits: an append or an overwrite pinned to the table state it checked, with the job's
+//!   checkpoint marker and epoch fence ([`table_commit`], [`overwrite_commit`], [`commit_marker`]).
+//! - CDC: the copy-on-write plans of dimension and history tables ([`dimension_rewrite`],
+//!   [`history_rewrite`]).
+
+// `iceberg::Error` is large; these results are per file or per commit, never per event.
+#![allow(clippy::result_large_err)]
+
+pub mod catalog;
+mod catalog_call;
+pub mod commit_marker;
+mod data_files;
+pub mod dimension_rewrite;
+mod error;
+pub mod file_io;
+pub mod history_rewrite;
+pub mod iceberg_table;
+mod layout;
+pub mod overwrite_commit;
+mod pinned_catalog;
+mod read_files;
+mod rest_commit;
+pub mod rows;
+mod sql_commit;
+pub mod table_commit;
+pub mod table_schema;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
+
+pub use data_files::WRITE_TIMEOUT;
+pub use error::DataFileError;
+pub use layout::TableLayout;
