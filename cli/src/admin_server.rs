@@ -2,20 +2,21 @@
 //! also `/status` (the cluster's status as JSON), `/history` (its last minutes) and `/`, a live
 //! page of both; and the task feeding a job's metrics.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
 use floe_coordinator::job::{CommitNotice, JobProgress};
 use floe_coordinator::metrics::JobMetrics;
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use crate::admin_tls::TlsListener;
 use crate::status_history::StatusHistory;
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -55,77 +56,62 @@ pub async fn serve(addr: SocketAddr, admin: Admin) -> anyhow::Result<SocketAddr>
         .with_context(|| format!("admin endpoint on {addr}"))?;
     let bound = listener.local_addr()?;
     tracing::info!(address = %bound, "serving /metrics, /status and /healthz");
+    let tls = admin.tls.clone();
+    let app = routes(admin);
     tokio::spawn(async move {
-        loop {
-            let (stream, _) = match listener.accept().await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics endpoint: accept failed");
-                    continue;
-                }
-            };
-            let admin = admin.clone();
-            tokio::spawn(async move {
-                match admin.tls.clone() {
-                    Some(tls) => match tls.accept(stream).await {
-                        Ok(stream) => serve_connection(stream, admin).await,
-                        Err(e) => tracing::debug!(error = %e, "admin TLS handshake failed"),
-                    },
-                    None => serve_connection(stream, admin).await,
-                }
-            });
+        let served = match tls {
+            Some(tls) => axum::serve(TlsListener::spawn(listener, tls), app).await,
+            None => axum::serve(listener, app).await,
+        };
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the admin endpoint stopped");
         }
     });
     Ok(bound)
 }
 
-async fn serve_connection<S>(stream: S, admin: Admin)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |req| respond(req, admin.clone()));
-    if let Err(e) = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .await
-    {
-        tracing::debug!(error = %e, "admin connection ended");
+/// `/metrics` and `/healthz` always; `/status`, `/history` and the page where there is a status.
+fn routes(admin: Admin) -> Router {
+    let mut router = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }));
+    if admin.status.is_some() {
+        router = router
+            .route("/status", get(status))
+            .route("/history", get(history))
+            .route(
+                "/",
+                get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE) }),
+            );
     }
+    router.fallback(not_found).with_state(admin)
 }
 
-async fn respond(
-    req: Request<Incoming>,
-    admin: Admin,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (status, content_type, body) = match (req.method(), req.uri().path(), &admin.status) {
-        (&hyper::Method::GET, "/metrics", _) => (StatusCode::OK, CONTENT_TYPE, (admin.metrics)()),
-        (&hyper::Method::GET, "/status", Some(s)) => {
-            (StatusCode::OK, "application/json", s.borrow().clone())
-        }
-        (&hyper::Method::GET, "/history", Some(_)) => {
-            let json = admin.history.as_ref().map_or_else(
-                || "[]".to_owned(),
-                |h| h.lock().unwrap_or_else(PoisonError::into_inner).to_json(),
-            );
-            (StatusCode::OK, "application/json", json)
-        }
-        (&hyper::Method::GET, "/", Some(_)) => {
-            (StatusCode::OK, "text/html; charset=utf-8", PAGE.to_owned())
-        }
-        (&hyper::Method::GET, "/healthz", _) => (StatusCode::OK, "text/plain", "ok\n".into()),
-        _ => (
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "not found: try /, /metrics, /status, /history or /healthz\n".to_owned(),
-        ),
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
-        response
-            .headers_mut()
-            .insert(hyper::header::CONTENT_TYPE, v);
-    }
-    Ok(response)
+async fn metrics(State(admin): State<Admin>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], (admin.metrics)())
+}
+
+async fn status(State(admin): State<Admin>) -> impl IntoResponse {
+    let json = admin
+        .status
+        .as_ref()
+        .map_or_else(|| "{}".to_owned(), |s| s.borrow().clone());
+    ([(header::CONTENT_TYPE, "application/json")], json)
+}
+
+async fn history(State(admin): State<Admin>) -> impl IntoResponse {
+    let json = admin.history.as_ref().map_or_else(
+        || "[]".to_owned(),
+        |h| h.lock().unwrap_or_else(PoisonError::into_inner).to_json(),
+    );
+    ([(header::CONTENT_TYPE, "application/json")], json)
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        "not found: try /, /metrics, /status, /history or /healthz\n",
+    )
 }
 
 /// Feeds `metrics` from one job's progress and commit notices until the job ends.

@@ -23,6 +23,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, Producer};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::generator::{send, ContentEvents};
 use crate::progress::ProgressView;
@@ -120,7 +121,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         })
     };
 
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop = CancellationToken::new();
     let (progress_tx, mut progress_rx) = watch::channel(JobProgress::default());
     let options = JobOptions::new(&cfg);
     let workers = in_process_workers(1, store.clone(), WorkerOptions::default());
@@ -130,7 +131,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         store,
         options,
         workers,
-        stop_rx,
+        stop.clone(),
         progress_tx,
     ));
     let mut view = ProgressView::new();
@@ -150,7 +151,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let result = match early {
         Some(r) => r,
         None => {
-            let _ = stop_tx.send(true);
+            stop.cancel();
             println!("\nstopping: finishing the last checkpoint…");
             job_task.await
         }

@@ -9,6 +9,7 @@ use floe_coordinator::job::{run_job, JobOptions, JobProgress};
 use floe_coordinator::metrics::JobMetrics;
 use floe_worker::{in_process_workers, WorkerOptions};
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::config_args::ConfigArgs;
 
@@ -44,8 +45,8 @@ pub fn parse_start(text: &str) -> Result<StartPosition, String> {
     }
 }
 
-/// Turns SIGTERM and Ctrl-C into `true` on `tx`.
-pub fn stop_on_signals(tx: watch::Sender<bool>) {
+/// Cancels `stop` on SIGTERM or Ctrl-C.
+pub fn stop_on_signals(stop: CancellationToken) {
     tokio::spawn(async move {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -60,7 +61,7 @@ pub fn stop_on_signals(tx: watch::Sender<bool>) {
             _ = tokio::signal::ctrl_c() => {}
         }
         tracing::info!("stopping: finishing the current checkpoint");
-        let _ = tx.send(true);
+        stop.cancel();
     });
 }
 
@@ -80,8 +81,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let (stop_tx, stop) = watch::channel(false);
-    stop_on_signals(stop_tx.clone());
+    let stop = CancellationToken::new();
+    stop_on_signals(stop.clone());
     let mut tasks = tokio::task::JoinSet::new();
     for job in cfg.jobs.clone() {
         let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
@@ -125,7 +126,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             Ok(done) => done,
             Err(e) => {
                 tracing::error!(error = %e, "a job panicked; stopping the others");
-                let _ = stop_tx.send(true);
+                stop.cancel();
                 failed.get_or_insert(anyhow::anyhow!("a job panicked: {e}"));
                 continue;
             }
@@ -140,7 +141,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ),
             Err(e) => {
                 tracing::error!(job = %name, error = %e, "job failed; stopping the others");
-                let _ = stop_tx.send(true);
+                stop.cancel();
                 failed.get_or_insert(e.into());
             }
         }

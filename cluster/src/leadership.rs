@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use etcd_client::{LeaderKey, ResignOptions};
+use tokio_util::sync::CancellationToken;
 
 use crate::{ClusterError, Etcd};
 
@@ -13,7 +14,7 @@ pub struct Leadership {
     etcd: Etcd,
     leader: LeaderKey,
     lease: i64,
-    lost: tokio::sync::watch::Receiver<bool>,
+    lost: CancellationToken,
     keeper: tokio::task::JoinHandle<()>,
 }
 
@@ -21,8 +22,8 @@ impl Leadership {
     /// Campaigns as `name` and returns once elected (standbys wait here).
     pub async fn campaign(etcd: &Etcd, name: &str, ttl: Duration) -> Result<Self, ClusterError> {
         let (lease, ttl_s) = etcd.grant_lease(ttl).await?;
-        let (lost_tx, lost) = tokio::sync::watch::channel(false);
-        let keeper = tokio::spawn(keep_alive(etcd.clone(), lease, ttl_s, lost_tx));
+        let lost = CancellationToken::new();
+        let keeper = tokio::spawn(keep_alive(etcd.clone(), lease, ttl_s, lost.clone()));
         tracing::info!(coordinator = name, "standing for leader");
         let mut response = etcd
             .without_deadline()
@@ -45,11 +46,7 @@ impl Leadership {
 
     /// Resolves when the lease (and with it the leadership) is lost.
     pub async fn lost(&mut self) {
-        while !*self.lost.borrow() {
-            if self.lost.changed().await.is_err() {
-                return;
-            }
-        }
+        self.lost.cancelled().await
     }
 
     /// Steps down so that a standby takes over at once.
@@ -73,8 +70,10 @@ pub async fn current_leader(etcd: &Etcd) -> Result<Option<String>, ClusterError>
     }
 }
 
-/// Keeps the lease alive; reports its loss once and stops.
-async fn keep_alive(etcd: Etcd, lease: i64, ttl_s: i64, lost: tokio::sync::watch::Sender<bool>) {
+/// Keeps the lease alive; reports its loss once and stops (a keeper that ends in any other way
+/// reports the loss too).
+async fn keep_alive(etcd: Etcd, lease: i64, ttl_s: i64, lost: CancellationToken) {
+    let lost = lost.drop_guard();
     let every = Duration::from_millis((ttl_s as u64 * 1000) / 3);
     let mut client = etcd.client.clone();
     if let Ok((mut keeper, mut responses)) = client.lease_keep_alive(lease).await {
@@ -91,5 +90,5 @@ async fn keep_alive(etcd: Etcd, lease: i64, ttl_s: i64, lost: tokio::sync::watch
         }
     }
     tracing::error!(lease, "the leader's etcd lease is lost");
-    let _ = lost.send(true);
+    drop(lost);
 }

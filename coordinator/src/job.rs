@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use floe_common::config::{JobSpec, StartPosition, ValidatedConfig};
 use floe_common::job_watermark::JobWatermark;
@@ -16,9 +17,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::committer::{CommitterError, IcebergCommitter};
 use crate::controller::{self, JobContext, Members};
-use crate::overwrite_commit::SnapshotCommits;
 use crate::source_ends::SourceEnds;
 use crate::topic_listing::TopicListing;
+use floe_table::overwrite_commit::SnapshotCommits;
 
 /// How often the source's end offsets (for consumer lag) are asked.
 const SOURCE_ENDS_EVERY: Duration = Duration::from_secs(2);
@@ -232,7 +233,7 @@ pub struct JobSummary {
     pub checkpoint_durations: Vec<Duration>,
 }
 
-/// Runs `job` on the workers of `members` until `stop` turns true (then finishes one last
+/// Runs `job` on the workers of `members` until `stop` is cancelled (then finishes one last
 /// checkpoint) or, for bounded runs, until the input is fully processed and committed.
 pub async fn run_job(
     job: Arc<JobSpec>,
@@ -240,7 +241,7 @@ pub async fn run_job(
     store: CheckpointStore,
     options: JobOptions,
     members: Members,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
     progress: watch::Sender<JobProgress>,
 ) -> Result<JobSummary, JobError> {
     let job = match options.start_over {

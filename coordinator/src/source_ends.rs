@@ -8,12 +8,13 @@ use std::time::Duration;
 use floe_source::PartitionSource;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// The source's end offsets by partition, as last asked; asking stops with [`SourceEnds::stop`]
 /// (or, without waiting for the source to be let go, when this is dropped).
 pub struct SourceEnds {
     ends: watch::Receiver<BTreeMap<i32, i64>>,
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
@@ -21,7 +22,8 @@ impl SourceEnds {
     /// Asks `source` for its partitions' ends now and then every `every`.
     pub fn spawn(source: Arc<dyn PartitionSource>, every: Duration) -> Self {
         let (tx, ends) = watch::channel(BTreeMap::new());
-        let (stop, mut stopped) = watch::channel(false);
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
         let task = tokio::spawn(async move {
             loop {
                 let source = source.clone();
@@ -40,7 +42,7 @@ impl SourceEnds {
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
-                    _ = stopped.changed() => break,
+                    _ = stopped.cancelled() => break,
                 }
             }
         });
@@ -50,7 +52,7 @@ impl SourceEnds {
     /// Stops asking and waits until the source is let go: a Kafka client must not outlive the
     /// job (the demo's in-process cluster goes away right after it).
     pub async fn stop(&mut self) {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         let _ = (&mut self.task).await;
     }
 

@@ -13,10 +13,10 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::RecordBatch;
 use floe_common::config::{FloeConfig, JobSpec, ValidatedConfig};
-use floe_coordinator::catalog::{connect_catalog, CatalogConfig};
 use floe_coordinator::job::{run_job, JobError, JobOptions, JobProgress, JobSummary};
 use floe_source::{PartitionSource, SourceError};
 use floe_storage::{open_location, CheckpointStore};
+use floe_table::catalog::{connect_catalog, CatalogConfig};
 use floe_worker::{in_process_workers, WorkerOptions};
 use futures::TryStreamExt;
 use iceberg::{Catalog, TableIdent};
@@ -169,7 +169,7 @@ fn mock_topic(partitions: i32) -> (MockCluster<'static, DefaultProducerContext>,
 /// A job running in a task, and its controls.
 struct Running {
     task: tokio::task::JoinHandle<Result<JobSummary, JobError>>,
-    stop: watch::Sender<bool>,
+    stop: tokio_util::sync::CancellationToken,
     progress: watch::Receiver<JobProgress>,
 }
 
@@ -180,7 +180,8 @@ fn spawn_job(
     bounded: bool,
     workers: usize,
 ) -> Running {
-    let (stop, stop_rx) = watch::channel(false);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stop_rx = stop.clone();
     let (progress_tx, progress) = watch::channel(JobProgress::default());
     let options = JobOptions {
         partition_source: source,
@@ -237,7 +238,7 @@ async fn partitions_a_topic_gains_are_read_from_their_start_into_the_right_windo
         p.rows_committed >= 4
     })
     .await;
-    stop_tx.send(true).expect("stop");
+    stop_tx.cancel();
     let summary = job.await.expect("join").expect("job");
     assert_eq!(
         summary.progress.late_rejected, 0,
@@ -279,7 +280,7 @@ async fn partitions_gained_while_the_job_was_down_are_read_from_their_start() {
         p.checkpoints_committed > 0
     })
     .await;
-    first.stop.send(true).expect("stop");
+    first.stop.cancel();
     first.task.await.expect("join").expect("first run");
 
     // While the job is down: the topic grows, its new partitions get records.
@@ -379,7 +380,7 @@ async fn a_generator_job_counts_exactly_what_was_generated_across_a_restart() {
         p.checkpoints_committed > 0 && p.events > 0
     })
     .await;
-    first.stop.send(true).expect("stop");
+    first.stop.cancel();
     first.task.await.expect("join").expect("first run");
     let summary = spawn_job(&s, None, true, 2)
         .task

@@ -8,7 +8,7 @@ use floe_common::config::{JobSpec, SinkRole};
 use floe_common::table_target::TableTarget;
 use floe_common::window::RecordOutput;
 use floe_proto::Assignment;
-use floe_sink::{rows, TableLayout};
+use floe_table::{rows, TableLayout};
 
 use crate::worker::WorkerError;
 

@@ -7,6 +7,7 @@
 //!   divided by;
 //! - `memory`: bytes per open (window, key), by the state's own accounting of its heap.
 
+use std::hash::Hasher;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,7 +22,7 @@ use floe_worker::worker_tables::WorkerTables;
 
 use super::baseline::PlainLoop;
 use super::rounds::{median_by, paired_ratios};
-use super::{bench_config, cpu_seconds, percentile, status_kib, BenchArgs};
+use super::{bench_config, cpu_seconds, peak_rss_kib, percentile, BenchArgs};
 use crate::generator::ContentEvents;
 
 /// Generated records: (partition, offset, value).
@@ -35,17 +36,13 @@ pub(super) fn generate(args: &BenchArgs) -> Records {
     for i in 0..args.events {
         // 1,000 events per second of event time.
         let e = events.next_event(start + i as i64);
-        let p = (fnv1a(&e.video_id) % offsets.len() as u64) as usize;
+        let mut key_hash = fnv::FnvHasher::default();
+        key_hash.write(e.video_id.as_bytes());
+        let p = (key_hash.finish() % offsets.len() as u64) as usize;
         records.push((p as i32, offsets[p], e.json));
         offsets[p] += 1;
     }
     records
-}
-
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    })
 }
 
 /// Decodes one chunk of records into `batch`, reusing its buffers as the worker's readers do.
@@ -395,7 +392,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
             "checkpoint_phases_total_ms": pipe.phases.to_json(),
         },
         "memory": {
-            "peak_rss_kib": status_kib("VmHWM:"),
+            "peak_rss_kib": peak_rss_kib(),
             "open_window_keys": open_keys,
             "bytes_per_open_window_key": per_entry,
             "bytes_per_open_window_key_target": 120,

@@ -17,6 +17,7 @@ use floe_coordinator::job::{run_job, CommitNotice, JobOptions, JobProgress};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::{bench_config, create_topic, BenchArgs};
 use crate::generator::{send, ContentEvents};
@@ -39,11 +40,17 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
         ..JobOptions::new(&cfg)
     };
     let workers = super::bench_workers(args, &store);
-    let (stop_tx, stop) = watch::channel(false);
+    let stop = CancellationToken::new();
     let (progress, _) = watch::channel(JobProgress::default());
     let started = Instant::now();
     let job_task = tokio::spawn(run_job(
-        job, catalog, store, options, workers, stop, progress,
+        job,
+        catalog,
+        store,
+        options,
+        workers,
+        stop.clone(),
+        progress,
     ));
 
     eprintln!(
@@ -100,7 +107,7 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
         }
     }
     let produced = producer.await??;
-    let _ = stop_tx.send(true);
+    stop.cancel();
     let summary = job_task.await??;
     let minutes = started.elapsed().as_secs_f64() / 60.0;
 

@@ -233,7 +233,7 @@ async fn bounded_run(
         ..JobOptions::new(cfg)
     };
     let workers = bench_workers(args, &store);
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let stop = tokio_util::sync::CancellationToken::new();
     let (progress, _) = tokio::sync::watch::channel(JobProgress::default());
     let summary = run_job(job, catalog, store, options, workers, stop, progress).await?;
     Ok((summary, wall.elapsed().as_secs_f64(), cpu_seconds() - cpu))
@@ -267,31 +267,24 @@ pub(crate) async fn ensure_topic(
     Ok(())
 }
 
-/// CPU seconds (user + system) this process has used, from /proc (Linux).
+/// CPU seconds (user + system) this process has used (Linux).
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    procfs::process::Process::myself()
+        .and_then(|p| p.stat())
+        .map_or(0.0, |stat| ticks_to_seconds(stat.utime + stat.stime))
 }
 
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// Clock ticks as seconds, at the kernel's tick rate.
+fn ticks_to_seconds(ticks: u64) -> f64 {
+    ticks as f64 / procfs::ticks_per_second() as f64
+}
+
+/// This process's peak resident memory (Linux).
+fn peak_rss_kib() -> u64 {
+    procfs::process::Process::myself()
+        .and_then(|p| p.status())
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
+        .and_then(|status| status.vmhwm)
         .unwrap_or(0)
 }
 

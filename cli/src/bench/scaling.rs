@@ -19,13 +19,13 @@ use super::BenchArgs;
 
 const PARTITIONS: i32 = 8;
 
-/// CPU seconds a running process has used so far, from /proc.
+/// CPU seconds (user + system) a running process has used so far.
 fn cpu_of(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+    let stat = procfs::process::Process::new(i32::try_from(pid).ok()?)
+        .ok()?
+        .stat()
+        .ok()?;
+    Some(super::ticks_to_seconds(stat.utime + stat.stime))
 }
 
 fn spawn(args: &[String], log: &Path, threads: Option<usize>) -> anyhow::Result<Child> {

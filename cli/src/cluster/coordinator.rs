@@ -18,6 +18,7 @@ use floe_proto::WorkerService;
 use floe_storage::to_url;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::{host_name, EtcdArgs, TlsArgs};
 use crate::config_args::ConfigArgs;
@@ -86,13 +87,13 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.listen {
         serve_status(addr, status_rx.clone(), tls.as_ref()).await?;
     }
-    let (stop_tx, mut stop) = watch::channel(false);
-    crate::run::stop_on_signals(stop_tx);
+    let stop = CancellationToken::new();
+    crate::run::stop_on_signals(stop.clone());
 
     metrics.observe_leadership(false);
     let mut leadership = tokio::select! {
         elected = Leadership::campaign(&etcd, &name, args.lease_ttl) => elected?,
-        _ = stop.wait_for(|s| *s) => return Ok(()),
+        _ = stop.cancelled() => return Ok(()),
     };
     metrics.observe_leadership(true);
     let catalog = crate::setup::catalog(&cfg).await?;

@@ -12,7 +12,7 @@ use floe_cluster::registration::{Registration, WorkerRecord};
 use floe_proto::grpc::WorkerGrpcService;
 use floe_worker::metrics::WorkerMetrics;
 use floe_worker::{LocalWorker, WorkerOptions, WorkerStores};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::{host_name, EtcdArgs, TlsArgs};
 
@@ -94,7 +94,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
             }
         });
     }
-    let (shutdown_tx, mut shutdown) = watch::channel(false);
+    let shutdown = CancellationToken::new();
     if args.tls.tls_cert.is_some() && args.tls.tls_ca.is_none() {
         tracing::warn!(
             "serving TLS without --tls-ca: any client that reaches this worker can drive it; \
@@ -117,9 +117,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         .add_service(WorkerGrpcService::new(worker.clone()).into_server())
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
-            async move {
-                let _ = shutdown.wait_for(|s| *s).await;
-            },
+            shutdown.clone().cancelled_owned(),
         );
     let server = tokio::spawn(server);
     tracing::info!(worker = %name, listen = %bound, %advertise, "worker serving");
@@ -135,9 +133,9 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     )
     .await?;
 
-    let (stop_tx, mut stop) = watch::channel(false);
-    crate::run::stop_on_signals(stop_tx);
-    let _ = stop.wait_for(|s| *s).await;
+    let stop = CancellationToken::new();
+    crate::run::stop_on_signals(stop.clone());
+    stop.cancelled().await;
     tracing::info!(worker = %name, "leaving the cluster: the coordinator moves this worker's partitions");
     registration.leave().await?;
     // The coordinator sees the change after its settle time, checkpoints with this worker and
@@ -155,7 +153,7 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let _ = shutdown_tx.send(true);
+    shutdown.cancel();
     let _ = server.await;
     tracing::info!(worker = %name, "left");
     Ok(())

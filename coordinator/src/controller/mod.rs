@@ -20,6 +20,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 use floe_common::config::JobSpec;
 use floe_common::job_watermark::JobWatermark;
@@ -78,7 +79,7 @@ pub struct JobContext {
     /// The topic's partitions, listed off the controller's path (scheduling waits for them,
     /// running only glances to see the topic grow).
     pub topic_listing: TopicListing,
-    pub stop: watch::Receiver<bool>,
+    pub stop: CancellationToken,
     pub progress_tx: watch::Sender<JobProgress>,
     pub progress: JobProgress,
     pub summary: JobSummary,
@@ -152,7 +153,7 @@ impl JobContext {
         // A change of members (the failed worker's lease ran out, a new one came) ends the wait.
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = self.stop.changed() => {}
+            _ = self.stop.cancelled() => {}
             changed = self.members.changed() => {
                 if changed.is_err() {
                     tokio::time::sleep(pause).await;
@@ -165,9 +166,9 @@ impl JobContext {
         Ok(State::Recovering)
     }
 
-    /// Whether the job was asked to stop (a dropped sender counts: no one can ask any more).
+    /// Whether the job was asked to stop.
     pub fn stop_requested(&self) -> bool {
-        *self.stop.borrow() || self.stop.has_changed().is_err()
+        self.stop.is_cancelled()
     }
 }
 

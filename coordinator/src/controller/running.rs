@@ -25,7 +25,7 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
         if !ctx.stop_requested() {
             tokio::select! {
                 _ = tokio::time::sleep_until(next_checkpoint) => {}
-                _ = ctx.stop.changed() => {}
+                _ = ctx.stop.cancelled() => {}
                 _ = members_changed(&mut ctx.members) => {
                     return Ok(State::Rescaling { why: "the members changed".into() });
                 }

@@ -68,7 +68,7 @@ async fn wait_for_members(ctx: &mut JobContext) -> Option<Vec<Arc<dyn WorkerServ
         tracing::info!(job = %ctx.job.name, "waiting for workers");
         tokio::select! {
             changed = ctx.members.changed() => if changed.is_err() { return None },
-            _ = ctx.stop.changed() => return None,
+            _ = ctx.stop.cancelled() => return None,
         }
     }
 }

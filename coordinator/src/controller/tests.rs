@@ -19,7 +19,7 @@ use floe_storage::{open_location, CheckpointStore};
 use tokio::sync::watch;
 
 use crate::job::{run_job, JobError, JobOptions, JobProgress, JobSummary};
-use crate::test_support::sqlite_catalog;
+use floe_table::test_support::sqlite_catalog;
 
 /// What a fake worker was asked, and how it answers.
 #[derive(Default)]
@@ -192,7 +192,7 @@ type Members = watch::Sender<Vec<Arc<dyn WorkerService>>>;
 struct Harness {
     _dir: tempfile::TempDir,
     members: Members,
-    stop: watch::Sender<bool>,
+    stop: tokio_util::sync::CancellationToken,
     progress: watch::Receiver<JobProgress>,
     task: tokio::task::JoinHandle<Result<JobSummary, JobError>>,
 }
@@ -236,7 +236,8 @@ async fn start_with(
         .map(|w| w.clone() as Arc<dyn WorkerService>)
         .collect();
     let (members, members_rx) = watch::channel(list);
-    let (stop, stop_rx) = watch::channel(false);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stop_rx = stop.clone();
     let (progress_tx, progress) = watch::channel(JobProgress::default());
     let task = tokio::spawn(run_job(
         job,
@@ -328,7 +329,7 @@ async fn a_lost_worker_s_partitions_restart_from_the_last_checkpoint_on_the_othe
         "the checkpoint names who held each partition: {restore:?}"
     );
     assert_eq!(restore.holders.len(), 4);
-    h.stop.send(true).expect("stop");
+    h.stop.cancel();
     h.task.await.expect("join").expect("job stops cleanly");
 }
 
@@ -369,7 +370,7 @@ async fn a_new_member_gets_its_share_through_a_checkpoint() {
         Some(rescale),
         "both restore from the same checkpoint"
     );
-    h.stop.send(true).expect("stop");
+    h.stop.cancel();
     h.task.await.expect("join").expect("job stops cleanly");
 }
 
@@ -392,7 +393,7 @@ async fn checkpoints_go_on_while_the_topic_cannot_be_listed() {
     })
     .await;
     source.set_away(false);
-    h.stop.send(true).expect("stop");
+    h.stop.cancel();
     h.task.await.expect("join").expect("job stops cleanly");
 }
 
