@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::{
     floe_bin, free_local_addr, unique_topic, ContentGen, EventLog, Expect, FloeProcess, Job,
-    JobOptions, Kafka, Placement, Produced, Record, Services, StreamSpec, BAD_KINDS, BASE_TS,
+    JobOptions, Placement, Produced, Record, Services, StreamSpec, BAD_KINDS, BASE_TS,
 };
 
 /// How long a dead process keeps its lease: how soon its partitions (or leadership) move.
@@ -292,18 +292,15 @@ pub fn cluster_job(services: &Services, label: &str, partitions: i32) -> Job {
 
 /// `count` events over `minutes` of event time on random partitions, plus bad records.
 pub fn mixed_records(partitions: i32, seed: u64, minutes: i64, count: usize) -> Vec<Record> {
-    let mut gen = ContentGen::new(seed, 40);
-    let mut recs = gen.stream(&StreamSpec {
-        start_ms: BASE_TS + 5_000,
-        duration_ms: minutes * 60_000,
+    let spec = StreamSpec::minutes(
+        BASE_TS + 5_000,
+        minutes,
         count,
         partitions,
-        placement: Placement::Random,
-        jitter_ms: 5_000,
-    });
-    let bad = gen.bad_records(2 * BAD_KINDS, partitions);
-    gen.insert_randomly(&mut recs, bad, 0);
-    recs
+        Placement::Random,
+        5_000,
+    );
+    ContentGen::new(seed, 40).stream_with_bad(&spec, 2 * BAD_KINDS)
 }
 
 /// Produces `records` in chunks over about `over`, in the background.
@@ -312,18 +309,9 @@ pub fn produce_slowly(
     records: Vec<Record>,
     over: Duration,
 ) -> JoinHandle<Vec<Produced>> {
-    let (topic, brokers) = (job.topic.clone(), job.services.brokers.clone());
     let chunks = 40usize;
-    let pause = over / chunks as u32;
-    std::thread::spawn(move || {
-        let kafka = Kafka::connect(&brokers);
-        let mut out = Vec::new();
-        for chunk in records.chunks(records.len().div_ceil(chunks).max(1)) {
-            out.extend(kafka.produce(&topic, chunk));
-            std::thread::sleep(pause);
-        }
-        out
-    })
+    let chunk = records.len().div_ceil(chunks).max(1);
+    job.produce_in_background(records, chunk, over / chunks as u32)
 }
 
 /// Waits for the producer and for the cluster to have read everything (each partition at its

@@ -48,6 +48,27 @@ pub struct StreamSpec {
     pub jitter_ms: i64,
 }
 
+impl StreamSpec {
+    /// `count` events over `minutes` of event time from `start_ms`.
+    pub fn minutes(
+        start_ms: i64,
+        minutes: i64,
+        count: usize,
+        partitions: i32,
+        placement: Placement,
+        jitter_ms: i64,
+    ) -> StreamSpec {
+        StreamSpec {
+            start_ms,
+            duration_ms: minutes * 60_000,
+            count,
+            partitions,
+            placement,
+            jitter_ms,
+        }
+    }
+}
+
 /// Kinds of undecodable records [`ContentGen::bad_record`] makes.
 pub const BAD_KINDS: usize = 11;
 
@@ -264,6 +285,31 @@ impl ContentGen {
         }
     }
 
+    /// [`ContentGen::stream`] with `bad` undecodable records ([`ContentGen::bad_records`] on
+    /// the stream's partitions) inserted at random positions.
+    pub fn stream_with_bad(&mut self, spec: &StreamSpec, bad: usize) -> Vec<Record> {
+        let mut recs = self.stream(spec);
+        let bad = self.bad_records(bad, spec.partitions);
+        self.insert_randomly(&mut recs, bad, 0);
+        recs
+    }
+
+    /// `n` events labelled late, at random times of `ts`, on partitions `0..partitions` in turn
+    /// (the caller knows their windows have closed).
+    pub fn late_events(
+        &mut self,
+        n: usize,
+        partitions: i32,
+        ts: std::ops::RangeInclusive<i64>,
+    ) -> Vec<Record> {
+        (0..n)
+            .map(|i| {
+                let t = self.rng.random_range(ts.clone());
+                self.late_event(i as i32 % partitions, t)
+            })
+            .collect()
+    }
+
     /// `n` bad records of every kind in turn, on random partitions of `0..partitions`.
     pub fn bad_records(&mut self, n: usize, partitions: i32) -> Vec<Record> {
         (0..n)
@@ -301,14 +347,7 @@ mod tests {
 
     #[test]
     fn generator_is_deterministic() {
-        let spec = StreamSpec {
-            start_ms: BASE_TS,
-            duration_ms: 300_000,
-            count: 500,
-            partitions: 3,
-            placement: Placement::ByKey,
-            jitter_ms: 8_000,
-        };
+        let spec = StreamSpec::minutes(BASE_TS, 5, 500, 3, Placement::ByKey, 8_000);
         let a = ContentGen::new(7, 20).stream(&spec);
         let b = ContentGen::new(7, 20).stream(&spec);
         assert_eq!(
@@ -341,14 +380,8 @@ mod tests {
     fn jittered_streams_are_never_late() {
         for seed in 0..20 {
             let mut g = ContentGen::new(seed, 20);
-            let recs = g.stream(&StreamSpec {
-                start_ms: BASE_TS + 17_300,
-                duration_ms: 300_000,
-                count: 2000,
-                partitions: 3,
-                placement: Placement::Random,
-                jitter_ms: 8_000,
-            });
+            let spec = StreamSpec::minutes(BASE_TS + 17_300, 5, 2000, 3, Placement::Random, 8_000);
+            let recs = g.stream(&spec);
             fake_log(recs).validate_labels(false, None);
         }
     }
@@ -357,14 +390,8 @@ mod tests {
     #[should_panic(expected = "labelled late")]
     fn late_labels_need_a_proof_on_several_partitions() {
         let mut g = ContentGen::new(1, 5);
-        let mut recs = g.stream(&StreamSpec {
-            start_ms: BASE_TS,
-            duration_ms: 300_000,
-            count: 300,
-            partitions: 2,
-            placement: Placement::Random,
-            jitter_ms: 0,
-        });
+        let spec = StreamSpec::minutes(BASE_TS, 5, 300, 2, Placement::Random, 0);
+        let mut recs = g.stream(&spec);
         recs.push(g.late_event(0, BASE_TS + 1_000));
         fake_log(recs).validate_labels(false, None);
     }
@@ -372,14 +399,8 @@ mod tests {
     #[test]
     fn late_labels_hold_on_one_partition() {
         let mut g = ContentGen::new(1, 5);
-        let mut recs = g.stream(&StreamSpec {
-            start_ms: BASE_TS,
-            duration_ms: 300_000,
-            count: 300,
-            partitions: 1,
-            placement: Placement::Fixed(0),
-            jitter_ms: 0,
-        });
+        let spec = StreamSpec::minutes(BASE_TS, 5, 300, 1, Placement::Fixed(0), 0);
+        let mut recs = g.stream(&spec);
         recs.push(g.late_event(0, BASE_TS + 1_000));
         fake_log(recs).validate_labels(true, None);
     }

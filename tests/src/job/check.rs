@@ -122,6 +122,26 @@ impl Job {
         }
     }
 
+    /// The checkpoint ids of `job`'s snapshots of `table`, oldest first, each committed once.
+    pub fn assert_each_checkpoint_once(&mut self, table: &str, job: &str) -> Vec<u64> {
+        let ids: Vec<u64> = self
+            .summaries(table)
+            .unwrap_or_else(|| panic!("[{}] table {table} does not exist", self.label))
+            .iter()
+            .filter(|s| s["summary"]["floe.job-id"].as_str() == Some(job))
+            .filter_map(|s| s["summary"]["floe.checkpoint-id"].as_str()?.parse().ok())
+            .collect();
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            ids.len(),
+            unique.len(),
+            "a checkpoint committed twice: {ids:?}"
+        );
+        ids
+    }
+
     /// Every snapshot of the gold table that carries a checkpoint id names this job.
     pub fn assert_job_summaries(&mut self) {
         let table = self.gold_table.clone();

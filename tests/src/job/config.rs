@@ -210,6 +210,11 @@ impl Job {
         }
     }
 
+    /// [`Job::new`] with the services of the environment ([`Services::from_env`]).
+    pub fn from_env(label: &str, opts: JobOptions) -> Job {
+        Job::new(&Services::from_env(), label, opts)
+    }
+
     /// Changes the job's `[[job]]` table in the config file (e.g. its source settings).
     pub fn edit_job_config(&self, edit: impl FnOnce(&mut toml::Table)) {
         let text = fs::read_to_string(&self.config).expect("read config");

@@ -4,10 +4,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::env::{PgServices, S3Services, Services};
 use crate::kafka::Kafka;
-use crate::records::{EventLog, Record};
+use crate::records::{EventLog, Produced, Record};
 
 mod check;
 mod config;
@@ -33,6 +35,16 @@ pub struct JobOptions {
     pub checkpoint_interval: String,
     pub idle_timeout: String,
     pub storage: Storage,
+}
+
+impl JobOptions {
+    /// The default options on `partitions` partitions.
+    pub fn with_partitions(partitions: i32) -> Self {
+        JobOptions {
+            partitions,
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for JobOptions {
@@ -176,6 +188,26 @@ impl Job {
         self.produce(&kafka, &mut log, records);
         log.validate_labels(false, None);
         log
+    }
+
+    /// Produces `records` to the job's topic from a thread of its own, `chunk` records at a time
+    /// with `pause` after each; the thread returns them with their offsets.
+    pub fn produce_in_background(
+        &self,
+        records: Vec<Record>,
+        chunk: usize,
+        pause: Duration,
+    ) -> JoinHandle<Vec<Produced>> {
+        let (topic, brokers) = (self.topic.clone(), self.services.brokers.clone());
+        std::thread::spawn(move || {
+            let kafka = Kafka::connect(&brokers);
+            let mut out = Vec::new();
+            for chunk in records.chunks(chunk) {
+                out.extend(kafka.produce(&topic, chunk));
+                std::thread::sleep(pause);
+            }
+            out
+        })
     }
 
     /// Produces `records` to the job's topic, appends them to `log` and rewrites the events

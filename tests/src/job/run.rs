@@ -112,15 +112,40 @@ impl Job {
         let mut kills = 0;
         while !done() {
             let delay = delay();
-            let mut p = self.start(&RunOptions::streaming().interval("300ms"));
-            if let Some(s) = p.wait_for(delay) {
-                panic!("a streaming run exited by itself ({s}):\n{}", p.describe());
-            }
-            p.kill();
+            self.kill_streaming_run_after(delay);
             kills += 1;
             eprintln!("[{}] SIGKILL after {:.2}s", self.label, delay.as_secs_f64());
         }
         kills
+    }
+
+    /// A streaming run (checkpoints every 300 ms) SIGKILLed after `delay`; one that exits by
+    /// itself before fails the test.
+    pub fn kill_streaming_run_after(&mut self, delay: Duration) {
+        let mut p = self.start(&RunOptions::streaming().interval("300ms"));
+        if let Some(s) = p.wait_for(delay) {
+            panic!("a streaming run exited by itself ({s}):\n{}", p.describe());
+        }
+        p.kill();
+    }
+
+    /// An `--until-end` run (checkpoints every 300 ms) with `FLOE_CRASH_AT=fp`, which must crash
+    /// there within 120 s.
+    pub fn crash_at(&mut self, fp: &str) {
+        let mut p = self.start(
+            &RunOptions::until_end()
+                .interval("300ms")
+                .env("FLOE_CRASH_AT", fp),
+        );
+        let crashed = p.expect_crash(Duration::from_secs(120), fp);
+        eprintln!("[{}] FLOE_CRASH_AT={fp}: exited with {crashed}", self.label);
+    }
+
+    /// The final run and check of most tests: `floe run --until-end` to exit 0 within
+    /// `timeout`, then [`Job::assert_exact`].
+    pub fn run_until_end_exact(&mut self, log: &EventLog, timeout: Duration) {
+        self.run_until_end(timeout);
+        self.assert_exact(log);
     }
 
     /// `floe run --until-end` to exit 0 within `timeout`.
