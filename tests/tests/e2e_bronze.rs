@@ -134,8 +134,7 @@ fn bronze_and_gold_from_one_config_exactly_once_across_kills() {
     let crashed = p.expect_crash(Duration::from_secs(120), &fp);
     eprintln!("[bronze] FLOE_CRASH_AT={fp}: exited with {crashed}");
 
-    job.run_until_end(Duration::from_secs(240));
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, Duration::from_secs(240));
     job.assert_bronze_exact(&log, &bronze);
     let ids: Vec<u64> = job
         .summaries(&bronze.table)

@@ -123,6 +123,5 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
         last_checkpoint(s) > after
     });
     cluster.stop(STOP);
-    job.run_until_end(STOP);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, STOP);
 }

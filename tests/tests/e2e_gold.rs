@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use floe_tests::*;
-use rand::Rng;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(90);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// [`StreamSpec::minutes`], short for this file's many streams.
 fn spec(
     start_ms: i64,
     minutes: i64,
@@ -20,35 +20,53 @@ fn spec(
     placement: Placement,
     jitter_ms: i64,
 ) -> StreamSpec {
-    StreamSpec {
-        start_ms,
-        duration_ms: minutes * 60_000,
-        count,
-        partitions,
-        placement,
-        jitter_ms,
-    }
+    StreamSpec::minutes(start_ms, minutes, count, partitions, placement, jitter_ms)
+}
+
+/// A gold test's job: the default options on `partitions` partitions.
+fn gold_job(label: &str, partitions: i32) -> Job {
+    Job::from_env(label, JobOptions::with_partitions(partitions))
+}
+
+/// The events of a test of late events on one partition: `count` events over 4 minutes from
+/// `start`, then `more` events over `more_minutes` with `late` events mixed in, each in a
+/// window that ended at least 2 minutes before the newest event of the first part.
+fn late_on_one_partition(
+    gen: &mut ContentGen,
+    start: i64,
+    count: usize,
+    late: usize,
+    more_minutes: i64,
+    more: usize,
+) -> (Vec<Record>, Vec<Record>) {
+    let first = gen.stream(&spec(start, 4, count, 1, Placement::Fixed(0), 4_000));
+    let newest = gen.partition_max(0).unwrap();
+    // windows ending at least 2 minutes before the newest event
+    let late_max = newest - 2 * WINDOW_MS - WINDOW_MS;
+    let late = gen.late_events(late, 1, start..=late_max);
+    let next = start + 4 * 60_000;
+    let mut second = gen.stream(&spec(
+        next,
+        more_minutes,
+        more,
+        1,
+        Placement::Fixed(0),
+        4_000,
+    ));
+    gen.insert_randomly(&mut second, late, 0);
+    (first, second)
 }
 
 /// Case 1: In-order events on 3 partitions (partitioned by video id), ~5 minutes of event time.
 #[test]
 fn in_order_three_partitions() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "in-order",
-        JobOptions {
-            partitions: 3,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("in-order", 3);
     let mut gen = ContentGen::new(1, 20);
     let recs = gen.stream(&spec(BASE_TS + 17_300, 5, 2000, 3, Placement::ByKey, 0));
     let log = job.produce_checked(&recs);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 2: Out-of-order events: times jittered by up to ±8 s (disorder within a partition kept below
@@ -56,15 +74,7 @@ fn in_order_three_partitions() {
 #[test]
 fn out_of_order_within_watermark_delay() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "out-of-order",
-        JobOptions {
-            partitions: 3,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("out-of-order", 3);
     let mut gen = ContentGen::new(2, 20);
     let recs = gen.stream(&spec(BASE_TS + 3_100, 5, 2000, 3, Placement::ByKey, 8_000));
     let log = job.produce_checked(&recs);
@@ -77,8 +87,7 @@ fn out_of_order_within_watermark_delay() {
         "the generator should make disorder ({disordered})"
     );
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 3: Late beyond the allowed lateness, on one partition: after the stream has advanced 4
@@ -88,52 +97,18 @@ fn out_of_order_within_watermark_delay() {
 #[test]
 fn late_events_go_to_the_late_table() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "late",
-        JobOptions {
-            partitions: 1,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("late", 1);
     let mut gen = ContentGen::new(3, 20);
     let kafka = job.kafka();
     let mut log = EventLog::default();
 
-    let first = gen.stream(&spec(
-        BASE_TS + 9_000,
-        4,
-        1000,
-        1,
-        Placement::Fixed(0),
-        4_000,
-    ));
-    let newest = gen.partition_max(0).unwrap();
-    // windows ending at least 2 minutes before the newest event
-    let late_max = newest - 2 * WINDOW_MS - WINDOW_MS;
-    let late: Vec<Record> = (0..30)
-        .map(|_| {
-            let ts = gen.rng().random_range(BASE_TS + 9_000..=late_max);
-            gen.late_event(0, ts)
-        })
-        .collect();
-    let mut second = gen.stream(&spec(
-        BASE_TS + 9_000 + 4 * 60_000,
-        3,
-        750,
-        1,
-        Placement::Fixed(0),
-        4_000,
-    ));
-    gen.insert_randomly(&mut second, late, 0);
+    let (first, second) = late_on_one_partition(&mut gen, BASE_TS + 9_000, 1000, 30, 3, 750);
     job.produce(&kafka, &mut log, &first);
     job.produce(&kafka, &mut log, &second);
     log.validate_labels(true, None);
     assert_eq!(log.count(Expect::Late), 30);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 3b: Late events on several partitions, after a restart: a first run commits the windows up
@@ -144,15 +119,7 @@ fn late_events_go_to_the_late_table() {
 #[test]
 fn late_events_after_restart_on_several_partitions() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "late-restart",
-        JobOptions {
-            partitions: 3,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("late-restart", 3);
     let mut gen = ContentGen::new(33, 20);
     let kafka = job.kafka();
     let mut log = EventLog::default();
@@ -162,14 +129,7 @@ fn late_events_after_restart_on_several_partitions() {
     log.validate_labels(false, None);
     let floor = job.stream_until_committed(&log, &RunOptions::streaming(), Stop::Interrupt);
 
-    let late: Vec<Record> = (0..30)
-        .map(|i| {
-            let ts = gen
-                .rng()
-                .random_range(BASE_TS + 1_000..=floor - 2 * WINDOW_MS);
-            gen.late_event(i % 3, ts)
-        })
-        .collect();
+    let late = gen.late_events(30, 3, BASE_TS + 1_000..=floor - 2 * WINDOW_MS);
     let mut second = gen.stream(&spec(
         BASE_TS + 1_000 + 4 * 60_000,
         3,
@@ -182,8 +142,7 @@ fn late_events_after_restart_on_several_partitions() {
     job.produce(&kafka, &mut log, &second);
     log.validate_labels(false, Some(floor));
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 4: Malformed records mixed in (not JSON, truncated, no / string / null / boolean event_ts,
@@ -192,24 +151,14 @@ fn late_events_after_restart_on_several_partitions() {
 #[test]
 fn malformed_records_go_to_dead_letters() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "malformed",
-        JobOptions {
-            partitions: 3,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("malformed", 3);
     let mut gen = ContentGen::new(4, 20);
-    let mut recs = gen.stream(&spec(BASE_TS + 45_000, 5, 1500, 3, Placement::ByKey, 8_000));
-    let bad = gen.bad_records(4 * BAD_KINDS, 3);
-    gen.insert_randomly(&mut recs, bad, 0);
+    let spec = spec(BASE_TS + 45_000, 5, 1500, 3, Placement::ByKey, 8_000);
+    let recs = gen.stream_with_bad(&spec, 4 * BAD_KINDS);
     let log = job.produce_checked(&recs);
     assert_eq!(log.count(Expect::Bad), 4 * BAD_KINDS);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 5: Idleness: 2 partitions, only partition 0 has data. Without --until-end, with a 1 s idle
@@ -219,9 +168,7 @@ fn malformed_records_go_to_dead_letters() {
 #[test]
 fn idle_partition_does_not_hold_back_the_watermark() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
+    let mut job = Job::from_env(
         "idle",
         JobOptions {
             partitions: 2,
@@ -247,8 +194,7 @@ fn idle_partition_does_not_hold_back_the_watermark() {
     p.terminate();
     p.expect_success(STOP_TIMEOUT);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 6: The same videos on 4 partitions (each record to a random partition): the partial
@@ -256,15 +202,7 @@ fn idle_partition_does_not_hold_back_the_watermark() {
 #[test]
 fn same_key_on_several_partitions() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "same-key",
-        JobOptions {
-            partitions: 4,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("same-key", 4);
     let mut gen = ContentGen::new(6, 20);
     let recs = gen.stream(&spec(
         BASE_TS + 12_000,
@@ -287,8 +225,7 @@ fn same_key_on_several_partitions() {
     );
     let log = job.produce_checked(&recs);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 7: Restart: a run without --until-end is stopped with SIGTERM after its first commits; more
@@ -297,15 +234,7 @@ fn same_key_on_several_partitions() {
 #[test]
 fn restart_after_sigterm_resumes_exactly() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "restart",
-        JobOptions {
-            partitions: 3,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("restart", 3);
     let mut gen = ContentGen::new(7, 20);
     let first = gen.stream(&spec(BASE_TS + 20_000, 3, 1200, 3, Placement::ByKey, 8_000));
     let second = gen.stream(&spec(
@@ -326,41 +255,10 @@ fn restart_after_sigterm_resumes_exactly() {
 #[test]
 fn metrics_endpoint_counts_what_the_job_saw() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "metrics",
-        JobOptions {
-            partitions: 1,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("metrics", 1);
     let mut gen = ContentGen::new(9, 20);
-    let mut recs = gen.stream(&spec(
-        BASE_TS + 5_000,
-        4,
-        800,
-        1,
-        Placement::Fixed(0),
-        4_000,
-    ));
     // late: in windows that closed during the first four minutes, sent after them
-    let late_max = gen.partition_max(0).unwrap() - 3 * WINDOW_MS;
-    let late: Vec<Record> = (0..12)
-        .map(|_| {
-            let ts = gen.rng().random_range(BASE_TS + 5_000..=late_max);
-            gen.late_event(0, ts)
-        })
-        .collect();
-    let mut second = gen.stream(&spec(
-        BASE_TS + 5_000 + 4 * 60_000,
-        2,
-        400,
-        1,
-        Placement::Fixed(0),
-        4_000,
-    ));
-    gen.insert_randomly(&mut second, late, 0);
+    let (mut recs, second) = late_on_one_partition(&mut gen, BASE_TS + 5_000, 800, 12, 2, 400);
     recs.extend(second);
     let bad = gen.bad_records(BAD_KINDS, 1);
     gen.insert_randomly(&mut recs, bad, 0);
@@ -429,8 +327,7 @@ fn metrics_endpoint_counts_what_the_job_saw() {
         "{text}"
     );
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Event times outside a sane range (microseconds sent as milliseconds, before 1970) are dead
@@ -439,8 +336,7 @@ fn metrics_endpoint_counts_what_the_job_saw() {
 #[test]
 fn wild_event_times_are_dead_letters() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "wild-times", JobOptions::default());
+    let mut job = gold_job("wild-times", 3);
     let mut gen = ContentGen::new(11, 20);
     let mut recs = gen.stream(&spec(BASE_TS, 4, 1200, 3, Placement::Random, 2_000));
     let wild: Vec<Record> = (0..6)
@@ -463,16 +359,14 @@ fn wild_event_times_are_dead_letters() {
     gen.insert_randomly(&mut recs, wild, 0);
     let log = job.produce_checked(&recs);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Group keys holding the separator character of composite keys stay distinct, whole values.
 #[test]
 fn keys_holding_the_separator_stay_distinct() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "separator-keys", JobOptions::default());
+    let mut job = gold_job("separator-keys", 3);
     let mut gen = ContentGen::new(12, 20);
     let mut recs = gen.stream(&spec(BASE_TS, 3, 600, 3, Placement::Random, 0));
     let odd = ["a", "a\u{1f}b", "a\u{1f}", "\u{1b}a\u{1f}b", "b"];
@@ -491,8 +385,7 @@ fn keys_holding_the_separator_stay_distinct() {
     recs.splice(0..0, extra);
     let log = job.produce_checked(&recs);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// A window the watermark has closed becomes visible without waiting for the checkpoint
@@ -500,8 +393,7 @@ fn keys_holding_the_separator_stay_distinct() {
 #[test]
 fn closed_windows_are_committed_without_waiting_for_the_interval() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "early-commit", JobOptions::default());
+    let mut job = gold_job("early-commit", 3);
     let mut gen = ContentGen::new(13, 20);
     let log =
         job.produce_checked(&gen.stream(&spec(BASE_TS, 4, 1200, 3, Placement::Random, 2_000)));
@@ -510,6 +402,5 @@ fn closed_windows_are_committed_without_waiting_for_the_interval() {
         &RunOptions::streaming().interval("1h"),
         Stop::Terminate,
     );
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
