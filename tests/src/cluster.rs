@@ -282,11 +282,7 @@ pub fn cluster_job(services: &Services, label: &str, partitions: i32) -> Job {
     Job::new(
         services,
         label,
-        JobOptions {
-            partitions,
-            checkpoint_interval: "1s".into(),
-            ..Default::default()
-        },
+        JobOptions::with_partitions(partitions).interval("1s"),
     )
 }
 

@@ -45,6 +45,12 @@ impl JobOptions {
             ..Default::default()
         }
     }
+
+    /// These options with checkpoints every `interval`.
+    pub fn interval(mut self, interval: &str) -> Self {
+        self.checkpoint_interval = interval.into();
+        self
+    }
 }
 
 impl Default for JobOptions {
