@@ -65,24 +65,13 @@ impl Cluster {
 
     /// A coordinator with more arguments (e.g. TLS files).
     pub fn start_coordinator_with(&mut self, job: &mut Job, name: &str, extra: &[String]) {
-        let admin = free_local_addr();
-        self.admins.insert(name.to_owned(), admin.clone());
-        let mut args = vec![
-            "coordinator".to_owned(),
-            "--config".into(),
+        let role = [
+            "--config".to_owned(),
             job.config.display().to_string(),
             "--checkpoint-interval".into(),
             self.interval.clone(),
-            "--name".into(),
-            name.into(),
-            "--admin".into(),
-            admin,
-            "--lease-ttl".into(),
-            LEASE_TTL.into(),
         ];
-        args.extend(self.etcd_args());
-        args.extend(extra.iter().cloned());
-        let p = job.spawn(&args, &[], &format!("floe coordinator {name}"));
+        let p = self.spawn_member(job, "coordinator", name, &role, extra);
         self.coordinators.insert(name.to_owned(), p);
     }
 
@@ -92,23 +81,36 @@ impl Cluster {
 
     /// A worker with more arguments (e.g. TLS files).
     pub fn start_worker_with(&mut self, job: &mut Job, name: &str, extra: &[String]) {
+        let role = ["--listen".to_owned(), "127.0.0.1:0".into()];
+        let p = self.spawn_member(job, "worker", name, &role, extra);
+        self.workers.insert(name.to_owned(), p);
+    }
+
+    /// `floe <command> <role args> --name <name>` with an admin port of its own, this cluster's
+    /// lease and etcd, and `extra`.
+    fn spawn_member(
+        &mut self,
+        job: &mut Job,
+        command: &str,
+        name: &str,
+        role: &[String],
+        extra: &[String],
+    ) -> FloeProcess {
         let admin = free_local_addr();
         self.admins.insert(name.to_owned(), admin.clone());
-        let mut args = vec![
-            "worker".to_owned(),
+        let mut args = vec![command.to_owned()];
+        args.extend(role.iter().cloned());
+        args.extend([
             "--name".into(),
             name.into(),
             "--admin".into(),
             admin,
-            "--listen".into(),
-            "127.0.0.1:0".into(),
             "--lease-ttl".into(),
             LEASE_TTL.into(),
-        ];
+        ]);
         args.extend(self.etcd_args());
         args.extend(extra.iter().cloned());
-        let p = job.spawn(&args, &[], &format!("floe worker {name}"));
-        self.workers.insert(name.to_owned(), p);
+        job.spawn(&args, &[], &format!("floe {command} {name}"))
     }
 
     fn process(&mut self, name: &str) -> &mut FloeProcess {
