@@ -349,3 +349,41 @@ for i in s3.get_file_info(fs.FileSelector(sys.argv[1], recursive=True, allow_not
         ]
     }
 }
+
+/// The rows a reader gave, by key, with the keys it gave more than once: what the checks of
+/// whole tables compare with the rows they expect.
+pub(crate) struct KeyedRows<K, V> {
+    pub got: BTreeMap<K, V>,
+    pub duplicated: Vec<K>,
+}
+
+impl<K: Ord + Clone, V: PartialEq> KeyedRows<K, V> {
+    pub fn new(rows: impl IntoIterator<Item = (K, V)>) -> Self {
+        let mut got = BTreeMap::new();
+        let mut duplicated = Vec::new();
+        for (key, row) in rows {
+            if got.insert(key.clone(), row).is_some() {
+                duplicated.push(key);
+            }
+        }
+        KeyedRows { got, duplicated }
+    }
+
+    /// The keys of `want` not read.
+    pub fn missing<'a>(&'a self, want: &'a BTreeMap<K, V>) -> Vec<&'a K> {
+        want.keys().filter(|k| !self.got.contains_key(*k)).collect()
+    }
+
+    /// The keys read that `want` does not have.
+    pub fn extra<'a>(&'a self, want: &'a BTreeMap<K, V>) -> Vec<&'a K> {
+        self.got.keys().filter(|k| !want.contains_key(*k)).collect()
+    }
+
+    /// The first three rows read otherwise than `want` has them: (key, want, got).
+    pub fn differing<'a>(&'a self, want: &'a BTreeMap<K, V>) -> Vec<(&'a K, &'a V, &'a V)> {
+        want.iter()
+            .filter_map(|(k, v)| Some((k, v, self.got.get(k).filter(|g| *g != v)?)))
+            .take(3)
+            .collect()
+    }
+}

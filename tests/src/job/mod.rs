@@ -15,6 +15,8 @@ mod check;
 mod config;
 mod run;
 
+pub(crate) use check::KeyedRows;
+
 /// Where the job keeps its tables and checkpoints.
 #[derive(Clone, Debug)]
 pub enum Storage {
