@@ -11,18 +11,6 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(90);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// [`StreamSpec::minutes`], short for this file's many streams.
-fn spec(
-    start_ms: i64,
-    minutes: i64,
-    count: usize,
-    partitions: i32,
-    placement: Placement,
-    jitter_ms: i64,
-) -> StreamSpec {
-    StreamSpec::minutes(start_ms, minutes, count, partitions, placement, jitter_ms)
-}
-
 /// A gold test's job: the default options on `partitions` partitions.
 fn gold_job(label: &str, partitions: i32) -> Job {
     Job::from_env(label, JobOptions::with_partitions(partitions))
@@ -39,20 +27,15 @@ fn late_on_one_partition(
     more_minutes: i64,
     more: usize,
 ) -> (Vec<Record>, Vec<Record>) {
-    let first = gen.stream(&spec(start, 4, count, 1, Placement::Fixed(0), 4_000));
+    let spec = StreamSpec::minutes(start, 4, count, 1, Placement::Fixed(0), 4_000);
+    let first = gen.stream(&spec);
     let newest = gen.partition_max(0).unwrap();
     // windows ending at least 2 minutes before the newest event
     let late_max = newest - 2 * WINDOW_MS - WINDOW_MS;
     let late = gen.late_events(late, 1, start..=late_max);
     let next = start + 4 * 60_000;
-    let mut second = gen.stream(&spec(
-        next,
-        more_minutes,
-        more,
-        1,
-        Placement::Fixed(0),
-        4_000,
-    ));
+    let spec = StreamSpec::minutes(next, more_minutes, more, 1, Placement::Fixed(0), 4_000);
+    let mut second = gen.stream(&spec);
     gen.insert_randomly(&mut second, late, 0);
     (first, second)
 }
@@ -63,7 +46,8 @@ fn in_order_three_partitions() {
     let _serial = serial();
     let mut job = gold_job("in-order", 3);
     let mut gen = ContentGen::new(1, 20);
-    let recs = gen.stream(&spec(BASE_TS + 17_300, 5, 2000, 3, Placement::ByKey, 0));
+    let spec = StreamSpec::minutes(BASE_TS + 17_300, 5, 2000, 3, Placement::ByKey, 0);
+    let recs = gen.stream(&spec);
     let log = job.produce_checked(&recs);
 
     job.run_until_end_exact(&log, RUN_TIMEOUT);
@@ -76,7 +60,8 @@ fn out_of_order_within_watermark_delay() {
     let _serial = serial();
     let mut job = gold_job("out-of-order", 3);
     let mut gen = ContentGen::new(2, 20);
-    let recs = gen.stream(&spec(BASE_TS + 3_100, 5, 2000, 3, Placement::ByKey, 8_000));
+    let spec = StreamSpec::minutes(BASE_TS + 3_100, 5, 2000, 3, Placement::ByKey, 8_000);
+    let recs = gen.stream(&spec);
     let log = job.produce_checked(&recs);
     let disordered = recs
         .windows(2)
@@ -124,20 +109,22 @@ fn late_events_after_restart_on_several_partitions() {
     let kafka = job.kafka();
     let mut log = EventLog::default();
 
-    let first = gen.stream(&spec(BASE_TS + 1_000, 4, 1200, 3, Placement::ByKey, 8_000));
+    let spec = StreamSpec::minutes(BASE_TS + 1_000, 4, 1200, 3, Placement::ByKey, 8_000);
+    let first = gen.stream(&spec);
     job.produce(&kafka, &mut log, &first);
     log.validate_labels(false, None);
     let floor = job.stream_until_committed(&log, &RunOptions::streaming(), Stop::Interrupt);
 
     let late = gen.late_events(30, 3, BASE_TS + 1_000..=floor - 2 * WINDOW_MS);
-    let mut second = gen.stream(&spec(
+    let spec = StreamSpec::minutes(
         BASE_TS + 1_000 + 4 * 60_000,
         3,
         900,
         3,
         Placement::ByKey,
         8_000,
-    ));
+    );
+    let mut second = gen.stream(&spec);
     gen.insert_randomly(&mut second, late, 0);
     job.produce(&kafka, &mut log, &second);
     log.validate_labels(false, Some(floor));
@@ -153,7 +140,7 @@ fn malformed_records_go_to_dead_letters() {
     let _serial = serial();
     let mut job = gold_job("malformed", 3);
     let mut gen = ContentGen::new(4, 20);
-    let spec = spec(BASE_TS + 45_000, 5, 1500, 3, Placement::ByKey, 8_000);
+    let spec = StreamSpec::minutes(BASE_TS + 45_000, 5, 1500, 3, Placement::ByKey, 8_000);
     let recs = gen.stream_with_bad(&spec, 4 * BAD_KINDS);
     let log = job.produce_checked(&recs);
     assert_eq!(log.count(Expect::Bad), 4 * BAD_KINDS);
@@ -178,14 +165,8 @@ fn idle_partition_does_not_hold_back_the_watermark() {
         },
     );
     let mut gen = ContentGen::new(5, 20);
-    let recs = gen.stream(&spec(
-        BASE_TS + 30_000,
-        5,
-        1000,
-        2,
-        Placement::Fixed(0),
-        8_000,
-    ));
+    let spec = StreamSpec::minutes(BASE_TS + 30_000, 5, 1000, 2, Placement::Fixed(0), 8_000);
+    let recs = gen.stream(&spec);
     let log = job.produce_checked(&recs);
 
     let until = log.watermark_over(&[0]);
@@ -204,14 +185,8 @@ fn same_key_on_several_partitions() {
     let _serial = serial();
     let mut job = gold_job("same-key", 4);
     let mut gen = ContentGen::new(6, 20);
-    let recs = gen.stream(&spec(
-        BASE_TS + 12_000,
-        5,
-        2000,
-        4,
-        Placement::Random,
-        8_000,
-    ));
+    let spec = StreamSpec::minutes(BASE_TS + 12_000, 5, 2000, 4, Placement::Random, 8_000);
+    let recs = gen.stream(&spec);
     let mut spread: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
     for r in &recs {
         spread
@@ -236,15 +211,17 @@ fn restart_after_sigterm_resumes_exactly() {
     let _serial = serial();
     let mut job = gold_job("restart", 3);
     let mut gen = ContentGen::new(7, 20);
-    let first = gen.stream(&spec(BASE_TS + 20_000, 3, 1200, 3, Placement::ByKey, 8_000));
-    let second = gen.stream(&spec(
+    let spec = StreamSpec::minutes(BASE_TS + 20_000, 3, 1200, 3, Placement::ByKey, 8_000);
+    let first = gen.stream(&spec);
+    let spec = StreamSpec::minutes(
         BASE_TS + 20_000 + 3 * 60_000,
         3,
         1200,
         3,
         Placement::ByKey,
         8_000,
-    ));
+    );
+    let second = gen.stream(&spec);
     let log = job.restart_between(&first, Stop::Terminate, &second);
     job.assert_exact(&log);
 }
@@ -338,7 +315,8 @@ fn wild_event_times_are_dead_letters() {
     let _serial = serial();
     let mut job = gold_job("wild-times", 3);
     let mut gen = ContentGen::new(11, 20);
-    let mut recs = gen.stream(&spec(BASE_TS, 4, 1200, 3, Placement::Random, 2_000));
+    let spec = StreamSpec::minutes(BASE_TS, 4, 1200, 3, Placement::Random, 2_000);
+    let mut recs = gen.stream(&spec);
     let wild: Vec<Record> = (0..6)
         .map(|i| {
             let ts = if i % 2 == 0 {
@@ -368,7 +346,8 @@ fn keys_holding_the_separator_stay_distinct() {
     let _serial = serial();
     let mut job = gold_job("separator-keys", 3);
     let mut gen = ContentGen::new(12, 20);
-    let mut recs = gen.stream(&spec(BASE_TS, 3, 600, 3, Placement::Random, 0));
+    let spec = StreamSpec::minutes(BASE_TS, 3, 600, 3, Placement::Random, 0);
+    let mut recs = gen.stream(&spec);
     let odd = ["a", "a\u{1f}b", "a\u{1f}", "\u{1b}a\u{1f}b", "b"];
     let extra: Vec<Record> = (0..60)
         .map(|i| {
@@ -395,8 +374,8 @@ fn closed_windows_are_committed_without_waiting_for_the_interval() {
     let _serial = serial();
     let mut job = gold_job("early-commit", 3);
     let mut gen = ContentGen::new(13, 20);
-    let log =
-        job.produce_checked(&gen.stream(&spec(BASE_TS, 4, 1200, 3, Placement::Random, 2_000)));
+    let spec = StreamSpec::minutes(BASE_TS, 4, 1200, 3, Placement::Random, 2_000);
+    let log = job.produce_checked(&gen.stream(&spec));
     job.stream_until_committed(
         &log,
         &RunOptions::streaming().interval("1h"),
