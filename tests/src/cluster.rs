@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::process::output_ok;
 use crate::{
     floe_bin, free_local_addr, unique_topic, ContentGen, EventLog, Expect, FloeProcess, Job,
     JobOptions, Placement, Produced, Record, Services, StreamSpec, BAD_KINDS, BASE_TS,
@@ -188,17 +189,9 @@ impl Cluster {
 
     /// `floe status --json`.
     pub fn status(&self) -> Value {
-        let out = Command::new(floe_bin())
-            .arg("status")
-            .arg("--json")
-            .args(self.etcd_args())
-            .output()
-            .expect("run floe status");
-        assert!(
-            out.status.success(),
-            "floe status failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut cmd = Command::new(floe_bin());
+        cmd.arg("status").arg("--json").args(self.etcd_args());
+        let out = output_ok(&mut cmd, "floe status");
         serde_json::from_slice(&out.stdout).expect("floe status --json prints JSON")
     }
 

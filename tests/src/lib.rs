@@ -52,7 +52,9 @@ pub use http::{http_get, metric_value};
 pub use job::{CheckOptions, Job, JobOptions, RunOptions, Stop, Storage};
 pub use kafka::{unique_topic, Kafka};
 pub use ports::free_local_addr;
-pub use process::{committed_checkpoint, problems_in_file, strip_ansi, tail_file, FloeProcess};
+pub use process::{
+    committed_checkpoint, output_ok, problems_in_file, strip_ansi, tail_file, FloeProcess,
+};
 pub use records::{
     window_of, EventLog, Expect, Produced, Record, ALLOWED_LATENESS_MS, BASE_TS, JOB_NAME,
     MAX_DISORDER_MS, WATERMARK_DELAY_MS, WINDOW_MS,
