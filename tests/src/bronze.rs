@@ -114,22 +114,15 @@ impl Job {
                 });
                 (at, shaped)
             }));
-            let (got, duplicated) = (&rows.got, &rows.duplicated);
-            let (missing, extra) = (rows.missing(&want), rows.extra(&want));
-            let differing = rows.differing(&want);
             assert!(
-                duplicated.is_empty() && missing.is_empty() && extra.is_empty() && differing.is_empty(),
-                "[{}] {reader} reads {} from {}: {} rows, expected {}.\nduplicated: {:?}\n\
-                 missing: {:?} ({} in all)\nunexpected: {:?}\ndiffering (at, want, got): {differing:?}\n{}",
+                rows.is_exact(&want),
+                "[{}] {reader} reads {} from {}: {} rows, expected {}.\n{}\n{}",
                 self.label,
-                got.len(),
+                rows.got.len(),
                 tables.table,
-                got.len() + duplicated.len(),
+                rows.got.len() + rows.duplicated.len(),
                 want.len(),
-                &duplicated[..duplicated.len().min(10)],
-                &missing[..missing.len().min(10)],
-                missing.len(),
-                &extra[..extra.len().min(10)],
+                rows.report(&want, "at"),
                 self.last_log_tail()
             );
             eprintln!(

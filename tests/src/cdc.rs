@@ -315,20 +315,13 @@ impl Job {
         for reader in ["pyiceberg", "duckdb"] {
             let rows = self.read_rows(table, reader);
             let rows = KeyedRows::new(rows.into_iter().map(|row| (key_of(&row), row)));
-            let (got, duplicated) = (&rows.got, &rows.duplicated);
-            let (missing, extra) = (rows.missing(want), rows.extra(want));
-            let differing = rows.differing(want);
             assert!(
-                duplicated.is_empty() && missing.is_empty() && extra.is_empty() && differing.is_empty(),
-                "[{}] {reader} reads {} rows of {table}, the source has {}.\nduplicated: {:?}\n\
-                 missing: {:?} ({} in all)\nunexpected: {:?}\ndiffering (key, want, got): {differing:?}\n{}",
+                rows.is_exact(want),
+                "[{}] {reader} reads {} rows of {table}, the source has {}.\n{}\n{}",
                 self.label,
-                got.len() + duplicated.len(),
+                rows.got.len() + rows.duplicated.len(),
                 want.len(),
-                &duplicated[..duplicated.len().min(10)],
-                &missing[..missing.len().min(10)],
-                missing.len(),
-                &extra[..extra.len().min(10)],
+                rows.report(want, "key"),
                 self.last_log_tail()
             );
             eprintln!(

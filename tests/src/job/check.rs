@@ -2,6 +2,7 @@
 //! tests/py/read_table.py (pyiceberg and DuckDB), which share no code with floe.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
 use std::fs;
 use std::process::Command;
 use std::time::Duration;
@@ -357,7 +358,7 @@ pub(crate) struct KeyedRows<K, V> {
     pub duplicated: Vec<K>,
 }
 
-impl<K: Ord + Clone, V: PartialEq> KeyedRows<K, V> {
+impl<K: Ord + Clone + Debug, V: PartialEq + Debug> KeyedRows<K, V> {
     pub fn new(rows: impl IntoIterator<Item = (K, V)>) -> Self {
         let mut got = BTreeMap::new();
         let mut duplicated = Vec::new();
@@ -367,6 +368,29 @@ impl<K: Ord + Clone, V: PartialEq> KeyedRows<K, V> {
             }
         }
         KeyedRows { got, duplicated }
+    }
+
+    /// Whether the rows read are exactly `want`, each once.
+    pub fn is_exact(&self, want: &BTreeMap<K, V>) -> bool {
+        self.duplicated.is_empty()
+            && self.missing(want).is_empty()
+            && self.extra(want).is_empty()
+            && self.differing(want).is_empty()
+    }
+
+    /// How the rows read differ from `want`, for a failure message (`key` names the key).
+    pub fn report(&self, want: &BTreeMap<K, V>, key: &str) -> String {
+        let (missing, extra) = (self.missing(want), self.extra(want));
+        let first = |n: usize| n.min(10);
+        format!(
+            "duplicated: {:?}\nmissing: {:?} ({} in all)\nunexpected: {:?}\n\
+             differing ({key}, want, got): {:?}",
+            &self.duplicated[..first(self.duplicated.len())],
+            &missing[..first(missing.len())],
+            missing.len(),
+            &extra[..first(extra.len())],
+            self.differing(want)
+        )
     }
 
     /// The keys of `want` not read.
