@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::job::KeyedRows;
 use crate::{EventLog, Job};
 
 /// The Bronze job's name in test configs.
@@ -96,9 +97,7 @@ impl Job {
         }
         for reader in ["pyiceberg", "duckdb"] {
             let rows = self.read_rows(&tables.table, reader);
-            let mut got: BTreeMap<(i32, i64), Value> = BTreeMap::new();
-            let mut duplicated = Vec::new();
-            for row in rows {
+            let rows = KeyedRows::new(rows.into_iter().map(|row| {
                 let at = (
                     row["kafka_partition"].as_i64().expect("kafka_partition") as i32,
                     row["kafka_offset"].as_i64().expect("kafka_offset"),
@@ -113,31 +112,17 @@ impl Job {
                     "event_ts": row["event_ts"], "schema_version": row["schema_version"],
                     "body": body,
                 });
-                if got.insert(at, shaped).is_some() {
-                    duplicated.push(at);
-                }
-            }
-            let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(k)).collect();
-            let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(k)).collect();
-            let differing: Vec<_> = want
-                .iter()
-                .filter(|(k, v)| got.get(k).is_some_and(|g| g != *v))
-                .map(|(k, v)| (k, v, &got[k]))
-                .take(3)
-                .collect();
+                (at, shaped)
+            }));
             assert!(
-                duplicated.is_empty() && missing.is_empty() && extra.is_empty() && differing.is_empty(),
-                "[{}] {reader} reads {} from {}: {} rows, expected {}.\nduplicated: {:?}\n\
-                 missing: {:?} ({} in all)\nunexpected: {:?}\ndiffering (at, want, got): {differing:?}\n{}",
+                rows.is_exact(&want),
+                "[{}] {reader} reads {} from {}: {} rows, expected {}.\n{}\n{}",
                 self.label,
-                got.len(),
+                rows.got.len(),
                 tables.table,
-                got.len() + duplicated.len(),
+                rows.got.len() + rows.duplicated.len(),
                 want.len(),
-                &duplicated[..duplicated.len().min(10)],
-                &missing[..missing.len().min(10)],
-                missing.len(),
-                &extra[..extra.len().min(10)],
+                rows.report(&want, "at"),
                 self.last_log_tail()
             );
             eprintln!(

@@ -2,6 +2,7 @@
 //! when missing), loading a page, running its scripts for a while, and handing back the DOM,
 //! the console's messages and, on request, a screenshot.
 
+use crate::process::output_ok;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -45,16 +46,7 @@ fn headless(budget_ms: u64) -> Command {
 /// Loads `url`, lets its scripts run for `budget_ms` of (virtual) time, returns the DOM and the
 /// console.
 pub fn visit(url: &str, budget_ms: u64) -> PageVisit {
-    let out = headless(budget_ms)
-        .arg("--dump-dom")
-        .arg(url)
-        .output()
-        .expect("run chromium");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = output_ok(headless(budget_ms).arg("--dump-dom").arg(url), "chromium");
     let log = String::from_utf8_lossy(&out.stderr);
     PageVisit {
         dom: String::from_utf8_lossy(&out.stdout).into_owned(),

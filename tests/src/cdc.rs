@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
+use crate::job::KeyedRows;
 use crate::{Expect, Job, Kafka, Produced, Record, BASE_TS};
 
 /// The CDC job's name in test configs.
@@ -313,33 +314,14 @@ impl Job {
     ) {
         for reader in ["pyiceberg", "duckdb"] {
             let rows = self.read_rows(table, reader);
-            let mut got: BTreeMap<K, Value> = BTreeMap::new();
-            let mut duplicated = Vec::new();
-            for row in rows {
-                let id = key_of(&row);
-                if got.insert(id.clone(), row).is_some() {
-                    duplicated.push(id);
-                }
-            }
-            let missing: Vec<_> = want.keys().filter(|k| !got.contains_key(*k)).collect();
-            let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
-            let differing: Vec<_> = want
-                .iter()
-                .filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v))
-                .map(|(k, v)| (k, v, &got[k]))
-                .take(3)
-                .collect();
+            let rows = KeyedRows::new(rows.into_iter().map(|row| (key_of(&row), row)));
             assert!(
-                duplicated.is_empty() && missing.is_empty() && extra.is_empty() && differing.is_empty(),
-                "[{}] {reader} reads {} rows of {table}, the source has {}.\nduplicated: {:?}\n\
-                 missing: {:?} ({} in all)\nunexpected: {:?}\ndiffering (key, want, got): {differing:?}\n{}",
+                rows.is_exact(want),
+                "[{}] {reader} reads {} rows of {table}, the source has {}.\n{}\n{}",
                 self.label,
-                got.len() + duplicated.len(),
+                rows.got.len() + rows.duplicated.len(),
                 want.len(),
-                &duplicated[..duplicated.len().min(10)],
-                &missing[..missing.len().min(10)],
-                missing.len(),
-                &extra[..extra.len().min(10)],
+                rows.report(want, "key"),
                 self.last_log_tail()
             );
             eprintln!(

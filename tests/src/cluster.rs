@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::process::output_ok;
 use crate::{
     floe_bin, free_local_addr, unique_topic, ContentGen, EventLog, Expect, FloeProcess, Job,
-    JobOptions, Kafka, Placement, Produced, Record, Services, StreamSpec, BAD_KINDS, BASE_TS,
+    JobOptions, Placement, Produced, Record, Services, StreamSpec, BAD_KINDS, BASE_TS,
 };
 
 /// How long a dead process keeps its lease: how soon its partitions (or leadership) move.
@@ -65,24 +66,13 @@ impl Cluster {
 
     /// A coordinator with more arguments (e.g. TLS files).
     pub fn start_coordinator_with(&mut self, job: &mut Job, name: &str, extra: &[String]) {
-        let admin = free_local_addr();
-        self.admins.insert(name.to_owned(), admin.clone());
-        let mut args = vec![
-            "coordinator".to_owned(),
-            "--config".into(),
+        let role = [
+            "--config".to_owned(),
             job.config.display().to_string(),
             "--checkpoint-interval".into(),
             self.interval.clone(),
-            "--name".into(),
-            name.into(),
-            "--admin".into(),
-            admin,
-            "--lease-ttl".into(),
-            LEASE_TTL.into(),
         ];
-        args.extend(self.etcd_args());
-        args.extend(extra.iter().cloned());
-        let p = job.spawn(&args, &[], &format!("floe coordinator {name}"));
+        let p = self.spawn_member(job, "coordinator", name, &role, extra);
         self.coordinators.insert(name.to_owned(), p);
     }
 
@@ -92,23 +82,36 @@ impl Cluster {
 
     /// A worker with more arguments (e.g. TLS files).
     pub fn start_worker_with(&mut self, job: &mut Job, name: &str, extra: &[String]) {
+        let role = ["--listen".to_owned(), "127.0.0.1:0".into()];
+        let p = self.spawn_member(job, "worker", name, &role, extra);
+        self.workers.insert(name.to_owned(), p);
+    }
+
+    /// `floe <command> <role args> --name <name>` with an admin port of its own, this cluster's
+    /// lease and etcd, and `extra`.
+    fn spawn_member(
+        &mut self,
+        job: &mut Job,
+        command: &str,
+        name: &str,
+        role: &[String],
+        extra: &[String],
+    ) -> FloeProcess {
         let admin = free_local_addr();
         self.admins.insert(name.to_owned(), admin.clone());
-        let mut args = vec![
-            "worker".to_owned(),
+        let mut args = vec![command.to_owned()];
+        args.extend(role.iter().cloned());
+        args.extend([
             "--name".into(),
             name.into(),
             "--admin".into(),
             admin,
-            "--listen".into(),
-            "127.0.0.1:0".into(),
             "--lease-ttl".into(),
             LEASE_TTL.into(),
-        ];
+        ]);
         args.extend(self.etcd_args());
         args.extend(extra.iter().cloned());
-        let p = job.spawn(&args, &[], &format!("floe worker {name}"));
-        self.workers.insert(name.to_owned(), p);
+        job.spawn(&args, &[], &format!("floe {command} {name}"))
     }
 
     fn process(&mut self, name: &str) -> &mut FloeProcess {
@@ -186,17 +189,9 @@ impl Cluster {
 
     /// `floe status --json`.
     pub fn status(&self) -> Value {
-        let out = Command::new(floe_bin())
-            .arg("status")
-            .arg("--json")
-            .args(self.etcd_args())
-            .output()
-            .expect("run floe status");
-        assert!(
-            out.status.success(),
-            "floe status failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut cmd = Command::new(floe_bin());
+        cmd.arg("status").arg("--json").args(self.etcd_args());
+        let out = output_ok(&mut cmd, "floe status");
         serde_json::from_slice(&out.stdout).expect("floe status --json prints JSON")
     }
 
@@ -282,28 +277,21 @@ pub fn cluster_job(services: &Services, label: &str, partitions: i32) -> Job {
     Job::new(
         services,
         label,
-        JobOptions {
-            partitions,
-            checkpoint_interval: "1s".into(),
-            ..Default::default()
-        },
+        JobOptions::with_partitions(partitions).interval("1s"),
     )
 }
 
 /// `count` events over `minutes` of event time on random partitions, plus bad records.
 pub fn mixed_records(partitions: i32, seed: u64, minutes: i64, count: usize) -> Vec<Record> {
-    let mut gen = ContentGen::new(seed, 40);
-    let mut recs = gen.stream(&StreamSpec {
-        start_ms: BASE_TS + 5_000,
-        duration_ms: minutes * 60_000,
+    let spec = StreamSpec::minutes(
+        BASE_TS + 5_000,
+        minutes,
         count,
         partitions,
-        placement: Placement::Random,
-        jitter_ms: 5_000,
-    });
-    let bad = gen.bad_records(2 * BAD_KINDS, partitions);
-    gen.insert_randomly(&mut recs, bad, 0);
-    recs
+        Placement::Random,
+        5_000,
+    );
+    ContentGen::new(seed, 40).stream_with_bad(&spec, 2 * BAD_KINDS)
 }
 
 /// Produces `records` in chunks over about `over`, in the background.
@@ -312,18 +300,9 @@ pub fn produce_slowly(
     records: Vec<Record>,
     over: Duration,
 ) -> JoinHandle<Vec<Produced>> {
-    let (topic, brokers) = (job.topic.clone(), job.services.brokers.clone());
     let chunks = 40usize;
-    let pause = over / chunks as u32;
-    std::thread::spawn(move || {
-        let kafka = Kafka::connect(&brokers);
-        let mut out = Vec::new();
-        for chunk in records.chunks(records.len().div_ceil(chunks).max(1)) {
-            out.extend(kafka.produce(&topic, chunk));
-            std::thread::sleep(pause);
-        }
-        out
-    })
+    let chunk = records.len().div_ceil(chunks).max(1);
+    job.produce_in_background(records, chunk, over / chunks as u32)
 }
 
 /// Waits for the producer and for the cluster to have read everything (each partition at its

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::process::output_ok;
 use crate::{floe_bin, repo_root};
 
 /// `scripts/podman.sh`: podman as it works on these machines (installed when missing).
@@ -14,15 +15,10 @@ pub fn podman() -> Command {
 
 /// Builds the image of the binary under test as `tag`.
 pub fn build_image(tag: &str) -> String {
-    let out = Command::new(repo_root().join("scripts/build-image.sh"))
-        .arg(tag)
-        .env("FLOE_BIN", floe_bin())
-        .output()
-        .expect("run scripts/build-image.sh");
-    assert!(
-        out.status.success(),
-        "scripts/build-image.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut cmd = Command::new(repo_root().join("scripts/build-image.sh"));
+    output_ok(
+        cmd.arg(tag).env("FLOE_BIN", floe_bin()),
+        "scripts/build-image.sh",
     );
     tag.to_owned()
 }

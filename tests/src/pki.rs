@@ -1,6 +1,7 @@
 //! Certificates for the TLS tests, made with the `openssl` command: a CA with one certificate
 //! for every process on loopback (`localhost`, `127.0.0.1`), and a rogue CA with one of its own.
 
+use crate::process::output_ok;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,15 +16,10 @@ pub struct TestPki {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let mut cmd = Command::new("openssl");
+    output_ok(
+        cmd.args(args).current_dir(dir),
+        &format!("openssl {args:?}"),
     );
 }
 

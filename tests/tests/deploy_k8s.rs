@@ -13,21 +13,14 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use floe_tests::{floe_bin, repo_root};
+use floe_tests::{floe_bin, output_ok, repo_root};
 
 /// The bin dir of the k8s tools venv (kubectl, kubernetes-validate, python with PyYAML).
 fn tools() -> &'static PathBuf {
     static TOOLS: OnceLock<PathBuf> = OnceLock::new();
     TOOLS.get_or_init(|| {
-        let out = Command::new(repo_root().join("scripts/k8s-tools.sh"))
-            .output()
-            .expect("scripts/k8s-tools.sh runs");
-        assert!(
-            out.status.success(),
-            "scripts/k8s-tools.sh failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut cmd = Command::new(repo_root().join("scripts/k8s-tools.sh"));
+        let out = output_ok(&mut cmd, "scripts/k8s-tools.sh");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let dir = PathBuf::from(
             stdout

@@ -61,6 +61,5 @@ fn a_broker_restart_keeps_on_time_events_on_time() {
     job.wait_for_windows(&log, until, Duration::from_secs(180), &mut run);
     run.terminate();
     run.expect_success(Duration::from_secs(60));
-    job.run_until_end(Duration::from_secs(180));
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, Duration::from_secs(180));
 }

@@ -44,25 +44,13 @@ fn bronze_and_gold_from_one_config_exactly_once_across_kills() {
     let mut job = Job::new(
         &services,
         "bronze",
-        JobOptions {
-            partitions: PARTITIONS,
-            checkpoint_interval: "300ms".into(),
-            ..Default::default()
-        },
+        JobOptions::with_partitions(PARTITIONS).interval("300ms"),
     );
     let bronze = job.add_bronze_job();
     let mut gen = ContentGen::new(seed, 40);
     let start = BASE_TS + 5_000;
-    let mut records = gen.stream(&StreamSpec {
-        start_ms: start,
-        duration_ms: 6 * MINUTE,
-        count: 6_000,
-        partitions: PARTITIONS,
-        placement: Placement::ByKey,
-        jitter_ms: 5_000,
-    });
-    let bad = gen.bad_records(6 * BAD_KINDS, PARTITIONS);
-    gen.insert_randomly(&mut records, bad, 0);
+    let spec = StreamSpec::minutes(start, 6, 6_000, PARTITIONS, Placement::ByKey, 5_000);
+    let mut records = gen.stream_with_bad(&spec, 6 * BAD_KINDS);
     // Placed right after an event of its partition, at that event's time: never late.
     for _ in 0..20 {
         let i = rng.random_range(0..records.len());
@@ -71,17 +59,7 @@ fn bronze_and_gold_from_one_config_exactly_once_across_kills() {
             records.insert(i + 1, odd);
         }
     }
-    let topic = job.topic.clone();
-    let brokers = services.brokers.clone();
-    let producer = std::thread::spawn(move || {
-        let kafka = Kafka::connect(&brokers);
-        let mut out = Vec::new();
-        for chunk in records.chunks(250) {
-            out.extend(kafka.produce(&topic, chunk));
-            std::thread::sleep(Duration::from_millis(400));
-        }
-        out
-    });
+    let producer = job.produce_in_background(records, 250, Duration::from_millis(400));
 
     let kills = job.kill_streaming_runs_until(
         || Duration::from_millis(rng.random_range(500..=3000)),
@@ -106,14 +84,15 @@ fn bronze_and_gold_from_one_config_exactly_once_across_kills() {
     // More minutes, bad records, and late events for gold (their windows have closed), which
     // Bronze keeps like any other: every checkpoint of the next run has files for two or more
     // tables of each job.
-    let mut more = gen.stream(&StreamSpec {
-        start_ms: start + 6 * MINUTE,
-        duration_ms: 2 * MINUTE,
-        count: 1_500,
-        partitions: PARTITIONS,
-        placement: Placement::ByKey,
-        jitter_ms: 5_000,
-    });
+    let spec = StreamSpec::minutes(
+        start + 6 * MINUTE,
+        2,
+        1_500,
+        PARTITIONS,
+        Placement::ByKey,
+        5_000,
+    );
+    let mut more = gen.stream(&spec);
     let extra = gen
         .bad_records(2 * BAD_KINDS, PARTITIONS)
         .into_iter()
@@ -125,31 +104,9 @@ fn bronze_and_gold_from_one_config_exactly_once_across_kills() {
 
     // A crash between the commits of one checkpoint's tables (whichever job gets there first).
     let id = job.latest_checkpoint_id_on_disk().unwrap_or(0) + 1;
-    let fp = format!("after-commit:{id}+");
-    let mut p = job.start(
-        &RunOptions::until_end()
-            .interval("300ms")
-            .env("FLOE_CRASH_AT", &fp),
-    );
-    let crashed = p.expect_crash(Duration::from_secs(120), &fp);
-    eprintln!("[bronze] FLOE_CRASH_AT={fp}: exited with {crashed}");
+    job.crash_at(&format!("after-commit:{id}+"));
 
-    job.run_until_end(Duration::from_secs(240));
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, Duration::from_secs(240));
     job.assert_bronze_exact(&log, &bronze);
-    let ids: Vec<u64> = job
-        .summaries(&bronze.table)
-        .expect("bronze table")
-        .iter()
-        .filter(|s| s["summary"]["floe.job-id"].as_str() == Some(BRONZE_JOB))
-        .filter_map(|s| s["summary"]["floe.checkpoint-id"].as_str()?.parse().ok())
-        .collect();
-    let mut unique = ids.clone();
-    unique.sort_unstable();
-    unique.dedup();
-    assert_eq!(
-        ids.len(),
-        unique.len(),
-        "a checkpoint committed twice: {ids:?}"
-    );
+    job.assert_each_checkpoint_once(&bronze.table, BRONZE_JOB);
 }

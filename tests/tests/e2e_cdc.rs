@@ -19,7 +19,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const PARTITIONS: i32 = 3;
-const MINUTE: i64 = 60_000;
 const KEYS: usize = 3_000;
 
 #[test]
@@ -31,11 +30,7 @@ fn cdc_gold_and_bronze_from_one_config_exactly_once_across_kills() {
     let mut job = Job::new(
         &services,
         "cdc",
-        JobOptions {
-            partitions: PARTITIONS,
-            checkpoint_interval: "300ms".into(),
-            ..Default::default()
-        },
+        JobOptions::with_partitions(PARTITIONS).interval("300ms"),
     );
     let bronze = job.add_bronze_job();
     let kafka = job.kafka();
@@ -43,16 +38,8 @@ fn cdc_gold_and_bronze_from_one_config_exactly_once_across_kills() {
 
     let mut gen = ContentGen::new(seed, 40);
     let start = BASE_TS + 5_000;
-    let mut events = gen.stream(&StreamSpec {
-        start_ms: start,
-        duration_ms: 4 * MINUTE,
-        count: 3_000,
-        partitions: PARTITIONS,
-        placement: Placement::ByKey,
-        jitter_ms: 5_000,
-    });
-    let bad = gen.bad_records(2 * BAD_KINDS, PARTITIONS);
-    gen.insert_randomly(&mut events, bad, 0);
+    let spec = StreamSpec::minutes(start, 4, 3_000, PARTITIONS, Placement::ByKey, 5_000);
+    let events = gen.stream_with_bad(&spec, 2 * BAD_KINDS);
     let mut changes = CdcGen::new(seed, KEYS, PARTITIONS);
     let mut change_records = changes.snapshot(KEYS / 2);
     change_records.extend(changes.changes(6_000));
@@ -98,11 +85,7 @@ fn cdc_gold_and_bronze_from_one_config_exactly_once_across_kills() {
     // A last burst of changes, then a SIGKILL in the middle of a streaming run that has
     // committed some of them.
     counts.add(&kafka.produce(&cdc.topic, &changes.changes(1_500)));
-    let mut p = job.start(&RunOptions::streaming().interval("300ms"));
-    if let Some(s) = p.wait_for(Duration::from_millis(rng.random_range(1500..=4000))) {
-        panic!("a streaming run exited by itself ({s}):\n{}", p.describe());
-    }
-    p.kill();
+    job.kill_streaming_run_after(Duration::from_millis(rng.random_range(1500..=4000)));
 
     // Another burst, and a crash after the first table's commit (dead letters or changelog) of
     // the checkpoint that carries it, before its history and dimension overwrites: the restart
@@ -116,26 +99,9 @@ fn cdc_gold_and_bronze_from_one_config_exactly_once_across_kills() {
         .max()
         .unwrap_or(0)
         + 1;
-    let fp = format!("after-commit:{id}+");
-    let mut p = job.start(
-        &RunOptions::until_end()
-            .interval("300ms")
-            .env("FLOE_CRASH_AT", &fp),
-    );
-    let crashed = p.expect_crash(Duration::from_secs(120), &fp);
-    eprintln!("[cdc] FLOE_CRASH_AT={fp}: exited with {crashed}");
-    let last_checkpoint = |job: &mut Job, table: &str| {
-        job.summaries(table)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|s| {
-                s["summary"]["floe.checkpoint-id"]
-                    .as_str()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .max()
-    };
+    job.crash_at(&format!("after-commit:{id}+"));
+    let last_checkpoint =
+        |job: &mut Job, table: &str| job.committed_checkpoint_ids(table).last().copied();
     let side_tables =
         last_checkpoint(&mut job, &cdc.dead_letters).max(last_checkpoint(&mut job, &cdc.changes));
     assert!(
@@ -147,21 +113,7 @@ fn cdc_gold_and_bronze_from_one_config_exactly_once_across_kills() {
     job.assert_cdc_exact(&cdc, &changes, counts);
     job.assert_exact(&log);
     job.assert_bronze_exact(&log, &bronze);
-    let ids: Vec<u64> = job
-        .summaries(&cdc.table)
-        .expect("dimension table")
-        .iter()
-        .filter(|s| s["summary"]["floe.job-id"].as_str() == Some(CDC_JOB))
-        .filter_map(|s| s["summary"]["floe.checkpoint-id"].as_str()?.parse().ok())
-        .collect();
-    let mut unique = ids.clone();
-    unique.sort_unstable();
-    unique.dedup();
-    assert_eq!(
-        ids.len(),
-        unique.len(),
-        "a checkpoint committed twice: {ids:?}"
-    );
+    let ids = job.assert_each_checkpoint_once(&cdc.table, CDC_JOB);
     assert!(
         ids.len() >= 3,
         "the dimension table was rewritten over several checkpoints: {ids:?}"

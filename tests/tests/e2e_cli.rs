@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use floe_tests::{floe_bin, repo_root, serial, unique_topic, Kafka, Services};
+use floe_tests::{floe_bin, output_ok, repo_root, serial, unique_topic, Kafka, Services};
 use serde_json::Value;
 
 fn run(cmd: &mut Command) -> Output {
@@ -26,8 +26,8 @@ fn run(cmd: &mut Command) -> Output {
 
 /// Rows of `table` as the independent reader sees them.
 fn read_rows(services: &Services, dir: &Path, table: &str) -> Vec<Value> {
-    let out = Command::new(&services.python)
-        .arg(repo_root().join("tests/py/read_table.py"))
+    let mut cmd = Command::new(&services.python);
+    cmd.arg(repo_root().join("tests/py/read_table.py"))
         .args([
             "--catalog-uri",
             &format!("sqlite:///{}", dir.join("catalog.db").display()),
@@ -36,14 +36,8 @@ fn read_rows(services: &Services, dir: &Path, table: &str) -> Vec<Value> {
             "--warehouse",
             &format!("file://{}", dir.join("warehouse").display()),
         ])
-        .args(["--table", table, "--reader", "duckdb"])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "read_table.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(["--table", table, "--reader", "duckdb"]);
+    let out = output_ok(&mut cmd, "read_table.py");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.starts_with('{'))

@@ -12,6 +12,7 @@
 //! `e2e_cluster_chaos` runs random kills, restarts and scale changes; `FLOE_CHAOS_SECS` (default
 //! 40) makes it longer, `FLOE_E2E_SEED` replays one.
 
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use floe_tests::cluster::*;
@@ -20,6 +21,14 @@ use floe_tests::*;
 const PARTITIONS: i32 = 12;
 const WAIT: Duration = Duration::from_secs(90);
 const STOP: Duration = Duration::from_secs(120);
+
+/// A cluster test's job, and 8 minutes of mixed events produced over `over` in the background.
+fn job_and_producer(label: &str, over: Duration) -> (Job, JoinHandle<Vec<Produced>>) {
+    let job = cluster_job(&Services::from_env(), label, PARTITIONS);
+    let records = mixed_records(PARTITIONS, seed(label), 8, 8_000);
+    let producer = produce_slowly(&job, records, over);
+    (job, producer)
+}
 
 /// A cluster of one coordinator and `workers` workers, running with every worker assigned.
 fn start(job: &mut Job, label: &str, coordinators: &[&str], workers: &[&str]) -> Cluster {
@@ -44,13 +53,7 @@ fn start(job: &mut Job, label: &str, coordinators: &[&str], workers: &[&str]) ->
 #[test]
 fn a_killed_worker_s_partitions_restart_from_the_last_checkpoint() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = cluster_job(&services, "cluster-kill", PARTITIONS);
-    let producer = produce_slowly(
-        &job,
-        mixed_records(PARTITIONS, seed("cluster-kill"), 8, 8_000),
-        Duration::from_secs(25),
-    );
+    let (mut job, producer) = job_and_producer("cluster-kill", Duration::from_secs(25));
     let mut cluster = start(&mut job, "kill", &["c1"], &["w1", "w2", "w3"]);
     let before = last_checkpoint(&cluster.status());
     cluster.kill("w2");
@@ -67,13 +70,7 @@ fn a_killed_worker_s_partitions_restart_from_the_last_checkpoint() {
 #[test]
 fn a_worker_joins_and_another_leaves_without_a_restart() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = cluster_job(&services, "cluster-scale", PARTITIONS);
-    let producer = produce_slowly(
-        &job,
-        mixed_records(PARTITIONS, seed("cluster-scale"), 8, 8_000),
-        Duration::from_secs(30),
-    );
+    let (mut job, producer) = job_and_producer("cluster-scale", Duration::from_secs(30));
     let mut cluster = start(&mut job, "scale", &["c1"], &["w1", "w2", "w3"]);
     cluster.start_worker(&mut job, "w4");
     let four = cluster.workers();
@@ -93,13 +90,7 @@ fn a_worker_joins_and_another_leaves_without_a_restart() {
 #[test]
 fn the_standby_takes_over_when_the_leader_is_killed() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = cluster_job(&services, "cluster-failover", PARTITIONS);
-    let producer = produce_slowly(
-        &job,
-        mixed_records(PARTITIONS, seed("cluster-failover"), 8, 8_000),
-        Duration::from_secs(25),
-    );
+    let (mut job, producer) = job_and_producer("cluster-failover", Duration::from_secs(25));
     let mut cluster = start(&mut job, "failover", &["c1", "c2"], &["w1", "w2", "w3"]);
     let before = last_checkpoint(&cluster.status());
     cluster.kill("c1");
@@ -112,13 +103,7 @@ fn the_standby_takes_over_when_the_leader_is_killed() {
 #[test]
 fn killing_every_process_at_once_loses_nothing() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = cluster_job(&services, "cluster-all", PARTITIONS);
-    let producer = produce_slowly(
-        &job,
-        mixed_records(PARTITIONS, seed("cluster-all"), 8, 8_000),
-        Duration::from_secs(25),
-    );
+    let (mut job, producer) = job_and_producer("cluster-all", Duration::from_secs(25));
     let mut cluster = start(&mut job, "all", &["c1"], &["w1", "w2", "w3"]);
     let before = last_checkpoint(&cluster.status());
     cluster.kill_all();

@@ -25,39 +25,11 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(40);
-    let mut job = Job::new(
-        &services,
-        "cluster-chaos",
-        JobOptions {
-            partitions: PARTITIONS,
-            checkpoint_interval: "1s".into(),
-            ..Default::default()
-        },
-    );
-    let mut gen = ContentGen::new(seed, 40);
+    let mut job = cluster_job(&services, "cluster-chaos", PARTITIONS);
     let minutes = (chaos_secs as i64 / 4).max(6);
-    let mut recs = gen.stream(&StreamSpec {
-        start_ms: BASE_TS + 5_000,
-        duration_ms: minutes * 60_000,
-        count: (minutes as usize) * 1_000,
-        partitions: PARTITIONS,
-        placement: Placement::Random,
-        jitter_ms: 5_000,
-    });
-    let bad = gen.bad_records(2 * BAD_KINDS, PARTITIONS);
-    gen.insert_randomly(&mut recs, bad, 0);
-    let (topic, brokers) = (job.topic.clone(), services.brokers.clone());
+    let recs = mixed_records(PARTITIONS, seed, minutes, (minutes as usize) * 1_000);
     let over = Duration::from_secs(chaos_secs);
-    let producer = std::thread::spawn(move || {
-        let kafka = Kafka::connect(&brokers);
-        let mut out = Vec::new();
-        let chunks = 40;
-        for chunk in recs.chunks(recs.len().div_ceil(chunks)) {
-            out.extend(kafka.produce(&topic, chunk));
-            std::thread::sleep(over / chunks as u32);
-        }
-        out
-    });
+    let producer = produce_slowly(&job, recs, over);
 
     let mut cluster = Cluster::new("chaos", "1s");
     cluster.start_coordinator(&mut job, "c1");
@@ -123,6 +95,5 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
         last_checkpoint(s) > after
     });
     cluster.stop(STOP);
-    job.run_until_end(STOP);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, STOP);
 }

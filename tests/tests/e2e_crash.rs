@@ -52,44 +52,22 @@ fn exactly_once_across_crashes_and_restarts() {
     let mut job = Job::new(
         &services,
         "crash",
-        JobOptions {
-            partitions: PARTITIONS,
-            checkpoint_interval: "300ms".into(),
-            ..Default::default()
-        },
+        JobOptions::with_partitions(PARTITIONS).interval("300ms"),
     );
     let mut gen = ContentGen::new(seed, 50);
     let start = BASE_TS + 5_000;
 
     // ---------------------------------------------------------------- phase A (live)
-    let mut phase_a = gen.stream(&StreamSpec {
-        start_ms: start,
-        duration_ms: 10 * MINUTE,
-        count: 10_000,
-        partitions: PARTITIONS,
-        placement: Placement::ByKey,
-        jitter_ms: 8_000,
-    });
+    let spec = StreamSpec::minutes(start, 10, 10_000, PARTITIONS, Placement::ByKey, 8_000);
     // Enough bad records that most checkpoints have dead letters: those that also close a
     // window carry files for two tables, which the failpoints below wait for.
-    let bad = gen.bad_records(20 * BAD_KINDS, PARTITIONS);
-    gen.insert_randomly(&mut phase_a, bad, 0);
-    let topic = job.topic.clone();
-    let brokers = services.brokers.clone();
-    let producer = std::thread::spawn(move || {
-        let kafka = Kafka::connect(&brokers);
-        let mut out = Vec::new();
-        // Chunks come faster than checkpoints (every 300 ms), so that the checkpoint which
-        // carries a closed window's rows has read new records too, and most likely a dead letter
-        // with them: the failpoints below wait for such a checkpoint of two tables. (With one
-        // chunk per ~1.5 checkpoints, a run of window closes could all fall between chunks until
-        // the producer was done.)
-        for chunk in phase_a.chunks(60) {
-            out.extend(kafka.produce(&topic, chunk));
-            std::thread::sleep(Duration::from_millis(150));
-        }
-        out
-    });
+    let phase_a = gen.stream_with_bad(&spec, 20 * BAD_KINDS);
+    // Chunks come faster than checkpoints (every 300 ms), so that the checkpoint which carries
+    // a closed window's rows has read new records too, and most likely a dead letter with them:
+    // the failpoints below wait for such a checkpoint of two tables. (With one chunk per ~1.5
+    // checkpoints, a run of window closes could all fall between chunks until the producer was
+    // done.)
+    let producer = job.produce_in_background(phase_a, 60, Duration::from_millis(150));
 
     let t0 = Instant::now();
     // Each failpoint is aimed a few checkpoints past the newest one in the store, so that the
@@ -179,20 +157,8 @@ fn exactly_once_across_crashes_and_restarts() {
             break;
         }
     }
-    let mut kills = 0;
-    while !producer.is_finished() {
-        let delay = random_kill_delay(&mut rng);
-        let mut p = job.start(&RunOptions::streaming().interval("300ms"));
-        if let Some(s) = p.wait_for(delay) {
-            panic!(
-                "a run without --until-end exited by itself ({s}):\n{}",
-                p.describe()
-            );
-        }
-        p.kill();
-        kills += 1;
-        eprintln!("[crash] phase A: SIGKILL after {:.2}s", delay.as_secs_f64());
-    }
+    let kills =
+        job.kill_streaming_runs_until(|| random_kill_delay(&mut rng), || producer.is_finished());
     let mut log = EventLog::default();
     log.extend(producer.join().expect("producer thread"));
     log.validate_labels(false, None);
@@ -214,20 +180,16 @@ fn exactly_once_across_crashes_and_restarts() {
     let floor = until.div_euclid(WINDOW_MS) * WINDOW_MS;
 
     // ---------------------------------------------------------------- phase B (all at once)
-    let mut phase_b = gen.stream(&StreamSpec {
-        start_ms: start + 10 * MINUTE,
-        duration_ms: 10 * MINUTE,
-        count: 10_000,
-        partitions: PARTITIONS,
-        placement: Placement::ByKey,
-        jitter_ms: 8_000,
-    });
-    let late: Vec<Record> = (0..40)
-        .map(|i| {
-            let ts = gen.rng().random_range(start..=floor - 2 * MINUTE);
-            gen.late_event(i % PARTITIONS, ts)
-        })
-        .collect();
+    let spec = StreamSpec::minutes(
+        start + 10 * MINUTE,
+        10,
+        10_000,
+        PARTITIONS,
+        Placement::ByKey,
+        8_000,
+    );
+    let mut phase_b = gen.stream(&spec);
+    let late = gen.late_events(40, PARTITIONS, start..=floor - 2 * MINUTE);
     gen.insert_randomly(&mut phase_b, late, 0);
     let bad = gen.bad_records(4 * BAD_KINDS, PARTITIONS);
     gen.insert_randomly(&mut phase_b, bad, 0);

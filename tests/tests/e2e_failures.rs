@@ -11,8 +11,7 @@ use floe_tests::*;
 #[test]
 fn the_first_failing_job_stops_the_others_and_the_process() {
     let _g = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "two-jobs", JobOptions::default());
+    let mut job = Job::from_env("two-jobs", JobOptions::default());
     let mut gen = ContentGen::new(21, 20);
     job.produce_checked(&gen.stream(&StreamSpec {
         start_ms: BASE_TS,
@@ -64,8 +63,7 @@ fn the_first_failing_job_stops_the_others_and_the_process() {
 #[test]
 fn a_changed_job_refuses_its_old_state() {
     let _g = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "changed-job", JobOptions::default());
+    let mut job = Job::from_env("changed-job", JobOptions::default());
     let mut gen = ContentGen::new(22, 20);
     let log = job.produce_checked(&gen.stream(&StreamSpec {
         start_ms: BASE_TS,

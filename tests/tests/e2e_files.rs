@@ -106,15 +106,7 @@ fn wait_for_metrics(p: &mut FloeProcess, metrics: &str, ids: &[i32], done: impl 
 #[test]
 fn watched_files_are_read_once_across_kills_appends_and_new_files() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "files-watch",
-        JobOptions {
-            partitions: 1,
-            ..Default::default()
-        },
-    );
+    let mut job = Job::from_env("files-watch", JobOptions::with_partitions(1));
     let mut input = InputFiles::new(&job.root.join("input"));
     read_files(&job, &input.dir, true);
     let mut gen = ContentGen::new(91, 30);
@@ -141,8 +133,7 @@ fn watched_files_are_read_once_across_kills_appends_and_new_files() {
     input.write("c.jsonl", &records(&mut gen, 18, 1, 300));
     // A file read and moved away: its split's open windows still count.
     std::fs::rename(input.dir.join("a.jsonl"), input.dir.join("a.jsonl.done")).expect("move a");
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&input.log);
+    job.run_until_end_exact(&input.log, RUN_TIMEOUT);
 }
 
 /// Without `watch`, `floe run` reads the files there are and ends by itself; a file without a
@@ -150,15 +141,7 @@ fn watched_files_are_read_once_across_kills_appends_and_new_files() {
 #[test]
 fn files_without_watch_end_the_job_when_read() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "files-bounded",
-        JobOptions {
-            partitions: 1,
-            ..Default::default()
-        },
-    );
+    let mut job = Job::from_env("files-bounded", JobOptions::with_partitions(1));
     let mut input = InputFiles::new(&job.root.join("input"));
     read_files(&job, &input.dir, false);
     let mut gen = ContentGen::new(92, 30);
@@ -191,15 +174,7 @@ fn an_overlong_line_is_a_dead_letter_and_never_held_whole() {
     const MAX_LINE: i64 = 64 * 1024;
     const LONG: usize = 48 << 20;
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "files-long-line",
-        JobOptions {
-            partitions: 1,
-            ..Default::default()
-        },
-    );
+    let mut job = Job::from_env("files-long-line", JobOptions::with_partitions(1));
     let mut input = InputFiles::new(&job.root.join("input"));
     read_files_with(
         &job,
@@ -241,6 +216,5 @@ fn an_overlong_line_is_a_dead_letter_and_never_held_whole() {
     );
     p.kill();
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&input.log);
+    job.run_until_end_exact(&input.log, RUN_TIMEOUT);
 }

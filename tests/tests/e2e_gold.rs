@@ -6,49 +6,51 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use floe_tests::*;
-use rand::Rng;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(90);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn spec(
-    start_ms: i64,
-    minutes: i64,
+/// A gold test's job: the default options on `partitions` partitions.
+fn gold_job(label: &str, partitions: i32) -> Job {
+    Job::from_env(label, JobOptions::with_partitions(partitions))
+}
+
+/// The events of a test of late events on one partition: `count` events over 4 minutes from
+/// `start`, then `more` events over `more_minutes` with `late` events mixed in, each in a
+/// window that ended at least 2 minutes before the newest event of the first part.
+fn late_on_one_partition(
+    gen: &mut ContentGen,
+    start: i64,
     count: usize,
-    partitions: i32,
-    placement: Placement,
-    jitter_ms: i64,
-) -> StreamSpec {
-    StreamSpec {
-        start_ms,
-        duration_ms: minutes * 60_000,
-        count,
-        partitions,
-        placement,
-        jitter_ms,
-    }
+    late: usize,
+    more_minutes: i64,
+    more: usize,
+) -> (Vec<Record>, Vec<Record>) {
+    let spec = StreamSpec::minutes(start, 4, count, 1, Placement::Fixed(0), 4_000);
+    let first = gen.stream(&spec);
+    let newest = gen.partition_max(0).unwrap();
+    // windows ending at least 2 minutes before the newest event
+    let late_max = newest - 2 * WINDOW_MS - WINDOW_MS;
+    let late = gen.late_events(late, 1, start..=late_max);
+    let next = start + 4 * 60_000;
+    let spec = StreamSpec::minutes(next, more_minutes, more, 1, Placement::Fixed(0), 4_000);
+    let mut second = gen.stream(&spec);
+    gen.insert_randomly(&mut second, late, 0);
+    (first, second)
 }
 
 /// Case 1: In-order events on 3 partitions (partitioned by video id), ~5 minutes of event time.
 #[test]
 fn in_order_three_partitions() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "in-order",
-        JobOptions {
-            partitions: 3,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("in-order", 3);
     let mut gen = ContentGen::new(1, 20);
-    let recs = gen.stream(&spec(BASE_TS + 17_300, 5, 2000, 3, Placement::ByKey, 0));
+    let spec = StreamSpec::minutes(BASE_TS + 17_300, 5, 2000, 3, Placement::ByKey, 0);
+    let recs = gen.stream(&spec);
     let log = job.produce_checked(&recs);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 2: Out-of-order events: times jittered by up to ±8 s (disorder within a partition kept below
@@ -56,17 +58,10 @@ fn in_order_three_partitions() {
 #[test]
 fn out_of_order_within_watermark_delay() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "out-of-order",
-        JobOptions {
-            partitions: 3,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("out-of-order", 3);
     let mut gen = ContentGen::new(2, 20);
-    let recs = gen.stream(&spec(BASE_TS + 3_100, 5, 2000, 3, Placement::ByKey, 8_000));
+    let spec = StreamSpec::minutes(BASE_TS + 3_100, 5, 2000, 3, Placement::ByKey, 8_000);
+    let recs = gen.stream(&spec);
     let log = job.produce_checked(&recs);
     let disordered = recs
         .windows(2)
@@ -77,8 +72,7 @@ fn out_of_order_within_watermark_delay() {
         "the generator should make disorder ({disordered})"
     );
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 3: Late beyond the allowed lateness, on one partition: after the stream has advanced 4
@@ -88,52 +82,18 @@ fn out_of_order_within_watermark_delay() {
 #[test]
 fn late_events_go_to_the_late_table() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "late",
-        JobOptions {
-            partitions: 1,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("late", 1);
     let mut gen = ContentGen::new(3, 20);
     let kafka = job.kafka();
     let mut log = EventLog::default();
 
-    let first = gen.stream(&spec(
-        BASE_TS + 9_000,
-        4,
-        1000,
-        1,
-        Placement::Fixed(0),
-        4_000,
-    ));
-    let newest = gen.partition_max(0).unwrap();
-    // windows ending at least 2 minutes before the newest event
-    let late_max = newest - 2 * WINDOW_MS - WINDOW_MS;
-    let late: Vec<Record> = (0..30)
-        .map(|_| {
-            let ts = gen.rng().random_range(BASE_TS + 9_000..=late_max);
-            gen.late_event(0, ts)
-        })
-        .collect();
-    let mut second = gen.stream(&spec(
-        BASE_TS + 9_000 + 4 * 60_000,
-        3,
-        750,
-        1,
-        Placement::Fixed(0),
-        4_000,
-    ));
-    gen.insert_randomly(&mut second, late, 0);
+    let (first, second) = late_on_one_partition(&mut gen, BASE_TS + 9_000, 1000, 30, 3, 750);
     job.produce(&kafka, &mut log, &first);
     job.produce(&kafka, &mut log, &second);
     log.validate_labels(true, None);
     assert_eq!(log.count(Expect::Late), 30);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 3b: Late events on several partitions, after a restart: a first run commits the windows up
@@ -144,46 +104,32 @@ fn late_events_go_to_the_late_table() {
 #[test]
 fn late_events_after_restart_on_several_partitions() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "late-restart",
-        JobOptions {
-            partitions: 3,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("late-restart", 3);
     let mut gen = ContentGen::new(33, 20);
     let kafka = job.kafka();
     let mut log = EventLog::default();
 
-    let first = gen.stream(&spec(BASE_TS + 1_000, 4, 1200, 3, Placement::ByKey, 8_000));
+    let spec = StreamSpec::minutes(BASE_TS + 1_000, 4, 1200, 3, Placement::ByKey, 8_000);
+    let first = gen.stream(&spec);
     job.produce(&kafka, &mut log, &first);
     log.validate_labels(false, None);
     let floor = job.stream_until_committed(&log, &RunOptions::streaming(), Stop::Interrupt);
 
-    let late: Vec<Record> = (0..30)
-        .map(|i| {
-            let ts = gen
-                .rng()
-                .random_range(BASE_TS + 1_000..=floor - 2 * WINDOW_MS);
-            gen.late_event(i % 3, ts)
-        })
-        .collect();
-    let mut second = gen.stream(&spec(
+    let late = gen.late_events(30, 3, BASE_TS + 1_000..=floor - 2 * WINDOW_MS);
+    let spec = StreamSpec::minutes(
         BASE_TS + 1_000 + 4 * 60_000,
         3,
         900,
         3,
         Placement::ByKey,
         8_000,
-    ));
+    );
+    let mut second = gen.stream(&spec);
     gen.insert_randomly(&mut second, late, 0);
     job.produce(&kafka, &mut log, &second);
     log.validate_labels(false, Some(floor));
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 4: Malformed records mixed in (not JSON, truncated, no / string / null / boolean event_ts,
@@ -192,24 +138,14 @@ fn late_events_after_restart_on_several_partitions() {
 #[test]
 fn malformed_records_go_to_dead_letters() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "malformed",
-        JobOptions {
-            partitions: 3,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("malformed", 3);
     let mut gen = ContentGen::new(4, 20);
-    let mut recs = gen.stream(&spec(BASE_TS + 45_000, 5, 1500, 3, Placement::ByKey, 8_000));
-    let bad = gen.bad_records(4 * BAD_KINDS, 3);
-    gen.insert_randomly(&mut recs, bad, 0);
+    let spec = StreamSpec::minutes(BASE_TS + 45_000, 5, 1500, 3, Placement::ByKey, 8_000);
+    let recs = gen.stream_with_bad(&spec, 4 * BAD_KINDS);
     let log = job.produce_checked(&recs);
     assert_eq!(log.count(Expect::Bad), 4 * BAD_KINDS);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 5: Idleness: 2 partitions, only partition 0 has data. Without --until-end, with a 1 s idle
@@ -219,9 +155,7 @@ fn malformed_records_go_to_dead_letters() {
 #[test]
 fn idle_partition_does_not_hold_back_the_watermark() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
+    let mut job = Job::from_env(
         "idle",
         JobOptions {
             partitions: 2,
@@ -231,14 +165,8 @@ fn idle_partition_does_not_hold_back_the_watermark() {
         },
     );
     let mut gen = ContentGen::new(5, 20);
-    let recs = gen.stream(&spec(
-        BASE_TS + 30_000,
-        5,
-        1000,
-        2,
-        Placement::Fixed(0),
-        8_000,
-    ));
+    let spec = StreamSpec::minutes(BASE_TS + 30_000, 5, 1000, 2, Placement::Fixed(0), 8_000);
+    let recs = gen.stream(&spec);
     let log = job.produce_checked(&recs);
 
     let until = log.watermark_over(&[0]);
@@ -247,8 +175,7 @@ fn idle_partition_does_not_hold_back_the_watermark() {
     p.terminate();
     p.expect_success(STOP_TIMEOUT);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 6: The same videos on 4 partitions (each record to a random partition): the partial
@@ -256,24 +183,10 @@ fn idle_partition_does_not_hold_back_the_watermark() {
 #[test]
 fn same_key_on_several_partitions() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "same-key",
-        JobOptions {
-            partitions: 4,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("same-key", 4);
     let mut gen = ContentGen::new(6, 20);
-    let recs = gen.stream(&spec(
-        BASE_TS + 12_000,
-        5,
-        2000,
-        4,
-        Placement::Random,
-        8_000,
-    ));
+    let spec = StreamSpec::minutes(BASE_TS + 12_000, 5, 2000, 4, Placement::Random, 8_000);
+    let recs = gen.stream(&spec);
     let mut spread: BTreeMap<&str, BTreeSet<i32>> = BTreeMap::new();
     for r in &recs {
         spread
@@ -287,8 +200,7 @@ fn same_key_on_several_partitions() {
     );
     let log = job.produce_checked(&recs);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Case 7: Restart: a run without --until-end is stopped with SIGTERM after its first commits; more
@@ -297,25 +209,19 @@ fn same_key_on_several_partitions() {
 #[test]
 fn restart_after_sigterm_resumes_exactly() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "restart",
-        JobOptions {
-            partitions: 3,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("restart", 3);
     let mut gen = ContentGen::new(7, 20);
-    let first = gen.stream(&spec(BASE_TS + 20_000, 3, 1200, 3, Placement::ByKey, 8_000));
-    let second = gen.stream(&spec(
+    let spec = StreamSpec::minutes(BASE_TS + 20_000, 3, 1200, 3, Placement::ByKey, 8_000);
+    let first = gen.stream(&spec);
+    let spec = StreamSpec::minutes(
         BASE_TS + 20_000 + 3 * 60_000,
         3,
         1200,
         3,
         Placement::ByKey,
         8_000,
-    ));
+    );
+    let second = gen.stream(&spec);
     let log = job.restart_between(&first, Stop::Terminate, &second);
     job.assert_exact(&log);
 }
@@ -326,41 +232,10 @@ fn restart_after_sigterm_resumes_exactly() {
 #[test]
 fn metrics_endpoint_counts_what_the_job_saw() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(
-        &services,
-        "metrics",
-        JobOptions {
-            partitions: 1,
-            ..Default::default()
-        },
-    );
+    let mut job = gold_job("metrics", 1);
     let mut gen = ContentGen::new(9, 20);
-    let mut recs = gen.stream(&spec(
-        BASE_TS + 5_000,
-        4,
-        800,
-        1,
-        Placement::Fixed(0),
-        4_000,
-    ));
     // late: in windows that closed during the first four minutes, sent after them
-    let late_max = gen.partition_max(0).unwrap() - 3 * WINDOW_MS;
-    let late: Vec<Record> = (0..12)
-        .map(|_| {
-            let ts = gen.rng().random_range(BASE_TS + 5_000..=late_max);
-            gen.late_event(0, ts)
-        })
-        .collect();
-    let mut second = gen.stream(&spec(
-        BASE_TS + 5_000 + 4 * 60_000,
-        2,
-        400,
-        1,
-        Placement::Fixed(0),
-        4_000,
-    ));
-    gen.insert_randomly(&mut second, late, 0);
+    let (mut recs, second) = late_on_one_partition(&mut gen, BASE_TS + 5_000, 800, 12, 2, 400);
     recs.extend(second);
     let bad = gen.bad_records(BAD_KINDS, 1);
     gen.insert_randomly(&mut recs, bad, 0);
@@ -429,8 +304,7 @@ fn metrics_endpoint_counts_what_the_job_saw() {
         "{text}"
     );
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Event times outside a sane range (microseconds sent as milliseconds, before 1970) are dead
@@ -439,10 +313,10 @@ fn metrics_endpoint_counts_what_the_job_saw() {
 #[test]
 fn wild_event_times_are_dead_letters() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "wild-times", JobOptions::default());
+    let mut job = gold_job("wild-times", 3);
     let mut gen = ContentGen::new(11, 20);
-    let mut recs = gen.stream(&spec(BASE_TS, 4, 1200, 3, Placement::Random, 2_000));
+    let spec = StreamSpec::minutes(BASE_TS, 4, 1200, 3, Placement::Random, 2_000);
+    let mut recs = gen.stream(&spec);
     let wild: Vec<Record> = (0..6)
         .map(|i| {
             let ts = if i % 2 == 0 {
@@ -463,18 +337,17 @@ fn wild_event_times_are_dead_letters() {
     gen.insert_randomly(&mut recs, wild, 0);
     let log = job.produce_checked(&recs);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// Group keys holding the separator character of composite keys stay distinct, whole values.
 #[test]
 fn keys_holding_the_separator_stay_distinct() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "separator-keys", JobOptions::default());
+    let mut job = gold_job("separator-keys", 3);
     let mut gen = ContentGen::new(12, 20);
-    let mut recs = gen.stream(&spec(BASE_TS, 3, 600, 3, Placement::Random, 0));
+    let spec = StreamSpec::minutes(BASE_TS, 3, 600, 3, Placement::Random, 0);
+    let mut recs = gen.stream(&spec);
     let odd = ["a", "a\u{1f}b", "a\u{1f}", "\u{1b}a\u{1f}b", "b"];
     let extra: Vec<Record> = (0..60)
         .map(|i| {
@@ -491,8 +364,7 @@ fn keys_holding_the_separator_stay_distinct() {
     recs.splice(0..0, extra);
     let log = job.produce_checked(&recs);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }
 
 /// A window the watermark has closed becomes visible without waiting for the checkpoint
@@ -500,16 +372,14 @@ fn keys_holding_the_separator_stay_distinct() {
 #[test]
 fn closed_windows_are_committed_without_waiting_for_the_interval() {
     let _serial = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "early-commit", JobOptions::default());
+    let mut job = gold_job("early-commit", 3);
     let mut gen = ContentGen::new(13, 20);
-    let log =
-        job.produce_checked(&gen.stream(&spec(BASE_TS, 4, 1200, 3, Placement::Random, 2_000)));
+    let spec = StreamSpec::minutes(BASE_TS, 4, 1200, 3, Placement::Random, 2_000);
+    let log = job.produce_checked(&gen.stream(&spec));
     job.stream_until_committed(
         &log,
         &RunOptions::streaming().interval("1h"),
         Stop::Terminate,
     );
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
 }

@@ -21,8 +21,7 @@ fn stream(gen: &mut ContentGen, start_ms: i64, windows: i64, count: usize) -> Ve
 #[test]
 fn latest_means_latest_at_the_first_start() {
     let _g = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "start-latest", JobOptions::default());
+    let mut job = Job::from_env("start-latest", JobOptions::default());
     job.set_source("start", "latest");
     let mut gen = ContentGen::new(seed("start-latest"), 50);
     // Before the first start: skipped by "latest" (a day earlier, so they would show as rows).
@@ -41,8 +40,7 @@ fn latest_means_latest_at_the_first_start() {
     first.kill();
 
     let log = job.produce_checked(&stream(&mut gen, BASE_TS, 4, 3_000));
-    job.run_until_end(Duration::from_secs(120));
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, Duration::from_secs(120));
 }
 
 /// A checkpointed offset the partition no longer holds (here: the topic was recreated with
@@ -51,8 +49,7 @@ fn latest_means_latest_at_the_first_start() {
 #[test]
 fn a_lost_position_fails_loudly_or_moves_as_configured() {
     let _g = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "lost-position", JobOptions::default());
+    let mut job = Job::from_env("lost-position", JobOptions::default());
     let mut gen = ContentGen::new(seed("lost-position"), 50);
     let mut log = job.produce_checked(&stream(&mut gen, BASE_TS, 3, 3_000));
     job.run_until_end(Duration::from_secs(120));
@@ -82,8 +79,7 @@ fn a_lost_position_fails_loudly_or_moves_as_configured() {
 #[test]
 fn a_bounded_run_leaves_a_job_that_can_go_on_streaming() {
     let _g = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "bounded-then-stream", JobOptions::default());
+    let mut job = Job::from_env("bounded-then-stream", JobOptions::default());
     let mut gen = ContentGen::new(seed("bounded-then-stream"), 50);
     let kafka = job.kafka();
     let mut log = EventLog::default();
@@ -102,8 +98,7 @@ fn a_bounded_run_leaves_a_job_that_can_go_on_streaming() {
         &RunOptions::streaming().interval("300ms"),
         Stop::Terminate,
     );
-    job.run_until_end(Duration::from_secs(120));
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, Duration::from_secs(120));
 }
 
 /// A job whose checkpoint store was emptied (or replaced) while its tables hold its commits
@@ -112,8 +107,7 @@ fn a_bounded_run_leaves_a_job_that_can_go_on_streaming() {
 #[test]
 fn an_emptied_checkpoint_store_is_refused() {
     let _g = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "emptied-store", JobOptions::default());
+    let mut job = Job::from_env("emptied-store", JobOptions::default());
     let mut gen = ContentGen::new(seed("emptied-store"), 50);
     let log = job.produce_checked(&stream(&mut gen, BASE_TS, 3, 2_000));
     job.run_until_end(Duration::from_secs(120));
@@ -140,8 +134,7 @@ fn an_emptied_checkpoint_store_is_refused() {
 #[test]
 fn the_last_checkpoint_survives_table_maintenance() {
     let _g = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "maintenance", JobOptions::default());
+    let mut job = Job::from_env("maintenance", JobOptions::default());
     let mut gen = ContentGen::new(seed("maintenance"), 50);
     let kafka = job.kafka();
     let mut log = EventLog::default();
@@ -164,6 +157,5 @@ fn the_last_checkpoint_survives_table_maintenance() {
         &mut log,
         &stream(&mut gen, BASE_TS + 4 * WINDOW_MS + 3_000, 2, 800),
     );
-    job.run_until_end(Duration::from_secs(120));
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, Duration::from_secs(120));
 }

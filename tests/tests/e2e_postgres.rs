@@ -12,27 +12,18 @@ use floe_tests::*;
 fn gold_with_postgres_catalog_survives_a_kill() {
     let _serial = serial();
     let services = Services::from_env();
+    let storage = Storage::Postgres(PgServices::from_env());
     let mut job = Job::new(
         &services,
         "postgres",
         JobOptions {
-            partitions: 3,
-            storage: Storage::Postgres(PgServices::from_env()),
-            ..Default::default()
+            storage,
+            ..JobOptions::with_partitions(3)
         },
     );
     let mut gen = ContentGen::new(13, 20);
-    let spec = |start_ms| StreamSpec {
-        start_ms,
-        duration_ms: 3 * 60_000,
-        count: 1000,
-        partitions: 3,
-        placement: Placement::ByKey,
-        jitter_ms: 8_000,
-    };
-    let mut first = gen.stream(&spec(BASE_TS + 4_000));
-    let bad = gen.bad_records(BAD_KINDS, 3);
-    gen.insert_randomly(&mut first, bad, 0);
+    let spec = |start_ms| StreamSpec::minutes(start_ms, 3, 1000, 3, Placement::ByKey, 8_000);
+    let first = gen.stream_with_bad(&spec(BASE_TS + 4_000), BAD_KINDS);
     let second = gen.stream(&spec(BASE_TS + 4_000 + 3 * 60_000));
     let log = job.restart_between(&first, Stop::Kill, &second);
     job.assert_exact(&log);

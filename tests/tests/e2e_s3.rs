@@ -19,9 +19,8 @@ fn s3_job(label: &str) -> (Services, Job) {
         &services,
         label,
         JobOptions {
-            partitions: 3,
             storage: Storage::S3(s3),
-            ..Default::default()
+            ..JobOptions::with_partitions(3)
         },
     );
     (services, job)
@@ -33,20 +32,11 @@ fn gold_on_s3_with_rest_catalog() {
     let _serial = serial();
     let (_services, mut job) = s3_job("s3-gold");
     let mut gen = ContentGen::new(11, 20);
-    let mut recs = gen.stream(&StreamSpec {
-        start_ms: BASE_TS + 7_000,
-        duration_ms: 5 * 60_000,
-        count: 2000,
-        partitions: 3,
-        placement: Placement::ByKey,
-        jitter_ms: 8_000,
-    });
-    let bad = gen.bad_records(2 * BAD_KINDS, 3);
-    gen.insert_randomly(&mut recs, bad, 0);
+    let spec = StreamSpec::minutes(BASE_TS + 7_000, 5, 2000, 3, Placement::ByKey, 8_000);
+    let recs = gen.stream_with_bad(&spec, 2 * BAD_KINDS);
     let log = job.produce_checked(&recs);
 
-    job.run_until_end(RUN_TIMEOUT);
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
     job.assert_checkpoints_on_s3();
 }
 
@@ -57,14 +47,7 @@ fn restart_from_s3_checkpoint() {
     let _serial = serial();
     let (_services, mut job) = s3_job("s3-restart");
     let mut gen = ContentGen::new(12, 20);
-    let spec = |start_ms| StreamSpec {
-        start_ms,
-        duration_ms: 3 * 60_000,
-        count: 1000,
-        partitions: 3,
-        placement: Placement::ByKey,
-        jitter_ms: 8_000,
-    };
+    let spec = |start_ms| StreamSpec::minutes(start_ms, 3, 1000, 3, Placement::ByKey, 8_000);
     let first = gen.stream(&spec(BASE_TS + 2_000));
     let second = gen.stream(&spec(BASE_TS + 2_000 + 3 * 60_000));
     let log = job.restart_between(&first, Stop::Terminate, &second);
@@ -82,25 +65,21 @@ fn cdc_on_s3_with_rest_catalog() {
     let kafka = job.kafka();
     let cdc = job.add_cdc_job(&kafka, 3);
     let mut gen = ContentGen::new(13, 20);
-    let events = gen.stream(&StreamSpec {
-        start_ms: BASE_TS + 7_000,
-        duration_ms: 3 * 60_000,
-        count: 600,
-        partitions: 3,
-        placement: Placement::ByKey,
-        jitter_ms: 8_000,
-    });
+    let events = gen.stream(&StreamSpec::minutes(
+        BASE_TS + 7_000,
+        3,
+        600,
+        3,
+        Placement::ByKey,
+        8_000,
+    ));
     let log = job.produce_checked(&events);
     let mut changes = floe_tests::cdc::CdcGen::new(13, 500, 3);
     let mut records = changes.snapshot(250);
     records.extend(changes.changes(1_500));
     let mut counts = floe_tests::cdc::ChangeCounts::default();
     counts.add(&kafka.produce(&cdc.topic, &records));
-    let mut p = job.start(&RunOptions::streaming().interval("300ms"));
-    if let Some(s) = p.wait_for(Duration::from_secs(4)) {
-        panic!("a streaming run exited by itself ({s}):\n{}", p.describe());
-    }
-    p.kill();
+    job.kill_streaming_run_after(Duration::from_secs(4));
     job.run_until_end(RUN_TIMEOUT);
     job.assert_cdc_exact(&cdc, &changes, counts);
     job.assert_exact(&log);

@@ -10,8 +10,7 @@ use rand::{Rng, SeedableRng};
 #[test]
 fn a_second_process_takes_the_job_over_and_nothing_is_doubled() {
     let _g = serial();
-    let services = Services::from_env();
-    let mut job = Job::new(&services, "takeover", JobOptions::default());
+    let mut job = Job::from_env("takeover", JobOptions::default());
     let seed = seed("takeover");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut gen = ContentGen::new(seed, 100);
@@ -61,6 +60,5 @@ fn a_second_process_takes_the_job_over_and_nothing_is_doubled() {
         new.terminate();
         new.expect_success(Duration::from_secs(60));
     }
-    job.run_until_end(Duration::from_secs(120));
-    job.assert_exact(&log);
+    job.run_until_end_exact(&log, Duration::from_secs(120));
 }

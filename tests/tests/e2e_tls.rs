@@ -45,9 +45,12 @@ fn a_cluster_over_mutual_tls_matches_the_oracle() {
         assigned_workers(s) == both && last_checkpoint(s) >= 2
     });
 
-    let curl = |url: String, extra: &[&Path]| {
+    // curl, an HTTPS client that shares no code with floe's rustls; `more` its other options.
+    let curl_with = |more: &[&str], url: String, extra: &[&Path]| {
         let mut cmd = Command::new("curl");
-        cmd.args(["--silent", "--show-error", "--max-time", "5", "--cacert"])
+        cmd.args(["--silent", "--show-error", "--max-time", "5"])
+            .args(more)
+            .arg("--cacert")
             .arg(&pki.ca);
         if let [cert, key] = extra {
             cmd.arg("--cert").arg(cert).arg("--key").arg(key);
@@ -58,6 +61,7 @@ fn a_cluster_over_mutual_tls_matches_the_oracle() {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
+    let curl = |url: String, extra: &[&Path]| curl_with(&[], url, extra);
     let c1 = cluster.admin_of("c1").replace("127.0.0.1", "localhost");
     let w1 = cluster.admin_of("w1").replace("127.0.0.1", "localhost");
     let with_cert = [pki.cert.as_path(), pki.key.as_path()];
@@ -89,21 +93,7 @@ fn a_cluster_over_mutual_tls_matches_the_oracle() {
         .as_str()
         .expect("w1's address")
         .replace("127.0.0.1", "localhost");
-    let h2 = |url: String, extra: &[&Path]| {
-        let mut cmd = Command::new("curl");
-        cmd.args([
-            "--silent",
-            "--max-time",
-            "5",
-            "--http2-prior-knowledge",
-            "--cacert",
-        ])
-        .arg(&pki.ca);
-        if let [cert, key] = extra {
-            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
-        }
-        cmd.arg(url).status().expect("run curl").success()
-    };
+    let h2 = |url: String, extra: &[&Path]| curl_with(&["--http2-prior-knowledge"], url, extra).0;
     assert!(
         h2(format!("https://{grpc}/"), &with_cert),
         "the worker's gRPC port speaks TLS with the CA's certificate"
