@@ -8,7 +8,7 @@
 # Env: FLOE_PORT_OFFSET shifts every service port; RATE (events/s, default 2000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/floe/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 dir="$(mkdir -p "${1:-.floe-cluster}" && cd "${1:-.floe-cluster}" && pwd)"
 rate="${RATE:-2000}"
 o="${FLOE_PORT_OFFSET:-0}"

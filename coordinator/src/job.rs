@@ -16,6 +16,7 @@ use iceberg::Catalog;
 use tokio::sync::{mpsc, watch};
 
 use crate::committer::{CommitterError, IcebergCommitter};
+use crate::committer_seam::Committer;
 use crate::controller::{self, JobContext, Members};
 use crate::source_ends::SourceEnds;
 use crate::topic_listing::TopicListing;
@@ -273,6 +274,29 @@ pub async fn run_job(
                 source,
             })?,
     };
+    run_job_with(
+        job,
+        Box::new(committer),
+        partition_source,
+        options,
+        members,
+        stop,
+        progress,
+    )
+    .await
+}
+
+/// [`run_job`] with its committer and source already open: the controller's states from
+/// recovery to the end.
+pub async fn run_job_with(
+    job: Arc<JobSpec>,
+    committer: Box<dyn Committer>,
+    partition_source: Arc<dyn PartitionSource>,
+    options: JobOptions,
+    members: Members,
+    stop: CancellationToken,
+    progress: watch::Sender<JobProgress>,
+) -> Result<JobSummary, JobError> {
     let mut ctx = JobContext {
         watermark: JobWatermark::new(job.window, None),
         job,

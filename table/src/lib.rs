@@ -32,7 +32,9 @@ pub mod rows;
 mod sql_commit;
 pub mod table_commit;
 pub mod table_schema;
-#[cfg(any(test, feature = "test-support"))]
+// Fixtures for the table tests here and in the coordinator; compiled always, so that tests and
+// the binary share one build of this crate.
+#[doc(hidden)]
 pub mod test_support;
 
 pub use data_files::WRITE_TIMEOUT;

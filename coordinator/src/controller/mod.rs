@@ -9,10 +9,14 @@
 //! ```
 
 mod checkpoint_round;
+#[cfg(test)]
+mod fakes;
 mod recovering;
 mod rescaling;
 mod running;
 mod scheduling;
+#[cfg(test)]
+mod state_tests;
 mod stopping;
 #[cfg(test)]
 mod tests;
@@ -27,7 +31,7 @@ use floe_common::job_watermark::JobWatermark;
 use floe_proto::{RestorePoint, WorkerService, WorkerServiceError};
 use tokio::sync::watch;
 
-use crate::committer::IcebergCommitter;
+use crate::committer_seam::Committer;
 use crate::job::{JobError, JobOptions, JobProgress, JobSummary};
 use crate::source_ends::SourceEnds;
 use crate::topic_listing::TopicListing;
@@ -71,7 +75,7 @@ impl State {
 /// Everything the states share.
 pub struct JobContext {
     pub job: Arc<JobSpec>,
-    pub committer: IcebergCommitter,
+    pub committer: Box<dyn Committer>,
     pub options: JobOptions,
     pub members: Members,
     /// Where the source's partitions end, for consumer lag.

@@ -1,7 +1,7 @@
 //! Running: checkpoints on the interval (or sooner, when the workers' statuses call for one),
 //! the job's watermark from the workers' reports, and an eye on the members and the topic.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use floe_proto::{WorkerServiceError, WorkerStatus};
 
@@ -16,7 +16,7 @@ const LISTING_WAIT: Duration = Duration::from_secs(1);
 
 pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
     let mut next_checkpoint = tokio::time::Instant::now() + ctx.options.checkpoint_interval;
-    let mut last_checkpoint = Instant::now();
+    let mut last_checkpoint = tokio::time::Instant::now();
     let mut status_tick = tokio::time::interval(STATUS_EVERY);
     status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // A change of members since Scheduling read them (a worker joined or left while the
@@ -50,7 +50,7 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
             return Ok(State::Stopping);
         }
         next_checkpoint = tokio::time::Instant::now() + ctx.options.checkpoint_interval;
-        last_checkpoint = Instant::now();
+        last_checkpoint = tokio::time::Instant::now();
         // A streaming job follows the topic as it grows: the new partitions are spread from the
         // checkpoint just taken. (A bounded one reads the partitions listed when it was last
         // scheduled, each up to its end offset then.)

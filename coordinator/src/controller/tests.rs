@@ -1,19 +1,12 @@
-//! The controller's states against fake workers: no processes, no sockets, no Kafka. The fakes
-//! record what they were asked and answer as scripted; the committer is real (SQLite catalog
-//! and a local store in a temp dir), so checkpoints are real manifests.
+//! The controller against fake workers and the real committer (SQLite catalog and a local store
+//! in a temp dir), so checkpoints are real manifests: no processes, no sockets, no Kafka.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use floe_common::config::{example_job, FloeConfig};
-use floe_common::watermark::LocalWatermark;
-use floe_common::window::OperatorStats;
-use floe_proto::{
-    Assignment, Barrier, CheckpointAck, RestorePoint, WorkerService, WorkerServiceError,
-    WorkerStatus,
-};
+use floe_proto::{RestorePoint, WorkerService};
 use floe_source::{PartitionSource, SourceError};
 use floe_storage::{open_location, CheckpointStore};
 use tokio::sync::watch;
@@ -21,131 +14,7 @@ use tokio::sync::watch;
 use crate::job::{run_job, JobError, JobOptions, JobProgress, JobSummary};
 use floe_table::test_support::sqlite_catalog;
 
-/// What a fake worker was asked, and how it answers.
-#[derive(Default)]
-struct Script {
-    partitions: Vec<i32>,
-    /// Every assignment's partitions, in order.
-    assigned: Vec<Vec<i32>>,
-    restores: Vec<Option<RestorePoint>>,
-    barriers: Vec<Barrier>,
-    /// Answers every call with this error once set (a dead worker).
-    dead: bool,
-    /// Reports a finished bounded input.
-    finished: bool,
-}
-
-struct FakeWorker {
-    name: String,
-    script: Mutex<Script>,
-}
-
-impl FakeWorker {
-    fn new(name: &str, finished: bool) -> Arc<Self> {
-        Arc::new(Self {
-            name: name.into(),
-            script: Mutex::new(Script {
-                finished,
-                ..Script::default()
-            }),
-        })
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut Script) -> T) -> T {
-        f(&mut self.script.lock().expect("script"))
-    }
-
-    fn check_alive(&self) -> Result<(), WorkerServiceError> {
-        if self.with(|s| s.dead) {
-            return Err(WorkerServiceError::Unavailable {
-                worker: self.name.clone(),
-                message: "connection refused".into(),
-            });
-        }
-        Ok(())
-    }
-
-    fn watermark(&self) -> LocalWatermark {
-        if self.with(|s| s.finished) {
-            LocalWatermark::Finished
-        } else {
-            LocalWatermark::Active(1_000)
-        }
-    }
-}
-
-#[async_trait]
-impl WorkerService for FakeWorker {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn assign(&self, a: Assignment) -> Result<(), WorkerServiceError> {
-        self.check_alive()?;
-        self.with(|s| {
-            s.partitions = a.partitions.clone();
-            s.assigned.push(a.partitions.clone());
-            s.restores.push(a.restore.clone());
-        });
-        Ok(())
-    }
-
-    async fn checkpoint(&self, barrier: Barrier) -> Result<CheckpointAck, WorkerServiceError> {
-        self.check_alive()?;
-        let (partitions, finished) = self.with(|s| {
-            s.barriers.push(barrier);
-            (s.partitions.clone(), s.finished)
-        });
-        Ok(CheckpointAck {
-            worker_id: self.name.clone(),
-            checkpoint_id: barrier.checkpoint_id,
-            epoch: barrier.epoch,
-            partitions,
-            closed_windows: Vec::new(),
-            files: Vec::new(),
-            watermark: self.watermark(),
-            stats: OperatorStats::default(),
-            input_finished: finished,
-            state_bytes: 0,
-        })
-    }
-
-    async fn status(&self) -> Result<WorkerStatus, WorkerServiceError> {
-        self.check_alive()?;
-        Ok(WorkerStatus {
-            stats: OperatorStats::default(),
-            watermark: self.watermark(),
-            next_close_ms: None,
-            open_windows: 0,
-            open_entries: 0,
-            input_finished: self.with(|s| s.finished),
-            offsets_skipped: 0,
-            backpressured: false,
-            failure: None,
-            partitions: Vec::new(),
-            bytes_read: 0,
-        })
-    }
-
-    async fn release(&self, _epoch: u64) -> Result<(), WorkerServiceError> {
-        self.check_alive()?;
-        self.with(|s| s.partitions.clear());
-        Ok(())
-    }
-}
-
-#[derive(Debug)]
-struct FourPartitions;
-
-impl PartitionSource for FourPartitions {
-    fn partitions(&self) -> Result<Vec<i32>, SourceError> {
-        Ok(vec![0, 1, 2, 3])
-    }
-
-    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, SourceError> {
-        Ok(BTreeMap::new())
-    }
-}
+use super::fakes::{FakeWorker, FourPartitions};
 
 /// Lists its partitions at once for scheduling; every later listing waits until `away` is
 /// false again (a broker that went away).

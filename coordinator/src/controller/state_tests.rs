@@ -1,0 +1,229 @@
+//! Each controller state against fake workers and a fake committer, in paused tokio time: no
+//! catalog, no store, no sockets, no sleeps of real time. A test sleeps in virtual time and the
+//! runtime jumps to the controller's next timer.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use floe_common::config::{example_job, FloeConfig};
+use floe_proto::{RestorePoint, WorkerService};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::fakes::{restore_at, Commits, FakeCommitter, FakeWorker, FourPartitions};
+use crate::job::{run_job_with, JobError, JobOptions, JobProgress, JobSummary};
+
+const INTERVAL: Duration = Duration::from_secs(1);
+const EPOCH: u64 = 3;
+
+struct Run {
+    members: watch::Sender<Vec<Arc<dyn WorkerService>>>,
+    stop: CancellationToken,
+    _progress: watch::Receiver<JobProgress>,
+    commits: Arc<Mutex<Commits>>,
+    task: tokio::task::JoinHandle<Result<JobSummary, JobError>>,
+}
+
+impl Run {
+    fn commits<T>(&self, f: impl FnOnce(&Commits) -> T) -> T {
+        f(&self.commits.lock().expect("commits"))
+    }
+
+    fn committed(&self) -> Vec<u64> {
+        self.commits(|c| c.committed.clone())
+    }
+
+    async fn stop(self) -> JobSummary {
+        self.stop.cancel();
+        self.task
+            .await
+            .expect("join")
+            .expect("the job stops cleanly")
+    }
+}
+
+fn members(workers: &[Arc<FakeWorker>]) -> Vec<Arc<dyn WorkerService>> {
+    workers
+        .iter()
+        .map(|w| w.clone() as Arc<dyn WorkerService>)
+        .collect()
+}
+
+/// The example job on `workers`, checkpointing every [`INTERVAL`], committed by a fake that
+/// took the job at [`EPOCH`] and resumes from `restored`.
+fn start(
+    workers: &[Arc<FakeWorker>],
+    restored: Option<RestorePoint>,
+    restart_on_failure: bool,
+) -> Run {
+    let mut file =
+        FloeConfig::parse(include_str!("../../../examples/video_stats.toml")).expect("config");
+    file.checkpoint.interval = "1s".into();
+    file.checkpoint.min_pause = "100ms".into();
+    let cfg = file.validate().expect("valid");
+    let options = JobOptions {
+        restart_on_failure,
+        partition_source: Some(Arc::new(FourPartitions)),
+        ..JobOptions::new(&cfg)
+    };
+    let (committer, commits) = FakeCommitter::new(EPOCH, restored);
+    let (members_tx, members_rx) = watch::channel(members(workers));
+    let stop = CancellationToken::new();
+    let (progress_tx, progress) = watch::channel(JobProgress::default());
+    let task = tokio::spawn(run_job_with(
+        Arc::new(example_job()),
+        Box::new(committer),
+        Arc::new(FourPartitions),
+        options,
+        members_rx,
+        stop.clone(),
+        progress_tx,
+    ));
+    Run {
+        members: members_tx,
+        stop,
+        _progress: progress,
+        commits,
+        task,
+    }
+}
+
+/// Lets `d` of virtual time pass.
+async fn pass(d: Duration) {
+    tokio::time::sleep(d).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovering_resumes_after_the_restore_point() {
+    let a = FakeWorker::new("a", false);
+    let restored = restore_at(7, &[(0, "x"), (1, "x"), (2, "x"), (3, "x")], 5_000);
+    let run = start(std::slice::from_ref(&a), Some(restored.clone()), false);
+    pass(INTERVAL + INTERVAL / 2).await;
+    assert_eq!(run.commits(|c| c.recoveries), 1);
+    assert_eq!(a.with(|s| s.restores.clone()), [Some(restored)]);
+    let first = a.with(|s| s.barriers[0]);
+    assert_eq!(first.checkpoint_id, 8, "ids go on after the restore point");
+    assert_eq!(first.epoch, EPOCH);
+    assert!(
+        first.watermark_ms >= 5_000,
+        "the job's watermark resumes from the checkpoint's: {}",
+        first.watermark_ms
+    );
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn scheduling_spreads_every_partition_once() {
+    let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
+    let run = start(&[a.clone(), b.clone()], None, false);
+    pass(INTERVAL / 2).await;
+    let (pa, pb) = (
+        a.with(|s| s.partitions.clone()),
+        b.with(|s| s.partitions.clone()),
+    );
+    assert_eq!((pa.len(), pb.len()), (2, 2), "{pa:?} {pb:?}");
+    let mut all = [pa, pb].concat();
+    all.sort_unstable();
+    assert_eq!(all, [0, 1, 2, 3]);
+    assert_eq!(
+        a.with(|s| s.restores.clone()),
+        [None],
+        "nothing to restore yet"
+    );
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn running_checkpoints_once_per_interval() {
+    let a = FakeWorker::new("a", false);
+    let run = start(std::slice::from_ref(&a), None, false);
+    pass(INTERVAL * 10 + INTERVAL / 2).await;
+    let committed = run.committed();
+    assert_eq!(committed, (1..=10).collect::<Vec<u64>>());
+    assert!(a.with(|s| s.barriers.iter().all(|b| b.epoch == EPOCH)));
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn rescaling_moves_partitions_through_a_checkpoint() {
+    let a = FakeWorker::new("a", false);
+    let run = start(std::slice::from_ref(&a), None, false);
+    pass(INTERVAL * 2 + INTERVAL / 2).await;
+    let b = FakeWorker::new("b", false);
+    run.members.send_replace(members(&[a.clone(), b.clone()]));
+    pass(INTERVAL / 2).await;
+    assert_eq!(b.with(|s| s.partitions.len()), 2);
+    assert_eq!(
+        a.with(|s| s.partitions.len()),
+        2,
+        "a keeps half of its four"
+    );
+    let moved = b.with(|s| s.restores.last().cloned().flatten());
+    let moved = moved.expect("b restores from the rescaling checkpoint");
+    assert_eq!(moved.at.id, 3, "the checkpoint taken for the rescale");
+    assert_eq!(run.committed(), [1, 2, 3]);
+    assert_eq!(moved.holders.values().filter(|w| *w == "a").count(), 4);
+    assert_eq!(
+        a.with(|s| s.restores.last().cloned().flatten()),
+        Some(moved)
+    );
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopping_takes_a_last_checkpoint_and_releases_every_worker() {
+    let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
+    let run = start(&[a.clone(), b.clone()], None, false);
+    pass(INTERVAL * 2 + INTERVAL / 2).await;
+    let summary = run.stop.clone();
+    let commits = run.commits.clone();
+    summary.cancel();
+    let summary = run.task.await.expect("join").expect("stops cleanly");
+    let committed = commits.lock().expect("commits").committed.clone();
+    assert_eq!(committed, [1, 2, 3], "one last checkpoint at the stop");
+    assert_eq!(summary.progress.last_checkpoint_id, 3);
+    assert!(a.with(|s| s.partitions.is_empty()) && b.with(|s| s.partitions.is_empty()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_worker_restarts_the_job_with_growing_pauses() {
+    let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
+    let run = start(&[a.clone(), b.clone()], None, true);
+    pass(INTERVAL * 2 + INTERVAL / 2).await;
+    assert_eq!(run.committed(), [1, 2]);
+    // b stays a member but answers nothing: every restart fails at its assignment.
+    b.with(|s| s.dead = true);
+    pass(Duration::from_secs(2)).await;
+    assert_eq!(run.commits(|c| c.recoveries), 2, "one restart within 2 s");
+    let before = a.with(|s| s.restores.len());
+    assert_eq!(
+        a.with(|s| s.restores.last().cloned().flatten())
+            .map(|r| r.at.id),
+        Some(2),
+        "the others restart from the last committed checkpoint"
+    );
+    // Pauses of 2, 4 and 8 s: a handful of restarts in 12 s, not one per status poll.
+    pass(Duration::from_secs(12)).await;
+    let restarts = a.with(|s| s.restores.len()) - before;
+    assert!((2..=4).contains(&restarts), "{restarts} restarts in 12 s");
+    run.members.send_replace(members(std::slice::from_ref(&a)));
+    pass(Duration::from_secs(20)).await;
+    assert_eq!(a.with(|s| s.partitions.clone()), [0, 1, 2, 3]);
+    assert!(run.committed().len() > 2, "commits resume on the one left");
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_commit_fails_the_job_even_with_restarts() {
+    let a = FakeWorker::new("a", false);
+    let run = start(std::slice::from_ref(&a), None, true);
+    pass(INTERVAL + INTERVAL / 2).await;
+    run.commits.lock().expect("commits").refuse = true;
+    pass(INTERVAL).await;
+    let err = run
+        .task
+        .await
+        .expect("join")
+        .expect_err("a committer's refusal is the job's");
+    assert!(matches!(err, JobError::Committer { .. }), "{err}");
+}
