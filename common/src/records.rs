@@ -26,35 +26,133 @@ pub struct LateEvent {
     pub raw: Vec<u8>,
 }
 
-/// Schema of a job's late-events table.
-pub fn late_table_schema(name: String) -> TableSchema {
+/// One cell of an output row, before it becomes Arrow: what a side table's column takes from a
+/// record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Long(i64),
+    Int(i32),
+    Str(&'a str),
+    Bytes(&'a [u8]),
+    /// Epoch milliseconds, stored as microseconds.
+    TimeMs(i64),
+}
+
+/// A side table's column: its name and type, and the cell a record (read from `topic`) gives
+/// it. A side table's schema and its rows both come from one list of these.
+pub struct SideColumn<R> {
+    pub name: &'static str,
+    pub ty: ColumnType,
+    pub required: bool,
+    pub cell: for<'a> fn(topic: &'a str, record: &'a R) -> Cell<'a>,
+}
+
+/// The late-events table: where an event came from, its times, and why it was late.
+pub const LATE_EVENT_COLUMNS: &[SideColumn<LateEvent>] = &[
+    SideColumn {
+        name: "kafka_topic",
+        ty: ColumnType::String,
+        required: true,
+        cell: |topic, _| Cell::Str(topic),
+    },
+    SideColumn {
+        name: "kafka_partition",
+        ty: ColumnType::Int,
+        required: true,
+        cell: |_, e| Cell::Int(e.partition),
+    },
+    SideColumn {
+        name: "kafka_offset",
+        ty: ColumnType::Long,
+        required: true,
+        cell: |_, e| Cell::Long(e.offset),
+    },
+    SideColumn {
+        name: "event_time",
+        ty: ColumnType::TimestampTz,
+        required: true,
+        cell: |_, e| Cell::TimeMs(e.event_time_ms),
+    },
+    SideColumn {
+        name: "window_start",
+        ty: ColumnType::TimestampTz,
+        required: true,
+        cell: |_, e| Cell::TimeMs(e.window_start_ms),
+    },
+    SideColumn {
+        name: "watermark",
+        ty: ColumnType::TimestampTz,
+        required: true,
+        cell: |_, e| Cell::TimeMs(e.watermark_ms),
+    },
+    SideColumn {
+        name: "reason",
+        ty: ColumnType::String,
+        required: true,
+        cell: |_, e| Cell::Str(&e.reason),
+    },
+    SideColumn {
+        name: "raw",
+        ty: ColumnType::Binary,
+        required: true,
+        cell: |_, e| Cell::Bytes(&e.raw),
+    },
+];
+
+/// The dead-letter table: where a record came from, why it could not be decoded, and its bytes
+/// (null for a tombstone).
+pub const DEAD_LETTER_COLUMNS: &[SideColumn<DeadLetter>] = &[
+    SideColumn {
+        name: "kafka_topic",
+        ty: ColumnType::String,
+        required: true,
+        cell: |topic, _| Cell::Str(topic),
+    },
+    SideColumn {
+        name: "kafka_partition",
+        ty: ColumnType::Int,
+        required: true,
+        cell: |_, d| Cell::Int(d.partition),
+    },
+    SideColumn {
+        name: "kafka_offset",
+        ty: ColumnType::Long,
+        required: true,
+        cell: |_, d| Cell::Long(d.offset),
+    },
+    SideColumn {
+        name: "reason",
+        ty: ColumnType::String,
+        required: true,
+        cell: |_, d| Cell::Str(&d.reason),
+    },
+    SideColumn {
+        name: "raw",
+        ty: ColumnType::Binary,
+        required: false,
+        cell: |_, d| d.raw.as_deref().map_or(Cell::Null, Cell::Bytes),
+    },
+];
+
+/// The schema of a side table named `name` with `columns`.
+pub fn side_table_schema<R>(name: String, columns: &[SideColumn<R>]) -> TableSchema {
     TableSchema {
         name,
-        columns: vec![
-            Column::new("kafka_topic", ColumnType::String, true),
-            Column::new("kafka_partition", ColumnType::Int, true),
-            Column::new("kafka_offset", ColumnType::Long, true),
-            Column::new("event_time", ColumnType::TimestampTz, true),
-            Column::new("window_start", ColumnType::TimestampTz, true),
-            Column::new("watermark", ColumnType::TimestampTz, true),
-            Column::new("reason", ColumnType::String, true),
-            Column::new("raw", ColumnType::Binary, true),
-        ],
+        columns: columns
+            .iter()
+            .map(|c| Column::new(c.name, c.ty, c.required))
+            .collect(),
         partition: vec![],
     }
 }
 
+/// Schema of a job's late-events table.
+pub fn late_table_schema(name: String) -> TableSchema {
+    side_table_schema(name, LATE_EVENT_COLUMNS)
+}
+
 /// Schema of a job's dead-letter table.
 pub fn dead_letter_table_schema(name: String) -> TableSchema {
-    TableSchema {
-        name,
-        columns: vec![
-            Column::new("kafka_topic", ColumnType::String, true),
-            Column::new("kafka_partition", ColumnType::Int, true),
-            Column::new("kafka_offset", ColumnType::Long, true),
-            Column::new("reason", ColumnType::String, true),
-            Column::new("raw", ColumnType::Binary, false),
-        ],
-        partition: vec![],
-    }
+    side_table_schema(name, DEAD_LETTER_COLUMNS)
 }

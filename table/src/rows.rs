@@ -15,20 +15,10 @@ use floe_common::aggregate::OutputValue;
 use floe_common::append::{AppendRows, ColumnValues};
 use floe_common::config::JobSpec;
 use floe_common::group_key;
-use floe_common::records::{DeadLetter, LateEvent};
+use floe_common::records::{
+    Cell, DeadLetter, LateEvent, SideColumn, DEAD_LETTER_COLUMNS, LATE_EVENT_COLUMNS,
+};
 use floe_common::window::ClosedWindow;
-
-/// A value for one cell, before it is appended to its column.
-#[derive(Clone, Copy)]
-enum Cell<'a> {
-    Null,
-    Long(i64),
-    Int(i32),
-    Str(&'a str),
-    Bytes(&'a [u8]),
-    /// Epoch milliseconds, stored as microseconds.
-    TimeMs(i64),
-}
 
 /// One column's values as they are appended; primitive columns keep a plain vector and
 /// nulls only once one shows up, so a cell costs a push.
@@ -230,18 +220,7 @@ pub fn late_batch(
     schema: &SchemaRef,
     late: &[LateEvent],
 ) -> Result<RecordBatch, String> {
-    build(schema, late.len(), |cols| {
-        for e in late {
-            cols[0].push(Cell::Str(topic));
-            cols[1].push(Cell::Int(e.partition));
-            cols[2].push(Cell::Long(e.offset));
-            cols[3].push(Cell::TimeMs(e.event_time_ms));
-            cols[4].push(Cell::TimeMs(e.window_start_ms));
-            cols[5].push(Cell::TimeMs(e.watermark_ms));
-            cols[6].push(Cell::Str(&e.reason));
-            cols[7].push(Cell::Bytes(&e.raw));
-        }
-    })
+    side_batch(topic, schema, LATE_EVENT_COLUMNS, late)
 }
 
 /// The dead-letter table's rows.
@@ -250,13 +229,31 @@ pub fn dead_letter_batch(
     schema: &SchemaRef,
     dead: &[DeadLetter],
 ) -> Result<RecordBatch, String> {
-    build(schema, dead.len(), |cols| {
-        for d in dead {
-            cols[0].push(Cell::Str(topic));
-            cols[1].push(Cell::Int(d.partition));
-            cols[2].push(Cell::Long(d.offset));
-            cols[3].push(Cell::Str(&d.reason));
-            cols[4].push(d.raw.as_deref().map_or(Cell::Null, Cell::Bytes));
+    side_batch(topic, schema, DEAD_LETTER_COLUMNS, dead)
+}
+
+/// A side table's rows: each of the table's columns filled, by name, from the record's cell for
+/// it in `columns`.
+fn side_batch<R>(
+    topic: &str,
+    schema: &SchemaRef,
+    columns: &[SideColumn<R>],
+    records: &[R],
+) -> Result<RecordBatch, String> {
+    let cells = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            columns
+                .iter()
+                .find(|c| c.name == field.name())
+                .map(|c| c.cell)
+                .ok_or_else(|| format!("table column `{}` is not one Floe writes", field.name()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    build(schema, records.len(), |cols| {
+        for (col, cell) in cols.iter_mut().zip(&cells) {
+            col.extend(records.iter().map(|r| cell(topic, r)));
         }
     })
 }
@@ -555,5 +552,57 @@ mod tests {
             .expect("ingested_at")
             .as_primitive::<TimestampMicrosecondType>();
         assert_eq!(ingested.values(), &[42_000, 42_000]);
+    }
+
+    fn side_schema(schema: floe_common::schema::TableSchema) -> SchemaRef {
+        let dir = tempfile::tempdir().expect("tempdir");
+        TableLayout::for_schema(&schema, &format!("file://{}", dir.path().display()))
+            .expect("layout")
+            .arrow_schema()
+    }
+
+    #[test]
+    fn side_tables_are_filled_by_column_name() {
+        let mut schema = floe_common::records::dead_letter_table_schema("ns.dead_letters".into());
+        schema.columns.reverse();
+        let dead = [
+            DeadLetter {
+                partition: 3,
+                offset: 41,
+                reason: "not JSON".into(),
+                raw: Some(b"{oops".to_vec()),
+            },
+            DeadLetter {
+                partition: 4,
+                offset: 7,
+                reason: "tombstone".into(),
+                raw: None,
+            },
+        ];
+        let batch = dead_letter_batch("events", &side_schema(schema), &dead).expect("rows");
+        let column = |name: &str| batch.column_by_name(name).expect(name).clone();
+        assert_eq!(column("kafka_topic").as_string::<i32>().value(1), "events");
+        assert_eq!(
+            column("kafka_partition")
+                .as_primitive::<Int32Type>()
+                .values(),
+            &[3, 4]
+        );
+        assert_eq!(
+            column("kafka_offset").as_primitive::<Int64Type>().values(),
+            &[41, 7]
+        );
+        assert_eq!(column("reason").as_string::<i32>().value(0), "not JSON");
+        let raw = column("raw");
+        assert_eq!(raw.as_binary::<i64>().value(0), b"{oops");
+        assert!(raw.is_null(1), "a tombstone's raw value is null");
+    }
+
+    #[test]
+    fn a_side_table_column_floe_does_not_write_is_refused() {
+        let mut schema = floe_common::records::late_table_schema("ns.late".into());
+        schema.columns[6].name = "why".into();
+        let err = late_batch("events", &side_schema(schema), &[]).expect_err("unknown column");
+        assert!(err.contains("`why`"), "{err}");
     }
 }
