@@ -2,18 +2,16 @@
 //! the worker's encoded state to the checkpoint store, then acknowledges the checkpoint to the
 //! coordinator. It works beside the window actor, which goes on with the next records.
 
-use floe_common::window::RecordOutput;
 use floe_proto::CheckpointAck;
 use floe_storage::CheckpointStore;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
+use crate::barrier::{upload, BarrierOutput};
 use crate::worker_tables::WorkerTables;
 
-/// One checkpoint's output to make durable, and the ack to send once it is.
+/// One checkpoint's output to make durable, and where the ack goes once it is.
 pub struct UploadMsg {
-    pub bytes: Vec<u8>,
-    pub rows: RecordOutput,
-    pub ack: CheckpointAck,
+    pub output: BarrierOutput,
     pub reply: RpcReplyPort<Result<CheckpointAck, String>>,
 }
 
@@ -45,34 +43,18 @@ impl Actor for CheckpointUploader {
         msg: UploadMsg,
         state: &mut UploaderArgs,
     ) -> Result<(), ActorProcessingErr> {
-        let mut ack = msg.ack;
-        let id = ack.checkpoint_id;
-        let at = floe_common::checkpoint::CheckpointRef {
-            id,
-            epoch: ack.epoch,
-        };
+        let id = msg.output.ack.checkpoint_id;
+        let bytes = msg.output.state.len();
         let started = std::time::Instant::now();
-        let size = msg.bytes.len();
-        let result = match state.tables.write(&msg.rows).await {
-            Ok(files) => {
-                ack.files = files;
-                ack.state_bytes = size as u64;
-                state
-                    .store
-                    .put_worker_state(at, &ack.worker_id, msg.bytes)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            Err(e) => Err(format!("data files of checkpoint {id}: {e}")),
-        };
+        let result = upload(msg.output, &state.tables, &state.store).await;
         floe_common::failpoint::hit("after-state-upload", id, 0);
         tracing::debug!(
             checkpoint = id,
-            bytes = size,
+            bytes,
             ms = started.elapsed().as_millis() as u64,
             "checkpoint output uploaded"
         );
-        let _ = msg.reply.send(result.map(|()| ack));
+        let _ = msg.reply.send(result);
         Ok(())
     }
 }

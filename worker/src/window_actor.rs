@@ -16,13 +16,13 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use floe_common::checkpoint::encode_state;
 use floe_common::decode::DecodedBatch;
 use floe_common::window::WindowOperator;
 use floe_proto::{Barrier, CheckpointAck, WorkerStatus};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::barrier::{take_barrier, BarrierTaker};
 use crate::batch_pool::BatchPool;
 use crate::uploader::UploadMsg;
 use floe_common::clock::now_ms;
@@ -156,32 +156,19 @@ impl Actor for WindowActor {
                 let _ = reply.send(Err(state.failure.clone().unwrap_or_default()));
             }
             WindowMsg::Barrier(barrier, reply) => {
-                let closed_windows = state.operator.take_closed(barrier.watermark_ms);
-                let rows = state.operator.take_record_output();
-                state.held.clear();
-                let input_finished = state.input_finished();
-                let encoded = encode_state(&state.operator.snapshot());
-                let ack = CheckpointAck {
-                    worker_id: state.worker_id.clone(),
-                    checkpoint_id: barrier.checkpoint_id,
-                    epoch: barrier.epoch,
-                    partitions: state.partitions.clone(),
-                    closed_windows,
-                    files: Vec::new(),
-                    watermark: state.operator.local_watermark(now_ms()),
-                    stats: state.operator.stats(),
-                    input_finished,
-                    state_bytes: 0,
+                let taker = BarrierTaker {
+                    worker_id: &state.worker_id,
+                    partitions: &state.partitions,
+                    input_finished: state.input_finished(),
+                    now_ms: now_ms(),
                 };
-                match encoded {
-                    Ok(bytes) => state.uploader.send_message(UploadMsg {
-                        bytes,
-                        rows,
-                        ack,
-                        reply,
-                    })?,
+                let taken = take_barrier(&mut state.operator, &barrier, &taker);
+                // The output that held the readers back leaves with this checkpoint.
+                state.held.clear();
+                match taken {
+                    Ok(output) => state.uploader.send_message(UploadMsg { output, reply })?,
                     Err(e) => {
-                        let _ = reply.send(Err(e.to_string()));
+                        let _ = reply.send(Err(e));
                     }
                 }
             }

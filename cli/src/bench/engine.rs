@@ -11,13 +11,13 @@ use std::hash::Hasher;
 use std::sync::Arc;
 use std::time::Instant;
 
-use floe_common::checkpoint::encode_state;
 use floe_common::config::{JobSpec, ValidatedConfig};
 use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::window::WindowOperator;
 use floe_coordinator::committer::IcebergCommitter;
-use floe_proto::CheckpointAck;
+use floe_proto::Barrier;
 use floe_storage::CheckpointStore;
+use floe_worker::barrier::{take_barrier, upload, BarrierTaker};
 use floe_worker::worker_tables::WorkerTables;
 
 use super::baseline::PlainLoop;
@@ -142,34 +142,25 @@ pub(super) async fn checkpoint(
         }
     }
     let watermark = op.advance_watermark(0);
-    let closed = op.take_closed(watermark);
-    let output = op.take_record_output();
-    let state = encode_state(&op.snapshot())?;
-    let state_bytes = state.len();
-    lap(&mut phases.state);
-    let at = floe_common::checkpoint::CheckpointRef {
-        id: checkpoint_id,
-        epoch: sink.committer.epoch(),
-    };
-    let files = sink
-        .tables
-        .write(&output)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-    sink.store.put_worker_state(at, "0", state).await?;
-    lap(&mut phases.worker_io);
-    let ack = CheckpointAck {
-        worker_id: "0".into(),
+    let barrier = Barrier {
         checkpoint_id,
-        epoch: at.epoch,
-        partitions: (0..partitions).collect(),
-        closed_windows: closed,
-        files,
-        watermark: op.local_watermark(0),
-        stats: op.stats(),
-        input_finished: last,
-        state_bytes: state_bytes as u64,
+        epoch: sink.committer.epoch(),
+        watermark_ms: watermark,
     };
+    let partitions: Vec<i32> = (0..partitions).collect();
+    let taker = BarrierTaker {
+        worker_id: "0",
+        partitions: &partitions,
+        input_finished: last,
+        now_ms: 0,
+    };
+    let output = take_barrier(op, &barrier, &taker).map_err(anyhow::Error::msg)?;
+    let state_bytes = output.state.len();
+    lap(&mut phases.state);
+    let ack = upload(output, &sink.tables, &sink.store)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    lap(&mut phases.worker_io);
     let manifest = sink
         .committer
         .complete(checkpoint_id, vec![ack], watermark)
