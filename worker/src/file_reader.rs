@@ -1,5 +1,4 @@
-//! `FileReader`: reads file splits (`source.type = "files"`) as a `PartitionReader` reads
-//! Kafka partitions: batches through the same decoder, the same credits, the same window actor.
+//! File splits (`source.type = "files"`) as a [`SourceReader`].
 //!
 //! A reader reads its splits one after the other, the ones a checkpoint had begun first, then
 //! the rest in path order (name archives in time order). A split waiting its turn is not yet
@@ -16,16 +15,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::file_source::{long_line_reason, split_lines, LONG_LINE_KEPT_BYTES};
 use floe_source::files::FileSource;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
-use crate::window_actor::WindowMsg;
+use crate::source_reader::{Next, ReadError, ReadEvent, SourceReader};
 
 /// How often a watching reader with nothing left to read looks at its files' sizes again.
 pub const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -33,11 +31,6 @@ pub const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// Bytes read per record a batch may hold: a batch of `max_batch` records reads about
 /// `max_batch * BYTES_PER_RECORD` bytes.
 const BYTES_PER_RECORD: usize = 256;
-
-/// Messages a file reader sends itself.
-pub enum FileMsg {
-    Read,
-}
 
 /// One split as the worker planned it.
 #[derive(Debug, Clone)]
@@ -61,8 +54,6 @@ pub struct FileReaderArgs {
     /// A longer line is a dead letter.
     pub max_line_bytes: u64,
     pub decoder: Arc<Decoder>,
-    pub window: ActorRef<WindowMsg>,
-    pub credits: Arc<Semaphore>,
     pub max_batch: usize,
     pub pool: BatchPool,
 }
@@ -85,24 +76,17 @@ struct Split {
     finished: bool,
 }
 
-pub struct FileReaderState {
+/// Reads a worker's share of a file source's splits.
+pub struct FileReader {
     args: FileReaderArgs,
     splits: Vec<Split>,
+    /// Watching, with every split read: the files' sizes are looked at again before the next
+    /// read.
+    look_again: bool,
 }
 
-/// Reads a worker's share of a file source's splits.
-pub struct FileReader;
-
-impl Actor for FileReader {
-    type Msg = FileMsg;
-    type State = FileReaderState;
-    type Arguments = FileReaderArgs;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<FileMsg>,
-        args: FileReaderArgs,
-    ) -> Result<FileReaderState, ActorProcessingErr> {
+impl FileReader {
+    pub fn new(args: FileReaderArgs) -> Self {
         let splits = args
             .splits
             .iter()
@@ -118,32 +102,40 @@ impl Actor for FileReader {
                 finished: false,
             })
             .collect();
-        let mut state = FileReaderState { args, splits };
+        Self {
+            args,
+            splits,
+            look_again: false,
+        }
+    }
+}
+
+#[async_trait]
+impl SourceReader for FileReader {
+    async fn start(&mut self, events: &mut Vec<ReadEvent>) -> Result<Next, ReadError> {
         // The worker must never look finished while splits wait: unless a checkpoint had begun
         // some, the first is opened at once.
-        if !state.splits.iter().any(|s| s.opened) {
-            open_next(&mut state)?;
+        if !self.splits.iter().any(|s| s.opened) {
+            open_next(self, events);
         }
-        myself.send_message(FileMsg::Read)?;
-        Ok(state)
+        Ok(Next::Now)
     }
 
-    async fn handle(
-        &self,
-        myself: ActorRef<FileMsg>,
-        _msg: FileMsg,
-        state: &mut FileReaderState,
-    ) -> Result<(), ActorProcessingErr> {
+    async fn read(&mut self, events: &mut Vec<ReadEvent>) -> Result<Next, ReadError> {
+        let state = self;
+        if std::mem::take(&mut state.look_again) {
+            look_again(state).await?;
+        }
         let unread = state
             .splits
             .iter()
             .position(|s| s.opened && !s.finished && s.next < s.size);
         if let Some(at) = unread {
-            read_chunk(state, at).await?;
+            read_chunk(state, at, events).await?;
         } else if !state.args.watch {
             // Bounded: the open splits are read to their ends. Splits open until one has bytes
             // to read (or none is left) before they finish, so the worker never looks done early.
-            while open_next(state)? {
+            while open_next(state, events) {
                 if state.splits.iter().any(|s| s.opened && s.next < s.size) {
                     break;
                 }
@@ -151,48 +143,42 @@ impl Actor for FileReader {
             for split in &mut state.splits {
                 if split.opened && !split.finished && split.next >= split.size {
                     split.finished = true;
-                    state
-                        .args
-                        .window
-                        .send_message(WindowMsg::PartitionFinished(split.partition))?;
+                    events.push(ReadEvent::Finished(split.partition));
                 }
             }
             if state.splits.iter().all(|s| s.finished) {
-                return Ok(());
+                return Ok(Next::Never);
             }
-        } else if !open_next(state)? {
+        } else if !open_next(state, events) {
             let mut batch = state.args.pool.take();
             note_caught_up(state, &mut batch);
-            state
-                .args
-                .window
-                .send_message(WindowMsg::Batch(batch, None))?;
-            look_again(state).await?;
+            events.push(ReadEvent::Batch(batch));
+            state.look_again = true;
+            return Ok(Next::After(WATCH_EVERY));
         }
-        myself.send_message(FileMsg::Read)?;
-        Ok(())
+        Ok(Next::Now)
     }
 }
 
 /// Opens the first split not opened yet; `false` when there is none.
-fn open_next(state: &mut FileReaderState) -> Result<bool, ActorProcessingErr> {
+fn open_next(state: &mut FileReader, events: &mut Vec<ReadEvent>) -> bool {
     let Some(split) = state.splits.iter_mut().find(|s| !s.opened) else {
-        return Ok(false);
+        return false;
     };
     split.opened = true;
-    state
-        .args
-        .window
-        .send_message(WindowMsg::PartitionOpened(split.partition, split.next))?;
-    Ok(true)
+    events.push(ReadEvent::Opened(split.partition, split.next));
+    true
 }
 
 /// Reads the next bytes of split `at` and hands their lines on as one batch.
-async fn read_chunk(state: &mut FileReaderState, at: usize) -> Result<(), ActorProcessingErr> {
+async fn read_chunk(
+    state: &mut FileReader,
+    at: usize,
+    events: &mut Vec<ReadEvent>,
+) -> Result<(), ReadError> {
     if state.splits[at].long_line.is_some() {
-        return pass_long_line(state, at).await;
+        return pass_long_line(state, at, events).await;
     }
-    let permit = state.args.credits.clone().acquire_owned().await?;
     let watch = state.args.watch;
     let max_line = state.args.max_line_bytes;
     let want = state.args.max_batch.max(1) * BYTES_PER_RECORD;
@@ -252,11 +238,12 @@ async fn read_chunk(state: &mut FileReaderState, at: usize) -> Result<(), ActorP
         split.size = next;
     }
     split.next = next;
-    send(state, batch, permit)
+    send(state, batch, events);
+    Ok(())
 }
 
 /// Whether split `at`'s file is larger now than planned (bounded reads end at the planned size).
-async fn grew(state: &FileReaderState, at: usize) -> Result<bool, ActorProcessingErr> {
+async fn grew(state: &FileReader, at: usize) -> Result<bool, ReadError> {
     let split = &state.splits[at];
     let now = state.args.source.store().head(&split.object).await?.size as i64;
     Ok(now != split.size)
@@ -265,7 +252,11 @@ async fn grew(state: &FileReaderState, at: usize) -> Result<bool, ActorProcessin
 /// Looks for the newline of an over-long line, one read at a time so memory stays bounded;
 /// once found (or the file ends there), the line is a dead letter and reading goes on after it.
 /// Until then the split's position stays at the line's start, so a restart looks again.
-async fn pass_long_line(state: &mut FileReaderState, at: usize) -> Result<(), ActorProcessingErr> {
+async fn pass_long_line(
+    state: &mut FileReader,
+    at: usize,
+    events: &mut Vec<ReadEvent>,
+) -> Result<(), ReadError> {
     let watch = state.args.watch;
     let want = (state.args.max_batch.max(1) * BYTES_PER_RECORD) as i64;
     let store = state.args.source.store();
@@ -309,7 +300,6 @@ async fn pass_long_line(state: &mut FileReaderState, at: usize) -> Result<(), Ac
             size
         }
     };
-    let permit = state.args.credits.clone().acquire_owned().await?;
     let split = &mut state.splits[at];
     let line_len = line_end - split.next;
     let kept_to = split.next + line_len.min(LONG_LINE_KEPT_BYTES as i64);
@@ -331,7 +321,8 @@ async fn pass_long_line(state: &mut FileReaderState, at: usize) -> Result<(), Ac
     batch.note_read_to(split.partition, next);
     split.next = next;
     split.long_line = None;
-    send(state, batch, permit)
+    send(state, batch, events);
+    Ok(())
 }
 
 /// The dead letter of a line of `len` bytes over `max_line`, keeping the first bytes of `start`.
@@ -348,23 +339,15 @@ fn long_line_dead_letter(
     batch.dead_letter(partition, offset, reason, Some(kept.to_vec()));
 }
 
-/// Hands a batch read from the splits to the window actor.
-fn send(
-    state: &FileReaderState,
-    mut batch: Box<DecodedBatch>,
-    permit: tokio::sync::OwnedSemaphorePermit,
-) -> Result<(), ActorProcessingErr> {
+/// Hands on a batch read from the splits.
+fn send(state: &FileReader, mut batch: Box<DecodedBatch>, events: &mut Vec<ReadEvent>) {
     note_caught_up(state, &mut batch);
-    state
-        .args
-        .window
-        .send_message(WindowMsg::Batch(batch, Some(permit)))?;
-    Ok(())
+    events.push(ReadEvent::Batch(batch));
 }
 
 /// Watching: every open split read to its end counts as caught up (it may turn idle), however
 /// it got there (restored at its end, an empty file, readers held back meanwhile).
-fn note_caught_up(state: &FileReaderState, batch: &mut DecodedBatch) {
+fn note_caught_up(state: &FileReader, batch: &mut DecodedBatch) {
     if !state.args.watch {
         return;
     }
@@ -375,10 +358,9 @@ fn note_caught_up(state: &FileReaderState, batch: &mut DecodedBatch) {
     }
 }
 
-/// Watching with every split read: waits, then looks at the sizes of the files again (one
-/// listing, however many files).
-async fn look_again(state: &mut FileReaderState) -> Result<(), ActorProcessingErr> {
-    tokio::time::sleep(WATCH_EVERY).await;
+/// Watching with every split read (after [`WATCH_EVERY`]): looks at the sizes of the files
+/// again (one listing, however many files).
+async fn look_again(state: &mut FileReader) -> Result<(), ReadError> {
     let sizes: HashMap<String, u64> = state.args.source.list().await?.into_iter().collect();
     for split in &mut state.splits {
         let Some(size) = sizes.get(&split.path).map(|s| *s as i64) else {

@@ -1,25 +1,18 @@
-//! `GeneratorReader`: reads partitions of the built-in generator (`source.type = "generator"`)
-//! as a `PartitionReader` reads Kafka: batches through the same decoder, the same credits, the
-//! same window actor. Event `offset` of a partition is always the same event, so a restore from
-//! a checkpoint replays exactly what was read before.
+//! The built-in generator (`source.type = "generator"`) as a [`SourceReader`]. Event `offset` of
+//! a partition is always the same event, so a restore from a checkpoint replays exactly what was
+//! read before.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use floe_common::decode::Decoder;
 use floe_common::generator_source::GeneratorSpec;
 use floe_source::content_events::ContentEvents;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
-use crate::window_actor::WindowMsg;
-
-/// Messages a generator reader sends itself.
-pub enum GeneratorMsg {
-    Next,
-}
+use crate::source_reader::{Next, ReadError, ReadEvent, SourceReader};
 
 /// Everything a generator reader needs to start.
 pub struct GeneratorArgs {
@@ -31,8 +24,6 @@ pub struct GeneratorArgs {
     /// This reader's share of the generator's rate (events/s; 0: unlimited).
     pub rate: f64,
     pub decoder: Arc<Decoder>,
-    pub window: ActorRef<WindowMsg>,
-    pub credits: Arc<Semaphore>,
     pub max_batch: usize,
     pub pool: BatchPool,
 }
@@ -46,26 +37,16 @@ struct Generated {
     end: i64,
 }
 
-pub struct GeneratorState {
+/// Generates a partition range of the built-in generator.
+pub struct GeneratorReader {
     args: GeneratorArgs,
     parts: Vec<Generated>,
     started: Instant,
     produced: u64,
 }
 
-/// Generates a partition range of the built-in generator.
-pub struct GeneratorReader;
-
-impl Actor for GeneratorReader {
-    type Msg = GeneratorMsg;
-    type State = GeneratorState;
-    type Arguments = GeneratorArgs;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<GeneratorMsg>,
-        args: GeneratorArgs,
-    ) -> Result<GeneratorState, ActorProcessingErr> {
+impl GeneratorReader {
+    pub fn new(args: GeneratorArgs) -> Self {
         let spec = args.spec;
         let parts = args
             .partitions
@@ -82,76 +63,68 @@ impl Actor for GeneratorReader {
                     .unwrap_or(i64::MAX),
             })
             .collect();
-        let mut state = GeneratorState {
+        Self {
             args,
             parts,
             started: Instant::now(),
             produced: 0,
-        };
-        report_finished(&mut state)?;
-        if !state.parts.is_empty() {
-            myself.send_message(GeneratorMsg::Next)?;
         }
-        Ok(state)
     }
 
-    async fn handle(
-        &self,
-        myself: ActorRef<GeneratorMsg>,
-        _msg: GeneratorMsg,
-        state: &mut GeneratorState,
-    ) -> Result<(), ActorProcessingErr> {
-        let permit = state.args.credits.clone().acquire_owned().await?;
-        let mut batch = state.args.pool.take();
+    /// Reports partitions generated to their end, and stops generating them.
+    fn report_finished(&mut self, events: &mut Vec<ReadEvent>) {
+        self.parts.retain(|g| {
+            let done = g.next >= g.end;
+            if done {
+                events.push(ReadEvent::Finished(g.partition));
+            }
+            !done
+        });
+    }
+}
+
+#[async_trait]
+impl SourceReader for GeneratorReader {
+    async fn start(&mut self, events: &mut Vec<ReadEvent>) -> Result<Next, ReadError> {
+        self.started = Instant::now();
+        self.report_finished(events);
+        Ok(if self.parts.is_empty() {
+            Next::Never
+        } else {
+            Next::Now
+        })
+    }
+
+    async fn read(&mut self, events: &mut Vec<ReadEvent>) -> Result<Next, ReadError> {
+        let mut batch = self.args.pool.take();
         batch.read_at_ms = floe_common::clock::wall_clock_ms();
-        let per_part = (state.args.max_batch / state.parts.len().max(1)).max(1) as i64;
-        let spec = state.args.spec;
-        for g in &mut state.parts {
+        let per_part = (self.args.max_batch / self.parts.len().max(1)).max(1) as i64;
+        let spec = self.args.spec;
+        for g in &mut self.parts {
             let until = g.end.min(g.next.saturating_add(per_part));
             for offset in g.next..until {
                 let e = g.events.event_at(offset as u64, spec.time_at(offset));
-                state.args.decoder.decode_into(
+                self.args.decoder.decode_into(
                     g.partition,
                     offset,
                     Some(e.json.as_bytes()),
                     &mut batch,
                 );
             }
-            state.produced += (until - g.next) as u64;
+            self.produced += (until - g.next) as u64;
             g.next = until;
         }
-        state
-            .args
-            .window
-            .send_message(WindowMsg::Batch(batch, Some(permit)))?;
-        report_finished(state)?;
-        if state.parts.is_empty() {
-            return Ok(());
+        events.push(ReadEvent::Batch(batch));
+        self.report_finished(events);
+        if self.parts.is_empty() {
+            return Ok(Next::Never);
         }
-        if state.args.rate > 0.0 {
-            let due = Duration::from_secs_f64(state.produced as f64 / state.args.rate);
-            if let Some(wait) = due.checked_sub(state.started.elapsed()) {
-                tokio::time::sleep(wait).await;
+        if self.args.rate > 0.0 {
+            let due = Duration::from_secs_f64(self.produced as f64 / self.args.rate);
+            if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+                return Ok(Next::After(wait));
             }
         }
-        myself.send_message(GeneratorMsg::Next)?;
-        Ok(())
+        Ok(Next::Now)
     }
-}
-
-/// Tells the window actor about partitions generated to their end, and stops generating them.
-fn report_finished(state: &mut GeneratorState) -> Result<(), ActorProcessingErr> {
-    let mut still = Vec::with_capacity(state.parts.len());
-    for g in std::mem::take(&mut state.parts) {
-        if g.next >= g.end {
-            state
-                .args
-                .window
-                .send_message(WindowMsg::PartitionFinished(g.partition))?;
-        } else {
-            still.push(g);
-        }
-    }
-    state.parts = still;
-    Ok(())
 }

@@ -1,17 +1,22 @@
 //! The Floe worker: reads its assigned Kafka partitions, aggregates them into event-time
 //! windows, and takes checkpoints when the coordinator asks.
 //!
-//! Actors: one [`reader::PartitionReader`] per partition range polls and decodes in batches;
+//! Actors: one [`reader::PartitionReader`] per partition range reads and decodes in batches
+//! through its source kind's [`source_reader::SourceReader`] (Kafka, files, the generator);
 //! the [`window_actor::WindowActor`] owns the window state and the source positions (so the two
-//! are always checkpointed together); the [`uploader::CheckpointUploader`] writes state to the
-//! checkpoint store without stalling aggregation.
+//! are always checkpointed together) and takes each barrier ([`barrier`]); the
+//! [`uploader::CheckpointUploader`] makes a checkpoint's output durable without stalling
+//! aggregation.
 
+pub mod barrier;
 pub mod batch_pool;
 pub mod file_reader;
 pub mod generator_reader;
+pub mod kafka_reader;
 mod local_worker;
 pub mod metrics;
 pub mod reader;
+pub mod source_reader;
 pub mod uploader;
 pub mod window_actor;
 mod worker;

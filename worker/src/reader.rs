@@ -1,251 +1,50 @@
-//! `PartitionReader`: polls a range of Kafka partitions and hands decoded batches on.
+//! `PartitionReader`: the one reader actor. It reads a range of a job's partitions through its
+//! source kind's [`SourceReader`] and hands what it read to the window actor.
 //!
-//! Polling and decoding run on a blocking thread, so several readers decode in parallel while
-//! the window actor aggregates. A bounded semaphore between readers and the window actor is the
-//! backpressure: a reader waits for a permit before it polls again.
-//!
-//! Errors that heal (a broker away, a timeout) are logged and polling goes on; errors that
-//! cannot heal (unknown topic, authorization, a fatal client error, a position gone under the
-//! `fail` policy) stop the reader with the error, which fails the job through its supervisor,
-//! the window actor.
+//! A bounded semaphore between readers and the window actor is the backpressure: a reader waits
+//! for a credit before it reads again, and the credit goes back once its batch is processed.
+//! A reader whose source fails with an error that cannot heal stops with it, which fails the
+//! job through its supervisor, the window actor.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use floe_common::config::SourceSpec;
-use floe_common::decode::{DecodedBatch, Decoder};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use rdkafka::consumer::Consumer;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::batch_pool::BatchPool;
+use crate::source_reader::{Next, ReadEvent, SourceReader};
 use crate::window_actor::WindowMsg;
-use floe_source::start_position::plan_start;
-use floe_source::{available, FloeConsumer, Polled, RecordBatches};
 
 /// Messages a reader sends itself.
 pub enum ReaderMsg {
-    Poll,
+    Read,
 }
 
 /// Everything a reader needs to start.
 pub struct ReaderArgs {
-    pub consumer: Arc<FloeConsumer>,
-    pub source: SourceSpec,
-    /// Partition → the offset to start at.
-    pub partitions: Vec<(i32, i64)>,
-    /// For bounded reads: partition → end offset (exclusive).
-    pub end_offsets: Option<Arc<BTreeMap<i32, i64>>>,
-    pub decoder: Arc<Decoder>,
+    pub source: Box<dyn SourceReader>,
     pub window: ActorRef<WindowMsg>,
     pub credits: Arc<Semaphore>,
-    pub max_batch: usize,
-    /// How long a batch that has records waits for more before it goes (up to `max_batch`).
-    pub linger: Duration,
     pub pool: BatchPool,
-    /// Offsets jumped over because a position was gone (shared by the worker's readers).
-    pub skipped: Arc<AtomicU64>,
 }
 
-/// A reader's state between polls.
-pub struct ReaderState {
-    args: ReaderArgs,
-    /// The records of this reader's partitions.
-    records: Arc<RecordBatches>,
-    /// Partitions still being read.
-    active: Vec<i32>,
-    next: BTreeMap<i32, i64>,
-    /// librdkafka reported a lost position that is not re-planned yet.
-    position_lost: bool,
-}
-
-/// Reads a partition range of one topic.
+/// Reads a range of partitions of one source.
 pub struct PartitionReader;
-
-/// Why a reader stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ReaderError {
-    #[error("kafka error that cannot heal: {0}")]
-    Fatal(KafkaError),
-    #[error("{0}")]
-    OutOfRange(#[from] floe_source::start_position::OffsetOutOfRange),
-    #[error("kafka: {0}")]
-    Kafka(#[from] KafkaError),
-}
-
-/// What one poll brought.
-struct PolledBatch {
-    batch: Box<DecodedBatch>,
-    /// librdkafka lost a position (its `auto.offset.reset` is `error`): find which and re-plan.
-    position_lost: bool,
-}
-
-/// Errors after which polling again cannot help.
-fn is_fatal(e: &KafkaError) -> bool {
-    use RDKafkaErrorCode as C;
-    matches!(e, KafkaError::MessageConsumptionFatal(_))
-        || matches!(
-            e.rdkafka_error_code(),
-            Some(
-                C::UnknownTopicOrPartition
-                    | C::UnknownTopic
-                    | C::UnknownPartition
-                    | C::TopicAuthorizationFailed
-                    | C::GroupAuthorizationFailed
-                    | C::ClusterAuthorizationFailed
-                    | C::SaslAuthenticationFailed
-                    | C::Authentication
-                    | C::Fatal
-            )
-        )
-}
-
-/// How long a poll waits for a first record; and how long a batch that has records waits for
-/// more.
-#[derive(Debug, Clone, Copy)]
-struct PollWaits {
-    first: Duration,
-    linger: Duration,
-}
-
-/// Polls up to `max` records into `batch`. Records come from librdkafka's queue in the
-/// fetches' sizes; waiting `linger` for more once a record is there makes batches of many
-/// records, so the per-batch costs (a blocking-pool hop, an actor message, a window pass) are
-/// paid per thousand records rather than per handful when the broker hands out small fetches.
-fn poll_batch(
-    records: &RecordBatches,
-    decoder: &Decoder,
-    max: usize,
-    waits: PollWaits,
-    ends: Option<&BTreeMap<i32, i64>>,
-    mut batch: Box<DecodedBatch>,
-) -> Result<PolledBatch, ReaderError> {
-    let started = Instant::now();
-    batch.read_at_ms = floe_common::clock::wall_clock_ms();
-    let mut seen = 0;
-    let mut first_record_at = None;
-    let mut position_lost = false;
-    let mut fatal = None;
-    let mut retry = false;
-    while seen < max && !position_lost && fatal.is_none() && !retry {
-        // Wait for one record first, then for the rest of the batch until the linger is over.
-        let (deadline, want) = match first_record_at {
-            None => (started + waits.first, 1),
-            Some(at) => (at + waits.linger, max - seen),
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        let handed = records.poll(left, want, |polled| match polled {
-            Polled::Record {
-                partition,
-                offset,
-                payload,
-            } => {
-                first_record_at.get_or_insert_with(Instant::now);
-                seen += 1;
-                if ends
-                    .and_then(|e| e.get(&partition))
-                    .is_some_and(|end| offset >= *end)
-                {
-                    return;
-                }
-                decoder.decode_into(partition, offset, payload, &mut batch);
-            }
-            Polled::PartitionEnd(p) => batch.note_caught_up(p),
-            Polled::Error(e)
-                if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) =>
-            {
-                position_lost = true;
-            }
-            Polled::Error(e) if is_fatal(&e) => fatal = Some(e),
-            Polled::Error(e) => {
-                tracing::warn!(error = %e, "kafka poll error; retrying");
-                retry = true;
-            }
-        });
-        // librdkafka waits in whole milliseconds: with less than one left, the wait is over.
-        if handed == 0 && left < Duration::from_millis(1) {
-            break;
-        }
-    }
-    if let Some(e) = fatal {
-        return Err(ReaderError::Fatal(e));
-    }
-    Ok(PolledBatch {
-        batch,
-        position_lost,
-    })
-}
-
-/// After librdkafka lost a position: finds the partitions whose next offset is gone and moves
-/// them as the job's policy says (or fails under `fail`). Returns the new positions.
-fn replan_lost_positions(
-    consumer: &FloeConsumer,
-    source: &SourceSpec,
-    next: &BTreeMap<i32, i64>,
-    skipped: &AtomicU64,
-) -> Result<Vec<(i32, i64)>, ReaderError> {
-    let mut moved = Vec::new();
-    for (p, at) in next {
-        let available = available(consumer, &source.topic, *p)?;
-        let planned = plan_start(
-            &source.topic,
-            *p,
-            Some(*at),
-            available,
-            source.start,
-            source.on_out_of_range,
-        )?;
-        // Fetching stopped where the position was lost: seek every partition, moved or not.
-        consumer.seek(
-            &source.topic,
-            *p,
-            Offset::Offset(planned.offset),
-            Duration::from_secs(10),
-        )?;
-        planned.warn_if_moved(*p, Some(*at), available);
-        if planned.offset != *at {
-            skipped.fetch_add(planned.skipped, Ordering::Relaxed);
-            moved.push((*p, planned.offset));
-        }
-    }
-    Ok(moved)
-}
 
 impl Actor for PartitionReader {
     type Msg = ReaderMsg;
-    type State = ReaderState;
+    type State = ReaderArgs;
     type Arguments = ReaderArgs;
 
     async fn pre_start(
         &self,
         myself: ActorRef<ReaderMsg>,
-        args: ReaderArgs,
-    ) -> Result<ReaderState, ActorProcessingErr> {
-        let mut tpl = TopicPartitionList::new();
-        for (p, offset) in &args.partitions {
-            tpl.add_partition_offset(&args.source.topic, *p, Offset::Offset(*offset))?;
-        }
-        let records = RecordBatches::new(
-            args.consumer.clone(),
-            &args.source.topic,
-            args.partitions.iter().map(|(p, _)| *p),
-        )?;
-        args.consumer.assign(&tpl)?;
-        let mut state = ReaderState {
-            records: Arc::new(records),
-            active: args.partitions.iter().map(|(p, _)| *p).collect(),
-            next: args.partitions.iter().copied().collect(),
-            position_lost: false,
-            args,
-        };
-        finish_done_partitions(&mut state)?;
-        if !state.active.is_empty() {
-            myself.send_message(ReaderMsg::Poll)?;
-        }
+        mut state: ReaderArgs,
+    ) -> Result<ReaderArgs, ActorProcessingErr> {
+        let mut events = Vec::new();
+        let next = state.source.start(&mut events).await?;
+        hand_on(&state, events, None)?;
+        schedule(&myself, next).await?;
         Ok(state)
     }
 
@@ -253,88 +52,46 @@ impl Actor for PartitionReader {
         &self,
         myself: ActorRef<ReaderMsg>,
         _msg: ReaderMsg,
-        state: &mut ReaderState,
+        state: &mut ReaderArgs,
     ) -> Result<(), ActorProcessingErr> {
-        let permit = state.args.credits.clone().acquire_owned().await?;
-        let records = state.records.clone();
-        let decoder = state.args.decoder.clone();
-        let ends = state.args.end_offsets.clone();
-        let max = state.args.max_batch;
-        let empty = state.args.pool.take();
-        let waits = PollWaits {
-            first: Duration::from_millis(100),
-            linger: state.args.linger,
-        };
-        let polled = tokio::task::spawn_blocking(move || {
-            poll_batch(&records, &decoder, max, waits, ends.as_deref(), empty)
-        })
-        .await??;
-        let batch = polled.batch;
-        for (p, n) in &batch.positions {
-            state.next.insert(*p, *n);
-        }
-        if batch.is_empty() {
-            state.args.pool.give(batch);
-        } else {
-            state
-                .args
-                .window
-                .send_message(WindowMsg::Batch(batch, Some(permit)))?;
-        }
-        state.position_lost |= polled.position_lost;
-        if state.position_lost {
-            let consumer = state.args.consumer.clone();
-            let source = state.args.source.clone();
-            let next = state.next.clone();
-            let skipped = state.args.skipped.clone();
-            let replanned = tokio::task::spawn_blocking(move || {
-                replan_lost_positions(&consumer, &source, &next, &skipped)
-            })
-            .await?;
-            match replanned {
-                Ok(moved) => {
-                    state.position_lost = false;
-                    for (p, offset) in moved {
-                        state.next.insert(p, offset);
-                        state
-                            .args
-                            .window
-                            .send_message(WindowMsg::Reposition(p, offset))?;
-                    }
-                }
-                // The broker may be away for a moment: try again after the next poll.
-                Err(ReaderError::Kafka(e)) if !is_fatal(&e) => {
-                    tracing::warn!(error = %e, "cannot check positions yet; retrying");
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        finish_done_partitions(state)?;
-        if !state.active.is_empty() {
-            myself.send_message(ReaderMsg::Poll)?;
-        }
-        Ok(())
+        let credit = state.credits.clone().acquire_owned().await?;
+        let mut events = Vec::new();
+        let next = state.source.read(&mut events).await?;
+        hand_on(state, events, Some(credit))?;
+        schedule(&myself, next).await
     }
 }
 
-/// In a bounded read, tells the window actor about partitions that reached their end offset.
-fn finish_done_partitions(state: &mut ReaderState) -> Result<(), ActorProcessingErr> {
-    let Some(ends) = &state.args.end_offsets else {
-        return Ok(());
-    };
-    let mut still = Vec::with_capacity(state.active.len());
-    for p in std::mem::take(&mut state.active) {
-        let end = ends.get(&p).copied().unwrap_or(0);
-        let at = state.next.get(&p).copied().unwrap_or(0);
-        if at >= end {
-            state
-                .args
-                .window
-                .send_message(WindowMsg::PartitionFinished(p))?;
-        } else {
-            still.push(p);
-        }
+/// Sends `events` to the window actor in order; the first batch carries the credit.
+fn hand_on(
+    state: &ReaderArgs,
+    events: Vec<ReadEvent>,
+    mut credit: Option<OwnedSemaphorePermit>,
+) -> Result<(), ActorProcessingErr> {
+    for event in events {
+        let msg = match event {
+            ReadEvent::Opened(p, offset) => WindowMsg::PartitionOpened(p, offset),
+            ReadEvent::Batch(batch) if batch.is_empty() => {
+                state.pool.give(batch);
+                continue;
+            }
+            ReadEvent::Batch(batch) => WindowMsg::Batch(batch, credit.take()),
+            ReadEvent::Repositioned(p, offset) => WindowMsg::Reposition(p, offset),
+            ReadEvent::Finished(p) => WindowMsg::PartitionFinished(p),
+        };
+        state.window.send_message(msg)?;
     }
-    state.active = still;
+    Ok(())
+}
+
+async fn schedule(myself: &ActorRef<ReaderMsg>, next: Next) -> Result<(), ActorProcessingErr> {
+    match next {
+        Next::Now => myself.send_message(ReaderMsg::Read)?,
+        Next::After(wait) => {
+            tokio::time::sleep(wait).await;
+            myself.send_message(ReaderMsg::Read)?;
+        }
+        Next::Never => {}
+    }
     Ok(())
 }

@@ -20,9 +20,11 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::Semaphore;
 
 use crate::batch_pool::BatchPool;
-use crate::file_reader::{FileMsg, FileReader, FileReaderArgs, PlannedSplit};
-use crate::generator_reader::{GeneratorArgs, GeneratorMsg, GeneratorReader};
+use crate::file_reader::{FileReader, FileReaderArgs, PlannedSplit};
+use crate::generator_reader::{GeneratorArgs, GeneratorReader};
+use crate::kafka_reader::{KafkaReader, KafkaReaderArgs};
 use crate::reader::{PartitionReader, ReaderArgs, ReaderMsg};
+use crate::source_reader::SourceReader;
 use crate::uploader::{CheckpointUploader, UploadMsg, UploaderArgs};
 use crate::window_actor::{WindowActor, WindowArgs, WindowMsg};
 use crate::worker_tables::WorkerTables;
@@ -89,8 +91,6 @@ pub struct Worker {
     window: ActorRef<WindowMsg>,
     uploader: ActorRef<UploadMsg>,
     readers: Vec<ActorRef<ReaderMsg>>,
-    generators: Vec<ActorRef<GeneratorMsg>>,
-    file_readers: Vec<ActorRef<FileMsg>>,
     files: Option<WorkerFiles>,
     bounded: bool,
 }
@@ -358,8 +358,6 @@ impl Worker {
             window,
             uploader,
             readers: Vec::new(),
-            generators: Vec::new(),
-            file_readers: Vec::new(),
             files,
             bounded: assignment.bounded,
         };
@@ -379,6 +377,8 @@ impl Worker {
         Ok(worker)
     }
 
+    /// Starts one reader actor on `partitions` (with their start offsets), reading them
+    /// through the job's source kind.
     async fn spawn_reader(
         &mut self,
         partitions: Vec<(i32, i64)>,
@@ -387,48 +387,12 @@ impl Worker {
         if partitions.is_empty() {
             return Ok(());
         }
-        let end_offsets = self.bounded.then(|| {
-            partitions
-                .iter()
-                .map(|(p, _)| (*p, ends.get(p).copied().unwrap_or(0)))
-                .collect()
-        });
-        if self.files.is_some() {
-            let reader = self.spawn_file_reader(partitions, ends).await?;
-            self.file_readers.push(reader);
-            return Ok(());
-        }
-        if let Some(spec) = self.job.source.generator {
-            let args = GeneratorArgs {
-                spec,
-                rate: spec.rate as f64 * partitions.len() as f64 / spec.partitions.max(1) as f64,
-                partitions,
-                end_offsets,
-                decoder: self.decoder.clone(),
-                window: self.window.clone(),
-                credits: self.credits.clone(),
-                max_batch: self.options.max_batch,
-                pool: self.pool.clone(),
-            };
-            let (reader, _) =
-                Actor::spawn_linked(None, GeneratorReader, args, self.window.get_cell())
-                    .await
-                    .map_err(|e| WorkerError::Actor(e.to_string()))?;
-            self.generators.push(reader);
-            return Ok(());
-        }
+        let source = self.source_reader(partitions, ends)?;
         let args = ReaderArgs {
-            consumer: Arc::new(create_consumer(&self.job).map_err(SourceError::from)?),
-            source: self.job.source.clone(),
-            end_offsets: end_offsets.map(Arc::new),
-            linger: self.options.poll_linger,
-            partitions,
-            decoder: self.decoder.clone(),
+            source,
             window: self.window.clone(),
             credits: self.credits.clone(),
-            max_batch: self.options.max_batch,
             pool: self.pool.clone(),
-            skipped: self.skipped.clone(),
         };
         // Linked: the window actor hears of a reader's failure and fails the job.
         let (reader, _) = Actor::spawn_linked(None, PartitionReader, args, self.window.get_cell())
@@ -438,12 +402,51 @@ impl Worker {
         Ok(())
     }
 
-    /// Reads `partitions` (file splits, with their start offsets) one after the other.
-    async fn spawn_file_reader(
+    /// The reader of the job's source kind for `partitions`.
+    fn source_reader(
         &self,
         partitions: Vec<(i32, i64)>,
         ends: &BTreeMap<i32, i64>,
-    ) -> Result<ActorRef<FileMsg>, WorkerError> {
+    ) -> Result<Box<dyn SourceReader>, WorkerError> {
+        let end_offsets = self.bounded.then(|| {
+            partitions
+                .iter()
+                .map(|(p, _)| (*p, ends.get(p).copied().unwrap_or(0)))
+                .collect()
+        });
+        if self.files.is_some() {
+            return Ok(Box::new(self.file_reader(partitions, ends)?));
+        }
+        if let Some(spec) = self.job.source.generator {
+            return Ok(Box::new(GeneratorReader::new(GeneratorArgs {
+                spec,
+                rate: spec.rate as f64 * partitions.len() as f64 / spec.partitions.max(1) as f64,
+                partitions,
+                end_offsets,
+                decoder: self.decoder.clone(),
+                max_batch: self.options.max_batch,
+                pool: self.pool.clone(),
+            })));
+        }
+        Ok(Box::new(KafkaReader::new(KafkaReaderArgs {
+            consumer: Arc::new(create_consumer(&self.job).map_err(SourceError::from)?),
+            source: self.job.source.clone(),
+            end_offsets: end_offsets.map(Arc::new),
+            linger: self.options.poll_linger,
+            partitions,
+            decoder: self.decoder.clone(),
+            max_batch: self.options.max_batch,
+            pool: self.pool.clone(),
+            skipped: self.skipped.clone(),
+        })))
+    }
+
+    /// Reads `partitions` (file splits, with their start offsets) one after the other.
+    fn file_reader(
+        &self,
+        partitions: Vec<(i32, i64)>,
+        ends: &BTreeMap<i32, i64>,
+    ) -> Result<FileReader, WorkerError> {
         let (Some(files), Some(spec)) = (&self.files, &self.job.source.files) else {
             return Err(WorkerError::Job("not a file source".into()));
         };
@@ -459,21 +462,15 @@ impl Worker {
             .collect();
         // The splits a checkpoint had begun first, then the rest in path order.
         splits.sort_by(|a, b| b.opened.cmp(&a.opened).then_with(|| a.path.cmp(&b.path)));
-        let args = FileReaderArgs {
+        Ok(FileReader::new(FileReaderArgs {
             source: files.source.clone(),
             splits,
             watch: spec.watch && !self.bounded,
             max_line_bytes: spec.max_line_bytes,
             decoder: self.decoder.clone(),
-            window: self.window.clone(),
-            credits: self.credits.clone(),
             max_batch: self.options.max_batch,
             pool: self.pool.clone(),
-        };
-        let (reader, _) = Actor::spawn_linked(None, FileReader, args, self.window.get_cell())
-            .await
-            .map_err(|e| WorkerError::Actor(e.to_string()))?;
-        Ok(reader)
+        }))
     }
 
     /// Takes a checkpoint: closes ready windows, persists state, returns the output.
@@ -520,12 +517,6 @@ impl Worker {
     pub async fn stop(&self) {
         for r in &self.readers {
             let _ = r.stop_and_wait(None, Some(Duration::from_secs(5))).await;
-        }
-        for g in &self.generators {
-            let _ = g.stop_and_wait(None, Some(Duration::from_secs(5))).await;
-        }
-        for f in &self.file_readers {
-            let _ = f.stop_and_wait(None, Some(Duration::from_secs(5))).await;
         }
         let _ = self
             .window
