@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 use floe_common::config::{FloeConfig, Overrides, ValidatedConfig};
 use floe_common::duration::parse_duration;
@@ -39,7 +40,9 @@ pub struct ConfigArgs {
 impl ConfigArgs {
     /// Reads the file, applies the overrides, validates.
     pub fn load(&self) -> anyhow::Result<ValidatedConfig> {
-        let mut file = FloeConfig::load(&self.config)?;
+        let text = std::fs::read_to_string(&self.config)
+            .with_context(|| format!("reading {}", self.config.display()))?;
+        let mut file = FloeConfig::parse(&text)?;
         file.apply(&Overrides {
             brokers: self.brokers.clone(),
             topic: self.topic.clone(),

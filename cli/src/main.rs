@@ -83,6 +83,9 @@ fn one_line(e: &anyhow::Error) -> String {
 
 fn try_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Ok(aim) = std::env::var("FLOE_CRASH_AT") {
+        floe_common::failpoint::arm(&aim).map_err(|e| anyhow::anyhow!("FLOE_CRASH_AT={e}"))?;
+    }
     if cli.check_args {
         println!("floe accepts this command line");
         return Ok(());

@@ -1,6 +1,6 @@
-//! Crash injection for tests: `FLOE_CRASH_AT=<point>:<checkpoint id>` aborts the process at that
-//! point of that checkpoint, exactly like a power cut would stop it.
-//! `FLOE_CRASH_AT=<point>:<id>+` aborts at the first checkpoint from `id` on whose output has
+//! Crash injection for tests: armed with `<point>:<checkpoint id>` (the binary passes its
+//! `FLOE_CRASH_AT`), a process aborts at that point of that checkpoint, exactly like a power cut
+//! would stop it. `<point>:<id>+` aborts at the first checkpoint from `id` on whose output has
 //! files for two or more tables, so that a crash between tables really splits a checkpoint.
 
 use std::sync::OnceLock;
@@ -38,15 +38,21 @@ impl Aim {
     }
 }
 
-fn configured() -> &'static Option<Aim> {
-    static AT: OnceLock<Option<Aim>> = OnceLock::new();
-    AT.get_or_init(|| parse(&std::env::var("FLOE_CRASH_AT").ok()?))
+static AIM: OnceLock<Aim> = OnceLock::new();
+
+/// Arms the failpoint `aim` (`<point>:<id>` or `<point>:<id>+`) for the rest of the process; the
+/// first call wins. An aim that does not parse is refused.
+pub fn arm(aim: &str) -> Result<(), String> {
+    let parsed =
+        parse(aim).ok_or_else(|| format!("`{aim}`: expected <point>:<checkpoint id>[+]"))?;
+    let _ = AIM.set(parsed);
+    Ok(())
 }
 
-/// Aborts the process if `FLOE_CRASH_AT` names this point and checkpoint; `tables` is how many
-/// tables the checkpoint has files for.
+/// Aborts the process if the armed failpoint names this point and checkpoint; `tables` is how
+/// many tables the checkpoint has files for.
 pub fn hit(point: &str, checkpoint_id: u64, tables: usize) {
-    if let Some(aim) = configured() {
+    if let Some(aim) = AIM.get() {
         if aim.fires(point, checkpoint_id, tables) {
             eprintln!(
                 "floe: failpoint {point}:{checkpoint_id} reached with files for {tables} tables, aborting"
@@ -72,5 +78,11 @@ mod tests {
         assert!(multi.fires("after-commit", 9, 2));
         assert_eq!(parse("after-commit"), None);
         assert_eq!(parse("after-commit:x"), None);
+    }
+
+    #[test]
+    fn an_aim_that_does_not_parse_is_refused() {
+        let err = arm("after-commit").expect_err("no checkpoint id");
+        assert!(err.contains("<point>:<checkpoint id>"), "{err}");
     }
 }

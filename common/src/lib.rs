@@ -1,5 +1,6 @@
 //! Floe's pure, synchronous core: job configuration, record decoding, event-time windows,
-//! watermarks and the checkpointed state they produce. Nothing here does I/O.
+//! watermarks and the checkpointed state they produce. Nothing here does I/O or reads the
+//! environment: the binary reads files and variables and hands their contents in.
 
 pub mod aggregate;
 pub mod append;

@@ -3,7 +3,6 @@
 //! Every check happens here, before anything starts, and a failure names the key it is about.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Deserialize;
 
@@ -365,13 +364,6 @@ impl FloeConfig {
                 .unwrap_or_else(|| "file".into());
             ConfigError::new(key, e.message().to_string())
         })
-    }
-
-    /// Reads and parses a file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))?;
-        Self::parse(&text)
     }
 
     /// Applies command-line overrides; the job-level ones need exactly one job.
