@@ -16,7 +16,7 @@ use floe_common::append::{AppendRows, ColumnValues};
 use floe_common::config::JobSpec;
 use floe_common::group_key;
 use floe_common::records::{
-    Cell, DeadLetter, LateEvent, SideColumn, DEAD_LETTER_COLUMNS, LATE_EVENT_COLUMNS,
+    dead_letter_columns, late_event_columns, Cell, DeadLetter, LateEvent, SideColumn,
 };
 use floe_common::window::ClosedWindow;
 
@@ -220,7 +220,7 @@ pub fn late_batch(
     schema: &SchemaRef,
     late: &[LateEvent],
 ) -> Result<RecordBatch, String> {
-    side_batch(topic, schema, LATE_EVENT_COLUMNS, late)
+    side_batch(topic, schema, &late_event_columns(), late)
 }
 
 /// The dead-letter table's rows.
@@ -229,7 +229,7 @@ pub fn dead_letter_batch(
     schema: &SchemaRef,
     dead: &[DeadLetter],
 ) -> Result<RecordBatch, String> {
-    side_batch(topic, schema, DEAD_LETTER_COLUMNS, dead)
+    side_batch(topic, schema, &dead_letter_columns(), dead)
 }
 
 /// A side table's rows: each of the table's columns filled, by name, from the record's cell for
