@@ -1,25 +1,42 @@
-//! Where a job's events come from: the Kafka client settings every part of Floe shares, the
-//! partitions of a job's topic (or of the built-in generator, or its files), where each partition's reading
-//! starts, and the content events the generator, `floe gen` and the benchmarks make. The
-//! coordinator lists partitions with it; workers read them.
+//! Where a job's events come from, one module per source kind: Kafka ([`kafka`]: client
+//! settings, partitions and their ends, where a partition's reading starts, the reader), file
+//! splits ([`files`]) and the built-in generator ([`generator`], whose content events `floe gen`
+//! and the benchmarks make too). The coordinator lists a kind's partitions through
+//! [`PartitionSource`]; workers read them through [`reader::SourceReader`].
 
-pub mod content_events;
+pub mod batch_pool;
 pub mod files;
+pub mod generator;
 pub mod kafka;
-pub mod record_batches;
-pub mod start_position;
+pub mod reader;
 
+use std::collections::BTreeMap;
+use std::fmt::Debug;
 use std::sync::Arc;
 
 use files::FilePartitions;
 use floe_common::config::JobSpec;
 use floe_storage::CheckpointStore;
 
+pub use generator::{content_events, GeneratorPartitions};
+pub use kafka::record_batches::{Polled, RecordBatches};
 pub use kafka::{
-    available, consumer_config, create_consumer, topic_partitions, FloeConsumer,
-    FloeConsumerContext, GeneratorPartitions, KafkaPartitions, PartitionSource,
+    available, consumer_config, create_consumer, record_batches, start_position, topic_partitions,
+    FloeConsumer, FloeConsumerContext, KafkaPartitions,
 };
-pub use record_batches::{Polled, RecordBatches};
+
+/// Where a job learns its topic's partitions, asked again at every checkpoint so that a topic
+/// that grows is read whole. Kafka's metadata in production; tests can script it (librdkafka's
+/// mock cluster cannot add partitions to a topic).
+pub trait PartitionSource: Send + Sync + Debug {
+    /// The topic's partition ids, sorted. Blocking.
+    fn partitions(&self) -> Result<Vec<i32>, SourceError>;
+
+    /// Where each partition ends now: the offset its next record will get (Kafka's high
+    /// watermark). A partition without an end (an unbounded generator) is left out. Blocking;
+    /// asked every few seconds, so it keeps its client.
+    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, SourceError>;
+}
 
 /// Why a source could not be read or listed.
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,9 @@
-//! `SourceReader`: what the reader actor needs of a source kind. Each kind (Kafka partitions,
-//! file splits, the built-in generator) reads its share of a job's partitions from the
-//! positions a checkpoint gave, and says what happened in the order the window actor must hear
-//! it; the one reader actor ([`crate::reader::PartitionReader`]) does the rest: credits,
-//! messages, pacing. The coordinator lists a source's partitions and their ends through
-//! `floe_source::PartitionSource`.
+//! `SourceReader`: how a worker reads a source kind. Each kind (Kafka partitions, file splits,
+//! the built-in generator) reads its share of a job's partitions from the positions a
+//! checkpoint gave, and says what happened in the order the window actor must hear it; the
+//! worker's one reader actor (`floe_worker::reader::PartitionReader`) does the rest: credits,
+//! messages, pacing. The coordinator lists a kind's partitions and their ends through
+//! [`crate::PartitionSource`].
 
 use std::time::Duration;
 

@@ -2,21 +2,16 @@
 //! windows, and takes checkpoints when the coordinator asks.
 //!
 //! Actors: one [`reader::PartitionReader`] per partition range reads and decodes in batches
-//! through its source kind's [`source_reader::SourceReader`] (Kafka, files, the generator);
-//! the [`window_actor::WindowActor`] owns the window state and the source positions (so the two
+//! through its source kind's `floe_source::reader::SourceReader` (Kafka, files, the
+//! generator); the [`window_actor::WindowActor`] owns the window state and the source positions (so the two
 //! are always checkpointed together) and takes each barrier ([`barrier`]); the
 //! [`uploader::CheckpointUploader`] makes a checkpoint's output durable without stalling
 //! aggregation.
 
 pub mod barrier;
-pub mod batch_pool;
-pub mod file_reader;
-pub mod generator_reader;
-pub mod kafka_reader;
 mod local_worker;
 pub mod metrics;
 pub mod reader;
-pub mod source_reader;
 pub mod uploader;
 pub mod window_actor;
 mod worker;

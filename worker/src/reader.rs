@@ -11,8 +11,9 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::batch_pool::BatchPool;
-use crate::source_reader::{Next, ReadEvent, SourceReader};
+use floe_source::batch_pool::BatchPool;
+use floe_source::reader::{Next, ReadEvent, SourceReader};
+
 use crate::window_actor::WindowMsg;
 
 /// Messages a reader sends itself.

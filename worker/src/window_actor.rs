@@ -23,9 +23,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::barrier::{take_barrier, BarrierTaker};
-use crate::batch_pool::BatchPool;
 use crate::uploader::UploadMsg;
 use floe_common::clock::now_ms;
+use floe_source::batch_pool::BatchPool;
 
 /// Messages of the window actor.
 pub enum WindowMsg {

@@ -19,15 +19,15 @@ use floe_storage::CheckpointStore;
 use ractor::{Actor, ActorRef};
 use tokio::sync::Semaphore;
 
-use crate::batch_pool::BatchPool;
-use crate::file_reader::{FileReader, FileReaderArgs, PlannedSplit};
-use crate::generator_reader::{GeneratorArgs, GeneratorReader};
-use crate::kafka_reader::{KafkaReader, KafkaReaderArgs};
 use crate::reader::{PartitionReader, ReaderArgs, ReaderMsg};
-use crate::source_reader::SourceReader;
 use crate::uploader::{CheckpointUploader, UploadMsg, UploaderArgs};
 use crate::window_actor::{WindowActor, WindowArgs, WindowMsg};
 use crate::worker_tables::WorkerTables;
+use floe_source::batch_pool::BatchPool;
+use floe_source::files::reader::{FileReader, FileReaderArgs, PlannedSplit};
+use floe_source::generator::reader::{GeneratorArgs, GeneratorReader};
+use floe_source::kafka::reader::{KafkaReader, KafkaReaderArgs};
+use floe_source::reader::SourceReader;
 
 /// Why a worker could not start or answer.
 #[derive(Debug, thiserror::Error)]

@@ -12,8 +12,9 @@ use globset::GlobMatcher;
 use object_store::path::Path;
 use object_store::ObjectStore;
 
-use crate::kafka::PartitionSource;
-use crate::SourceError;
+use crate::{PartitionSource, SourceError};
+
+pub mod reader;
 
 /// Where a file source's files are.
 #[derive(Debug, Clone)]

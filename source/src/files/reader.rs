@@ -15,15 +15,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::files::FileSource;
 use async_trait::async_trait;
 use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::file_source::{long_line_reason, split_lines, LONG_LINE_KEPT_BYTES};
-use floe_source::files::FileSource;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 
 use crate::batch_pool::BatchPool;
-use crate::source_reader::{Next, ReadError, ReadEvent, SourceReader};
+use crate::reader::{Next, ReadError, ReadEvent, SourceReader};
 
 /// How often a watching reader with nothing left to read looks at its files' sizes again.
 pub const WATCH_EVERY: Duration = Duration::from_secs(1);

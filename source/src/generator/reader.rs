@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::generator::content_events::ContentEvents;
 use async_trait::async_trait;
 use floe_common::decode::Decoder;
 use floe_common::generator_source::GeneratorSpec;
-use floe_source::content_events::ContentEvents;
 
 use crate::batch_pool::BatchPool;
-use crate::source_reader::{Next, ReadError, ReadEvent, SourceReader};
+use crate::reader::{Next, ReadError, ReadEvent, SourceReader};
 
 /// Everything a generator reader needs to start.
 pub struct GeneratorArgs {

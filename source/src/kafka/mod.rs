@@ -7,15 +7,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use floe_common::config::JobSpec;
-use floe_common::generator_source::GeneratorSpec;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaRespErr;
 
-use crate::start_position::Available;
-use crate::SourceError;
+pub mod reader;
+pub mod record_batches;
+pub mod start_position;
+
+use start_position::Available;
+
+use crate::{PartitionSource, SourceError};
 
 /// The Kafka client settings every reader of `job` uses: the job's pass-through properties,
 /// with offsets never committed to Kafka (they live in Floe's checkpoints), a lost position
@@ -108,19 +112,6 @@ fn partition_ids(
     Ok(ids)
 }
 
-/// Where a job learns its topic's partitions, asked again at every checkpoint so that a topic
-/// that grows is read whole. Kafka's metadata in production; tests can script it (librdkafka's
-/// mock cluster cannot add partitions to a topic).
-pub trait PartitionSource: Send + Sync + Debug {
-    /// The topic's partition ids, sorted. Blocking.
-    fn partitions(&self) -> Result<Vec<i32>, SourceError>;
-
-    /// Where each partition ends now: the offset its next record will get (Kafka's high
-    /// watermark). A partition without an end (an unbounded generator) is left out. Blocking;
-    /// asked every few seconds, so it keeps its client.
-    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, SourceError>;
-}
-
 /// The partitions Kafka's metadata lists.
 pub struct KafkaPartitions {
     job: Arc<JobSpec>,
@@ -164,24 +155,5 @@ impl PartitionSource for KafkaPartitions {
             .into_iter()
             .map(|p| Ok((p, available(consumer, topic, p)?.high)))
             .collect()
-    }
-}
-
-/// The partitions of the built-in generator: as many as it is configured with, each ending
-/// after its configured events.
-#[derive(Debug)]
-pub struct GeneratorPartitions(pub GeneratorSpec);
-
-impl PartitionSource for GeneratorPartitions {
-    fn partitions(&self) -> Result<Vec<i32>, SourceError> {
-        Ok((0..self.0.partitions).collect())
-    }
-
-    fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, SourceError> {
-        let Some(events) = self.0.events else {
-            return Ok(BTreeMap::new());
-        };
-        let end = i64::try_from(events).unwrap_or(i64::MAX);
-        Ok((0..self.0.partitions).map(|p| (p, end)).collect())
     }
 }

@@ -19,9 +19,10 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::batch_pool::BatchPool;
-use crate::source_reader::{Next, ReadError, ReadEvent, SourceReader};
-use floe_source::start_position::plan_start;
-use floe_source::{available, FloeConsumer, Polled, RecordBatches};
+use crate::kafka::record_batches::{Polled, RecordBatches};
+use crate::kafka::start_position::plan_start;
+use crate::kafka::{available, FloeConsumer};
+use crate::reader::{Next, ReadError, ReadEvent, SourceReader};
 
 /// Everything a Kafka reader needs to start.
 pub struct KafkaReaderArgs {
@@ -165,7 +166,7 @@ pub enum ReaderError {
     #[error("kafka error that cannot heal: {0}")]
     Fatal(KafkaError),
     #[error("{0}")]
-    OutOfRange(#[from] floe_source::start_position::OffsetOutOfRange),
+    OutOfRange(#[from] crate::kafka::start_position::OffsetOutOfRange),
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
 }
