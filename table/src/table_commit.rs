@@ -26,12 +26,12 @@ use crate::pinned_catalog::PinnedCatalog;
 
 /// Attempts of one commit (or fence) before it fails: conflicts with another writer, failed
 /// commits verified not to have landed, and catalog errors are all tried again.
-pub const COMMIT_ATTEMPTS: usize = 8;
+const COMMIT_ATTEMPTS: usize = 8;
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 /// Whether a second attempt of a commit may succeed where this one failed.
-pub fn is_retryable(e: &TableError) -> bool {
+fn is_retryable(e: &TableError) -> bool {
     matches!(
         e,
         TableError::CommitFailed { .. }
@@ -44,7 +44,7 @@ pub fn is_retryable(e: &TableError) -> bool {
 /// Runs `attempt` under the one commit retry policy: up to [`COMMIT_ATTEMPTS`] attempts with
 /// jittered exponential backoff; `retried` is called before each new attempt. Each attempt must
 /// re-read the table, so none can commit twice.
-pub async fn retry_commit<T, Fut>(
+async fn retry_commit<T, Fut>(
     what: &str,
     attempt: impl FnMut() -> Fut,
     retried: impl Fn(),
@@ -103,7 +103,7 @@ enum Plan<'a> {
     },
 }
 
-/// How a run of pinned attempts ended.
+/// How one pinned attempt ended.
 enum Attempts {
     Done(CommitOutcome),
     Committed(Table),

@@ -15,6 +15,8 @@ use floe_proto::{
 };
 use floe_source::{PartitionSource, SourceError};
 
+use floe_common::config::{FloeConfig, ValidatedConfig};
+
 use crate::committer::{CommitReport, CommitterError, Recovery};
 use crate::committer_seam::Committer;
 
@@ -142,6 +144,15 @@ impl PartitionSource for FourPartitions {
     fn end_offsets(&self) -> Result<BTreeMap<i32, i64>, SourceError> {
         Ok(BTreeMap::new())
     }
+}
+
+/// The example job's config, checkpointing every `interval` and at most every `min_pause`.
+pub(super) fn example_config(interval: &str, min_pause: &str) -> ValidatedConfig {
+    let mut file =
+        FloeConfig::parse(include_str!("../../../examples/video_stats.toml")).expect("config");
+    file.checkpoint.interval = interval.into();
+    file.checkpoint.min_pause = min_pause.into();
+    file.validate().expect("valid")
 }
 
 /// What the fake committer did, and what it is told to do.

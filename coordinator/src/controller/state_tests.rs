@@ -5,12 +5,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use floe_common::config::{example_job, FloeConfig};
+use floe_common::config::example_job;
 use floe_proto::{RestorePoint, WorkerService};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::fakes::{restore_at, Commits, FakeCommitter, FakeWorker, FourPartitions};
+use super::fakes::{
+    example_config, restore_at, Commits, FakeCommitter, FakeWorker, FourPartitions,
+};
 use crate::job::{run_job_with, JobError, JobOptions, JobProgress, JobSummary};
 
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -56,11 +58,7 @@ fn start(
     restored: Option<RestorePoint>,
     restart_on_failure: bool,
 ) -> Run {
-    let mut file =
-        FloeConfig::parse(include_str!("../../../examples/video_stats.toml")).expect("config");
-    file.checkpoint.interval = "1s".into();
-    file.checkpoint.min_pause = "100ms".into();
-    let cfg = file.validate().expect("valid");
+    let cfg = example_config("1s", "100ms");
     let options = JobOptions {
         restart_on_failure,
         partition_source: Some(Arc::new(FourPartitions)),

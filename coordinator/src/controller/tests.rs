@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use floe_common::config::{example_job, FloeConfig};
+use floe_common::config::example_job;
 use floe_proto::{RestorePoint, WorkerService};
 use floe_source::{PartitionSource, SourceError};
 use floe_storage::{open_location, CheckpointStore};
@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use crate::job::{run_job, JobError, JobOptions, JobProgress, JobSummary};
 use floe_table::test_support::sqlite_catalog;
 
-use super::fakes::{FakeWorker, FourPartitions};
+use super::fakes::{example_config, FakeWorker, FourPartitions};
 
 /// Lists its partitions at once for scheduling; every later listing waits until `away` is
 /// false again (a broker that went away).
@@ -89,11 +89,7 @@ async fn start_with(
         open_location(dir.path().join("checkpoints").to_str().expect("utf-8")).expect("store"),
         &job.name,
     );
-    let mut file =
-        FloeConfig::parse(include_str!("../../../examples/video_stats.toml")).expect("config");
-    file.checkpoint.interval = "50ms".into();
-    file.checkpoint.min_pause = "10ms".into();
-    let cfg = file.validate().expect("valid");
+    let cfg = example_config("50ms", "10ms");
     let options = JobOptions {
         bounded,
         restart_on_failure,
