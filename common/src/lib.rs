@@ -20,6 +20,7 @@ pub mod job_shape;
 pub mod job_watermark;
 pub mod json_scan;
 pub mod keyed_accs;
+pub mod maintenance;
 pub mod partition_runs;
 pub mod path;
 pub mod records;

@@ -16,6 +16,9 @@ use iceberg::table::Table;
 use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
 
 use crate::catalog_call::{read, with_deadline};
+use crate::maintenance::metadata_files::{
+    DELETE_AFTER_COMMIT_PROPERTY, PREVIOUS_VERSIONS_KEPT, PREVIOUS_VERSIONS_PROPERTY,
+};
 
 /// Table property selecting the Parquet codec (read by Spark/pyiceberg writers too).
 pub(crate) const PARQUET_COMPRESSION_PROPERTY: &str = "write.parquet.compression-codec";
@@ -89,6 +92,14 @@ pub enum TableError {
     /// Turning rows into the table's data files failed.
     #[error(transparent)]
     Sink(#[from] DataFileError),
+    /// A maintenance step (expiry, manifest merge, health) failed; the stream is unaffected.
+    #[error("maintenance of `{table}` failed while {what}: {source}")]
+    Maintenance {
+        table: String,
+        what: String,
+        #[source]
+        source: iceberg::Error,
+    },
     /// A caller-supplied argument is unusable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -115,6 +126,8 @@ pub struct IcebergTable {
     pub(crate) ident: TableIdent,
     /// The table as opened: how its data files are written.
     layout: TableLayout,
+    /// The table as this process's last commit left it (`commit_base.rs`).
+    pub(crate) last_committed: Arc<std::sync::Mutex<Option<Table>>>,
 }
 
 impl IcebergTable {
@@ -123,7 +136,9 @@ impl IcebergTable {
     /// not required in the table).
     ///
     /// New tables are format v2, partitioned per `spec.partition`, with
-    /// `write.parquet.compression-codec=zstd`.
+    /// `write.parquet.compression-codec=zstd`, and keep the last
+    /// [`PREVIOUS_VERSIONS_KEPT`] metadata files, deleting older ones after each commit. An
+    /// existing table keeps its own properties.
     pub async fn open_or_create(
         catalog: Arc<dyn Catalog>,
         spec: &TableSchema,
@@ -161,7 +176,14 @@ impl IcebergTable {
                 .name(name.clone())
                 .schema(schema)
                 .partition_spec(partition)
-                .properties([(PARQUET_COMPRESSION_PROPERTY.to_owned(), "zstd".to_owned())])
+                .properties([
+                    (PARQUET_COMPRESSION_PROPERTY.to_owned(), "zstd".to_owned()),
+                    (DELETE_AFTER_COMMIT_PROPERTY.to_owned(), "true".to_owned()),
+                    (
+                        PREVIOUS_VERSIONS_PROPERTY.to_owned(),
+                        PREVIOUS_VERSIONS_KEPT.to_string(),
+                    ),
+                ])
                 .format_version(FormatVersion::V2)
                 .build();
             match with_deadline("create_table", catalog.create_table(&namespace, creation)).await {
@@ -196,6 +218,7 @@ impl IcebergTable {
             catalog,
             layout: TableLayout::of_table(spec.name.clone(), &table)?,
             ident,
+            last_committed: Default::default(),
         })
     }
 

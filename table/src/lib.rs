@@ -8,6 +8,8 @@
 //!   aggregates.
 //! - Commits: an append or an overwrite pinned to the table state it checked, with the job's
 //!   checkpoint marker and epoch fence ([`table_commit`], [`overwrite_commit`], [`commit_marker`]).
+//! - Maintenance: snapshot expiry, manifest merging, metadata file cleanup, health figures
+//!   ([`maintenance`]).
 //! - CDC: the copy-on-write plans of dimension and history tables ([`dimension_rewrite`],
 //!   [`history_rewrite`]).
 
@@ -16,6 +18,7 @@
 
 pub mod catalog;
 mod catalog_call;
+mod commit_base;
 pub mod commit_marker;
 mod data_files;
 pub mod dimension_rewrite;
@@ -24,6 +27,7 @@ pub mod file_io;
 pub mod history_rewrite;
 pub mod iceberg_table;
 mod layout;
+pub mod maintenance;
 pub mod overwrite_commit;
 mod pinned_catalog;
 mod read_files;

@@ -50,7 +50,7 @@ const TOTALS: [(&str, &str, &str); 4] = [
     ),
 ];
 
-fn add_totals(props: &mut HashMap<String, String>, previous: Option<&Summary>) {
+pub(crate) fn add_totals(props: &mut HashMap<String, String>, previous: Option<&Summary>) {
     for (total, added, removed) in TOTALS {
         let before = match previous {
             None => Some(0),
@@ -69,7 +69,7 @@ fn add_totals(props: &mut HashMap<String, String>, previous: Option<&Summary>) {
     }
 }
 
-fn fresh_snapshot_id(table: &Table) -> i64 {
+pub(crate) fn fresh_snapshot_id(table: &Table) -> i64 {
     loop {
         let (a, b) = uuid::Uuid::new_v4().as_u64_pair();
         let id = ((a ^ b) >> 1) as i64;
@@ -100,7 +100,6 @@ pub async fn stage_overwrite(
     let schema = md.current_schema().clone();
     let spec = md.default_partition_spec().clone();
     let snapshot_id = fresh_snapshot_id(base);
-    let sequence_number = md.next_sequence_number();
     let commit = uuid::Uuid::new_v4();
     let mut written = 0u32;
     let mut manifest_path = || {
@@ -199,6 +198,53 @@ pub async fn stage_overwrite(
         manifests.push(added.write_manifest_file().await?);
     }
 
+    let mut additional_properties = properties;
+    additional_properties.extend(summary.build());
+    add_totals(
+        &mut additional_properties,
+        md.current_snapshot().map(|s| s.summary()),
+    );
+    stage_snapshot(
+        base,
+        NewSnapshot {
+            id: snapshot_id,
+            commit,
+            operation: Operation::Overwrite,
+            manifests,
+            summary: additional_properties,
+        },
+        also,
+    )
+    .await
+}
+
+/// A snapshot to stage: its id, the uuid its files are named with, and what it holds.
+pub(crate) struct NewSnapshot {
+    pub id: i64,
+    pub commit: uuid::Uuid,
+    pub operation: Operation,
+    pub manifests: Vec<ManifestFile>,
+    /// The summary's properties, totals included.
+    pub summary: HashMap<String, String>,
+}
+
+/// Writes the manifest list of `snapshot` and returns the updates that make it `base`'s next
+/// current snapshot (with `also`), required to apply to `base`'s state only.
+pub(crate) async fn stage_snapshot(
+    base: &Table,
+    snapshot: NewSnapshot,
+    also: Vec<TableUpdate>,
+) -> Result<StagedSnapshot> {
+    let md = base.metadata();
+    let io = base.file_io();
+    let NewSnapshot {
+        id: snapshot_id,
+        commit,
+        operation,
+        manifests,
+        summary: additional_properties,
+    } = snapshot;
+    let sequence_number = md.next_sequence_number();
     let list_path = format!(
         "{}/metadata/snap-{snapshot_id}-0-{commit}.avro",
         md.location()
@@ -212,12 +258,6 @@ pub async fn stage_overwrite(
     list.add_manifests(manifests.into_iter())?;
     list.close().await?;
 
-    let mut additional_properties = properties;
-    additional_properties.extend(summary.build());
-    add_totals(
-        &mut additional_properties,
-        md.current_snapshot().map(|s| s.summary()),
-    );
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -229,7 +269,7 @@ pub async fn stage_overwrite(
         .with_timestamp_ms(now_ms)
         .with_manifest_list(list_path)
         .with_summary(Summary {
-            operation: Operation::Overwrite,
+            operation,
             additional_properties,
         })
         .with_schema_id(md.current_schema_id())

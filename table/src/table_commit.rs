@@ -335,13 +335,13 @@ impl IcebergTable {
         what: &str,
         plan: impl Fn(&Table) -> Result<Plan<'p>, TableError>,
     ) -> Result<Attempts, TableError> {
-        let base = self.reload().await?;
+        let base = self.base_for_commit().await?;
         let committed = match plan(&base)? {
             Plan::Done(outcome) => return Ok(Attempts::Done(outcome)),
             Plan::Commit(tx) => {
                 let pinned = PinnedCatalog {
                     inner: self.catalog.clone(),
-                    base,
+                    base: base.clone(),
                 };
                 crate::catalog_call::with_deadline(what, tx.commit(&pinned)).await
             }
@@ -360,15 +360,22 @@ impl IcebergTable {
             }
         };
         match committed {
-            Ok(committed) => Ok(Attempts::Committed(committed)),
+            Ok(committed) => {
+                self.committed(&base, &committed).await;
+                Ok(Attempts::Committed(committed))
+            }
             Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
+                self.forget_base();
                 Err(TableError::CommitConflict {
                     table: self.ident.to_string(),
                     what: what.to_owned(),
                     source: e,
                 })
             }
-            Err(e) => Ok(Attempts::Failed(e)),
+            Err(e) => {
+                self.forget_base();
+                Ok(Attempts::Failed(e))
+            }
         }
     }
 

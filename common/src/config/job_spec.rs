@@ -184,6 +184,9 @@ pub struct JobSpec {
     pub late_table: TableSchema,
     pub dead_letter_table: TableSchema,
     pub kind: JobKind,
+    /// How the job's tables are kept healthy as they age.
+    #[serde(default)]
+    pub maintenance: crate::maintenance::MaintenancePolicy,
 }
 
 impl JobSpec {

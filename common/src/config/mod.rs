@@ -337,6 +337,9 @@ pub struct SinkConfig {
     /// Append and CDC jobs: data files are rolled at this size (`128MB`, the default) and at every
     /// checkpoint.
     pub target_file_size: Option<String>,
+    /// `[job.sink.maintenance]`: expiry, manifest merging and orphan cleanup of the tables.
+    #[serde(default)]
+    pub maintenance: crate::maintenance::MaintenanceConfig,
 }
 
 /// Command-line overrides applied to a one-job file before validation.

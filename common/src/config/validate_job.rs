@@ -291,6 +291,7 @@ impl JobConfig {
             late_table: crate::records::late_table_schema(late_name),
             dead_letter_table: crate::records::dead_letter_table_schema(dlq_name),
             kind,
+            maintenance: self.sink.maintenance.validate(&k("sink.maintenance"))?,
         })
     }
 

@@ -1,0 +1,192 @@
+//! Keeping a table healthy as it ages, beside the stream or from `floe maintain`:
+//! - [`expire`]: snapshots past the policy leave the metadata, with the files only they
+//!   referenced;
+//! - [`manifest_merge`]: the current snapshot's small manifests become one per spec;
+//! - [`metadata_files`]: metadata files a commit drops from the log are deleted;
+//! - [`TableHealth`]: the figures that show whether this keeps up.
+//!
+//! Every change is a commit pinned to the state it was planned on: a concurrent writer makes
+//! it conflict and it is planned again at the next run, never forced.
+
+mod expire;
+mod manifest_merge;
+pub(crate) mod metadata_files;
+mod reachable;
+
+pub use expire::Expiry;
+pub use manifest_merge::ManifestMerge;
+
+use floe_common::maintenance::MaintenancePolicy;
+use futures::StreamExt;
+use iceberg::io::FileIO;
+use iceberg::spec::ManifestContentType;
+use iceberg::table::Table;
+use iceberg::transaction::Transaction;
+use iceberg::ErrorKind;
+
+use crate::catalog_call::with_deadline;
+use crate::iceberg_table::{IcebergTable, TableError};
+use crate::overwrite_commit::{SnapshotCommits, StagedSnapshot};
+use crate::pinned_catalog::PinnedCatalog;
+
+/// What one maintenance run of a table did, or in a dry run would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    pub merge: ManifestMerge,
+    pub expiry: Expiry,
+}
+
+/// How a table stands: what its readers and its next commit have to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableHealth {
+    pub snapshots: usize,
+    pub data_files: u64,
+    pub delete_files: u64,
+    pub records: u64,
+    pub data_bytes: u64,
+    /// Data manifests of the current snapshot.
+    pub data_manifests: usize,
+    /// Size of the current `metadata.json`.
+    pub metadata_file_bytes: u64,
+    /// Previous metadata files the log still names.
+    pub metadata_log_entries: usize,
+}
+
+impl IcebergTable {
+    /// One maintenance run: merges manifests (when `via` can commit the merge), then expires
+    /// snapshots, at `now_ms`.
+    pub async fn maintain(
+        &self,
+        policy: &MaintenancePolicy,
+        via: Option<&SnapshotCommits>,
+        now_ms: i64,
+        dry_run: bool,
+    ) -> Result<MaintenanceReport, TableError> {
+        let merge = match via {
+            Some(via) => {
+                self.merge_manifests(policy.max_manifests, via, dry_run)
+                    .await?
+            }
+            None => ManifestMerge::default(),
+        };
+        let expiry = self.expire_snapshots(policy, now_ms, dry_run).await?;
+        Ok(MaintenanceReport { merge, expiry })
+    }
+
+    /// The table's health figures, from its current metadata.
+    pub async fn health(&self) -> Result<TableHealth, TableError> {
+        let table = self.reload().await?;
+        let md = table.metadata();
+        let fail = |e| self.maintenance_failed("reading the table's health", e);
+        let total = |key: &str| {
+            md.current_snapshot()
+                .and_then(|s| s.summary().additional_properties.get(key))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let data_manifests = match md.current_snapshot() {
+            Some(current) => table
+                .manifest_list_reader(current)
+                .load()
+                .await
+                .map_err(fail)?
+                .entries()
+                .iter()
+                .filter(|m| m.content == ManifestContentType::Data)
+                .count(),
+            None => 0,
+        };
+        let metadata_file_bytes = match table.metadata_location() {
+            Some(location) => table
+                .file_io()
+                .new_input(location)
+                .map_err(fail)?
+                .metadata()
+                .await
+                .map_err(fail)?
+                .size,
+            None => 0,
+        };
+        Ok(TableHealth {
+            snapshots: md.snapshots().count(),
+            data_files: total("total-data-files"),
+            delete_files: total("total-delete-files"),
+            records: total("total-records"),
+            data_bytes: total("total-files-size"),
+            data_manifests,
+            metadata_file_bytes,
+            metadata_log_entries: md.metadata_log().len(),
+        })
+    }
+
+    pub(crate) fn maintenance_failed(&self, what: &str, source: iceberg::Error) -> TableError {
+        if source.kind() == ErrorKind::CatalogCommitConflicts {
+            TableError::CommitConflict {
+                table: self.ident.to_string(),
+                what: what.to_owned(),
+                source,
+            }
+        } else {
+            TableError::Maintenance {
+                table: self.ident.to_string(),
+                what: what.to_owned(),
+                source,
+            }
+        }
+    }
+
+    /// Commits `tx`, planned on `base`, only if the table is still at `base`.
+    async fn commit_transaction_pinned(
+        &self,
+        what: &str,
+        base: &Table,
+        tx: Transaction,
+    ) -> Result<(), TableError> {
+        let pinned = PinnedCatalog {
+            inner: self.catalog.clone(),
+            base: base.clone(),
+        };
+        let after = with_deadline(what, tx.commit(&pinned))
+            .await
+            .map_err(|e| self.maintenance_failed(what, e))?;
+        self.committed(base, &after).await;
+        Ok(())
+    }
+
+    /// Commits `staged`, planned on `base`, through `via`, only if the table is still at `base`.
+    async fn commit_staged_pinned(
+        &self,
+        what: &str,
+        base: &Table,
+        via: &SnapshotCommits,
+        staged: StagedSnapshot,
+    ) -> Result<(), TableError> {
+        let attempt = async {
+            via.commit(base, staged).await?;
+            self.catalog.load_table(&self.ident).await
+        };
+        let after = with_deadline(what, attempt)
+            .await
+            .map_err(|e| self.maintenance_failed(what, e))?;
+        self.committed(base, &after).await;
+        Ok(())
+    }
+
+    /// Deletes `files`; a file that cannot be deleted is left for orphan cleanup.
+    async fn delete_files(&self, what: &str, io: &FileIO, files: Vec<String>) {
+        if files.is_empty() {
+            return;
+        }
+        let count = files.len();
+        let deleted = io
+            .delete_stream(futures::stream::iter(files).boxed())
+            .await;
+        match deleted {
+            Ok(()) => tracing::debug!(table = %self.ident, what, files = count, "deleted unreferenced files"),
+            Err(e) => tracing::warn!(table = %self.ident, what, error = %e, "could not delete unreferenced files; they stay until orphan cleanup"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

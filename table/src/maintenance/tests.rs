@@ -1,0 +1,363 @@
+//! Maintenance of a SQLite-catalogued table on local disk: what is deleted, what is kept, and
+//! that rows, time travel and the exactly-once markers survive.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use floe_common::maintenance::MaintenancePolicy;
+use futures::TryStreamExt;
+
+use crate::iceberg_table::{CommitOutcome, IcebergTable};
+use crate::overwrite_commit::{Overwrite, SnapshotCommits, SqlCommits};
+use crate::table_commit::TableChange;
+use crate::test_support::{owner, scan_rows, sqlite_catalog, test_schema, two_day_batch};
+
+async fn setup(dir: &tempfile::TempDir) -> (IcebergTable, SnapshotCommits) {
+    let mut spec = test_schema("db.aging");
+    spec.partition.clear();
+    let table = IcebergTable::open_or_create(sqlite_catalog(dir).await, &spec)
+        .await
+        .expect("create");
+    let sql = SqlCommits::connect(
+        &format!("sqlite://{}/catalog.db", dir.path().display()),
+        crate::catalog::DEFAULT_CATALOG_NAME,
+    )
+    .await
+    .expect("connect");
+    (table, SnapshotCommits::Sql(sql))
+}
+
+async fn append(table: &IcebergTable, checkpoint: u64) {
+    let files = table
+        .layout()
+        .write_data_files(two_day_batch())
+        .await
+        .expect("write");
+    let outcome = table
+        .commit(&owner("j"), checkpoint, files)
+        .await
+        .expect("commit");
+    assert!(matches!(outcome, CommitOutcome::Committed { .. }));
+}
+
+/// Every file under `dir`, as `file:` paths the way the table names them.
+fn files_under(dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.insert(path.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+fn table_dir(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("warehouse/db/aging")
+}
+
+fn local(path: &str) -> String {
+    path.trim_start_matches("file://").to_owned()
+}
+
+/// Rows of the snapshot `id`, read by iceberg's scan.
+async fn rows_at(table: &IcebergTable, id: i64) -> usize {
+    let batches: Vec<_> = table
+        .reload()
+        .await
+        .expect("reload")
+        .scan()
+        .snapshot_id(id)
+        .build()
+        .expect("scan")
+        .to_arrow()
+        .await
+        .expect("to_arrow")
+        .try_collect()
+        .await
+        .expect("read");
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+fn keep(retain_last: usize, max_snapshots: usize) -> MaintenancePolicy {
+    MaintenancePolicy {
+        retain_last,
+        max_snapshots,
+        expire_after: Duration::from_secs(3600),
+        ..Default::default()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}
+
+#[tokio::test]
+async fn expiry_deletes_what_only_expired_snapshots_referenced() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let (table, via) = setup(&dir).await;
+    for id in 1..=3 {
+        append(&table, id).await;
+    }
+    // Checkpoint 4 rewrites every file of checkpoint 1 (copy-on-write, keeping one row).
+    let base = table.reload().await.expect("reload");
+    let first = base
+        .metadata()
+        .snapshots()
+        .find(|s| {
+            s.summary().additional_properties.get("floe.checkpoint-id") == Some(&"1".to_owned())
+        })
+        .expect("checkpoint 1")
+        .clone();
+    let first_files: Vec<String> = {
+        let list = base
+            .manifest_list_reader(&first)
+            .load()
+            .await
+            .expect("list")
+            .consume_entries();
+        let mut files = Vec::new();
+        for m in list {
+            let manifest = m.load_manifest(base.file_io()).await.expect("manifest");
+            files.extend(manifest.entries().iter().map(|e| e.file_path().to_owned()));
+        }
+        files
+    };
+    let rewrite = table
+        .layout()
+        .write_data_files(two_day_batch().slice(0, 1))
+        .await
+        .expect("write");
+    table
+        .commit_change(
+            &owner("j"),
+            4,
+            TableChange::Overwrite {
+                change: Overwrite {
+                    removed: first_files.iter().cloned().collect(),
+                    added: rewrite,
+                },
+                via: &via,
+            },
+        )
+        .await
+        .expect("overwrite");
+    let rows = scan_rows(&table).await;
+    assert_eq!(rows, 4 * 2 + 1);
+    let before = files_under(&table_dir(&dir));
+    let snapshots_before: Vec<i64> = table
+        .reload()
+        .await
+        .expect("reload")
+        .metadata()
+        .snapshots()
+        .map(|s| s.snapshot_id())
+        .collect();
+
+    // A dry run lists and changes nothing. Only the overwrite's snapshot is kept: the files it
+    // replaced are read by no kept snapshot.
+    let policy = keep(1, 1);
+    let dry = table
+        .expire_snapshots(&policy, now_ms(), true)
+        .await
+        .expect("dry run");
+    assert!(!dry.snapshots.is_empty());
+    for f in &first_files {
+        assert!(dry.files.contains(f), "{f} is only in expired snapshots");
+    }
+    assert_eq!(files_under(&table_dir(&dir)), before);
+
+    let done = table
+        .expire_snapshots(&policy, now_ms(), false)
+        .await
+        .expect("expire");
+    assert_eq!(done.snapshots, dry.snapshots);
+    let after_table = table.reload().await.expect("reload");
+    let kept: Vec<i64> = after_table
+        .metadata()
+        .snapshots()
+        .map(|s| s.snapshot_id())
+        .collect();
+    assert_eq!(kept.len(), 1, "max_snapshots");
+    assert_eq!(kept.len() + done.snapshots.len(), snapshots_before.len());
+    let after = files_under(&table_dir(&dir));
+    for f in &first_files {
+        assert!(!after.contains(&local(f)), "{f} was deleted");
+    }
+    for f in &done.files {
+        assert!(!after.contains(&local(f)), "{f} was deleted");
+    }
+    // Nothing a kept snapshot reads is gone: every kept snapshot still scans.
+    assert_eq!(scan_rows(&table).await, rows);
+    for id in &kept {
+        assert!(rows_at(&table, *id).await > 0);
+    }
+    // Nothing else was deleted.
+    let gone: HashSet<String> = before.difference(&after).cloned().collect();
+    let listed: HashSet<String> = done.files.iter().map(|f| local(f)).collect();
+    assert_eq!(gone, listed);
+    // The markers survive: checkpoint 4 is known, re-committing it is a no-op.
+    assert_eq!(
+        table.last_committed_checkpoint("j").await.expect("last"),
+        Some(4)
+    );
+    assert_eq!(
+        table
+            .commit(&owner("j"), 4, Vec::new())
+            .await
+            .expect("again"),
+        CommitOutcome::AlreadyCommitted { last: 4 }
+    );
+}
+
+#[tokio::test]
+async fn uncommitted_files_are_never_expired() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let (table, _) = setup(&dir).await;
+    for id in 1..=4 {
+        append(&table, id).await;
+    }
+    // A complete checkpoint's files, written but not yet committed (a crash before commit).
+    let pending = table
+        .layout()
+        .write_data_files(two_day_batch())
+        .await
+        .expect("write");
+    let report = table
+        .expire_snapshots(&keep(1, 1), now_ms(), false)
+        .await
+        .expect("expire");
+    assert_eq!(report.snapshots.len(), 3, "every snapshot but the current one");
+    for f in &pending {
+        assert!(
+            Path::new(&local(f.file_path())).exists(),
+            "an uncommitted file is never deleted"
+        );
+    }
+    // An append table's data stays live: only manifest lists go.
+    assert!(report.files.iter().all(|f| f.contains("/metadata/snap-")));
+    table.commit(&owner("j"), 5, pending).await.expect("commit");
+    assert_eq!(scan_rows(&table).await, 5 * 4);
+}
+
+#[tokio::test]
+async fn merged_manifests_keep_the_rows_and_the_markers() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let (table, via) = setup(&dir).await;
+    for id in 1..=6 {
+        append(&table, id).await;
+    }
+    assert_eq!(table.health().await.expect("health").data_manifests, 6);
+    let unchanged = table.merge_manifests(10, &via, false).await.expect("below");
+    assert_eq!(unchanged.after, 6);
+    let merged = table.merge_manifests(3, &via, false).await.expect("merge");
+    assert_eq!((merged.before, merged.after), (6, 1));
+    let health = table.health().await.expect("health");
+    assert_eq!(health.data_manifests, 1);
+    assert_eq!(health.records, 24, "totals carried over");
+    assert_eq!(health.data_files, 6);
+    assert_eq!(scan_rows(&table).await, 24);
+    append(&table, 7).await;
+    assert_eq!(scan_rows(&table).await, 28);
+    assert_eq!(
+        table
+            .commit(&owner("j"), 7, Vec::new())
+            .await
+            .expect("again"),
+        CommitOutcome::AlreadyCommitted { last: 7 }
+    );
+}
+
+#[tokio::test]
+async fn old_metadata_files_are_deleted_after_each_commit() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let (table, _) = setup(&dir).await;
+    for id in 1..=25 {
+        append(&table, id).await;
+    }
+    let metadata_files = files_under(&table_dir(&dir).join("metadata"))
+        .into_iter()
+        .filter(|f| f.ends_with(".metadata.json"))
+        .count();
+    assert_eq!(
+        metadata_files,
+        crate::maintenance::metadata_files::PREVIOUS_VERSIONS_KEPT + 1
+    );
+    let health = table.health().await.expect("health");
+    assert_eq!(
+        health.metadata_log_entries,
+        crate::maintenance::metadata_files::PREVIOUS_VERSIONS_KEPT
+    );
+    assert_eq!(scan_rows(&table).await, 100);
+}
+
+/// A table whose owner turned the deletion off keeps every metadata file.
+#[tokio::test]
+async fn a_tables_own_setting_is_kept() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let (table, _) = setup(&dir).await;
+    let base = table.reload().await.expect("reload");
+    let tx = iceberg::transaction::Transaction::new(&base);
+    let tx = iceberg::transaction::ApplyTransactionAction::apply(
+        tx.update_table_properties()
+            .set(
+                crate::maintenance::metadata_files::DELETE_AFTER_COMMIT_PROPERTY.into(),
+                "false".into(),
+            ),
+        tx,
+    )
+    .expect("apply");
+    tx.commit(table.catalog.as_ref()).await.expect("set");
+    let table = IcebergTable::open_or_create(table.catalog.clone(), &{
+        let mut spec = test_schema("db.aging");
+        spec.partition.clear();
+        spec
+    })
+    .await
+    .expect("reopen");
+    for id in 1..=15 {
+        append(&table, id).await;
+    }
+    let metadata_files = files_under(&table_dir(&dir).join("metadata"))
+        .into_iter()
+        .filter(|f| f.ends_with(".metadata.json"))
+        .count();
+    assert!(metadata_files > 15, "{metadata_files}");
+}
+
+/// The commit starts from what its last commit wrote; another writer in between makes it
+/// conflict, reload and still land exactly once.
+#[tokio::test]
+async fn a_foreign_commit_between_two_checkpoints_is_kept() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let (table, _) = setup(&dir).await;
+    append(&table, 1).await;
+    let files = table
+        .layout()
+        .write_data_files(two_day_batch())
+        .await
+        .expect("write");
+    let base = table.reload().await.expect("reload");
+    let tx = iceberg::transaction::Transaction::new(&base);
+    let tx = iceberg::transaction::ApplyTransactionAction::apply(
+        tx.fast_append().add_data_files(files),
+        tx,
+    )
+    .expect("apply");
+    tx.commit(table.catalog.as_ref()).await.expect("foreign");
+    append(&table, 2).await;
+    assert_eq!(scan_rows(&table).await, 12);
+    assert_eq!(
+        table.last_committed_checkpoint("j").await.expect("last"),
+        Some(2)
+    );
+}
