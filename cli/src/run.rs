@@ -68,7 +68,7 @@ pub fn stop_on_signals(stop: CancellationToken) {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let cfg = args.config.load()?;
     let catalog = crate::setup::catalog(&cfg).await?;
-    let overwrites = crate::setup::overwrite_commits(&cfg).await?;
+    let snapshot_commits = crate::setup::snapshot_commits(&cfg).await?;
     let metrics = match args.metrics_addr {
         Some(addr) => {
             let metrics = Arc::new(JobMetrics::new());
@@ -95,7 +95,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             commit_notices: metrics.is_some().then_some(notices_tx),
             start_over: args.start_over,
             bounded: args.until_end,
-            overwrites: overwrites.clone(),
+            snapshot_commits: snapshot_commits.clone(),
             ..JobOptions::new(&cfg)
         };
         let workers = in_process_workers(

@@ -30,16 +30,19 @@ pub async fn catalog(cfg: &ValidatedConfig) -> anyhow::Result<Arc<dyn iceberg::C
         .with_context(|| format!("connecting to catalog {}", cfg.catalog.uri))
 }
 
-/// The catalog's overwrite commits when a job rewrites a table (CDC), `None` otherwise.
-pub async fn overwrite_commits(
+/// The catalog's commits of snapshots iceberg's transactions cannot make: a CDC job's rewrites
+/// and every job's manifest merges.
+pub async fn snapshot_commits(
     cfg: &ValidatedConfig,
 ) -> anyhow::Result<Option<Arc<SnapshotCommits>>> {
-    if cfg.jobs.iter().all(|j| j.cdc().is_none()) {
-        return Ok(None);
-    }
     let commits = SnapshotCommits::connect(&catalog_config(cfg)?)
         .await
-        .with_context(|| format!("connecting to catalog {} for overwrites", cfg.catalog.uri))?;
+        .with_context(|| {
+            format!(
+                "connecting to catalog {} for snapshot commits",
+                cfg.catalog.uri
+            )
+        })?;
     Ok(Some(Arc::new(commits)))
 }
 

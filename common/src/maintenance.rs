@@ -113,7 +113,8 @@ pub fn snapshots_to_expire(
     now_ms: i64,
     policy: &MaintenancePolicy,
 ) -> Vec<i64> {
-    let cutoff = now_ms.saturating_sub(i64::try_from(policy.expire_after.as_millis()).unwrap_or(i64::MAX));
+    let cutoff =
+        now_ms.saturating_sub(i64::try_from(policy.expire_after.as_millis()).unwrap_or(i64::MAX));
     ancestry
         .iter()
         .enumerate()

@@ -37,6 +37,8 @@ use floe_table::iceberg_table::{CommitOutcome, IcebergTable, TableError};
 use floe_table::overwrite_commit::{Overwrite, SnapshotCommits};
 use floe_table::table_commit::{JobOwner, TableChange};
 
+use crate::table_maintenance::{TableMaintenance, TableStatus};
+
 /// Why a checkpoint could not be completed or committed.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitterError {
@@ -153,24 +155,26 @@ pub struct IcebergCommitter {
     owner: JobOwner,
     /// Table commits tried again after a failure, since this committer opened.
     retries: std::sync::atomic::AtomicU64,
-    /// How rewrites (a CDC job's dimension table) are committed to the catalog.
-    overwrites: Option<Arc<SnapshotCommits>>,
+    /// How rewrites (a CDC job's dimension table) and manifest merges are committed.
+    snapshot_commits: Option<Arc<SnapshotCommits>>,
+    maintenance: TableMaintenance,
 }
 
 impl IcebergCommitter {
     /// Opens (creating if needed) the job's tables ([`JobSpec::sinks`]), checks that the store
     /// honours create-only writes, takes the job's next epoch and fences every table with it.
-    /// A job rewriting a table (CDC) needs `overwrites`, the catalog's overwrite commits.
+    /// A job rewriting a table (CDC) needs `snapshot_commits`; without them, maintenance does
+    /// not merge manifests.
     pub async fn open(
         job: Arc<JobSpec>,
         catalog: Arc<dyn Catalog>,
-        overwrites: Option<Arc<SnapshotCommits>>,
+        snapshot_commits: Option<Arc<SnapshotCommits>>,
         store: CheckpointStore,
         keep: usize,
     ) -> Result<Self, CommitterError> {
         let mut tables = Vec::new();
         for sink in job.sinks() {
-            if sink.role.rewrites() && overwrites.is_none() {
+            if sink.role.rewrites() && snapshot_commits.is_none() {
                 return Err(CommitterError::NoOverwriteCommits {
                     job: job.name.clone(),
                 });
@@ -202,11 +206,12 @@ impl IcebergCommitter {
             .map(|(_, table)| table.layout().target())
             .collect::<Result<_, _>>()?;
         Ok(Self {
+            maintenance: TableMaintenance::new(job.maintenance),
             job,
             tables,
             worker_targets,
             retries: Default::default(),
-            overwrites,
+            snapshot_commits,
             store,
             keep: keep.max(1),
             owner,
@@ -483,7 +488,7 @@ impl IcebergCommitter {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             };
             let overwrite = if role.rewrites() {
-                Some(self.overwrites.as_deref().ok_or_else(|| {
+                Some(self.snapshot_commits.as_deref().ok_or_else(|| {
                     CommitterError::NoOverwriteCommits {
                         job: self.job.name.clone(),
                     }
@@ -543,6 +548,24 @@ impl IcebergCommitter {
             self.store.delete_checkpoint(*id).await?;
         }
         Ok(())
+    }
+}
+
+impl IcebergCommitter {
+    /// Maintains the job's tables if a run is due (see [`TableMaintenance`]); the tables'
+    /// status after a run.
+    pub async fn maintain(&self) -> Option<Vec<TableStatus>> {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self.maintenance
+            .run_if_due(
+                self.tables.iter().map(|(_, t)| t.clone()).collect(),
+                self.snapshot_commits.as_deref(),
+                tokio::time::Instant::now().into_std(),
+                now_ms,
+            )
+            .await
     }
 }
 

@@ -398,7 +398,7 @@ async fn a_rewrite_planned_on_a_table_compacted_since_is_planned_again() {
             1,
             floe_table::table_commit::TableChange::Overwrite {
                 change,
-                via: c.overwrites.as_deref().expect("overwrite commits"),
+                via: c.snapshot_commits.as_deref().expect("overwrite commits"),
             },
         )
         .await

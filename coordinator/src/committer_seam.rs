@@ -8,6 +8,7 @@ use floe_common::table_target::TableTarget;
 use floe_proto::CheckpointAck;
 
 use crate::committer::{CommitReport, CommitterError, IcebergCommitter, Recovery};
+use crate::table_maintenance::TableStatus;
 
 /// Completes checkpoints and commits them, exactly once, for one job.
 #[async_trait]
@@ -37,6 +38,9 @@ pub trait Committer: Send + Sync {
 
     /// Deletes checkpoints no restart needs any more.
     async fn cleanup(&self) -> Result<(), CommitterError>;
+
+    /// Maintains the job's tables when a run is due; their status after a run.
+    async fn maintain(&self) -> Option<Vec<TableStatus>>;
 }
 
 #[async_trait]
@@ -72,5 +76,9 @@ impl Committer for IcebergCommitter {
 
     async fn cleanup(&self) -> Result<(), CommitterError> {
         IcebergCommitter::cleanup(self).await
+    }
+
+    async fn maintain(&self) -> Option<Vec<TableStatus>> {
+        IcebergCommitter::maintain(self).await
     }
 }

@@ -319,3 +319,74 @@ async fn worker_files_that_do_not_add_up_never_reach_a_manifest() {
         "no manifest was written"
     );
 }
+
+/// Maintenance between checkpoints keeps each table's snapshots within the policy, merges its
+/// manifests, and leaves every row and the exactly-once markers in place.
+#[tokio::test]
+async fn maintenance_keeps_tables_bounded_and_exact() {
+    let fx = Fixture::new().await;
+    let mut spec = job();
+    spec.maintenance = floe_common::maintenance::MaintenancePolicy {
+        interval: std::time::Duration::from_millis(1),
+        retain_last: 2,
+        max_snapshots: 3,
+        max_manifests: 2,
+        ..Default::default()
+    };
+    let commits = floe_table::overwrite_commit::SqlCommits::connect(
+        &format!("sqlite://{}/catalog.db", fx.dir.path().display()),
+        floe_table::catalog::DEFAULT_CATALOG_NAME,
+    )
+    .await
+    .expect("connect");
+    let c = IcebergCommitter::open(
+        Arc::new(spec.clone()),
+        fx.catalog.clone(),
+        Some(Arc::new(SnapshotCommits::Sql(commits))),
+        fx.store("store"),
+        3,
+    )
+    .await
+    .expect("open");
+    let mut statuses = Vec::new();
+    for id in 1..=8 {
+        let manifest = c
+            .complete(id, vec![ack(&c, &spec, id, 1).await], 70_000)
+            .await
+            .expect("complete");
+        c.commit(&manifest).await.expect("commit");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        statuses = c.maintain().await.expect("due every millisecond");
+    }
+    assert_eq!(statuses.len(), 3, "every table");
+    for status in &statuses {
+        assert!(status.health.snapshots <= 3, "{status:?}");
+        assert!(status.health.data_manifests <= 2, "{status:?}");
+        assert!(status.snapshots_expired > 0, "{status:?}");
+        assert_eq!(status.last_error, None);
+    }
+    assert_eq!(rows(&c).await, [8, 8, 16]);
+    for (_, table) in &c.tables {
+        assert_eq!(
+            table
+                .last_committed_checkpoint(&spec.name)
+                .await
+                .expect("last"),
+            Some(8)
+        );
+    }
+    // Not due again before the interval.
+    let mut slow = spec.clone();
+    slow.maintenance.interval = std::time::Duration::from_secs(3600);
+    let again = IcebergCommitter::open(
+        Arc::new(slow),
+        fx.catalog.clone(),
+        None,
+        fx.store("store"),
+        3,
+    )
+    .await
+    .expect("reopen");
+    assert!(again.maintain().await.is_some(), "due at start");
+    assert!(again.maintain().await.is_none(), "then once per interval");
+}

@@ -69,8 +69,9 @@ pub struct JobOptions {
     pub start_over: Option<StartPosition>,
     /// Where the job learns its topic's partitions (default: Kafka's metadata).
     pub partition_source: Option<Arc<dyn PartitionSource>>,
-    /// The catalog's overwrite commits, for jobs that rewrite a table (CDC).
-    pub overwrites: Option<Arc<SnapshotCommits>>,
+    /// The catalog's commits of snapshots iceberg's transactions cannot make: needed by jobs
+    /// that rewrite a table (CDC), and by manifest merging.
+    pub snapshot_commits: Option<Arc<SnapshotCommits>>,
 }
 
 impl JobOptions {
@@ -86,7 +87,7 @@ impl JobOptions {
             commit_notices: None,
             start_over: None,
             partition_source: None,
-            overwrites: None,
+            snapshot_commits: None,
         }
     }
 }
@@ -144,6 +145,8 @@ pub struct JobProgress {
     pub commit_retries: u64,
     /// The newest committed checkpoints, newest last (at most [`RECENT_COMMITS`]).
     pub recent_commits: std::collections::VecDeque<CommitSummary>,
+    /// The job's tables as the last maintenance run found them.
+    pub tables: Vec<crate::table_maintenance::TableStatus>,
 }
 
 impl Default for JobProgress {
@@ -170,6 +173,7 @@ impl Default for JobProgress {
             last_failure: None,
             commit_retries: 0,
             recent_commits: Default::default(),
+            tables: Vec::new(),
         }
     }
 }
@@ -256,7 +260,7 @@ pub async fn run_job(
     let committer = IcebergCommitter::open(
         job.clone(),
         catalog,
-        options.overwrites.clone(),
+        options.snapshot_commits.clone(),
         store.clone(),
         options.keep_checkpoints,
     )

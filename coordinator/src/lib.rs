@@ -12,4 +12,6 @@ pub mod controller;
 pub mod job;
 pub mod metrics;
 pub mod source_ends;
+pub mod table_maintenance;
+mod table_metrics;
 pub mod topic_listing;

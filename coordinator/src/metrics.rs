@@ -16,6 +16,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::job::{CommitNotice, JobProgress};
+use crate::table_metrics::TableMetrics;
 
 /// `job_name`, as Flink names it: Prometheus gives `job` to the scrape target.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -65,6 +66,7 @@ pub struct JobMetrics {
     state_bytes: Family<JobLabel, Gauge>,
     commit_duration: Family<JobLabel, Histogram>,
     commit_retries: Family<JobLabel, Counter>,
+    tables: TableMetrics,
     /// The totals already turned into counter increments, per job.
     seen: Mutex<HashMap<String, Seen>>,
 }
@@ -96,8 +98,10 @@ impl Default for JobMetrics {
 
 impl JobMetrics {
     pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("floe");
+        let tables = TableMetrics::register(&mut registry);
         let mut m = Self {
-            registry: Registry::with_prefix("floe"),
+            registry,
             events: Family::default(),
             late: Family::default(),
             dead_letters: Family::default(),
@@ -121,6 +125,7 @@ impl JobMetrics {
             state_bytes: Family::default(),
             commit_duration: Family::new_with_constructor(checkpoint_histogram),
             commit_retries: Family::default(),
+            tables,
             seen: Mutex::new(HashMap::new()),
         };
         m.registry.register(
@@ -249,6 +254,7 @@ impl JobMetrics {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         let seen = seen.entry(job.to_owned()).or_default();
         self.observe_partitions(job, p, &mut seen.partition_events);
+        self.tables.observe(job, &p.tables);
         let before = &mut seen.progress;
         let late = |outcome: &str| LateLabels {
             job_name: job.into(),

@@ -70,9 +70,10 @@ impl BenchSink {
     pub(super) async fn open(cfg: &ValidatedConfig, job: &Arc<JobSpec>) -> anyhow::Result<Self> {
         let catalog = crate::setup::catalog(cfg).await?;
         let store = crate::setup::checkpoint_store(cfg, &job.name)?;
-        let overwrites = crate::setup::overwrite_commits(cfg).await?;
+        let snapshot_commits = crate::setup::snapshot_commits(cfg).await?;
         let committer =
-            IcebergCommitter::open(job.clone(), catalog, overwrites, store.clone(), 3).await?;
+            IcebergCommitter::open(job.clone(), catalog, snapshot_commits, store.clone(), 3)
+                .await?;
         let tables = WorkerTables::from_targets(job, committer.worker_targets())?;
         Ok(Self {
             committer,

@@ -97,7 +97,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     };
     metrics.observe_leadership(true);
     let catalog = crate::setup::catalog(&cfg).await?;
-    let overwrites = crate::setup::overwrite_commits(&cfg).await?;
+    let snapshot_commits = crate::setup::snapshot_commits(&cfg).await?;
     let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
     let members = membership::follow(etcd.clone(), tls);
     let (progress_tx, progress_rx) = watch::channel(JobProgress::default());
@@ -113,7 +113,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
         checkpoint_store: to_url(&cfg.checkpoint_store)?,
         restart_on_failure: true,
         bounded: args.until_end,
-        overwrites,
+        snapshot_commits,
         ..JobOptions::new(&cfg)
     };
     let publisher = tokio::spawn(publish_status(

@@ -265,6 +265,10 @@ impl Committer for FakeCommitter {
     async fn cleanup(&self) -> Result<(), CommitterError> {
         Ok(())
     }
+
+    async fn maintain(&self) -> Option<Vec<crate::table_maintenance::TableStatus>> {
+        None
+    }
 }
 
 /// A restore point at checkpoint `id` (epoch 1) with `holders`.

@@ -37,7 +37,8 @@ fn main_ancestry(table: &Table) -> Vec<(i64, i64)> {
 /// form is the spec's).
 fn ref_heads(md: &TableMetadata) -> iceberg::Result<HashSet<i64>> {
     let json = serde_json::to_value(md).map_err(|e| {
-        iceberg::Error::new(iceberg::ErrorKind::Unexpected, "cannot serialise metadata").with_source(e)
+        iceberg::Error::new(iceberg::ErrorKind::Unexpected, "cannot serialise metadata")
+            .with_source(e)
     })?;
     Ok(json
         .get("refs")
@@ -88,8 +89,7 @@ impl IcebergTable {
             .apply(tx)
             .map_err(|e| self.maintenance_failed(what, e))?;
         self.commit_transaction_pinned(what, &base, tx).await?;
-        self.delete_files(what, base.file_io(), files.clone())
-            .await;
+        self.delete_files(what, base.file_io(), files.clone()).await;
         Ok(Expiry {
             snapshots: ids,
             files,

@@ -8,9 +8,7 @@ use iceberg::spec::{ManifestContentType, ManifestFile, ManifestWriterBuilder, Op
 use iceberg::{Error, ErrorKind};
 
 use crate::iceberg_table::{IcebergTable, TableError};
-use crate::overwrite_commit::{
-    fresh_snapshot_id, stage_snapshot, NewSnapshot, SnapshotCommits,
-};
+use crate::overwrite_commit::{fresh_snapshot_id, stage_snapshot, NewSnapshot, SnapshotCommits};
 
 /// Manifests at least this large are left as they are.
 const MERGED_MANIFEST_BYTES: i64 = 8 * 1024 * 1024;
@@ -62,9 +60,10 @@ impl IcebergTable {
             .collect();
         let data = |m: &&ManifestFile| m.content == ManifestContentType::Data;
         let before = listed.iter().filter(data).count();
-        let (small, kept): (Vec<ManifestFile>, Vec<ManifestFile>) = listed
-            .into_iter()
-            .partition(|m| m.content == ManifestContentType::Data && m.manifest_length < MERGED_MANIFEST_BYTES);
+        let (small, kept): (Vec<ManifestFile>, Vec<ManifestFile>) =
+            listed.into_iter().partition(|m| {
+                m.content == ManifestContentType::Data && m.manifest_length < MERGED_MANIFEST_BYTES
+            });
         let mut by_spec: BTreeMap<i32, Vec<ManifestFile>> = BTreeMap::new();
         for m in small {
             by_spec.entry(m.partition_spec_id).or_default().push(m);
@@ -122,7 +121,8 @@ impl IcebergTable {
                         .add_existing_file(
                             e.data_file().clone(),
                             e.snapshot_id().ok_or_else(|| missing("snapshot id"))?,
-                            e.sequence_number().ok_or_else(|| missing("sequence number"))?,
+                            e.sequence_number()
+                                .ok_or_else(|| missing("sequence number"))?,
                             e.file_sequence_number,
                         )
                         .map_err(fail)?;

@@ -37,7 +37,7 @@ pub struct MaintenanceReport {
 }
 
 /// How a table stands: what its readers and its next commit have to read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TableHealth {
     pub snapshots: usize,
     pub data_files: u64,
@@ -97,14 +97,16 @@ impl IcebergTable {
             None => 0,
         };
         let metadata_file_bytes = match table.metadata_location() {
-            Some(location) => table
-                .file_io()
-                .new_input(location)
-                .map_err(fail)?
-                .metadata()
-                .await
-                .map_err(fail)?
-                .size,
+            Some(location) => {
+                table
+                    .file_io()
+                    .new_input(location)
+                    .map_err(fail)?
+                    .metadata()
+                    .await
+                    .map_err(fail)?
+                    .size
+            }
             None => 0,
         };
         Ok(TableHealth {
@@ -178,12 +180,14 @@ impl IcebergTable {
             return;
         }
         let count = files.len();
-        let deleted = io
-            .delete_stream(futures::stream::iter(files).boxed())
-            .await;
+        let deleted = io.delete_stream(futures::stream::iter(files).boxed()).await;
         match deleted {
-            Ok(()) => tracing::debug!(table = %self.ident, what, files = count, "deleted unreferenced files"),
-            Err(e) => tracing::warn!(table = %self.ident, what, error = %e, "could not delete unreferenced files; they stay until orphan cleanup"),
+            Ok(()) => {
+                tracing::debug!(table = %self.ident, what, files = count, "deleted unreferenced files")
+            }
+            Err(e) => {
+                tracing::warn!(table = %self.ident, what, error = %e, "could not delete unreferenced files; they stay until orphan cleanup")
+            }
         }
     }
 }

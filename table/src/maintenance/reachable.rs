@@ -34,10 +34,13 @@ pub(crate) async fn files_of<'a>(
     manifests: impl Iterator<Item = &'a ManifestFile>,
     live_only: bool,
 ) -> Result<HashSet<String>> {
-    let io = table.file_io();
-    let per_manifest: Vec<Vec<String>> = futures::stream::iter(manifests)
-        .map(|m| async move {
-            let manifest = m.load_manifest(io).await?;
+    // Owned per read: the reads run in tasks, which borrowed streams cannot be sent to.
+    let reads: Vec<(ManifestFile, iceberg::io::FileIO)> = manifests
+        .map(|m| (m.clone(), table.file_io().clone()))
+        .collect();
+    let per_manifest: Vec<Vec<String>> = futures::stream::iter(reads)
+        .map(|(m, io)| async move {
+            let manifest = m.load_manifest(&io).await?;
             Ok::<_, iceberg::Error>(
                 manifest
                     .entries()

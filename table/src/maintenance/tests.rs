@@ -236,7 +236,11 @@ async fn uncommitted_files_are_never_expired() {
         .expire_snapshots(&keep(1, 1), now_ms(), false)
         .await
         .expect("expire");
-    assert_eq!(report.snapshots.len(), 3, "every snapshot but the current one");
+    assert_eq!(
+        report.snapshots.len(),
+        3,
+        "every snapshot but the current one"
+    );
     for f in &pending {
         assert!(
             Path::new(&local(f.file_path())).exists(),
@@ -308,11 +312,10 @@ async fn a_tables_own_setting_is_kept() {
     let base = table.reload().await.expect("reload");
     let tx = iceberg::transaction::Transaction::new(&base);
     let tx = iceberg::transaction::ApplyTransactionAction::apply(
-        tx.update_table_properties()
-            .set(
-                crate::maintenance::metadata_files::DELETE_AFTER_COMMIT_PROPERTY.into(),
-                "false".into(),
-            ),
+        tx.update_table_properties().set(
+            crate::maintenance::metadata_files::DELETE_AFTER_COMMIT_PROPERTY.into(),
+            "false".into(),
+        ),
         tx,
     )
     .expect("apply");
