@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::ConfigError;
 use crate::duration::parse_duration;
 
+/// The youngest files orphan cleanup may take: a checkpoint's files are written before its
+/// manifest names them, and no checkpoint takes this long.
+const MIN_ORPHAN_AGE: Duration = Duration::from_secs(3600);
+
 /// `[job.sink.maintenance]`, as written; every key is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +62,14 @@ impl Default for MaintenancePolicy {
     }
 }
 
+impl MaintenancePolicy {
+    /// How often orphan cleanup lists a table's files: it only finds files older than
+    /// `orphan_min_age`, so a 24th of that (an hour by default) is often enough.
+    pub fn orphan_interval(&self) -> Duration {
+        self.interval.max(self.orphan_min_age / 24)
+    }
+}
+
 impl MaintenanceConfig {
     /// The policy these settings give, defaults filled in; errors name the key under `at`.
     pub fn validate(&self, at: &str) -> Result<MaintenancePolicy, ConfigError> {
@@ -91,6 +103,12 @@ impl MaintenanceConfig {
             max_manifests: at_least_one("max_manifests", self.max_manifests, d.max_manifests)?,
             orphan_min_age: duration("orphan_min_age", &self.orphan_min_age, d.orphan_min_age)?,
         };
+        if policy.orphan_min_age < MIN_ORPHAN_AGE {
+            return Err(ConfigError::new(
+                format!("{at}.orphan_min_age"),
+                "must be at least 1h: a younger file may belong to a checkpoint still being written",
+            ));
+        }
         if policy.retain_last > policy.max_snapshots {
             return Err(ConfigError::new(
                 format!("{at}.retain_last"),
@@ -207,6 +225,13 @@ mod tests {
                 ..Default::default()
             }),
             "m.interval"
+        );
+        assert_eq!(
+            bad(MaintenanceConfig {
+                orphan_min_age: Some("5m".into()),
+                ..Default::default()
+            }),
+            "m.orphan_min_age"
         );
         assert_eq!(
             bad(MaintenanceConfig {

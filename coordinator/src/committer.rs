@@ -37,7 +37,7 @@ use floe_table::iceberg_table::{CommitOutcome, IcebergTable, TableError};
 use floe_table::overwrite_commit::{Overwrite, SnapshotCommits};
 use floe_table::table_commit::{JobOwner, TableChange};
 
-use crate::table_maintenance::{TableMaintenance, TableStatus};
+use crate::table_maintenance::TableMaintenance;
 
 /// Why a checkpoint could not be completed or committed.
 #[derive(Debug, thiserror::Error)]
@@ -150,14 +150,14 @@ pub struct IcebergCommitter {
     pub(crate) tables: Vec<(SinkRole, IcebergTable)>,
     /// What workers need to write the data files of the tables they write.
     worker_targets: Vec<TableTarget>,
-    store: CheckpointStore,
+    pub(crate) store: CheckpointStore,
     keep: usize,
     owner: JobOwner,
     /// Table commits tried again after a failure, since this committer opened.
     retries: std::sync::atomic::AtomicU64,
     /// How rewrites (a CDC job's dimension table) and manifest merges are committed.
-    snapshot_commits: Option<Arc<SnapshotCommits>>,
-    maintenance: TableMaintenance,
+    pub(crate) snapshot_commits: Option<Arc<SnapshotCommits>>,
+    pub(crate) maintenance: TableMaintenance,
 }
 
 impl IcebergCommitter {
@@ -237,7 +237,7 @@ impl IcebergCommitter {
         &self.worker_targets
     }
 
-    fn table_by_name(&self, name: &str) -> Option<&IcebergTable> {
+    pub(crate) fn table_by_name(&self, name: &str) -> Option<&IcebergTable> {
         self.tables
             .iter()
             .map(|(_, table)| table)
@@ -548,24 +548,6 @@ impl IcebergCommitter {
             self.store.delete_checkpoint(*id).await?;
         }
         Ok(())
-    }
-}
-
-impl IcebergCommitter {
-    /// Maintains the job's tables if a run is due (see [`TableMaintenance`]); the tables'
-    /// status after a run.
-    pub async fn maintain(&self) -> Option<Vec<TableStatus>> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        self.maintenance
-            .run_if_due(
-                self.tables.iter().map(|(_, t)| t.clone()).collect(),
-                self.snapshot_commits.as_deref(),
-                tokio::time::Instant::now().into_std(),
-                now_ms,
-            )
-            .await
     }
 }
 

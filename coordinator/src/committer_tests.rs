@@ -331,6 +331,7 @@ async fn maintenance_keeps_tables_bounded_and_exact() {
         retain_last: 2,
         max_snapshots: 3,
         max_manifests: 2,
+        orphan_min_age: std::time::Duration::from_millis(1),
         ..Default::default()
     };
     let commits = floe_table::overwrite_commit::SqlCommits::connect(
@@ -348,6 +349,19 @@ async fn maintenance_keeps_tables_bounded_and_exact() {
     )
     .await
     .expect("open");
+    // A data file of an attempt that never completed.
+    let abandoned = format!(
+        "{}/data/abandoned.parquet",
+        c.tables[AGGREGATES]
+            .1
+            .layout()
+            .metadata()
+            .location()
+            .trim_start_matches("file://")
+    );
+    std::fs::create_dir_all(std::path::Path::new(&abandoned).parent().expect("dir"))
+        .expect("mkdir");
+    std::fs::write(&abandoned, b"PAR1").expect("abandoned file");
     let mut statuses = Vec::new();
     for id in 1..=8 {
         let manifest = c
@@ -366,13 +380,24 @@ async fn maintenance_keeps_tables_bounded_and_exact() {
         assert_eq!(status.last_error, None);
     }
     assert_eq!(rows(&c).await, [8, 8, 16]);
+    assert!(!std::path::Path::new(&abandoned).exists(), "orphan deleted");
+    assert_eq!(statuses.iter().map(|s| s.orphans_deleted).sum::<u64>(), 1);
+    // A complete checkpoint that is not committed yet keeps its files through maintenance.
+    let pending = c
+        .complete(9, vec![ack(&c, &spec, 9, 1).await], 70_000)
+        .await
+        .expect("complete");
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    c.maintain().await.expect("due");
+    c.commit(&pending).await.expect("commit after maintenance");
+    assert_eq!(rows(&c).await, [9, 9, 18]);
     for (_, table) in &c.tables {
         assert_eq!(
             table
                 .last_committed_checkpoint(&spec.name)
                 .await
                 .expect("last"),
-            Some(8)
+            Some(9)
         );
     }
     // Not due again before the interval.

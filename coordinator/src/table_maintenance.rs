@@ -3,6 +3,7 @@
 //! ([`IcebergTable::maintain`]), and its health figures read for the metrics and the status
 //! page. A failure is logged and shown there; it never fails the job.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -10,6 +11,8 @@ use floe_common::maintenance::{MaintenancePolicy, MaintenanceSchedule};
 use floe_table::iceberg_table::IcebergTable;
 use floe_table::maintenance::TableHealth;
 use floe_table::overwrite_commit::SnapshotCommits;
+
+use crate::committer::{CommitterError, IcebergCommitter};
 
 /// How one of the job's tables stands, and what maintenance did to it since this process took
 /// the job.
@@ -21,6 +24,7 @@ pub struct TableStatus {
     pub snapshots_expired: u64,
     pub files_deleted: u64,
     pub manifest_bytes_written: u64,
+    pub orphans_deleted: u64,
     /// Wall clock (epoch ms) of the last run.
     pub last_run_at_ms: i64,
     /// Why the last run failed, if it did.
@@ -31,7 +35,15 @@ pub struct TableStatus {
 pub(crate) struct TableMaintenance {
     policy: MaintenancePolicy,
     schedule: Mutex<MaintenanceSchedule>,
+    orphan_schedule: Mutex<MaintenanceSchedule>,
     status: Mutex<Vec<TableStatus>>,
+}
+
+/// What is due in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Due {
+    /// Orphan cleanup too (it lists every file of each table, so it runs less often).
+    pub orphans: bool,
 }
 
 impl TableMaintenance {
@@ -39,29 +51,38 @@ impl TableMaintenance {
         Self {
             policy,
             schedule: Mutex::new(MaintenanceSchedule::new(policy.interval)),
+            orphan_schedule: Mutex::new(MaintenanceSchedule::new(policy.orphan_interval())),
             status: Mutex::new(Vec::new()),
         }
     }
 
-    /// Maintains every table if a run is due at `now` (wall clock `now_ms`); returns the
-    /// tables' status after a run, `None` when none was due.
-    pub(crate) async fn run_if_due(
-        &self,
-        tables: Vec<IcebergTable>,
-        via: Option<&SnapshotCommits>,
-        now: Instant,
-        now_ms: i64,
-    ) -> Option<Vec<TableStatus>> {
+    /// Whether a run is due at `now`, and what it includes; the run counts as started.
+    pub(crate) fn take_due(&self, now: Instant) -> Option<Due> {
         if !self.policy.enabled {
             return None;
         }
-        {
-            let mut schedule = self.schedule.lock().ok()?;
-            if !schedule.due(now) {
-                return None;
-            }
-            schedule.ran(now);
+        let mut schedule = self.schedule.lock().ok()?;
+        if !schedule.due(now) {
+            return None;
         }
+        schedule.ran(now);
+        let mut orphans = self.orphan_schedule.lock().ok()?;
+        let due = orphans.due(now);
+        if due {
+            orphans.ran(now);
+        }
+        Some(Due { orphans: due })
+    }
+
+    /// Maintains every table at wall clock `now_ms`; with `protected` (the files of complete
+    /// checkpoints a restart would commit), orphan cleanup too. Returns the tables' status.
+    pub(crate) async fn run(
+        &self,
+        tables: Vec<IcebergTable>,
+        via: Option<&SnapshotCommits>,
+        protected: Option<&HashSet<String>>,
+        now_ms: i64,
+    ) -> Vec<TableStatus> {
         let mut statuses = self.status.lock().map(|s| s.clone()).unwrap_or_default();
         for table in &tables {
             let name = table.layout().name().to_owned();
@@ -93,6 +114,25 @@ impl TableMaintenance {
                     status.last_error = Some(e.to_string());
                 }
             }
+            if let Some(protected) = protected {
+                let now = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_millis(u64::try_from(now_ms).unwrap_or(0));
+                match table
+                    .remove_orphans(protected, self.policy.orphan_min_age, now, false)
+                    .await
+                {
+                    Ok(orphans) => {
+                        status.orphans_deleted += orphans.files.len() as u64;
+                        if !orphans.files.is_empty() {
+                            tracing::info!(table = %name, files = orphans.files.len(), bytes = orphans.bytes, "deleted orphan files");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(table = %name, error = %e, "orphan cleanup failed; will try again");
+                        status.last_error = Some(e.to_string());
+                    }
+                }
+            }
             match table.health().await {
                 Ok(health) => status.health = health,
                 Err(e) => {
@@ -103,6 +143,59 @@ impl TableMaintenance {
         if let Ok(mut kept) = self.status.lock() {
             kept.clone_from(&statuses);
         }
-        Some(statuses)
+        statuses
+    }
+}
+
+impl IcebergCommitter {
+    /// Maintains the job's tables if a run is due (see [`TableMaintenance`]); the tables'
+    /// status after a run.
+    pub async fn maintain(&self) -> Option<Vec<TableStatus>> {
+        let due = self
+            .maintenance
+            .take_due(tokio::time::Instant::now().into_std())?;
+        let protected = if due.orphans {
+            match self.pending_files().await {
+                Ok(files) => Some(files),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the complete checkpoints; orphan cleanup waits");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let tables = self.tables.iter().map(|(_, t)| t.clone()).collect();
+        Some(
+            self.maintenance
+                .run(
+                    tables,
+                    self.snapshot_commits.as_deref(),
+                    protected.as_ref(),
+                    now_ms,
+                )
+                .await,
+        )
+    }
+
+    /// The data files every complete checkpoint in the store names: a restart commits them
+    /// if they are not in their table yet, so orphan cleanup must never take them.
+    pub async fn pending_files(&self) -> Result<std::collections::HashSet<String>, CommitterError> {
+        let mut files = std::collections::HashSet::new();
+        for at in self.store.list().await?.complete {
+            let manifest = self.store.get_manifest(at).await?;
+            for entry in &manifest.tables {
+                let Some(table) = self.table_by_name(&entry.table) else {
+                    continue;
+                };
+                for file in table.layout().data_files_from_json(&entry.data_files)? {
+                    files.insert(file.file_path().to_owned());
+                }
+            }
+        }
+        Ok(files)
     }
 }

@@ -3,6 +3,7 @@
 //!   referenced;
 //! - [`manifest_merge`]: the current snapshot's small manifests become one per spec;
 //! - [`metadata_files`]: metadata files a commit drops from the log are deleted;
+//! - [`orphans`]: old files nothing references are deleted;
 //! - [`TableHealth`]: the figures that show whether this keeps up.
 //!
 //! Every change is a commit pinned to the state it was planned on: a concurrent writer makes
@@ -11,10 +12,12 @@
 mod expire;
 mod manifest_merge;
 pub(crate) mod metadata_files;
+mod orphans;
 mod reachable;
 
 pub use expire::Expiry;
 pub use manifest_merge::ManifestMerge;
+pub use orphans::Orphans;
 
 use floe_common::maintenance::MaintenancePolicy;
 use futures::StreamExt;

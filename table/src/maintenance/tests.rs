@@ -364,3 +364,55 @@ async fn a_foreign_commit_between_two_checkpoints_is_kept() {
         Some(2)
     );
 }
+
+#[tokio::test]
+async fn orphan_cleanup_spares_referenced_protected_young_and_foreign_files() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let (table, _) = setup(&dir).await;
+    for id in 1..=3 {
+        append(&table, id).await;
+    }
+    let write = || async {
+        table
+            .layout()
+            .write_data_files(two_day_batch())
+            .await
+            .expect("write")
+    };
+    // Files of a complete checkpoint not yet committed, and of one that never will be.
+    let pending = write().await;
+    let abandoned = write().await;
+    let notes = table_dir(&dir).join("data/README.txt");
+    std::fs::write(&notes, "not Iceberg's").expect("foreign file");
+    let protected: HashSet<String> = pending.iter().map(|f| f.file_path().to_owned()).collect();
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+
+    let young = table
+        .remove_orphans(&protected, Duration::from_secs(86_400), later, false)
+        .await
+        .expect("young");
+    assert!(young.files.is_empty(), "nothing is old enough: {young:?}");
+    let dry = table
+        .remove_orphans(&protected, Duration::ZERO, later, true)
+        .await
+        .expect("dry run");
+    let expected: Vec<String> = abandoned.iter().map(|f| f.file_path().to_owned()).collect();
+    assert_eq!(dry.files, expected);
+    assert!(dry.bytes > 0);
+    assert!(
+        Path::new(&local(&expected[0])).exists(),
+        "a dry run deletes nothing"
+    );
+    let done = table
+        .remove_orphans(&protected, Duration::ZERO, later, false)
+        .await
+        .expect("clean");
+    assert_eq!(done, dry);
+    assert!(!Path::new(&local(&expected[0])).exists());
+    assert!(notes.exists());
+    for f in &pending {
+        assert!(Path::new(&local(f.file_path())).exists());
+    }
+    table.commit(&owner("j"), 4, pending).await.expect("commit");
+    assert_eq!(scan_rows(&table).await, 16);
+}
