@@ -7,6 +7,7 @@ mod cluster;
 mod config_args;
 mod demo;
 mod generator;
+mod maintain;
 mod progress;
 mod run;
 mod setup;
@@ -45,6 +46,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the jobs of a config file against a real Kafka cluster, in this process.
     Run(run::RunArgs),
+    /// One maintenance run over a config's tables: snapshot expiry, manifest merging, orphan
+    /// cleanup (`--dry-run` prints what it would do).
+    Maintain(maintain::MaintainArgs),
     /// Cluster mode: lead (or stand by to lead) a job over the cluster's workers.
     Coordinator(cluster::coordinator::CoordinatorArgs),
     /// Cluster mode: a worker the leading coordinator gives partitions to.
@@ -121,6 +125,7 @@ fn try_main() -> anyhow::Result<()> {
         match cli.command {
             Command::Demo(a) => demo::demo(a).await,
             Command::Run(a) => run::run(a).await,
+            Command::Maintain(a) => maintain::maintain(a).await,
             Command::Coordinator(a) => cluster::coordinator::coordinator(a).await,
             Command::Worker(a) => cluster::worker::worker(a).await,
             Command::Status(a) => cluster::status::status(a).await,

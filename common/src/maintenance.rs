@@ -1,9 +1,11 @@
 //! How Floe keeps a job's tables healthy as they age: which snapshots to keep, when manifests
 //! are merged, which unreferenced files may go, and how often that work runs.
 //!
-//! The defaults bound a table at any checkpoint interval from 10 s down to 250 ms: at most
-//! [`MaintenancePolicy::max_snapshots`] snapshots (a `metadata.json` under ~1 MB), and a
-//! current snapshot reading at most [`MaintenancePolicy::max_manifests`] data manifests.
+//! The defaults bound a table at any checkpoint interval from 10 s down to 250 ms: maintenance
+//! runs every minute or every 50 checkpoints, a table keeps at most
+//! [`MaintenancePolicy::max_snapshots`] snapshots (a `metadata.json` of ~100 KB), and its
+//! current snapshot reads at most [`MaintenancePolicy::max_manifests`] data manifests plus
+//! those of the checkpoints since the last run.
 
 use std::time::Duration;
 
@@ -22,13 +24,15 @@ const MIN_ORPHAN_AGE: Duration = Duration::from_secs(3600);
 pub struct MaintenanceConfig {
     /// `false` turns maintenance off for the job's tables (`floe maintain` still works).
     pub enabled: Option<bool>,
-    /// How often maintenance runs beside the stream (`1m`).
+    /// How often maintenance runs beside the stream (`1m`)...
     pub interval: Option<String>,
+    /// ...or after this many checkpoints, whichever comes first (`50`).
+    pub every_checkpoints: Option<u64>,
     /// Snapshots older than this expire (`1h`; the data platforms Floe replaces use `7d`).
     pub expire_after: Option<String>,
     /// The newest snapshots kept whatever their age (`10`).
     pub retain_last: Option<usize>,
-    /// The most snapshots a table keeps, the newest ones, whatever their age (`500`).
+    /// The most snapshots a table keeps, the newest ones, whatever their age (`100`).
     pub max_snapshots: Option<usize>,
     /// The current snapshot's data manifests are merged past this many (`50`).
     pub max_manifests: Option<usize>,
@@ -41,6 +45,7 @@ pub struct MaintenanceConfig {
 pub struct MaintenancePolicy {
     pub enabled: bool,
     pub interval: Duration,
+    pub every_checkpoints: u64,
     pub expire_after: Duration,
     pub retain_last: usize,
     pub max_snapshots: usize,
@@ -53,9 +58,10 @@ impl Default for MaintenancePolicy {
         Self {
             enabled: true,
             interval: Duration::from_secs(60),
+            every_checkpoints: 50,
             expire_after: Duration::from_secs(3600),
             retain_last: 10,
-            max_snapshots: 500,
+            max_snapshots: 100,
             max_manifests: 50,
             orphan_min_age: Duration::from_secs(86_400),
         }
@@ -97,6 +103,16 @@ impl MaintenanceConfig {
         let policy = MaintenancePolicy {
             enabled: self.enabled.unwrap_or(d.enabled),
             interval: duration("interval", &self.interval, d.interval)?,
+            every_checkpoints: match self.every_checkpoints {
+                Some(0) => {
+                    return Err(ConfigError::new(
+                        format!("{at}.every_checkpoints"),
+                        "must be at least 1",
+                    ))
+                }
+                Some(n) => n,
+                None => d.every_checkpoints,
+            },
             expire_after: duration("expire_after", &self.expire_after, d.expire_after)?,
             retain_last: at_least_one("retain_last", self.retain_last, d.retain_last)?,
             max_snapshots: at_least_one("max_snapshots", self.max_snapshots, d.max_snapshots)?,
@@ -143,30 +159,40 @@ pub fn snapshots_to_expire(
         .collect()
 }
 
-/// When maintenance is next due: every `interval`, counted from the last run.
+/// When maintenance is next due: every `interval`, or after `every` checkpoints, counted from
+/// the last run; the first check after start is due at once, so a restarted job tidies what
+/// its predecessor left.
 #[derive(Debug, Clone)]
 pub struct MaintenanceSchedule {
     interval: Duration,
+    every: u64,
     last_run: Option<std::time::Instant>,
+    checkpoints: u64,
 }
 
 impl MaintenanceSchedule {
-    pub fn new(interval: Duration) -> Self {
+    pub fn new(interval: Duration, every_checkpoints: u64) -> Self {
         Self {
             interval,
+            every: every_checkpoints,
             last_run: None,
+            checkpoints: 0,
         }
     }
 
-    /// Whether a run is due at `now`; the first check after start is due at once, so a
-    /// restarted job tidies what its predecessor left.
-    pub fn due(&self, now: std::time::Instant) -> bool {
-        self.last_run
-            .is_none_or(|last| now.saturating_duration_since(last) >= self.interval)
-    }
-
-    pub fn ran(&mut self, now: std::time::Instant) {
-        self.last_run = Some(now);
+    /// Counts a checkpoint, then says whether a run is due at `now`; a due run counts as
+    /// started.
+    pub fn checkpoint_due(&mut self, now: std::time::Instant) -> bool {
+        self.checkpoints += 1;
+        let due = self.checkpoints >= self.every
+            || self
+                .last_run
+                .is_none_or(|last| now.saturating_duration_since(last) >= self.interval);
+        if due {
+            self.last_run = Some(now);
+            self.checkpoints = 0;
+        }
+        due
     }
 }
 
@@ -251,12 +277,15 @@ mod tests {
     }
 
     #[test]
-    fn runs_are_due_at_start_then_every_interval() {
+    fn runs_are_due_at_start_then_every_interval_or_count() {
         let start = std::time::Instant::now();
-        let mut schedule = MaintenanceSchedule::new(Duration::from_secs(60));
-        assert!(schedule.due(start));
-        schedule.ran(start);
-        assert!(!schedule.due(start + Duration::from_secs(59)));
-        assert!(schedule.due(start + Duration::from_secs(60)));
+        let mut schedule = MaintenanceSchedule::new(Duration::from_secs(60), 3);
+        assert!(schedule.checkpoint_due(start));
+        assert!(!schedule.checkpoint_due(start + Duration::from_secs(59)));
+        assert!(schedule.checkpoint_due(start + Duration::from_secs(60)));
+        // Three quick checkpoints.
+        assert!(!schedule.checkpoint_due(start + Duration::from_secs(61)));
+        assert!(!schedule.checkpoint_due(start + Duration::from_secs(61)));
+        assert!(schedule.checkpoint_due(start + Duration::from_secs(61)));
     }
 }

@@ -237,7 +237,7 @@ impl IcebergCommitter {
         &self.worker_targets
     }
 
-    pub(crate) fn table_by_name(&self, name: &str) -> Option<&IcebergTable> {
+    fn table_by_name(&self, name: &str) -> Option<&IcebergTable> {
         self.tables
             .iter()
             .map(|(_, table)| table)

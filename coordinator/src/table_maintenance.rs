@@ -1,5 +1,5 @@
-//! Maintenance of a job's tables beside its stream: once per policy interval, between two
-//! checkpoints, each table's manifests are merged and its old snapshots expired
+//! Maintenance of a job's tables beside its stream: between two checkpoints, once per policy
+//! interval or number of checkpoints, each table's manifests are merged and its old snapshots expired
 //! ([`IcebergTable::maintain`]), and its health figures read for the metrics and the status
 //! page. A failure is logged and shown there; it never fails the job.
 
@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use floe_common::maintenance::{MaintenancePolicy, MaintenanceSchedule};
+use floe_storage::CheckpointStore;
 use floe_table::iceberg_table::IcebergTable;
 use floe_table::maintenance::TableHealth;
 use floe_table::overwrite_commit::SnapshotCommits;
@@ -50,28 +51,29 @@ impl TableMaintenance {
     pub(crate) fn new(policy: MaintenancePolicy) -> Self {
         Self {
             policy,
-            schedule: Mutex::new(MaintenanceSchedule::new(policy.interval)),
-            orphan_schedule: Mutex::new(MaintenanceSchedule::new(policy.orphan_interval())),
+            schedule: Mutex::new(MaintenanceSchedule::new(
+                policy.interval,
+                policy.every_checkpoints,
+            )),
+            orphan_schedule: Mutex::new(MaintenanceSchedule::new(
+                policy.orphan_interval(),
+                u64::MAX,
+            )),
             status: Mutex::new(Vec::new()),
         }
     }
 
-    /// Whether a run is due at `now`, and what it includes; the run counts as started.
+    /// Counts a checkpoint; whether a run is due at `now`, and what it includes. A due run
+    /// counts as started.
     pub(crate) fn take_due(&self, now: Instant) -> Option<Due> {
         if !self.policy.enabled {
             return None;
         }
-        let mut schedule = self.schedule.lock().ok()?;
-        if !schedule.due(now) {
+        if !self.schedule.lock().ok()?.checkpoint_due(now) {
             return None;
         }
-        schedule.ran(now);
-        let mut orphans = self.orphan_schedule.lock().ok()?;
-        let due = orphans.due(now);
-        if due {
-            orphans.ran(now);
-        }
-        Some(Due { orphans: due })
+        let orphans = self.orphan_schedule.lock().ok()?.checkpoint_due(now);
+        Some(Due { orphans })
     }
 
     /// Maintains every table at wall clock `now_ms`; with `protected` (the files of complete
@@ -154,8 +156,9 @@ impl IcebergCommitter {
         let due = self
             .maintenance
             .take_due(tokio::time::Instant::now().into_std())?;
+        let tables: Vec<IcebergTable> = self.tables.iter().map(|(_, t)| t.clone()).collect();
         let protected = if due.orphans {
-            match self.pending_files().await {
+            match pending_files(&self.store, &tables).await {
                 Ok(files) => Some(files),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the complete checkpoints; orphan cleanup waits");
@@ -168,7 +171,6 @@ impl IcebergCommitter {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let tables = self.tables.iter().map(|(_, t)| t.clone()).collect();
         Some(
             self.maintenance
                 .run(
@@ -180,22 +182,25 @@ impl IcebergCommitter {
                 .await,
         )
     }
+}
 
-    /// The data files every complete checkpoint in the store names: a restart commits them
-    /// if they are not in their table yet, so orphan cleanup must never take them.
-    pub async fn pending_files(&self) -> Result<std::collections::HashSet<String>, CommitterError> {
-        let mut files = std::collections::HashSet::new();
-        for at in self.store.list().await?.complete {
-            let manifest = self.store.get_manifest(at).await?;
-            for entry in &manifest.tables {
-                let Some(table) = self.table_by_name(&entry.table) else {
-                    continue;
-                };
-                for file in table.layout().data_files_from_json(&entry.data_files)? {
-                    files.insert(file.file_path().to_owned());
-                }
+/// The data files every complete checkpoint in `store` names, for `tables`: a restart commits
+/// them if they are not in their table yet, so orphan cleanup must never take them.
+pub async fn pending_files(
+    store: &CheckpointStore,
+    tables: &[IcebergTable],
+) -> Result<HashSet<String>, CommitterError> {
+    let mut files = HashSet::new();
+    for at in store.list().await?.complete {
+        let manifest = store.get_manifest(at).await?;
+        for entry in &manifest.tables {
+            let Some(table) = tables.iter().find(|t| t.layout().name() == entry.table) else {
+                continue;
+            };
+            for file in table.layout().data_files_from_json(&entry.data_files)? {
+                files.insert(file.file_path().to_owned());
             }
         }
-        Ok(files)
     }
+    Ok(files)
 }

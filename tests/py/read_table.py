@@ -17,6 +17,7 @@ Usage:
   read_table.py --catalog-uri http://127.0.0.1:18181 --table gold.video_stats_1min   (REST)
   read_table.py --catalog-uri postgresql+psycopg2://floe@127.0.0.1:15432/postgres ...  (SQL on Postgres)
   read_table.py ... --summaries      snapshot summaries (JSON lines, oldest first) instead of rows
+  read_table.py ... --snapshot-id N  the rows as of snapshot N (time travel)
 
 REST catalogs take extra properties from the environment: FLOE_REST_CREDENTIAL (OAuth client
 credentials "id:secret"), FLOE_REST_WAREHOUSE (default for --warehouse), FLOE_S3_ENDPOINT,
@@ -240,7 +241,8 @@ def duckdb_s3_secret(con) -> None:
     )
 
 
-def read_duckdb_metadata(metadata_location: str, columns: list[str] | None = None):
+def read_duckdb_metadata(metadata_location: str, columns: list[str] | None = None,
+                         snapshot_id: int | None = None):
     con = duckdb_connect()
     loc = metadata_location
     if loc.startswith("s3://") or loc.startswith("s3a://"):
@@ -249,16 +251,21 @@ def read_duckdb_metadata(metadata_location: str, columns: list[str] | None = Non
     else:
         loc = local_path(loc)
     sel = "*" if not columns else ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
-    return con.execute(f"SELECT {sel} FROM iceberg_scan(?)", [loc]).to_arrow_table()
+    if snapshot_id is None:
+        return con.execute(f"SELECT {sel} FROM iceberg_scan(?)", [loc]).to_arrow_table()
+    return con.execute(f"SELECT {sel} FROM iceberg_scan(?, snapshot_from_id => ?)",
+                       [loc, snapshot_id]).to_arrow_table()
 
 
 # ----------------------------------------------------------------------------- readers
 def read_rows(catalog_uri: str, table: str, reader: str = "pyiceberg", catalog_name: str = "floe",
-              warehouse: str | None = None, columns: list[str] | None = None) -> list[dict]:
+              warehouse: str | None = None, columns: list[str] | None = None,
+              snapshot_id: int | None = None) -> list[dict]:
     if reader == "pyiceberg":
         cat = load_catalog(catalog_uri, catalog_name, warehouse)
         t = cat.load_table(table)
-        scan = t.scan(selected_fields=tuple(columns)) if columns else t.scan()
+        kwargs = {"snapshot_id": snapshot_id} if snapshot_id is not None else {}
+        scan = t.scan(selected_fields=tuple(columns), **kwargs) if columns else t.scan(**kwargs)
         return arrow_to_rows(scan.to_arrow())
     if reader == "duckdb":
         if not catalog_uri.startswith("sqlite:"):
@@ -267,7 +274,7 @@ def read_rows(catalog_uri: str, table: str, reader: str = "pyiceberg", catalog_n
             loc = cat.load_table(table).metadata_location
         else:
             loc = sqlite_metadata_location(catalog_uri, catalog_name, table)
-        return arrow_to_rows(read_duckdb_metadata(loc, columns))
+        return arrow_to_rows(read_duckdb_metadata(loc, columns, snapshot_id))
     raise SystemExit(f"unknown reader {reader!r}")
 
 
@@ -308,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--columns", default=None, help="comma-separated projection (default: all)")
     p.add_argument("--summaries", action="store_true",
                    help="print snapshot summaries (JSON lines, oldest first) instead of rows")
+    p.add_argument("--snapshot-id", type=int, default=None,
+                   help="read the table as of this snapshot (time travel)")
     a = p.parse_args(argv)
     out = sys.stdout
     if a.summaries:
@@ -315,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             out.write(json.dumps(s, sort_keys=True, separators=(",", ":")) + "\n")
         return 0
     cols = [c.strip() for c in a.columns.split(",")] if a.columns else None
-    rows = read_rows(a.catalog_uri, a.table, a.reader, a.catalog_name, a.warehouse, cols)
+    rows = read_rows(a.catalog_uri, a.table, a.reader, a.catalog_name, a.warehouse, cols,
+                     a.snapshot_id)
     for line in canonical_lines(rows):
         out.write(line + "\n")
     return 0

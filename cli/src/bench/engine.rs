@@ -29,11 +29,16 @@ use crate::generator::ContentEvents;
 pub(super) type Records = Vec<(i32, i64, String)>;
 
 pub(super) fn generate(args: &BenchArgs) -> Records {
+    generate_n(args, args.events)
+}
+
+/// `count` records of the bench's event mix over its videos and partitions.
+pub(super) fn generate_n(args: &BenchArgs, count: u64) -> Records {
     let mut events = ContentEvents::new(42, args.videos, 5_000);
     let mut offsets = vec![0i64; args.partitions.max(1) as usize];
     let start = 1_767_225_600_000i64;
-    let mut records = Vec::with_capacity(args.events as usize);
-    for i in 0..args.events {
+    let mut records = Vec::with_capacity(count as usize);
+    for i in 0..count {
         // 1,000 events per second of event time.
         let e = events.next_event(start + i as i64);
         let mut key_hash = fnv::FnvHasher::default();
@@ -61,7 +66,7 @@ pub(super) fn decode_chunk<'b>(
 
 /// A job's committer, checkpoint store and worker tables: what one bench checkpoint goes through.
 pub(super) struct BenchSink {
-    committer: IcebergCommitter,
+    pub(super) committer: IcebergCommitter,
     store: CheckpointStore,
     tables: WorkerTables,
 }
@@ -102,6 +107,8 @@ pub(super) struct CheckpointPhases {
     pub complete: std::time::Duration,
     /// The Iceberg commit and removing old checkpoints.
     pub commit: std::time::Duration,
+    /// Table maintenance between checkpoints, when due.
+    pub maintenance: std::time::Duration,
 }
 
 impl CheckpointPhases {
@@ -110,6 +117,7 @@ impl CheckpointPhases {
         self.worker_io += other.worker_io;
         self.complete += other.complete;
         self.commit += other.commit;
+        self.maintenance += other.maintenance;
     }
 
     fn to_json(self) -> serde_json::Value {
@@ -117,6 +125,7 @@ impl CheckpointPhases {
         serde_json::json!({
             "close_and_encode_state": ms(self.state), "worker_files_and_state_put": ms(self.worker_io),
             "window_files_and_manifest": ms(self.complete), "iceberg_commit_and_cleanup": ms(self.commit),
+            "table_maintenance": ms(self.maintenance),
         })
     }
 }
@@ -170,6 +179,9 @@ pub(super) async fn checkpoint(
     let rows = sink.committer.commit(&manifest).await?.rows_committed;
     sink.committer.cleanup().await?;
     lap(&mut phases.commit);
+    // As the job controller does after each checkpoint: table maintenance when it is due.
+    sink.committer.maintain().await;
+    lap(&mut phases.maintenance);
     Ok(CheckpointDone {
         rows,
         state_bytes,

@@ -14,6 +14,8 @@
 //! - [`bronze`]: the Bronze (append) job of `examples/bronze.toml` on the engine alone;
 //! - [`cdc`]: the CDC job of `examples/dim_videos.toml` on the engine alone, and DuckDB's scan
 //!   of its table against a freshly written one;
+//! - [`growth`]: the Bronze job over many commits, with and without table maintenance: commit
+//!   time, metadata size and file counts as history grows;
 //! - [`merge`]: one window's partials from several workers through Arrow IPC and the
 //!   committer's merge, at `--merge-keys` keys.
 
@@ -23,6 +25,7 @@ mod bronze;
 mod cdc;
 mod engine;
 mod files;
+mod growth;
 mod latency;
 mod merge;
 mod rounds;
@@ -106,6 +109,15 @@ pub struct BenchArgs {
     /// Changes per checkpoint in the CDC bench (a rate times the checkpoint interval).
     #[arg(long, default_value_t = 100_000)]
     cdc_changes: usize,
+    /// Commits of the growth bench (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
+    growth_commits: usize,
+    /// Events per commit in the growth bench (8,000 events/s at 250 ms checkpoints).
+    #[arg(long, default_value_t = 2_000)]
+    growth_events_per_commit: usize,
+    /// Run the growth bench with maintenance only, not also without it.
+    #[arg(long)]
+    growth_skip_unmaintained: bool,
     /// Runtime threads of each worker process in the scaling runs (0: as many as cores).
     #[arg(long, default_value_t = 1)]
     worker_threads: usize,
@@ -136,6 +148,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             results.insert("cdc".into(), cdc::run(&args).await?);
         }
         results.insert("merge".into(), merge::run(args.merge_keys, 2)?);
+    }
+    if args.growth_commits > 0 {
+        results.insert("growth".into(), growth::run(&args).await?);
     }
     match &args.brokers {
         Some(brokers) => {

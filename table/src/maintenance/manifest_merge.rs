@@ -1,6 +1,8 @@
-//! Manifest merging: the current snapshot's small data manifests (one per fast append) are
-//! rewritten into one per partition spec, so planning a scan reads a few manifests, not one
-//! per commit. The rows do not change: the merge commits a `replace` snapshot.
+//! Manifest merging: once the current snapshot has too many data manifests (one per fast
+//! append), the manifests appended since the last merge are rewritten into one per partition
+//! spec, or, when the merged ones are too many too, every small manifest is; so planning a scan
+//! reads a few manifests, not one per commit. The rows do not change: the merge commits a
+//! `replace` snapshot.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -58,21 +60,41 @@ impl IcebergTable {
             .consume_entries()
             .into_iter()
             .collect();
-        let data = |m: &&ManifestFile| m.content == ManifestContentType::Data;
-        let before = listed.iter().filter(data).count();
-        let (small, kept): (Vec<ManifestFile>, Vec<ManifestFile>) =
-            listed.into_iter().partition(|m| {
-                m.content == ManifestContentType::Data && m.manifest_length < MERGED_MANIFEST_BYTES
-            });
-        let mut by_spec: BTreeMap<i32, Vec<ManifestFile>> = BTreeMap::new();
-        for m in small {
-            by_spec.entry(m.partition_spec_id).or_default().push(m);
-        }
-        let after = before - by_spec.values().map(|ms| ms.len() - 1).sum::<usize>();
-        if before <= max_manifests || after == before {
+        let before = listed
+            .iter()
+            .filter(|m| m.content == ManifestContentType::Data)
+            .count();
+        if before <= max_manifests {
             return Ok(ManifestMerge {
                 before,
                 after: before,
+                bytes_written: 0,
+            });
+        }
+        let (small, mut kept): (Vec<ManifestFile>, Vec<ManifestFile>) =
+            listed.into_iter().partition(|m| {
+                m.content == ManifestContentType::Data && m.manifest_length < MERGED_MANIFEST_BYTES
+            });
+        // The manifests of single appends are merged on their own while that is enough, so
+        // each run rewrites what was appended since the last one, not the whole table.
+        let (fresh, merged): (Vec<ManifestFile>, Vec<ManifestFile>) = small
+            .into_iter()
+            .partition(|m| m.existing_files_count.unwrap_or(0) == 0);
+        let to_merge = if fresh.len() >= 2 && before - fresh.len() < max_manifests {
+            kept.extend(merged);
+            fresh
+        } else {
+            fresh.into_iter().chain(merged).collect()
+        };
+        let mut by_spec: BTreeMap<i32, Vec<ManifestFile>> = BTreeMap::new();
+        for m in to_merge {
+            by_spec.entry(m.partition_spec_id).or_default().push(m);
+        }
+        let after = before - by_spec.values().map(|ms| ms.len() - 1).sum::<usize>();
+        if after == before {
+            return Ok(ManifestMerge {
+                before,
+                after,
                 bytes_written: 0,
             });
         }

@@ -270,14 +270,27 @@ async fn merged_manifests_keep_the_rows_and_the_markers() {
     assert_eq!(health.records, 24, "totals carried over");
     assert_eq!(health.data_files, 6);
     assert_eq!(scan_rows(&table).await, 24);
-    append(&table, 7).await;
-    assert_eq!(scan_rows(&table).await, 28);
+    // Later appends are merged on their own: the merged manifest is not rewritten.
+    for id in 7..=9 {
+        append(&table, id).await;
+    }
+    let merged = table.merge_manifests(3, &via, false).await.expect("merge");
+    assert_eq!((merged.before, merged.after), (4, 2));
+    // Past the limit with merged manifests alone, everything small is merged again.
+    for id in 10..=11 {
+        append(&table, id).await;
+    }
+    let merged = table.merge_manifests(2, &via, false).await.expect("merge");
+    assert_eq!((merged.before, merged.after), (4, 1));
+    assert_eq!(scan_rows(&table).await, 44);
+    append(&table, 12).await;
+    assert_eq!(scan_rows(&table).await, 48);
     assert_eq!(
         table
-            .commit(&owner("j"), 7, Vec::new())
+            .commit(&owner("j"), 12, Vec::new())
             .await
             .expect("again"),
-        CommitOutcome::AlreadyCommitted { last: 7 }
+        CommitOutcome::AlreadyCommitted { last: 12 }
     );
 }
 
