@@ -41,6 +41,7 @@ pub mod http;
 pub mod input_files;
 pub mod job;
 pub mod kafka;
+pub mod maintenance;
 pub mod pki;
 mod ports;
 pub mod process;

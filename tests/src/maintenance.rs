@@ -1,0 +1,67 @@
+//! Table maintenance from a test: `[job.sink.maintenance]` in every job of the config,
+//! `floe maintain` runs, and reading a table as of each snapshot it keeps.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::job::Job;
+
+impl Job {
+    /// Sets `[job.sink.maintenance]` of every job in the config to `settings`.
+    pub fn set_maintenance(&self, settings: &[(&str, toml::Value)]) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let mut doc: toml::Table = text.parse().expect("parse config");
+        let jobs = doc
+            .get_mut("job")
+            .and_then(|j| j.as_array_mut())
+            .expect("the config has [[job]]");
+        for job in jobs.iter_mut().filter_map(|j| j.as_table_mut()) {
+            let sink = job
+                .get_mut("sink")
+                .and_then(|s| s.as_table_mut())
+                .expect("every job has [job.sink]");
+            let mut maintenance = toml::Table::new();
+            for (k, v) in settings {
+                maintenance.insert((*k).to_owned(), v.clone());
+            }
+            sink.insert("maintenance".into(), toml::Value::Table(maintenance));
+        }
+        std::fs::write(
+            &self.config,
+            toml::to_string(&doc).expect("serialize config"),
+        )
+        .expect("write config");
+    }
+
+    /// Runs `floe maintain --config <config> ARGS` to exit 0; its output.
+    pub fn maintain(&mut self, args: &[&str]) -> String {
+        let mut all: Vec<String> = vec![
+            "maintain".into(),
+            "--config".into(),
+            self.config.display().to_string(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let desc = format!("floe maintain {}", args.join(" "));
+        let mut p = self.spawn(&all, &[], &desc);
+        p.expect_success(Duration::from_secs(120));
+        let out = std::fs::read_to_string(&p.log).expect("read maintain output");
+        eprintln!("[{}] {desc}:\n{out}", self.label);
+        out
+    }
+
+    /// Every row of `table` as of `snapshot_id`, as `reader` reads it (time travel).
+    pub fn read_rows_at(&mut self, table: &str, snapshot_id: i64, reader: &str) -> Vec<Value> {
+        let mut args = self.catalog_args();
+        args.extend([
+            "--table".into(),
+            table.to_owned(),
+            "--reader".into(),
+            reader.to_owned(),
+            "--snapshot-id".into(),
+            snapshot_id.to_string(),
+        ]);
+        self.read_table_lines(&args)
+            .unwrap_or_else(|| panic!("[{}] table {table} does not exist", self.label))
+    }
+}
