@@ -102,7 +102,9 @@ async fn maintain_table(
     dry_run: bool,
 ) -> anyhow::Result<()> {
     let policy = &job.maintenance;
-    let report = table.maintain(policy, via, now_ms, dry_run).await?;
+    let report = table
+        .maintain(policy, via, protected, now_ms, dry_run)
+        .await?;
     let orphans = table
         .remove_orphans(protected, policy.orphan_min_age, now, dry_run)
         .await?;

@@ -38,6 +38,10 @@ pub struct MaintenanceConfig {
     pub max_manifests: Option<usize>,
     /// Files no snapshot references are deleted once older than this (`1d`).
     pub orphan_min_age: Option<String>,
+    /// A partition's small data files are compacted once it has this many (`10`).
+    pub compact_min_files: Option<usize>,
+    /// Bytes of small files one run compacts at most (`1GB`).
+    pub compact_max_bytes: Option<String>,
 }
 
 /// The validated maintenance of one job's tables.
@@ -51,6 +55,10 @@ pub struct MaintenancePolicy {
     pub max_snapshots: usize,
     pub max_manifests: usize,
     pub orphan_min_age: Duration,
+    /// The size compaction writes files at: `sink.target_file_size` (`128MB`).
+    pub target_file_bytes: u64,
+    pub compact_min_files: usize,
+    pub compact_max_bytes: u64,
 }
 
 impl Default for MaintenancePolicy {
@@ -64,6 +72,9 @@ impl Default for MaintenancePolicy {
             max_snapshots: 100,
             max_manifests: 50,
             orphan_min_age: Duration::from_secs(86_400),
+            target_file_bytes: 128 << 20,
+            compact_min_files: 10,
+            compact_max_bytes: 1 << 30,
         }
     }
 }
@@ -118,6 +129,28 @@ impl MaintenanceConfig {
             max_snapshots: at_least_one("max_snapshots", self.max_snapshots, d.max_snapshots)?,
             max_manifests: at_least_one("max_manifests", self.max_manifests, d.max_manifests)?,
             orphan_min_age: duration("orphan_min_age", &self.orphan_min_age, d.orphan_min_age)?,
+            target_file_bytes: d.target_file_bytes,
+            compact_min_files: match self.compact_min_files {
+                Some(n) if n < 2 => {
+                    return Err(ConfigError::new(
+                        format!("{at}.compact_min_files"),
+                        "must be at least 2",
+                    ))
+                }
+                Some(n) => n,
+                None => d.compact_min_files,
+            },
+            compact_max_bytes: match &self.compact_max_bytes {
+                None => d.compact_max_bytes,
+                Some(text) => crate::config::byte_size(text)
+                    .filter(|b| *b >= 1 << 20)
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            format!("{at}.compact_max_bytes"),
+                            format!("`{text}`: expected a size of at least 1MB, like 1GB"),
+                        )
+                    })?,
+            },
         };
         if policy.orphan_min_age < MIN_ORPHAN_AGE {
             return Err(ConfigError::new(

@@ -332,6 +332,7 @@ async fn maintenance_keeps_tables_bounded_and_exact() {
         max_snapshots: 3,
         max_manifests: 2,
         orphan_min_age: std::time::Duration::from_millis(1),
+        compact_min_files: 3,
         ..Default::default()
     };
     let commits = floe_table::overwrite_commit::SqlCommits::connect(
@@ -381,6 +382,10 @@ async fn maintenance_keeps_tables_bounded_and_exact() {
     }
     assert_eq!(rows(&c).await, [8, 8, 16]);
     assert!(!std::path::Path::new(&abandoned).exists(), "orphan deleted");
+    assert!(
+        statuses.iter().map(|s| s.files_compacted).sum::<u64>() >= 3,
+        "small files were compacted beside the commits: {statuses:?}"
+    );
     assert_eq!(statuses.iter().map(|s| s.orphans_deleted).sum::<u64>(), 1);
     // A complete checkpoint that is not committed yet keeps its files through maintenance.
     let pending = c

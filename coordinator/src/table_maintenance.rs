@@ -1,7 +1,8 @@
 //! Maintenance of a job's tables beside its stream: between two checkpoints, once per policy
-//! interval or number of checkpoints, each table's manifests are merged and its old snapshots expired
-//! ([`IcebergTable::maintain`]), and its health figures read for the metrics and the status
-//! page. A failure is logged and shown there; it never fails the job.
+//! interval or number of checkpoints, each table's finished compaction is committed (or one
+//! started in the background, `background_compaction.rs`), its manifests merged and its old
+//! snapshots expired, orphans deleted now and then, and its health figures read for the
+//! metrics and the status page. A failure is logged and shown there; it never fails the job.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -13,6 +14,9 @@ use floe_table::iceberg_table::IcebergTable;
 use floe_table::maintenance::TableHealth;
 use floe_table::overwrite_commit::SnapshotCommits;
 
+use floe_common::config::SinkRole;
+
+use crate::background_compaction::BackgroundCompactions;
 use crate::committer::{CommitterError, IcebergCommitter};
 
 /// How one of the job's tables stands, and what maintenance did to it since this process took
@@ -26,6 +30,9 @@ pub struct TableStatus {
     pub files_deleted: u64,
     pub manifest_bytes_written: u64,
     pub orphans_deleted: u64,
+    /// Small data files compacted, and the bytes of the files that replaced them.
+    pub files_compacted: u64,
+    pub compaction_bytes_written: u64,
     /// Wall clock (epoch ms) of the last run.
     pub last_run_at_ms: i64,
     /// Why the last run failed, if it did.
@@ -37,6 +44,7 @@ pub(crate) struct TableMaintenance {
     policy: MaintenancePolicy,
     schedule: Mutex<MaintenanceSchedule>,
     orphan_schedule: Mutex<MaintenanceSchedule>,
+    compactions: BackgroundCompactions,
     status: Mutex<Vec<TableStatus>>,
 }
 
@@ -59,6 +67,7 @@ impl TableMaintenance {
                 policy.orphan_interval(),
                 u64::MAX,
             )),
+            compactions: BackgroundCompactions::default(),
             status: Mutex::new(Vec::new()),
         }
     }
@@ -76,17 +85,19 @@ impl TableMaintenance {
         Some(Due { orphans })
     }
 
-    /// Maintains every table at wall clock `now_ms`; with `protected` (the files of complete
-    /// checkpoints a restart would commit), orphan cleanup too. Returns the tables' status.
+    /// Maintains every table at wall clock `now_ms`, never deleting a file `protected` names
+    /// (the files of complete checkpoints a restart would commit); with `orphans`, orphan
+    /// cleanup too. Returns the tables' status.
     pub(crate) async fn run(
         &self,
-        tables: Vec<IcebergTable>,
+        tables: Vec<(SinkRole, IcebergTable)>,
         via: Option<&SnapshotCommits>,
-        protected: Option<&HashSet<String>>,
+        protected: &HashSet<String>,
+        orphans: bool,
         now_ms: i64,
     ) -> Vec<TableStatus> {
         let mut statuses = self.status.lock().map(|s| s.clone()).unwrap_or_default();
-        for table in &tables {
+        for (role, table) in &tables {
             let name = table.layout().name().to_owned();
             let index = match statuses.iter().position(|s| s.table == name) {
                 Some(i) => i,
@@ -102,13 +113,42 @@ impl TableMaintenance {
             status.maintenance_runs += 1;
             status.last_run_at_ms = now_ms;
             status.last_error = None;
-            match table.maintain(&self.policy, via, now_ms, false).await {
-                Ok(report) => {
-                    status.snapshots_expired += report.expiry.snapshots.len() as u64;
-                    status.files_deleted += report.expiry.files.len() as u64;
-                    status.manifest_bytes_written += report.merge.bytes_written;
-                    if !report.expiry.snapshots.is_empty() || report.merge.bytes_written > 0 {
-                        tracing::info!(table = %name, expired = report.expiry.snapshots.len(), files_deleted = report.expiry.files.len(), manifests_before = report.merge.before, manifests_after = report.merge.after, "table maintained");
+            // Tables the job rewrites (CDC) compact their small files as they go.
+            if let Some(via) = via.filter(|_| !role.rewrites()) {
+                match self.compactions.step(table, via, &self.policy).await {
+                    Ok(Some(done)) => {
+                        status.files_compacted += done.files_rewritten;
+                        status.compaction_bytes_written += done.bytes_rewritten;
+                        tracing::info!(table = %name, files = done.files_rewritten, bytes_written = done.bytes_rewritten, "compacted small files");
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(table = %name, error = %e, "compaction failed; it is planned again");
+                        status.last_error = Some(e.to_string());
+                    }
+                }
+            }
+            let report = async {
+                let merge = match via {
+                    Some(via) => {
+                        table
+                            .merge_manifests(self.policy.max_manifests, via, false)
+                            .await?
+                    }
+                    None => Default::default(),
+                };
+                let expiry = table
+                    .expire_snapshots(&self.policy, protected, now_ms, false)
+                    .await?;
+                Ok::<_, floe_table::iceberg_table::TableError>((merge, expiry))
+            };
+            match report.await {
+                Ok((merge, expiry)) => {
+                    status.snapshots_expired += expiry.snapshots.len() as u64;
+                    status.files_deleted += expiry.files.len() as u64;
+                    status.manifest_bytes_written += merge.bytes_written;
+                    if !expiry.snapshots.is_empty() || merge.bytes_written > 0 {
+                        tracing::info!(table = %name, expired = expiry.snapshots.len(), files_deleted = expiry.files.len(), manifests_before = merge.before, manifests_after = merge.after, "table maintained");
                     }
                 }
                 Err(e) => {
@@ -116,7 +156,7 @@ impl TableMaintenance {
                     status.last_error = Some(e.to_string());
                 }
             }
-            if let Some(protected) = protected {
+            if orphans {
                 let now = std::time::UNIX_EPOCH
                     + std::time::Duration::from_millis(u64::try_from(now_ms).unwrap_or(0));
                 match table
@@ -156,17 +196,14 @@ impl IcebergCommitter {
         let due = self
             .maintenance
             .take_due(tokio::time::Instant::now().into_std())?;
-        let tables: Vec<IcebergTable> = self.tables.iter().map(|(_, t)| t.clone()).collect();
-        let protected = if due.orphans {
-            match pending_files(&self.store, &tables).await {
-                Ok(files) => Some(files),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the complete checkpoints; orphan cleanup waits");
-                    None
-                }
+        let tables = self.tables.clone();
+        let plain: Vec<IcebergTable> = tables.iter().map(|(_, t)| t.clone()).collect();
+        let protected = match pending_files(&self.store, &plain).await {
+            Ok(files) => files,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the complete checkpoints; maintenance waits");
+                return None;
             }
-        } else {
-            None
         };
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -176,7 +213,8 @@ impl IcebergCommitter {
                 .run(
                     tables,
                     self.snapshot_commits.as_deref(),
-                    protected.as_ref(),
+                    &protected,
+                    due.orphans,
                     now_ms,
                 )
                 .await,

@@ -32,6 +32,8 @@ pub(crate) struct TableMetrics {
     snapshots_expired: Family<TableLabels, Counter>,
     files_deleted: Family<TableLabels, Counter>,
     bytes_written: Family<TableLabels, Counter>,
+    files_compacted: Family<TableLabels, Counter>,
+    compaction_bytes: Family<TableLabels, Counter>,
     /// The statuses already turned into counter increments, per (job, table).
     seen: Mutex<HashMap<(String, String), TableStatus>>,
 }
@@ -51,6 +53,8 @@ impl TableMetrics {
             snapshots_expired: Family::default(),
             files_deleted: Family::default(),
             bytes_written: Family::default(),
+            files_compacted: Family::default(),
+            compaction_bytes: Family::default(),
             seen: Mutex::new(HashMap::new()),
         };
         let gauges = [
@@ -119,6 +123,16 @@ impl TableMetrics {
                 "Bytes of manifests written by manifest merging",
                 &m.bytes_written,
             ),
+            (
+                "table_files_compacted",
+                "Small data files rewritten into files of the target size",
+                &m.files_compacted,
+            ),
+            (
+                "table_compaction_bytes_written",
+                "Bytes of the data files compaction wrote",
+                &m.compaction_bytes,
+            ),
         ];
         for (name, help, family) in counters {
             registry.register(name, help, family.clone());
@@ -165,6 +179,16 @@ impl TableMetrics {
                 before.snapshots_expired,
             );
             follow(&self.files_deleted, t.files_deleted, before.files_deleted);
+            follow(
+                &self.files_compacted,
+                t.files_compacted,
+                before.files_compacted,
+            );
+            follow(
+                &self.compaction_bytes,
+                t.compaction_bytes_written,
+                before.compaction_bytes_written,
+            );
             follow(
                 &self.bytes_written,
                 t.manifest_bytes_written,

@@ -89,6 +89,18 @@ pub async fn stage_overwrite(
     properties: HashMap<String, String>,
     also: Vec<TableUpdate>,
 ) -> Result<StagedSnapshot> {
+    stage_change(base, change, Operation::Overwrite, properties, also).await
+}
+
+/// [`stage_overwrite`] with the snapshot's `operation`: `replace` for a rewrite that keeps the
+/// rows (compaction).
+pub(crate) async fn stage_change(
+    base: &Table,
+    change: &Overwrite,
+    operation: Operation,
+    properties: HashMap<String, String>,
+    also: Vec<TableUpdate>,
+) -> Result<StagedSnapshot> {
     let md = base.metadata();
     if md.format_version() != FormatVersion::V2 {
         return Err(Error::new(
@@ -209,7 +221,7 @@ pub async fn stage_overwrite(
         NewSnapshot {
             id: snapshot_id,
             commit,
-            operation: Operation::Overwrite,
+            operation,
             manifests,
             summary: additional_properties,
         },

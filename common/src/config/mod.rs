@@ -11,6 +11,7 @@ use crate::generator_source::GeneratorConfig;
 
 mod job_spec;
 mod validate_append;
+pub(crate) use validate_append::byte_size;
 mod validate_cdc;
 mod validate_job;
 mod validate_source;

@@ -8,7 +8,7 @@ use super::validate_job::{column_name, field_path, millis, time_unit};
 use super::*;
 
 /// Data files of append jobs roll at this size unless `sink.target_file_size` says otherwise.
-const DEFAULT_TARGET_FILE_BYTES: u64 = 128 << 20;
+pub(crate) const DEFAULT_TARGET_FILE_BYTES: u64 = 128 << 20;
 
 impl JobConfig {
     /// An append job's columns and file size, and its watermark settings as a window that
@@ -156,7 +156,7 @@ fn nests(a: &FieldPath, b: &FieldPath) -> bool {
 
 /// `128MB`, `1GB`, `512KiB`, `1048576`: a size in bytes (decimal and binary units read alike,
 /// as file sizes are usually meant).
-fn byte_size(text: &str) -> Option<u64> {
+pub(crate) fn byte_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

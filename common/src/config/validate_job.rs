@@ -263,6 +263,10 @@ impl JobConfig {
             }
         }
 
+        let mut maintenance = self.sink.maintenance.validate(&k("sink.maintenance"))?;
+        if self.sink.target_file_size.is_some() {
+            maintenance.target_file_bytes = self.target_file_bytes(at)?;
+        }
         Ok(JobSpec {
             name: self.name.clone(),
             source: SourceSpec {
@@ -291,7 +295,7 @@ impl JobConfig {
             late_table: crate::records::late_table_schema(late_name),
             dead_letter_table: crate::records::dead_letter_table_schema(dlq_name),
             kind,
-            maintenance: self.sink.maintenance.validate(&k("sink.maintenance"))?,
+            maintenance,
         })
     }
 

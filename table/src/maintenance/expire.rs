@@ -51,11 +51,13 @@ fn ref_heads(md: &TableMetadata) -> iceberg::Result<HashSet<i64>> {
 
 impl IcebergTable {
     /// Expires the snapshots `policy` lets go at `now_ms` and deletes the files only they
-    /// referenced. Snapshots a branch or tag points at stay. With `dry_run`, reports what it
-    /// would do and changes nothing.
+    /// referenced, except those `protected` names (the files of complete checkpoints, which a
+    /// restart may read again). Snapshots a branch or tag points at stay. With `dry_run`,
+    /// reports what it would do and changes nothing.
     pub async fn expire_snapshots(
         &self,
         policy: &MaintenancePolicy,
+        protected: &HashSet<String>,
         now_ms: i64,
         dry_run: bool,
     ) -> Result<Expiry, TableError> {
@@ -70,9 +72,10 @@ impl IcebergTable {
             return Ok(Expiry::default());
         }
         let expired: HashSet<i64> = ids.iter().copied().collect();
-        let files = unreferenced_after_expiry(&base, &expired)
+        let mut files = unreferenced_after_expiry(&base, &expired)
             .await
             .map_err(|e| self.maintenance_failed("listing the files of expired snapshots", e))?;
+        files.retain(|f| !protected.contains(f));
         if dry_run {
             return Ok(Expiry {
                 snapshots: ids,

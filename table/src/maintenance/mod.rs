@@ -1,6 +1,7 @@
 //! Keeping a table healthy as it ages, beside the stream or from `floe maintain`:
 //! - [`expire`]: snapshots past the policy leave the metadata, with the files only they
 //!   referenced;
+//! - [`compaction`]: a partition's small data files become files of the target size;
 //! - [`manifest_merge`]: the current snapshot's small manifests become one per spec;
 //! - [`metadata_files`]: metadata files a commit drops from the log are deleted;
 //! - [`orphans`]: old files nothing references are deleted;
@@ -9,15 +10,19 @@
 //! Every change is a commit pinned to the state it was planned on: a concurrent writer makes
 //! it conflict and it is planned again at the next run, never forced.
 
+mod compaction;
 mod expire;
 mod manifest_merge;
 pub(crate) mod metadata_files;
 mod orphans;
 mod reachable;
 
+pub use compaction::{plan_bins, Candidate, Compaction, MAINTENANCE_PROPERTY};
 pub use expire::Expiry;
 pub use manifest_merge::ManifestMerge;
 pub use orphans::Orphans;
+
+use std::collections::HashSet;
 
 use floe_common::maintenance::MaintenancePolicy;
 use futures::StreamExt;
@@ -35,6 +40,7 @@ use crate::pinned_catalog::PinnedCatalog;
 /// What one maintenance run of a table did, or in a dry run would do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MaintenanceReport {
+    pub compaction: Compaction,
     pub merge: ManifestMerge,
     pub expiry: Expiry,
 }
@@ -56,24 +62,33 @@ pub struct TableHealth {
 }
 
 impl IcebergTable {
-    /// One maintenance run: merges manifests (when `via` can commit the merge), then expires
-    /// snapshots, at `now_ms`.
+    /// One maintenance run, all in line: compacts small files and merges manifests (when
+    /// `via` can commit them), then expires snapshots at `now_ms`, never deleting a file
+    /// `protected` names.
     pub async fn maintain(
         &self,
         policy: &MaintenancePolicy,
         via: Option<&SnapshotCommits>,
+        protected: &HashSet<String>,
         now_ms: i64,
         dry_run: bool,
     ) -> Result<MaintenanceReport, TableError> {
-        let merge = match via {
-            Some(via) => {
+        let (compaction, merge) = match via {
+            Some(via) => (
+                self.compact(policy, via, dry_run).await?,
                 self.merge_manifests(policy.max_manifests, via, dry_run)
-                    .await?
-            }
-            None => ManifestMerge::default(),
+                    .await?,
+            ),
+            None => Default::default(),
         };
-        let expiry = self.expire_snapshots(policy, now_ms, dry_run).await?;
-        Ok(MaintenanceReport { merge, expiry })
+        let expiry = self
+            .expire_snapshots(policy, protected, now_ms, dry_run)
+            .await?;
+        Ok(MaintenanceReport {
+            compaction,
+            merge,
+            expiry,
+        })
     }
 
     /// The table's health figures, from its current metadata.
@@ -159,7 +174,7 @@ impl IcebergTable {
     }
 
     /// Commits `staged`, planned on `base`, through `via`, only if the table is still at `base`.
-    async fn commit_staged_pinned(
+    pub(crate) async fn commit_staged_pinned(
         &self,
         what: &str,
         base: &Table,
@@ -178,7 +193,7 @@ impl IcebergTable {
     }
 
     /// Deletes `files`; a file that cannot be deleted is left for orphan cleanup.
-    async fn delete_files(&self, what: &str, io: &FileIO, files: Vec<String>) {
+    pub(crate) async fn delete_files(&self, what: &str, io: &FileIO, files: Vec<String>) {
         if files.is_empty() {
             return;
         }

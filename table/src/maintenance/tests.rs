@@ -167,7 +167,7 @@ async fn expiry_deletes_what_only_expired_snapshots_referenced() {
     // replaced are read by no kept snapshot.
     let policy = keep(1, 1);
     let dry = table
-        .expire_snapshots(&policy, now_ms(), true)
+        .expire_snapshots(&policy, &HashSet::new(), now_ms(), true)
         .await
         .expect("dry run");
     assert!(!dry.snapshots.is_empty());
@@ -177,7 +177,7 @@ async fn expiry_deletes_what_only_expired_snapshots_referenced() {
     assert_eq!(files_under(&table_dir(&dir)), before);
 
     let done = table
-        .expire_snapshots(&policy, now_ms(), false)
+        .expire_snapshots(&policy, &HashSet::new(), now_ms(), false)
         .await
         .expect("expire");
     assert_eq!(done.snapshots, dry.snapshots);
@@ -233,7 +233,7 @@ async fn uncommitted_files_are_never_expired() {
         .await
         .expect("write");
     let report = table
-        .expire_snapshots(&keep(1, 1), now_ms(), false)
+        .expire_snapshots(&keep(1, 1), &HashSet::new(), now_ms(), false)
         .await
         .expect("expire");
     assert_eq!(
@@ -428,4 +428,178 @@ async fn orphan_cleanup_spares_referenced_protected_young_and_foreign_files() {
     }
     table.commit(&owner("j"), 4, pending).await.expect("commit");
     assert_eq!(scan_rows(&table).await, 16);
+}
+
+async fn partitioned(dir: &tempfile::TempDir) -> (IcebergTable, SnapshotCommits) {
+    let table = IcebergTable::open_or_create(sqlite_catalog(dir).await, &test_schema("db.small"))
+        .await
+        .expect("create");
+    let sql = SqlCommits::connect(
+        &format!("sqlite://{}/catalog.db", dir.path().display()),
+        crate::catalog::DEFAULT_CATALOG_NAME,
+    )
+    .await
+    .expect("connect");
+    (table, SnapshotCommits::Sql(sql))
+}
+
+fn compacting() -> MaintenancePolicy {
+    MaintenancePolicy {
+        compact_min_files: 5,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn compaction_rewrites_small_files_per_partition_and_keeps_every_row() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let (table, via) = partitioned(&dir).await;
+    for id in 1..=6 {
+        append(&table, id).await;
+    }
+    let before = crate::test_support::scan_batches(&table).await;
+    assert_eq!(table.health().await.expect("health").data_files, 12);
+    let before_files = {
+        let parquet: Vec<String> = files_under(&dir.path().join("warehouse/db/small/data"))
+            .into_iter()
+            .map(|p| format!("file://{p}"))
+            .collect();
+        move |_: &tempfile::TempDir| parquet.clone()
+    };
+    let dry = table.compact(&compacting(), &via, true).await.expect("dry");
+    assert_eq!((dry.files_rewritten, dry.files_written), (12, 0));
+    assert_eq!(table.health().await.expect("health").data_files, 12);
+
+    let done = table
+        .compact(&compacting(), &via, false)
+        .await
+        .expect("compact");
+    assert_eq!(
+        (done.files_rewritten, done.files_written),
+        (12, 2),
+        "one file per day"
+    );
+    let health = table.health().await.expect("health");
+    assert_eq!((health.data_files, health.records), (2, 24));
+    let rows = |batches: &[arrow_array::RecordBatch]| {
+        let mut out: Vec<String> = Vec::new();
+        for b in batches {
+            let views = b
+                .column_by_name("views")
+                .expect("views")
+                .as_any()
+                .downcast_ref::<arrow_array::Int64Array>()
+                .expect("long")
+                .clone();
+            let videos = b
+                .column_by_name("video_id")
+                .expect("video")
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .expect("string")
+                .clone();
+            for i in 0..b.num_rows() {
+                out.push(format!("{}:{}", videos.value(i), views.value(i)));
+            }
+        }
+        out.sort();
+        out
+    };
+    assert_eq!(
+        rows(&crate::test_support::scan_batches(&table).await),
+        rows(&before)
+    );
+    assert!(
+        table
+            .compact(&compacting(), &via, false)
+            .await
+            .expect("again")
+            .files_rewritten
+            == 0,
+        "nothing small is left"
+    );
+    // Expiry deletes the compacted files, but never one a complete checkpoint names.
+    let compacted: Vec<String> = before_files(&dir);
+    let protected: HashSet<String> = [compacted[0].clone()].into();
+    let expiry = table
+        .expire_snapshots(&keep(1, 1), &protected, now_ms(), false)
+        .await
+        .expect("expire");
+    assert!(!expiry.files.contains(&compacted[0]));
+    assert!(Path::new(&local(&compacted[0])).exists(), "protected");
+    for f in &compacted[1..] {
+        assert!(!Path::new(&local(f)).exists(), "{f} deleted");
+    }
+    append(&table, 7).await;
+    assert_eq!(
+        table
+            .commit(&owner("j"), 7, Vec::new())
+            .await
+            .expect("again"),
+        CommitOutcome::AlreadyCommitted { last: 7 }
+    );
+    assert_eq!(scan_rows(&table).await, 28);
+}
+
+/// Another writer removes a file the compaction rewrote: the compaction does not land, its
+/// new files are deleted, and the next plan works from the table as it is.
+#[tokio::test]
+async fn a_compaction_raced_by_another_writer_is_planned_again() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let (table, via) = partitioned(&dir).await;
+    for id in 1..=6 {
+        append(&table, id).await;
+    }
+    let bins = table.plan_compaction(&compacting()).await.expect("plan");
+    let rewrite = table
+        .rewrite_files(&bins[0], compacting().target_file_bytes)
+        .await
+        .expect("rewrite");
+    // Meanwhile: checkpoint 7 rewrites one of the files (copy-on-write, same rows).
+    let victim = bins[0][0].clone();
+    let again = table
+        .layout()
+        .read_data_file(victim.file_path(), None)
+        .await
+        .expect("read");
+    let replaced = table
+        .layout()
+        .write_data_files(
+            arrow_select::concat::concat_batches(&table.layout().arrow_schema(), &again)
+                .expect("concat"),
+        )
+        .await
+        .expect("write");
+    table
+        .commit_change(
+            &owner("j"),
+            7,
+            TableChange::Overwrite {
+                change: Overwrite {
+                    removed: [victim.file_path().to_owned()].into(),
+                    added: replaced,
+                },
+                via: &via,
+            },
+        )
+        .await
+        .expect("overwrite");
+    let err = table
+        .commit_rewrite(&rewrite, &via)
+        .await
+        .expect_err("raced");
+    assert!(
+        matches!(err, crate::iceberg_table::TableError::CommitConflict { .. }),
+        "{err}"
+    );
+    for f in &rewrite.added {
+        assert!(!Path::new(&local(f.file_path())).exists(), "discarded");
+    }
+    assert_eq!(scan_rows(&table).await, 24);
+    let done = table
+        .compact(&compacting(), &via, false)
+        .await
+        .expect("replanned");
+    assert!(done.files_rewritten > 0);
+    assert_eq!(scan_rows(&table).await, 24);
 }
