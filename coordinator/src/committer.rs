@@ -37,6 +37,7 @@ use floe_table::iceberg_table::{CommitOutcome, IcebergTable, TableError};
 use floe_table::overwrite_commit::{Overwrite, SnapshotCommits};
 use floe_table::table_commit::{JobOwner, TableChange};
 
+use crate::deferred_commits::carry_over;
 use crate::table_maintenance::TableMaintenance;
 
 /// Why a checkpoint could not be completed or committed.
@@ -158,6 +159,8 @@ pub struct IcebergCommitter {
     /// How rewrites (a CDC job's dimension table) and manifest merges are committed.
     pub(crate) snapshot_commits: Option<Arc<SnapshotCommits>>,
     pub(crate) maintenance: TableMaintenance,
+    /// The newest complete checkpoint not committed yet (`deferred_commits.rs`).
+    uncommitted: std::sync::Mutex<Option<CheckpointManifest>>,
 }
 
 impl IcebergCommitter {
@@ -206,6 +209,7 @@ impl IcebergCommitter {
             .map(|(_, table)| table.layout().target())
             .collect::<Result<_, _>>()?;
         Ok(Self {
+            uncommitted: Default::default(),
             maintenance: TableMaintenance::new(job.maintenance),
             job,
             tables,
@@ -416,6 +420,11 @@ impl IcebergCommitter {
             // In commit order, so the manifest lists the tables as they are committed.
             tables.extend(files);
         }
+        let uncommitted = self.uncommitted.lock().ok().and_then(|u| u.clone());
+        if let Some(uncommitted) = uncommitted.filter(|u| u.checkpoint_id < id) {
+            let order: Vec<&str> = self.tables.iter().map(|(_, t)| t.layout().name()).collect();
+            tables = carry_over(&uncommitted, tables, &order);
+        }
         failpoint::hit("after-data-files", id, tables.len());
         let newer = self.store.newest_epoch().await?;
         if newer > self.owner.epoch {
@@ -437,6 +446,9 @@ impl IcebergCommitter {
             watermark_is_job_watermark: true,
         };
         self.store.put_manifest(&manifest).await?;
+        if let Ok(mut uncommitted) = self.uncommitted.lock() {
+            *uncommitted = Some(manifest.clone());
+        }
         failpoint::hit("after-manifest", id, manifest.tables.len());
         Ok(manifest)
     }
@@ -521,6 +533,14 @@ impl IcebergCommitter {
                     tracing::info!(table = %entry.table, checkpoint = manifest.checkpoint_id, last, "already committed");
                     report.tables_already_committed += 1;
                 }
+            }
+        }
+        if let Ok(mut uncommitted) = self.uncommitted.lock() {
+            if uncommitted
+                .as_ref()
+                .is_some_and(|u| u.checkpoint_id <= manifest.checkpoint_id)
+            {
+                *uncommitted = None;
             }
         }
         if manifest.tables.len() < 2 {

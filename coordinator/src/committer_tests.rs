@@ -420,3 +420,36 @@ async fn maintenance_keeps_tables_bounded_and_exact() {
     assert!(again.maintain().await.is_some(), "due at start");
     assert!(again.maintain().await.is_none(), "then once per interval");
 }
+
+/// Checkpoints that are not committed (a commit interval) hand their files on: a restart
+/// commits the newest complete checkpoint, and with it the files of those before it, once.
+#[tokio::test]
+async fn uncommitted_checkpoints_land_with_the_next_commit_or_the_recovery() {
+    let fx = Fixture::new().await;
+    let c = fx.committer(job(), "store").await;
+    let first = c
+        .complete(1, vec![ack(&c, &job(), 1, 1).await], 70_000)
+        .await
+        .expect("complete");
+    c.commit(&first).await.expect("commit");
+    for id in [2, 3] {
+        let m = c
+            .complete(id, vec![ack(&c, &job(), id, 1).await], 70_000)
+            .await
+            .expect("complete");
+        assert_eq!(m.tables.iter().map(|t| t.rows).sum::<u64>(), 4 * (id - 1));
+    }
+    assert_eq!(rows(&c).await, [1, 1, 2], "only checkpoint 1 is committed");
+    // "Crash": the restart commits checkpoint 3, which carries 2.
+    let restarted = fx.committer(job(), "store").await;
+    let recovery = restarted.recover(false).await.expect("recover");
+    assert_eq!(recovery.next_id, 4);
+    assert_eq!(rows(&restarted).await, [3, 3, 6]);
+    // Going on: the next checkpoint carries nothing twice.
+    let m = restarted
+        .complete(4, vec![ack(&restarted, &job(), 4, 2).await], 70_000)
+        .await
+        .expect("complete");
+    restarted.commit(&m).await.expect("commit");
+    assert_eq!(rows(&restarted).await, [4, 4, 8]);
+}

@@ -318,6 +318,7 @@ pub async fn run_job_with(
         assigned: Vec::new(),
         partitions: Vec::new(),
         failures_in_row: 0,
+        last_commit: None,
     };
     let result = controller::run(&mut ctx).await;
     if result.is_err() {

@@ -10,6 +10,7 @@ pub mod committer;
 mod committer_rewrites;
 pub mod committer_seam;
 pub mod controller;
+mod deferred_commits;
 pub mod job;
 pub mod metrics;
 pub mod source_ends;

@@ -187,6 +187,9 @@ pub struct JobSpec {
     /// How the job's tables are kept healthy as they age.
     #[serde(default)]
     pub maintenance: crate::maintenance::MaintenancePolicy,
+    /// Commit to the tables at most this often; `None`: at every checkpoint.
+    #[serde(default)]
+    pub commit_interval: Option<Duration>,
 }
 
 impl JobSpec {

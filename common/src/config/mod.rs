@@ -338,6 +338,9 @@ pub struct SinkConfig {
     /// Append and CDC jobs: data files are rolled at this size (`128MB`, the default) and at every
     /// checkpoint.
     pub target_file_size: Option<String>,
+    /// Aggregate and append jobs: commit to the tables at most this often (`1m`); checkpoints
+    /// in between keep state and positions, and hand their files to the next commit.
+    pub commit_interval: Option<String>,
     /// `[job.sink.maintenance]`: expiry, manifest merging and orphan cleanup of the tables.
     #[serde(default)]
     pub maintenance: crate::maintenance::MaintenanceConfig,

@@ -263,6 +263,19 @@ impl JobConfig {
             }
         }
 
+        let commit_interval = match &self.sink.commit_interval {
+            None => None,
+            Some(_) if matches!(kind, JobKind::Cdc(_)) => {
+                return Err(ConfigError::new(
+                    k("sink.commit_interval"),
+                    "is for aggregate and append jobs: a CDC job rewrites its tables at every checkpoint",
+                ))
+            }
+            Some(text) => Some(
+                crate::duration::parse_duration(text)
+                    .map_err(|m| ConfigError::new(k("sink.commit_interval"), m))?,
+            ),
+        };
         let mut maintenance = self.sink.maintenance.validate(&k("sink.maintenance"))?;
         if self.sink.target_file_size.is_some() {
             maintenance.target_file_bytes = self.target_file_bytes(at)?;
@@ -296,6 +309,7 @@ impl JobConfig {
             dead_letter_table: crate::records::dead_letter_table_schema(dlq_name),
             kind,
             maintenance,
+            commit_interval,
         })
     }
 

@@ -70,11 +70,28 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
         .await
         .map_err(|e| RoundError::Committer(Box::new(e)))?;
     let committing = Instant::now();
+    // With a commit interval, a checkpoint between two commits hands its files to the next
+    // (`deferred_commits.rs`); the last one of a run is always committed.
+    if !(finished || ctx.stop_requested() || ctx.commit_due()) {
+        if let Err(e) = ctx.committer.cleanup().await {
+            tracing::warn!(error = %e, "checkpoint cleanup failed; will retry next checkpoint");
+        }
+        ctx.restore = Some(restore_point(&manifest));
+        ctx.failures_in_row = 0;
+        ctx.summary.checkpoint_durations.push(started.elapsed());
+        let p = &mut ctx.progress;
+        p.record(stats, ctx.watermark.current());
+        p.last_checkpoint_id = id;
+        ctx.progress_tx.send_replace(p.clone());
+        tracing::debug!(job = %ctx.job.name, checkpoint = id, "checkpoint complete; its files wait for the next commit");
+        return Ok(RoundOutcome { finished });
+    }
     let report = ctx
         .committer
         .commit(&manifest)
         .await
         .map_err(|e| RoundError::Committer(Box::new(e)))?;
+    ctx.last_commit = Some(tokio::time::Instant::now());
     if let Err(e) = ctx.committer.cleanup().await {
         tracing::warn!(error = %e, "checkpoint cleanup failed; will retry next checkpoint");
     }

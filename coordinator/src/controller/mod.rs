@@ -97,9 +97,20 @@ pub struct JobContext {
     pub partitions: Vec<i32>,
     /// Failures in a row since the last committed checkpoint (for the restart back-off).
     pub failures_in_row: u32,
+    /// When this process last committed a checkpoint (`sink.commit_interval`).
+    pub last_commit: Option<tokio::time::Instant>,
 }
 
 impl JobContext {
+    /// Whether the next complete checkpoint is committed: always, unless the job commits at
+    /// most every `commit_interval` and the last commit is more recent.
+    pub fn commit_due(&self) -> bool {
+        match (self.job.commit_interval, self.last_commit) {
+            (Some(interval), Some(last)) => last.elapsed() >= interval,
+            _ => true,
+        }
+    }
+
     pub fn job_error(&self, source: impl Into<JobErrorSource>) -> JobError {
         match source.into() {
             JobErrorSource::Worker(source) => JobError::Worker {

@@ -58,6 +58,16 @@ fn start(
     restored: Option<RestorePoint>,
     restart_on_failure: bool,
 ) -> Run {
+    start_job(example_job(), workers, restored, restart_on_failure)
+}
+
+/// [`start`] with another job.
+fn start_job(
+    job: floe_common::config::JobSpec,
+    workers: &[Arc<FakeWorker>],
+    restored: Option<RestorePoint>,
+    restart_on_failure: bool,
+) -> Run {
     let cfg = example_config("1s", "100ms");
     let options = JobOptions {
         restart_on_failure,
@@ -69,7 +79,7 @@ fn start(
     let stop = CancellationToken::new();
     let (progress_tx, progress) = watch::channel(JobProgress::default());
     let task = tokio::spawn(run_job_with(
-        Arc::new(example_job()),
+        Arc::new(job),
         Box::new(committer),
         Arc::new(FourPartitions),
         options,
@@ -140,6 +150,29 @@ async fn running_checkpoints_once_per_interval() {
     assert_eq!(committed, (1..=10).collect::<Vec<u64>>());
     assert!(a.with(|s| s.barriers.iter().all(|b| b.epoch == EPOCH)));
     run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_interval_commits_every_few_checkpoints_and_at_the_stop() {
+    let a = FakeWorker::new("a", false);
+    let mut job = example_job();
+    job.commit_interval = Some(INTERVAL * 3);
+    let run = start_job(job, std::slice::from_ref(&a), None, false);
+    pass(INTERVAL * 10 + INTERVAL / 2).await;
+    assert_eq!(
+        run.commits(|c| c.completed.len()),
+        10,
+        "a checkpoint every interval"
+    );
+    assert_eq!(run.committed(), [1, 4, 7, 10], "a commit every third");
+    let commits = run.commits.clone();
+    let summary = run.stop().await;
+    assert_eq!(
+        commits.lock().expect("commits").committed.last(),
+        Some(&11),
+        "the last checkpoint is committed"
+    );
+    assert_eq!(summary.progress.last_checkpoint_id, 11);
 }
 
 #[tokio::test(start_paused = true)]
