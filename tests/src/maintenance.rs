@@ -1,5 +1,5 @@
-//! Table maintenance from a test: `[job.sink.maintenance]` in every job of the config,
-//! `floe maintain` runs, and reading a table as of each snapshot it keeps.
+//! Table maintenance from a test: `[job.sink.maintenance]` (and other sink settings) in every
+//! job of the config, `floe maintain` runs, and reading a table as of each snapshot it keeps.
 
 use std::time::Duration;
 
@@ -10,6 +10,15 @@ use crate::job::Job;
 impl Job {
     /// Sets `[job.sink.maintenance]` of every job in the config to `settings`.
     pub fn set_maintenance(&self, settings: &[(&str, toml::Value)]) {
+        let mut maintenance = toml::Table::new();
+        for (k, v) in settings {
+            maintenance.insert((*k).to_owned(), v.clone());
+        }
+        self.set_sink_of_every_job("maintenance", toml::Value::Table(maintenance));
+    }
+
+    /// Sets `[job.sink] key = value` in every job of the config.
+    pub fn set_sink_of_every_job(&self, key: &str, value: toml::Value) {
         let text = std::fs::read_to_string(&self.config).expect("read config");
         let mut doc: toml::Table = text.parse().expect("parse config");
         let jobs = doc
@@ -17,15 +26,10 @@ impl Job {
             .and_then(|j| j.as_array_mut())
             .expect("the config has [[job]]");
         for job in jobs.iter_mut().filter_map(|j| j.as_table_mut()) {
-            let sink = job
-                .get_mut("sink")
+            job.get_mut("sink")
                 .and_then(|s| s.as_table_mut())
-                .expect("every job has [job.sink]");
-            let mut maintenance = toml::Table::new();
-            for (k, v) in settings {
-                maintenance.insert((*k).to_owned(), v.clone());
-            }
-            sink.insert("maintenance".into(), toml::Value::Table(maintenance));
+                .expect("every job has [job.sink]")
+                .insert(key.to_owned(), value.clone());
         }
         std::fs::write(
             &self.config,

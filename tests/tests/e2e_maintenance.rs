@@ -1,6 +1,6 @@
 //! Table maintenance beside the stream, checked by the independent readers: the Bronze and
-//! gold jobs in one config with maintenance every few checkpoints (expiry down to a handful of
-//! snapshots, manifest merges), SIGKILLed at random moments while the producer is live (so
+//! gold jobs in one config, committing every third checkpoint, with maintenance every few
+//! checkpoints (expiry down to a handful of snapshots, manifest merges, compaction), SIGKILLed at random moments while the producer is live (so
 //! during maintenance too), another engine rewriting and expiring the Bronze table while Floe
 //! streams, then a run to the end and `floe maintain`. Both tables must be exact for both
 //! readers, stay within the policy's bounds, read the same in both readers as of every snapshot
@@ -42,7 +42,10 @@ fn maintained_tables_stay_bounded_exact_and_readable_in_time() {
         ("retain_last", toml::Value::Integer(2)),
         ("max_snapshots", toml::Value::Integer(MAX_SNAPSHOTS)),
         ("max_manifests", toml::Value::Integer(3)),
+        ("compact_min_files", toml::Value::Integer(4)),
     ]);
+    // Three checkpoints per commit: the ones between hand their files on.
+    job.set_sink_of_every_job("commit_interval", "600ms".into());
     let mut gen = ContentGen::new(seed, 30);
     let start = BASE_TS + 5_000;
     let spec = StreamSpec::minutes(start, 8, 12_000, PARTITIONS, Placement::ByKey, 5_000);

@@ -250,6 +250,13 @@ fn a_cdc_job_refuses_event_time_windows_partitions_and_unknown_keys() {
             DIM_VIDEOS.replace("type = \"long\"", "type = \"long\"\nrequired = true"),
             "job[0].column[4].required",
         ),
+        (
+            DIM_VIDEOS.replace(
+                "table = \"dims.dim_videos\"",
+                "table = \"dims.dim_videos\"\ncommit_interval = \"1m\"",
+            ),
+            "job[0].sink.commit_interval",
+        ),
     ] {
         assert_eq!(error_of(&bad).key, key, "{bad}");
     }
