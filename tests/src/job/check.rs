@@ -291,7 +291,7 @@ for i in s3.get_file_info(fs.FileSelector(sys.argv[1], recursive=True, allow_not
 
     /// For failure messages: the ERROR/WARN/failpoint lines of every run's log, and the tail
     /// of the last run's log.
-    pub(crate) fn last_log_tail(&self) -> String {
+    pub fn last_log_tail(&self) -> String {
         let Some(last) = &self.last_run_log else {
             return "(floe was never started)".into();
         };
