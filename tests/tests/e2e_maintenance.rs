@@ -182,3 +182,66 @@ fn maintained_tables_stay_bounded_exact_and_readable_in_time() {
 fn old_url(path: &std::path::Path) -> String {
     format!("file://{}", path.display())
 }
+
+/// The same on SeaweedFS S3 through the REST catalog, with a CDC job beside gold and Bronze:
+/// merges, compactions and expiries commit through the REST protocol, deletions and the orphan
+/// listing go to S3, and the dimension table stays equal to its source.
+#[test]
+fn maintenance_on_s3_through_the_rest_catalog_with_cdc() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = Job::new(
+        &services,
+        "maintenance-s3",
+        JobOptions {
+            storage: Storage::S3(S3Services::from_env()),
+            ..JobOptions::with_partitions(PARTITIONS).interval("150ms")
+        },
+    );
+    let kafka = job.kafka();
+    let bronze = job.add_bronze_job();
+    let cdc = job.add_cdc_job(&kafka, PARTITIONS);
+    job.set_maintenance(&[
+        ("every_checkpoints", toml::Value::Integer(3)),
+        ("retain_last", toml::Value::Integer(2)),
+        ("max_snapshots", toml::Value::Integer(MAX_SNAPSHOTS)),
+        ("max_manifests", toml::Value::Integer(3)),
+        ("compact_min_files", toml::Value::Integer(3)),
+    ]);
+    let mut gen = ContentGen::new(21, 20);
+    let spec = StreamSpec::minutes(
+        BASE_TS + 7_000,
+        4,
+        4_000,
+        PARTITIONS,
+        Placement::ByKey,
+        5_000,
+    );
+    let log = job.produce_checked(&gen.stream_with_bad(&spec, 2 * BAD_KINDS));
+    let mut changes = floe_tests::cdc::CdcGen::new(21, 300, PARTITIONS);
+    let mut counts = floe_tests::cdc::ChangeCounts::default();
+    counts.add(&kafka.produce(&cdc.topic, &changes.snapshot(300)));
+    let mut streaming = job.start(&RunOptions::streaming().interval("150ms"));
+    for _ in 0..6 {
+        counts.add(&kafka.produce(&cdc.topic, &changes.changes(200)));
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    streaming.kill();
+    job.run_until_end(Duration::from_secs(240));
+    job.assert_cdc_exact(&cdc, &changes, counts);
+    job.assert_bronze_exact(&log, &bronze);
+    let done = job.maintain(&[]);
+    assert!(!done.contains("failed"), "{done}");
+    for table in [&bronze.table, &cdc.table, &job.gold_table.clone()] {
+        let kept = job.summaries(table).expect("table exists").len() as i64;
+        assert!(kept <= MAX_SNAPSHOTS, "{table} keeps {kept} snapshots");
+    }
+    let maintained = job
+        .logs()
+        .iter()
+        .filter(|(_, text)| text.contains("table maintained"))
+        .count();
+    assert!(maintained > 0, "maintenance ran beside the stream");
+    job.assert_cdc_exact(&cdc, &changes, counts);
+    job.assert_bronze_exact(&log, &bronze);
+}
