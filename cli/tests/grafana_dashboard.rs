@@ -9,6 +9,7 @@ use floe_common::watermark::LocalWatermark;
 use floe_common::window::{OperatorStats, PartitionProgress};
 use floe_coordinator::job::{CommitNotice, JobProgress, PartitionStatus};
 use floe_coordinator::metrics::JobMetrics;
+use floe_coordinator::table_maintenance::TableStatus;
 use floe_proto::WorkerStatus;
 use floe_worker::metrics::WorkerMetrics;
 
@@ -64,6 +65,10 @@ fn exported() -> (BTreeSet<String>, BTreeSet<String>) {
                 },
                 Some(9),
             )],
+            tables: vec![TableStatus {
+                table: "gold.video_stats_1min".into(),
+                ..TableStatus::default()
+            }],
             ..JobProgress::default()
         },
     );

@@ -170,8 +170,9 @@ impl TableMetrics {
                     .inc_by(now.saturating_sub(was));
             };
             follow(&self.runs, t.maintenance_runs, before.maintenance_runs);
+            let failures = self.failures.get_or_create(&labels);
             if t.last_error.is_some() && t.maintenance_runs > before.maintenance_runs {
-                self.failures.get_or_create(&labels).inc();
+                failures.inc();
             }
             follow(
                 &self.snapshots_expired,
