@@ -430,6 +430,23 @@ mod tests {
         ));
         store.delete_checkpoint(1).await.unwrap();
         assert_eq!(store.list().await.unwrap().all, [2]);
+        // No empty directory is left behind: every listing walks what is there.
+        let empty: Vec<String> = walk_dirs(dir.path())
+            .into_iter()
+            .filter(|d| std::fs::read_dir(d).unwrap().next().is_none())
+            .collect();
+        assert!(empty.is_empty(), "empty directories left: {empty:?}");
+    }
+
+    fn walk_dirs(root: &std::path::Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(root).unwrap().flatten() {
+            if e.path().is_dir() {
+                out.push(e.path().display().to_string());
+                out.extend(walk_dirs(&e.path()));
+            }
+        }
+        out
     }
 
     #[tokio::test]

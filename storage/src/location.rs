@@ -72,8 +72,11 @@ pub fn open_location(location: &str) -> Result<Location, StorageError> {
 fn open_local(location: &str, dir: std::path::PathBuf) -> Result<Location, StorageError> {
     std::fs::create_dir_all(&dir)
         .map_err(|e| StorageError::Config(format!("cannot create `{}`: {e}", dir.display())))?;
+    // Deleting a checkpoint's last file removes its emptied directories too: every listing
+    // walks the tree, and empty directories would make each one slower than the last.
     let store = LocalFileSystem::new_with_prefix(&dir)
-        .map_err(|e| StorageError::Config(format!("`{location}`: {e}")))?;
+        .map_err(|e| StorageError::Config(format!("`{location}`: {e}")))?
+        .with_automatic_cleanup(true);
     let root = std::fs::canonicalize(&dir)
         .map_err(|e| StorageError::Config(format!("`{}`: {e}", dir.display())))?;
     Ok(Location {
