@@ -2,6 +2,8 @@
 //! `FLOE_CRASH_AT`), a process aborts at that point of that checkpoint, exactly like a power cut
 //! would stop it. `<point>:<id>+` aborts at the first checkpoint from `id` on whose output has
 //! files for two or more tables, so that a crash between tables really splits a checkpoint.
+//! Points outside checkpoints (table maintenance) count the times they are reached instead
+//! ([`hit_counted`]).
 
 use std::sync::OnceLock;
 
@@ -60,6 +62,26 @@ pub fn hit(point: &str, checkpoint_id: u64, tables: usize) {
             std::process::abort();
         }
     }
+}
+
+/// Points reached outside a checkpoint (table maintenance), counted per point: the aim
+/// `<point>:<n>` fires the n-th time this process reaches it.
+pub fn hit_counted(point: &'static str) {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static REACHED: Mutex<Option<HashMap<&'static str, u64>>> = Mutex::new(None);
+    if AIM.get().is_none_or(|aim| aim.point != point) {
+        return;
+    }
+    let n = REACHED.lock().map_or(0, |mut reached| {
+        let count = reached
+            .get_or_insert_with(HashMap::new)
+            .entry(point)
+            .or_default();
+        *count += 1;
+        *count
+    });
+    hit(point, n, 1);
 }
 
 #[cfg(test)]

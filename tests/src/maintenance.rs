@@ -38,6 +38,18 @@ impl Job {
         .expect("write config");
     }
 
+    /// A streaming run with `FLOE_CRASH_AT=fp` (checkpoints every 200 ms), which must crash
+    /// there within 90 s: for points table maintenance reaches, which a run to the end may not.
+    pub fn crash_streaming_at(&mut self, fp: &str) {
+        let mut p = self.start(
+            &crate::job::RunOptions::streaming()
+                .interval("200ms")
+                .env("FLOE_CRASH_AT", fp),
+        );
+        let crashed = p.expect_crash(Duration::from_secs(90), fp);
+        eprintln!("[{}] FLOE_CRASH_AT={fp}: exited with {crashed}", self.label);
+    }
+
     /// Runs `floe maintain --config <config> ARGS` to exit 0; its output.
     pub fn maintain(&mut self, args: &[&str]) -> String {
         let mut all: Vec<String> = vec![

@@ -157,6 +157,7 @@ impl IcebergTable {
         via: &SnapshotCommits,
     ) -> Result<(), TableError> {
         let what = "committing a compaction";
+        floe_common::failpoint::hit_counted("compaction-before-commit");
         let result = async {
             let base = self.reload().await?;
             let summary =

@@ -92,6 +92,7 @@ impl IcebergTable {
             .apply(tx)
             .map_err(|e| self.maintenance_failed(what, e))?;
         self.commit_transaction_pinned(what, &base, tx).await?;
+        floe_common::failpoint::hit_counted("expiry-before-deletes");
         self.delete_files(what, base.file_io(), files.clone()).await;
         Ok(Expiry {
             snapshots: ids,
