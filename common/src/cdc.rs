@@ -48,6 +48,35 @@ pub struct CdcSpec {
     pub changes_table: TableSchema,
     /// The history table (SCD type 2), if the job keeps one: every version of every row.
     pub history_table: Option<TableSchema>,
+    /// How the dimension table takes each checkpoint's changes.
+    #[serde(default)]
+    pub mode: CdcMode,
+}
+
+/// How a CDC job applies a checkpoint's changes to its dimension table (`sink.cdc_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CdcMode {
+    /// A changed row's old version is marked deleted (Iceberg v2 position deletes, found
+    /// through the committer's key index) and its new version appended: the cost follows the
+    /// changes, not the table. Compaction folds the deletes into the files.
+    #[default]
+    MergeOnRead,
+    /// The files holding a changed row are rewritten: no delete files for readers to apply,
+    /// at a cost that follows the table's size. For small tables.
+    CopyOnWrite,
+}
+
+impl CdcMode {
+    /// The mode `sink.cdc_mode` names.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "merge-on-read" => Ok(Self::MergeOnRead),
+            "copy-on-write" => Ok(Self::CopyOnWrite),
+            other => Err(format!(
+                "`{other}` is not a CDC mode: `merge-on-read` (the default) or `copy-on-write`"
+            )),
+        }
+    }
 }
 
 impl CdcSpec {
@@ -106,6 +135,7 @@ impl CdcSpec {
             },
             changelog,
             history_table: None,
+            mode: CdcMode::default(),
         })
     }
 

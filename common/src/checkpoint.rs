@@ -269,6 +269,10 @@ pub struct TableFiles {
     pub rows: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<String>,
+    /// Merge-on-read: the live data files whose rows the added position delete files remove.
+    /// The commit needs them all still live; otherwise the deletes would miss their rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deletes_in: Vec<String>,
 }
 
 #[cfg(test)]

@@ -17,10 +17,13 @@ pub(crate) struct Compacted {
     pub bytes_rewritten: u64,
 }
 
+/// A compaction's rewrite running in a task of its own: its changes, one per bin.
+type Rewriting = JoinHandle<Result<Vec<Overwrite>, TableError>>;
+
 /// The running compaction of each table, by name.
 #[derive(Default)]
 pub(crate) struct BackgroundCompactions {
-    running: Mutex<HashMap<String, JoinHandle<Result<Vec<Overwrite>, TableError>>>>,
+    running: Mutex<HashMap<String, Rewriting>>,
 }
 
 impl BackgroundCompactions {

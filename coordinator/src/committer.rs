@@ -32,8 +32,10 @@ use floe_storage::{CheckpointStore, StorageError};
 use floe_table::{rows, DataFileError};
 use iceberg::Catalog;
 
+use floe_common::cdc::CdcMode;
 use floe_table::dimension_rewrite::RewriteError;
 use floe_table::iceberg_table::{CommitOutcome, IcebergTable, TableError};
+use floe_table::key_index::KeyIndex;
 use floe_table::overwrite_commit::{Overwrite, SnapshotCommits};
 use floe_table::table_commit::{JobOwner, TableChange};
 
@@ -161,6 +163,8 @@ pub struct IcebergCommitter {
     pub(crate) maintenance: TableMaintenance,
     /// The newest complete checkpoint not committed yet (`deferred_commits.rs`).
     uncommitted: std::sync::Mutex<Option<CheckpointManifest>>,
+    /// A merge-on-read CDC job's key index of its dimension table (`key_index.rs`).
+    pub(crate) key_index: tokio::sync::Mutex<Option<KeyIndex>>,
 }
 
 impl IcebergCommitter {
@@ -210,7 +214,11 @@ impl IcebergCommitter {
             .collect::<Result<_, _>>()?;
         Ok(Self {
             uncommitted: Default::default(),
-            maintenance: TableMaintenance::new(job.maintenance),
+            key_index: Default::default(),
+            maintenance: TableMaintenance::new(
+                job.maintenance,
+                job.cdc().is_some_and(|c| c.mode == CdcMode::MergeOnRead),
+            ),
             job,
             tables,
             worker_targets,
@@ -515,6 +523,7 @@ impl IcebergCommitter {
                     change: Overwrite {
                         removed,
                         added: files,
+                        deletes_in: entry.deletes_in.iter().cloned().collect(),
                     },
                     via,
                 },

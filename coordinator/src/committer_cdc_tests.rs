@@ -165,11 +165,27 @@ async fn dimension(c: &IcebergCommitter) -> BTreeMap<String, (String, i64, i64)>
     rows
 }
 
+/// The example job applying its changes by `mode` (`sink.cdc_mode`).
+fn cdc_job_in(mode: &str) -> JobSpec {
+    job_of(&include_str!("../../examples/dim_videos.toml").replace(
+        "table = \"dims.dim_videos\"",
+        &format!("table = \"dims.dim_videos\"\ncdc_mode = \"{mode}\""),
+    ))
+}
+
 #[tokio::test]
-async fn changes_become_the_current_rows_checkpoint_after_checkpoint() {
+async fn changes_become_the_current_rows_by_merge_on_read() {
+    current_rows_checkpoint_after_checkpoint(cdc_job_in("merge-on-read")).await;
+}
+
+#[tokio::test]
+async fn changes_become_the_current_rows_by_copy_on_write() {
+    current_rows_checkpoint_after_checkpoint(cdc_job_in("copy-on-write")).await;
+}
+
+async fn current_rows_checkpoint_after_checkpoint(job: JobSpec) {
     let dir = tempfile::TempDir::new().expect("tempdir");
-    let c = committer(&dir).await;
-    let job = cdc_job();
+    let c = committer_of(&dir, job.clone()).await;
     let first: Vec<Option<String>> = vec![
         Some(change("r", "v1", "one", 1, false)),
         Some(change("r", "v2", "two", 2, true)),
@@ -243,7 +259,12 @@ async fn a_recommitted_rewrite_changes_nothing() {
         .iter()
         .find(|t| t.table == "dims.dim_videos")
         .expect("a rewrite of the dimension table");
-    assert_eq!(rewrite.removed.len(), 1, "the rewrite replaced a file");
+    assert!(rewrite.removed.is_empty(), "merge-on-read removes no file");
+    assert_eq!(
+        rewrite.deletes_in.len(),
+        1,
+        "the update's position delete points into the first checkpoint's file"
+    );
     let again = c.commit(&manifest).await.expect("recommit");
     assert_eq!(
         (again.tables_committed, again.tables_already_committed),
@@ -391,6 +412,7 @@ async fn a_rewrite_planned_on_a_table_compacted_since_is_planned_again() {
     let change = floe_table::overwrite_commit::Overwrite {
         removed: live.iter().map(|f| f.file_path().to_owned()).collect(),
         added: compacted,
+        ..Default::default()
     };
     table
         .commit_change(
@@ -412,4 +434,68 @@ async fn a_rewrite_planned_on_a_table_compacted_since_is_planned_again() {
     let rows = dimension(&c).await;
     assert_eq!(rows.keys().collect::<Vec<_>>(), ["v1", "v2"]);
     assert_eq!(rows["v1"].0, "uno");
+}
+
+#[tokio::test]
+async fn compaction_folds_the_position_deletes_and_the_next_change_finds_its_row() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let c = committer(&dir).await;
+    let job = cdc_job();
+    let creates: Vec<Option<String>> = (0..20)
+        .map(|k| Some(change("c", &format!("v{k:02}"), "new", k, false)))
+        .collect();
+    checkpoint(&c, &job, 1, 0, &creates).await;
+    for (id, k) in [(2, 3), (3, 5), (4, 7)] {
+        let update = change("u", &format!("v{k:02}"), "updated", 100 + k, false);
+        checkpoint(&c, &job, id, 20 + id as i64, &[Some(update)]).await;
+    }
+    let delete = change("d", "v09", "new", 200, false);
+    checkpoint(&c, &job, 5, 30, &[Some(delete)]).await;
+    let before = dimension(&c).await;
+    assert_eq!(before.len(), 19);
+
+    let (_, table) = c
+        .tables
+        .iter()
+        .find(|(role, _)| *role == floe_common::config::SinkRole::Dimension)
+        .expect("a dimension table");
+    let files = |base: iceberg::table::Table| async move {
+        floe_table::position_deletes::LiveFiles::of(&base)
+            .await
+            .expect("live files")
+    };
+    let before_files = files(table.reload().await.expect("reload")).await;
+    assert_eq!(before_files.deletes.len(), 4, "one delete file per change");
+    let policy = floe_common::maintenance::MaintenancePolicy {
+        compact_min_files: 4,
+        ..Default::default()
+    };
+    let done = table
+        .compact_with_deletes(
+            &policy,
+            c.snapshot_commits.as_deref().expect("commits"),
+            false,
+        )
+        .await
+        .expect("compaction")
+        .expect("something to compact");
+    assert_eq!(done.files_rewritten, before_files.data.len());
+    let after_files = files(table.reload().await.expect("reload")).await;
+    assert!(after_files.deletes.is_empty(), "every delete folded in");
+    assert_eq!(dimension(&c).await, before, "the same rows");
+
+    // The key index is out of step with the compacted table: the next plan builds it again
+    // and its delete points into the compacted file.
+    checkpoint(
+        &c,
+        &job,
+        6,
+        40,
+        &[Some(change("u", "v03", "again", 300, false))],
+    )
+    .await;
+    let rows = dimension(&c).await;
+    assert_eq!(rows.len(), 19);
+    assert_eq!(rows["v03"].0, "again");
+    assert_eq!(rows["v05"].0, "updated");
 }

@@ -1,15 +1,17 @@
-//! The committer's side of a CDC job: planning each checkpoint's rewrite of the dimension and
-//! history tables from its changelog files, and planning it again at commit when the table
-//! has moved since the plan.
+//! The committer's side of a CDC job: planning each checkpoint's change of the dimension table
+//! (a merge through the key index, or a rewrite) and of the history table from its changelog
+//! files, and planning it again at commit when the table has moved since the plan.
 
 use std::collections::HashSet;
 
 use arrow_array::RecordBatch;
+use floe_common::cdc::CdcMode;
 use floe_common::checkpoint::{CheckpointManifest, TableFiles};
 use floe_common::config::SinkRole;
 use iceberg::spec::FormatVersion;
 
 use crate::committer::{CommitterError, IcebergCommitter};
+use floe_table::dimension_merge::merge_dimension;
 use floe_table::dimension_rewrite::{
     live_data_files, read_changelog, rewrite_dimension, RewriteError,
 };
@@ -51,9 +53,13 @@ impl IcebergCommitter {
             .clone()
             .with_target_file_bytes(spec.changelog.target_file_bytes);
         let base = table.reload().await?;
-        Ok(match role {
-            SinkRole::History => rewrite_history(spec, &base, &layout, rows).await?,
-            _ => rewrite_dimension(spec, &base, &layout, rows).await?,
+        Ok(match (role, spec.mode) {
+            (SinkRole::History, _) => rewrite_history(spec, &base, &layout, rows).await?,
+            (_, CdcMode::MergeOnRead) => {
+                let mut index = self.key_index.lock().await;
+                merge_dimension(spec, &base, &layout, rows, &mut index).await?
+            }
+            (_, CdcMode::CopyOnWrite) => rewrite_dimension(spec, &base, &layout, rows).await?,
         })
     }
 
@@ -70,7 +76,7 @@ impl IcebergCommitter {
         manifest: &CheckpointManifest,
     ) -> Result<Option<TableFiles>, CommitterError> {
         let id = manifest.checkpoint_id;
-        if entry.removed.is_empty() {
+        if entry.removed.is_empty() && entry.deletes_in.is_empty() {
             return Ok(Some(entry.clone()));
         }
         let base = table.reload().await?;
@@ -85,7 +91,11 @@ impl IcebergCommitter {
             .collect();
         // Checked second: a plan made this round is still live (one reload, as the commit
         // does anyway); a committed checkpoint's replaced files are gone, but so is the need.
-        if entry.removed.iter().all(|p| live.contains(p))
+        if entry
+            .removed
+            .iter()
+            .chain(&entry.deletes_in)
+            .all(|p| live.contains(p))
             || table
                 .last_committed_checkpoint(&self.job.name)
                 .await?

@@ -39,6 +39,7 @@ mod tests {
             data_files: data.iter().map(|d| d.to_string()).collect(),
             rows,
             removed: Vec::new(),
+            deletes_in: Vec::new(),
         }
     }
 

@@ -46,6 +46,8 @@ pub(crate) struct TableMaintenance {
     orphan_schedule: Mutex<MaintenanceSchedule>,
     compactions: BackgroundCompactions,
     status: Mutex<Vec<TableStatus>>,
+    /// The job's dimension table takes its changes by merge-on-read.
+    merge_on_read: bool,
 }
 
 /// What is due in a run.
@@ -56,8 +58,9 @@ pub(crate) struct Due {
 }
 
 impl TableMaintenance {
-    pub(crate) fn new(policy: MaintenancePolicy) -> Self {
+    pub(crate) fn new(policy: MaintenancePolicy, merge_on_read: bool) -> Self {
         Self {
+            merge_on_read,
             policy,
             schedule: Mutex::new(MaintenanceSchedule::new(
                 policy.interval,
@@ -113,8 +116,23 @@ impl TableMaintenance {
             status.maintenance_runs += 1;
             status.last_run_at_ms = now_ms;
             status.last_error = None;
-            // Tables the job rewrites (CDC) compact their small files as they go.
-            if let Some(via) = via.filter(|_| !role.rewrites()) {
+            // A merge-on-read dimension table folds its deletes in line: the committer is its
+            // only writer, so nothing lands between the plan and the commit. Other tables the
+            // job rewrites (copy-on-write) compact their small files as they go.
+            if let Some(via) = via.filter(|_| *role == SinkRole::Dimension && self.merge_on_read) {
+                match table.compact_with_deletes(&self.policy, via, false).await {
+                    Ok(Some(done)) => {
+                        status.files_compacted += done.files_rewritten as u64;
+                        status.compaction_bytes_written += done.bytes_rewritten;
+                        tracing::info!(table = %name, files = done.files_rewritten, bytes_written = done.bytes_rewritten, "compacted data files and their position deletes");
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(table = %name, error = %e, "compaction failed; it is planned again");
+                        status.last_error = Some(e.to_string());
+                    }
+                }
+            } else if let Some(via) = via.filter(|_| !role.rewrites()) {
                 match self.compactions.step(table, via, &self.policy).await {
                     Ok(Some(done)) => {
                         status.files_compacted += done.files_rewritten;

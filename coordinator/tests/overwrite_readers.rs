@@ -160,6 +160,7 @@ async fn overwrite_and_read(cfg: &CatalogConfig, reader_uri: &str, table_name: &
     let change = Overwrite {
         removed,
         added: rewrite,
+        ..Default::default()
     };
     let commits = SnapshotCommits::connect(cfg).await.expect("connect");
     let staged = stage_overwrite(&base, &change, HashMap::new(), Vec::new())

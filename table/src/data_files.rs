@@ -55,6 +55,7 @@ impl TableLayout {
             data_files: self.data_files_to_json(&files)?,
             rows,
             removed: Vec::new(),
+            deletes_in: Vec::new(),
         }))
     }
 

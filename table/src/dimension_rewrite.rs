@@ -16,7 +16,7 @@ use arrow_schema::DataType;
 use floe_common::append::{KAFKA_OFFSET, KAFKA_PARTITION};
 use floe_common::cdc::{CdcSpec, ChangeOrder, LatestChanges, CHANGED_AT, OP, SOURCE_LSN};
 use floe_common::checkpoint::TableFiles;
-use iceberg::spec::{DataContentType, DataFile};
+use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
 /// Why a checkpoint's changes could not be turned into a rewrite of the dimension table.
@@ -30,6 +30,8 @@ pub enum RewriteError {
         #[source]
         source: iceberg::Error,
     },
+    #[error("{table} has position delete files (a merge-on-read table): copy-on-write needs them applied first; run `floe maintain` to compact them, or keep sink.cdc_mode = \"merge-on-read\"")]
+    HasDeletes { table: String },
     #[error("changelog rows of {table} do not fit its job: {reason}")]
     Changelog { table: String, reason: String },
     #[error("building the rows of {table}: {source}")]
@@ -89,7 +91,8 @@ pub async fn rewrite_dimension(
             );
         }
     }
-    rows.extend(upserted_rows(spec, layout, changes, latest).map_err(&arrow_error)?);
+    let upserts = latest.into_rows().map(|(_, change)| change);
+    rows.extend(upserted_rows(spec, layout, changes, upserts).map_err(&arrow_error)?);
     write_rewrite(layout, &rows, &key_columns, &replaced)
         .await
         .map(Some)
@@ -126,12 +129,18 @@ pub(crate) async fn files_to_rewrite(
     touched: impl Fn(&[ArrayRef], usize) -> bool,
 ) -> Result<Vec<DataFile>, RewriteError> {
     let target = layout.target_file_bytes() as u64;
-    let live = live_data_files(base)
+    let live = crate::position_deletes::LiveFiles::of(base)
         .await
         .map_err(|source| RewriteError::Listing {
             table: layout.name().to_owned(),
             source,
         })?;
+    if !live.deletes.is_empty() {
+        return Err(RewriteError::HasDeletes {
+            table: layout.name().to_owned(),
+        });
+    }
+    let live = live.data;
     let mut replaced = Vec::new();
     for file in live {
         if file.file_size_in_bytes() < target / SMALL_FILE_SHARE {
@@ -240,14 +249,14 @@ pub(crate) fn change_order(
 
 /// The dimension rows of the latest changes that keep their key: the declared columns as the
 /// changelog holds them, and `updated_at` from the change's time.
-fn upserted_rows(
+pub(crate) fn upserted_rows(
     spec: &CdcSpec,
     layout: &TableLayout,
     batches: &[RecordBatch],
-    latest: LatestChanges<Vec<u8>, ChangeRow>,
+    latest: impl IntoIterator<Item = ChangeRow>,
 ) -> Result<Vec<RecordBatch>, arrow_schema::ArrowError> {
     let mut picks: Vec<Vec<u32>> = vec![Vec::new(); batches.len()];
-    for (_, (b, r, deletes)) in latest.into_rows() {
+    for (b, r, deletes) in latest {
         if !deletes {
             picks[b].push(r as u32);
         }
@@ -344,23 +353,7 @@ pub(crate) fn row_key(columns: &[ArrayRef], r: usize) -> Vec<u8> {
 
 /// The data files live in `table`'s current snapshot.
 pub async fn live_data_files(table: &Table) -> Result<Vec<DataFile>, iceberg::Error> {
-    let Some(current) = table.metadata().current_snapshot() else {
-        return Ok(Vec::new());
-    };
-    let list = table.manifest_list_reader(current).load().await?;
-    let listed: Vec<_> = list.consume_entries().into_iter().collect();
-    let mut files = Vec::new();
-    for manifest in listed {
-        let manifest = manifest.load_manifest(table.file_io()).await?;
-        files.extend(
-            manifest
-                .entries()
-                .iter()
-                .filter(|e| e.is_alive() && e.data_file().content_type() == DataContentType::Data)
-                .map(|e| e.data_file().clone()),
-        );
-    }
-    Ok(files)
+    Ok(crate::position_deletes::LiveFiles::of(table).await?.data)
 }
 
 #[cfg(test)]

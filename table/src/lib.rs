@@ -10,8 +10,9 @@
 //!   checkpoint marker and epoch fence ([`table_commit`], [`overwrite_commit`], [`commit_marker`]).
 //! - Maintenance: snapshot expiry, manifest merging, metadata file cleanup, health figures
 //!   ([`maintenance`]).
-//! - CDC: the copy-on-write plans of dimension and history tables ([`dimension_rewrite`],
-//!   [`history_rewrite`]).
+//! - CDC: a dimension table's merge-on-read plan ([`dimension_merge`], through a
+//!   [`key_index`], with [`position_deletes`]), and the copy-on-write plans of dimension and
+//!   history tables ([`dimension_rewrite`], [`history_rewrite`]).
 
 // `iceberg::Error` is large; these results are per file or per commit, never per event.
 #![allow(clippy::result_large_err)]
@@ -21,15 +22,18 @@ mod catalog_call;
 mod commit_base;
 pub mod commit_marker;
 mod data_files;
+pub mod dimension_merge;
 pub mod dimension_rewrite;
 mod error;
 pub mod file_io;
 pub mod history_rewrite;
 pub mod iceberg_table;
+pub mod key_index;
 mod layout;
 pub mod maintenance;
 pub mod overwrite_commit;
 mod pinned_catalog;
+pub mod position_deletes;
 mod read_files;
 mod rest_commit;
 pub mod rows;

@@ -11,9 +11,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use iceberg::spec::{
-    DataFile, FormatVersion, ManifestContentType, ManifestEntry, ManifestFile, ManifestListWriter,
-    ManifestWriterBuilder, Operation, Snapshot, SnapshotReference, SnapshotRetention,
-    SnapshotSummaryCollector, Summary, MAIN_BRANCH,
+    DataContentType, DataFile, FormatVersion, ManifestContentType, ManifestEntry, ManifestFile,
+    ManifestListWriter, ManifestWriterBuilder, Operation, Snapshot, SnapshotReference,
+    SnapshotRetention, SnapshotSummaryCollector, Summary, MAIN_BRANCH,
 };
 use iceberg::table::Table;
 use iceberg::{Error, ErrorKind, Result, TableRequirement, TableUpdate};
@@ -25,9 +25,12 @@ pub use crate::sql_commit::SqlCommits;
 /// What one overwrite changes in a table.
 #[derive(Debug, Default, Clone)]
 pub struct Overwrite {
-    /// Paths of live data files to remove (their remaining rows are among `added`).
+    /// Paths of live files to remove (a data file's remaining rows are among `added`).
     pub removed: BTreeSet<String>,
+    /// Data files, and position delete files removing rows of `deletes_in`.
     pub added: Vec<DataFile>,
+    /// Live data files the added position deletes point into: all must still be live.
+    pub deletes_in: BTreeSet<String>,
 }
 
 /// A snapshot whose files are written but which no catalog records yet.
@@ -39,7 +42,7 @@ pub struct StagedSnapshot {
 
 /// The summary totals iceberg keeps (`total = previous + added - removed`), as its
 /// crate-private summary update computes them.
-const TOTALS: [(&str, &str, &str); 4] = [
+const TOTALS: [(&str, &str, &str); 5] = [
     ("total-data-files", "added-data-files", "deleted-data-files"),
     ("total-records", "added-records", "deleted-records"),
     ("total-files-size", "added-files-size", "removed-files-size"),
@@ -47,6 +50,11 @@ const TOTALS: [(&str, &str, &str); 4] = [
         "total-delete-files",
         "added-delete-files",
         "removed-delete-files",
+    ),
+    (
+        "total-position-deletes",
+        "added-position-deletes",
+        "removed-position-deletes",
     ),
 ];
 
@@ -122,16 +130,26 @@ pub(crate) async fn stage_change(
     let mut manifests: Vec<ManifestFile> = Vec::new();
     let mut removed = 0usize;
 
+    let mut deletes_in_live = 0usize;
     if let Some(current) = md.current_snapshot() {
         let list = base.manifest_list_reader(current).load().await?;
         // Collected first: the list's own iterator is not `Send`, and commits run in tasks.
         let listed_all: Vec<ManifestFile> = list.consume_entries().into_iter().collect();
         for listed in listed_all {
-            if listed.content != ManifestContentType::Data || change.removed.is_empty() {
+            let data = listed.content == ManifestContentType::Data;
+            let checks_targets = data && !change.deletes_in.is_empty();
+            if change.removed.is_empty() && !checks_targets {
                 manifests.push(listed);
                 continue;
             }
             let manifest = listed.load_manifest(io).await?;
+            if data {
+                deletes_in_live += manifest
+                    .entries()
+                    .iter()
+                    .filter(|e| e.is_alive() && change.deletes_in.contains(e.file_path()))
+                    .count();
+            }
             if !manifest.entries().iter().any(|e| e.is_alive()) {
                 // Only deletions of an earlier snapshot: nothing a reader of this one needs.
                 continue;
@@ -150,13 +168,17 @@ pub(crate) async fn stage_change(
                     )
                 })?
                 .clone();
-            let mut rewritten = ManifestWriterBuilder::new(
+            let builder = ManifestWriterBuilder::new(
                 io.new_output(manifest_path())?,
                 Some(snapshot_id),
                 schema.clone(),
                 entry_spec.as_ref().clone(),
-            )
-            .build_v2_data();
+            );
+            let mut rewritten = if data {
+                builder.build_v2_data()
+            } else {
+                builder.build_v2_deletes()
+            };
             for e in manifest.entries().iter().filter(|e| e.is_alive()) {
                 let inherited = |what: &str| {
                     Error::new(
@@ -194,15 +216,32 @@ pub(crate) async fn stage_change(
             "a data file to remove is no longer in the table",
         ));
     }
-    if !change.added.is_empty() {
-        let mut added = ManifestWriterBuilder::new(
+    if deletes_in_live != change.deletes_in.len() {
+        return Err(Error::new(
+            ErrorKind::CatalogCommitConflicts,
+            "a data file the position deletes point into is no longer in the table",
+        ));
+    }
+    let (added_data, added_deletes): (Vec<&DataFile>, Vec<&DataFile>) = change
+        .added
+        .iter()
+        .partition(|f| f.content_type() == DataContentType::Data);
+    for (files, data) in [(added_data, true), (added_deletes, false)] {
+        if files.is_empty() {
+            continue;
+        }
+        let builder = ManifestWriterBuilder::new(
             io.new_output(manifest_path())?,
             Some(snapshot_id),
             schema.clone(),
             spec.as_ref().clone(),
-        )
-        .build_v2_data();
-        for file in &change.added {
+        );
+        let mut added = if data {
+            builder.build_v2_data()
+        } else {
+            builder.build_v2_deletes()
+        };
+        for file in files {
             summary.add_file(file, schema.clone(), spec.clone());
             // A negative sequence number is written as null: inherited from this snapshot.
             added.add_file(file.clone(), -1)?;

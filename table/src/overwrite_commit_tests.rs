@@ -61,6 +61,7 @@ async fn rewrite_first_day(table: &IcebergTable, base: &iceberg::table::Table) -
     Overwrite {
         removed: paths.into_iter().collect::<BTreeSet<_>>(),
         added: files,
+        ..Default::default()
     }
 }
 
@@ -189,6 +190,7 @@ async fn manifests_without_live_files_are_not_carried_on() {
         let change = Overwrite {
             removed: BTreeSet::from([day_one.file_path().to_owned()]),
             added,
+            ..Default::default()
         };
         table
             .commit_change(

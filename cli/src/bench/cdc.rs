@@ -1,10 +1,12 @@
 //! Bench (cdc): the CDC job of `examples/dim_videos.toml` on the engine alone. A snapshot of
 //! `--cdc-keys` rows loads the dimension table, then `--cdc-checkpoints` checkpoints of
 //! `--cdc-changes` Debezium changes each (updates, deletes, creates of random keys) go through
-//! decoding, the changelog's Parquet files, the last change per key and the copy-on-write
-//! commit. Changes are generated before each checkpoint's timed part. Then the reader's side:
-//! DuckDB scanning the table after all those checkpoints, against a table freshly written with
-//! the same rows (`scripts/bench_duckdb_scan.py`, when `FLOE_PYTHON` names the test venv).
+//! decoding, the changelog's Parquet files, the last change per key and the merge-on-read
+//! commit (the job's default `sink.cdc_mode`). Changes are generated before each checkpoint's
+//! timed part. Then the reader's side: DuckDB scanning the table after all those checkpoints,
+//! then after a compaction folds their position deletes in, against a table freshly written
+//! with the same rows (`scripts/bench_duckdb_scan.py`, when `FLOE_PYTHON` names the test
+//! venv).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -144,6 +146,29 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     let changes = (args.cdc_checkpoints * args.cdc_changes) as f64;
 
     let catalog = crate::setup::catalog(&cfg).await?;
+    let catalog_uri = format!("sqlite:///{}", dir.path().join("catalog.db").display());
+    let scan_before = duckdb_scans(&catalog_uri, &[&job.table.name])?;
+    // What `floe maintain` does to the table: its position deletes folded into its files.
+    let table = IcebergTable::open_or_create(catalog.clone(), &job.table).await?;
+    let via = crate::setup::snapshot_commits(&cfg)
+        .await?
+        .context("the bench catalog commits snapshots")?;
+    let spec = job.cdc().context("the bench job is a CDC job")?;
+    let started = Instant::now();
+    let index =
+        floe_table::dimension_merge::key_index_of(spec, &table.reload().await?, table.layout())
+            .await?;
+    let key_index_build_s = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        index.len() == source.rows,
+        "the key index holds {} keys, the source table {}",
+        index.len(),
+        source.rows
+    );
+    drop(index);
+    let started = Instant::now();
+    let compaction = table.compact(&job.maintenance, &via, false).await?;
+    let compaction_s = started.elapsed().as_secs_f64();
     let fresh = fresh_copy(catalog, &job).await?;
     anyhow::ensure!(
         fresh.0 == source.rows,
@@ -151,13 +176,11 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
         fresh.0,
         source.rows
     );
-    let scans = duckdb_scans(
-        &format!("sqlite:///{}", dir.path().join("catalog.db").display()),
-        &[&job.table.name, &fresh.1],
-    )?;
+    let scans = duckdb_scans(&catalog_uri, &[&job.table.name, &fresh.1])?;
     Ok(serde_json::json!({
-        "what": "Debezium changes: decode, changelog Parquet, last change per key, copy-on-write \
-                 commit of the dimension table; one thread",
+        "what": "Debezium changes: decode, changelog Parquet, last change per key, merge-on-read \
+                 commit of the dimension table (position deletes through the key index); one \
+                 thread. DuckDB scans before and after a compaction, against a fresh copy",
         "keys": args.cdc_keys, "rows_at_end": source.rows,
         "snapshot_load_s": load_s,
         "checkpoints": args.cdc_checkpoints, "changes_per_checkpoint": args.cdc_changes,
@@ -167,6 +190,14 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
         "changes_per_s_target": TARGET_CHANGES_PER_S,
         "checkpoint_ms_p50": percentile(&durations, 0.5),
         "checkpoint_ms_p99": percentile(&durations, 0.99),
+        "key_index_build_s": key_index_build_s,
+        "duckdb_scan_before_compaction": scan_before,
+        "compaction": {
+            "seconds": compaction_s,
+            "files_rewritten": compaction.files_rewritten,
+            "bytes_rewritten": compaction.bytes_rewritten,
+            "files_written": compaction.files_written,
+        },
         "duckdb_scan": scans,
     }))
 }

@@ -144,10 +144,10 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         results.insert("engine".into(), engine);
         results.insert("files".into(), files::run(&args, plain_loop).await?);
         results.insert("bronze".into(), bronze::run(&args).await?);
-        if args.cdc_checkpoints > 0 {
-            results.insert("cdc".into(), cdc::run(&args).await?);
-        }
         results.insert("merge".into(), merge::run(args.merge_keys, 2)?);
+    }
+    if args.cdc_checkpoints > 0 {
+        results.insert("cdc".into(), cdc::run(&args).await?);
     }
     if args.growth_commits > 0 {
         results.insert("growth".into(), growth::run(&args).await?);

@@ -341,6 +341,9 @@ pub struct SinkConfig {
     /// Aggregate and append jobs: commit to the tables at most this often (`1m`); checkpoints
     /// in between keep state and positions, and hand their files to the next commit.
     pub commit_interval: Option<String>,
+    /// CDC jobs: `merge-on-read` (the default: position deletes, cost per change) or
+    /// `copy-on-write` (files rewritten, for small tables).
+    pub cdc_mode: Option<String>,
     /// `[job.sink.maintenance]`: expiry, manifest merging and orphan cleanup of the tables.
     #[serde(default)]
     pub maintenance: crate::maintenance::MaintenanceConfig,

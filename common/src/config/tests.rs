@@ -165,6 +165,20 @@ pub(crate) const DIM_VIDEOS: &str = include_str!("../../../examples/dim_videos.t
 #[test]
 fn the_cdc_example_keeps_a_dimension_table_and_its_changelog() {
     let cfg = FloeConfig::parse(DIM_VIDEOS).unwrap().validate().unwrap();
+    let copying = DIM_VIDEOS.replace(
+        "table = \"dims.dim_videos\"",
+        "table = \"dims.dim_videos\"\ncdc_mode = \"copy-on-write\"",
+    );
+    let copying = FloeConfig::parse(&copying).unwrap().validate().unwrap();
+    assert_eq!(
+        copying.jobs[0].cdc().map(|c| c.mode),
+        Some(crate::cdc::CdcMode::CopyOnWrite)
+    );
+    assert_eq!(
+        cfg.jobs[0].cdc().map(|c| c.mode),
+        Some(crate::cdc::CdcMode::MergeOnRead),
+        "merge-on-read is the default"
+    );
     let job = &cfg.jobs[0];
     let names = |s: &TableSchema| s.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
     assert_eq!(
@@ -256,6 +270,20 @@ fn a_cdc_job_refuses_event_time_windows_partitions_and_unknown_keys() {
                 "table = \"dims.dim_videos\"\ncommit_interval = \"1m\"",
             ),
             "job[0].sink.commit_interval",
+        ),
+        (
+            DIM_VIDEOS.replace(
+                "table = \"dims.dim_videos\"",
+                "table = \"dims.dim_videos\"\ncdc_mode = \"merge\"",
+            ),
+            "job[0].sink.cdc_mode",
+        ),
+        (
+            VIDEO_STATS.replace(
+                "partition_by = ",
+                "cdc_mode = \"copy-on-write\"\npartition_by = ",
+            ),
+            "job[0].sink.cdc_mode",
         ),
     ] {
         assert_eq!(error_of(&bad).key, key, "{bad}");

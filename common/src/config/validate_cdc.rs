@@ -1,7 +1,7 @@
 //! Validating what only a CDC job (`kind = "cdc"`) has: its primary key, changelog table and
 //! the dimension's `updated_at` column.
 
-use crate::cdc::CdcSpec;
+use crate::cdc::{CdcMode, CdcSpec};
 
 use super::validate_job::{column_name, table_name};
 use super::*;
@@ -50,6 +50,11 @@ impl JobConfig {
             self.target_file_bytes(at)?,
         )
         .map_err(|m| ConfigError::new(k("cdc.primary_key"), m))?;
+        let mut spec = spec;
+        if let Some(mode) = &self.sink.cdc_mode {
+            spec.mode =
+                CdcMode::parse(mode).map_err(|m| ConfigError::new(k("sink.cdc_mode"), m))?;
+        }
         let spec = match &self.sink.history_table {
             None => spec,
             Some(name) => {

@@ -276,6 +276,12 @@ impl JobConfig {
                     .map_err(|m| ConfigError::new(k("sink.commit_interval"), m))?,
             ),
         };
+        if self.sink.cdc_mode.is_some() && !matches!(kind, JobKind::Cdc(_)) {
+            return Err(ConfigError::new(
+                k("sink.cdc_mode"),
+                "is for CDC jobs (kind = \"cdc\") only",
+            ));
+        }
         let mut maintenance = self.sink.maintenance.validate(&k("sink.maintenance"))?;
         if self.sink.target_file_size.is_some() {
             maintenance.target_file_bytes = self.target_file_bytes(at)?;

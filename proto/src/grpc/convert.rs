@@ -223,6 +223,7 @@ pub fn ack_from_pb(
                 rows: f.rows,
                 // Workers only add files; rewrites are the committer's.
                 removed: Vec::new(),
+                deletes_in: Vec::new(),
             })
             .collect(),
     })

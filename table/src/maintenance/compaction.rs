@@ -4,13 +4,16 @@
 //! the table as it is when it lands: a file another writer removed meanwhile (a CDC rewrite,
 //! another engine's compaction) makes it conflict, and the next run plans again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use std::ops::Not;
 
 use floe_common::maintenance::MaintenancePolicy;
 use iceberg::spec::{DataFile, ManifestContentType, Operation};
 
 use crate::iceberg_table::{IcebergTable, TableError};
 use crate::overwrite_commit::{stage_change, Overwrite, SnapshotCommits};
+use crate::position_deletes::LiveFiles;
 
 /// Files at least this share of the target size are left as they are.
 const SMALL_SHARE: f64 = 0.75;
@@ -146,6 +149,7 @@ impl IcebergTable {
         Ok(Overwrite {
             removed: bin.iter().map(|f| f.file_path().to_owned()).collect(),
             added: layout.write_data_files(rows).await?,
+            ..Default::default()
         })
     }
 
@@ -156,10 +160,35 @@ impl IcebergTable {
         rewrite: &Overwrite,
         via: &SnapshotCommits,
     ) -> Result<(), TableError> {
+        self.commit_rewrite_knowing(rewrite, via, None).await
+    }
+
+    /// [`Self::commit_rewrite`] of a rewrite that applied the position deletes `known`: any
+    /// other live delete file makes it conflict.
+    pub(crate) async fn commit_rewrite_knowing(
+        &self,
+        rewrite: &Overwrite,
+        via: &SnapshotCommits,
+        known: Option<&HashSet<String>>,
+    ) -> Result<(), TableError> {
         let what = "committing a compaction";
         floe_common::failpoint::hit_counted("compaction-before-commit");
         let result = async {
             let base = self.reload().await?;
+            if let Some(known) = known {
+                let live = LiveFiles::of(&base)
+                    .await
+                    .map_err(|e| self.maintenance_failed(what, e))?;
+                if live.deletes.iter().any(|d| !known.contains(d.file_path())) {
+                    return Err(self.maintenance_failed(
+                        what,
+                        iceberg::Error::new(
+                            iceberg::ErrorKind::CatalogCommitConflicts,
+                            "position deletes were added since it was planned; it is planned again",
+                        ),
+                    ));
+                }
+            }
             let summary =
                 HashMap::from([(MAINTENANCE_PROPERTY.to_owned(), "compaction".to_owned())]);
             let staged = stage_change(&base, rewrite, Operation::Replace, summary, Vec::new())
@@ -187,6 +216,19 @@ impl IcebergTable {
         via: &SnapshotCommits,
         dry_run: bool,
     ) -> Result<Compaction, TableError> {
+        let base = self.reload().await?;
+        let has_deletes = LiveFiles::of(&base)
+            .await
+            .map_err(|e| self.maintenance_failed("planning a compaction", e))?
+            .deletes
+            .is_empty()
+            .not();
+        if has_deletes {
+            return Ok(self
+                .compact_with_deletes(policy, via, dry_run)
+                .await?
+                .unwrap_or_default());
+        }
         let bins = self.plan_compaction(policy).await?;
         let mut done = Compaction::default();
         for bin in &bins {

@@ -2,6 +2,7 @@
 //! - [`expire`]: snapshots past the policy leave the metadata, with the files only they
 //!   referenced;
 //! - [`compaction`]: a partition's small data files become files of the target size;
+//! - [`delete_compaction`]: a merge-on-read table's position deletes are folded into its files;
 //! - [`manifest_merge`]: the current snapshot's small manifests become one per spec;
 //! - [`metadata_files`]: metadata files a commit drops from the log are deleted;
 //! - [`orphans`]: old files nothing references are deleted;
@@ -11,6 +12,7 @@
 //! it conflict and it is planned again at the next run, never forced.
 
 mod compaction;
+mod delete_compaction;
 mod expire;
 mod manifest_merge;
 pub(crate) mod metadata_files;
@@ -18,6 +20,7 @@ mod orphans;
 mod reachable;
 
 pub use compaction::{plan_bins, Candidate, Compaction, MAINTENANCE_PROPERTY};
+pub use delete_compaction::{plan_delete_compaction, DataFileFacts, DeletePlan};
 pub use expire::Expiry;
 pub use manifest_merge::ManifestMerge;
 pub use orphans::Orphans;

@@ -145,6 +145,7 @@ async fn expiry_deletes_what_only_expired_snapshots_referenced() {
                 change: Overwrite {
                     removed: first_files.iter().cloned().collect(),
                     added: rewrite,
+                    ..Default::default()
                 },
                 via: &via,
             },
@@ -578,6 +579,7 @@ async fn a_compaction_raced_by_another_writer_is_planned_again() {
                 change: Overwrite {
                     removed: [victim.file_path().to_owned()].into(),
                     added: replaced,
+                    ..Default::default()
                 },
                 via: &via,
             },
