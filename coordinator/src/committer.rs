@@ -165,6 +165,8 @@ pub struct IcebergCommitter {
     uncommitted: std::sync::Mutex<Option<CheckpointManifest>>,
     /// A merge-on-read CDC job's key index of its dimension table (`key_index.rs`).
     pub(crate) key_index: tokio::sync::Mutex<Option<KeyIndex>>,
+    /// Its index of the current versions in its history table.
+    pub(crate) history_index: tokio::sync::Mutex<Option<KeyIndex>>,
 }
 
 impl IcebergCommitter {
@@ -215,6 +217,7 @@ impl IcebergCommitter {
         Ok(Self {
             uncommitted: Default::default(),
             key_index: Default::default(),
+            history_index: Default::default(),
             maintenance: TableMaintenance::new(
                 job.maintenance,
                 job.cdc().is_some_and(|c| c.mode == CdcMode::MergeOnRead),

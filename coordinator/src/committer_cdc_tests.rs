@@ -25,11 +25,13 @@ fn cdc_job() -> JobSpec {
     job_of(include_str!("../../examples/dim_videos.toml"))
 }
 
-/// The example job keeping a history table too.
-fn cdc_job_with_history() -> JobSpec {
+/// The example job keeping a history table too, applying changes by `mode`.
+fn cdc_job_with_history(mode: &str) -> JobSpec {
     job_of(&include_str!("../../examples/dim_videos.toml").replace(
         "table = \"dims.dim_videos\"",
-        "table = \"dims.dim_videos\"\nhistory_table = \"dims.dim_videos_history\"",
+        &format!(
+            "table = \"dims.dim_videos\"\nhistory_table = \"dims.dim_videos_history\"\ncdc_mode = \"{mode}\""
+        ),
     ))
 }
 
@@ -310,9 +312,17 @@ async fn history(
 }
 
 #[tokio::test]
-async fn the_history_keeps_every_version_and_ends_the_replaced_ones() {
+async fn the_history_keeps_every_version_and_ends_the_replaced_ones_by_merge_on_read() {
+    history_of_every_version(cdc_job_with_history("merge-on-read")).await;
+}
+
+#[tokio::test]
+async fn the_history_keeps_every_version_and_ends_the_replaced_ones_by_copy_on_write() {
+    history_of_every_version(cdc_job_with_history("copy-on-write")).await;
+}
+
+async fn history_of_every_version(job: JobSpec) {
     let dir = tempfile::TempDir::new().expect("tempdir");
-    let job = cdc_job_with_history();
     let c = committer_of(&dir, job.clone()).await;
     let first: Vec<Option<String>> = vec![
         Some(change("c", "v1", "one", 1, false)),
@@ -326,6 +336,13 @@ async fn the_history_keeps_every_version_and_ends_the_replaced_ones() {
         None,
     ];
     checkpoint(&c, &job, 2, 3, &second).await;
+    // The current versions the second checkpoint wrote are ended in turn; a deleted key comes
+    // back.
+    let third: Vec<Option<String>> = vec![
+        Some(change("u", "v2", "two thrice", 6, false)),
+        Some(change("c", "v1", "one reborn", 7, false)),
+    ];
+    checkpoint(&c, &job, 3, 6, &third).await;
     let us = |lsn: i64| (1_000 + lsn) * 1_000;
     let version = |op: &str, title: &str, to: Option<i64>, current: bool| {
         (op.to_owned(), title.to_owned(), to, current)
@@ -349,12 +366,17 @@ async fn the_history_keeps_every_version_and_ends_the_replaced_ones() {
                 ("v2".into(), us(2)),
                 version("c", "two", Some(us(4)), false)
             ),
-            (("v2".into(), us(4)), version("u", "two again", None, true)),
+            (
+                ("v2".into(), us(4)),
+                version("u", "two again", Some(us(6)), false)
+            ),
+            (("v2".into(), us(6)), version("u", "two thrice", None, true)),
+            (("v1".into(), us(7)), version("c", "one reborn", None, true)),
         ])
     );
     assert_eq!(
         dimension(&c).await.keys().collect::<Vec<_>>(),
-        ["v2"],
+        ["v1", "v2"],
         "the dimension table beside it"
     );
 }

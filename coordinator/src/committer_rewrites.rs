@@ -15,6 +15,7 @@ use floe_table::dimension_merge::merge_dimension;
 use floe_table::dimension_rewrite::{
     live_data_files, read_changelog, rewrite_dimension, RewriteError,
 };
+use floe_table::history_merge::merge_history;
 use floe_table::history_rewrite::rewrite_history;
 use floe_table::iceberg_table::IcebergTable;
 
@@ -54,7 +55,13 @@ impl IcebergCommitter {
             .with_target_file_bytes(spec.changelog.target_file_bytes);
         let base = table.reload().await?;
         Ok(match (role, spec.mode) {
-            (SinkRole::History, _) => rewrite_history(spec, &base, &layout, rows).await?,
+            (SinkRole::History, CdcMode::MergeOnRead) => {
+                let mut index = self.history_index.lock().await;
+                merge_history(spec, &base, &layout, rows, &mut index).await?
+            }
+            (SinkRole::History, CdcMode::CopyOnWrite) => {
+                rewrite_history(spec, &base, &layout, rows).await?
+            }
             (_, CdcMode::MergeOnRead) => {
                 let mut index = self.key_index.lock().await;
                 merge_dimension(spec, &base, &layout, rows, &mut index).await?

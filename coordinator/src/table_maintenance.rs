@@ -46,7 +46,7 @@ pub(crate) struct TableMaintenance {
     orphan_schedule: Mutex<MaintenanceSchedule>,
     compactions: BackgroundCompactions,
     status: Mutex<Vec<TableStatus>>,
-    /// The job's dimension table takes its changes by merge-on-read.
+    /// The job's dimension and history tables take their changes by merge-on-read.
     merge_on_read: bool,
 }
 
@@ -116,10 +116,10 @@ impl TableMaintenance {
             status.maintenance_runs += 1;
             status.last_run_at_ms = now_ms;
             status.last_error = None;
-            // A merge-on-read dimension table folds its deletes in line: the committer is its
-            // only writer, so nothing lands between the plan and the commit. Other tables the
-            // job rewrites (copy-on-write) compact their small files as they go.
-            if let Some(via) = via.filter(|_| *role == SinkRole::Dimension && self.merge_on_read) {
+            // Merge-on-read dimension and history tables fold their deletes in line: the
+            // committer is their only writer, so nothing lands between the plan and the commit.
+            // Tables the job rewrites (copy-on-write) compact their small files as they go.
+            if let Some(via) = via.filter(|_| role.rewrites() && self.merge_on_read) {
                 match table.compact_with_deletes(&self.policy, via, false).await {
                     Ok(Some(done)) => {
                         status.files_compacted += done.files_rewritten as u64;

@@ -11,9 +11,10 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use floe_common::cdc::CdcSpec;
 use floe_common::checkpoint::TableFiles;
+use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
 use crate::dimension_rewrite::{
@@ -43,7 +44,7 @@ pub async fn merge_dimension(
     let mut live_paths = live.paths();
     let index = match index {
         Some(index) if index.is_current_for(&live_paths) => index,
-        _ => index.insert(build_key_index(layout, &keys, &live).await?),
+        _ => index.insert(build_key_index(layout, &keys, None, &live).await?),
     };
 
     let mut replaced: Vec<KeyHash> = Vec::with_capacity(latest.len());
@@ -63,27 +64,7 @@ pub async fn merge_dimension(
     let data = layout.write_data_files(sorted.clone()).await?;
     let deletes = layout.write_position_deletes(deleted).await?;
 
-    // The rolling writer fills its files in the rows' order: file by file, the sorted rows.
-    let key_values: Vec<ArrayRef> = keys.iter().map(|i| sorted.column(*i).clone()).collect();
-    let mut added = Vec::with_capacity(data.len());
-    let mut next = 0usize;
-    for file in &data {
-        let n = file.record_count() as usize;
-        let file_keys = (next..next + n)
-            .map(|r| key_hash(&row_key(&key_values, r)))
-            .collect();
-        added.push((file.file_path().to_owned(), file_keys));
-        next += n;
-    }
-    if next != sorted.num_rows() {
-        return Err(RewriteError::Changelog {
-            table: layout.name().to_owned(),
-            reason: format!(
-                "the new data files hold {next} rows of the {} written",
-                sorted.num_rows()
-            ),
-        });
-    }
+    let added = positions_in_files(layout, &data, &sorted, &keys, None)?;
     let mut files: Vec<_> = data;
     files.extend(deletes);
     live_paths.extend(files.iter().map(|f| f.file_path().to_owned()));
@@ -105,10 +86,47 @@ pub async fn key_index_of(
     layout: &TableLayout,
 ) -> Result<KeyIndex, RewriteError> {
     let keys = key_columns(spec, layout)?;
-    build_key_index(layout, &keys, &live_files(base, layout).await?).await
+    build_key_index(layout, &keys, None, &live_files(base, layout).await?).await
 }
 
-async fn live_files(base: &Table, layout: &TableLayout) -> Result<LiveFiles, RewriteError> {
+/// Where the rows of `sorted` went among `data`, the files written from it: per file, each
+/// row's key (the columns at `keys`) and position; with `only`, the rows it marks true alone.
+/// The rolling writer fills its files in the rows' order, so file by file they are the rows.
+pub(crate) fn positions_in_files(
+    layout: &TableLayout,
+    data: &[DataFile],
+    sorted: &RecordBatch,
+    keys: &[usize],
+    only: Option<&BooleanArray>,
+) -> Result<Vec<(String, Vec<(KeyHash, u32)>)>, RewriteError> {
+    let key_values: Vec<ArrayRef> = keys.iter().map(|i| sorted.column(*i).clone()).collect();
+    let mut added = Vec::with_capacity(data.len());
+    let mut next = 0usize;
+    for file in data {
+        let n = file.record_count() as usize;
+        let file_keys = (next..(next + n).min(sorted.num_rows()))
+            .filter(|r| only.is_none_or(|o| o.is_valid(*r) && o.value(*r)))
+            .map(|r| (key_hash(&row_key(&key_values, r)), (r - next) as u32))
+            .collect();
+        added.push((file.file_path().to_owned(), file_keys));
+        next += n;
+    }
+    if next != sorted.num_rows() {
+        return Err(RewriteError::Changelog {
+            table: layout.name().to_owned(),
+            reason: format!(
+                "the new data files hold {next} rows of the {} written",
+                sorted.num_rows()
+            ),
+        });
+    }
+    Ok(added)
+}
+
+pub(crate) async fn live_files(
+    base: &Table,
+    layout: &TableLayout,
+) -> Result<LiveFiles, RewriteError> {
     LiveFiles::of(base)
         .await
         .map_err(|source| RewriteError::Listing {
@@ -117,13 +135,14 @@ async fn live_files(base: &Table, layout: &TableLayout) -> Result<LiveFiles, Rew
         })
 }
 
-async fn build_key_index(
+pub(crate) async fn build_key_index(
     layout: &TableLayout,
     keys: &[usize],
+    current: Option<usize>,
     live: &LiveFiles,
 ) -> Result<KeyIndex, RewriteError> {
     let started = Instant::now();
-    let built = KeyIndex::build(layout, keys, live, row_key).await?;
+    let built = KeyIndex::build(layout, keys, current, live, row_key).await?;
     tracing::info!(
         table = layout.name(),
         keys = built.len(),

@@ -12,7 +12,7 @@ use crate::TableLayout;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, TimestampMicrosecondArray};
-use floe_common::cdc::{CdcSpec, ChangeOrder, CHANGED_AT, IS_CURRENT, OP, VALID_TO};
+use floe_common::cdc::{CdcSpec, ChangeOrder, CHANGED_AT, IS_CURRENT, OP, VALID_FROM, VALID_TO};
 use floe_common::checkpoint::TableFiles;
 use iceberg::table::Table;
 
@@ -22,7 +22,7 @@ use crate::dimension_rewrite::{
 
 /// One change of a key: where it stands in the source, its changelog row and whether it
 /// deletes.
-struct Version {
+pub(crate) struct Version {
     order: ChangeOrder,
     batch: usize,
     row: usize,
@@ -38,35 +38,15 @@ pub async fn rewrite_history(
     changes: &[RecordBatch],
 ) -> Result<Option<TableFiles>, RewriteError> {
     let keys = key_columns(spec, layout)?;
-    let mut by_key: HashMap<Vec<u8>, Vec<Version>> = HashMap::new();
-    for (b, batch) in changes.iter().enumerate() {
-        let key_values: Vec<ArrayRef> = keys.iter().map(|i| batch.column(*i).clone()).collect();
-        let orders = change_order(layout.name(), batch)?;
-        for (r, (order, deletes)) in orders.into_iter().enumerate() {
-            by_key
-                .entry(row_key(&key_values, r))
-                .or_default()
-                .push(Version {
-                    order,
-                    batch: b,
-                    row: r,
-                    deletes,
-                });
-        }
-    }
+    let by_key = versions_by_key(layout, &keys, changes)?;
     if by_key.is_empty() {
         return Ok(None);
     }
-    for versions in by_key.values_mut() {
-        versions.sort_by_key(|v| v.order);
-    }
-    let schema = layout.arrow_schema();
-    let bad = |what: &str| RewriteError::Changelog {
-        table: layout.name().to_owned(),
-        reason: format!("the history table has no column {what}"),
-    };
-    let is_current = schema.index_of(IS_CURRENT).map_err(|_| bad(IS_CURRENT))?;
-    let valid_to = schema.index_of(VALID_TO).map_err(|_| bad(VALID_TO))?;
+    let HistoryColumns {
+        is_current,
+        valid_to,
+        valid_from,
+    } = HistoryColumns::of(layout)?;
     // The key's columns, then is_current: a file needs a rewrite when it holds a changed key's
     // current version.
     let mut read = keys.clone();
@@ -90,18 +70,67 @@ pub async fn rewrite_history(
     }
     rows.extend(new_versions(spec, layout, changes, by_key).map_err(&arrow_error)?);
     let mut sort = keys;
-    sort.push(
-        schema
-            .index_of(floe_common::cdc::VALID_FROM)
-            .map_err(|_| bad("valid_from"))?,
-    );
+    sort.push(valid_from);
     write_rewrite(layout, &rows, &sort, &replaced)
         .await
         .map(Some)
 }
 
+/// Where the history table's own columns are.
+pub(crate) struct HistoryColumns {
+    pub is_current: usize,
+    pub valid_to: usize,
+    pub valid_from: usize,
+}
+
+impl HistoryColumns {
+    pub(crate) fn of(layout: &TableLayout) -> Result<Self, RewriteError> {
+        let schema = layout.arrow_schema();
+        let index = |name: &str| {
+            schema.index_of(name).map_err(|_| RewriteError::Changelog {
+                table: layout.name().to_owned(),
+                reason: format!("the history table has no column {name}"),
+            })
+        };
+        Ok(Self {
+            is_current: index(IS_CURRENT)?,
+            valid_to: index(VALID_TO)?,
+            valid_from: index(VALID_FROM)?,
+        })
+    }
+}
+
+/// The changes of `changes` (changelog rows) by key (the columns at `keys`), each key's in
+/// source order.
+pub(crate) fn versions_by_key(
+    layout: &TableLayout,
+    keys: &[usize],
+    changes: &[RecordBatch],
+) -> Result<HashMap<Vec<u8>, Vec<Version>>, RewriteError> {
+    let mut by_key: HashMap<Vec<u8>, Vec<Version>> = HashMap::new();
+    for (b, batch) in changes.iter().enumerate() {
+        let key_values: Vec<ArrayRef> = keys.iter().map(|i| batch.column(*i).clone()).collect();
+        let orders = change_order(layout.name(), batch)?;
+        for (r, (order, deletes)) in orders.into_iter().enumerate() {
+            by_key
+                .entry(row_key(&key_values, r))
+                .or_default()
+                .push(Version {
+                    order,
+                    batch: b,
+                    row: r,
+                    deletes,
+                });
+        }
+    }
+    for versions in by_key.values_mut() {
+        versions.sort_by_key(|v| v.order);
+    }
+    Ok(by_key)
+}
+
 /// `batch` with the current versions of changed keys ended at their key's first change.
-fn end_current_versions(
+pub(crate) fn end_current_versions(
     batch: &RecordBatch,
     keys: &[usize],
     is_current: usize,
@@ -148,7 +177,7 @@ struct Picks {
 }
 
 /// The history rows of the checkpoint's versions, in the history table's schema.
-fn new_versions(
+pub(crate) fn new_versions(
     spec: &CdcSpec,
     layout: &TableLayout,
     changes: &[RecordBatch],

@@ -11,7 +11,8 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use arrow_array::ArrayRef;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef};
 
 use crate::position_deletes::LiveFiles;
 use crate::{DataFileError, TableLayout};
@@ -77,13 +78,12 @@ impl KeyIndex {
             .map(|(file, row)| (self.files[*file as usize].as_str(), i64::from(*row)))
     }
 
-    /// Moves the index past a commit that removed the rows of `replaced` keys, added the rows
-    /// of `file` (each key at its position in `keys`), and left the table's live files as
-    /// `live`.
+    /// Moves the index past a commit that removed the rows of `replaced` keys, added rows for
+    /// keys in new files (`(file, [(key, row)])`), and left the table's live files as `live`.
     pub fn apply(
         &mut self,
         replaced: &[KeyHash],
-        added: &[(String, Vec<KeyHash>)],
+        added: &[(String, Vec<(KeyHash, u32)>)],
         live: HashSet<String>,
     ) {
         for key in replaced {
@@ -91,8 +91,8 @@ impl KeyIndex {
         }
         for (file, keys) in added {
             let id = self.add_file(file.clone());
-            for (row, key) in keys.iter().enumerate() {
-                self.rows.insert(*key, (id, row as u32));
+            for (key, row) in keys {
+                self.rows.insert(*key, (id, *row));
             }
         }
         self.expected = live;
@@ -104,14 +104,18 @@ impl KeyIndex {
     }
 
     /// The index of the table whose live files are `live`, written through `layout`, keyed by
-    /// the columns at `key_columns`. A key found live twice (only another writer can leave
+    /// the columns at `key_columns`; with `current`, only the rows whose boolean column at that
+    /// index (after the key's) is true. A key found live twice (only another writer can leave
     /// that) keeps the row read last, and is logged.
     pub async fn build(
         layout: &TableLayout,
         key_columns: &[usize],
+        current: Option<usize>,
         live: &LiveFiles,
         row_key: impl Fn(&[ArrayRef], usize) -> Vec<u8>,
     ) -> Result<Self, DataFileError> {
+        let mut read = key_columns.to_vec();
+        read.extend(current);
         let deleted = layout.read_position_deletes(&live.deletes).await?;
         let mut index = Self {
             expected: live.paths(),
@@ -124,13 +128,12 @@ impl KeyIndex {
             let gone = deleted.get(file.file_path());
             let id = index.add_file(file.file_path().to_owned());
             let mut row = 0u32;
-            for batch in layout
-                .read_data_file(file.file_path(), Some(key_columns))
-                .await?
-            {
-                let keys: Vec<ArrayRef> = batch.columns().to_vec();
+            for batch in layout.read_data_file(file.file_path(), Some(&read)).await? {
+                let keys: Vec<ArrayRef> = batch.columns()[..key_columns.len()].to_vec();
+                let flags = current.and_then(|_| batch.columns().last()?.as_boolean_opt());
                 for r in 0..batch.num_rows() {
-                    if !gone.is_some_and(|g| g.contains(&i64::from(row))) {
+                    let counted = flags.is_none_or(|f| f.is_valid(r) && f.value(r));
+                    if counted && !gone.is_some_and(|g| g.contains(&i64::from(row))) {
                         let key = key_hash(&row_key(&keys, r));
                         twice += usize::from(index.rows.insert(key, (id, row)).is_some());
                     }
@@ -155,13 +158,13 @@ mod tests {
         let live = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect();
         index.apply(
             &[],
-            &[("a.parquet".into(), vec![1, 2, 3])],
+            &[("a.parquet".into(), vec![(1, 0), (2, 1), (3, 2)])],
             live(&["a.parquet"]),
         );
         assert_eq!(index.position(2), Some(("a.parquet", 1)));
         index.apply(
             &[2, 3],
-            &[("b.parquet".into(), vec![3])],
+            &[("b.parquet".into(), vec![(3, 0)])],
             live(&["a.parquet", "b.parquet", "d.parquet"]),
         );
         assert_eq!(index.len(), 2);

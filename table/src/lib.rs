@@ -10,9 +10,9 @@
 //!   checkpoint marker and epoch fence ([`table_commit`], [`overwrite_commit`], [`commit_marker`]).
 //! - Maintenance: snapshot expiry, manifest merging, metadata file cleanup, health figures
 //!   ([`maintenance`]).
-//! - CDC: a dimension table's merge-on-read plan ([`dimension_merge`], through a
-//!   [`key_index`], with [`position_deletes`]), and the copy-on-write plans of dimension and
-//!   history tables ([`dimension_rewrite`], [`history_rewrite`]).
+//! - CDC: the merge-on-read plans of dimension and history tables ([`dimension_merge`],
+//!   [`history_merge`], through a [`key_index`], with [`position_deletes`]), and their
+//!   copy-on-write plans ([`dimension_rewrite`], [`history_rewrite`]).
 
 // `iceberg::Error` is large; these results are per file or per commit, never per event.
 #![allow(clippy::result_large_err)]
@@ -26,6 +26,7 @@ pub mod dimension_merge;
 pub mod dimension_rewrite;
 mod error;
 pub mod file_io;
+pub mod history_merge;
 pub mod history_rewrite;
 pub mod iceberg_table;
 pub mod key_index;

@@ -2,7 +2,9 @@
 //! replaces), in the table's Arrow schema.
 
 use arrow_array::RecordBatch;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+};
 use parquet::arrow::ProjectionMask;
 
 use crate::{DataFileError, TableLayout};
@@ -34,6 +36,47 @@ impl TableLayout {
             builder = builder.with_projection(mask);
         }
         builder
+            .with_batch_size(64 * 1024)
+            .build()
+            .map_err(|e| failed(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| failed(e.to_string()))
+    }
+
+    /// The rows at `positions` (ascending) of the data file at `path`, in that order: only the
+    /// pages holding them are decoded where the file has a page index.
+    pub async fn read_rows(
+        &self,
+        path: &str,
+        positions: &[u32],
+    ) -> Result<Vec<RecordBatch>, DataFileError> {
+        let failed = |reason: String| DataFileError::Read {
+            path: path.to_owned(),
+            reason,
+        };
+        if positions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bytes = self
+            .file_io
+            .new_input(path)
+            .map_err(|e| failed(e.to_string()))?
+            .read()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let options = ArrowReaderOptions::new()
+            .with_schema(self.arrow_schema())
+            .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
+            .map_err(|e| failed(e.to_string()))?;
+        let total = builder.metadata().file_metadata().num_rows() as usize;
+        if positions.iter().any(|p| *p as usize >= total) {
+            return Err(failed(format!("a row position is past its {total} rows")));
+        }
+        let ranges = positions.iter().map(|p| *p as usize..*p as usize + 1);
+        let selection = RowSelection::from_consecutive_ranges(ranges, total);
+        builder
+            .with_row_selection(selection)
             .with_batch_size(64 * 1024)
             .build()
             .map_err(|e| failed(e.to_string()))?
