@@ -521,3 +521,59 @@ async fn compaction_folds_the_position_deletes_and_the_next_change_finds_its_row
     assert_eq!(rows["v03"].0, "again");
     assert_eq!(rows["v05"].0, "updated");
 }
+
+/// Many checkpoints of creates, updates and deletes over a few keys, with the table
+/// maintenance the job runs beside them (expiry, manifest merges, compaction folding the
+/// deletes in) every other checkpoint: the dimension table stays the source's rows.
+#[tokio::test]
+async fn merge_on_read_stays_exact_through_maintenance() {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    let job = job_of(&format!(
+        "{}\n[job.sink.maintenance]\nevery_checkpoints = 7\nretain_last = 2\nmax_snapshots = 4\n\
+         max_manifests = 3\ncompact_min_files = 5\n",
+        include_str!("../../examples/dim_videos.toml").replace(
+            "table = \"dims.dim_videos\"",
+            "table = \"dims.dim_videos\"\nhistory_table = \"dims.dim_videos_history\"",
+        )
+    ));
+    let c = committer_of(&dir, job.clone()).await;
+    let mut source: BTreeMap<String, (String, i64)> = BTreeMap::new();
+    let mut seed = 7u64;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let (mut lsn, mut offset) = (0i64, 0i64);
+    for id in 1..=60u64 {
+        let mut records = Vec::new();
+        for _ in 0..1 + next(60) {
+            lsn += 1;
+            let key = format!("v{}", next(300));
+            let op = match (source.contains_key(&key), next(4)) {
+                (false, _) => "c",
+                (true, 0) => "d",
+                (true, _) => "u",
+            };
+            let title = format!("t{lsn}");
+            if op == "d" {
+                let (old, _) = source.remove(&key).expect("a live key");
+                records.push(Some(change(op, &key, &old, lsn, false)));
+            } else {
+                source.insert(key.clone(), (title.clone(), lsn));
+                records.push(Some(change(op, &key, &title, lsn, false)));
+            }
+        }
+        let n = records.len() as i64;
+        checkpoint(&c, &job, id, offset, &records).await;
+        offset += n;
+        c.maintain().await;
+        let rows: BTreeMap<String, (String, i64)> = dimension(&c)
+            .await
+            .into_iter()
+            .map(|(k, (title, duration, _))| (k, (title, duration)))
+            .collect();
+        assert_eq!(rows, source, "after checkpoint {id}");
+    }
+}

@@ -20,7 +20,7 @@ use iceberg::table::Table;
 use crate::dimension_rewrite::{
     arrow_error, key_columns, latest_changes, row_key, sorted_by, upserted_rows, RewriteError,
 };
-use crate::key_index::{key_hash, KeyHash, KeyIndex};
+use crate::key_index::{key_hash, FileRows, KeyHash, KeyIndex};
 use crate::position_deletes::LiveFiles;
 use crate::TableLayout;
 
@@ -98,7 +98,7 @@ pub(crate) fn positions_in_files(
     sorted: &RecordBatch,
     keys: &[usize],
     only: Option<&BooleanArray>,
-) -> Result<Vec<(String, Vec<(KeyHash, u32)>)>, RewriteError> {
+) -> Result<Vec<FileRows>, RewriteError> {
     let key_values: Vec<ArrayRef> = keys.iter().map(|i| sorted.column(*i).clone()).collect();
     let mut added = Vec::with_capacity(data.len());
     let mut next = 0usize;

@@ -44,6 +44,9 @@ impl Hasher for Prehashed {
     }
 }
 
+/// A data file a plan wrote, with the keys of its rows the index keeps and their positions.
+pub type FileRows = (String, Vec<(KeyHash, u32)>);
+
 /// A row of a data file, by the file's number in the index and the row's position.
 type Position = (u32, u32);
 
@@ -83,7 +86,7 @@ impl KeyIndex {
     pub fn apply(
         &mut self,
         replaced: &[KeyHash],
-        added: &[(String, Vec<(KeyHash, u32)>)],
+        added: &[FileRows],
         live: HashSet<String>,
     ) {
         for key in replaced {
