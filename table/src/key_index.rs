@@ -83,12 +83,7 @@ impl KeyIndex {
 
     /// Moves the index past a commit that removed the rows of `replaced` keys, added rows for
     /// keys in new files (`(file, [(key, row)])`), and left the table's live files as `live`.
-    pub fn apply(
-        &mut self,
-        replaced: &[KeyHash],
-        added: &[FileRows],
-        live: HashSet<String>,
-    ) {
+    pub fn apply(&mut self, replaced: &[KeyHash], added: &[FileRows], live: HashSet<String>) {
         for key in replaced {
             self.rows.remove(key);
         }
