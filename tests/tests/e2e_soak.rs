@@ -220,7 +220,9 @@ fn soak_two_thousand_checkpoints_with_default_maintenance_on_s3() {
     let mut first_half: Vec<Scrape> = Vec::new();
     for half in 1..=2 {
         let spec = StreamSpec::minutes(start, 8, 24_000, PARTITIONS, Placement::ByKey, 5_000);
-        start += 8 * 60_000;
+        // The next half starts a window later: the bounded run that ends this half closes the
+        // window its last events fall in, which a run without that stop would keep open.
+        start += 9 * 60_000;
         let events = gen.stream_with_bad(&spec, 2 * BAD_KINDS);
         let change_records = changes.changes(12_000);
         let stop = Arc::new(AtomicBool::new(false));
