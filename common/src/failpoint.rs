@@ -66,22 +66,14 @@ pub fn hit(point: &str, checkpoint_id: u64, tables: usize) {
 
 /// Points reached outside a checkpoint (table maintenance), counted per point: the aim
 /// `<point>:<n>` fires the n-th time this process reaches it.
-pub fn hit_counted(point: &'static str) {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    static REACHED: Mutex<Option<HashMap<&'static str, u64>>> = Mutex::new(None);
+pub fn hit_counted(point: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // Only the aimed point is counted, so one counter serves.
+    static REACHED: AtomicU64 = AtomicU64::new(0);
     if AIM.get().is_none_or(|aim| aim.point != point) {
         return;
     }
-    let n = REACHED.lock().map_or(0, |mut reached| {
-        let count = reached
-            .get_or_insert_with(HashMap::new)
-            .entry(point)
-            .or_default();
-        *count += 1;
-        *count
-    });
-    hit(point, n, 1);
+    hit(point, REACHED.fetch_add(1, Ordering::Relaxed) + 1, 1);
 }
 
 #[cfg(test)]

@@ -8,9 +8,10 @@
 //! previous checkpoint left it, and its commit refuses a table in which the files its deletes
 //! point into are no longer live.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
+use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use floe_common::cdc::CdcSpec;
 use floe_common::checkpoint::TableFiles;
@@ -41,7 +42,7 @@ pub async fn merge_dimension(
         return Ok(None);
     }
     let live = live_files(base, layout).await?;
-    let mut live_paths = live.paths();
+    let live_paths = live.paths();
     let index = match index {
         Some(index) if index.is_current_for(&live_paths) => index,
         _ => index.insert(build_key_index(layout, &keys, None, &live).await?),
@@ -54,28 +55,68 @@ pub async fn merge_dimension(
         upserts.push(change);
     }
     let deleted: Vec<(&str, i64)> = replaced.iter().filter_map(|k| index.position(*k)).collect();
-    let deletes_in: BTreeSet<String> = deleted.iter().map(|(p, _)| (*p).to_owned()).collect();
 
     let arrow_error = arrow_error(layout);
     let rows = upserted_rows(spec, layout, changes, upserts).map_err(&arrow_error)?;
     let all = arrow_select::concat::concat_batches(&layout.arrow_schema(), &rows)
         .map_err(&arrow_error)?;
     let sorted = sorted_by(&all, &keys).map_err(&arrow_error)?;
-    let data = layout.write_data_files(sorted.clone()).await?;
-    let deletes = layout.write_position_deletes(deleted).await?;
+    let plan = MergePlan {
+        replaced,
+        deletes: write_deletes(layout, deleted).await?,
+        rows: sorted,
+        keys,
+        indexed: None,
+    };
+    write_merge(layout, index, live_paths, plan).await.map(Some)
+}
 
-    let added = positions_in_files(layout, &data, &sorted, &keys, None)?;
-    let mut files: Vec<_> = data;
+/// A merge's plan, ready to write: the keys whose indexed rows it replaces, the position
+/// delete file removing those rows (with the data files it points into), and the new rows
+/// sorted, whose keys (the columns at `keys`) the index takes (with `indexed`, the rows of that
+/// boolean column only).
+pub(crate) struct MergePlan {
+    pub replaced: Vec<KeyHash>,
+    pub deletes: (Option<DataFile>, Vec<String>),
+    pub rows: RecordBatch,
+    pub keys: Vec<usize>,
+    pub indexed: Option<usize>,
+}
+
+/// Writes the position delete file removing `deleted` (data file, position); with the data
+/// files it points into.
+pub(crate) async fn write_deletes(
+    layout: &TableLayout,
+    deleted: Vec<(&str, i64)>,
+) -> Result<(Option<DataFile>, Vec<String>), RewriteError> {
+    let deletes_in: BTreeSet<String> = deleted.iter().map(|(p, _)| (*p).to_owned()).collect();
+    let file = layout.write_position_deletes(deleted).await?;
+    Ok((file, deletes_in.into_iter().collect()))
+}
+
+/// Writes `plan`'s new rows, moves `index` past them (the table's live
+/// files then being `live` and the new ones) and describes the files as the manifest keeps them.
+pub(crate) async fn write_merge(
+    layout: &TableLayout,
+    index: &mut KeyIndex,
+    mut live: HashSet<String>,
+    plan: MergePlan,
+) -> Result<TableFiles, RewriteError> {
+    let (deletes, deletes_in) = plan.deletes;
+    let data = layout.write_data_files(plan.rows.clone()).await?;
+    let only = plan.indexed.map(|i| plan.rows.column(i).as_boolean());
+    let added = positions_in_files(layout, &data, &plan.rows, &plan.keys, only)?;
+    let mut files = data;
     files.extend(deletes);
-    live_paths.extend(files.iter().map(|f| f.file_path().to_owned()));
-    index.apply(&replaced, &added, live_paths);
-    Ok(Some(TableFiles {
+    live.extend(files.iter().map(|f| f.file_path().to_owned()));
+    index.apply(&plan.replaced, &added, live);
+    Ok(TableFiles {
         table: layout.name().to_owned(),
         data_files: layout.data_files_to_json(&files)?,
-        rows: sorted.num_rows() as u64,
+        rows: plan.rows.num_rows() as u64,
         removed: Vec::new(),
-        deletes_in: deletes_in.into_iter().collect(),
-    }))
+        deletes_in,
+    })
 }
 
 /// The key index of `base` (the dimension table of `spec`, written through `layout`), built
@@ -92,7 +133,7 @@ pub async fn key_index_of(
 /// Where the rows of `sorted` went among `data`, the files written from it: per file, each
 /// row's key (the columns at `keys`) and position; with `only`, the rows it marks true alone.
 /// The rolling writer fills its files in the rows' order, so file by file they are the rows.
-pub(crate) fn positions_in_files(
+fn positions_in_files(
     layout: &TableLayout,
     data: &[DataFile],
     sorted: &RecordBatch,

@@ -4,15 +4,14 @@
 //! copy-on-write plan (`history_rewrite.rs`) makes them. The current versions are found
 //! through a [`KeyIndex`] of the rows with `is_current`, and only those rows are read back.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use arrow_array::cast::AsArray;
 use arrow_array::RecordBatch;
 use floe_common::cdc::CdcSpec;
 use floe_common::checkpoint::TableFiles;
 use iceberg::table::Table;
 
-use crate::dimension_merge::{build_key_index, live_files, positions_in_files};
+use crate::dimension_merge::{build_key_index, live_files, write_deletes, write_merge, MergePlan};
 use crate::dimension_rewrite::{arrow_error, key_columns, sorted_by, RewriteError};
 use crate::history_rewrite::{end_current_versions, new_versions, versions_by_key, HistoryColumns};
 use crate::key_index::{key_hash, KeyHash, KeyIndex};
@@ -36,7 +35,7 @@ pub async fn merge_history(
     }
     let columns = HistoryColumns::of(layout)?;
     let live = live_files(base, layout).await?;
-    let mut live_paths = live.paths();
+    let live_paths = live.paths();
     let index = match index {
         Some(index) if index.is_current_for(&live_paths) => index,
         _ => index.insert(build_key_index(layout, &keys, Some(columns.is_current), &live).await?),
@@ -62,27 +61,17 @@ pub async fn merge_history(
             );
         }
     }
-    let deletes_in: BTreeSet<String> = ended.keys().map(|p| (*p).to_owned()).collect();
     rows.extend(new_versions(spec, layout, changes, by_key).map_err(&arrow_error)?);
     let all = arrow_select::concat::concat_batches(&layout.arrow_schema(), &rows)
         .map_err(&arrow_error)?;
     let mut sort = keys.clone();
     sort.push(columns.valid_from);
-    let sorted = sorted_by(&all, &sort).map_err(&arrow_error)?;
-    let data = layout.write_data_files(sorted.clone()).await?;
-    let deletes = layout.write_position_deletes(deleted).await?;
-    let current = sorted.column(columns.is_current).as_boolean();
-    let added = positions_in_files(layout, &data, &sorted, &keys, Some(current))?;
-
-    let mut files = data;
-    files.extend(deletes);
-    live_paths.extend(files.iter().map(|f| f.file_path().to_owned()));
-    index.apply(&replaced, &added, live_paths);
-    Ok(Some(TableFiles {
-        table: layout.name().to_owned(),
-        data_files: layout.data_files_to_json(&files)?,
-        rows: sorted.num_rows() as u64,
-        removed: Vec::new(),
-        deletes_in: deletes_in.into_iter().collect(),
-    }))
+    let plan = MergePlan {
+        replaced,
+        deletes: write_deletes(layout, deleted).await?,
+        rows: sorted_by(&all, &sort).map_err(&arrow_error)?,
+        keys,
+        indexed: Some(columns.is_current),
+    };
+    write_merge(layout, index, live_paths, plan).await.map(Some)
 }

@@ -161,13 +161,7 @@ impl TableLayout {
                         .into(),
                 ));
             }
-            let bytes = self
-                .file_io
-                .new_input(path)
-                .map_err(|e| failed(e.to_string()))?
-                .read()
-                .await
-                .map_err(|e| failed(e.to_string()))?;
+            let bytes = self.read_bytes(path).await?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
                 .and_then(|b| b.with_batch_size(64 * 1024).build())
                 .map_err(|e| failed(e.to_string()))?;

@@ -21,13 +21,7 @@ impl TableLayout {
             path: path.to_owned(),
             reason,
         };
-        let bytes = self
-            .file_io
-            .new_input(path)
-            .map_err(|e| failed(e.to_string()))?
-            .read()
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        let bytes = self.read_bytes(path).await?;
         let options = ArrowReaderOptions::new().with_schema(self.arrow_schema());
         let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
             .map_err(|e| failed(e.to_string()))?;
@@ -57,13 +51,7 @@ impl TableLayout {
         if positions.is_empty() {
             return Ok(Vec::new());
         }
-        let bytes = self
-            .file_io
-            .new_input(path)
-            .map_err(|e| failed(e.to_string()))?
-            .read()
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        let bytes = self.read_bytes(path).await?;
         let options = ArrowReaderOptions::new()
             .with_schema(self.arrow_schema())
             .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
@@ -82,5 +70,19 @@ impl TableLayout {
             .map_err(|e| failed(e.to_string()))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| failed(e.to_string()))
+    }
+
+    /// The whole file at `path`.
+    pub(crate) async fn read_bytes(&self, path: &str) -> Result<bytes::Bytes, DataFileError> {
+        let failed = |e: iceberg::Error| DataFileError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        };
+        self.file_io
+            .new_input(path)
+            .map_err(failed)?
+            .read()
+            .await
+            .map_err(failed)
     }
 }

@@ -6,8 +6,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use std::ops::Not;
-
 use floe_common::maintenance::MaintenancePolicy;
 use iceberg::spec::{DataFile, ManifestContentType, Operation};
 
@@ -82,16 +80,27 @@ pub fn plan_bins<T>(
 
 impl IcebergTable {
     /// The bins of small files compaction would rewrite now. A table with delete files is
-    /// left alone: its rewrite would have to apply them.
+    /// left alone: its rewrite would have to apply them ([`Self::compact_with_deletes`]).
     pub async fn plan_compaction(
         &self,
         policy: &MaintenancePolicy,
     ) -> Result<Vec<Vec<DataFile>>, TableError> {
+        Ok(self
+            .plan_bins_unless_deletes(policy)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// [`Self::plan_compaction`]'s bins; `None` for a table with delete manifests.
+    async fn plan_bins_unless_deletes(
+        &self,
+        policy: &MaintenancePolicy,
+    ) -> Result<Option<Vec<Vec<DataFile>>>, TableError> {
         let fail = |e| self.maintenance_failed("planning compaction", e);
         let table = self.reload().await?;
         let md = table.metadata();
         let Some(current) = md.current_snapshot() else {
-            return Ok(Vec::new());
+            return Ok(Some(Vec::new()));
         };
         let manifests: Vec<_> = table
             .manifest_list_reader(current)
@@ -105,7 +114,7 @@ impl IcebergTable {
             .iter()
             .any(|m| m.content == ManifestContentType::Deletes)
         {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let spec_id = md.default_partition_spec_id();
         let mut candidates = Vec::new();
@@ -120,12 +129,12 @@ impl IcebergTable {
                 });
             }
         }
-        Ok(plan_bins(
+        Ok(Some(plan_bins(
             candidates,
             policy.target_file_bytes,
             policy.compact_min_files,
             policy.compact_max_bytes,
-        ))
+        )))
     }
 
     /// Reads the files of `bin` (one partition) and writes their rows again as files of the
@@ -216,20 +225,12 @@ impl IcebergTable {
         via: &SnapshotCommits,
         dry_run: bool,
     ) -> Result<Compaction, TableError> {
-        let base = self.reload().await?;
-        let has_deletes = LiveFiles::of(&base)
-            .await
-            .map_err(|e| self.maintenance_failed("planning a compaction", e))?
-            .deletes
-            .is_empty()
-            .not();
-        if has_deletes {
+        let Some(bins) = self.plan_bins_unless_deletes(policy).await? else {
             return Ok(self
                 .compact_with_deletes(policy, via, dry_run)
                 .await?
                 .unwrap_or_default());
-        }
-        let bins = self.plan_compaction(policy).await?;
+        };
         let mut done = Compaction::default();
         for bin in &bins {
             done.files_rewritten += bin.len();
