@@ -617,3 +617,7 @@ mod tests;
 #[cfg(test)]
 #[path = "committer_cdc_tests.rs"]
 mod cdc_tests;
+
+#[cfg(test)]
+#[path = "committer_compaction_tests.rs"]
+mod compaction_tests;

@@ -21,7 +21,7 @@ use floe_table::catalog::CatalogConfig;
 use floe_table::overwrite_commit::SnapshotCommits;
 use floe_table::test_support::{scan_batches, scan_rows};
 
-fn cdc_job() -> JobSpec {
+pub(super) fn cdc_job() -> JobSpec {
     job_of(include_str!("../../examples/dim_videos.toml"))
 }
 
@@ -35,18 +35,18 @@ fn cdc_job_with_history(mode: &str) -> JobSpec {
     ))
 }
 
-fn job_of(text: &str) -> JobSpec {
+pub(super) fn job_of(text: &str) -> JobSpec {
     FloeConfig::parse(text)
         .and_then(|c| c.validate())
         .map(|mut c| c.jobs.remove(0))
         .expect("dim_videos example")
 }
 
-async fn committer(dir: &tempfile::TempDir) -> IcebergCommitter {
+pub(super) async fn committer(dir: &tempfile::TempDir) -> IcebergCommitter {
     committer_of(dir, cdc_job()).await
 }
 
-async fn committer_of(dir: &tempfile::TempDir, job: JobSpec) -> IcebergCommitter {
+pub(super) async fn committer_of(dir: &tempfile::TempDir, job: JobSpec) -> IcebergCommitter {
     let cfg = CatalogConfig::new(
         format!("sqlite://{}/catalog.db", dir.path().display()),
         format!("file://{}/warehouse", dir.path().display()),
@@ -67,7 +67,7 @@ async fn committer_of(dir: &tempfile::TempDir, job: JobSpec) -> IcebergCommitter
 }
 
 /// A Debezium change of `id` at `lsn` (its ts_ms too): an upsert titled `title`, or a delete.
-fn change(op: &str, id: &str, title: &str, lsn: i64, wrapped: bool) -> String {
+pub(super) fn change(op: &str, id: &str, title: &str, lsn: i64, wrapped: bool) -> String {
     let row = format!(r#"{{"video_id":"{id}","title":"{title}","duration_s":{lsn}}}"#);
     let (before, after) = match op {
         "d" => (row.as_str(), "null"),
@@ -86,7 +86,7 @@ fn change(op: &str, id: &str, title: &str, lsn: i64, wrapped: bool) -> String {
 
 /// Runs `records` (values, `None` for a tombstone) of partition 0 from `offset` through a
 /// worker's decoding and changelog files, completes and commits them as checkpoint `id`.
-async fn checkpoint(
+pub(super) async fn checkpoint(
     c: &IcebergCommitter,
     job: &JobSpec,
     id: u64,
@@ -139,7 +139,7 @@ async fn complete(
 }
 
 /// The dimension table as iceberg's scan reads it: video_id → (title, duration_s, updated_at).
-async fn dimension(c: &IcebergCommitter) -> BTreeMap<String, (String, i64, i64)> {
+pub(super) async fn dimension(c: &IcebergCommitter) -> BTreeMap<String, (String, i64, i64)> {
     let (_, table) = c
         .tables
         .iter()
@@ -456,124 +456,4 @@ async fn a_rewrite_planned_on_a_table_compacted_since_is_planned_again() {
     let rows = dimension(&c).await;
     assert_eq!(rows.keys().collect::<Vec<_>>(), ["v1", "v2"]);
     assert_eq!(rows["v1"].0, "uno");
-}
-
-#[tokio::test]
-async fn compaction_folds_the_position_deletes_and_the_next_change_finds_its_row() {
-    let dir = tempfile::TempDir::new().expect("tempdir");
-    let c = committer(&dir).await;
-    let job = cdc_job();
-    let creates: Vec<Option<String>> = (0..20)
-        .map(|k| Some(change("c", &format!("v{k:02}"), "new", k, false)))
-        .collect();
-    checkpoint(&c, &job, 1, 0, &creates).await;
-    for (id, k) in [(2, 3), (3, 5), (4, 7)] {
-        let update = change("u", &format!("v{k:02}"), "updated", 100 + k, false);
-        checkpoint(&c, &job, id, 20 + id as i64, &[Some(update)]).await;
-    }
-    let delete = change("d", "v09", "new", 200, false);
-    checkpoint(&c, &job, 5, 30, &[Some(delete)]).await;
-    let before = dimension(&c).await;
-    assert_eq!(before.len(), 19);
-
-    let (_, table) = c
-        .tables
-        .iter()
-        .find(|(role, _)| *role == floe_common::config::SinkRole::Dimension)
-        .expect("a dimension table");
-    let files = |base: iceberg::table::Table| async move {
-        floe_table::position_deletes::LiveFiles::of(&base)
-            .await
-            .expect("live files")
-    };
-    let before_files = files(table.reload().await.expect("reload")).await;
-    assert_eq!(before_files.deletes.len(), 4, "one delete file per change");
-    let policy = floe_common::maintenance::MaintenancePolicy {
-        compact_min_files: 4,
-        ..Default::default()
-    };
-    let done = table
-        .compact_with_deletes(
-            &policy,
-            c.snapshot_commits.as_deref().expect("commits"),
-            false,
-        )
-        .await
-        .expect("compaction")
-        .expect("something to compact");
-    assert_eq!(done.files_rewritten, before_files.data.len());
-    let after_files = files(table.reload().await.expect("reload")).await;
-    assert!(after_files.deletes.is_empty(), "every delete folded in");
-    assert_eq!(dimension(&c).await, before, "the same rows");
-
-    // The key index is out of step with the compacted table: the next plan builds it again
-    // and its delete points into the compacted file.
-    checkpoint(
-        &c,
-        &job,
-        6,
-        40,
-        &[Some(change("u", "v03", "again", 300, false))],
-    )
-    .await;
-    let rows = dimension(&c).await;
-    assert_eq!(rows.len(), 19);
-    assert_eq!(rows["v03"].0, "again");
-    assert_eq!(rows["v05"].0, "updated");
-}
-
-/// Many checkpoints of creates, updates and deletes over a few keys, with the table
-/// maintenance the job runs beside them (expiry, manifest merges, compaction folding the
-/// deletes in) every other checkpoint: the dimension table stays the source's rows.
-#[tokio::test]
-async fn merge_on_read_stays_exact_through_maintenance() {
-    let dir = tempfile::TempDir::new().expect("tempdir");
-    let job = job_of(&format!(
-        "{}\n[job.sink.maintenance]\nevery_checkpoints = 7\nretain_last = 2\nmax_snapshots = 4\n\
-         max_manifests = 3\ncompact_min_files = 5\n",
-        include_str!("../../examples/dim_videos.toml").replace(
-            "table = \"dims.dim_videos\"",
-            "table = \"dims.dim_videos\"\nhistory_table = \"dims.dim_videos_history\"",
-        )
-    ));
-    let c = committer_of(&dir, job.clone()).await;
-    let mut source: BTreeMap<String, (String, i64)> = BTreeMap::new();
-    let mut seed = 7u64;
-    let mut next = |n: u64| {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 33) % n
-    };
-    let (mut lsn, mut offset) = (0i64, 0i64);
-    for id in 1..=60u64 {
-        let mut records = Vec::new();
-        for _ in 0..1 + next(60) {
-            lsn += 1;
-            let key = format!("v{}", next(300));
-            let op = match (source.contains_key(&key), next(4)) {
-                (false, _) => "c",
-                (true, 0) => "d",
-                (true, _) => "u",
-            };
-            let title = format!("t{lsn}");
-            if op == "d" {
-                let (old, _) = source.remove(&key).expect("a live key");
-                records.push(Some(change(op, &key, &old, lsn, false)));
-            } else {
-                source.insert(key.clone(), (title.clone(), lsn));
-                records.push(Some(change(op, &key, &title, lsn, false)));
-            }
-        }
-        let n = records.len() as i64;
-        checkpoint(&c, &job, id, offset, &records).await;
-        offset += n;
-        c.maintain().await;
-        let rows: BTreeMap<String, (String, i64)> = dimension(&c)
-            .await
-            .into_iter()
-            .map(|(k, (title, duration, _))| (k, (title, duration)))
-            .collect();
-        assert_eq!(rows, source, "after checkpoint {id}");
-    }
 }

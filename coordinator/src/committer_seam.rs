@@ -39,8 +39,15 @@ pub trait Committer: Send + Sync {
     /// Deletes checkpoints no restart needs any more.
     async fn cleanup(&self) -> Result<(), CommitterError>;
 
-    /// Maintains the job's tables when a run is due; their status after a run.
-    async fn maintain(&self) -> Option<Vec<TableStatus>>;
+    /// Starts maintenance of the job's tables when a run is due; called between two
+    /// checkpoints, with nothing planned and not yet committed.
+    async fn maintain(&self);
+
+    /// The tables' status as maintenance left it so far.
+    fn table_status(&self) -> Vec<TableStatus>;
+
+    /// Waits for a maintenance run in progress; the tables' status then.
+    async fn maintenance_finished(&self) -> Vec<TableStatus>;
 }
 
 #[async_trait]
@@ -78,7 +85,15 @@ impl Committer for IcebergCommitter {
         IcebergCommitter::cleanup(self).await
     }
 
-    async fn maintain(&self) -> Option<Vec<TableStatus>> {
-        IcebergCommitter::maintain(self).await
+    async fn maintain(&self) {
+        IcebergCommitter::maintain(self).await;
+    }
+
+    fn table_status(&self) -> Vec<TableStatus> {
+        IcebergCommitter::table_status(self)
+    }
+
+    async fn maintenance_finished(&self) -> Vec<TableStatus> {
+        IcebergCommitter::maintenance_finished(self).await
     }
 }

@@ -4,7 +4,6 @@
 #![allow(clippy::result_large_err)]
 
 pub mod assignment;
-mod background_compaction;
 pub mod checkpoint_trigger;
 pub mod committer;
 mod committer_rewrites;

@@ -128,6 +128,9 @@ pub struct IcebergTable {
     layout: TableLayout,
     /// The table as this process's last commit left it (`commit_base.rs`).
     pub(crate) last_committed: Arc<std::sync::Mutex<Option<Table>>>,
+    /// This process's commits to the table, the stream's and maintenance's, take turns: each
+    /// stages on the state the one before it left, so neither makes the other conflict.
+    pub(crate) commit_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl IcebergTable {
@@ -219,6 +222,7 @@ impl IcebergTable {
             layout: TableLayout::of_table(spec.name.clone(), &table)?,
             ident,
             last_committed: Default::default(),
+            commit_turn: Default::default(),
         })
     }
 

@@ -14,6 +14,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef};
 
+use crate::maintenance::DeleteCompactionCommitted;
 use crate::position_deletes::LiveFiles;
 use crate::{DataFileError, TableLayout};
 
@@ -94,6 +95,53 @@ impl KeyIndex {
             }
         }
         self.expected = live;
+    }
+
+    /// Moves the index past a merge-on-read compaction of the table it describes: the keys of
+    /// rewritten files go to their rows' new places. False (the next plan builds the index
+    /// again) when the index did not describe the table the compaction committed on, or the
+    /// moves are unknown.
+    pub fn follow_compaction(&mut self, committed: &DeleteCompactionCommitted) -> bool {
+        let Some(moves) = committed.moves.as_ref() else {
+            return false;
+        };
+        if !self.is_current_for(&committed.live_before) {
+            return false;
+        }
+        let rewritten: HashMap<&str, usize> =
+            moves.rewritten().enumerate().map(|(i, p)| (p, i)).collect();
+        let from: Vec<Option<usize>> = self
+            .files
+            .iter()
+            .map(|f| rewritten.get(f.as_str()).copied())
+            .collect();
+        let new: Vec<u32> = moves
+            .new_files()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|p| self.add_file(p))
+            .collect();
+        let mut lost = 0usize;
+        for (file, row) in self.rows.values_mut() {
+            let Some(Some(from)) = from.get(*file as usize) else {
+                continue;
+            };
+            match moves.moved(*from, i64::from(*row)) {
+                Some((to, pos)) => {
+                    *file = new[to];
+                    *row = pos as u32;
+                }
+                None => lost += 1,
+            }
+        }
+        if lost > 0 {
+            tracing::warn!(keys = lost, "keys of the index point at rows the compaction did not keep; the index is built again");
+            self.expected.clear();
+            return false;
+        }
+        self.expected.clone_from(&committed.live_after);
+        true
     }
 
     fn add_file(&mut self, path: String) -> u32 {

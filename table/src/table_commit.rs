@@ -335,6 +335,7 @@ impl IcebergTable {
         what: &str,
         plan: impl Fn(&Table) -> Result<Plan<'p>, TableError>,
     ) -> Result<Attempts, TableError> {
+        let _turn = self.commit_turn.lock().await;
         let base = self.base_for_commit().await?;
         let committed = match plan(&base)? {
             Plan::Done(outcome) => return Ok(Attempts::Done(outcome)),

@@ -95,9 +95,8 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
     if let Err(e) = ctx.committer.cleanup().await {
         tracing::warn!(error = %e, "checkpoint cleanup failed; will retry next checkpoint");
     }
-    if let Some(tables) = ctx.committer.maintain().await {
-        ctx.progress.tables = tables;
-    }
+    ctx.committer.maintain().await;
+    ctx.progress.tables = ctx.committer.table_status();
     ctx.restore = Some(restore_point(&manifest));
     ctx.failures_in_row = 0;
 

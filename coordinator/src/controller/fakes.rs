@@ -266,8 +266,14 @@ impl Committer for FakeCommitter {
         Ok(())
     }
 
-    async fn maintain(&self) -> Option<Vec<crate::table_maintenance::TableStatus>> {
-        None
+    async fn maintain(&self) {}
+
+    fn table_status(&self) -> Vec<crate::table_maintenance::TableStatus> {
+        Vec::new()
+    }
+
+    async fn maintenance_finished(&self) -> Vec<crate::table_maintenance::TableStatus> {
+        Vec::new()
     }
 }
 

@@ -4,14 +4,13 @@
 //! the table as it is when it lands: a file another writer removed meanwhile (a CDC rewrite,
 //! another engine's compaction) makes it conflict, and the next run plans again.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use floe_common::maintenance::MaintenancePolicy;
 use iceberg::spec::{DataFile, ManifestContentType, Operation};
 
 use crate::iceberg_table::{IcebergTable, TableError};
 use crate::overwrite_commit::{stage_change, Overwrite, SnapshotCommits};
-use crate::position_deletes::LiveFiles;
 
 /// Files at least this share of the target size are left as they are.
 const SMALL_SHARE: f64 = 0.75;
@@ -162,42 +161,18 @@ impl IcebergTable {
         })
     }
 
-    /// Commits `rewrite` as a `replace` snapshot through `via`, on the table as it is now. If
-    /// it cannot land, its new files are deleted again.
+    /// Commits `rewrite` as a `replace` snapshot through `via`, on the table as this process's
+    /// last commit left it. If it cannot land, its new files are deleted again.
     pub async fn commit_rewrite(
         &self,
         rewrite: &Overwrite,
         via: &SnapshotCommits,
     ) -> Result<(), TableError> {
-        self.commit_rewrite_knowing(rewrite, via, None).await
-    }
-
-    /// [`Self::commit_rewrite`] of a rewrite that applied the position deletes `known`: any
-    /// other live delete file makes it conflict.
-    pub(crate) async fn commit_rewrite_knowing(
-        &self,
-        rewrite: &Overwrite,
-        via: &SnapshotCommits,
-        known: Option<&HashSet<String>>,
-    ) -> Result<(), TableError> {
         let what = "committing a compaction";
         floe_common::failpoint::hit_counted("compaction-before-commit");
         let result = async {
-            let base = self.reload().await?;
-            if let Some(known) = known {
-                let live = LiveFiles::of(&base)
-                    .await
-                    .map_err(|e| self.maintenance_failed(what, e))?;
-                if live.deletes.iter().any(|d| !known.contains(d.file_path())) {
-                    return Err(self.maintenance_failed(
-                        what,
-                        iceberg::Error::new(
-                            iceberg::ErrorKind::CatalogCommitConflicts,
-                            "position deletes were added since it was planned; it is planned again",
-                        ),
-                    ));
-                }
-            }
+            let _turn = self.commit_turn.lock().await;
+            let base = self.base_for_commit().await?;
             let summary =
                 HashMap::from([(MAINTENANCE_PROPERTY.to_owned(), "compaction".to_owned())]);
             let staged = stage_change(&base, rewrite, Operation::Replace, summary, Vec::new())

@@ -4,8 +4,9 @@
 //! files pile up, every file they point into is rewritten, so that readers apply a bounded
 //! number of them.
 //!
-//! Planning is pure ([`plan_delete_compaction`]). The commit is refused when another writer
-//! added position deletes since the plan: their rows would come back in the rewritten files.
+//! Planning is pure ([`plan_delete_compaction`]). The files are written beside the stream and
+//! committed at a quiet point of the committer (`delete_compaction_commit.rs`), carrying over
+//! the deletes added meanwhile.
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,6 +15,7 @@ use floe_common::maintenance::MaintenancePolicy;
 use iceberg::spec::DataFile;
 
 use super::compaction::Compaction;
+use super::row_moves::RowMoves;
 use crate::iceberg_table::{IcebergTable, TableError};
 use crate::overwrite_commit::{Overwrite, SnapshotCommits};
 use crate::position_deletes::{DeletedRows, LiveFiles};
@@ -103,8 +105,27 @@ pub fn plan_delete_compaction(
     }
 }
 
+/// A merge-on-read compaction whose files are written, not committed yet.
+#[derive(Debug)]
+pub struct PreparedDeleteCompaction {
+    /// The rewritten data files and the dropped delete files, and the files written.
+    pub(crate) rewrite: Overwrite,
+    /// The delete files live when it was planned (all applied).
+    pub(crate) known: HashSet<String>,
+    /// Where the kept rows went; `None` when that cannot be told (a partitioned table).
+    pub(crate) moves: Option<RowMoves>,
+    pub(crate) done: Compaction,
+}
+
+impl PreparedDeleteCompaction {
+    /// What it rewrites and writes.
+    pub fn done(&self) -> Compaction {
+        self.done.clone()
+    }
+}
+
 impl IcebergTable {
-    /// Compacts the table as a merge-on-read table (see the module); `None` when there is
+    /// Compacts the table as a merge-on-read table (see the module) now; `None` when there is
     /// nothing to do. With `dry_run`, only plans.
     pub async fn compact_with_deletes(
         &self,
@@ -112,6 +133,24 @@ impl IcebergTable {
         via: &SnapshotCommits,
         dry_run: bool,
     ) -> Result<Option<Compaction>, TableError> {
+        let Some(prepared) = self.prepare_delete_compaction(policy, dry_run).await? else {
+            return Ok(None);
+        };
+        let done = prepared.done();
+        if !dry_run {
+            self.commit_delete_compaction(prepared, via).await?;
+        }
+        Ok(Some(done))
+    }
+
+    /// Plans a merge-on-read compaction on the table as it is and writes its files, beside
+    /// the stream; [`Self::commit_delete_compaction`] commits them. With `dry_run`, only plans
+    /// (and the result is not to be committed).
+    pub async fn prepare_delete_compaction(
+        &self,
+        policy: &MaintenancePolicy,
+        dry_run: bool,
+    ) -> Result<Option<PreparedDeleteCompaction>, TableError> {
         let base = self.reload().await?;
         let fail = |e| self.maintenance_failed("planning a compaction with deletes", e);
         let live = LiveFiles::of(&base).await.map_err(fail)?;
@@ -162,13 +201,20 @@ impl IcebergTable {
                 .sum(),
             files_written: 0,
         };
+        let known: HashSet<String> = targets.into_iter().map(|(path, _)| path).collect();
         if dry_run {
-            return Ok(Some(done));
+            return Ok(Some(PreparedDeleteCompaction {
+                rewrite: Overwrite::default(),
+                known,
+                moves: None,
+                done,
+            }));
         }
         let fail = |e: arrow_schema::ArrowError| {
             TableError::InvalidArgument(format!("compacting {}: {e}", self.ident))
         };
         let mut batches = Vec::new();
+        let mut read = Vec::new();
         for path in &plan.rewrite {
             let gone = deleted.get(path);
             let mut row = 0i64;
@@ -180,6 +226,10 @@ impl IcebergTable {
                 batches
                     .push(arrow_select::filter::filter_record_batch(&batch, &kept).map_err(fail)?);
             }
+            let gone: Vec<i64> = gone
+                .map(|g| g.iter().copied().collect())
+                .unwrap_or_default();
+            read.push((path.clone(), u64::try_from(row).unwrap_or(0), gone));
         }
         let rows =
             arrow_select::concat::concat_batches(&layout.arrow_schema(), &batches).map_err(fail)?;
@@ -194,10 +244,25 @@ impl IcebergTable {
             ..Default::default()
         };
         done.files_written = rewrite.added.len();
-        let known: HashSet<String> = targets.into_iter().map(|(path, _)| path).collect();
-        self.commit_rewrite_knowing(&rewrite, via, Some(&known))
-            .await?;
-        Ok(Some(done))
+        let moves = base
+            .metadata()
+            .default_partition_spec()
+            .is_unpartitioned()
+            .then(|| {
+                let written = rewrite
+                    .added
+                    .iter()
+                    .map(|f| (f.file_path().to_owned(), f.record_count()))
+                    .collect();
+                RowMoves::new(read, written)
+            })
+            .flatten();
+        Ok(Some(PreparedDeleteCompaction {
+            rewrite,
+            known,
+            moves,
+            done,
+        }))
     }
 }
 

@@ -61,10 +61,12 @@ impl IcebergTable {
         now_ms: i64,
         dry_run: bool,
     ) -> Result<Expiry, TableError> {
-        let base = self.reload().await?;
-        let heads = ref_heads(base.metadata())
+        // Planned on the table as it is, beside the stream's commits; committed in the table's
+        // commit turn on the state the last commit left.
+        let planned = self.reload().await?;
+        let heads = ref_heads(planned.metadata())
             .map_err(|e| self.maintenance_failed("reading the table's branches and tags", e))?;
-        let ids: Vec<i64> = snapshots_to_expire(&main_ancestry(&base), now_ms, policy)
+        let ids: Vec<i64> = snapshots_to_expire(&main_ancestry(&planned), now_ms, policy)
             .into_iter()
             .filter(|id| !heads.contains(id))
             .collect();
@@ -72,7 +74,7 @@ impl IcebergTable {
             return Ok(Expiry::default());
         }
         let expired: HashSet<i64> = ids.iter().copied().collect();
-        let mut files = unreferenced_after_expiry(&base, &expired)
+        let mut files = unreferenced_after_expiry(&planned, &expired)
             .await
             .map_err(|e| self.maintenance_failed("listing the files of expired snapshots", e))?;
         files.retain(|f| !protected.contains(f));
@@ -83,17 +85,38 @@ impl IcebergTable {
             });
         }
         let what = "expiring snapshots";
-        let tx = Transaction::new(&base);
-        // The cutoff at the start of time keeps every snapshot but the ones named.
-        let tx = tx
-            .expire_snapshots()
-            .expire_snapshot_ids(ids.iter().copied())
-            .expire_older_than_ms(i64::MIN)
-            .apply(tx)
-            .map_err(|e| self.maintenance_failed(what, e))?;
-        self.commit_transaction_pinned(what, &base, tx).await?;
+        {
+            let _turn = self.commit_turn.lock().await;
+            let base = self.base_for_commit().await?;
+            let heads = ref_heads(base.metadata()).map_err(|e| self.maintenance_failed(what, e))?;
+            // Commits since the plan only add snapshots; one that moved a branch onto an
+            // expiring snapshot (another engine's rollback) makes the run stop here.
+            if ids
+                .iter()
+                .any(|id| heads.contains(id) || base.metadata().snapshot_by_id(*id).is_none())
+            {
+                self.forget_base();
+                return Err(self.maintenance_failed(
+                    what,
+                    iceberg::Error::new(
+                        iceberg::ErrorKind::CatalogCommitConflicts,
+                        "the table moved under the expiry's plan; it is planned again",
+                    ),
+                ));
+            }
+            let tx = Transaction::new(&base);
+            // The cutoff at the start of time keeps every snapshot but the ones named.
+            let tx = tx
+                .expire_snapshots()
+                .expire_snapshot_ids(ids.iter().copied())
+                .expire_older_than_ms(i64::MIN)
+                .apply(tx)
+                .map_err(|e| self.maintenance_failed(what, e))?;
+            self.commit_transaction_pinned(what, &base, tx).await?;
+        }
         floe_common::failpoint::hit_counted("expiry-before-deletes");
-        self.delete_files(what, base.file_io(), files.clone()).await;
+        self.delete_files(what, planned.file_io(), files.clone())
+            .await;
         Ok(Expiry {
             snapshots: ids,
             files,

@@ -4,7 +4,7 @@
 //! reads a few manifests, not one per commit. The rows do not change: the merge commits a
 //! `replace` snapshot.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use iceberg::spec::{ManifestContentType, ManifestFile, ManifestWriterBuilder, Operation};
 use iceberg::{Error, ErrorKind};
@@ -35,22 +35,46 @@ pub struct ManifestMerge {
     pub bytes_written: u64,
 }
 
+/// The manifests a merge wrote, not committed yet.
+#[derive(Debug)]
+pub(crate) struct MergeWritten {
+    snapshot_id: i64,
+    commit: uuid::Uuid,
+    /// The manifests the written ones replace.
+    replaced: HashSet<String>,
+    pub(crate) written: Vec<ManifestFile>,
+}
+
 impl IcebergTable {
     /// Merges the current snapshot's small data manifests once it has more than
-    /// `max_manifests`, committing through `via` pinned to the state it read. With `dry_run`,
-    /// reports the counts and writes nothing.
+    /// `max_manifests`, committing through `via`. The merge is planned and written beside the
+    /// stream's commits and committed in the table's commit turn, on the state the last commit
+    /// left. With `dry_run`, reports the counts and writes nothing.
     pub async fn merge_manifests(
         &self,
         max_manifests: usize,
         via: &SnapshotCommits,
         dry_run: bool,
     ) -> Result<ManifestMerge, TableError> {
+        let (report, written) = self.write_merge(max_manifests, dry_run).await?;
+        if let Some(written) = written {
+            self.commit_merge(via, written).await?;
+        }
+        Ok(report)
+    }
+
+    /// Plans a merge on the table as it is and writes its manifests.
+    pub(crate) async fn write_merge(
+        &self,
+        max_manifests: usize,
+        dry_run: bool,
+    ) -> Result<(ManifestMerge, Option<MergeWritten>), TableError> {
         let what = "merging manifests";
         let fail = |e| self.maintenance_failed(what, e);
         let base = self.reload().await?;
         let md = base.metadata();
         let Some(current) = md.current_snapshot() else {
-            return Ok(ManifestMerge::default());
+            return Ok((ManifestMerge::default(), None));
         };
         let listed: Vec<ManifestFile> = base
             .manifest_list_reader(current)
@@ -65,23 +89,25 @@ impl IcebergTable {
             .filter(|m| m.content == ManifestContentType::Data)
             .count();
         if before <= max_manifests {
-            return Ok(ManifestMerge {
+            let report = ManifestMerge {
                 before,
                 after: before,
                 bytes_written: 0,
-            });
+            };
+            return Ok((report, None));
         }
-        let (small, mut kept): (Vec<ManifestFile>, Vec<ManifestFile>) =
-            listed.into_iter().partition(|m| {
+        let small: Vec<ManifestFile> = listed
+            .into_iter()
+            .filter(|m| {
                 m.content == ManifestContentType::Data && m.manifest_length < MERGED_MANIFEST_BYTES
-            });
+            })
+            .collect();
         // The manifests of single appends are merged on their own while that is enough, so
         // each run rewrites what was appended since the last one, not the whole table.
         let (fresh, merged): (Vec<ManifestFile>, Vec<ManifestFile>) = small
             .into_iter()
             .partition(|m| m.existing_files_count.unwrap_or(0) == 0);
         let to_merge = if fresh.len() >= 2 && before - fresh.len() < max_manifests {
-            kept.extend(merged);
             fresh
         } else {
             fresh.into_iter().chain(merged).collect()
@@ -91,31 +117,26 @@ impl IcebergTable {
             by_spec.entry(m.partition_spec_id).or_default().push(m);
         }
         let after = before - by_spec.values().map(|ms| ms.len() - 1).sum::<usize>();
-        if after == before {
-            return Ok(ManifestMerge {
+        if after == before || dry_run {
+            let report = ManifestMerge {
                 before,
                 after,
                 bytes_written: 0,
-            });
-        }
-        if dry_run {
-            return Ok(ManifestMerge {
-                before,
-                after,
-                bytes_written: 0,
-            });
+            };
+            return Ok((report, None));
         }
         let snapshot_id = fresh_snapshot_id(&base);
         let commit = uuid::Uuid::new_v4();
         let io = base.file_io();
         let schema = md.current_schema().clone();
-        let mut manifests = kept;
         let mut bytes_written = 0u64;
+        let mut merged_away = Vec::new();
+        let mut written = Vec::new();
         for (spec_id, group) in by_spec {
             if group.len() == 1 {
-                manifests.extend(group);
                 continue;
             }
+            merged_away.extend(group.iter().map(|m| m.manifest_path.clone()));
             let spec = md.partition_spec_by_id(spec_id).ok_or_else(|| {
                 fail(Error::new(
                     ErrorKind::DataInvalid,
@@ -150,10 +171,93 @@ impl IcebergTable {
                         .map_err(fail)?;
                 }
             }
-            let written = merged.write_manifest_file().await.map_err(fail)?;
-            bytes_written += u64::try_from(written.manifest_length).unwrap_or(0);
-            manifests.push(written);
+            let manifest = merged.write_manifest_file().await.map_err(fail)?;
+            bytes_written += u64::try_from(manifest.manifest_length).unwrap_or(0);
+            written.push(manifest);
         }
+        let report = ManifestMerge {
+            before,
+            after,
+            bytes_written,
+        };
+        let written = MergeWritten {
+            snapshot_id,
+            commit,
+            replaced: merged_away.into_iter().collect(),
+            written,
+        };
+        Ok((report, Some(written)))
+    }
+}
+
+impl IcebergTable {
+    /// Commits a merge written on an older state of the table: the current snapshot's
+    /// manifests with the replaced ones swapped for the written ones (those appended since
+    /// stay as they are), in a `replace` snapshot. Refused, its manifests deleted, if a
+    /// replaced manifest is no longer listed.
+    pub(crate) async fn commit_merge(
+        &self,
+        via: &SnapshotCommits,
+        merge: MergeWritten,
+    ) -> Result<(), TableError> {
+        let what = "committing a manifest merge";
+        let paths = merge
+            .written
+            .iter()
+            .map(|m| m.manifest_path.clone())
+            .collect();
+        let result = self.commit_merge_in_turn(what, via, merge).await;
+        if result.is_err() {
+            self.delete_files(what, &self.layout().file_io, paths).await;
+        }
+        result
+    }
+
+    async fn commit_merge_in_turn(
+        &self,
+        what: &str,
+        via: &SnapshotCommits,
+        merge: MergeWritten,
+    ) -> Result<(), TableError> {
+        let MergeWritten {
+            snapshot_id,
+            commit,
+            replaced,
+            written,
+        } = merge;
+        let fail = |e| self.maintenance_failed(what, e);
+        let _turn = self.commit_turn.lock().await;
+        let base = self.base_for_commit().await?;
+        let Some(current) = base.metadata().current_snapshot() else {
+            return Err(fail(Error::new(
+                ErrorKind::CatalogCommitConflicts,
+                "the table lost its snapshot since the merge was planned",
+            )));
+        };
+        let listed: Vec<ManifestFile> = base
+            .manifest_list_reader(current)
+            .load()
+            .await
+            .map_err(fail)?
+            .consume_entries()
+            .into_iter()
+            .collect();
+        let still_listed = listed
+            .iter()
+            .filter(|m| replaced.contains(&m.manifest_path))
+            .count();
+        if still_listed != replaced.len() || base.metadata().snapshot_by_id(snapshot_id).is_some() {
+            self.forget_base();
+            return Err(fail(Error::new(
+                ErrorKind::CatalogCommitConflicts,
+                "manifests the merge replaces changed since it was planned; it is planned again",
+            )));
+        }
+        let mut manifests: Vec<ManifestFile> = listed
+            .into_iter()
+            .filter(|m| !replaced.contains(&m.manifest_path))
+            .collect();
+        manifests.extend(written);
         let summary: HashMap<String, String> = current
             .summary()
             .additional_properties
@@ -174,11 +278,6 @@ impl IcebergTable {
         )
         .await
         .map_err(fail)?;
-        self.commit_staged_pinned(what, &base, via, staged).await?;
-        Ok(ManifestMerge {
-            before,
-            after,
-            bytes_written,
-        })
+        self.commit_staged_pinned(what, &base, via, staged).await
     }
 }

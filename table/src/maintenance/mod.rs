@@ -13,17 +13,23 @@
 
 mod compaction;
 mod delete_compaction;
+mod delete_compaction_commit;
 mod expire;
 mod manifest_merge;
 pub(crate) mod metadata_files;
 mod orphans;
 mod reachable;
+mod row_moves;
 
 pub use compaction::{plan_bins, Candidate, Compaction, MAINTENANCE_PROPERTY};
-pub use delete_compaction::{plan_delete_compaction, DataFileFacts, DeletePlan};
+pub use delete_compaction::{
+    plan_delete_compaction, DataFileFacts, DeletePlan, PreparedDeleteCompaction,
+};
+pub use delete_compaction_commit::DeleteCompactionCommitted;
 pub use expire::Expiry;
 pub use manifest_merge::ManifestMerge;
 pub use orphans::Orphans;
+pub use row_moves::RowMoves;
 
 use std::collections::HashSet;
 
@@ -158,7 +164,8 @@ impl IcebergTable {
         }
     }
 
-    /// Commits `tx`, planned on `base`, only if the table is still at `base`.
+    /// Commits `tx`, planned on `base`, only if the table is still at `base`. The caller holds
+    /// the table's commit turn; a failure makes the next commit reload.
     async fn commit_transaction_pinned(
         &self,
         what: &str,
@@ -169,14 +176,16 @@ impl IcebergTable {
             inner: self.catalog.clone(),
             base: base.clone(),
         };
-        let after = with_deadline(what, tx.commit(&pinned))
-            .await
-            .map_err(|e| self.maintenance_failed(what, e))?;
+        let after = with_deadline(what, tx.commit(&pinned)).await.map_err(|e| {
+            self.forget_base();
+            self.maintenance_failed(what, e)
+        })?;
         self.committed(base, &after).await;
         Ok(())
     }
 
-    /// Commits `staged`, planned on `base`, through `via`, only if the table is still at `base`.
+    /// Commits `staged`, planned on `base`, through `via`, only if the table is still at `base`
+    /// (as [`Self::commit_transaction_pinned`]).
     pub(crate) async fn commit_staged_pinned(
         &self,
         what: &str,
@@ -188,9 +197,10 @@ impl IcebergTable {
             via.commit(base, staged).await?;
             self.catalog.load_table(&self.ident).await
         };
-        let after = with_deadline(what, attempt)
-            .await
-            .map_err(|e| self.maintenance_failed(what, e))?;
+        let after = with_deadline(what, attempt).await.map_err(|e| {
+            self.forget_base();
+            self.maintenance_failed(what, e)
+        })?;
         self.committed(base, &after).await;
         Ok(())
     }
@@ -215,3 +225,5 @@ impl IcebergTable {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod turn_tests;

@@ -13,7 +13,7 @@ use crate::overwrite_commit::{Overwrite, SnapshotCommits, SqlCommits};
 use crate::table_commit::TableChange;
 use crate::test_support::{owner, scan_rows, sqlite_catalog, test_schema, two_day_batch};
 
-async fn setup(dir: &tempfile::TempDir) -> (IcebergTable, SnapshotCommits) {
+pub(super) async fn setup(dir: &tempfile::TempDir) -> (IcebergTable, SnapshotCommits) {
     let mut spec = test_schema("db.aging");
     spec.partition.clear();
     let table = IcebergTable::open_or_create(sqlite_catalog(dir).await, &spec)
@@ -28,7 +28,7 @@ async fn setup(dir: &tempfile::TempDir) -> (IcebergTable, SnapshotCommits) {
     (table, SnapshotCommits::Sql(sql))
 }
 
-async fn append(table: &IcebergTable, checkpoint: u64) {
+pub(super) async fn append(table: &IcebergTable, checkpoint: u64) {
     let files = table
         .layout()
         .write_data_files(two_day_batch())
