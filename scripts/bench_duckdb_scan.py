@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Times DuckDB's iceberg extension scanning Iceberg tables of a SQLite catalog.
 
-For `floe bench`'s CDC part: the dimension table after many checkpoints of changes against a
-table freshly written with the same rows. Prints one JSON object: per table, the best and
+For `floe bench`'s CDC and growth parts: a table after many checkpoints against a table freshly
+written with the same rows. Prints one JSON object: per table, the best and
 median wall time of `--runs` full scans (count, a sum and a max over every row) and the rows
 and data files the scan saw.
 
@@ -25,14 +25,16 @@ def main() -> int:
     p.add_argument("--catalog-name", default="floe")
     p.add_argument("--table", action="append", required=True)
     p.add_argument("--column", default="duration_s", help="a long column to sum")
+    p.add_argument("--max-column", default="title", help="a column to take the max of")
     p.add_argument("--runs", type=int, default=5)
     args = p.parse_args()
     con = duckdb_connect()
     out = {}
     for table in args.table:
         loc = local_path(sqlite_metadata_location(args.catalog_uri, args.catalog_name, table))
-        col = '"' + args.column.replace('"', '""') + '"'
-        query = f"SELECT count(*), sum({col}), max(title) FROM iceberg_scan(?)"
+        quoted = lambda c: '"' + c.replace('"', '""') + '"'
+        col, top = quoted(args.column), quoted(args.max_column)
+        query = f"SELECT count(*), sum({col}), max({top}) FROM iceberg_scan(?)"
         times = []
         rows = None
         for _ in range(args.runs):

@@ -102,7 +102,10 @@ impl TableLayout {
 
         if partition_spec.is_unpartitioned() {
             let mut writer = data_files.build(None).await.map_err(write_err)?;
-            writer.write(batch).await.map_err(write_err)?;
+            for slice in slices(&batch) {
+                writer.write(slice).await.map_err(write_err)?;
+                tokio::task::yield_now().await;
+            }
             writer.close().await.map_err(write_err)
         } else {
             let values = partition_value_columns(&batch, &schema, &partition_spec);
@@ -127,7 +130,10 @@ impl TableLayout {
                                 table: self.name.clone(),
                                 reason: "no partition key for a non-empty run of rows".into(),
                             })?;
-                        writer.write(key, part).await.map_err(write_err)?;
+                        for slice in slices(&part) {
+                            writer.write(key.clone(), slice).await.map_err(write_err)?;
+                            tokio::task::yield_now().await;
+                        }
                     }
                 }
                 None => {
@@ -274,4 +280,15 @@ fn partition_value_columns(
             transform.transform(batch.column(index).clone()).ok()
         })
         .collect()
+}
+
+/// Rows encoded between two yields to the runtime: a large write (a compaction's) shares its
+/// thread with the stream's tasks, and its files roll over at the target size.
+const WRITE_SLICE_ROWS: usize = 64 * 1024;
+
+/// `batch` in slices of at most [`WRITE_SLICE_ROWS`] rows.
+fn slices(batch: &RecordBatch) -> impl Iterator<Item = RecordBatch> + '_ {
+    (0..batch.num_rows())
+        .step_by(WRITE_SLICE_ROWS)
+        .map(|start| batch.slice(start, WRITE_SLICE_ROWS.min(batch.num_rows() - start)))
 }

@@ -32,6 +32,7 @@ pub mod iceberg_table;
 pub mod key_index;
 mod layout;
 pub mod maintenance;
+mod manifest_cache;
 pub mod overwrite_commit;
 mod pinned_catalog;
 pub mod position_deletes;

@@ -142,7 +142,7 @@ pub(crate) async fn stage_change(
                 manifests.push(listed);
                 continue;
             }
-            let manifest = listed.load_manifest(io).await?;
+            let manifest = crate::manifest_cache::load_manifest(&listed, io).await?;
             if data {
                 deletes_in_live += manifest
                     .entries()

@@ -47,7 +47,7 @@ impl LiveFiles {
         // Collected first: the list's own iterator is not `Send`, and commits run in tasks.
         let listed: Vec<_> = list.consume_entries().into_iter().collect();
         for manifest in listed {
-            let manifest = manifest.load_manifest(table.file_io()).await?;
+            let manifest = crate::manifest_cache::load_manifest(&manifest, table.file_io()).await?;
             for e in manifest.entries().iter().filter(|e| e.is_alive()) {
                 match e.data_file().content_type() {
                     DataContentType::Data => live.data.push(e.data_file().clone()),

@@ -22,19 +22,28 @@ impl TableLayout {
             reason,
         };
         let bytes = self.read_bytes(path).await?;
-        let options = ArrowReaderOptions::new().with_schema(self.arrow_schema());
-        let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
-            .map_err(|e| failed(e.to_string()))?;
-        if let Some(columns) = columns {
-            let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
-            builder = builder.with_projection(mask);
-        }
-        builder
-            .with_batch_size(64 * 1024)
-            .build()
+        let schema = self.arrow_schema();
+        let columns = columns.map(<[usize]>::to_vec);
+        // Decoded off the runtime's threads: a whole file is a long stretch of CPU.
+        let decode = move || {
+            let options = ArrowReaderOptions::new().with_schema(schema);
+            let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
+                .map_err(|e| e.to_string())?;
+            if let Some(columns) = columns {
+                let mask = ProjectionMask::roots(builder.parquet_schema(), columns);
+                builder = builder.with_projection(mask);
+            }
+            builder
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(|e| e.to_string())?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())
+        };
+        tokio::task::spawn_blocking(decode)
+            .await
             .map_err(|e| failed(e.to_string()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| failed(e.to_string()))
+            .map_err(failed)
     }
 
     /// The rows at `positions` (ascending) of the data file at `path`, in that order: only the

@@ -12,23 +12,28 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use arrow_array::RecordBatch;
-use floe_common::config::JobSpec;
 use floe_common::decode::{DecodedBatch, Decoder};
 use floe_common::window::WindowOperator;
 use floe_table::iceberg_table::IcebergTable;
-use floe_table::table_commit::JobOwner;
-use futures::TryStreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::engine::{checkpoint, decode_chunk, BenchSink, Records};
+use super::reader_scans::{duckdb_scans, fresh_copy, ScanColumns};
 use super::{bench_config_of, cpu_seconds, percentile, BenchArgs};
 
 const DIM_VIDEOS: &str = include_str!("../../../examples/dim_videos.toml");
 
 /// Changes per second the CDC flow should apply over a million keys.
 const TARGET_CHANGES_PER_S: f64 = 100_000.0;
+/// A restarted job applies changes again within this.
+const TARGET_RESTART_S: f64 = 30.0;
+
+/// The dimension table's columns DuckDB's scans sum and take the max of.
+const DIMENSION_COLUMNS: ScanColumns = ScanColumns {
+    sum: "duration_s",
+    max: "title",
+};
 
 /// A source table of `keys` rows and its change stream.
 struct Source {
@@ -124,7 +129,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     );
     let (mut wall_s, mut cpu_s) = (0.0, 0.0);
     let mut durations = Vec::new();
-    for n in 0..args.cdc_checkpoints {
+    for _ in 0..args.cdc_checkpoints {
         let mut input = Records::with_capacity(args.cdc_changes);
         for _ in 0..args.cdc_changes {
             let k = source.rng.random_range(0..args.cdc_keys);
@@ -135,9 +140,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
             op.apply(decode_chunk(&decoder, chunk, &mut batch), 0);
         }
         checkpoint_id += 1;
-        let last = n + 1 == args.cdc_checkpoints;
         let started = Instant::now();
-        checkpoint(&mut op, &sink, checkpoint_id, args.partitions, last).await?;
+        checkpoint(&mut op, &sink, checkpoint_id, args.partitions, false).await?;
         durations.push(started.elapsed());
         wall_s += wall.elapsed().as_secs_f64();
         cpu_s += cpu_seconds() - cpu;
@@ -145,9 +149,28 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     durations.sort();
     let changes = (args.cdc_checkpoints * args.cdc_changes) as f64;
 
+    // A restart: a new committer takes the job (fencing its tables), recovers, and commits one
+    // more checkpoint of changes, building its key index from the table on the way.
+    drop(sink);
+    let mut input = Records::with_capacity(args.cdc_changes);
+    for _ in 0..args.cdc_changes {
+        let k = source.rng.random_range(0..args.cdc_keys);
+        source.change(k, None, &mut input);
+    }
+    let started = Instant::now();
+    let sink = BenchSink::open(&cfg, &job).await?;
+    sink.committer.recover(false).await?;
+    for chunk in input.chunks(args.batch) {
+        op.apply(decode_chunk(&decoder, chunk, &mut batch), 0);
+    }
+    checkpoint_id += 1;
+    checkpoint(&mut op, &sink, checkpoint_id, args.partitions, true).await?;
+    let restart_to_first_commit_s = started.elapsed().as_secs_f64();
+    drop(sink);
+
     let catalog = crate::setup::catalog(&cfg).await?;
     let catalog_uri = format!("sqlite:///{}", dir.path().join("catalog.db").display());
-    let scan_before = duckdb_scans(&catalog_uri, &[&job.table.name])?;
+    let scan_before = duckdb_scans(&catalog_uri, &[&job.table.name], DIMENSION_COLUMNS)?;
     // What `floe maintain` does to the table: its position deletes folded into its files.
     let table = IcebergTable::open_or_create(catalog.clone(), &job.table).await?;
     let via = crate::setup::snapshot_commits(&cfg)
@@ -169,14 +192,18 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     let started = Instant::now();
     let compaction = table.compact(&job.maintenance, &via, false).await?;
     let compaction_s = started.elapsed().as_secs_f64();
-    let fresh = fresh_copy(catalog, &job).await?;
+    let fresh = fresh_copy(catalog, &job.table).await?;
     anyhow::ensure!(
         fresh.0 == source.rows,
         "the dimension table holds {} rows, the source table {}",
         fresh.0,
         source.rows
     );
-    let scans = duckdb_scans(&catalog_uri, &[&job.table.name, &fresh.1])?;
+    let scans = duckdb_scans(
+        &catalog_uri,
+        &[&job.table.name, &fresh.1],
+        DIMENSION_COLUMNS,
+    )?;
     Ok(serde_json::json!({
         "what": "Debezium changes: decode, changelog Parquet, last change per key, merge-on-read \
                  commit of the dimension table (position deletes through the key index); one \
@@ -191,6 +218,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
         "checkpoint_ms_p50": percentile(&durations, 0.5),
         "checkpoint_ms_p99": percentile(&durations, 0.99),
         "key_index_build_s": key_index_build_s,
+        "restart_to_first_commit_s": restart_to_first_commit_s,
+        "restart_to_first_commit_s_target": TARGET_RESTART_S,
         "duckdb_scan_before_compaction": scan_before,
         "compaction": {
             "seconds": compaction_s,
@@ -200,65 +229,4 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
         },
         "duckdb_scan": scans,
     }))
-}
-
-/// Writes the dimension table's rows into a new table in one commit; returns the row count and
-/// the new table's name.
-async fn fresh_copy(
-    catalog: Arc<dyn iceberg::Catalog>,
-    job: &JobSpec,
-) -> anyhow::Result<(usize, String)> {
-    let table = IcebergTable::open_or_create(catalog.clone(), &job.table).await?;
-    let batches: Vec<RecordBatch> = table
-        .reload()
-        .await?
-        .scan()
-        .build()?
-        .to_arrow()
-        .await?
-        .try_collect()
-        .await?;
-    let mut schema = job.table.clone();
-    schema.name = format!("{}_fresh", job.table.name);
-    let fresh = IcebergTable::open_or_create(catalog, &schema).await?;
-    let layout = fresh.layout();
-    let rows: Vec<RecordBatch> = batches
-        .iter()
-        .map(|b| RecordBatch::try_new(layout.arrow_schema(), b.columns().to_vec()))
-        .collect::<Result<_, _>>()?;
-    let all = arrow_select::concat::concat_batches(&layout.arrow_schema(), &rows)?;
-    let count = all.num_rows();
-    let files = layout.write_data_files(all).await?;
-    let owner = JobOwner {
-        job: "bench-fresh".into(),
-        epoch: 0,
-    };
-    fresh.commit(&owner, 1, files).await?;
-    Ok((count, schema.name))
-}
-
-/// DuckDB's scan times of `tables`, or why they were not measured.
-fn duckdb_scans(catalog_uri: &str, tables: &[&str]) -> anyhow::Result<serde_json::Value> {
-    let Some(python) = std::env::var_os("FLOE_PYTHON") else {
-        return Ok("not measured: set FLOE_PYTHON to the test venv's python \
-                   (scripts/bench.sh does)"
-            .into());
-    };
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_duckdb_scan.py");
-    let mut cmd = std::process::Command::new(python);
-    cmd.arg(&script).args(["--catalog-uri", catalog_uri]);
-    for t in tables {
-        cmd.args(["--table", t]);
-    }
-    let out = cmd
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
 }

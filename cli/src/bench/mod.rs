@@ -28,6 +28,7 @@ mod files;
 mod growth;
 mod latency;
 mod merge;
+mod reader_scans;
 mod rounds;
 mod scaling;
 

@@ -118,7 +118,9 @@ impl IcebergTable {
         let spec_id = md.default_partition_spec_id();
         let mut candidates = Vec::new();
         for listed in manifests.iter().filter(|m| m.partition_spec_id == spec_id) {
-            let manifest = listed.load_manifest(table.file_io()).await.map_err(fail)?;
+            let manifest = crate::manifest_cache::load_manifest(listed, table.file_io())
+                .await
+                .map_err(fail)?;
             for e in manifest.entries().iter().filter(|e| e.is_alive()) {
                 let file = e.data_file();
                 candidates.push(Candidate {

@@ -152,7 +152,9 @@ impl IcebergTable {
             )
             .build_v2_data();
             for listed in &group {
-                let manifest = listed.load_manifest(io).await.map_err(fail)?;
+                let manifest = crate::manifest_cache::load_manifest(listed, io)
+                    .await
+                    .map_err(fail)?;
                 for e in manifest.entries().iter().filter(|e| e.is_alive()) {
                     let missing = |what: &str| {
                         fail(Error::new(

@@ -40,7 +40,7 @@ pub(crate) async fn files_of<'a>(
         .collect();
     let per_manifest: Vec<Vec<String>> = futures::stream::iter(reads)
         .map(|(m, io)| async move {
-            let manifest = m.load_manifest(&io).await?;
+            let manifest = crate::manifest_cache::load_manifest(&m, &io).await?;
             Ok::<_, iceberg::Error>(
                 manifest
                     .entries()
