@@ -170,8 +170,29 @@ fn assert_bounded(scrape: &Scrape) {
     );
 }
 
+/// Job `job`'s mean commit duration between two scrapes (the histogram's sum over its count).
+fn commit_mean(from: &Scrape, to: &Scrape, job: &str) -> Option<f64> {
+    let value = |s: &Scrape, name: &str| -> f64 {
+        let prefix = format!("floe_commit_duration_seconds_{name}{{job_name=\"{job}\"}} ");
+        s.text
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    let count = value(to, "count") - value(from, "count");
+    (count > 0.0).then(|| (value(to, "sum") - value(from, "sum")) / count)
+}
+
+/// The scrape nearest after `from` + `secs` seconds.
+fn scrape_after(scrapes: &[Scrape], from: Instant, secs: u64) -> Option<&Scrape> {
+    scrapes
+        .iter()
+        .find(|s| s.at >= from + Duration::from_secs(secs))
+}
+
 /// Prints the commit p99 of each job in the first minute of the first run (`early`) and the
-/// last minute of the last (`late`). A figure, not a check: speed targets are the benches'.
+/// last minute of the last (`late`), and the first run's mean commit time in its second and
+/// last 30 s. Figures, not checks: speed targets are the benches'.
 fn report_commit_p99(early: &[Scrape], late: &[Scrape]) {
     let first = &early[0];
     let after_a_minute = early
@@ -186,10 +207,35 @@ fn report_commit_p99(early: &[Scrape], late: &[Scrape]) {
         .expect("a run longer than a minute");
     for job in JOBS {
         let p99 = |from, to| commit_quantile(from, to, job, 0.99).map_or(f64::NAN, |s| s * 1e3);
+        // The first minute closes no one-minute window yet: the second shows the gold job's
+        // commits with rows on a table still young.
+        let second_minute =
+            scrape_after(early, first.at, 120).map_or(f64::NAN, |to| p99(after_a_minute, to));
         eprintln!(
-            "[soak] {job}: commit p99 {:.1} ms in the first minute, {:.1} ms in the last",
+            "[soak] {job}: commit p99 {:.1} ms in the first minute, {second_minute:.1} ms in the second, {:.1} ms in the last",
             p99(first, after_a_minute),
             p99(a_minute_before, last)
+        );
+        let (Some(second_from), Some(second_to), Some(end)) = (
+            scrape_after(early, first.at, 30),
+            scrape_after(early, first.at, 60),
+            early.last(),
+        ) else {
+            continue;
+        };
+        let Some(last_from) = early
+            .iter()
+            .rev()
+            .find(|s| s.at + Duration::from_secs(30) <= end.at)
+        else {
+            continue;
+        };
+        let mean = |from, to| commit_mean(from, to, job).map_or(f64::NAN, |s| s * 1e3);
+        eprintln!(
+            "[soak] {job}: first run ({:.0} s): mean commit {:.1} ms in its second 30 s, {:.1} ms in its last 30 s",
+            (end.at - first.at).as_secs_f64(),
+            mean(second_from, second_to),
+            mean(last_from, end)
         );
     }
 }

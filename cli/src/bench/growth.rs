@@ -92,7 +92,7 @@ async fn one_run(args: &BenchArgs, maintained: bool) -> anyhow::Result<serde_jso
         }
         // At a real interval a run has `every_checkpoints` intervals to finish; back to back
         // checkpoints wait for it there, outside the commit times.
-        if maintained && id as u64 % job.maintenance.every_checkpoints == 0 {
+        if maintained && (id as u64).is_multiple_of(job.maintenance.every_checkpoints) {
             let waiting = std::time::Instant::now();
             sink.committer.maintenance_finished().await;
             maintenance_wait += waiting.elapsed();
