@@ -29,6 +29,8 @@ use floe_common::table_target::TableTarget;
 use floe_common::window::merge_closed;
 use floe_proto::{CheckpointAck, RestorePoint};
 use floe_storage::{CheckpointStore, StorageError};
+
+use crate::checkpoint_cleaner::{delete_subsumed, CheckpointCleaner};
 use floe_table::{rows, DataFileError};
 use iceberg::Catalog;
 
@@ -146,6 +148,29 @@ pub struct CommitReport {
     pub tables_already_committed: usize,
 }
 
+/// What committing one checkpoint did to one table.
+enum TableOutcome {
+    Committed {
+        rows: u64,
+    },
+    AlreadyCommitted,
+    /// A rewrite with nothing left to change.
+    Unchanged,
+}
+
+impl CommitReport {
+    fn add(&mut self, outcome: TableOutcome) {
+        match outcome {
+            TableOutcome::Committed { rows } => {
+                self.tables_committed += 1;
+                self.rows_committed += rows;
+            }
+            TableOutcome::AlreadyCommitted => self.tables_already_committed += 1,
+            TableOutcome::Unchanged => {}
+        }
+    }
+}
+
 /// Commits one job's checkpoints to its Iceberg tables.
 pub struct IcebergCommitter {
     pub(crate) job: Arc<JobSpec>,
@@ -154,7 +179,8 @@ pub struct IcebergCommitter {
     /// What workers need to write the data files of the tables they write.
     worker_targets: Vec<TableTarget>,
     pub(crate) store: CheckpointStore,
-    keep: usize,
+    /// Deletes the checkpoints newer ones subsumed, beside the commits.
+    cleaner: CheckpointCleaner,
     owner: JobOwner,
     /// Table commits tried again after a failure, since this committer opened.
     retries: std::sync::atomic::AtomicU64,
@@ -227,8 +253,8 @@ impl IcebergCommitter {
             worker_targets,
             retries: Default::default(),
             snapshot_commits,
+            cleaner: CheckpointCleaner::new(store.clone(), keep),
             store,
-            keep: keep.max(1),
             owner,
         })
     }
@@ -482,70 +508,38 @@ impl IcebergCommitter {
                 });
             }
         }
-        let mut committed_any = false;
-        for (role, table) in &self.tables {
-            let name = table.layout().name();
-            let Some(entry) = manifest.tables.iter().find(|e| e.table == name) else {
-                continue;
-            };
-            // After the first table: a crash here leaves the checkpoint half committed.
-            if committed_any {
-                failpoint::hit(
-                    "after-commit",
-                    manifest.checkpoint_id,
-                    manifest.tables.len(),
-                );
-            }
-            committed_any = true;
-            let entry = if role.rewrites() {
-                match self.current_rewrite(*role, table, entry, manifest).await? {
-                    Some(entry) => entry,
-                    None => continue,
-                }
-            } else {
-                entry.clone()
-            };
-            let files = table.layout().data_files_from_json(&entry.data_files)?;
-            let retried = || {
-                self.retries
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            };
-            let overwrite = if role.rewrites() {
-                Some(self.snapshot_commits.as_deref().ok_or_else(|| {
-                    CommitterError::NoOverwriteCommits {
-                        job: self.job.name.clone(),
-                    }
-                })?)
-            } else {
-                None
-            };
-            let removed: std::collections::BTreeSet<String> =
-                entry.removed.iter().cloned().collect();
-            let change = match overwrite {
-                Some(via) => TableChange::Overwrite {
-                    change: Overwrite {
-                        removed,
-                        added: files,
-                        deletes_in: entry.deletes_in.iter().cloned().collect(),
-                    },
-                    via,
-                },
-                None => TableChange::Append(files),
-            };
-            match table
-                .commit_change_observed(&self.owner, manifest.checkpoint_id, change, retried)
-                .await?
-            {
-                CommitOutcome::Committed { snapshot_id } => {
-                    tracing::debug!(table = %entry.table, checkpoint = manifest.checkpoint_id, snapshot_id, rows = entry.rows, "committed");
-                    report.tables_committed += 1;
-                    report.rows_committed += entry.rows;
-                }
-                CommitOutcome::AlreadyCommitted { last } => {
-                    tracing::info!(table = %entry.table, checkpoint = manifest.checkpoint_id, last, "already committed");
-                    report.tables_already_committed += 1;
-                }
-            }
+        let due: Vec<(SinkRole, &IcebergTable, &TableFiles)> = self
+            .tables
+            .iter()
+            .filter_map(|(role, table)| {
+                let name = table.layout().name();
+                let entry = manifest.tables.iter().find(|e| e.table == name)?;
+                Some((*role, table, entry))
+            })
+            .collect();
+        // The first table alone, then the others side by side: each table keeps its own
+        // marker, so a crash between any two leaves a checkpoint that restarts finish.
+        let (first, others) = due
+            .split_first()
+            .map_or((None, &[][..]), |(f, o)| (Some(f), o));
+        if let Some((role, table, entry)) = first {
+            report.add(self.commit_table(*role, table, entry, manifest).await?);
+        }
+        if !others.is_empty() {
+            failpoint::hit(
+                "after-commit",
+                manifest.checkpoint_id,
+                manifest.tables.len(),
+            );
+        }
+        let outcomes = futures::future::join_all(
+            others
+                .iter()
+                .map(|(role, table, entry)| self.commit_table(*role, table, entry, manifest)),
+        )
+        .await;
+        for outcome in outcomes {
+            report.add(outcome?);
         }
         if let Ok(mut uncommitted) = self.uncommitted.lock() {
             if uncommitted
@@ -566,20 +560,76 @@ impl IcebergCommitter {
         Ok(report)
     }
 
-    /// Deletes checkpoints older than the newest `keep` complete ones (incomplete attempts
-    /// among them too: a zombie's attempt is never deleted while it could still complete).
+    /// Commits `entry`, checkpoint `manifest`'s files of `table`, unless the table has it.
+    async fn commit_table(
+        &self,
+        role: SinkRole,
+        table: &IcebergTable,
+        entry: &TableFiles,
+        manifest: &CheckpointManifest,
+    ) -> Result<TableOutcome, CommitterError> {
+        let entry = if role.rewrites() {
+            match self.current_rewrite(role, table, entry, manifest).await? {
+                Some(entry) => entry,
+                None => return Ok(TableOutcome::Unchanged),
+            }
+        } else {
+            entry.clone()
+        };
+        let files = table.layout().data_files_from_json(&entry.data_files)?;
+        let retried = || {
+            self.retries
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        let removed: std::collections::BTreeSet<String> = entry.removed.iter().cloned().collect();
+        let change = if role.rewrites() {
+            let via = self.snapshot_commits.as_deref().ok_or_else(|| {
+                CommitterError::NoOverwriteCommits {
+                    job: self.job.name.clone(),
+                }
+            })?;
+            TableChange::Overwrite {
+                change: Overwrite {
+                    removed,
+                    added: files,
+                    deletes_in: entry.deletes_in.iter().cloned().collect(),
+                },
+                via,
+            }
+        } else {
+            TableChange::Append(files)
+        };
+        Ok(
+            match table
+                .commit_change_observed(&self.owner, manifest.checkpoint_id, change, retried)
+                .await?
+            {
+                CommitOutcome::Committed { snapshot_id } => {
+                    tracing::debug!(table = %entry.table, checkpoint = manifest.checkpoint_id, snapshot_id, rows = entry.rows, "committed");
+                    TableOutcome::Committed { rows: entry.rows }
+                }
+                CommitOutcome::AlreadyCommitted { last } => {
+                    tracing::info!(table = %entry.table, checkpoint = manifest.checkpoint_id, last, "already committed");
+                    TableOutcome::AlreadyCommitted
+                }
+            },
+        )
+    }
+
+    /// Deletes checkpoints older than the newest `keep` complete ones, now.
     pub async fn cleanup(&self) -> Result<(), CommitterError> {
-        let listing = self.store.list().await?;
-        let mut complete: Vec<u64> = listing.complete.iter().map(|c| c.id).collect();
-        complete.dedup();
-        if complete.len() <= self.keep {
-            return Ok(());
-        }
-        let oldest_kept = complete[complete.len() - self.keep];
-        for id in listing.all.iter().filter(|id| **id < oldest_kept) {
-            self.store.delete_checkpoint(*id).await?;
-        }
-        Ok(())
+        Ok(delete_subsumed(&self.store, self.cleaner.keep()).await?)
+    }
+
+    /// Starts deleting the checkpoints older than the newest `keep` complete ones, unless a
+    /// pass is still going; no commit waits for it.
+    pub fn start_cleanup(&self) {
+        self.cleaner.start();
+    }
+
+    /// Waits for a cleanup pass in progress to end.
+    pub async fn cleanup_finished(&self) {
+        self.cleaner.finished().await;
     }
 }
 

@@ -36,8 +36,11 @@ pub trait Committer: Send + Sync {
     /// Commits a complete checkpoint to every table that does not have it yet.
     async fn commit(&self, manifest: &CheckpointManifest) -> Result<CommitReport, CommitterError>;
 
-    /// Deletes checkpoints no restart needs any more.
-    async fn cleanup(&self) -> Result<(), CommitterError>;
+    /// Starts deleting checkpoints no restart needs any more, beside the next commits.
+    fn start_cleanup(&self);
+
+    /// Waits for a cleanup started before to end.
+    async fn cleanup_finished(&self);
 
     /// Starts maintenance of the job's tables when a run is due; called between two
     /// checkpoints, with nothing planned and not yet committed.
@@ -81,8 +84,12 @@ impl Committer for IcebergCommitter {
         IcebergCommitter::commit(self, manifest).await
     }
 
-    async fn cleanup(&self) -> Result<(), CommitterError> {
-        IcebergCommitter::cleanup(self).await
+    fn start_cleanup(&self) {
+        IcebergCommitter::start_cleanup(self);
+    }
+
+    async fn cleanup_finished(&self) {
+        IcebergCommitter::cleanup_finished(self).await;
     }
 
     async fn maintain(&self) {

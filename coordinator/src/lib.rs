@@ -4,6 +4,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod assignment;
+pub mod checkpoint_cleaner;
 pub mod checkpoint_trigger;
 pub mod committer;
 mod committer_rewrites;

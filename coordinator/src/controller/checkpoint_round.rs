@@ -73,9 +73,7 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
     // With a commit interval, a checkpoint between two commits hands its files to the next
     // (`deferred_commits.rs`); the last one of a run is always committed.
     if !(finished || ctx.stop_requested() || ctx.commit_due()) {
-        if let Err(e) = ctx.committer.cleanup().await {
-            tracing::warn!(error = %e, "checkpoint cleanup failed; will retry next checkpoint");
-        }
+        ctx.committer.start_cleanup();
         ctx.restore = Some(restore_point(&manifest));
         ctx.failures_in_row = 0;
         ctx.summary.checkpoint_durations.push(started.elapsed());
@@ -92,9 +90,7 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
         .await
         .map_err(|e| RoundError::Committer(Box::new(e)))?;
     ctx.last_commit = Some(tokio::time::Instant::now());
-    if let Err(e) = ctx.committer.cleanup().await {
-        tracing::warn!(error = %e, "checkpoint cleanup failed; will retry next checkpoint");
-    }
+    ctx.committer.start_cleanup();
     ctx.committer.maintain().await;
     ctx.progress.tables = ctx.committer.table_status();
     ctx.restore = Some(restore_point(&manifest));

@@ -262,9 +262,9 @@ impl Committer for FakeCommitter {
         })
     }
 
-    async fn cleanup(&self) -> Result<(), CommitterError> {
-        Ok(())
-    }
+    fn start_cleanup(&self) {}
+
+    async fn cleanup_finished(&self) {}
 
     async fn maintain(&self) {}
 
