@@ -38,9 +38,10 @@ pub struct GenArgs {
     /// Event time of the first event (epoch ms); default: now.
     #[arg(long)]
     pub start_ms: Option<i64>,
-    /// Event time between consecutive events, in microseconds.
-    #[arg(long, default_value_t = 1_000)]
-    pub step_us: i64,
+    /// Event time between consecutive events, in microseconds; default: with `--rate`, one
+    /// second over the rate, so that event time follows the clock; without, 1 ms.
+    #[arg(long)]
+    pub step_us: Option<i64>,
     /// Create the topic with this many partitions first (if it does not exist yet).
     #[arg(long)]
     pub partitions: Option<i32>,
@@ -72,7 +73,10 @@ pub async fn gen(args: GenArgs) -> anyhow::Result<()> {
 /// The event times of `args`' events, in order.
 fn event_times(args: &GenArgs) -> impl Iterator<Item = i64> {
     let start_ms = args.start_ms.unwrap_or_else(wall_clock_ms);
-    let step_us = args.step_us;
+    let step_us = args.step_us.unwrap_or(match args.rate {
+        0 => 1_000,
+        rate => (1_000_000 / rate).max(1) as i64,
+    });
     (0..args.events as i64).map(move |i| start_ms + (i * step_us) / 1000)
 }
 
@@ -131,4 +135,41 @@ pub fn produce(args: &GenArgs) -> anyhow::Result<()> {
         args.events as f64 / secs.max(1e-9)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        gen: GenArgs,
+    }
+
+    fn args(flags: &[&str]) -> GenArgs {
+        let argv = ["gen", "--brokers", "b", "--start-ms", "0"];
+        Cli::parse_from(argv.iter().chain(flags)).gen
+    }
+
+    /// At `--rate R`, R events span one second of event time, as they span one of the clock.
+    #[test]
+    fn event_time_follows_the_clock_at_a_rate() {
+        let times: Vec<i64> = event_times(&args(&["--rate", "2000", "--events", "2001"])).collect();
+        assert_eq!(times.last(), Some(&1_000));
+        let unpaced: Vec<i64> = event_times(&args(&["--events", "1001"])).collect();
+        assert_eq!(unpaced.last(), Some(&1_000));
+        let stepped: Vec<i64> = event_times(&args(&[
+            "--rate",
+            "2000",
+            "--step-us",
+            "1000",
+            "--events",
+            "2001",
+        ]))
+        .collect();
+        assert_eq!(stepped.last(), Some(&2_000));
+    }
 }

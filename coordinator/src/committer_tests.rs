@@ -264,6 +264,43 @@ async fn a_renamed_sink_does_not_block_recovery() {
     );
 }
 
+/// A complete checkpoint whose file was deleted is refused at recovery, naming the file, and
+/// no table gets a snapshot naming a file no reader can open.
+#[tokio::test]
+async fn recovery_refuses_a_checkpoint_whose_file_is_gone() {
+    let fx = Fixture::new().await;
+    let first = fx.committer(job(), "store").await;
+    let manifest = first
+        .complete(1, vec![ack(&first, &job(), 1, 1).await], 70_000)
+        .await
+        .expect("complete");
+    let dead_letters = &first.tables[DEAD_LETTERS].1;
+    let entry = manifest
+        .tables
+        .iter()
+        .find(|t| t.table == dead_letters.layout().name())
+        .expect("dead letters in the manifest");
+    let files = dead_letters
+        .layout()
+        .data_files_from_json(&entry.data_files)
+        .expect("files");
+    let gone = files[0].file_path().to_owned();
+    std::fs::remove_file(gone.trim_start_matches("file://")).expect("delete the file");
+
+    let second = fx.committer(job(), "store").await;
+    let err = second.recover(false).await.expect_err("a file is gone");
+    assert!(
+        matches!(&err, CommitterError::MissingFile { checkpoint: 1, file, .. } if *file == gone),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&gone), "{err}");
+    assert_eq!(
+        rows(&second).await,
+        [0, 0, 0],
+        "no table took the checkpoint"
+    );
+}
+
 #[tokio::test]
 async fn state_of_a_changed_job_is_not_restored() {
     let fx = Fixture::new().await;

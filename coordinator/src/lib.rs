@@ -7,6 +7,7 @@ pub mod assignment;
 pub mod checkpoint_cleaner;
 pub mod checkpoint_trigger;
 pub mod committer;
+mod committer_recovery;
 mod committer_rewrites;
 pub mod committer_seam;
 pub mod controller;

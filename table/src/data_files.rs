@@ -227,6 +227,28 @@ impl TableLayout {
             })
             .collect()
     }
+
+    /// The first of `files` the table's storage no longer holds, if any.
+    pub async fn first_missing<'a>(
+        &self,
+        files: &'a [DataFile],
+    ) -> Result<Option<&'a str>, DataFileError> {
+        for file in files {
+            let path = file.file_path();
+            let exists = self
+                .file_io
+                .exists(path)
+                .await
+                .map_err(|e| DataFileError::Read {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?;
+            if !exists {
+                return Ok(Some(path));
+            }
+        }
+        Ok(None)
+    }
 }
 
 fn is_utc(tz: &str) -> bool {

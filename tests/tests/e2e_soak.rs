@@ -278,7 +278,9 @@ fn soak_two_thousand_checkpoints_with_default_maintenance_on_s3() {
             std::thread::spawn(move || {
                 let kafka = Kafka::connect(&brokers);
                 let (mut events_out, mut changes_out) = (Vec::new(), Vec::new());
-                // Every record is produced: the two lists in as many slices each.
+                // Every record is produced: the two lists in as many slices each, paced to
+                // outlast the run (~330 s here), so that its last minute streams as its first
+                // does; what is left when it stops follows at once.
                 let chunks = 400;
                 let slice = |records: &[Record], i: usize| -> Vec<Record> {
                     let (from, to) = (records.len() * i / chunks, records.len() * (i + 1) / chunks);
@@ -288,16 +290,21 @@ fn soak_two_thousand_checkpoints_with_default_maintenance_on_s3() {
                     events_out.extend(kafka.produce(&topic, &slice(&events, i)));
                     changes_out.extend(kafka.produce(&cdc_topic, &slice(&change_records, i)));
                     if !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(500));
+                        std::thread::sleep(Duration::from_millis(1_000));
                     }
                 }
-                (events_out, changes_out)
+                let outlasted_the_run = stop.load(Ordering::Relaxed);
+                (events_out, changes_out, outlasted_the_run)
             })
         };
         // Each run's counters start at zero: 2 x HALF checkpoints in all.
         let scrapes = stream_for(&mut job, &metrics, HALF);
         stop.store(true, Ordering::Relaxed);
-        let (events_out, changes_out) = producer.join().expect("producer thread");
+        let (events_out, changes_out, outlasted_the_run) =
+            producer.join().expect("producer thread");
+        if !outlasted_the_run {
+            eprintln!("[soak] note: the producer ran out before the run ended; its last minute had no new records");
+        }
         log.extend(events_out);
         counts.add(&changes_out);
         eprintln!(

@@ -54,7 +54,7 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
         seed: 42,
         disorder_ms: 5_000,
         start_ms: Some(1_767_225_600_000),
-        step_us: 1_000,
+        step_us: Some(1_000),
         partitions: None,
     };
     eprintln!("producing {} events to {topic}…", args.broker_events);
