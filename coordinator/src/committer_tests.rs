@@ -55,6 +55,17 @@ impl Fixture {
         .await
         .expect("open committer")
     }
+
+    /// The example job's committer on store `store`, with checkpoint 1 complete (one ack)
+    /// and not committed.
+    async fn completed_first(&self, store: &str) -> (IcebergCommitter, CheckpointManifest) {
+        let first = self.committer(job(), store).await;
+        let manifest = first
+            .complete(1, vec![ack(&first, &job(), 1, 1).await], 70_000)
+            .await
+            .expect("complete");
+        (first, manifest)
+    }
 }
 
 /// An ack with one closed window (two keys), and one late event and one dead letter written as
@@ -218,11 +229,7 @@ async fn a_half_committed_checkpoint_is_finished_once_and_side_tables_go_first()
 #[tokio::test]
 async fn a_replaced_or_emptied_store_is_refused_unless_starting_over() {
     let fx = Fixture::new().await;
-    let first = fx.committer(job(), "store").await;
-    let manifest = first
-        .complete(1, vec![ack(&first, &job(), 1, 1).await], 70_000)
-        .await
-        .expect("complete");
+    let (first, manifest) = fx.completed_first("store").await;
     first.commit(&manifest).await.expect("commit");
 
     let fresh = fx.committer(job(), "another-store").await;
@@ -247,11 +254,7 @@ async fn a_replaced_or_emptied_store_is_refused_unless_starting_over() {
 #[tokio::test]
 async fn a_renamed_sink_does_not_block_recovery() {
     let fx = Fixture::new().await;
-    let first = fx.committer(job(), "store").await;
-    first
-        .complete(1, vec![ack(&first, &job(), 1, 1).await], 70_000)
-        .await
-        .expect("complete");
+    fx.completed_first("store").await;
     let mut renamed = job();
     renamed.dead_letter_table.name = "gold.renamed_dead_letters".into();
     let second = fx.committer(renamed, "store").await;
@@ -269,11 +272,7 @@ async fn a_renamed_sink_does_not_block_recovery() {
 #[tokio::test]
 async fn recovery_refuses_a_checkpoint_whose_file_is_gone() {
     let fx = Fixture::new().await;
-    let first = fx.committer(job(), "store").await;
-    let manifest = first
-        .complete(1, vec![ack(&first, &job(), 1, 1).await], 70_000)
-        .await
-        .expect("complete");
+    let (first, manifest) = fx.completed_first("store").await;
     let dead_letters = &first.tables[DEAD_LETTERS].1;
     let entry = manifest
         .tables
@@ -304,11 +303,7 @@ async fn recovery_refuses_a_checkpoint_whose_file_is_gone() {
 #[tokio::test]
 async fn state_of_a_changed_job_is_not_restored() {
     let fx = Fixture::new().await;
-    let first = fx.committer(job(), "store").await;
-    let manifest = first
-        .complete(1, vec![ack(&first, &job(), 1, 1).await], 70_000)
-        .await
-        .expect("complete");
+    let (first, manifest) = fx.completed_first("store").await;
     first.commit(&manifest).await.expect("commit");
 
     let mut changed = job();

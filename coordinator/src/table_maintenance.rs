@@ -424,7 +424,13 @@ pub async fn pending_files(
 ) -> Result<HashSet<String>, CommitterError> {
     let mut files = HashSet::new();
     for at in store.list().await?.complete {
-        let manifest = store.get_manifest(at).await?;
+        let manifest = match store.get_manifest(at).await {
+            Ok(manifest) => manifest,
+            // Deleted since the listing: a newer complete checkpoint subsumed it, and its files
+            // are committed or carried into that one's manifest.
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e.into()),
+        };
         for entry in &manifest.tables {
             let Some(table) = tables.iter().find(|t| t.layout().name() == entry.table) else {
                 continue;

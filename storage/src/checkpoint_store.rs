@@ -45,6 +45,19 @@ pub enum StorageError {
     },
 }
 
+impl StorageError {
+    /// The object asked for is not there (deleted meanwhile, or never written).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Self::Store {
+                source: object_store::Error::NotFound { .. },
+                ..
+            }
+        )
+    }
+}
+
 /// Reads and writes one job's checkpoints.
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
@@ -430,6 +443,9 @@ mod tests {
         ));
         store.delete_checkpoint(1).await.unwrap();
         assert_eq!(store.list().await.unwrap().all, [2]);
+        // A manifest deleted after a listing named it is told from a store that failed.
+        let gone = store.get_manifest(at(1, 1)).await.unwrap_err();
+        assert!(gone.is_not_found(), "{gone}");
         // No empty directory is left behind: every listing walks what is there.
         let empty: Vec<String> = walk_dirs(dir.path())
             .into_iter()

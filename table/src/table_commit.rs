@@ -335,8 +335,11 @@ impl IcebergTable {
         what: &str,
         plan: impl Fn(&Table) -> Result<Plan<'p>, TableError>,
     ) -> Result<Attempts, TableError> {
+        let asked = std::time::Instant::now();
         let _turn = self.commit_turn.lock().await;
+        let turn_wait = asked.elapsed();
         let base = self.base_for_commit().await?;
+        let based = asked.elapsed();
         let committed = match plan(&base)? {
             Plan::Done(outcome) => return Ok(Attempts::Done(outcome)),
             Plan::Commit(tx) => {
@@ -363,6 +366,15 @@ impl IcebergTable {
         match committed {
             Ok(committed) => {
                 self.committed(&base, &committed).await;
+                let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+                tracing::debug!(
+                    table = %self.ident,
+                    what,
+                    turn_wait_ms = ms(turn_wait),
+                    base_ms = ms(based - turn_wait),
+                    commit_ms = ms(asked.elapsed() - based),
+                    "table commit"
+                );
                 Ok(Attempts::Committed(committed))
             }
             Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {

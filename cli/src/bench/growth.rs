@@ -172,7 +172,7 @@ async fn sample(
 }
 
 /// Bytes and files under `dir`.
-fn dir_size(dir: &Path) -> (u64, u64) {
+pub(super) fn dir_size(dir: &Path) -> (u64, u64) {
     let mut total = (0, 0);
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();

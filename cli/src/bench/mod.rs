@@ -16,6 +16,8 @@
 //!   of its table against a freshly written one;
 //! - [`growth`]: the Bronze job over many commits, with and without table maintenance: commit
 //!   time, metadata size and file counts as history grows;
+//! - [`interval_growth`]: the Bronze job live at 250 ms checkpoints for minutes, with the
+//!   default maintenance: its mean commit time early and late, its metadata beside its data;
 //! - [`merge`]: one window's partials from several workers through Arrow IPC and the
 //!   committer's merge, at `--merge-keys` keys.
 
@@ -26,6 +28,7 @@ mod cdc;
 mod engine;
 mod files;
 mod growth;
+mod interval_growth;
 mod latency;
 mod merge;
 mod reader_scans;
@@ -119,6 +122,12 @@ pub struct BenchArgs {
     /// Run the growth bench with maintenance only, not also without it.
     #[arg(long)]
     growth_skip_unmaintained: bool,
+    /// Seconds the interval growth bench runs the Bronze job live (0 skips it).
+    #[arg(long, default_value_t = 300)]
+    interval_growth_secs: u64,
+    /// Events per second of the interval growth bench's generator.
+    #[arg(long, default_value_t = 8_000)]
+    interval_growth_rate: u64,
     /// Runtime threads of each worker process in the scaling runs (0: as many as cores).
     #[arg(long, default_value_t = 1)]
     worker_threads: usize,
@@ -152,6 +161,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.growth_commits > 0 {
         results.insert("growth".into(), growth::run(&args).await?);
+    }
+    if args.interval_growth_secs > 0 {
+        results.insert("interval_growth".into(), interval_growth::run(&args).await?);
     }
     match &args.brokers {
         Some(brokers) => {
