@@ -6,9 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floe_coordinator::job::{run_job, JobOptions, JobProgress};
-use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
+use floe_coordinator::job::JobOptions;
+use tokio::sync::mpsc;
 
 use super::{bench_config_of, BenchArgs};
 
@@ -41,31 +40,19 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     let cfg = bench_config_of(&text, dir.path(), None)?;
     let job = Arc::new(cfg.jobs[0].clone());
     let catalog = crate::setup::catalog(&cfg).await?;
-    let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
     let (notices_tx, mut notices) = mpsc::unbounded_channel();
     let options = JobOptions {
         commit_notices: Some(notices_tx),
         snapshot_commits: crate::setup::snapshot_commits(&cfg).await?,
         ..JobOptions::new(&cfg)
     };
-    let workers = super::bench_workers(args, &store);
-    let stop = CancellationToken::new();
-    let (progress, _) = watch::channel(JobProgress::default());
     let run_for = Duration::from_secs(args.interval_growth_secs);
     eprintln!(
         "interval growth: the Bronze job at 250 ms checkpoints, {} events/s, for {} s…",
         args.interval_growth_rate, args.interval_growth_secs
     );
     let started = Instant::now();
-    let job_task = tokio::spawn(run_job(
-        job.clone(),
-        catalog,
-        store,
-        options,
-        workers,
-        stop.clone(),
-        progress,
-    ));
+    let (stop, job_task) = super::spawn_live_job(args, &cfg, catalog, options)?;
     // (seconds since the start, commit milliseconds, rows) of every commit.
     let mut commits: Vec<(f64, f64, u64)> = Vec::new();
     while started.elapsed() < run_for {

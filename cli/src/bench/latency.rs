@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use floe_coordinator::job::{run_job, CommitNotice, JobOptions, JobProgress};
+use floe_coordinator::job::{CommitNotice, JobOptions};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
-use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
 
 use super::{bench_config, create_topic, BenchArgs};
 use crate::generator::{send, ContentEvents};
@@ -30,28 +29,15 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
     create_topic(brokers, &topic, args.partitions).await?;
     let dir = tempfile::tempdir()?;
     let cfg = bench_config(dir.path(), Some((brokers, &topic)))?;
-    let job = Arc::new(cfg.jobs[0].clone());
-    let window = job.window;
+    let window = cfg.jobs[0].window;
     let catalog = crate::setup::catalog(&cfg).await?;
-    let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
     let (notices_tx, mut notices) = mpsc::unbounded_channel();
     let options = JobOptions {
         commit_notices: Some(notices_tx),
         ..JobOptions::new(&cfg)
     };
-    let workers = super::bench_workers(args, &store);
-    let stop = CancellationToken::new();
-    let (progress, _) = watch::channel(JobProgress::default());
     let started = Instant::now();
-    let job_task = tokio::spawn(run_job(
-        job,
-        catalog,
-        store,
-        options,
-        workers,
-        stop.clone(),
-        progress,
-    ));
+    let (stop, job_task) = super::spawn_live_job(args, &cfg, catalog, options)?;
 
     eprintln!(
         "latency run: {} events/s for {} s with event time = wall clock…",

@@ -229,6 +229,36 @@ fn bench_storage(dir: &Path) -> Overrides {
     }
 }
 
+/// A bench's job running live on one in-process worker, until the token it returns is
+/// cancelled; its commits are told on `options.commit_notices`.
+fn spawn_live_job(
+    args: &BenchArgs,
+    cfg: &ValidatedConfig,
+    catalog: std::sync::Arc<dyn iceberg::Catalog>,
+    options: floe_coordinator::job::JobOptions,
+) -> anyhow::Result<(
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<
+        Result<floe_coordinator::job::JobSummary, floe_coordinator::job::JobError>,
+    >,
+)> {
+    let job = std::sync::Arc::new(cfg.jobs[0].clone());
+    let store = crate::setup::checkpoint_store(cfg, &job.name)?;
+    let workers = bench_workers(args, &store);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (progress, _) = tokio::sync::watch::channel(floe_coordinator::job::JobProgress::default());
+    let task = tokio::spawn(floe_coordinator::job::run_job(
+        job,
+        catalog,
+        store,
+        options,
+        workers,
+        stop.clone(),
+        progress,
+    ));
+    Ok((stop, task))
+}
+
 /// One in-process worker with the bench's readers: the members of a bench's job.
 fn bench_workers(
     args: &BenchArgs,
