@@ -45,6 +45,9 @@ pub(crate) struct MergeWritten {
     pub(crate) written: Vec<ManifestFile>,
 }
 
+/// Plans of one merge before a run gives up on it until its next run.
+const MERGE_ATTEMPTS: usize = 3;
+
 impl IcebergTable {
     /// Merges the current snapshot's small data manifests once it has more than
     /// `max_manifests`, committing through `via`. The merge is planned and written beside the
@@ -56,11 +59,23 @@ impl IcebergTable {
         via: &SnapshotCommits,
         dry_run: bool,
     ) -> Result<ManifestMerge, TableError> {
-        let (report, written) = self.write_merge(max_manifests, dry_run).await?;
-        if let Some(written) = written {
-            self.commit_merge(via, written).await?;
+        // A commit that replaced manifests since the plan (a compaction's, another engine's)
+        // makes the merge plan again on the table as it is now, a few times at most.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (report, written) = self.write_merge(max_manifests, dry_run).await?;
+            let Some(written) = written else {
+                return Ok(report);
+            };
+            match self.commit_merge(via, written).await {
+                Ok(()) => return Ok(report),
+                Err(TableError::CommitConflict { .. }) if attempts < MERGE_ATTEMPTS => {
+                    tracing::debug!(table = %self.ident, attempts, "manifests moved under a merge; planning it again");
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ok(report)
     }
 
     /// Plans a merge on the table as it is and writes its manifests.
