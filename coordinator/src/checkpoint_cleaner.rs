@@ -39,10 +39,6 @@ impl CheckpointCleaner {
         }
     }
 
-    pub fn keep(&self) -> usize {
-        self.keep
-    }
-
     /// Starts a pass, unless one is still going: the next commit starts the pass then.
     pub fn start(&self) {
         let Ok(mut pass) = self.pass.lock() else {

@@ -29,8 +29,6 @@ use floe_common::table_target::TableTarget;
 use floe_common::window::merge_closed;
 use floe_proto::{CheckpointAck, RestorePoint};
 use floe_storage::{CheckpointStore, StorageError};
-
-use crate::checkpoint_cleaner::{delete_subsumed, CheckpointCleaner};
 use floe_table::{rows, DataFileError};
 use iceberg::Catalog;
 
@@ -41,6 +39,7 @@ use floe_table::key_index::KeyIndex;
 use floe_table::overwrite_commit::{Overwrite, SnapshotCommits};
 use floe_table::table_commit::{JobOwner, TableChange};
 
+use crate::checkpoint_cleaner::CheckpointCleaner;
 use crate::deferred_commits::carry_over;
 use crate::table_maintenance::TableMaintenance;
 
@@ -541,11 +540,6 @@ impl IcebergCommitter {
                 }
             },
         )
-    }
-
-    /// Deletes checkpoints older than the newest `keep` complete ones, now.
-    pub async fn cleanup(&self) -> Result<(), CommitterError> {
-        Ok(delete_subsumed(&self.store, self.cleaner.keep()).await?)
     }
 
     /// Starts deleting the checkpoints older than the newest `keep` complete ones, unless a
