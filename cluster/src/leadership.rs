@@ -1,13 +1,19 @@
 //! The election among coordinators: one leads the cluster's job, the others wait. Leadership
-//! lives as long as the leader's lease; a leader that cannot keep it must stop at once (a new
-//! leader may already run, and it fences the old one's commits by a newer epoch).
+//! lives as long as the leader's lease. etcd being away does not end it (a restarted etcd
+//! gives the lease a full TTL again, and no one else can be elected meanwhile); etcd saying
+//! the lease is gone does, and the leader must stop at once (a new leader may already run, and
+//! it fences the old one's commits by a newer epoch). A campaign that etcd interrupts is
+//! taken up again.
 
 use std::time::Duration;
 
 use etcd_client::{LeaderKey, ResignOptions};
 use tokio_util::sync::CancellationToken;
 
-use crate::{ClusterError, Etcd};
+use crate::{lease, ClusterError, Etcd};
+
+/// The longest pause between two attempts to reach etcd during a campaign.
+const MAX_CAMPAIGN_PAUSE: Duration = Duration::from_secs(5);
 
 /// This process leads until [`Leadership::lost`] resolves.
 pub struct Leadership {
@@ -19,32 +25,47 @@ pub struct Leadership {
 }
 
 impl Leadership {
-    /// Campaigns as `name` and returns once elected (standbys wait here).
-    pub async fn campaign(etcd: &Etcd, name: &str, ttl: Duration) -> Result<Self, ClusterError> {
-        let (lease, ttl_s) = etcd.grant_lease(ttl).await?;
-        let lost = CancellationToken::new();
-        let keeper = tokio::spawn(keep_alive(etcd.clone(), lease, ttl_s, lost.clone()));
-        tracing::info!(coordinator = name, "standing for leader");
-        let mut response = etcd
-            .without_deadline()
-            .await?
-            .campaign(etcd.keys.election(), name, lease)
-            .await
-            .map_err(|e| etcd.error(e))?;
-        let leader = response
-            .take_leader()
-            .ok_or_else(|| ClusterError::Lost("etcd elected no leader key".into()))?;
-        tracing::info!(coordinator = name, "elected leader");
-        Ok(Self {
-            etcd: etcd.clone(),
-            leader,
-            lease,
-            lost,
-            keeper,
-        })
+    /// Campaigns as `name` and returns once elected (standbys wait here). etcd errors never
+    /// end a campaign: it is taken up again, under the same lease while etcd still holds it.
+    pub async fn campaign(etcd: &Etcd, name: &str, ttl: Duration) -> Self {
+        let mut pause = Duration::from_millis(500);
+        let mut retry = |what: &str, error: &ClusterError| {
+            tracing::warn!(coordinator = name, error = %error, retry_in = ?pause, "{what}; trying again");
+            let now = pause;
+            pause = (pause * 2).min(MAX_CAMPAIGN_PAUSE);
+            tokio::time::sleep(now)
+        };
+        loop {
+            let (lease, ttl_s) = match etcd.grant_lease(ttl).await {
+                Ok(granted) => granted,
+                Err(e) => {
+                    retry("cannot take a lease to stand for leader", &e).await;
+                    continue;
+                }
+            };
+            let lost = CancellationToken::new();
+            let keeper = tokio::spawn(keep_alive(etcd.clone(), lease, ttl_s, lost.clone()));
+            tracing::info!(coordinator = name, lease, "standing for leader");
+            while !lost.is_cancelled() {
+                match elect(etcd, name, lease).await {
+                    Ok(leader) => {
+                        tracing::info!(coordinator = name, "elected leader");
+                        return Self {
+                            etcd: etcd.clone(),
+                            leader,
+                            lease,
+                            lost,
+                            keeper,
+                        };
+                    }
+                    Err(e) => retry("the campaign was interrupted", &e).await,
+                }
+            }
+            keeper.abort();
+        }
     }
 
-    /// Resolves when the lease (and with it the leadership) is lost.
+    /// Resolves when etcd says the lease (and with it the leadership) is gone.
     pub async fn lost(&mut self) {
         self.lost.cancelled().await
     }
@@ -60,6 +81,19 @@ impl Leadership {
     }
 }
 
+/// Waits in the election under `lease` until this process leads.
+async fn elect(etcd: &Etcd, name: &str, lease: i64) -> Result<LeaderKey, ClusterError> {
+    let mut response = etcd
+        .without_deadline()
+        .await?
+        .campaign(etcd.keys.election(), name, lease)
+        .await
+        .map_err(|e| etcd.error(e))?;
+    response
+        .take_leader()
+        .ok_or_else(|| ClusterError::Lost("etcd elected no leader key".into()))
+}
+
 /// The name of the current leader, if any.
 pub async fn current_leader(etcd: &Etcd) -> Result<Option<String>, ClusterError> {
     let mut client = etcd.client.clone();
@@ -70,25 +104,10 @@ pub async fn current_leader(etcd: &Etcd) -> Result<Option<String>, ClusterError>
     }
 }
 
-/// Keeps the lease alive; reports its loss once and stops (a keeper that ends in any other way
-/// reports the loss too).
+/// Keeps the lease alive through etcd's outages; reports its loss once etcd says it is gone
+/// (a keeper that ends in any other way reports the loss too).
 async fn keep_alive(etcd: Etcd, lease: i64, ttl_s: i64, lost: CancellationToken) {
-    let lost = lost.drop_guard();
-    let every = Duration::from_millis((ttl_s as u64 * 1000) / 3);
-    let mut client = etcd.client.clone();
-    if let Ok((mut keeper, mut responses)) = client.lease_keep_alive(lease).await {
-        loop {
-            if keeper.keep_alive().await.is_err() {
-                break;
-            }
-            match tokio::time::timeout(Duration::from_secs(ttl_s as u64), responses.message()).await
-            {
-                Ok(Ok(Some(r))) if r.ttl() > 0 => {}
-                _ => break,
-            }
-            tokio::time::sleep(every).await;
-        }
-    }
-    tracing::error!(lease, "the leader's etcd lease is lost");
-    drop(lost);
+    let _lost = lost.drop_guard();
+    lease::keep_until_gone(&etcd, lease, ttl_s).await;
+    tracing::error!(lease, "etcd no longer holds the coordinator's lease");
 }

@@ -6,6 +6,7 @@
 
 pub mod keys;
 pub mod leadership;
+mod lease;
 pub mod membership;
 pub mod registration;
 pub mod status;

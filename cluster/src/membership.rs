@@ -54,11 +54,21 @@ pub fn follow(etcd: Etcd, tls: Option<GrpcTls>) -> watch::Receiver<Vec<Arc<dyn W
     tokio::spawn(async move {
         let mut published: BTreeMap<String, String> = BTreeMap::new();
         let mut clients: BTreeMap<(String, String), Arc<dyn WorkerService>> = BTreeMap::new();
+        let mut unreadable = false;
         loop {
             if tx.is_closed() {
                 return;
             }
-            match read_workers(&etcd).await {
+            let read = read_workers(&etcd).await;
+            match (&read, unreadable) {
+                (Err(e), false) => {
+                    tracing::warn!(error = %e, "cannot read the workers from etcd; the members stay as they are until it answers")
+                }
+                (Ok(_), true) => tracing::info!("etcd answers again; following the workers"),
+                _ => {}
+            }
+            unreadable = read.is_err();
+            match read {
                 Ok(now) if now != published => {
                     tokio::time::sleep(SETTLE).await;
                     let Ok(settled) = read_workers(&etcd).await else {
@@ -90,8 +100,7 @@ pub fn follow(etcd: Etcd, tls: Option<GrpcTls>) -> watch::Receiver<Vec<Arc<dyn W
                         return;
                     }
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot read the workers from etcd"),
+                Ok(_) | Err(_) => {}
             }
             tokio::time::sleep(POLL).await;
         }

@@ -2,12 +2,14 @@
 //! worker keeps its lease alive. A worker that dies disappears after the lease's TTL; one that
 //! leaves revokes the lease and disappears at once.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::PutOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::{ClusterError, Etcd};
+use crate::{lease, ClusterError, Etcd};
 
 /// What a worker's key holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,13 +21,14 @@ pub struct WorkerRecord {
 /// A registered worker; dropping it without [`Self::leave`] lets the lease expire.
 pub struct Registration {
     etcd: Etcd,
-    lease: i64,
+    /// The lease holding the key now (the keeper takes a new one after etcd lost the last).
+    lease: Arc<AtomicI64>,
     keeper: tokio::task::JoinHandle<()>,
 }
 
 impl Registration {
     /// Puts the worker's key under a lease of `ttl` and keeps the lease alive in the background
-    /// (re-registering after etcd comes back, if the lease expired meanwhile).
+    /// (re-registering after etcd comes back, if it lost the lease meanwhile).
     pub async fn register(
         etcd: &Etcd,
         name: &str,
@@ -45,7 +48,8 @@ impl Registration {
             .await
             .map_err(|e| etcd.error(e))?;
         tracing::info!(worker = name, address = %record.address, lease, "registered in etcd");
-        let keeper = tokio::spawn(keep_alive(etcd.clone(), key, value, lease, ttl_s));
+        let lease = Arc::new(AtomicI64::new(lease));
+        let keeper = tokio::spawn(keep_alive(etcd.clone(), key, value, lease.clone(), ttl_s));
         Ok(Self {
             etcd: etcd.clone(),
             lease,
@@ -53,55 +57,47 @@ impl Registration {
         })
     }
 
-    /// Leaves the cluster now: the key goes with the lease.
+    /// Leaves the cluster now: the key goes with the lease (a lease etcd no longer holds has
+    /// taken the key with it already).
     pub async fn leave(self) -> Result<(), ClusterError> {
         self.keeper.abort();
         let mut client = self.etcd.client.clone();
-        client
-            .lease_revoke(self.lease)
+        match client
+            .lease_revoke(self.lease.load(Ordering::Acquire))
             .await
-            .map_err(|e| self.etcd.error(e))?;
-        Ok(())
+        {
+            Ok(_) => Ok(()),
+            Err(etcd_client::Error::GRpcStatus(s)) if s.message().contains("lease not found") => {
+                Ok(())
+            }
+            Err(e) => Err(self.etcd.error(e)),
+        }
     }
 }
 
-/// Refreshes the lease every third of its TTL; when it was lost (etcd away longer than the
-/// TTL), registers again under a new one.
-async fn keep_alive(etcd: Etcd, key: String, value: String, mut lease: i64, ttl_s: i64) {
+/// Keeps the lease alive through etcd's outages; when etcd says it is gone (it expired while
+/// etcd could not be reached, or etcd lost it), registers again under a new one.
+async fn keep_alive(etcd: Etcd, key: String, value: String, lease: Arc<AtomicI64>, ttl_s: i64) {
     let every = Duration::from_millis((ttl_s as u64 * 1000) / 3);
     loop {
+        lease::keep_until_gone(&etcd, lease.load(Ordering::Acquire), ttl_s).await;
+        tracing::warn!(key, "worker lease lost; registering again");
         let mut client = etcd.client.clone();
-        let kept = match client.lease_keep_alive(lease).await {
-            Ok((mut keeper, mut responses)) => loop {
-                if keeper.keep_alive().await.is_err() {
-                    break false;
+        // Until a new lease holds the key again.
+        loop {
+            tokio::time::sleep(every).await;
+            let Ok(r) = client.lease_grant(ttl_s, None).await else {
+                continue;
+            };
+            let options = Some(PutOptions::new().with_lease(r.id()));
+            match client.put(key.clone(), value.clone(), options).await {
+                Ok(_) => {
+                    lease.store(r.id(), Ordering::Release);
+                    break;
                 }
-                match responses.message().await {
-                    Ok(Some(r)) if r.ttl() > 0 => {}
-                    _ => break false,
-                }
-                tokio::time::sleep(every).await;
-            },
-            Err(_) => false,
-        };
-        if !kept {
-            tracing::warn!(key, "worker lease lost; registering again");
-            // Until a new lease holds the key again.
-            loop {
-                tokio::time::sleep(every).await;
-                let Ok(r) = client.lease_grant(ttl_s, None).await else {
-                    continue;
-                };
-                let options = Some(PutOptions::new().with_lease(r.id()));
-                match client.put(key.clone(), value.clone(), options).await {
-                    Ok(_) => {
-                        lease = r.id();
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(key, error = %e, "cannot register again yet");
-                        let _ = client.lease_revoke(r.id()).await;
-                    }
+                Err(e) => {
+                    tracing::warn!(key, error = %e, "cannot register again yet");
+                    let _ = client.lease_revoke(r.id()).await;
                 }
             }
         }

@@ -22,6 +22,17 @@ use crate::source_ends::SourceEnds;
 use crate::topic_listing::TopicListing;
 use floe_table::overwrite_commit::SnapshotCommits;
 
+/// How long a checkpoint round waits for its acks where no lease bounds the wait (one
+/// process): long enough for a worker's retries of its state upload.
+pub const DEFAULT_ROUND_DEADLINE: Duration = Duration::from_secs(900);
+
+/// A cluster's default round deadline: one interval and six lease TTLs (70 s at the defaults
+/// of 10 s each). A worker that stops answering is found sooner, by its lease or by the
+/// channel's keepalive; this bounds one that answers pings but never acks.
+pub fn cluster_round_deadline(lease_ttl: Duration, checkpoint_interval: Duration) -> Duration {
+    checkpoint_interval + lease_ttl * 6
+}
+
 /// How often the source's end offsets (for consumer lag) are asked.
 const SOURCE_ENDS_EVERY: Duration = Duration::from_secs(2);
 
@@ -48,6 +59,17 @@ pub enum JobError {
     },
 }
 
+impl JobError {
+    /// Whether a newer owner of the job (a newer leader) refused this process's commit.
+    pub fn is_fenced(&self) -> bool {
+        matches!(
+            self,
+            JobError::Committer { source, .. }
+                if matches!(**source, CommitterError::Table(floe_table::iceberg_table::TableError::Fenced { .. }))
+        )
+    }
+}
+
 /// How to run a job.
 #[derive(Debug, Clone)]
 pub struct JobOptions {
@@ -55,6 +77,9 @@ pub struct JobOptions {
     /// The least time between two checkpoints taken early for a closed window.
     pub checkpoint_min_pause: Duration,
     pub keep_checkpoints: usize,
+    /// The longest a checkpoint waits for every worker's ack before the job restarts from the
+    /// last complete checkpoint.
+    pub round_deadline: Duration,
     /// Where the checkpoints are, as the config names it (workers in other processes open it).
     pub checkpoint_store: String,
     /// Read each partition only up to its end offset at start, then finish.
@@ -81,6 +106,7 @@ impl JobOptions {
             checkpoint_interval: cfg.checkpoint_interval,
             checkpoint_min_pause: cfg.checkpoint_min_pause,
             keep_checkpoints: cfg.checkpoint_keep,
+            round_deadline: DEFAULT_ROUND_DEADLINE,
             checkpoint_store: cfg.checkpoint_store.clone(),
             bounded: false,
             restart_on_failure: false,

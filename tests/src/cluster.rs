@@ -30,7 +30,7 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// A cluster named after `label`, checkpointing every `interval`.
+    /// A cluster named after `label`, checkpointing every `interval`, on the services' etcd.
     pub fn new(label: &str, interval: &str) -> Cluster {
         let etcd = std::env::var("FLOE_ETCD_ENDPOINTS")
             .ok()
@@ -41,9 +41,14 @@ impl Cluster {
                      `scripts/services.sh DIR start --etcd` (scripts/test.sh does)"
                 )
             });
+        Cluster::on_etcd(label, interval, &etcd)
+    }
+
+    /// A cluster on the etcd at `endpoints` (a test's own, which it may stop).
+    pub fn on_etcd(label: &str, interval: &str, endpoints: &str) -> Cluster {
         Cluster {
             name: unique_topic(label),
-            etcd,
+            etcd: endpoints.to_owned(),
             interval: interval.to_owned(),
             coordinators: BTreeMap::new(),
             workers: BTreeMap::new(),
@@ -131,6 +136,18 @@ impl Cluster {
         self.coordinators.remove(name);
     }
 
+    /// SIGSTOPs a coordinator or worker (it stays in the cluster, hung).
+    pub fn freeze(&mut self, name: &str) {
+        self.process(name).freeze();
+        eprintln!("[cluster {}] froze {name}", self.name);
+    }
+
+    /// SIGCONTs a process [`Self::freeze`] stopped.
+    pub fn thaw(&mut self, name: &str) {
+        self.process(name).thaw();
+        eprintln!("[cluster {}] thawed {name}", self.name);
+    }
+
     /// SIGTERMs a worker and expects it to leave gracefully (exit 0).
     pub fn leave(&mut self, name: &str, timeout: Duration) {
         let mut p = self.workers.remove(name).expect("a running worker");
@@ -195,6 +212,19 @@ impl Cluster {
         serde_json::from_slice(&out.stdout).expect("floe status --json prints JSON")
     }
 
+    /// Fails if any process of the cluster has exited; `when` ends the message.
+    pub fn assert_running(&mut self, when: &str) {
+        for p in self
+            .workers
+            .values_mut()
+            .chain(self.coordinators.values_mut())
+        {
+            if let Some(s) = p.poll() {
+                panic!("exited ({s}) {when}:\n{}", p.describe());
+            }
+        }
+    }
+
     /// Polls the status until `pred` holds; fails when a process exits meanwhile.
     pub fn wait_for(
         &mut self,
@@ -208,15 +238,7 @@ impl Cluster {
             if pred(&status) {
                 return status;
             }
-            for p in self
-                .workers
-                .values_mut()
-                .chain(self.coordinators.values_mut())
-            {
-                if let Some(s) = p.poll() {
-                    panic!("exited ({s}) while waiting for {what}:\n{}", p.describe());
-                }
-            }
+            self.assert_running(&format!("while waiting for {what}"));
             if Instant::now() >= deadline {
                 let mut logs = String::new();
                 for p in self.coordinators.values_mut() {

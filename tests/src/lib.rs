@@ -35,6 +35,7 @@ pub mod cdc;
 pub mod cluster;
 pub mod container;
 pub mod env;
+pub mod etcd;
 mod example_jobs;
 pub mod generator;
 pub mod http;

@@ -129,6 +129,16 @@ impl FloeProcess {
         }
     }
 
+    /// Sends SIGSTOP: the process stops answering, though its sockets stay open (a hung node).
+    pub fn freeze(&mut self) {
+        self.signal("STOP");
+    }
+
+    /// Sends SIGCONT after [`Self::freeze`].
+    pub fn thaw(&mut self) {
+        self.signal("CONT");
+    }
+
     /// Sends SIGINT.
     pub fn interrupt(&mut self) {
         if self.poll().is_none() {

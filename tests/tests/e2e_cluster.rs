@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use floe_tests::cluster::*;
+use floe_tests::etcd::{revoke_leader_lease, PrivateEtcd};
 use floe_tests::*;
 
 const PARTITIONS: i32 = 12;
@@ -30,9 +31,18 @@ fn job_and_producer(label: &str, over: Duration) -> (Job, JoinHandle<Vec<Produce
     (job, producer)
 }
 
-/// A cluster of one coordinator and `workers` workers, running with every worker assigned.
+/// A cluster of `coordinators` and `workers`, running with every worker assigned.
 fn start(job: &mut Job, label: &str, coordinators: &[&str], workers: &[&str]) -> Cluster {
-    let mut cluster = Cluster::new(label, "1s");
+    start_on(Cluster::new(label, "1s"), job, coordinators, workers)
+}
+
+/// [`start`] on a cluster of the caller's (its own etcd).
+fn start_on(
+    mut cluster: Cluster,
+    job: &mut Job,
+    coordinators: &[&str],
+    workers: &[&str],
+) -> Cluster {
     for c in coordinators {
         cluster.start_coordinator(job, c);
         if coordinators.len() > 1 && *c == coordinators[0] {
@@ -97,6 +107,81 @@ fn the_standby_takes_over_when_the_leader_is_killed() {
     cluster.wait_for("c2 leading and committing", WAIT, |s| {
         leader(s) == Some("c2") && last_checkpoint(s) > before + 1 && state(s) == "running"
     });
+    finish(cluster, job, producer, WAIT, STOP);
+}
+
+/// etcd killed with SIGKILL and started again 8 s later, longer than the processes' leases
+/// (3 s): etcd restores the leases with a full TTL, so every process keeps its role. No
+/// process exits, the leader goes on committing, and the tables are exact.
+#[test]
+fn an_etcd_restart_is_ridden_out_by_every_process() {
+    let _serial = serial();
+    let (mut job, producer) = job_and_producer("cluster-etcd", Duration::from_secs(40));
+    let mut etcd = PrivateEtcd::start(&job.root.join("etcd"));
+    let cluster = Cluster::on_etcd("etcd", "1s", &etcd.endpoint());
+    let mut cluster = start_on(cluster, &mut job, &["c1", "c2"], &["w1", "w2", "w3"]);
+    etcd.kill();
+    eprintln!("[cluster] etcd killed");
+    std::thread::sleep(Duration::from_secs(8));
+    cluster.assert_running("while etcd was away");
+    etcd.resume();
+    eprintln!("[cluster] etcd started again");
+    let before = last_checkpoint(&cluster.status());
+    let want = cluster.workers();
+    let resumed = std::time::Instant::now();
+    cluster.wait_for("commits after etcd came back", WAIT, |s| {
+        last_checkpoint(s) > before + 2 && assigned_workers(s) == want && leader(s).is_some()
+    });
+    eprintln!(
+        "[cluster] committing again {:.1} s after etcd came back",
+        resumed.elapsed().as_secs_f64()
+    );
+    finish(cluster, job, producer, WAIT, STOP);
+}
+
+/// etcd says the leader's lease is gone (it expired while the leader could not reach etcd):
+/// the leader stops the job at once and stands again instead of exiting, the standby takes
+/// over, and the tables are exact.
+#[test]
+fn a_leader_whose_lease_is_gone_stands_again_instead_of_exiting() {
+    let _serial = serial();
+    let (mut job, producer) = job_and_producer("cluster-lease", Duration::from_secs(25));
+    let mut cluster = start(&mut job, "lease", &["c1", "c2"], &["w1", "w2", "w3"]);
+    let before = last_checkpoint(&cluster.status());
+    let revoked = revoke_leader_lease(&cluster.etcd, &cluster.name);
+    assert_eq!(revoked, "c1");
+    cluster.wait_for("c2 leading and committing", WAIT, |s| {
+        leader(s) == Some("c2") && last_checkpoint(s) > before + 1 && state(s) == "running"
+    });
+    assert_eq!(cluster.coordinators().len(), 2);
+    finish(cluster, job, producer, WAIT, STOP);
+}
+
+/// A worker stopped with SIGSTOP keeps its sockets open but answers nothing: its calls fail at
+/// the channel's keepalive, its lease lapses, and the others go on without it, twice (the
+/// second stop lands in whatever the cluster is doing then). Thawed, it rejoins, and the tables
+/// are exact.
+#[test]
+fn a_frozen_worker_is_left_behind_and_rejoins_when_thawed() {
+    let _serial = serial();
+    let (mut job, producer) = job_and_producer("cluster-freeze", Duration::from_secs(45));
+    let mut cluster = start(&mut job, "freeze", &["c1"], &["w1", "w2", "w3"]);
+    let all = cluster.workers();
+    for round in 1..=2 {
+        let before = last_checkpoint(&cluster.status());
+        let frozen = std::time::Instant::now();
+        cluster.freeze("w3");
+        let others: std::collections::BTreeSet<String> = ["w1".to_owned(), "w2".to_owned()].into();
+        cluster.wait_for("the others committing without w3", WAIT, |s| {
+            assigned_workers(s) == others && last_checkpoint(s) > before
+        });
+        eprintln!(
+            "[cluster] stop {round}: committing without w3 {:.1} s after it froze (lease {LEASE_TTL})",
+            frozen.elapsed().as_secs_f64()
+        );
+        cluster.thaw("w3");
+        cluster.wait_for("w3 back at work", WAIT, |s| assigned_workers(s) == all);
+    }
     finish(cluster, job, producer, WAIT, STOP);
 }
 

@@ -11,7 +11,8 @@ use anyhow::Context;
 use clap::Args;
 use floe_cluster::leadership::Leadership;
 use floe_cluster::membership;
-use floe_coordinator::job::{run_job, JobOptions, JobProgress};
+use floe_common::config::{JobSpec, ValidatedConfig};
+use floe_coordinator::job::{cluster_round_deadline, run_job, JobOptions, JobProgress};
 use floe_coordinator::metrics::JobMetrics;
 use floe_proto::grpc::{pb, GrpcTls};
 use floe_proto::WorkerService;
@@ -45,6 +46,11 @@ pub struct CoordinatorArgs {
     /// from a dead leader.
     #[arg(long, default_value = "10s", value_parser = super::worker::humantime_secs)]
     lease_ttl: Duration,
+    /// The longest a checkpoint waits for every worker's ack before the job restarts from the
+    /// last complete checkpoint on the workers that answer (default: one checkpoint interval
+    /// plus six lease TTLs, 70 s at the defaults).
+    #[arg(long, value_parser = super::worker::humantime_secs)]
+    checkpoint_timeout: Option<Duration>,
     /// Read every partition up to its end at start, close all windows, commit, exit (a bounded
     /// run, as `floe run --until-end`).
     #[arg(long)]
@@ -67,9 +73,9 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
         "--tls-ca is needed to reach workers over TLS (it checks their certificates)"
     );
     let etcd = args.etcd.connect().await?;
-    let (status_tx, status_rx) = watch::channel(
-        json!({"cluster": args.etcd.cluster, "coordinator": name, "role": "standby"}).to_string(),
-    );
+    let standby =
+        json!({"cluster": args.etcd.cluster, "coordinator": name, "role": "standby"}).to_string();
+    let (status_tx, status_rx) = watch::channel(standby.clone());
     let history = Arc::new(Mutex::new(StatusHistory::default()));
     let metrics = Arc::new(JobMetrics::new());
     if let Some(addr) = args.admin {
@@ -90,53 +96,145 @@ pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     crate::run::stop_on_signals(stop.clone());
 
-    metrics.observe_leadership(false);
-    let mut leadership = tokio::select! {
-        elected = Leadership::campaign(&etcd, &name, args.lease_ttl) => elected?,
-        _ = stop.cancelled() => return Ok(()),
-    };
-    metrics.observe_leadership(true);
-    let catalog = crate::setup::catalog(&cfg).await?;
-    let snapshot_commits = crate::setup::snapshot_commits(&cfg).await?;
-    let store = crate::setup::checkpoint_store(&cfg, &job.name)?;
-    let members = membership::follow(etcd.clone(), tls);
-    let (progress_tx, progress_rx) = watch::channel(JobProgress::default());
-    let (notices_tx, notices_rx) = mpsc::unbounded_channel();
-    crate::admin_server::follow_job(
-        metrics.clone(),
-        job.name.clone(),
-        progress_rx.clone(),
-        notices_rx,
-    );
-    let options = JobOptions {
-        commit_notices: Some(notices_tx),
-        checkpoint_store: to_url(&cfg.checkpoint_store)?,
-        restart_on_failure: true,
-        bounded: args.until_end,
-        snapshot_commits,
-        ..JobOptions::new(&cfg)
-    };
-    let publisher = tokio::spawn(publish_status(
-        etcd.clone(),
-        json!({"cluster": args.etcd.cluster, "leader": name, "job": job.name}),
-        members.clone(),
-        progress_rx,
-        status_tx,
-        history,
-    ));
-    let run = run_job(job, catalog, store, options, members, stop, progress_tx);
-    let result = tokio::select! {
-        r = run => r,
-        _ = leadership.lost() => {
-            // Another coordinator may lead already: stop now, without a last checkpoint.
-            anyhow::bail!("lost the leadership (etcd lease expired); stopping at once");
+    let mut shared: Option<LeaderResources> = None;
+    loop {
+        metrics.observe_leadership(false);
+        status_tx.send_replace(standby.clone());
+        let leadership = tokio::select! {
+            elected = Leadership::campaign(&etcd, &name, args.lease_ttl) => elected,
+            _ = stop.cancelled() => return Ok(()),
+        };
+        metrics.observe_leadership(true);
+        let resources = match &shared {
+            Some(r) => r.clone(),
+            None => shared
+                .insert(LeaderResources::open(&cfg, &job, &etcd, tls.clone()).await?)
+                .clone(),
+        };
+        let term = Term {
+            job: job.clone(),
+            etcd: etcd.clone(),
+            status: json!({"cluster": args.etcd.cluster, "leader": name, "job": job.name}),
+            status_tx: status_tx.clone(),
+            history: history.clone(),
+            metrics: metrics.clone(),
+            bounded: args.until_end,
+            round_deadline: args
+                .checkpoint_timeout
+                .unwrap_or_else(|| cluster_round_deadline(args.lease_ttl, cfg.checkpoint_interval)),
+        };
+        match term.lead(&cfg, resources, leadership, stop.clone()).await {
+            TermEnd::Finished(result) => return result,
+            // Another coordinator may lead already, and fences this one's commits.
+            TermEnd::Lost(why) => {
+                tracing::warn!(coordinator = %name, "{why}; the job stopped at once, standing for leader again");
+            }
         }
-    };
-    publisher.abort();
-    metrics.observe_leadership(false);
-    leadership.resign().await;
-    result.context("running the job")?;
-    Ok(())
+    }
+}
+
+/// What every term of this coordinator as leader uses, opened at its first election.
+#[derive(Clone)]
+struct LeaderResources {
+    catalog: Arc<dyn iceberg::Catalog>,
+    snapshot_commits: Option<Arc<floe_table::overwrite_commit::SnapshotCommits>>,
+    store: floe_storage::CheckpointStore,
+    members: watch::Receiver<Vec<Arc<dyn WorkerService>>>,
+}
+
+impl LeaderResources {
+    async fn open(
+        cfg: &ValidatedConfig,
+        job: &JobSpec,
+        etcd: &floe_cluster::Etcd,
+        tls: Option<GrpcTls>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            catalog: crate::setup::catalog(cfg).await?,
+            snapshot_commits: crate::setup::snapshot_commits(cfg).await?,
+            store: crate::setup::checkpoint_store(cfg, &job.name)?,
+            members: membership::follow(etcd.clone(), tls),
+        })
+    }
+}
+
+/// One election won: the job runs until it ends or the leadership goes.
+struct Term {
+    job: Arc<JobSpec>,
+    etcd: floe_cluster::Etcd,
+    /// The published status's fixed fields.
+    status: serde_json::Value,
+    status_tx: watch::Sender<String>,
+    history: Arc<Mutex<StatusHistory>>,
+    metrics: Arc<JobMetrics>,
+    bounded: bool,
+    round_deadline: Duration,
+}
+
+enum TermEnd {
+    /// The job ended (asked to stop, a bounded run done, or failed): the process ends with it.
+    Finished(anyhow::Result<()>),
+    /// The leadership went (etcd says the lease is gone, or a newer leader fenced the job).
+    Lost(&'static str),
+}
+
+impl Term {
+    async fn lead(
+        self,
+        cfg: &ValidatedConfig,
+        resources: LeaderResources,
+        mut leadership: Leadership,
+        stop: CancellationToken,
+    ) -> TermEnd {
+        let (progress_tx, progress_rx) = watch::channel(JobProgress::default());
+        let (notices_tx, notices_rx) = mpsc::unbounded_channel();
+        crate::admin_server::follow_job(
+            self.metrics.clone(),
+            self.job.name.clone(),
+            progress_rx.clone(),
+            notices_rx,
+        );
+        let options = match to_url(&cfg.checkpoint_store) {
+            Ok(checkpoint_store) => JobOptions {
+                commit_notices: Some(notices_tx),
+                checkpoint_store,
+                restart_on_failure: true,
+                bounded: self.bounded,
+                round_deadline: self.round_deadline,
+                snapshot_commits: resources.snapshot_commits.clone(),
+                ..JobOptions::new(cfg)
+            },
+            Err(e) => return TermEnd::Finished(Err(e.into())),
+        };
+        let publisher = tokio::spawn(publish_status(
+            self.etcd.clone(),
+            self.status,
+            resources.members.clone(),
+            progress_rx,
+            self.status_tx,
+            self.history,
+        ));
+        let run = run_job(
+            self.job,
+            resources.catalog,
+            resources.store,
+            options,
+            resources.members,
+            stop,
+            progress_tx,
+        );
+        let end = tokio::select! {
+            r = run => match r {
+                Err(e) if e.is_fenced() => TermEnd::Lost("a newer leader fenced this one's commits"),
+                r => TermEnd::Finished(r.map(|_| ()).context("running the job")),
+            },
+            _ = leadership.lost() => TermEnd::Lost("etcd no longer holds the leader's lease"),
+        };
+        publisher.abort();
+        self.metrics.observe_leadership(false);
+        leadership.resign().await;
+        end
+    }
 }
 
 /// Keeps the cluster's status current: in etcd for `floe status`, and for the admin port.
@@ -149,6 +247,7 @@ async fn publish_status(
     history: Arc<Mutex<StatusHistory>>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut unpublished = false;
     loop {
         tick.tick().await;
         let now = floe_common::clock::wall_clock_ms();
@@ -175,9 +274,15 @@ async fn publish_status(
         status["published_at_ms"] = json!(now);
         let text = status.to_string();
         status_tx.send_replace(text.clone());
-        if let Err(e) = floe_cluster::status::publish(&etcd, &text).await {
-            tracing::warn!(error = %e, "cannot publish the cluster status to etcd");
+        let published = floe_cluster::status::publish(&etcd, &text).await;
+        match (&published, unpublished) {
+            (Err(e), false) => {
+                tracing::warn!(error = %e, "cannot publish the cluster status to etcd; trying every second")
+            }
+            (Ok(()), true) => tracing::info!("the cluster status is published again"),
+            _ => {}
         }
+        unpublished = published.is_err();
     }
 }
 

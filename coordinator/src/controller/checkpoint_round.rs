@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use floe_common::clock::wall_clock_ms;
 use floe_common::watermark::WATERMARK_END;
-use floe_proto::{Barrier, CheckpointAck, WorkerServiceError};
+use floe_proto::{Barrier, WorkerServiceError};
 
+use super::worker_calls::call_assigned;
 use super::JobContext;
 use crate::committer::{restore_point, CommitterError};
 use crate::job::{CommitNotice, CommitSummary, RECENT_COMMITS};
@@ -34,13 +35,14 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
         epoch: ctx.committer.epoch(),
         watermark_ms: ctx.watermark.current(),
     };
-    let acks = futures::future::join_all(ctx.assigned.iter().map(|(w, _)| {
-        let w = w.clone();
-        async move { w.checkpoint(barrier).await }
-    }))
+    let acks = call_assigned(
+        &ctx.assigned,
+        &ctx.members,
+        Some(ctx.options.round_deadline),
+        &format!("checkpoint {id}"),
+        |w| async move { w.checkpoint(barrier).await },
+    )
     .await
-    .into_iter()
-    .collect::<Result<Vec<CheckpointAck>, _>>()
     .map_err(RoundError::Worker)?;
 
     // Finished once a barrier at the end of time has closed every window after the input ended.

@@ -30,6 +30,10 @@ pub(super) struct Script {
     pub(super) barriers: Vec<Barrier>,
     /// Answers every call with this error once set (a dead worker).
     pub(super) dead: bool,
+    /// Never answers a barrier once set, though it answers the rest (a stuck upload).
+    pub(super) hung: bool,
+    /// Never answers anything once set (a stopped process whose sockets stay open).
+    pub(super) frozen: bool,
     /// Reports a finished bounded input.
     pub(super) finished: bool,
 }
@@ -54,7 +58,10 @@ impl FakeWorker {
         f(&mut self.script.lock().expect("script"))
     }
 
-    fn check_alive(&self) -> Result<(), WorkerServiceError> {
+    async fn check_alive(&self) -> Result<(), WorkerServiceError> {
+        if self.with(|s| s.frozen) {
+            return std::future::pending().await;
+        }
         if self.with(|s| s.dead) {
             return Err(WorkerServiceError::Unavailable {
                 worker: self.name.clone(),
@@ -80,7 +87,7 @@ impl WorkerService for FakeWorker {
     }
 
     async fn assign(&self, a: Assignment) -> Result<(), WorkerServiceError> {
-        self.check_alive()?;
+        self.check_alive().await?;
         self.with(|s| {
             s.partitions = a.partitions.clone();
             s.assigned.push(a.partitions.clone());
@@ -90,7 +97,10 @@ impl WorkerService for FakeWorker {
     }
 
     async fn checkpoint(&self, barrier: Barrier) -> Result<CheckpointAck, WorkerServiceError> {
-        self.check_alive()?;
+        self.check_alive().await?;
+        if self.with(|s| s.hung) {
+            return std::future::pending().await;
+        }
         let (partitions, finished) = self.with(|s| {
             s.barriers.push(barrier);
             (s.partitions.clone(), s.finished)
@@ -110,7 +120,7 @@ impl WorkerService for FakeWorker {
     }
 
     async fn status(&self) -> Result<WorkerStatus, WorkerServiceError> {
-        self.check_alive()?;
+        self.check_alive().await?;
         Ok(WorkerStatus {
             stats: OperatorStats::default(),
             watermark: self.watermark(),
@@ -127,7 +137,7 @@ impl WorkerService for FakeWorker {
     }
 
     async fn release(&self, _epoch: u64) -> Result<(), WorkerServiceError> {
-        self.check_alive()?;
+        self.check_alive().await?;
         self.with(|s| s.partitions.clear());
         Ok(())
     }

@@ -20,6 +20,7 @@ mod state_tests;
 mod stopping;
 #[cfg(test)]
 mod tests;
+mod worker_calls;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -132,10 +133,28 @@ impl JobContext {
             .collect()
     }
 
-    /// Stops every assigned worker's reading (best effort: a lost worker cannot answer).
+    /// Stops every assigned worker's reading (best effort: a lost worker cannot answer). One
+    /// that is no longer a member (its lease lapsed) is not waited for: it may be stopped or
+    /// cut off, and the next assignment's newer epoch fences it anyway.
     pub async fn release_all(&mut self) {
         let epoch = self.committer.epoch();
-        let releases = self.assigned.iter().map(|(w, _)| {
+        let members: Vec<String> = self
+            .members
+            .borrow()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        let (reachable, lapsed): (Vec<_>, Vec<_>) = self
+            .assigned
+            .iter()
+            .partition(|(w, _)| members.iter().any(|m| m == w.name()));
+        for (w, _) in lapsed {
+            tracing::warn!(
+                worker = w.name(),
+                "not releasing a worker whose lease lapsed"
+            );
+        }
+        let releases = reachable.into_iter().map(|(w, _)| {
             let w = w.clone();
             async move {
                 if let Err(e) = w.release(epoch).await {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use floe_proto::{WorkerServiceError, WorkerStatus};
 
 use super::checkpoint_round::{self, RoundError};
+use super::worker_calls::call_assigned;
 use super::{JobContext, State};
 use crate::checkpoint_trigger::{checkpoint_now, JobSignals};
 use crate::job::{JobError, PartitionStatus};
@@ -91,13 +92,14 @@ async fn topic_grew(ctx: &mut JobContext) -> bool {
 /// Asks every assigned worker for its status: the job's progress and watermark follow, and the
 /// signals for an early checkpoint come back.
 async fn poll_statuses(ctx: &mut JobContext) -> Result<JobSignals, WorkerServiceError> {
-    let statuses = futures::future::join_all(ctx.assigned.iter().map(|(w, _)| {
-        let w = w.clone();
-        async move { w.status().await }
-    }))
-    .await
-    .into_iter()
-    .collect::<Result<Vec<WorkerStatus>, _>>()?;
+    let statuses: Vec<WorkerStatus> = call_assigned(
+        &ctx.assigned,
+        &ctx.members,
+        None,
+        "a status poll",
+        |w| async move { w.status().await },
+    )
+    .await?;
     ctx.watermark.update(statuses.iter().map(|s| s.watermark));
     let stats = statuses.iter().map(|s| &s.stats).sum();
     let p = &mut ctx.progress;

@@ -17,6 +17,7 @@ use crate::job::{run_job_with, JobError, JobOptions, JobProgress, JobSummary};
 
 const INTERVAL: Duration = Duration::from_secs(1);
 const EPOCH: u64 = 3;
+const ROUND_DEADLINE: Duration = Duration::from_secs(5);
 
 struct Run {
     members: watch::Sender<Vec<Arc<dyn WorkerService>>>,
@@ -72,6 +73,7 @@ fn start_job(
     let options = JobOptions {
         restart_on_failure,
         partition_source: Some(Arc::new(FourPartitions)),
+        round_deadline: ROUND_DEADLINE,
         ..JobOptions::new(&cfg)
     };
     let (committer, commits) = FakeCommitter::new(EPOCH, restored);
@@ -198,6 +200,58 @@ async fn rescaling_moves_partitions_through_a_checkpoint() {
         a.with(|s| s.restores.last().cloned().flatten()),
         Some(moved)
     );
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_round_past_its_deadline_restarts_from_the_last_checkpoint() {
+    let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
+    let run = start(&[a.clone(), b.clone()], None, true);
+    pass(INTERVAL * 2 + INTERVAL / 2).await;
+    b.with(|s| s.hung = true);
+    pass(INTERVAL / 2 + ROUND_DEADLINE - INTERVAL / 4).await;
+    assert_eq!(
+        run.commits(|c| c.recoveries),
+        1,
+        "still waiting for b's ack"
+    );
+    // The deadline, then the restart's pause of a second.
+    pass(INTERVAL + INTERVAL / 2).await;
+    assert_eq!(
+        run.commits(|c| c.recoveries),
+        2,
+        "past the deadline the job recovers from the last complete checkpoint"
+    );
+    assert_eq!(run.committed(), [1, 2]);
+    b.with(|s| s.hung = false);
+    pass(INTERVAL * 3).await;
+    assert!(run.committed().len() > 2, "{:?}", run.committed());
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frozen_member_whose_lease_lapses_is_left_at_once() {
+    let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
+    let run = start(&[a.clone(), b.clone()], None, true);
+    pass(INTERVAL * 2 + INTERVAL / 2).await;
+    b.with(|s| s.frozen = true);
+    pass(INTERVAL).await;
+    // b's lease lapses in the cluster: it leaves the members while the controller waits on it.
+    run.members.send_replace(members(std::slice::from_ref(&a)));
+    pass(INTERVAL / 10).await;
+    assert_eq!(
+        run.commits(|c| c.recoveries),
+        2,
+        "the wait ends when b leaves, long before any deadline"
+    );
+    assert_eq!(
+        b.with(|s| s.partitions.len()),
+        2,
+        "b, no longer a member, is not waited for with a release"
+    );
+    pass(INTERVAL * 2).await;
+    assert_eq!(a.with(|s| s.partitions.len()), 4, "a reads every partition");
+    assert!(run.committed().len() > 2, "{:?}", run.committed());
     run.stop().await;
 }
 

@@ -21,6 +21,11 @@ const ASSIGN_TIMEOUT: Duration = Duration::from_secs(120);
 const CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(900);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP/2 pings on every worker channel, busy or idle: a worker whose process stops answering
+/// (stopped, hung, its node gone) fails its calls within a ping and a timeout, even while the
+/// kernel still holds its socket open.
+const KEEPALIVE_PING: Duration = Duration::from_secs(5);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A worker in another process, reached over gRPC at its advertised address.
 pub struct GrpcWorker {
@@ -53,7 +58,10 @@ impl GrpcWorker {
         let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))
             .map_err(|e| unusable(&e))?
             .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(KEEPALIVE_PING)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true);
         if let Some(tls) = tls {
             endpoint = endpoint.tls_config(tls).map_err(|e| unusable(&e))?;
         }

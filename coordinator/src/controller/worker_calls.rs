@@ -1,0 +1,90 @@
+//! Calls to every assigned worker at once with no wait longer than the failure detector: the
+//! call ends when every worker has answered, when one fails, when one's lease in the cluster
+//! lapses (it left the members), or at a deadline.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use floe_proto::{WorkerService, WorkerServiceError};
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use super::Members;
+
+/// Calls `call` on every worker of `assigned` and returns the answers in its order. `what`
+/// names the call in the errors.
+pub(super) async fn call_assigned<T, F, Fut>(
+    assigned: &[(Arc<dyn WorkerService>, Vec<i32>)],
+    members: &Members,
+    deadline: Option<Duration>,
+    what: &str,
+    call: F,
+) -> Result<Vec<T>, WorkerServiceError>
+where
+    F: Fn(Arc<dyn WorkerService>) -> Fut,
+    Fut: Future<Output = Result<T, WorkerServiceError>>,
+{
+    let mut pending: FuturesUnordered<_> = assigned
+        .iter()
+        .enumerate()
+        .map(|(i, (w, _))| {
+            let answer = call(w.clone());
+            async move { (i, answer.await) }
+        })
+        .collect();
+    // A receiver of its own: the changes it sees stay unseen for Running's eye on the members.
+    let mut members = members.clone();
+    let timer = async {
+        match deadline {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(timer);
+    let mut answers = Vec::with_capacity(assigned.len());
+    while answers.len() < assigned.len() {
+        tokio::select! {
+            Some((i, answer)) = pending.next() => answers.push((i, answer?)),
+            worker = lapsed_member(&mut members, assigned) => {
+                return Err(WorkerServiceError::Unavailable {
+                    worker,
+                    message: format!("its lease in the cluster lapsed during {what}"),
+                });
+            }
+            _ = &mut timer => {
+                let missing: Vec<&str> = assigned
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !answers.iter().any(|(j, _)| j == i))
+                    .map(|(_, (w, _))| w.name())
+                    .collect();
+                return Err(WorkerServiceError::Unavailable {
+                    worker: missing.join(", "),
+                    message: format!("no answer to {what} within {:?}", deadline.unwrap_or_default()),
+                });
+            }
+        }
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    Ok(answers.into_iter().map(|(_, answer)| answer).collect())
+}
+
+/// Resolves with the name of an assigned worker that is no longer a member; never, once no
+/// one can change the members (a fixed list).
+async fn lapsed_member(
+    members: &mut Members,
+    assigned: &[(Arc<dyn WorkerService>, Vec<i32>)],
+) -> String {
+    loop {
+        if members.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        let now = members.borrow_and_update();
+        let gone = assigned
+            .iter()
+            .find(|(w, _)| !now.iter().any(|m| m.name() == w.name()));
+        if let Some((w, _)) = gone {
+            return w.name().to_owned();
+        }
+    }
+}
