@@ -175,9 +175,16 @@ fn a_frozen_worker_is_left_behind_and_rejoins_when_thawed() {
         cluster.wait_for("the others committing without w3", WAIT, |s| {
             assigned_workers(s) == others && last_checkpoint(s) > before
         });
+        let resumed = frozen.elapsed();
         eprintln!(
             "[cluster] stop {round}: committing without w3 {:.1} s after it froze (lease {LEASE_TTL})",
-            frozen.elapsed().as_secs_f64()
+            resumed.as_secs_f64()
+        );
+        // The lease, a membership poll, a restore and a checkpoint interval: a few seconds
+        // (6-7 s measured). A wait for a release or a call's own timeout takes 40 s and more.
+        assert!(
+            resumed < Duration::from_secs(20),
+            "the others waited {resumed:?} for the frozen worker"
         );
         cluster.thaw("w3");
         cluster.wait_for("w3 back at work", WAIT, |s| assigned_workers(s) == all);
