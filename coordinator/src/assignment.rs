@@ -64,6 +64,16 @@ fn loads(out: &BTreeMap<String, Vec<i32>>) -> ((String, usize), (String, usize))
     (most, least)
 }
 
+/// The partitions to schedule: those `listed` now and those the restore point holds. A
+/// partition missing from one listing (a broker's metadata mid-change) keeps its position
+/// instead of coming back later with no holder, read again from its start offset. Sorted.
+pub fn to_schedule(listed: &[i32], restored: &BTreeMap<i32, String>) -> Vec<i32> {
+    let mut all: Vec<i32> = listed.iter().chain(restored.keys()).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
 /// Partition → worker, the inverse of [`spread`]'s result.
 pub fn holders(assignment: &BTreeMap<String, Vec<i32>>) -> BTreeMap<i32, String> {
     assignment
@@ -108,6 +118,19 @@ mod tests {
             .filter(|(p, w)| holders(&three).get(p) == Some(w))
             .count();
         assert_eq!(kept, 8, "the remaining workers keep theirs");
+    }
+
+    #[test]
+    fn a_restored_partition_missing_from_the_listing_is_still_scheduled() {
+        let restored: BTreeMap<i32, String> = [
+            (0, "a".to_owned()),
+            (1, "a".to_owned()),
+            (2, "b".to_owned()),
+        ]
+        .into();
+        assert_eq!(to_schedule(&[0, 2], &restored), [0, 1, 2]);
+        assert_eq!(to_schedule(&[0, 1, 2, 3], &restored), [0, 1, 2, 3]);
+        assert_eq!(to_schedule(&[3, 1], &BTreeMap::new()), [1, 3]);
     }
 
     #[test]

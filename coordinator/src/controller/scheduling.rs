@@ -1,5 +1,6 @@
-//! Scheduling: the topic's partitions spread over the members (each kept where the restore
-//! point had it when the spread allows), every member started from the restore point.
+//! Scheduling: the topic's partitions (as listed, and as the restore point holds them) spread
+//! over the members (each kept where the restore point had it when the spread allows), every
+//! member started from the restore point.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
     let Some(members) = wait_for_members(ctx).await else {
         return Ok(State::Stopping);
     };
-    ctx.partitions = match list_partitions(ctx).await {
+    let listed = match list_partitions(ctx).await {
         Ok(p) => p,
         Err(e) if ctx.options.restart_on_failure => return ctx.after_failure(e).await,
         Err(e) => return Err(ctx.job_error(e)),
@@ -26,6 +27,10 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
         .as_ref()
         .map(|r| r.holders.clone())
         .unwrap_or_default();
+    ctx.partitions = assignment::to_schedule(&listed, &previous);
+    if ctx.partitions.len() > listed.len() {
+        tracing::warn!(job = %ctx.job.name, ?listed, scheduled = ?ctx.partitions, "the topic's listing misses partitions the restore point holds; they keep their positions");
+    }
     let names: Vec<String> = members.iter().map(|w| w.name().to_owned()).collect();
     let plan = assignment::spread(&ctx.partitions, &names, &previous);
     let epoch = ctx.committer.epoch();

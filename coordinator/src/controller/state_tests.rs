@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use floe_common::config::example_job;
 use floe_proto::{RestorePoint, WorkerService};
+use floe_source::{PartitionSource, SourceError};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -59,12 +60,19 @@ fn start(
     restored: Option<RestorePoint>,
     restart_on_failure: bool,
 ) -> Run {
-    start_job(example_job(), workers, restored, restart_on_failure)
+    start_job(
+        example_job(),
+        Arc::new(FourPartitions),
+        workers,
+        restored,
+        restart_on_failure,
+    )
 }
 
 /// [`start`] with another job.
 fn start_job(
     job: floe_common::config::JobSpec,
+    source: Arc<dyn PartitionSource>,
     workers: &[Arc<FakeWorker>],
     restored: Option<RestorePoint>,
     restart_on_failure: bool,
@@ -72,7 +80,7 @@ fn start_job(
     let cfg = example_config("1s", "100ms");
     let options = JobOptions {
         restart_on_failure,
-        partition_source: Some(Arc::new(FourPartitions)),
+        partition_source: Some(source.clone()),
         round_deadline: ROUND_DEADLINE,
         ..JobOptions::new(&cfg)
     };
@@ -83,7 +91,7 @@ fn start_job(
     let task = tokio::spawn(run_job_with(
         Arc::new(job),
         Box::new(committer),
-        Arc::new(FourPartitions),
+        source,
         options,
         members_rx,
         stop.clone(),
@@ -143,6 +151,36 @@ async fn scheduling_spreads_every_partition_once() {
     run.stop().await;
 }
 
+/// A listing that misses partition 3 (a broker's metadata mid-change).
+#[derive(Debug)]
+struct ListingWithoutThree;
+
+impl PartitionSource for ListingWithoutThree {
+    fn partitions(&self) -> Result<Vec<i32>, SourceError> {
+        Ok(vec![0, 1, 2])
+    }
+
+    fn end_offsets(&self) -> Result<std::collections::BTreeMap<i32, i64>, SourceError> {
+        Ok(Default::default())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn scheduling_keeps_a_restored_partition_the_listing_misses() {
+    let a = FakeWorker::new("a", false);
+    let restored = restore_at(7, &[(0, "a"), (1, "a"), (2, "a"), (3, "a")], 5_000);
+    let run = start_job(
+        example_job(),
+        Arc::new(ListingWithoutThree),
+        std::slice::from_ref(&a),
+        Some(restored),
+        false,
+    );
+    pass(INTERVAL / 2).await;
+    assert_eq!(a.with(|s| s.partitions.clone()), [0, 1, 2, 3]);
+    run.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn running_checkpoints_once_per_interval() {
     let a = FakeWorker::new("a", false);
@@ -159,7 +197,13 @@ async fn a_commit_interval_commits_every_few_checkpoints_and_at_the_stop() {
     let a = FakeWorker::new("a", false);
     let mut job = example_job();
     job.commit_interval = Some(INTERVAL * 3);
-    let run = start_job(job, std::slice::from_ref(&a), None, false);
+    let run = start_job(
+        job,
+        Arc::new(FourPartitions),
+        std::slice::from_ref(&a),
+        None,
+        false,
+    );
     pass(INTERVAL * 10 + INTERVAL / 2).await;
     assert_eq!(
         run.commits(|c| c.completed.len()),
