@@ -3,6 +3,7 @@
 // `iceberg::Error` is large; these results are per checkpoint, never per event.
 #![allow(clippy::result_large_err)]
 
+pub mod ack_check;
 pub mod assignment;
 pub mod checkpoint_cleaner;
 pub mod checkpoint_trigger;

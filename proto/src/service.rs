@@ -13,7 +13,8 @@ pub enum WorkerServiceError {
     /// The worker's part of the job failed (a reader, the state store): the job recovers.
     #[error("worker {worker}: {message}")]
     Failed { worker: String, message: String },
-    /// The request came from a coordinator older than one the worker has already obeyed.
+    /// The request came from a coordinator older than one the worker has already obeyed, or
+    /// (a barrier) from another epoch than the one the worker was assigned at.
     #[error("worker {worker} refused epoch {epoch}: it follows epoch {current}")]
     StaleEpoch {
         worker: String,

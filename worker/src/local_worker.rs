@@ -106,12 +106,19 @@ impl LocalWorker {
         Ok(())
     }
 
-    /// The running worker, once `epoch` is not older than the newest one obeyed.
-    async fn running(&self, epoch: Option<u64>) -> Result<Arc<Worker>, WorkerServiceError> {
+    /// The running worker; with `assigned_at`, only when that is the epoch it was assigned at
+    /// (a barrier of another epoch comes from a coordinator of another lineage of the job).
+    async fn running(&self, assigned_at: Option<u64>) -> Result<Arc<Worker>, WorkerServiceError> {
         self.called();
         let current = self.current.lock().await;
-        if let Some(epoch) = epoch {
-            self.obeys(epoch, &current)?;
+        if let Some(epoch) = assigned_at {
+            if epoch != current.epoch {
+                return Err(WorkerServiceError::StaleEpoch {
+                    worker: self.name.clone(),
+                    epoch,
+                    current: current.epoch,
+                });
+            }
         }
         current
             .worker

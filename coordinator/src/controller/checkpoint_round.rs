@@ -9,6 +9,7 @@ use floe_proto::{Barrier, WorkerServiceError};
 
 use super::worker_calls::call_assigned;
 use super::JobContext;
+use crate::ack_check::check_acks;
 use crate::committer::{restore_point, CommitterError};
 use crate::job::{CommitNotice, CommitSummary, RECENT_COMMITS};
 
@@ -44,6 +45,17 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
     )
     .await
     .map_err(RoundError::Worker)?;
+    let expected: Vec<(String, Vec<i32>)> = ctx
+        .assigned
+        .iter()
+        .map(|(w, ps)| (w.name().to_owned(), ps.clone()))
+        .collect();
+    check_acks(&expected, &barrier, &acks).map_err(|e| {
+        RoundError::Worker(WorkerServiceError::Failed {
+            worker: e.worker,
+            message: format!("its ack was refused: {}", e.reason),
+        })
+    })?;
 
     // Finished once a barrier at the end of time has closed every window after the input ended.
     let finished = !acks.is_empty()
