@@ -167,6 +167,8 @@ pub struct JobProgress {
     pub restarts: u64,
     /// The newest failure, once there was one.
     pub last_failure: Option<String>,
+    /// Members set aside after failing again and again (`quarantine.rs`).
+    pub quarantined: Vec<crate::quarantine::QuarantinedMember>,
     /// Table commits tried again after a failure (catalog errors, conflicts).
     pub commit_retries: u64,
     /// The newest committed checkpoints, newest last (at most [`RECENT_COMMITS`]).
@@ -197,6 +199,7 @@ impl Default for JobProgress {
             input_finished: false,
             restarts: 0,
             last_failure: None,
+            quarantined: Vec::new(),
             commit_retries: 0,
             recent_commits: Default::default(),
             tables: Vec::new(),
@@ -345,6 +348,7 @@ pub async fn run_job_with(
         partitions: Vec::new(),
         failures_in_row: 0,
         last_commit: None,
+        quarantine: Default::default(),
     };
     let result = controller::run(&mut ctx).await;
     if result.is_err() {

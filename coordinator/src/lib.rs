@@ -15,6 +15,7 @@ pub mod controller;
 mod deferred_commits;
 pub mod job;
 pub mod metrics;
+pub mod quarantine;
 pub mod source_ends;
 pub mod table_maintenance;
 mod table_metrics;

@@ -51,6 +51,7 @@ pub struct JobMetrics {
     rows: Family<JobLabel, Counter>,
     watermark: Family<JobLabel, FloatGauge>,
     open_windows: Family<JobLabel, Gauge>,
+    quarantined: Family<JobLabel, Gauge>,
     open_keys: Family<JobLabel, Gauge>,
     last_checkpoint: Family<JobLabel, Gauge>,
     committed_window_end: Family<JobLabel, FloatGauge>,
@@ -110,6 +111,7 @@ impl JobMetrics {
             rows: Family::default(),
             watermark: Family::default(),
             open_windows: Family::default(),
+            quarantined: Family::default(),
             open_keys: Family::default(),
             last_checkpoint: Family::default(),
             committed_window_end: Family::default(),
@@ -219,6 +221,11 @@ impl JobMetrics {
             m.watermark.clone(),
         );
         m.registry.register(
+            "quarantined_members",
+            "Workers set aside after failing their assignment or barriers again and again",
+            m.quarantined.clone(),
+        );
+        m.registry.register(
             "open_windows",
             "Windows held open in state",
             m.open_windows.clone(),
@@ -323,6 +330,9 @@ impl JobMetrics {
         self.open_windows
             .get_or_create(&label)
             .set(p.open_windows as i64);
+        self.quarantined
+            .get_or_create(&label)
+            .set(p.quarantined.len() as i64);
         self.open_keys
             .get_or_create(&label)
             .set(p.open_entries as i64);
@@ -438,6 +448,7 @@ mod tests {
         assert!(text.contains(r#"floe_checkpoints_committed_total{job_name="gold"} 1"#));
         assert!(text.contains(r#"floe_watermark_seconds{job_name="gold"} 1767225660.0"#));
         assert!(text.contains(r#"floe_open_window_keys{job_name="gold"} 0"#));
+        assert!(text.contains(r#"floe_quarantined_members{job_name="gold"} 0"#));
     }
 
     #[test]

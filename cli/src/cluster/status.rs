@@ -113,6 +113,14 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
                 c["checkpoint_id"], c["rows"], c["duration_ms"], c["state_bytes"]
             );
         }
+        for q in progress["quarantined"].as_array().into_iter().flatten() {
+            println!(
+                "         set aside  {} for {} s more, after: {}",
+                q["worker"].as_str().unwrap_or("?"),
+                q["remaining_ms"].as_u64().unwrap_or(0) / 1000,
+                q["last_error"].as_str().unwrap_or("")
+            );
+        }
         if let Some(failure) = progress["last_failure"].as_str() {
             println!(
                 "         restarts {}, the last after: {failure}",

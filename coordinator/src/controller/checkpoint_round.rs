@@ -104,6 +104,8 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
         .await
         .map_err(|e| RoundError::Committer(Box::new(e)))?;
     ctx.last_commit = Some(tokio::time::Instant::now());
+    ctx.quarantine
+        .worked(ctx.assigned.iter().map(|(w, _)| w.name()));
     ctx.committer.start_cleanup();
     ctx.committer.maintain().await;
     ctx.progress.tables = ctx.committer.table_status();

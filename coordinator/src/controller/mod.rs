@@ -34,6 +34,7 @@ use tokio::sync::watch;
 
 use crate::committer_seam::Committer;
 use crate::job::{JobError, JobOptions, JobProgress, JobSummary};
+use crate::quarantine::Quarantine;
 use crate::source_ends::SourceEnds;
 use crate::topic_listing::TopicListing;
 
@@ -100,6 +101,8 @@ pub struct JobContext {
     pub failures_in_row: u32,
     /// When this process last committed a checkpoint (`sink.commit_interval`).
     pub last_commit: Option<tokio::time::Instant>,
+    /// Members set aside after failing again and again.
+    pub quarantine: Quarantine,
 }
 
 impl JobContext {
@@ -179,6 +182,7 @@ impl JobContext {
             return Ok(State::Stopping);
         }
         self.failures_in_row += 1;
+        self.count_failure(&e);
         self.progress.restarts += 1;
         self.progress.last_failure = Some(e.to_string());
         self.progress_tx.send_replace(self.progress.clone());
@@ -198,6 +202,27 @@ impl JobContext {
             return Ok(State::Stopping);
         }
         Ok(State::Recovering)
+    }
+
+    /// Counts the failure against the members it names (a deadline names every worker that
+    /// did not answer), so that one failing again and again is set aside.
+    fn count_failure(&mut self, e: &WorkerServiceError) {
+        let now = tokio::time::Instant::now();
+        let names: Vec<String> = self
+            .members
+            .borrow()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        let failed = match e {
+            WorkerServiceError::Unavailable { worker, .. }
+            | WorkerServiceError::Failed { worker, .. }
+            | WorkerServiceError::StaleEpoch { worker, .. } => worker,
+        };
+        for worker in failed.split(", ").filter(|w| names.iter().any(|n| n == w)) {
+            self.quarantine.failed(worker, &e.to_string(), now);
+        }
+        self.progress.quarantined = self.quarantine.listing(now);
     }
 
     /// Whether the job was asked to stop.

@@ -30,6 +30,9 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
                 _ = members_changed(&mut ctx.members) => {
                     return Ok(State::Rescaling { why: "the members changed".into() });
                 }
+                _ = quarantine_ends(ctx.quarantine.next_return()) => {
+                    return Ok(State::Rescaling { why: "a member's quarantine ended".into() });
+                }
                 _ = status_tick.tick() => {
                     let signals = match poll_statuses(ctx).await {
                         Ok(s) => s,
@@ -66,6 +69,15 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
 async fn members_changed(members: &mut super::Members) {
     if members.changed().await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+/// Resolves when a member set aside may come back (at once when that time has passed); never,
+/// when none is aside.
+async fn quarantine_ends(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

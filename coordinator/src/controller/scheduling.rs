@@ -17,6 +17,7 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
     let Some(members) = wait_for_members(ctx).await else {
         return Ok(State::Stopping);
     };
+    let members = without_quarantined(ctx, members);
     let listed = match list_partitions(ctx).await {
         Ok(p) => p,
         Err(e) if ctx.options.restart_on_failure => return ctx.after_failure(e).await,
@@ -76,6 +77,29 @@ async fn wait_for_members(ctx: &mut JobContext) -> Option<Vec<Arc<dyn WorkerServ
             _ = ctx.stop.cancelled() => return None,
         }
     }
+}
+
+/// The members not set aside; all of them when every one is (the job cannot run on none).
+fn without_quarantined(
+    ctx: &mut JobContext,
+    members: Vec<Arc<dyn WorkerService>>,
+) -> Vec<Arc<dyn WorkerService>> {
+    let now = tokio::time::Instant::now();
+    ctx.quarantine.take_back(now);
+    ctx.progress.quarantined = ctx.quarantine.listing(now);
+    let usable: Vec<_> = members
+        .iter()
+        .filter(|w| !ctx.quarantine.is_aside(w.name(), now))
+        .cloned()
+        .collect();
+    if usable.is_empty() {
+        tracing::warn!(job = %ctx.job.name, "every member is set aside; scheduling on all of them");
+        return members;
+    }
+    if usable.len() < members.len() {
+        tracing::warn!(job = %ctx.job.name, quarantined = ?ctx.progress.quarantined, "scheduling without the members set aside");
+    }
+    usable
 }
 
 /// The topic's partitions: scheduling cannot go on without them.

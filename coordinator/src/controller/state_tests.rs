@@ -23,7 +23,7 @@ const ROUND_DEADLINE: Duration = Duration::from_secs(5);
 struct Run {
     members: watch::Sender<Vec<Arc<dyn WorkerService>>>,
     stop: CancellationToken,
-    _progress: watch::Receiver<JobProgress>,
+    progress: watch::Receiver<JobProgress>,
     commits: Arc<Mutex<Commits>>,
     task: tokio::task::JoinHandle<Result<JobSummary, JobError>>,
 }
@@ -100,7 +100,7 @@ fn start_job(
     Run {
         members: members_tx,
         stop,
-        _progress: progress,
+        progress,
         commits,
         task,
     }
@@ -296,6 +296,33 @@ async fn a_frozen_member_whose_lease_lapses_is_left_at_once() {
     pass(INTERVAL * 2).await;
     assert_eq!(a.with(|s| s.partitions.len()), 4, "a reads every partition");
     assert!(run.committed().len() > 2, "{:?}", run.committed());
+    run.stop().await;
+}
+
+/// A member that keeps its lease but fails every call (the leader cannot reach it): after three
+/// failures in a row it is set aside and the job runs on the others; when its quarantine ends
+/// it is scheduled again.
+#[tokio::test(start_paused = true)]
+async fn a_member_failing_again_and_again_is_set_aside_and_comes_back() {
+    let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
+    b.with(|s| s.dead = true);
+    let run = start(&[a.clone(), b.clone()], None, true);
+    // Three failed assignments, 1 + 2 + 4 s of restart pauses, then a runs alone.
+    pass(INTERVAL * 12).await;
+    assert_eq!(a.with(|s| s.partitions.len()), 4, "a reads every partition");
+    assert!(!run.committed().is_empty(), "the job commits without b");
+    let aside = run.progress.borrow().quarantined.clone();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(aside[0].worker, "b");
+    assert!(aside[0].last_error.contains("connection refused"));
+    b.with(|s| s.dead = false);
+    pass(INTERVAL * 10).await;
+    assert_eq!(
+        b.with(|s| s.partitions.len()),
+        2,
+        "b is back after its quarantine"
+    );
+    assert!(run.progress.borrow().quarantined.is_empty());
     run.stop().await;
 }
 
