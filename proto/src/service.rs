@@ -23,6 +23,18 @@ pub enum WorkerServiceError {
     },
 }
 
+impl WorkerServiceError {
+    /// The worker the error is about (a deadline names every worker that did not answer,
+    /// separated by `, `).
+    pub fn worker(&self) -> &str {
+        match self {
+            Self::Unavailable { worker, .. }
+            | Self::Failed { worker, .. }
+            | Self::StaleEpoch { worker, .. } => worker,
+        }
+    }
+}
+
 /// How the coordinator drives one worker: in-process (`floe run`) or over gRPC (cluster mode).
 /// The coordinator knows nothing else of a worker.
 #[async_trait]

@@ -141,12 +141,7 @@ impl JobContext {
     /// cut off, and the next assignment's newer epoch fences it anyway.
     pub async fn release_all(&mut self) {
         let epoch = self.committer.epoch();
-        let members: Vec<String> = self
-            .members
-            .borrow()
-            .iter()
-            .map(|m| m.name().to_owned())
-            .collect();
+        let members = self.member_names();
         let (reachable, lapsed): (Vec<_>, Vec<_>) = self
             .assigned
             .iter()
@@ -208,21 +203,24 @@ impl JobContext {
     /// did not answer), so that one failing again and again is set aside.
     fn count_failure(&mut self, e: &WorkerServiceError) {
         let now = tokio::time::Instant::now();
-        let names: Vec<String> = self
-            .members
-            .borrow()
-            .iter()
-            .map(|m| m.name().to_owned())
-            .collect();
-        let failed = match e {
-            WorkerServiceError::Unavailable { worker, .. }
-            | WorkerServiceError::Failed { worker, .. }
-            | WorkerServiceError::StaleEpoch { worker, .. } => worker,
-        };
-        for worker in failed.split(", ").filter(|w| names.iter().any(|n| n == w)) {
+        let names = self.member_names();
+        for worker in e
+            .worker()
+            .split(", ")
+            .filter(|w| names.iter().any(|n| n == w))
+        {
             self.quarantine.failed(worker, &e.to_string(), now);
         }
         self.progress.quarantined = self.quarantine.listing(now);
+    }
+
+    /// The names of the members now.
+    fn member_names(&self) -> Vec<String> {
+        self.members
+            .borrow()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect()
     }
 
     /// Whether the job was asked to stop.
