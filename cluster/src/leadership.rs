@@ -46,8 +46,13 @@ impl Leadership {
             let lost = CancellationToken::new();
             let keeper = tokio::spawn(keep_alive(etcd.clone(), lease, ttl_s, lost.clone()));
             tracing::info!(coordinator = name, lease, "standing for leader");
-            while !lost.is_cancelled() {
-                match elect(etcd, name, lease).await {
+            loop {
+                // A lease etcd no longer holds takes its place in the election with it.
+                let elected = tokio::select! {
+                    elected = elect(etcd, name, lease) => elected,
+                    _ = lost.cancelled() => break,
+                };
+                match elected {
                     Ok(leader) => {
                         tracing::info!(coordinator = name, "elected leader");
                         return Self {
