@@ -242,7 +242,8 @@ pub struct CheckpointManifest {
     #[serde(default)]
     pub holders: BTreeMap<i32, String>,
     pub tables: Vec<TableFiles>,
-    /// The job's watermark ([`crate::job_watermark::JobWatermark::checkpoint_value`]).
+    /// The job's watermark its barrier closed windows at: the floor of lateness after a restore
+    /// ([`crate::job_watermark::JobWatermark::checkpoint_value`]).
     pub watermark_ms: i64,
     /// False in checkpoints whose `watermark_ms` was only a report: their state objects keep
     /// the watermark to resume from.

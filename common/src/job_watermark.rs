@@ -72,13 +72,16 @@ impl JobWatermark {
         self.written_until = self.written_until.max(end_ms);
     }
 
-    /// The watermark a checkpoint keeps. At the end of a bounded input the live value is the end
-    /// of time (every window closes); a job that goes on streaming from the checkpoint resumes
-    /// at its real event-time progress instead, raised so that every window already written
-    /// counts as closed (its later events are late, never a second row).
-    pub fn checkpoint_value(&self) -> i64 {
-        if self.current != WATERMARK_END {
-            return self.current;
+    /// The watermark a checkpoint whose barrier carried `barrier_ms` keeps: that value. It closed
+    /// the checkpoint's windows and was every worker's floor of lateness right after it, so a
+    /// restore judges lateness as the run without a failure did; the workers' reports in the
+    /// acks, further on, reach the job only at the next barrier. At the end of a bounded input
+    /// the barrier carries the end of time (every window closes); a job that goes on streaming
+    /// from the checkpoint resumes at its real event-time progress instead, raised so that every
+    /// window already written counts as closed (its later events are late, never a second row).
+    pub fn checkpoint_value(&self, barrier_ms: i64) -> i64 {
+        if barrier_ms != WATERMARK_END {
+            return barrier_ms;
         }
         let written = self
             .written_until
@@ -170,12 +173,26 @@ mod tests {
     fn a_checkpoint_keeps_real_progress_raised_over_every_written_window() {
         let mut w = job_watermark();
         w.update([Active(100_000)]);
-        assert_eq!(w.checkpoint_value(), 100_000);
+        assert_eq!(w.checkpoint_value(100_000), 100_000);
         w.update([Finished]);
         w.written(240_000);
         let lateness = example_job().window.allowed_lateness_ms;
-        assert_eq!(w.checkpoint_value(), 240_000 + lateness);
-        let resumed = JobWatermark::new(example_job().window, Some(w.checkpoint_value()));
+        assert_eq!(w.checkpoint_value(WATERMARK_END), 240_000 + lateness);
+        let resumed = JobWatermark::new(
+            example_job().window,
+            Some(w.checkpoint_value(WATERMARK_END)),
+        );
         assert_eq!(resumed.current(), 240_000 + lateness);
+    }
+
+    #[test]
+    fn a_checkpoint_keeps_the_watermark_its_barrier_closed_not_the_acks_reports() {
+        // The barrier closed windows at 60 s; the acks report 90 s (events read since). Right
+        // after the checkpoint a worker that was idle judged lateness against 60 s, so a
+        // restore must too, or an event on time without a failure is late with one.
+        let mut w = job_watermark();
+        w.update([Active(60_000)]);
+        w.update([Active(90_000), Idle(70_000)]);
+        assert_eq!(w.checkpoint_value(60_000), 60_000);
     }
 }

@@ -70,11 +70,10 @@ pub async fn run(ctx: &mut JobContext) -> Result<RoundOutcome, RoundError> {
     if let Some(last) = window_ends.last() {
         ctx.watermark.written(*last);
     }
-    // The acks' reports (each never below a floor its worker holds, restored from an older
-    // checkpoint or handed by a barrier) raise the job's watermark; the checkpoint keeps the
-    // raised value, so that a restore never judges lateness below a floor any worker had.
+    // The acks' reports raise the job's watermark for the next barrier; the checkpoint keeps
+    // the one this barrier closed its windows at.
     ctx.watermark.update(acks.iter().map(|a| a.watermark));
-    let kept_watermark = ctx.watermark.checkpoint_value();
+    let kept_watermark = ctx.watermark.checkpoint_value(barrier.watermark_ms);
     let stats = acks.iter().map(|a| &a.stats).sum();
     let state_bytes = acks.iter().map(|a| a.state_bytes).sum();
 

@@ -36,6 +36,8 @@ pub(super) struct Script {
     pub(super) frozen: bool,
     /// Reports a finished bounded input.
     pub(super) finished: bool,
+    /// The watermark its acks report, when ahead of its status (events read since the poll).
+    pub(super) ack_watermark_ms: Option<i64>,
 }
 
 pub(super) struct FakeWorker {
@@ -101,9 +103,9 @@ impl WorkerService for FakeWorker {
         if self.with(|s| s.hung) {
             return std::future::pending().await;
         }
-        let (partitions, finished) = self.with(|s| {
+        let (partitions, finished, ack_watermark) = self.with(|s| {
             s.barriers.push(barrier);
-            (s.partitions.clone(), s.finished)
+            (s.partitions.clone(), s.finished, s.ack_watermark_ms)
         });
         Ok(CheckpointAck {
             worker_id: self.name.clone(),
@@ -112,7 +114,7 @@ impl WorkerService for FakeWorker {
             partitions,
             closed_windows: Vec::new(),
             files: Vec::new(),
-            watermark: self.watermark(),
+            watermark: ack_watermark.map_or(self.watermark(), LocalWatermark::Active),
             stats: OperatorStats::default(),
             input_finished: finished,
             state_bytes: 0,

@@ -131,6 +131,32 @@ async fn recovering_resumes_after_the_restore_point() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_checkpoint_keeps_the_watermark_its_barrier_closed_windows_at() {
+    // The ack reports a watermark past the barrier's. Right after the checkpoint the workers
+    // judge lateness against the barrier's; a restore from it must too.
+    let a = FakeWorker::new("a", false);
+    a.with(|s| s.ack_watermark_ms = Some(60_000));
+    let run = start(std::slice::from_ref(&a), None, false);
+    pass(INTERVAL * 3).await;
+    let barriers = a.with(|s| s.barriers.clone());
+    let completed = run.commits(|c| c.completed.clone());
+    assert!(completed.len() >= 2, "{} checkpoints", completed.len());
+    assert!(barriers[0].watermark_ms < 60_000);
+    for m in &completed {
+        let barrier = barriers
+            .iter()
+            .find(|b| b.checkpoint_id == m.checkpoint_id)
+            .expect("a barrier per checkpoint");
+        assert_eq!(
+            m.watermark_ms, barrier.watermark_ms,
+            "checkpoint {}",
+            m.checkpoint_id
+        );
+    }
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn scheduling_spreads_every_partition_once() {
     let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
     let run = start(&[a.clone(), b.clone()], None, false);
