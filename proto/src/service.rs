@@ -13,6 +13,13 @@ pub enum WorkerServiceError {
     /// The worker's part of the job failed (a reader, the state store): the job recovers.
     #[error("worker {worker}: {message}")]
     Failed { worker: String, message: String },
+    /// Workers gave no answer to a call within its deadline (stopped, hung, cut off).
+    #[error("no answer from {} to {what} within {deadline:?}", workers.join(", "))]
+    NoAnswer {
+        workers: Vec<String>,
+        what: String,
+        deadline: std::time::Duration,
+    },
     /// The request came from a coordinator older than one the worker has already obeyed, or
     /// (a barrier) from another epoch than the one the worker was assigned at.
     #[error("worker {worker} refused epoch {epoch}: it follows epoch {current}")]
@@ -24,14 +31,19 @@ pub enum WorkerServiceError {
 }
 
 impl WorkerServiceError {
-    /// The worker the error is about (a deadline names every worker that did not answer,
-    /// separated by `, `).
-    pub fn worker(&self) -> &str {
+    /// The workers the error is about.
+    pub fn workers(&self) -> Vec<&str> {
         match self {
+            Self::NoAnswer { workers, .. } => workers.iter().map(String::as_str).collect(),
             Self::Unavailable { worker, .. }
             | Self::Failed { worker, .. }
-            | Self::StaleEpoch { worker, .. } => worker,
+            | Self::StaleEpoch { worker, .. } => vec![worker.as_str()],
         }
+    }
+
+    /// Whether the call did not reach its workers: another call would not either, now.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::NoAnswer { .. })
     }
 }
 

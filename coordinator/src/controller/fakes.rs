@@ -34,11 +34,17 @@ pub(super) struct Script {
     pub(super) hung: bool,
     /// Never answers anything once set (a stopped process whose sockets stay open).
     pub(super) frozen: bool,
+    /// Fails every call after the channel's keepalive ([`KEEPALIVE`]) once set (the leader
+    /// cannot reach it, though it keeps its lease).
+    pub(super) cut_off: bool,
     /// Reports a finished bounded input.
     pub(super) finished: bool,
     /// The watermark its acks report, when ahead of its status (events read since the poll).
     pub(super) ack_watermark_ms: Option<i64>,
 }
+
+/// How long a call to a worker that is cut off waits before it fails.
+pub(super) const KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(super) struct FakeWorker {
     name: String,
@@ -63,6 +69,13 @@ impl FakeWorker {
     async fn check_alive(&self) -> Result<(), WorkerServiceError> {
         if self.with(|s| s.frozen) {
             return std::future::pending().await;
+        }
+        if self.with(|s| s.cut_off) {
+            tokio::time::sleep(KEEPALIVE).await;
+            return Err(WorkerServiceError::Unavailable {
+                worker: self.name.clone(),
+                message: "http2 error (keepalive timed out)".into(),
+            });
         }
         if self.with(|s| s.dead) {
             return Err(WorkerServiceError::Unavailable {

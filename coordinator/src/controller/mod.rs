@@ -140,16 +140,21 @@ impl JobContext {
     /// that is no longer a member (its lease lapsed) is not waited for: it may be stopped or
     /// cut off, and the next assignment's newer epoch fences it anyway.
     pub async fn release_all(&mut self) {
+        self.release_all_but(&[]).await;
+    }
+
+    /// [`Self::release_all`], leaving out the workers in `unreachable` (a call to them just
+    /// failed: another would only wait out the channel's keepalive).
+    async fn release_all_but(&mut self, unreachable: &[&str]) {
         let epoch = self.committer.epoch();
         let members = self.member_names();
-        let (reachable, lapsed): (Vec<_>, Vec<_>) = self
-            .assigned
-            .iter()
-            .partition(|(w, _)| members.iter().any(|m| m == w.name()));
+        let (reachable, lapsed): (Vec<_>, Vec<_>) = self.assigned.iter().partition(|(w, _)| {
+            members.iter().any(|m| m == w.name()) && !unreachable.contains(&w.name())
+        });
         for (w, _) in lapsed {
             tracing::warn!(
                 worker = w.name(),
-                "not releasing a worker whose lease lapsed"
+                "not releasing a worker that is unreachable or whose lease lapsed"
             );
         }
         let releases = reachable.into_iter().map(|(w, _)| {
@@ -168,7 +173,12 @@ impl JobContext {
     /// After a worker failed: the state to go to, or the job's error when the job does not
     /// restart on failures (a single process, where a worker's failure is the job's).
     pub async fn after_failure(&mut self, e: WorkerServiceError) -> Result<State, JobError> {
-        self.release_all().await;
+        let unreachable = if e.is_unreachable() {
+            e.workers()
+        } else {
+            Vec::new()
+        };
+        self.release_all_but(&unreachable).await;
         if !self.options.restart_on_failure {
             return Err(self.job_error(e));
         }
@@ -205,8 +215,8 @@ impl JobContext {
         let now = tokio::time::Instant::now();
         let names = self.member_names();
         for worker in e
-            .worker()
-            .split(", ")
+            .workers()
+            .into_iter()
             .filter(|w| names.iter().any(|n| n == w))
         {
             self.quarantine.failed(worker, &e.to_string(), now);

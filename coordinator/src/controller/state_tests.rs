@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::fakes::{
-    example_config, restore_at, Commits, FakeCommitter, FakeWorker, FourPartitions,
+    example_config, restore_at, Commits, FakeCommitter, FakeWorker, FourPartitions, KEEPALIVE,
 };
 use crate::job::{run_job_with, JobError, JobOptions, JobProgress, JobSummary};
 
@@ -322,6 +322,27 @@ async fn a_frozen_member_whose_lease_lapses_is_left_at_once() {
     pass(INTERVAL * 2).await;
     assert_eq!(a.with(|s| s.partitions.len()), 4, "a reads every partition");
     assert!(run.committed().len() > 2, "{:?}", run.committed());
+    run.stop().await;
+}
+
+/// A member cut off from the leader, its lease alive: every call to it waits out the channel's
+/// keepalive, so a failure is not followed by a release that would wait as long again.
+#[tokio::test(start_paused = true)]
+async fn a_member_the_leader_cannot_reach_is_not_waited_for_twice_per_failure() {
+    let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
+    let run = start(&[a.clone(), b.clone()], None, true);
+    pass(INTERVAL * 2 + INTERVAL / 2).await;
+    let before = run.committed().len();
+    b.with(|s| s.cut_off = true);
+    // A status poll and two assignments that fail at the keepalive, 1 + 2 + 4 s of restart
+    // pauses, a checkpoint interval: b is set aside and a commits. A release after each
+    // failure would add a keepalive each time.
+    pass(KEEPALIVE * 3 + INTERVAL * 9).await;
+    let aside = run.progress.borrow().quarantined.clone();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(aside[0].worker, "b");
+    assert_eq!(a.with(|s| s.partitions.len()), 4, "a reads every partition");
+    assert!(run.committed().len() > before, "{:?}", run.committed());
     run.stop().await;
 }
 

@@ -52,15 +52,16 @@ where
                 });
             }
             _ = &mut timer => {
-                let missing: Vec<&str> = assigned
+                let workers = assigned
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| !answers.iter().any(|(j, _)| j == i))
-                    .map(|(_, (w, _))| w.name())
+                    .map(|(_, (w, _))| w.name().to_owned())
                     .collect();
-                return Err(WorkerServiceError::Unavailable {
-                    worker: missing.join(", "),
-                    message: format!("no answer to {what} within {:?}", deadline.unwrap_or_default()),
+                return Err(WorkerServiceError::NoAnswer {
+                    workers,
+                    what: what.to_owned(),
+                    deadline: deadline.unwrap_or_default(),
                 });
             }
         }

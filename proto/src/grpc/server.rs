@@ -35,7 +35,9 @@ impl WorkerGrpcService {
 
 fn status(e: WorkerServiceError) -> Status {
     match e {
-        WorkerServiceError::Unavailable { .. } => Status::unavailable(e.to_string()),
+        WorkerServiceError::Unavailable { .. } | WorkerServiceError::NoAnswer { .. } => {
+            Status::unavailable(e.to_string())
+        }
         WorkerServiceError::Failed { .. } => Status::internal(e.to_string()),
         WorkerServiceError::StaleEpoch { .. } => Status::failed_precondition(e.to_string()),
     }
