@@ -18,6 +18,9 @@ use super::{host_name, EtcdArgs, TlsArgs};
 
 /// How often the admin port's metrics are refreshed from the worker's status.
 const METRICS_EVERY: Duration = Duration::from_secs(2);
+/// How long a registered worker goes without any call before it says so: a leader polls its
+/// workers every second.
+const UNATTENDED_WARNING: Duration = Duration::from_secs(20);
 
 #[derive(Args)]
 pub struct WorkerArgs {
@@ -133,9 +136,15 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     )
     .await?;
 
+    let watch = tokio::spawn(warn_while_unattended(
+        worker.clone(),
+        name.clone(),
+        advertise.clone(),
+    ));
     let stop = CancellationToken::new();
     crate::run::stop_on_signals(stop.clone());
     stop.cancelled().await;
+    watch.abort();
     tracing::info!(worker = %name, "leaving the cluster: the coordinator moves this worker's partitions");
     registration.leave().await?;
     // The coordinator sees the change after its settle time, checkpoints with this worker and
@@ -157,4 +166,30 @@ pub async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let _ = server.await;
     tracing::info!(worker = %name, "left");
     Ok(())
+}
+
+/// Says, once per silence, that no coordinator has called this worker for a while: the sign, on
+/// the worker's side, of a leader that cannot reach the address it advertised.
+async fn warn_while_unattended(worker: Arc<LocalWorker>, name: String, advertise: String) {
+    let mut warned = false;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let silent = worker.unattended_for();
+        if silent < UNATTENDED_WARNING {
+            if warned {
+                tracing::info!(worker = %name, %advertise, "a coordinator reaches this worker again");
+            }
+            warned = false;
+        } else if !warned {
+            warned = true;
+            tracing::warn!(
+                worker = %name,
+                %advertise,
+                silent_s = silent.as_secs(),
+                "no coordinator has called this worker lately: either no leader runs, or the \
+                 leader cannot reach the address this worker advertised (check --advertise and \
+                 the network between them)"
+            );
+        }
+    }
 }
