@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::faulty_link::FaultyLink;
 use crate::process::output_ok;
 use crate::{
     floe_bin, free_local_addr, unique_topic, ContentGen, EventLog, Expect, FloeProcess, Job,
@@ -27,6 +28,8 @@ pub struct Cluster {
     workers: BTreeMap<String, FloeProcess>,
     /// Each process's admin address (`host:port`).
     admins: BTreeMap<String, String>,
+    /// The links in front of workers started behind one.
+    links: BTreeMap<String, FaultyLink>,
 }
 
 impl Cluster {
@@ -53,6 +56,7 @@ impl Cluster {
             coordinators: BTreeMap::new(),
             workers: BTreeMap::new(),
             admins: BTreeMap::new(),
+            links: BTreeMap::new(),
         }
     }
 
@@ -92,6 +96,29 @@ impl Cluster {
         self.workers.insert(name.to_owned(), p);
     }
 
+    /// A worker that coordinators reach only through a [`FaultyLink`] ([`Self::link`]); its
+    /// own traffic to etcd, the broker and the store does not cross it.
+    pub fn start_worker_behind_link(&mut self, job: &mut Job, name: &str) {
+        let listen = free_local_addr();
+        let link = FaultyLink::to(&listen);
+        let role = [
+            "--listen".to_owned(),
+            listen,
+            "--advertise".into(),
+            link.address().to_owned(),
+        ];
+        let p = self.spawn_member(job, "worker", name, &role, &[]);
+        self.workers.insert(name.to_owned(), p);
+        self.links.insert(name.to_owned(), link);
+    }
+
+    /// The link in front of worker `name` ([`Self::start_worker_behind_link`]).
+    pub fn link(&self, name: &str) -> &FaultyLink {
+        self.links
+            .get(name)
+            .unwrap_or_else(|| panic!("worker {name} was not started behind a link"))
+    }
+
     /// `floe <command> <role args> --name <name>` with an admin port of its own, this cluster's
     /// lease and etcd, and `extra`.
     fn spawn_member(
@@ -126,6 +153,17 @@ impl Cluster {
         self.coordinators
             .get_mut(name)
             .unwrap_or_else(|| panic!("no process {name} in the cluster"))
+    }
+
+    /// Waits until a line of `name`'s log satisfies `pred`.
+    pub fn wait_for_log(
+        &mut self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) {
+        self.process(name).wait_for_log(what, timeout, pred);
     }
 
     /// SIGKILLs a coordinator or worker.
@@ -262,6 +300,16 @@ pub fn assigned_workers(status: &Value) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The workers the leader has set aside.
+pub fn quarantined(status: &Value) -> BTreeSet<String> {
+    status["progress"]["quarantined"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|q| q["worker"].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// The status's count of committed checkpoints (0 before any).

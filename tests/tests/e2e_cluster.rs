@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use floe_tests::cluster::*;
 use floe_tests::etcd::{revoke_leader_lease, PrivateEtcd};
+use floe_tests::faulty_link::LinkFault;
 use floe_tests::*;
 
 const PARTITIONS: i32 = 12;
@@ -189,6 +190,54 @@ fn a_frozen_worker_is_left_behind_and_rejoins_when_thawed() {
         cluster.thaw("w3");
         cluster.wait_for("w3 back at work", WAIT, |s| assigned_workers(s) == all);
     }
+    finish(cluster, job, producer, WAIT, STOP);
+}
+
+/// The leader cannot reach w3 (its link drops every byte) while w3 keeps its lease in etcd: the
+/// leader's calls to it fail at the channel's keepalive, it is set aside after failing a few
+/// times in a row, and the others commit without it. Healed, it rejoins, and the tables are
+/// exact.
+#[test]
+fn a_worker_the_leader_cannot_reach_is_set_aside_and_rejoins_when_healed() {
+    let _serial = serial();
+    let (mut job, producer) = job_and_producer("cluster-black-hole", Duration::from_secs(60));
+    let mut cluster = Cluster::new("black-hole", "1s");
+    cluster.start_coordinator(&mut job, "c1");
+    cluster.start_worker(&mut job, "w1");
+    cluster.start_worker(&mut job, "w2");
+    cluster.start_worker_behind_link(&mut job, "w3");
+    let all = cluster.workers();
+    cluster.wait_for("every worker assigned", WAIT, |s| {
+        assigned_workers(s) == all && last_checkpoint(s) >= 2
+    });
+    let before = last_checkpoint(&cluster.status());
+    let cut = std::time::Instant::now();
+    cluster.link("w3").set(LinkFault::BlackHole);
+    let others: std::collections::BTreeSet<String> = ["w1".to_owned(), "w2".to_owned()].into();
+    let status = cluster.wait_for("w3 set aside and the others committing", WAIT, |s| {
+        quarantined(s).contains("w3")
+            && assigned_workers(s) == others
+            && last_checkpoint(s) > before
+    });
+    eprintln!(
+        "[cluster] committing without the unreachable w3 {:.1} s after its link went dark \
+         (lease {LEASE_TTL}); set aside: {}",
+        cut.elapsed().as_secs_f64(),
+        status["progress"]["quarantined"]
+    );
+    let reason = status["progress"]["quarantined"][0]["last_error"]
+        .as_str()
+        .unwrap_or("");
+    let address = cluster.link("w3").address().to_owned();
+    assert!(
+        reason.contains(&address),
+        "the leader's reason names the address that failed: {reason}"
+    );
+    cluster.wait_for_log("w3", "w3 saying no coordinator reaches it", WAIT, |l| {
+        l.contains("no coordinator has called this worker") && l.contains(&address)
+    });
+    cluster.link("w3").set(LinkFault::None);
+    cluster.wait_for("w3 back at work", WAIT, |s| assigned_workers(s) == all);
     finish(cluster, job, producer, WAIT, STOP);
 }
 
