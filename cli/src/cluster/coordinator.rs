@@ -55,17 +55,44 @@ pub struct CoordinatorArgs {
     /// run, as `floe run --until-end`).
     #[arg(long)]
     until_end: bool,
+    /// The job this cluster runs, when the config has several (one cluster per job).
+    #[arg(long)]
+    job: Option<String>,
+}
+
+/// The one job a cluster runs: the config's only job, or the one `--job` names.
+fn the_job<'a>(
+    jobs: &'a [JobSpec],
+    wanted: Option<&str>,
+    config: &std::path::Path,
+) -> anyhow::Result<&'a JobSpec> {
+    let names = || {
+        jobs.iter()
+            .map(|j| j.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (wanted, jobs) {
+        (None, [job]) => Ok(job),
+        (None, _) => anyhow::bail!(
+            "a cluster runs one job; {} has {} ({}): pick one with --job (one cluster per job)",
+            config.display(),
+            jobs.len(),
+            names()
+        ),
+        (Some(name), _) => jobs.iter().find(|j| j.name == name).with_context(|| {
+            format!(
+                "{} has no job {name:?}; its jobs: {}",
+                config.display(),
+                names()
+            )
+        }),
+    }
 }
 
 pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     let cfg = args.config.load()?;
-    anyhow::ensure!(
-        cfg.jobs.len() == 1,
-        "a cluster runs one job; {} has {} (run one cluster per job)",
-        args.config.config.display(),
-        cfg.jobs.len()
-    );
-    let job = Arc::new(cfg.jobs[0].clone());
+    let job = Arc::new(the_job(&cfg.jobs, args.job.as_deref(), &args.config.config)?.clone());
     let name = args.name.clone().unwrap_or_else(host_name);
     let tls = args.tls.load()?;
     anyhow::ensure!(
@@ -323,4 +350,33 @@ async fn serve_status(
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use floe_common::config::example_job;
+
+    fn named(name: &str) -> JobSpec {
+        JobSpec {
+            name: name.into(),
+            ..example_job()
+        }
+    }
+
+    #[test]
+    fn a_cluster_runs_the_only_job_or_the_one_named() {
+        let config = std::path::Path::new("floe.toml");
+        let one = [named("gold")];
+        assert_eq!(the_job(&one, None, config).expect("only").name, "gold");
+        let two = [named("gold"), named("bronze")];
+        assert_eq!(
+            the_job(&two, Some("bronze"), config).expect("named").name,
+            "bronze"
+        );
+        let unnamed = the_job(&two, None, config).expect_err("which one?");
+        assert!(unnamed.to_string().contains("gold, bronze"), "{unnamed}");
+        let missing = the_job(&two, Some("cdc"), config).expect_err("no such job");
+        assert!(missing.to_string().contains("no job \"cdc\""), "{missing}");
+    }
 }
