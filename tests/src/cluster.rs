@@ -385,6 +385,42 @@ pub fn finish(
     wait: Duration,
     stop: Duration,
 ) {
+    let (log, ends) = produced(&job, producer);
+    log.validate_labels(false, None);
+    let expected = (log.count(Expect::Ok) + log.count(Expect::Late)) as u64;
+    let read = cluster.wait_for("every event read", wait, |s| events(s) >= expected);
+    let after = last_checkpoint(&read);
+    let done = cluster.wait_for("a checkpoint after the last event", wait, |s| {
+        last_checkpoint(s) > after
+    });
+    assert_eq!(events(&done), expected, "no event counted twice: {done:#}");
+    wait_until_read(&mut cluster, &ends, wait);
+    cluster.stop(stop);
+    job.run_until_end(stop);
+    job.assert_exact(&log);
+}
+
+/// [`finish`] for a Bronze job: every record is committed at a checkpoint once it is read.
+pub fn finish_bronze(
+    mut cluster: Cluster,
+    mut job: Job,
+    tables: &crate::bronze::BronzeTables,
+    producer: JoinHandle<Vec<Produced>>,
+    wait: Duration,
+    stop: Duration,
+) {
+    let (log, ends) = produced(&job, producer);
+    wait_until_read(&mut cluster, &ends, wait);
+    let after = last_checkpoint(&cluster.status());
+    cluster.wait_for("a checkpoint after the last record", wait, |s| {
+        last_checkpoint(s) > after
+    });
+    cluster.stop(stop);
+    job.assert_bronze_exact(&log, tables);
+}
+
+/// What the producer wrote, and each partition's end offset.
+fn produced(job: &Job, producer: JoinHandle<Vec<Produced>>) -> (EventLog, BTreeMap<i32, i64>) {
     let mut log = EventLog::default();
     let produced = producer.join().expect("producer thread");
     let mut ends = BTreeMap::new();
@@ -394,14 +430,11 @@ pub fn finish(
     }
     log.extend(produced);
     log.write_jsonl(&job.events);
-    log.validate_labels(false, None);
-    let expected = (log.count(Expect::Ok) + log.count(Expect::Late)) as u64;
-    let read = cluster.wait_for("every event read", wait, |s| events(s) >= expected);
-    let after = last_checkpoint(&read);
-    let done = cluster.wait_for("a checkpoint after the last event", wait, |s| {
-        last_checkpoint(s) > after
-    });
-    assert_eq!(events(&done), expected, "no event counted twice: {done:#}");
+    (log, ends)
+}
+
+/// Waits until the status shows every partition at its end (`ends`), lag 0.
+fn wait_until_read(cluster: &mut Cluster, ends: &BTreeMap<i32, i64>, wait: Duration) {
     cluster.wait_for("every partition at its end, lag 0", wait, |s| {
         let parts = s["progress"]["partitions"]
             .as_array()
@@ -417,7 +450,4 @@ pub fn finish(
         ends.iter()
             .all(|(p, end)| seen.get(&i64::from(*p)) == Some(&(*end, 0)))
     });
-    cluster.stop(stop);
-    job.run_until_end(stop);
-    job.assert_exact(&log);
 }

@@ -15,6 +15,7 @@
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use floe_tests::bronze::BRONZE_JOB;
 use floe_tests::cluster::*;
 use floe_tests::etcd::{revoke_leader_lease, PrivateEtcd};
 use floe_tests::faulty_link::LinkFault;
@@ -239,6 +240,47 @@ fn a_worker_the_leader_cannot_reach_is_set_aside_and_rejoins_when_healed() {
     cluster.link("w3").set(LinkFault::None);
     cluster.wait_for("w3 back at work", WAIT, |s| assigned_workers(s) == all);
     finish(cluster, job, producer, WAIT, STOP);
+}
+
+/// A Bronze job (raw append with dead letters) in a cluster picked by `--job` from a config of
+/// two: a worker killed and restarted, another frozen and thawed, and every record is in the
+/// table (or the dead letters) exactly once.
+#[test]
+fn a_bronze_job_in_a_cluster_keeps_every_record_once_through_a_kill_and_a_freeze() {
+    let _serial = serial();
+    let mut job = cluster_job(&Services::from_env(), "cluster-bronze", PARTITIONS);
+    let tables = job.add_bronze_job();
+    let records = mixed_records(PARTITIONS, seed("cluster-bronze"), 8, 8_000);
+    let producer = produce_slowly(&job, records, Duration::from_secs(40));
+    let mut cluster = Cluster::new("bronze", "1s");
+    cluster.start_coordinator_with(&mut job, "c1", &["--job".into(), BRONZE_JOB.into()]);
+    for w in ["w1", "w2", "w3"] {
+        cluster.start_worker(&mut job, w);
+    }
+    let all = cluster.workers();
+    cluster.wait_for("every worker assigned", WAIT, |s| {
+        assigned_workers(s) == all && last_checkpoint(s) >= 2
+    });
+    cluster.kill("w2");
+    let without = |gone: &str| -> std::collections::BTreeSet<String> {
+        all.iter().filter(|w| *w != gone).cloned().collect()
+    };
+    let others = without("w2");
+    let before = last_checkpoint(&cluster.status());
+    cluster.wait_for("committing without w2", WAIT, |s| {
+        assigned_workers(s) == others && last_checkpoint(s) > before
+    });
+    cluster.start_worker(&mut job, "w2");
+    cluster.wait_for("w2 back at work", WAIT, |s| assigned_workers(s) == all);
+    cluster.freeze("w3");
+    let others = without("w3");
+    let before = last_checkpoint(&cluster.status());
+    cluster.wait_for("committing without w3", WAIT, |s| {
+        assigned_workers(s) == others && last_checkpoint(s) > before
+    });
+    cluster.thaw("w3");
+    cluster.wait_for("w3 back at work", WAIT, |s| assigned_workers(s) == all);
+    finish_bronze(cluster, job, &tables, producer, WAIT, STOP);
 }
 
 #[test]
