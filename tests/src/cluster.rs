@@ -402,7 +402,7 @@ pub fn finish(
 
 /// [`finish`] for a Bronze job: every record is committed at a checkpoint once it is read.
 pub fn finish_bronze(
-    mut cluster: Cluster,
+    cluster: Cluster,
     mut job: Job,
     tables: &crate::bronze::BronzeTables,
     producer: JoinHandle<Vec<Produced>>,
@@ -410,27 +410,44 @@ pub fn finish_bronze(
     stop: Duration,
 ) {
     let (log, ends) = produced(&job, producer);
-    wait_until_read(&mut cluster, &ends, wait);
+    drain_and_stop(cluster, &ends, wait, stop);
+    job.assert_bronze_exact(&log, tables);
+}
+
+/// Waits for the cluster to read every partition to its end (`ends`) and commit a checkpoint
+/// after that, then stops it: for jobs whose every record is committed once read.
+pub fn drain_and_stop(
+    mut cluster: Cluster,
+    ends: &BTreeMap<i32, i64>,
+    wait: Duration,
+    stop: Duration,
+) {
+    wait_until_read(&mut cluster, ends, wait);
     let after = last_checkpoint(&cluster.status());
     cluster.wait_for("a checkpoint after the last record", wait, |s| {
         last_checkpoint(s) > after
     });
     cluster.stop(stop);
-    job.assert_bronze_exact(&log, tables);
 }
 
 /// What the producer wrote, and each partition's end offset.
 fn produced(job: &Job, producer: JoinHandle<Vec<Produced>>) -> (EventLog, BTreeMap<i32, i64>) {
     let mut log = EventLog::default();
     let produced = producer.join().expect("producer thread");
-    let mut ends = BTreeMap::new();
-    for p in &produced {
-        let end = ends.entry(p.partition).or_insert(0);
-        *end = (*end).max(p.offset + 1);
-    }
+    let ends = end_offsets(&produced);
     log.extend(produced);
     log.write_jsonl(&job.events);
     (log, ends)
+}
+
+/// Each partition's end offset after `produced`.
+pub fn end_offsets(produced: &[Produced]) -> BTreeMap<i32, i64> {
+    let mut ends = BTreeMap::new();
+    for p in produced {
+        let end = ends.entry(p.partition).or_insert(0);
+        *end = (*end).max(p.offset + 1);
+    }
+    ends
 }
 
 /// Waits until the status shows every partition at its end (`ends`), lag 0.

@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use floe_tests::bronze::BRONZE_JOB;
+use floe_tests::cdc::{CdcGen, ChangeCounts, CDC_JOB};
 use floe_tests::cluster::*;
 use floe_tests::etcd::{revoke_leader_lease, PrivateEtcd};
 use floe_tests::faulty_link::LinkFault;
@@ -254,33 +255,77 @@ fn a_bronze_job_in_a_cluster_keeps_every_record_once_through_a_kill_and_a_freeze
     let producer = produce_slowly(&job, records, Duration::from_secs(40));
     let mut cluster = Cluster::new("bronze", "1s");
     cluster.start_coordinator_with(&mut job, "c1", &["--job".into(), BRONZE_JOB.into()]);
+    start_workers_and_stall_two(&mut cluster, &mut job);
+    finish_bronze(cluster, job, &tables, producer, WAIT, STOP);
+}
+
+/// A CDC job (Debezium changes upserted into a dimension table) in a cluster: a worker killed
+/// and restarted, another frozen and thawed, and the dimension, history, changelog and
+/// dead-letter tables equal the source.
+#[test]
+fn a_cdc_job_in_a_cluster_upserts_exactly_through_a_kill_and_a_freeze() {
+    let _serial = serial();
+    let services = Services::from_env();
+    let mut job = cluster_job(&services, "cluster-cdc", PARTITIONS);
+    let kafka = job.kafka();
+    let cdc = job.add_cdc_job(&kafka, PARTITIONS);
+    let mut source = CdcGen::new(seed("cluster-cdc"), 2_000, PARTITIONS);
+    let mut records = source.snapshot(1_000);
+    records.extend(source.changes(4_000));
+    let (topic, brokers) = (cdc.topic.clone(), services.brokers.clone());
+    let producer = std::thread::spawn(move || {
+        let kafka = Kafka::connect(&brokers);
+        let chunk = records.len().div_ceil(30);
+        let mut produced = Vec::new();
+        for part in records.chunks(chunk) {
+            produced.extend(kafka.produce(&topic, part));
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        produced
+    });
+    let mut cluster = Cluster::new("cdc", "1s");
+    cluster.start_coordinator_with(&mut job, "c1", &["--job".into(), CDC_JOB.into()]);
+    start_workers_and_stall_two(&mut cluster, &mut job);
+    let produced = producer.join().expect("producer thread");
+    let mut counts = ChangeCounts::default();
+    counts.add(&produced);
+    drain_and_stop(cluster, &end_offsets(&produced), WAIT, STOP);
+    job.assert_cdc_exact(&cdc, &source, counts);
+}
+
+/// Starts w1, w2 and w3; once each has partitions, kills w2 and starts it again, then freezes
+/// w3 and thaws it, each time waiting for commits without it and for it back at work.
+fn start_workers_and_stall_two(cluster: &mut Cluster, job: &mut Job) {
     for w in ["w1", "w2", "w3"] {
-        cluster.start_worker(&mut job, w);
+        cluster.start_worker(job, w);
     }
     let all = cluster.workers();
     cluster.wait_for("every worker assigned", WAIT, |s| {
         assigned_workers(s) == all && last_checkpoint(s) >= 2
     });
-    cluster.kill("w2");
     let without = |gone: &str| -> std::collections::BTreeSet<String> {
         all.iter().filter(|w| *w != gone).cloned().collect()
     };
-    let others = without("w2");
-    let before = last_checkpoint(&cluster.status());
-    cluster.wait_for("committing without w2", WAIT, |s| {
-        assigned_workers(s) == others && last_checkpoint(s) > before
-    });
-    cluster.start_worker(&mut job, "w2");
-    cluster.wait_for("w2 back at work", WAIT, |s| assigned_workers(s) == all);
-    cluster.freeze("w3");
-    let others = without("w3");
-    let before = last_checkpoint(&cluster.status());
-    cluster.wait_for("committing without w3", WAIT, |s| {
-        assigned_workers(s) == others && last_checkpoint(s) > before
-    });
-    cluster.thaw("w3");
-    cluster.wait_for("w3 back at work", WAIT, |s| assigned_workers(s) == all);
-    finish_bronze(cluster, job, &tables, producer, WAIT, STOP);
+    for (worker, kill) in [("w2", true), ("w3", false)] {
+        if kill {
+            cluster.kill(worker);
+        } else {
+            cluster.freeze(worker);
+        }
+        let others = without(worker);
+        let before = last_checkpoint(&cluster.status());
+        cluster.wait_for(&format!("committing without {worker}"), WAIT, |s| {
+            assigned_workers(s) == others && last_checkpoint(s) > before
+        });
+        if kill {
+            cluster.start_worker(job, worker);
+        } else {
+            cluster.thaw(worker);
+        }
+        cluster.wait_for(&format!("{worker} back at work"), WAIT, |s| {
+            assigned_workers(s) == all
+        });
+    }
 }
 
 #[test]
