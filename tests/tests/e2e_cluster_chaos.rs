@@ -1,5 +1,6 @@
 //! A seeded chaos run of cluster mode: over a fixed event set, random kills (workers and the
-//! leader), restarts, joins and graceful leaves, then the tables must equal the oracle.
+//! leader), restarts, joins, graceful leaves, stopped workers (SIGSTOP) and workers the leader
+//! cannot reach (their links black-holed), then the tables must equal the oracle.
 //! `FLOE_CHAOS_SECS` (default 40) sets how long the chaos lasts; `FLOE_E2E_SEED` replays a run.
 //! The long version: `FLOE_CHAOS_SECS=600 cargo test --release -p floe-tests --test
 //! e2e_cluster_chaos` (with the services of scripts/services.sh, `--etcd` included).
@@ -7,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use floe_tests::cluster::*;
+use floe_tests::faulty_link::LinkFault;
 use floe_tests::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -36,15 +38,18 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
     cluster.wait_for("a leader", WAIT, |s| leader(s) == Some("c1"));
     cluster.start_coordinator(&mut job, "c2");
     for w in ["w1", "w2", "w3"] {
-        cluster.start_worker(&mut job, w);
+        cluster.start_worker_behind_link(&mut job, w);
     }
     let mut next_worker = 4;
+    // A stall lasts until the next step: (worker, frozen rather than cut off).
+    let mut stalled: Option<(String, bool)> = None;
     let started = Instant::now();
     while started.elapsed() < over {
         std::thread::sleep(Duration::from_millis(rng.random_range(2_000..=5_000)));
+        end_stall(&mut cluster, stalled.take());
         let workers: Vec<String> = cluster.workers().into_iter().collect();
         let coordinators: Vec<String> = cluster.coordinators().into_iter().collect();
-        match rng.random_range(0..5) {
+        match rng.random_range(0..7) {
             0 if workers.len() > 1 => {
                 let w = &workers[rng.random_range(0..workers.len())];
                 eprintln!("[chaos] kill -9 {w}");
@@ -54,7 +59,7 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
                 let w = format!("w{next_worker}");
                 next_worker += 1;
                 eprintln!("[chaos] start {w}");
-                cluster.start_worker(&mut job, &w);
+                cluster.start_worker_behind_link(&mut job, &w);
             }
             2 if workers.len() > 1 => {
                 let w = &workers[rng.random_range(0..workers.len())];
@@ -71,9 +76,21 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
                     cluster.start_coordinator(&mut job, &name);
                 }
             }
+            5 | 6 if workers.len() > 1 => {
+                let w = workers[rng.random_range(0..workers.len())].clone();
+                let frozen = rng.random_bool(0.5);
+                if frozen {
+                    eprintln!("[chaos] SIGSTOP {w}");
+                    cluster.freeze(&w);
+                } else {
+                    eprintln!("[chaos] black-hole the link to {w}");
+                    cluster.link(&w).set(LinkFault::BlackHole);
+                }
+                stalled = Some((w, frozen));
+            }
             _ => {
                 if cluster.workers().is_empty() {
-                    cluster.start_worker(&mut job, "w1");
+                    cluster.start_worker_behind_link(&mut job, "w1");
                 }
             }
         }
@@ -82,9 +99,19 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
     log.extend(producer.join().expect("producer thread"));
     log.write_jsonl(&job.events);
     log.validate_labels(false, None);
+    if let Some((w, frozen)) = stalled
+        .take()
+        .filter(|(w, _)| cluster.workers().contains(w))
+    {
+        if frozen {
+            cluster.thaw(&w);
+        } else {
+            cluster.link(&w).set(LinkFault::None);
+        }
+    }
     eprintln!("[chaos] seed {seed}: chaos over; waiting for the cluster to read everything");
     if cluster.workers().is_empty() {
-        cluster.start_worker(&mut job, "w1");
+        cluster.start_worker_behind_link(&mut job, "w1");
     }
     let expected = (log.count(Expect::Ok) + log.count(Expect::Late)) as u64;
     let read = cluster.wait_for("every event read", WAIT, |s| {
@@ -96,4 +123,18 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
     });
     cluster.stop(STOP);
     job.run_until_end_exact(&log, STOP);
+}
+
+/// Ends a stall of the step before: thaws the worker, or heals its link.
+fn end_stall(cluster: &mut Cluster, stalled: Option<(String, bool)>) {
+    let Some((w, frozen)) = stalled.filter(|(w, _)| cluster.workers().contains(w)) else {
+        return;
+    };
+    if frozen {
+        eprintln!("[chaos] SIGCONT {w}");
+        cluster.thaw(&w);
+    } else {
+        eprintln!("[chaos] heal the link to {w}");
+        cluster.link(&w).set(LinkFault::None);
+    }
 }
