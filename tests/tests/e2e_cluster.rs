@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use floe_tests::bronze::BRONZE_JOB;
+use floe_tests::browser::visit;
 use floe_tests::cdc::{CdcGen, ChangeCounts, CDC_JOB};
 use floe_tests::cluster::*;
 use floe_tests::etcd::{revoke_leader_lease, PrivateEtcd};
@@ -230,6 +231,18 @@ fn a_worker_the_leader_cannot_reach_is_set_aside_and_rejoins_when_healed() {
     let reason = status["progress"]["quarantined"][0]["last_error"]
         .as_str()
         .unwrap_or("");
+    let page = format!("http://{}/", cluster.admin_of("c1"));
+    let shown = std::time::Instant::now();
+    // The quarantine comes and goes while the link stays dark: a visit that misses it retries.
+    while !visit(&page, 1_500)
+        .dom
+        .contains("<td>w3</td><td>set aside for")
+    {
+        assert!(
+            shown.elapsed() < WAIT,
+            "the live page never showed w3 set aside"
+        );
+    }
     let address = cluster.link("w3").address().to_owned();
     assert!(
         reason.contains(&address),
