@@ -16,8 +16,24 @@ use crate::{
     JobOptions, Placement, Produced, Record, Services, StreamSpec, BAD_KINDS, BASE_TS,
 };
 
-/// How long a dead process keeps its lease: how soon its partitions (or leadership) move.
-pub const LEASE_TTL: &str = "3s";
+/// How long a dead process keeps its lease: how soon its partitions (or leadership) move. 3 s,
+/// or `FLOE_E2E_LEASE_TTL` (e.g. `10s`, the default of `floe worker`, to measure at it).
+pub fn lease_ttl() -> String {
+    std::env::var("FLOE_E2E_LEASE_TTL")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "3s".to_owned())
+}
+
+/// [`lease_ttl`] as a duration (whole seconds, `10s`).
+pub fn lease() -> Duration {
+    let ttl = lease_ttl();
+    let secs = ttl
+        .strip_suffix('s')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("FLOE_E2E_LEASE_TTL {ttl:?}: give whole seconds, as `10s`"));
+    Duration::from_secs(secs)
+}
 
 /// The coordinators and workers of one test's cluster.
 pub struct Cluster {
@@ -139,7 +155,7 @@ impl Cluster {
             "--admin".into(),
             admin,
             "--lease-ttl".into(),
-            LEASE_TTL.into(),
+            lease_ttl(),
         ]);
         args.extend(self.etcd_args());
         args.extend(extra.iter().cloned());
