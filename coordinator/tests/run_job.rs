@@ -361,16 +361,12 @@ async fn a_generator_job_counts_exactly_what_was_generated_across_a_restart() {
     use std::collections::BTreeMap;
 
     let mut s = setup("unused:9092").await;
-    let mut file =
-        FloeConfig::parse(include_str!("../../examples/video_stats.toml")).expect("parse");
-    file.jobs[0].source.kind = "generator".into();
-    file.jobs[0].source.generator = Some(GeneratorConfig {
+    let job = floe_common::config::example_generator_job(GeneratorConfig {
         partitions: 3,
         events: 30_000,
         videos: 20,
         ..GeneratorConfig::default()
     });
-    let job = file.validate().expect("validate").jobs.remove(0);
     let spec = job.source.generator.expect("generator");
     s.job = Arc::new(job);
 

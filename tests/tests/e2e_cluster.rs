@@ -101,6 +101,19 @@ fn a_worker_joins_and_another_leaves_without_a_restart() {
     finish(cluster, job, producer, WAIT, STOP);
 }
 
+/// Waits for `coordinator` to lead and commit twice after checkpoint `before`.
+fn wait_for_leader_committing(cluster: &mut Cluster, coordinator: &str, before: u64) {
+    cluster.wait_for(
+        &format!("{coordinator} leading and committing"),
+        WAIT,
+        |s| {
+            leader(s) == Some(coordinator)
+                && last_checkpoint(s) > before + 1
+                && state(s) == "running"
+        },
+    );
+}
+
 #[test]
 fn the_standby_takes_over_when_the_leader_is_killed() {
     let _serial = serial();
@@ -108,9 +121,7 @@ fn the_standby_takes_over_when_the_leader_is_killed() {
     let mut cluster = start(&mut job, "failover", &["c1", "c2"], &["w1", "w2", "w3"]);
     let before = last_checkpoint(&cluster.status());
     cluster.kill("c1");
-    cluster.wait_for("c2 leading and committing", WAIT, |s| {
-        leader(s) == Some("c2") && last_checkpoint(s) > before + 1 && state(s) == "running"
-    });
+    wait_for_leader_committing(&mut cluster, "c2", before);
     finish(cluster, job, producer, WAIT, STOP);
 }
 
@@ -154,9 +165,7 @@ fn a_leader_whose_lease_is_gone_stands_again_instead_of_exiting() {
     let before = last_checkpoint(&cluster.status());
     let revoked = revoke_leader_lease(&cluster.etcd, &cluster.name);
     assert_eq!(revoked, "c1");
-    cluster.wait_for("c2 leading and committing", WAIT, |s| {
-        leader(s) == Some("c2") && last_checkpoint(s) > before + 1 && state(s) == "running"
-    });
+    wait_for_leader_committing(&mut cluster, "c2", before);
     assert_eq!(cluster.coordinators().len(), 2);
     finish(cluster, job, producer, WAIT, STOP);
 }

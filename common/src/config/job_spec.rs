@@ -117,6 +117,18 @@ pub fn example_job() -> JobSpec {
         .unwrap_or_else(|e| panic!("examples/video_stats.toml: {e}"))
 }
 
+/// [`example_job`] reading the generator source, configured by `generator`, instead of Kafka.
+#[doc(hidden)]
+pub fn example_generator_job(generator: crate::generator_source::GeneratorConfig) -> JobSpec {
+    let mut file = FloeConfig::parse(include_str!("../../../examples/video_stats.toml"))
+        .unwrap_or_else(|e| panic!("examples/video_stats.toml: {e}"));
+    file.jobs[0].source.kind = "generator".into();
+    file.jobs[0].source.generator = Some(generator);
+    file.validate()
+        .map(|mut c| c.jobs.remove(0))
+        .unwrap_or_else(|e| panic!("examples/video_stats.toml on the generator: {e}"))
+}
+
 /// What a job makes of its records.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum JobKind {
