@@ -9,6 +9,7 @@ use floe_proto::{
 };
 use floe_storage::{open_location, CheckpointStore};
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 use crate::worker::{Worker, WorkerError, WorkerOptions};
 
@@ -26,6 +27,19 @@ pub enum WorkerStores {
 struct Current {
     epoch: u64,
     worker: Option<Arc<Worker>>,
+    /// The assignment starting now, by its number among this process's assignments: a start
+    /// finishes only if it is still the newest and not cancelled.
+    starting: Option<(u64, CancellationToken)>,
+    assignments: u64,
+}
+
+impl Current {
+    /// Cancels a start in progress (a newer assignment or a release supersedes it).
+    fn cancel_start(&mut self) {
+        if let Some((_, cancel)) = self.starting.take() {
+            cancel.cancel();
+        }
+    }
 }
 
 /// A worker of this process.
@@ -132,6 +146,7 @@ impl LocalWorker {
         let mut current = self.current.lock().await;
         self.obeys(epoch, &current)?;
         current.epoch = epoch;
+        current.cancel_start();
         Ok(current.worker.take())
     }
 }
@@ -149,36 +164,46 @@ impl WorkerService for LocalWorker {
         tracing::info!(worker = %self.name, job = %assignment.job.name, partitions = ?assignment.partitions, restore_from = ?assignment.restore.as_ref().map(|r| r.at), epoch = assignment.epoch, "assigned");
         let epoch = assignment.epoch;
         let store = self.store_for(&assignment)?;
-        let (name, options, current) = (
-            self.name.clone(),
-            self.options.clone(),
-            self.current.clone(),
-        );
-        // In a task of its own: a caller that gives up (a gRPC deadline drops this future)
-        // cannot leave actors started that no one owns.
+        let (number, cancel) = {
+            let mut current = self.current.lock().await;
+            current.cancel_start();
+            current.assignments += 1;
+            let cancel = CancellationToken::new();
+            current.starting = Some((current.assignments, cancel.clone()));
+            (current.assignments, cancel)
+        };
+        // A caller that gives up (a gRPC deadline drops this future) cancels the start.
+        let gave_up = cancel.clone().drop_guard();
+        let (options, current) = (self.options.clone(), self.current.clone());
+        // In a task of its own, so that a start is never dropped half-way with actors running:
+        // it ends at a step between them, or stops what it started.
         let started = tokio::spawn(async move {
-            let worker = Worker::start(assignment, store, options).await?;
+            let worker = Worker::start(assignment, store, options, &cancel).await?;
             let mut current = current.lock().await;
-            if current.epoch != epoch || current.worker.is_some() {
-                // A newer coordinator assigned meanwhile: its assignment wins.
-                let newer = current.epoch;
+            let newest = matches!(&current.starting, Some((n, _)) if *n == number);
+            if !newest || cancel.is_cancelled() || current.epoch != epoch {
                 drop(current);
                 worker.stop().await;
-                return Ok(Some(newer));
+                return Err(WorkerError::Cancelled);
             }
+            current.starting = None;
             current.worker = Some(Arc::new(worker));
-            Ok::<_, WorkerError>(None)
+            Ok(())
         })
-        .await
-        .map_err(|e| self.failed(e))?;
-        match started.map_err(|e| self.failed(e))? {
-            None => Ok(()),
-            Some(newer) => Err(WorkerServiceError::StaleEpoch {
-                worker: name,
-                epoch,
-                current: newer,
-            }),
+        .await;
+        gave_up.disarm();
+        let started = started.map_err(|e| self.failed(e))?;
+        if let Err(WorkerError::Cancelled) = &started {
+            let now = self.current.lock().await.epoch;
+            if now != epoch {
+                return Err(WorkerServiceError::StaleEpoch {
+                    worker: self.name.clone(),
+                    epoch,
+                    current: now,
+                });
+            }
         }
+        started.map_err(|e| self.failed(e))
     }
 
     async fn checkpoint(&self, barrier: Barrier) -> Result<CheckpointAck, WorkerServiceError> {

@@ -28,6 +28,7 @@ use floe_source::files::reader::{FileReader, FileReaderArgs, PlannedSplit};
 use floe_source::generator::reader::{GeneratorArgs, GeneratorReader};
 use floe_source::kafka::reader::{KafkaReader, KafkaReaderArgs};
 use floe_source::reader::SourceReader;
+use tokio_util::sync::CancellationToken;
 
 /// Why a worker could not start or answer.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,10 @@ pub enum WorkerError {
     Job(String),
     #[error("actor: {0}")]
     Actor(String),
+    /// A newer assignment (or a release) came while this one was starting, or its caller gave
+    /// up on it.
+    #[error("the start was cancelled: a newer assignment came, or the coordinator gave up on it")]
+    Cancelled,
 }
 
 /// Tuning knobs of a worker.
@@ -280,16 +285,32 @@ async fn restore_operator(
         })
 }
 
+/// Runs one step of a start, unless `cancel` fires first.
+async fn unless_cancelled<T>(
+    cancel: &CancellationToken,
+    step: impl std::future::Future<Output = Result<T, WorkerError>>,
+) -> Result<T, WorkerError> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(WorkerError::Cancelled),
+        done = step => done,
+    }
+}
+
 impl Worker {
     /// Restores state (if the assignment names a checkpoint) and starts reading.
+    /// Its slow steps (state downloads, offset lookups) end early when `cancel` fires; no
+    /// actor is started before they are done.
     pub async fn start(
         assignment: Assignment,
         store: CheckpointStore,
         options: WorkerOptions,
+        cancel: &CancellationToken,
     ) -> Result<Self, WorkerError> {
         let job = assignment.job.clone();
         let now = now_ms();
-        let mut operator = restore_operator(&job, &assignment, &store, now).await?;
+        let mut operator =
+            unless_cancelled(cancel, restore_operator(&job, &assignment, &store, now)).await?;
         let files = WorkerFiles::open(&job, &store, &assignment.partitions, &operator).await?;
         // Partitions new to this worker (or with nothing in the checkpoint) start fresh; file
         // splits when their reader opens them.
@@ -304,12 +325,15 @@ impl Worker {
             None => job.source.start,
             Some(_) => StartPosition::Earliest,
         };
-        let Plan { starts, ends } = plan_starts(
-            &job,
-            &assignment.partitions,
-            start,
-            &mut operator,
-            files.as_ref(),
+        let Plan { starts, ends } = unless_cancelled(
+            cancel,
+            plan_starts(
+                &job,
+                &assignment.partitions,
+                start,
+                &mut operator,
+                files.as_ref(),
+            ),
         )
         .await?;
         let skipped: u64 = starts.iter().map(|(_, s)| s.skipped).sum();

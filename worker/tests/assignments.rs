@@ -1,27 +1,32 @@
-//! A worker answers barriers only for the epoch it was assigned at. A worker that a deposed
-//! leader assigned (after a restart wiped what it had obeyed) must not ack a newer leader's
-//! barrier from that other lineage: its state and positions are not the ones the newer leader
-//! restored, and merging them would double rows.
+//! A worker's assignments.
+//! - It answers barriers only for the epoch it was assigned at. A worker that a deposed leader
+//!   assigned (after a restart wiped what it had obeyed) must not ack a newer leader's barrier
+//!   from that other lineage: its state and positions are not the ones the newer leader
+//!   restored, and merging them would double rows.
+//! - Against a slow checkpoint store, a newer assignment or a caller that gives up cancels a
+//!   start still restoring state: two starts never run side by side, and the newest assignment
+//!   is the one that runs.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use floe_common::config::FloeConfig;
+use floe_common::checkpoint::CheckpointRef;
+use floe_common::config::{example_generator_job, JobSpec};
 use floe_common::generator_source::GeneratorConfig;
-use floe_proto::{Assignment, Barrier, WorkerService, WorkerServiceError};
-use floe_storage::{open_location, CheckpointStore};
+use floe_proto::{Assignment, Barrier, RestorePoint, WorkerService, WorkerServiceError};
+use floe_storage::{CheckpointStore, Location};
 use floe_table::TableLayout;
 use floe_worker::{LocalWorker, WorkerStores};
+use object_store::memory::InMemory;
+use object_store::throttle::{ThrottleConfig, ThrottledStore};
+use object_store::ObjectStore;
 
-fn generator_job() -> floe_common::config::JobSpec {
-    let mut file =
-        FloeConfig::parse(include_str!("../../examples/video_stats.toml")).expect("parse");
-    file.jobs[0].source.kind = "generator".into();
-    file.jobs[0].source.generator = Some(GeneratorConfig {
+fn generator_job() -> JobSpec {
+    example_generator_job(GeneratorConfig {
         partitions: 2,
         events: 100,
         ..GeneratorConfig::default()
-    });
-    file.validate().expect("validate").jobs.remove(0)
+    })
 }
 
 /// The job's worker-written tables (late events, dead letters) as files under `dir`.
@@ -50,27 +55,83 @@ fn barrier(checkpoint_id: u64, epoch: u64) -> Barrier {
     }
 }
 
+/// How long every read of the store takes.
+const SLOW_READ: Duration = Duration::from_millis(1_500);
+
+/// The job's checkpoint store in `memory`, every read taking [`SLOW_READ`] when `slow`.
+fn store(job: &JobSpec, memory: &Arc<InMemory>, slow: bool) -> CheckpointStore {
+    let store: Arc<dyn ObjectStore> = if slow {
+        let config = ThrottleConfig {
+            wait_get_per_call: SLOW_READ,
+            ..ThrottleConfig::default()
+        };
+        Arc::new(ThrottledStore::new(memory.clone(), config))
+    } else {
+        memory.clone()
+    };
+    let location = Location {
+        store,
+        prefix: "checkpoints".into(),
+        display: "memory".into(),
+        local_root: None,
+    };
+    CheckpointStore::new(location, &job.name)
+}
+
+fn assignment(job: &JobSpec, dir: &std::path::Path, epoch: u64, partitions: &[i32]) -> Assignment {
+    Assignment {
+        job: Arc::new(job.clone()),
+        checkpoint_store: String::new(),
+        epoch,
+        worker_id: "w".into(),
+        partitions: partitions.to_vec(),
+        restore: None,
+        bounded: false,
+        tables: worker_tables(job, dir),
+    }
+}
+
+/// Checkpoint 1 of both partitions, taken by worker `w` at epoch 1: what the tests restore.
+async fn checkpoint(job: &JobSpec, dir: &std::path::Path, memory: &Arc<InMemory>) -> RestorePoint {
+    let worker = LocalWorker::new(
+        "w",
+        Default::default(),
+        WorkerStores::Given(store(job, memory, false)),
+    );
+    worker
+        .assign(assignment(job, dir, 1, &[0, 1]))
+        .await
+        .expect("assigned");
+    worker.checkpoint(barrier(1, 1)).await.expect("checkpoint");
+    worker.release(1).await.expect("release");
+    RestorePoint {
+        at: CheckpointRef { id: 1, epoch: 1 },
+        holders: [(0, "w".to_owned()), (1, "w".to_owned())].into(),
+        legacy_workers: Vec::new(),
+        watermark_ms: None,
+    }
+}
+
+fn restoring(
+    job: &JobSpec,
+    dir: &std::path::Path,
+    partitions: &[i32],
+    from: &RestorePoint,
+) -> Assignment {
+    Assignment {
+        restore: Some(from.clone()),
+        ..assignment(job, dir, 2, partitions)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_barrier_of_another_epoch_than_the_assignment_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let job_spec = generator_job();
-    let job = Arc::new(job_spec.clone());
-    let store = CheckpointStore::new(
-        open_location(dir.path().to_str().expect("utf-8")).expect("store"),
-        &job.name,
-    );
+    let job = generator_job();
+    let store = store(&job, &Arc::default(), false);
     let worker = LocalWorker::new("w", Default::default(), WorkerStores::Given(store));
     worker
-        .assign(Assignment {
-            job,
-            checkpoint_store: String::new(),
-            epoch: 5,
-            worker_id: "w".into(),
-            partitions: vec![0, 1],
-            restore: None,
-            bounded: false,
-            tables: worker_tables(&job_spec, dir.path()),
-        })
+        .assign(assignment(&job, dir.path(), 5, &[0, 1]))
         .await
         .expect("assigned at epoch 5");
     for (id, epoch) in [(1, 6), (2, 4)] {
@@ -89,4 +150,55 @@ async fn a_barrier_of_another_epoch_than_the_assignment_is_refused() {
         .expect("a barrier of its own epoch");
     assert_eq!((ack.epoch, ack.partitions), (5, vec![0, 1]));
     worker.release(5).await.expect("release");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_assignment_cancels_a_start_still_restoring_and_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let job = generator_job();
+    let memory = Arc::default();
+    let from = checkpoint(&job, dir.path(), &memory).await;
+    let worker = Arc::new(LocalWorker::new(
+        "w",
+        Default::default(),
+        WorkerStores::Given(store(&job, &memory, true)),
+    ));
+    let first = tokio::spawn({
+        let (worker, a) = (worker.clone(), restoring(&job, dir.path(), &[0], &from));
+        async move { worker.assign(a).await }
+    });
+    tokio::time::sleep(SLOW_READ / 5).await;
+    worker
+        .assign(restoring(&job, dir.path(), &[1], &from))
+        .await
+        .expect("the newer assignment starts");
+    let first = first.await.expect("join");
+    assert!(first.is_err(), "the first start was cancelled: {first:?}");
+    let ack = worker.checkpoint(barrier(2, 2)).await.expect("checkpoint");
+    assert_eq!(ack.partitions, [1], "the newer assignment runs");
+    worker.release(2).await.expect("release");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_gives_up_cancels_the_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let job = generator_job();
+    let memory = Arc::default();
+    let from = checkpoint(&job, dir.path(), &memory).await;
+    let worker = LocalWorker::new(
+        "w",
+        Default::default(),
+        WorkerStores::Given(store(&job, &memory, true)),
+    );
+    let gave_up = tokio::time::timeout(
+        SLOW_READ / 5,
+        worker.assign(restoring(&job, dir.path(), &[0, 1], &from)),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the caller's deadline passed first");
+    tokio::time::sleep(SLOW_READ * 2).await;
+    assert!(
+        !worker.has_work().await,
+        "a start no one waits for any more does not go on to run"
+    );
 }
