@@ -19,7 +19,9 @@
 //! - [`interval_growth`]: the Bronze job live at 250 ms checkpoints for minutes, with the
 //!   default maintenance: its mean commit time early and late, its metadata beside its data;
 //! - [`merge`]: one window's partials from several workers through Arrow IPC and the
-//!   committer's merge, at `--merge-keys` keys.
+//!   committer's merge, at `--merge-keys` keys;
+//! - [`state_move`]: the state of `--state-move-keys` open keys from one worker to another
+//!   through the checkpoint store, as a rescale or a failover moves it.
 
 mod baseline;
 mod broker;
@@ -34,6 +36,7 @@ mod merge;
 mod reader_scans;
 mod rounds;
 mod scaling;
+mod state_move;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -104,6 +107,9 @@ pub struct BenchArgs {
     /// Keys of the window whose partials the merge figure moves and merges.
     #[arg(long, default_value_t = 1_000_000)]
     merge_keys: usize,
+    /// Open keys whose state the state-move figure moves between two workers (0 skips it).
+    #[arg(long, default_value_t = 1_000_000)]
+    state_move_keys: usize,
     /// Keys of the CDC bench's dimension table.
     #[arg(long, default_value_t = 1_000_000)]
     cdc_keys: usize,
@@ -155,6 +161,12 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         results.insert("files".into(), files::run(&args, plain_loop).await?);
         results.insert("bronze".into(), bronze::run(&args).await?);
         results.insert("merge".into(), merge::run(args.merge_keys, 2)?);
+    }
+    if args.state_move_keys > 0 {
+        results.insert(
+            "state_move".into(),
+            state_move::run(args.state_move_keys).await?,
+        );
     }
     if args.cdc_checkpoints > 0 {
         results.insert("cdc".into(), cdc::run(&args).await?);
