@@ -62,8 +62,9 @@ pub trait WorkerService: Send + Sync {
     /// durable, and returns everything produced since the previous checkpoint.
     async fn checkpoint(&self, barrier: Barrier) -> Result<CheckpointAck, WorkerServiceError>;
 
-    /// Live numbers; an error once the worker's part of the job has failed.
-    async fn status(&self) -> Result<WorkerStatus, WorkerServiceError>;
+    /// Live numbers of the work assigned at `epoch` (a worker assigned at another epoch refuses
+    /// it); an error once the worker's part of the job has failed.
+    async fn status(&self, epoch: u64) -> Result<WorkerStatus, WorkerServiceError>;
 
     /// Stops reading and drops the state since the last checkpoint (the partitions are about to
     /// move, or the job stops). Doing nothing is fine when nothing runs.

@@ -211,8 +211,9 @@ impl WorkerService for LocalWorker {
         worker.checkpoint(barrier).await.map_err(|e| self.failed(e))
     }
 
-    async fn status(&self) -> Result<WorkerStatus, WorkerServiceError> {
-        let worker = self.running(None).await?;
+    async fn status(&self, epoch: u64) -> Result<WorkerStatus, WorkerServiceError> {
+        // Epoch 0: a coordinator from before statuses carried one.
+        let worker = self.running(Some(epoch).filter(|e| *e != 0)).await?;
         worker.status().await.map_err(|e| self.failed(e))
     }
 

@@ -1,5 +1,5 @@
 //! A worker's assignments.
-//! - It answers barriers only for the epoch it was assigned at. A worker that a deposed leader
+//! - It answers barriers and status calls only for the epoch it was assigned at. A worker that a deposed leader
 //!   assigned (after a restart wiped what it had obeyed) must not ack a newer leader's barrier
 //!   from that other lineage: its state and positions are not the ones the newer leader
 //!   restored, and merging them would double rows.
@@ -144,6 +144,21 @@ async fn a_barrier_of_another_epoch_than_the_assignment_is_refused() {
             "a barrier at epoch {epoch}: {refused:?}"
         );
     }
+    for epoch in [6, 4] {
+        let refused = worker.status(epoch).await;
+        assert!(
+            matches!(
+                refused,
+                Err(WorkerServiceError::StaleEpoch { current: 5, .. })
+            ),
+            "a status call at epoch {epoch}: {}",
+            refused.map(|_| "answered").unwrap_or("refused otherwise")
+        );
+    }
+    worker
+        .status(5)
+        .await
+        .expect("a status call of its own epoch");
     let ack = worker
         .checkpoint(barrier(3, 5))
         .await

@@ -134,7 +134,7 @@ impl WorkerService for FakeWorker {
         })
     }
 
-    async fn status(&self) -> Result<WorkerStatus, WorkerServiceError> {
+    async fn status(&self, _epoch: u64) -> Result<WorkerStatus, WorkerServiceError> {
         self.check_alive().await?;
         Ok(WorkerStatus {
             stats: OperatorStats::default(),

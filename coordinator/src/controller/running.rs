@@ -104,12 +104,13 @@ async fn topic_grew(ctx: &mut JobContext) -> bool {
 /// Asks every assigned worker for its status: the job's progress and watermark follow, and the
 /// signals for an early checkpoint come back.
 async fn poll_statuses(ctx: &mut JobContext) -> Result<JobSignals, WorkerServiceError> {
+    let epoch = ctx.committer.epoch();
     let statuses: Vec<WorkerStatus> = call_assigned(
         &ctx.assigned,
         &ctx.members,
         None,
         "a status poll",
-        |w| async move { w.status().await },
+        |w| async move { w.status(epoch).await },
     )
     .await?;
     ctx.watermark.update(statuses.iter().map(|s| s.watermark));

@@ -139,11 +139,11 @@ impl WorkerService for GrpcWorker {
         convert::ack_from_pb(reply, &template).map_err(|e| self.convert_error(e))
     }
 
-    async fn status(&self) -> Result<WorkerStatus, WorkerServiceError> {
+    async fn status(&self, epoch: u64) -> Result<WorkerStatus, WorkerServiceError> {
         let reply = self
             .client
             .clone()
-            .status(with_timeout(pb::Empty {}, STATUS_TIMEOUT))
+            .status(with_timeout(pb::StatusRequest { epoch }, STATUS_TIMEOUT))
             .await
             .map_err(|s| self.error(s))?
             .into_inner();

@@ -76,9 +76,13 @@ impl Worker for WorkerGrpcService {
 
     async fn status(
         &self,
-        _request: Request<pb::Empty>,
+        request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
-        let s = self.worker.status().await.map_err(status)?;
+        let s = self
+            .worker
+            .status(request.into_inner().epoch)
+            .await
+            .map_err(status)?;
         Ok(Response::new(convert::status_to_pb(&s)))
     }
 
