@@ -112,6 +112,21 @@ async fn checkpoint(job: &JobSpec, dir: &std::path::Path, memory: &Arc<InMemory>
     }
 }
 
+/// A worker whose store reads take [`SLOW_READ`], and checkpoint 1 in that store to restore.
+async fn slow_worker_and_checkpoint(
+    job: &JobSpec,
+    dir: &std::path::Path,
+) -> (Arc<LocalWorker>, RestorePoint) {
+    let memory = Arc::default();
+    let from = checkpoint(job, dir, &memory).await;
+    let worker = LocalWorker::new(
+        "w",
+        Default::default(),
+        WorkerStores::Given(store(job, &memory, true)),
+    );
+    (Arc::new(worker), from)
+}
+
 fn restoring(
     job: &JobSpec,
     dir: &std::path::Path,
@@ -171,13 +186,7 @@ async fn a_barrier_of_another_epoch_than_the_assignment_is_refused() {
 async fn a_newer_assignment_cancels_a_start_still_restoring_and_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let job = generator_job();
-    let memory = Arc::default();
-    let from = checkpoint(&job, dir.path(), &memory).await;
-    let worker = Arc::new(LocalWorker::new(
-        "w",
-        Default::default(),
-        WorkerStores::Given(store(&job, &memory, true)),
-    ));
+    let (worker, from) = slow_worker_and_checkpoint(&job, dir.path()).await;
     let first = tokio::spawn({
         let (worker, a) = (worker.clone(), restoring(&job, dir.path(), &[0], &from));
         async move { worker.assign(a).await }
@@ -198,13 +207,7 @@ async fn a_newer_assignment_cancels_a_start_still_restoring_and_runs() {
 async fn a_caller_that_gives_up_cancels_the_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let job = generator_job();
-    let memory = Arc::default();
-    let from = checkpoint(&job, dir.path(), &memory).await;
-    let worker = LocalWorker::new(
-        "w",
-        Default::default(),
-        WorkerStores::Given(store(&job, &memory, true)),
-    );
+    let (worker, from) = slow_worker_and_checkpoint(&job, dir.path()).await;
     let gave_up = tokio::time::timeout(
         SLOW_READ / 5,
         worker.assign(restoring(&job, dir.path(), &[0, 1], &from)),
