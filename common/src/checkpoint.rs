@@ -62,6 +62,54 @@ pub fn decode_state(bytes: &[u8]) -> Result<DecodedState, CheckpointFormatError>
     }
 }
 
+/// Reads what [`encode_state`] wrote from `reader` as it arrives, keeping only the partitions
+/// `keep` wants: a worker restoring some partitions of another's object never holds the whole
+/// object, nor the partitions it does not take. (A version-1 object is read whole.)
+pub fn decode_state_from(
+    reader: impl std::io::Read,
+    keep: impl Fn(i32) -> bool,
+) -> Result<DecodedState, CheckpointFormatError> {
+    use std::io::Read;
+    // bincode reads small fields straight out of the buffer.
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
+    let corrupt = |e: &dyn std::fmt::Display| CheckpointFormatError::Decode(e.to_string());
+    let mut header = [0u8; 6];
+    reader
+        .read_exact(&mut header)
+        .map_err(|_| CheckpointFormatError::BadMagic)?;
+    if &header[..4] != MAGIC {
+        return Err(CheckpointFormatError::BadMagic);
+    }
+    if u16::from_le_bytes([header[4], header[5]]) != FORMAT_VERSION {
+        let mut whole = header.to_vec();
+        reader.read_to_end(&mut whole).map_err(|e| corrupt(&e))?;
+        let mut decoded = decode_state(&whole)?;
+        decoded.snapshot.partitions.retain(|p| keep(p.partition));
+        return Ok(decoded);
+    }
+    // The body is the snapshot's one field, a sequence: its length, then each partition.
+    let config = bincode::config::standard();
+    let count: u64 =
+        bincode::serde::decode_from_reader(&mut reader, config).map_err(|e| corrupt(&e))?;
+    let mut partitions = Vec::new();
+    for _ in 0..count {
+        let p: PartitionSnapshot =
+            bincode::serde::decode_from_reader(&mut reader, config).map_err(|e| corrupt(&e))?;
+        if keep(p.partition) {
+            partitions.push(p);
+        }
+    }
+    let mut rest = [0u8; 1];
+    match reader.read(&mut rest) {
+        Ok(0) => Ok(DecodedState {
+            snapshot: OperatorSnapshot { partitions },
+            legacy_watermark: None,
+        }),
+        Ok(_) => Err(CheckpointFormatError::Decode("trailing bytes".into())),
+        Err(e) => Err(corrupt(&e)),
+    }
+}
+
 fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CheckpointFormatError> {
     let (value, used) = bincode::serde::decode_from_slice(body, bincode::config::standard())
         .map_err(|e| CheckpointFormatError::Decode(e.to_string()))?;
@@ -307,6 +355,65 @@ mod tests {
         }
     }
 
+    fn four_partitions() -> OperatorSnapshot {
+        let one = sample().partitions.remove(0);
+        OperatorSnapshot {
+            partitions: (0..4)
+                .map(|p| PartitionSnapshot {
+                    partition: p,
+                    next_offset: Some(p as i64 * 10),
+                    ..one.clone()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_streamed_read_keeps_only_the_partitions_asked_for() {
+        let snap = four_partitions();
+        let bytes = encode_state(&snap).unwrap();
+        let all = decode_state_from(&bytes[..], |_| true).unwrap();
+        assert_eq!(all, decode_state(&bytes).unwrap());
+        let even = decode_state_from(&bytes[..], |p| p % 2 == 0).unwrap();
+        let expected: Vec<_> = (snap.partitions.iter())
+            .filter(|p| p.partition % 2 == 0)
+            .cloned()
+            .collect();
+        assert_eq!(even.snapshot.partitions, expected);
+        // One byte at a time, as a slow download hands it over.
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let Some((first, rest)) = self.0.split_first() else {
+                    return Ok(0);
+                };
+                buf[0] = *first;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        assert_eq!(decode_state_from(Trickle(&bytes), |_| true).unwrap(), all);
+    }
+
+    #[test]
+    fn a_streamed_read_refuses_what_is_cut_short_or_runs_on() {
+        let bytes = encode_state(&four_partitions()).unwrap();
+        let cut = decode_state_from(&bytes[..bytes.len() - 3], |_| true);
+        assert!(
+            matches!(cut, Err(CheckpointFormatError::Decode(_))),
+            "{cut:?}"
+        );
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let on = decode_state_from(&longer[..], |_| true);
+        assert!(
+            matches!(on, Err(CheckpointFormatError::Decode(_))),
+            "{on:?}"
+        );
+        let magic = decode_state_from(&b"NOPE\x02\x00"[..], |_| true);
+        assert!(matches!(magic, Err(CheckpointFormatError::BadMagic)));
+    }
+
     #[test]
     fn state_round_trips() {
         let bytes = encode_state(&sample()).unwrap();
@@ -347,6 +454,10 @@ mod tests {
         let decoded = decode_state(&bytes).unwrap();
         assert_eq!(decoded.snapshot, sample());
         assert_eq!(decoded.legacy_watermark, Some(42));
+        assert_eq!(decode_state_from(&bytes[..], |_| true).unwrap(), decoded);
+        let none = decode_state_from(&bytes[..], |_| false).unwrap();
+        assert!(none.snapshot.partitions.is_empty());
+        assert_eq!(none.legacy_watermark, Some(42));
     }
 
     #[test]

@@ -9,9 +9,12 @@ use bytes::Bytes;
 use floe_common::checkpoint::{
     CheckpointLayout, CheckpointManifest, CheckpointObject, CheckpointRef,
 };
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use tokio_util::sync::CancellationToken;
 
 use crate::io_policy::IoPolicy;
 use crate::Location;
@@ -289,6 +292,48 @@ impl CheckpointStore {
         worker: &str,
     ) -> Result<Bytes, StorageError> {
         self.get_bytes(&self.layout.worker_state(at, worker)).await
+    }
+
+    /// A worker's state object of checkpoint `at`, to read as it arrives (on a blocking
+    /// thread): the file itself on local disk; elsewhere the download, whose request is retried
+    /// as every read is. A failure half-way, or `cancel`, ends the download early: the reader
+    /// then finds the object cut short.
+    pub async fn worker_state_reader(
+        &self,
+        at: CheckpointRef,
+        worker: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
+        let relative = self.layout.worker_state(at, worker);
+        let path = self.path(&relative);
+        if let Some(root) = &self.location.local_root {
+            let file = std::fs::File::open(root.join(path.as_ref())).map_err(|e| {
+                let source = match e.kind() {
+                    std::io::ErrorKind::NotFound => object_store::Error::NotFound {
+                        path: path.to_string(),
+                        source: Box::new(e),
+                    },
+                    _ => object_store::Error::Generic {
+                        store: "LocalFileSystem",
+                        source: Box::new(e),
+                    },
+                };
+                self.err(source)
+            })?;
+            return Ok(Box::new(file));
+        }
+        let got = self
+            .io
+            .run(&format!("get {relative}"), |_| {
+                self.location.store.get(&path)
+            })
+            .await
+            .map_err(|e| self.err(e))?;
+        let download = got
+            .into_stream()
+            .map_err(std::io::Error::other)
+            .take_until(Box::pin(cancel.clone().cancelled_owned()));
+        Ok(Box::new(SyncIoBridge::new(StreamReader::new(download))))
     }
 
     /// Writes the manifest, which makes the checkpoint complete.
