@@ -108,6 +108,9 @@ pub struct WatermarkTracker {
     /// Sorted by partition: a few per worker, visited on every run of records, so a vector.
     partitions: Vec<(i32, PartitionClock)>,
     global: i64,
+    /// The highest watermark restored or handed by a barrier: the job's, which no event is
+    /// ever judged below. `global` may run ahead of it on this worker's own partitions.
+    floor: i64,
 }
 
 impl WatermarkTracker {
@@ -117,6 +120,7 @@ impl WatermarkTracker {
             idle_timeout_ms,
             partitions: Vec::new(),
             global: WATERMARK_START,
+            floor: WATERMARK_START,
         }
     }
 
@@ -146,7 +150,27 @@ impl WatermarkTracker {
 
     /// Restores a global watermark from a checkpoint (never moves it back).
     pub fn restore_global(&mut self, global: i64) {
+        self.floor = self.floor.max(global);
         self.global = self.global.max(global);
+    }
+
+    /// Stops tracking a partition (it moved to another worker).
+    pub fn unassign(&mut self, partition: i32) {
+        if let Ok(i) = self.index(partition) {
+            self.partitions.remove(i);
+        }
+    }
+
+    /// Takes over the partitions `other` tracks (they moved here), then judges every partition
+    /// from the job's floor up again, as a worker restored with all of them would: a moved
+    /// partition is not held to how far this worker's own partitions had got.
+    pub fn absorb(&mut self, other: &WatermarkTracker, now_ms: u64) {
+        for (p, c) in &other.partitions {
+            self.assign(*p, c.max_event_ms, now_ms);
+        }
+        self.restore_global(other.floor);
+        self.global = self.floor;
+        self.recompute(now_ms, None);
     }
 
     /// Records that `partition` had events up to `max_event_ms` at `now_ms`.
@@ -290,6 +314,32 @@ mod tests {
         t.assign(0, None, 0);
         t.assign(1, None, 0);
         t
+    }
+
+    #[test]
+    fn partitions_moved_in_are_judged_from_the_job_floor_and_moved_out_no_longer_hold_back() {
+        let mut here = tracker();
+        here.restore_global(1_000);
+        here.observe(0, 100_000, 0);
+        here.observe(1, 90_000, 0);
+        assert_eq!(
+            here.advance(0),
+            80_000,
+            "ahead of the job's floor on its own partitions"
+        );
+        let mut moved = WatermarkTracker::new(10_000, 30_000);
+        moved.restore_global(1_000);
+        moved.assign(5, Some(21_000), 0);
+        here.absorb(&moved, 0);
+        assert_eq!(
+            here.advance(0),
+            11_000,
+            "the moved partition holds this worker back"
+        );
+        assert_eq!(here.max_event(5), Some(21_000));
+        here.unassign(5);
+        assert_eq!(here.advance(0), 80_000);
+        assert_eq!(here.max_event(5), None);
     }
 
     #[test]

@@ -192,6 +192,21 @@ impl WindowOperator {
         self.watermarks.assign(partition, max, now_ms);
     }
 
+    /// Drops the state of `partitions` (they moved to another worker with a checkpoint).
+    pub fn remove_partitions(&mut self, partitions: &[i32]) {
+        for p in partitions {
+            self.partitions.remove(p);
+            self.watermarks.unassign(*p);
+        }
+    }
+
+    /// Takes over the partitions of `other` (restored from a checkpoint on their way here),
+    /// their windows and positions as they are.
+    pub fn absorb(&mut self, other: WindowOperator, now_ms: u64) {
+        self.watermarks.absorb(&other.watermarks, now_ms);
+        self.partitions.extend(other.partitions);
+    }
+
     /// Where reading `partition` resumes, if anything of it was processed.
     pub fn position(&self, partition: i32) -> Option<i64> {
         self.partitions.get(&partition).and_then(|p| p.next_offset)

@@ -288,6 +288,46 @@ fn snapshot_round_trips_and_restores_any_set_of_partitions() {
 }
 
 #[test]
+fn a_partition_moved_between_live_operators_keeps_its_windows_and_position() {
+    let j = job();
+    let mut from = operator(&[0, 1]);
+    from.apply(&batch(0, 10, &[event(1_000, "a", "like", 3)]), 1);
+    from.apply(&batch(1, 20, &[event(2_000, "a", "share", 1)]), 1);
+    let moving: Vec<PartitionSnapshot> = (from.snapshot().partitions.into_iter())
+        .filter(|p| p.partition == 1)
+        .collect();
+    from.remove_partitions(&[1]);
+    assert_eq!(from.position(1), None);
+    assert_eq!(from.snapshot().partitions.len(), 1);
+
+    let mut to = operator(&[7]);
+    to.apply(&batch(7, 0, &[event(1_500, "a", "like", 2)]), 1);
+    let restored =
+        WindowOperator::restore(j.window, &j.aggregates, moving, WATERMARK_START, 2).unwrap();
+    to.absorb(restored, 2);
+    assert_eq!(to.position(1), Some(21));
+    assert_eq!(to.stats().events, 2);
+    // Both operators' windows of `a` together count what one operator would have.
+    let mut both = Vec::new();
+    for op in [&mut from, &mut to] {
+        op.finish_partition(0);
+        op.finish_partition(1);
+        op.finish_partition(7);
+        both.extend(close(op, 3));
+    }
+    let mut one = operator(&[0, 1, 7]);
+    one.apply(&batch(0, 10, &[event(1_000, "a", "like", 3)]), 1);
+    one.apply(&batch(1, 20, &[event(2_000, "a", "share", 1)]), 1);
+    one.apply(&batch(7, 0, &[event(1_500, "a", "like", 2)]), 1);
+    for p in [0, 1, 7] {
+        one.finish_partition(p);
+    }
+    let alone = close(&mut one, 3);
+    assert_eq!(longs(&merge_closed(both)[0], "a"), longs(&alone[0], "a"));
+    assert_eq!(longs(&alone[0], "a")[0], 3);
+}
+
+#[test]
 fn a_bounded_run_leaves_state_a_streaming_run_can_go_on_from() {
     let mut op = operator(&[0]);
     op.apply(

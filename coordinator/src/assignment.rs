@@ -74,6 +74,47 @@ pub fn to_schedule(listed: &[i32], restored: &BTreeMap<i32, String>) -> Vec<i32>
     all
 }
 
+/// How one assignment becomes another, partition by partition: what each worker gives up and
+/// what each takes on. A partition that keeps its worker is in neither.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Handover {
+    /// Worker → the partitions it gives up.
+    pub removals: BTreeMap<String, Vec<i32>>,
+    /// Worker → the partitions it takes on.
+    pub additions: BTreeMap<String, Vec<i32>>,
+}
+
+impl Handover {
+    /// From `current` (worker → partitions) to `next`. Workers with nothing to give up or take
+    /// on have no entry.
+    pub fn between(
+        current: &BTreeMap<String, Vec<i32>>,
+        next: &BTreeMap<String, Vec<i32>>,
+    ) -> Self {
+        let missing = |from: &BTreeMap<String, Vec<i32>>, to: &BTreeMap<String, Vec<i32>>| {
+            from.iter()
+                .map(|(w, ps)| {
+                    let kept = to.get(w);
+                    let gone: Vec<i32> = (ps.iter())
+                        .filter(|p| kept.is_none_or(|k| !k.contains(p)))
+                        .copied()
+                        .collect();
+                    (w.clone(), gone)
+                })
+                .filter(|(_, ps)| !ps.is_empty())
+                .collect()
+        };
+        Self {
+            removals: missing(current, next),
+            additions: missing(next, current),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.removals.is_empty() && self.additions.is_empty()
+    }
+}
+
 /// Partition → worker, the inverse of [`spread`]'s result.
 pub fn holders(assignment: &BTreeMap<String, Vec<i32>>) -> BTreeMap<i32, String> {
     assignment
@@ -97,6 +138,30 @@ mod tests {
         let sizes: Vec<usize> = a.values().map(Vec::len).collect();
         let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
         assert!(max - min <= 1, "{a:?}");
+    }
+
+    #[test]
+    fn a_handover_names_only_the_partitions_that_change_worker() {
+        let parts: Vec<i32> = (0..12).collect();
+        let three = spread(&parts, &names(3), &BTreeMap::new());
+        let four = spread(&parts, &names(4), &holders(&three));
+        let h = Handover::between(&three, &four);
+        assert_eq!(h.additions.keys().collect::<Vec<_>>(), ["w3"]);
+        assert_eq!(h.additions["w3"].len(), 3);
+        let removed: Vec<i32> = h.removals.values().flatten().copied().collect();
+        assert_eq!(removed.len(), 3, "{h:?}");
+        for p in &removed {
+            assert!(h.additions["w3"].contains(p));
+        }
+        assert!(Handover::between(&four, &four).is_empty());
+        // The topic grew: the new partitions are only added.
+        let more: Vec<i32> = (0..16).collect();
+        let grown = spread(&more, &names(4), &holders(&four));
+        let h = Handover::between(&four, &grown);
+        assert!(h.removals.is_empty(), "{h:?}");
+        let mut added: Vec<i32> = h.additions.values().flatten().copied().collect();
+        added.sort_unstable();
+        assert_eq!(added, [12, 13, 14, 15]);
     }
 
     #[test]

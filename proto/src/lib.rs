@@ -7,5 +7,5 @@ mod messages;
 pub mod row_ipc;
 mod service;
 
-pub use messages::{Assignment, Barrier, CheckpointAck, RestorePoint, WorkerStatus};
+pub use messages::{AddPartitions, Assignment, Barrier, CheckpointAck, RestorePoint, WorkerStatus};
 pub use service::{WorkerService, WorkerServiceError};

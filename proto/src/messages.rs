@@ -70,6 +70,16 @@ pub struct Assignment {
     pub tables: Vec<TableTarget>,
 }
 
+/// Coordinator → worker: add these partitions to the work assigned at `epoch` (a rescale
+/// hands them over from other workers), each restored from the checkpoint's holder of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddPartitions {
+    pub epoch: u64,
+    pub partitions: Vec<i32>,
+    /// The checkpoint the partitions' state comes from (`None`: the job has none yet).
+    pub restore: Option<RestorePoint>,
+}
+
 /// Where an assignment's state comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestorePoint {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::messages::{Assignment, Barrier, CheckpointAck, WorkerStatus};
+use crate::messages::{AddPartitions, Assignment, Barrier, CheckpointAck, WorkerStatus};
 
 /// Why a worker did not do what the coordinator asked.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -69,4 +69,18 @@ pub trait WorkerService: Send + Sync {
     /// Stops reading and drops the state since the last checkpoint (the partitions are about to
     /// move, or the job stops). Doing nothing is fine when nothing runs.
     async fn release(&self, epoch: u64) -> Result<(), WorkerServiceError>;
+
+    /// Stops reading `partitions` of the work assigned at `epoch`; the other partitions run
+    /// on. Their state up to where reading stopped is in the next checkpoint's state object
+    /// and ack, and leaves the worker after it: the partitions move with that checkpoint.
+    /// Returns once no more of their records can be read.
+    async fn remove_partitions(
+        &self,
+        epoch: u64,
+        partitions: Vec<i32>,
+    ) -> Result<(), WorkerServiceError>;
+
+    /// Adds partitions to the work assigned at the same epoch, their state restored from the
+    /// checkpoint that took them off their last worker. Returns once they are being read.
+    async fn add_partitions(&self, add: AddPartitions) -> Result<(), WorkerServiceError>;
 }

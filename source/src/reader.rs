@@ -44,4 +44,8 @@ pub trait SourceReader: Send + 'static {
 
     /// Reads the next batch (holding one credit of the window actor's).
     async fn read(&mut self, events: &mut Vec<ReadEvent>) -> Result<Next, ReadError>;
+
+    /// Stops reading `partitions` (those it does not read are ignored): no later read brings
+    /// a record of them. The others read on from where they are.
+    async fn remove(&mut self, partitions: &[i32]) -> Result<(), ReadError>;
 }

@@ -182,6 +182,11 @@ impl Cluster {
         self.process(name).wait_for_log(what, timeout, pred);
     }
 
+    /// How many lines of `name`'s log `pred` holds for now.
+    pub fn count_log_lines(&mut self, name: &str, pred: impl Fn(&str) -> bool) -> usize {
+        self.process(name).count_log_lines(pred)
+    }
+
     /// SIGKILLs a coordinator or worker.
     pub fn kill(&mut self, name: &str) {
         let status = self.process(name).kill();

@@ -190,6 +190,12 @@ impl FloeProcess {
         }
     }
 
+    /// How many lines of the log `pred` holds for now.
+    pub fn count_log_lines(&self, pred: impl Fn(&str) -> bool) -> usize {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines().filter(|l| pred(&strip_ansi(l))).count()
+    }
+
     /// Label, pid, exit status, log path and the log's tail, for failure messages.
     pub fn describe(&mut self) -> String {
         let status = match self.poll() {

@@ -82,7 +82,7 @@ fn a_killed_worker_s_partitions_restart_from_the_last_checkpoint() {
 }
 
 #[test]
-fn a_worker_joins_and_another_leaves_without_a_restart() {
+fn a_worker_joins_and_another_leaves_and_the_others_read_on() {
     let _serial = serial();
     let (mut job, producer) = job_and_producer("cluster-scale", Duration::from_secs(30));
     let mut cluster = start(&mut job, "scale", &["c1"], &["w1", "w2", "w3"]);
@@ -98,6 +98,20 @@ fn a_worker_joins_and_another_leaves_without_a_restart() {
     cluster.wait_for("w1's partitions on the others", WAIT, |s| {
         assigned_workers(s) == three
     });
+    for w in ["w2", "w3"] {
+        let assigned = cluster.count_log_lines(w, |l| l.contains("local_worker: assigned "));
+        let released = cluster.count_log_lines(w, |l| l.contains("local_worker: released "));
+        assert_eq!(
+            (assigned, released),
+            (1, 0),
+            "{w} read on through the join and the leave, never restarted"
+        );
+        let added = cluster.count_log_lines(w, |l| l.contains("local_worker: adding partitions"));
+        assert!(
+            added <= 1,
+            "{w} took on some of w1's partitions at most once"
+        );
+    }
     finish(cluster, job, producer, WAIT, STOP);
 }
 

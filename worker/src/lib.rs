@@ -12,6 +12,7 @@ pub mod barrier;
 mod local_worker;
 pub mod metrics;
 pub mod reader;
+pub mod start_plan;
 pub mod uploader;
 pub mod window_actor;
 mod worker;

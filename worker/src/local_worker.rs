@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use floe_proto::{
-    Assignment, Barrier, CheckpointAck, WorkerService, WorkerServiceError, WorkerStatus,
+    AddPartitions, Assignment, Barrier, CheckpointAck, WorkerService, WorkerServiceError,
+    WorkerStatus,
 };
 use floe_storage::{open_location, CheckpointStore};
 use tokio::sync::Mutex;
@@ -31,12 +32,18 @@ struct Current {
     /// finishes only if it is still the newest and not cancelled.
     starting: Option<(u64, CancellationToken)>,
     assignments: u64,
+    /// Partitions being added to the running work (restoring their state).
+    adding: Option<CancellationToken>,
 }
 
 impl Current {
-    /// Cancels a start in progress (a newer assignment or a release supersedes it).
+    /// Cancels a start, or an addition of partitions, in progress (a newer assignment or a
+    /// release supersedes it).
     fn cancel_start(&mut self) {
         if let Some((_, cancel)) = self.starting.take() {
+            cancel.cancel();
+        }
+        if let Some(cancel) = self.adding.take() {
             cancel.cancel();
         }
     }
@@ -215,6 +222,39 @@ impl WorkerService for LocalWorker {
         // Epoch 0: a coordinator from before statuses carried one.
         let worker = self.running(Some(epoch).filter(|e| *e != 0)).await?;
         worker.status().await.map_err(|e| self.failed(e))
+    }
+
+    async fn remove_partitions(
+        &self,
+        epoch: u64,
+        partitions: Vec<i32>,
+    ) -> Result<(), WorkerServiceError> {
+        let worker = self.running(Some(epoch)).await?;
+        tracing::info!(worker = %self.name, ?partitions, epoch, "handing partitions over at the next checkpoint");
+        worker
+            .remove_partitions(&partitions)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    async fn add_partitions(&self, add: AddPartitions) -> Result<(), WorkerServiceError> {
+        let worker = self.running(Some(add.epoch)).await?;
+        tracing::info!(worker = %self.name, partitions = ?add.partitions, restore_from = ?add.restore.as_ref().map(|r| r.at), epoch = add.epoch, "adding partitions");
+        let cancel = CancellationToken::new();
+        self.current.lock().await.adding = Some(cancel.clone());
+        // A caller that gives up (a gRPC deadline drops this future) cancels the restore.
+        let _gave_up = cancel.clone().drop_guard();
+        let added = worker.add_partitions(&add, &cancel).await;
+        let mut current = self.current.lock().await;
+        if current.epoch != add.epoch {
+            return Err(WorkerServiceError::StaleEpoch {
+                worker: self.name.clone(),
+                epoch: add.epoch,
+                current: current.epoch,
+            });
+        }
+        current.adding = None;
+        added.map_err(|e| self.failed(e))
     }
 
     async fn release(&self, epoch: u64) -> Result<(), WorkerServiceError> {

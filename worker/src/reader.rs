@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use floe_source::batch_pool::BatchPool;
@@ -16,9 +16,12 @@ use floe_source::reader::{Next, ReadEvent, SourceReader};
 
 use crate::window_actor::WindowMsg;
 
-/// Messages a reader sends itself.
+/// Messages of a reader.
 pub enum ReaderMsg {
+    /// Read the next batch (a reader sends it itself).
     Read,
+    /// Stop reading these partitions; the reply comes once no record of theirs can follow.
+    Remove(Vec<i32>, RpcReplyPort<Result<(), String>>),
 }
 
 /// Everything a reader needs to start.
@@ -52,9 +55,14 @@ impl Actor for PartitionReader {
     async fn handle(
         &self,
         myself: ActorRef<ReaderMsg>,
-        _msg: ReaderMsg,
+        msg: ReaderMsg,
         state: &mut ReaderArgs,
     ) -> Result<(), ActorProcessingErr> {
+        if let ReaderMsg::Remove(partitions, reply) = msg {
+            let removed = state.source.remove(&partitions).await;
+            let _ = reply.send(removed.map_err(|e| e.to_string()));
+            return Ok(());
+        }
         let credit = state.credits.clone().acquire_owned().await?;
         let mut events = Vec::new();
         let next = state.source.read(&mut events).await?;

@@ -41,6 +41,12 @@ pub enum WindowMsg {
     /// Take a checkpoint; the reply comes once the state is durable.
     Barrier(Barrier, RpcReplyPort<Result<CheckpointAck, String>>),
     Status(RpcReplyPort<WorkerStatus>),
+    /// These partitions are no longer read (a rescale moves them): their state goes into the
+    /// next checkpoint, as every partition's does, and leaves this worker after it.
+    Leave(Vec<i32>),
+    /// Partitions moved here, restored from a checkpoint: their state joins this worker's
+    /// before their readers start.
+    Absorb(Box<WindowOperator>, Vec<i32>, RpcReplyPort<()>),
 }
 
 /// Start-up arguments.
@@ -73,6 +79,8 @@ pub struct WindowState {
     /// Why a reader stopped, once one has failed.
     failure: Option<String>,
     bytes_read: Arc<AtomicU64>,
+    /// Partitions no longer read, whose state leaves after the next barrier.
+    leaving: Vec<i32>,
 }
 
 impl WindowState {
@@ -106,6 +114,7 @@ impl Actor for WindowActor {
             held: Vec::new(),
             failure: None,
             bytes_read: args.bytes_read,
+            leaving: Vec::new(),
         })
     }
 
@@ -171,6 +180,18 @@ impl Actor for WindowActor {
                         let _ = reply.send(Err(e));
                     }
                 }
+                // Their state is in this checkpoint: from here on it is the new holder's.
+                let leaving = std::mem::take(&mut state.leaving);
+                state.operator.remove_partitions(&leaving);
+                state.partitions.retain(|p| !leaving.contains(p));
+                state.finished.retain(|p| !leaving.contains(p));
+            }
+            WindowMsg::Leave(partitions) => state.leaving.extend(partitions),
+            WindowMsg::Absorb(moved_in, partitions, reply) => {
+                state.operator.absorb(*moved_in, now_ms());
+                state.partitions.extend(partitions);
+                state.partitions.sort_unstable();
+                let _ = reply.send(());
             }
             WindowMsg::Status(reply) => {
                 let (open_windows, open_entries) = state.operator.open_state();

@@ -1,34 +1,30 @@
 //! `Worker`: the actors of one job on this process, started from an assignment.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use floe_common::checkpoint::decode_state;
 use floe_common::clock::now_ms;
-use floe_common::config::{JobSpec, StartPosition};
+use floe_common::config::JobSpec;
 use floe_common::decode::Decoder;
-use floe_common::watermark::WATERMARK_START;
-use floe_common::window::WindowOperator;
-use floe_proto::{Assignment, Barrier, CheckpointAck, WorkerStatus};
-use floe_source::files::{split_paths, FileSource};
-use floe_source::start_position::{plan_start, Available, PlannedStart};
-use floe_source::{available, create_consumer, SourceError};
-use floe_storage::CheckpointStore;
-use ractor::{Actor, ActorRef};
-use tokio::sync::Semaphore;
-
-use crate::reader::{PartitionReader, ReaderArgs, ReaderMsg};
-use crate::uploader::{CheckpointUploader, UploadMsg, UploaderArgs};
-use crate::window_actor::{WindowActor, WindowArgs, WindowMsg};
-use crate::worker_tables::WorkerTables;
+use floe_proto::{AddPartitions, Assignment, Barrier, CheckpointAck, WorkerStatus};
 use floe_source::batch_pool::BatchPool;
 use floe_source::files::reader::{FileReader, FileReaderArgs, PlannedSplit};
 use floe_source::generator::reader::{GeneratorArgs, GeneratorReader};
 use floe_source::kafka::reader::{KafkaReader, KafkaReaderArgs};
 use floe_source::reader::SourceReader;
+use floe_source::{create_consumer, SourceError};
+use floe_storage::CheckpointStore;
+use ractor::{Actor, ActorRef};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+
+use crate::reader::{PartitionReader, ReaderArgs, ReaderMsg};
+use crate::start_plan::{prepare, Prepared, WorkerFiles};
+use crate::uploader::{CheckpointUploader, UploadMsg, UploaderArgs};
+use crate::window_actor::{WindowActor, WindowArgs, WindowMsg};
+use crate::worker_tables::WorkerTables;
 
 /// Why a worker could not start or answer.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +84,7 @@ impl Default for WorkerOptions {
 /// A running worker of one job.
 pub struct Worker {
     job: Arc<JobSpec>,
+    worker_id: String,
     options: WorkerOptions,
     decoder: Arc<Decoder>,
     credits: Arc<Semaphore>,
@@ -95,206 +92,11 @@ pub struct Worker {
     skipped: Arc<AtomicU64>,
     window: ActorRef<WindowMsg>,
     uploader: ActorRef<UploadMsg>,
-    readers: Vec<ActorRef<ReaderMsg>>,
-    files: Option<WorkerFiles>,
+    /// Grows when partitions are added.
+    readers: Mutex<Vec<ActorRef<ReaderMsg>>>,
+    /// Where partitions added later restore from.
+    store: CheckpointStore,
     bounded: bool,
-}
-
-/// A file source's files behind this worker's partitions.
-struct WorkerFiles {
-    source: FileSource,
-    paths: BTreeMap<i32, String>,
-    /// Splits a checkpoint had begun: read first.
-    begun: BTreeSet<i32>,
-}
-
-impl WorkerFiles {
-    /// `operator` is the restored one: the splits it has a position of are the begun ones.
-    async fn open(
-        job: &JobSpec,
-        store: &CheckpointStore,
-        partitions: &[i32],
-        operator: &WindowOperator,
-    ) -> Result<Option<Self>, WorkerError> {
-        let Some(spec) = &job.source.files else {
-            return Ok(None);
-        };
-        Ok(Some(Self {
-            source: FileSource::open(spec)?,
-            paths: split_paths(store, partitions).await?,
-            begun: (partitions.iter())
-                .filter(|p| operator.position(**p).is_some())
-                .copied()
-                .collect(),
-        }))
-    }
-
-    /// Every file's size now (one listing): the offsets a split holds are `0..size`.
-    /// A file gone since it was read ends where it was read to: its split keeps its state until
-    /// its windows close, and reads nothing more.
-    async fn available(
-        &self,
-        operator: &WindowOperator,
-    ) -> Result<Vec<(i32, Available)>, WorkerError> {
-        let sizes: BTreeMap<String, u64> = self.source.list().await?.into_iter().collect();
-        Ok(self
-            .paths
-            .iter()
-            .map(|(p, path)| {
-                let high = match sizes.get(path) {
-                    Some(size) => *size as i64,
-                    None => {
-                        let read_to = operator.position(*p).unwrap_or(0);
-                        tracing::warn!(split = p, path, read_to, "file gone; its split ends there");
-                        read_to
-                    }
-                };
-                (*p, Available { low: 0, high })
-            })
-            .collect())
-    }
-}
-
-/// Where each partition starts, and where a bounded read of it ends.
-struct Plan {
-    starts: Vec<(i32, PlannedStart)>,
-    ends: BTreeMap<i32, i64>,
-}
-
-/// The offsets each of `partitions` holds now, asked on a blocking thread.
-async fn available_offsets(
-    job: &Arc<JobSpec>,
-    partitions: &[i32],
-    files: Option<&WorkerFiles>,
-    operator: &WindowOperator,
-) -> Result<Vec<(i32, Available)>, WorkerError> {
-    if let Some(files) = files {
-        return files.available(operator).await;
-    }
-    if let Some(g) = job.source.generator {
-        let high = g.events.map_or(i64::MAX, |n| n as i64);
-        return Ok(partitions
-            .iter()
-            .map(|p| (*p, Available { low: 0, high }))
-            .collect());
-    }
-    let (job, partitions) = (job.clone(), partitions.to_vec());
-    tokio::task::spawn_blocking(move || {
-        let probe = create_consumer(&job).map_err(SourceError::from)?;
-        partitions
-            .iter()
-            .map(|p| {
-                Ok((
-                    *p,
-                    available(&probe, &job.source.topic, *p).map_err(SourceError::from)?,
-                ))
-            })
-            .collect()
-    })
-    .await
-    .map_err(|e| WorkerError::Actor(e.to_string()))?
-}
-
-/// Where each of `partitions` starts (`start` for those `operator` has no position of) and,
-/// for a bounded read, ends; sets the start as each partition's position in `operator`.
-async fn plan_starts(
-    job: &Arc<JobSpec>,
-    partitions: &[i32],
-    start: StartPosition,
-    operator: &mut WindowOperator,
-    files: Option<&WorkerFiles>,
-) -> Result<Plan, WorkerError> {
-    let mut starts = Vec::with_capacity(partitions.len());
-    let mut ends = BTreeMap::new();
-    for (p, available) in available_offsets(job, partitions, files, operator).await? {
-        let checkpointed = operator.position(p);
-        let planned = plan_start(
-            &job.source.topic,
-            p,
-            checkpointed,
-            available,
-            start,
-            job.source.on_out_of_range,
-        )
-        .map_err(|e| WorkerError::Job(e.to_string()))?;
-        planned.warn_if_moved(p, checkpointed, available);
-        // A file split no checkpoint has begun stays unknown to the operator until its reader
-        // opens it (see `FileReader`).
-        if files.is_none_or(|f| f.begun.contains(&p)) {
-            operator.set_position(p, planned.offset);
-        }
-        ends.insert(p, available.high);
-        starts.push((p, planned));
-    }
-    Ok(Plan { starts, ends })
-}
-
-/// The operator of `assignment`'s partitions: restored from the objects of the checkpoint that
-/// hold them (any workers'), or empty.
-async fn restore_operator(
-    job: &JobSpec,
-    assignment: &Assignment,
-    store: &CheckpointStore,
-    now_ms: u64,
-) -> Result<WindowOperator, WorkerError> {
-    let Some(restore) = &assignment.restore else {
-        return Ok(WindowOperator::for_job(job));
-    };
-    let mine: BTreeSet<i32> = assignment.partitions.iter().copied().collect();
-    let objects: BTreeSet<&String> = if restore.holders.is_empty() {
-        restore.legacy_workers.iter().collect()
-    } else {
-        restore
-            .holders
-            .iter()
-            .filter(|(p, _)| mine.contains(p))
-            .map(|(_, w)| w)
-            .collect()
-    };
-    let mut partitions = Vec::new();
-    let mut legacy_watermark = None::<i64>;
-    for holder in objects {
-        let err = |message: String| WorkerError::State {
-            worker: holder.clone(),
-            checkpoint: restore.at.id,
-            message,
-        };
-        let bytes = store.get_worker_state(restore.at, holder).await?;
-        let decoded = decode_state(&bytes).map_err(|e| err(e.to_string()))?;
-        if let Some(w) = decoded.legacy_watermark {
-            legacy_watermark = Some(legacy_watermark.map_or(w, |l| l.max(w)));
-        }
-        partitions.extend(
-            decoded
-                .snapshot
-                .partitions
-                .into_iter()
-                .filter(|p| mine.contains(&p.partition)),
-        );
-    }
-    let watermark = restore
-        .watermark_ms
-        .or(legacy_watermark)
-        .unwrap_or(WATERMARK_START);
-    WindowOperator::restore(job.window, &job.aggregates, partitions, watermark, now_ms)
-        .map(|op| op.with_output_of(job))
-        .map_err(|message| WorkerError::State {
-            worker: assignment.worker_id.clone(),
-            checkpoint: restore.at.id,
-            message,
-        })
-}
-
-/// Runs one step of a start, unless `cancel` fires first.
-async fn unless_cancelled<T>(
-    cancel: &CancellationToken,
-    step: impl std::future::Future<Output = Result<T, WorkerError>>,
-) -> Result<T, WorkerError> {
-    tokio::select! {
-        biased;
-        _ = cancel.cancelled() => Err(WorkerError::Cancelled),
-        done = step => done,
-    }
 }
 
 impl Worker {
@@ -308,43 +110,30 @@ impl Worker {
         cancel: &CancellationToken,
     ) -> Result<Self, WorkerError> {
         let job = assignment.job.clone();
-        let now = now_ms();
-        let mut operator =
-            unless_cancelled(cancel, restore_operator(&job, &assignment, &store, now)).await?;
-        let files = WorkerFiles::open(&job, &store, &assignment.partitions, &operator).await?;
-        // Partitions new to this worker (or with nothing in the checkpoint) start fresh; file
-        // splits when their reader opens them.
-        for p in &assignment.partitions {
-            if files.as_ref().is_none_or(|f| f.begun.contains(p)) {
-                operator.assign(*p, now);
-            }
-        }
-        // The job's start position applies to its first start; a partition a restored
-        // checkpoint does not know is new to the job, and read from its start.
-        let start = match assignment.restore {
-            None => job.source.start,
-            Some(_) => StartPosition::Earliest,
-        };
-        let Plan { starts, ends } = unless_cancelled(
+        let partitions = &assignment.partitions;
+        let Prepared {
+            operator,
+            files,
+            starts,
+            ends,
+            skipped,
+        } = prepare(
+            &job,
+            &assignment.worker_id,
+            partitions,
+            assignment.restore.as_ref(),
+            &store,
+            now_ms(),
             cancel,
-            plan_starts(
-                &job,
-                &assignment.partitions,
-                start,
-                &mut operator,
-                files.as_ref(),
-            ),
         )
         .await?;
-        let skipped: u64 = starts.iter().map(|(_, s)| s.skipped).sum();
         let skipped = Arc::new(AtomicU64::new(skipped));
-
         let decoder = Arc::new(Decoder::new(&job).map_err(WorkerError::Job)?);
         let spawn_err = |e: ractor::SpawnErr| WorkerError::Actor(e.to_string());
         // Batches in flight, plus one being filled per reader.
         let pool = BatchPool::new(options.credits.max(1) + options.readers.max(1));
         let uploader_args = UploaderArgs {
-            store,
+            store: store.clone(),
             tables: WorkerTables::for_assignment(&assignment)?,
         };
         let (uploader, _) = Actor::spawn(None, CheckpointUploader, uploader_args)
@@ -356,7 +145,7 @@ impl Worker {
             WindowArgs {
                 worker_id: assignment.worker_id.clone(),
                 operator,
-                partitions: assignment.partitions.clone(),
+                partitions: partitions.clone(),
                 uploader: uploader.clone(),
                 pool: pool.clone(),
                 skipped: skipped.clone(),
@@ -372,46 +161,111 @@ impl Worker {
                 return Err(spawn_err(e));
             }
         };
-        let mut worker = Self {
+        let worker = Self {
             decoder,
             credits: Arc::new(Semaphore::new(options.credits.max(1))),
+            worker_id: assignment.worker_id.clone(),
             job,
             options,
             pool,
             skipped,
             window,
             uploader,
-            readers: Vec::new(),
-            files,
+            readers: Mutex::new(Vec::new()),
+            store,
             bounded: assignment.bounded,
         };
-        let n_readers = worker.options.readers.clamp(1, starts.len().max(1));
-        for r in 0..n_readers {
-            let mine: Vec<(i32, i64)> = starts
-                .iter()
-                .skip(r)
-                .step_by(n_readers)
-                .map(|(p, s)| (*p, s.offset))
-                .collect();
-            if let Err(e) = worker.spawn_reader(mine, &ends).await {
-                worker.stop().await;
-                return Err(e);
-            }
+        if let Err(e) = worker.spawn_readers(&starts, &ends, files.as_ref()).await {
+            worker.stop().await;
+            return Err(e);
         }
         Ok(worker)
+    }
+
+    /// Starts readers on `starts` (partitions with their start offsets): as many as the
+    /// options ask, each with a share of them.
+    async fn spawn_readers(
+        &self,
+        starts: &[(i32, i64)],
+        ends: &BTreeMap<i32, i64>,
+        files: Option<&WorkerFiles>,
+    ) -> Result<(), WorkerError> {
+        let n_readers = self.options.readers.clamp(1, starts.len().max(1));
+        for r in 0..n_readers {
+            let mine: Vec<(i32, i64)> = starts.iter().skip(r).step_by(n_readers).copied().collect();
+            self.spawn_reader(mine, ends, files).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds partitions a rescale hands over: their state restored from the checkpoint that
+    /// took them off their last worker, then new readers on them. The partitions running here
+    /// read on meanwhile.
+    pub async fn add_partitions(
+        &self,
+        add: &AddPartitions,
+        cancel: &CancellationToken,
+    ) -> Result<(), WorkerError> {
+        let now = now_ms();
+        let prepared = prepare(
+            &self.job,
+            &self.worker_id,
+            &add.partitions,
+            add.restore.as_ref(),
+            &self.store,
+            now,
+            cancel,
+        )
+        .await?;
+        self.skipped.fetch_add(prepared.skipped, Ordering::Relaxed);
+        let moved_in = (Box::new(prepared.operator), add.partitions.clone());
+        self.window
+            .call(
+                |reply| WindowMsg::Absorb(moved_in.0, moved_in.1, reply),
+                Some(Duration::from_secs(60)),
+            )
+            .await
+            .map_err(|e| WorkerError::Actor(e.to_string()))?;
+        let files = prepared.files.as_ref();
+        self.spawn_readers(&prepared.starts, &prepared.ends, files)
+            .await
+    }
+
+    /// Stops reading `partitions`; their state leaves with the next checkpoint (see
+    /// [`WindowMsg::Leave`]).
+    pub async fn remove_partitions(&self, partitions: &[i32]) -> Result<(), WorkerError> {
+        let readers = self.readers.lock().map(|r| r.clone()).unwrap_or_default();
+        for reader in readers {
+            let removed = reader
+                .call(
+                    |reply| ReaderMsg::Remove(partitions.to_vec(), reply),
+                    Some(Duration::from_secs(30)),
+                )
+                .await
+                .map_err(|e| WorkerError::Actor(e.to_string()))?;
+            match removed {
+                ractor::rpc::CallResult::Success(Ok(())) => {}
+                ractor::rpc::CallResult::Success(Err(e)) => return Err(WorkerError::Actor(e)),
+                other => return Err(WorkerError::Actor(format!("remove: {other:?}"))),
+            }
+        }
+        self.window
+            .send_message(WindowMsg::Leave(partitions.to_vec()))
+            .map_err(|e| WorkerError::Actor(e.to_string()))
     }
 
     /// Starts one reader actor on `partitions` (with their start offsets), reading them
     /// through the job's source kind.
     async fn spawn_reader(
-        &mut self,
+        &self,
         partitions: Vec<(i32, i64)>,
         ends: &BTreeMap<i32, i64>,
+        files: Option<&WorkerFiles>,
     ) -> Result<(), WorkerError> {
         if partitions.is_empty() {
             return Ok(());
         }
-        let source = self.source_reader(partitions, ends)?;
+        let source = self.source_reader(partitions, ends, files)?;
         let args = ReaderArgs {
             source,
             window: self.window.clone(),
@@ -422,7 +276,9 @@ impl Worker {
         let (reader, _) = Actor::spawn_linked(None, PartitionReader, args, self.window.get_cell())
             .await
             .map_err(|e| WorkerError::Actor(e.to_string()))?;
-        self.readers.push(reader);
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.push(reader);
+        }
         Ok(())
     }
 
@@ -431,6 +287,7 @@ impl Worker {
         &self,
         partitions: Vec<(i32, i64)>,
         ends: &BTreeMap<i32, i64>,
+        files: Option<&WorkerFiles>,
     ) -> Result<Box<dyn SourceReader>, WorkerError> {
         let end_offsets = self.bounded.then(|| {
             partitions
@@ -438,8 +295,8 @@ impl Worker {
                 .map(|(p, _)| (*p, ends.get(p).copied().unwrap_or(0)))
                 .collect()
         });
-        if self.files.is_some() {
-            return Ok(Box::new(self.file_reader(partitions, ends)?));
+        if let Some(files) = files {
+            return Ok(Box::new(self.file_reader(partitions, ends, files)?));
         }
         if let Some(spec) = self.job.source.generator {
             return Ok(Box::new(GeneratorReader::new(GeneratorArgs {
@@ -470,8 +327,9 @@ impl Worker {
         &self,
         partitions: Vec<(i32, i64)>,
         ends: &BTreeMap<i32, i64>,
+        files: &WorkerFiles,
     ) -> Result<FileReader, WorkerError> {
-        let (Some(files), Some(spec)) = (&self.files, &self.job.source.files) else {
+        let Some(spec) = &self.job.source.files else {
             return Err(WorkerError::Job("not a file source".into()));
         };
         let mut splits: Vec<PlannedSplit> = partitions
@@ -539,7 +397,8 @@ impl Worker {
 
     /// Stops the readers first, then the window and upload actors.
     pub async fn stop(&self) {
-        for r in &self.readers {
+        let readers = self.readers.lock().map(|r| r.clone()).unwrap_or_default();
+        for r in &readers {
             let _ = r.stop_and_wait(None, Some(Duration::from_secs(5))).await;
         }
         let _ = self

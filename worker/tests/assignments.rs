@@ -3,6 +3,9 @@
 //!   assigned (after a restart wiped what it had obeyed) must not ack a newer leader's barrier
 //!   from that other lineage: its state and positions are not the ones the newer leader
 //!   restored, and merging them would double rows.
+//! - A partition handed over from one running worker to another (removed, checkpointed, added)
+//!   is read exactly once, and the partitions that stay read on.
+//! - A restore that is cancelled stops downloading its state half-way.
 //! - Against a slow checkpoint store, a newer assignment or a caller that gives up cancels a
 //!   start still restoring state: two starts never run side by side, and the newest assignment
 //!   is the one that runs.
@@ -16,10 +19,12 @@ use floe_common::generator_source::GeneratorConfig;
 use floe_proto::{Assignment, Barrier, RestorePoint, WorkerService, WorkerServiceError};
 use floe_storage::{CheckpointStore, Location};
 use floe_table::TableLayout;
-use floe_worker::{LocalWorker, WorkerStores};
+use floe_worker::start_plan::{read_state, ReadStateError};
+use floe_worker::{LocalWorker, WorkerError, WorkerStores};
 use object_store::memory::InMemory;
 use object_store::throttle::{ThrottleConfig, ThrottledStore};
 use object_store::ObjectStore;
+use tokio_util::sync::CancellationToken;
 
 fn generator_job() -> JobSpec {
     example_generator_job(GeneratorConfig {
@@ -60,15 +65,16 @@ const SLOW_READ: Duration = Duration::from_millis(1_500);
 
 /// The job's checkpoint store in `memory`, every read taking [`SLOW_READ`] when `slow`.
 fn store(job: &JobSpec, memory: &Arc<InMemory>, slow: bool) -> CheckpointStore {
-    let store: Arc<dyn ObjectStore> = if slow {
-        let config = ThrottleConfig {
-            wait_get_per_call: SLOW_READ,
-            ..ThrottleConfig::default()
-        };
-        Arc::new(ThrottledStore::new(memory.clone(), config))
-    } else {
-        memory.clone()
+    let config = ThrottleConfig {
+        wait_get_per_call: if slow { SLOW_READ } else { Duration::ZERO },
+        ..ThrottleConfig::default()
     };
+    throttled(job, memory, config)
+}
+
+/// The job's checkpoint store in `memory`, slowed down as `config` says.
+fn throttled(job: &JobSpec, memory: &Arc<InMemory>, config: ThrottleConfig) -> CheckpointStore {
+    let store: Arc<dyn ObjectStore> = Arc::new(ThrottledStore::new(memory.clone(), config));
     let location = Location {
         store,
         prefix: "checkpoints".into(),
@@ -219,4 +225,151 @@ async fn a_caller_that_gives_up_cancels_the_start() {
         !worker.has_work().await,
         "a start no one waits for any more does not go on to run"
     );
+}
+
+async fn status(w: &LocalWorker, epoch: u64) -> floe_proto::WorkerStatus {
+    w.status(epoch).await.expect("status")
+}
+
+fn position(s: &floe_proto::WorkerStatus, partition: i32) -> Option<i64> {
+    let p = s.partitions.iter().find(|p| p.partition == partition)?;
+    p.next_offset
+}
+
+#[tokio::test]
+async fn a_cancelled_restore_stops_its_download_half_way() {
+    let job = generator_job();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let memory = Arc::default();
+    let from = checkpoint(&job, dir.path(), &memory).await;
+    let size = (store(&job, &memory, false)
+        .get_worker_state(from.at, "w")
+        .await)
+        .expect("state object")
+        .len();
+    let per_byte = Duration::from_millis(5);
+    assert!(
+        per_byte * size as u32 > Duration::from_secs(4),
+        "{size} bytes"
+    );
+    let slow_download = ThrottleConfig {
+        wait_get_per_byte: per_byte,
+        ..ThrottleConfig::default()
+    };
+    let store = throttled(&job, &memory, slow_download);
+    let cancel = CancellationToken::new();
+    let started = std::time::Instant::now();
+    let later = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        later.cancel();
+    });
+    let read = read_state(&store, from.at, "w", &cancel, |_| true).await;
+    assert!(
+        matches!(read, Err(ReadStateError::Worker(WorkerError::Cancelled))),
+        "{read:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_partition_handed_over_between_running_workers_is_read_exactly_once() {
+    const EVENTS: u64 = 3_000;
+    let job = example_generator_job(GeneratorConfig {
+        partitions: 4,
+        events: EVENTS,
+        rate: 6_000,
+        ..GeneratorConfig::default()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let memory = Arc::default();
+    let worker = |name: &str| {
+        LocalWorker::new(
+            name,
+            Default::default(),
+            WorkerStores::Given(store(&job, &memory, false)),
+        )
+    };
+    let (a, b) = (worker("a"), worker("b"));
+    for (w, name, partitions) in [(&a, "a", [0, 1]), (&b, "b", [2, 3])] {
+        let assigned = Assignment {
+            worker_id: name.into(),
+            bounded: true,
+            ..assignment(&job, dir.path(), 1, &partitions)
+        };
+        w.assign(assigned).await.expect("assigned");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.remove_partitions(1, vec![3]).await.expect("removed");
+    let stopped_at = position(&status(&b, 1).await, 3);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        position(&status(&b, 1).await, 3),
+        stopped_at,
+        "no record of a removed partition is read"
+    );
+    let before = position(&status(&a, 1).await, 0);
+    let acks = [
+        a.checkpoint(barrier(1, 1)).await.expect("a's ack"),
+        b.checkpoint(barrier(1, 1)).await.expect("b's ack"),
+    ];
+    assert_eq!(
+        acks[1].partitions,
+        [2, 3],
+        "the ack still holds partition 3"
+    );
+    let b_now = status(&b, 1).await;
+    assert_eq!(
+        position(&b_now, 3),
+        None,
+        "partition 3 left b with the checkpoint"
+    );
+    let holders = acks
+        .iter()
+        .flat_map(|ack| ack.partitions.iter().map(|p| (*p, ack.worker_id.clone())))
+        .collect();
+    let add = floe_proto::AddPartitions {
+        epoch: 1,
+        partitions: vec![3],
+        restore: Some(RestorePoint {
+            at: CheckpointRef { id: 1, epoch: 1 },
+            holders,
+            legacy_workers: Vec::new(),
+            watermark_ms: None,
+        }),
+    };
+    a.add_partitions(add).await.expect("added");
+    assert!(
+        position(&status(&a, 1).await, 0) >= before,
+        "a's own partitions read on"
+    );
+    assert!(position(&status(&a, 1).await, 3) >= stopped_at);
+
+    let mut id = 2;
+    let (events, finished) = loop {
+        let end = Barrier {
+            watermark_ms: floe_common::watermark::WATERMARK_END,
+            ..barrier(id, 1)
+        };
+        let acks = [
+            a.checkpoint(end).await.expect("a's ack"),
+            b.checkpoint(end).await.expect("b's ack"),
+        ];
+        id += 1;
+        if acks.iter().all(|ack| ack.input_finished) || id > 200 {
+            let events: u64 = acks.iter().map(|ack| ack.stats.events).sum();
+            break (events, acks.iter().all(|ack| ack.input_finished));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(finished, "both workers read their partitions to the end");
+    assert_eq!(events, 4 * EVENTS, "every event once, none twice");
+    let a_now = status(&a, 1).await;
+    for p in [0, 1, 3] {
+        assert_eq!(position(&a_now, p), Some(EVENTS as i64), "partition {p}");
+    }
 }

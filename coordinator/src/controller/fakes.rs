@@ -10,8 +10,8 @@ use floe_common::table_target::TableTarget;
 use floe_common::watermark::LocalWatermark;
 use floe_common::window::OperatorStats;
 use floe_proto::{
-    Assignment, Barrier, CheckpointAck, RestorePoint, WorkerService, WorkerServiceError,
-    WorkerStatus,
+    AddPartitions, Assignment, Barrier, CheckpointAck, RestorePoint, WorkerService,
+    WorkerServiceError, WorkerStatus,
 };
 use floe_source::{PartitionSource, SourceError};
 
@@ -41,6 +41,14 @@ pub(super) struct Script {
     pub(super) finished: bool,
     /// The watermark its acks report, when ahead of its status (events read since the poll).
     pub(super) ack_watermark_ms: Option<i64>,
+    /// Releases asked.
+    pub(super) releases: u32,
+    /// Partitions removed, which leave with the next checkpoint.
+    pub(super) leaving: Vec<i32>,
+    /// Every `remove_partitions`, in order.
+    pub(super) removals: Vec<Vec<i32>>,
+    /// Every `add_partitions`, in order.
+    pub(super) additions: Vec<AddPartitions>,
 }
 
 /// How long a call to a worker that is cut off waits before it fails.
@@ -118,7 +126,10 @@ impl WorkerService for FakeWorker {
         }
         let (partitions, finished, ack_watermark) = self.with(|s| {
             s.barriers.push(barrier);
-            (s.partitions.clone(), s.finished, s.ack_watermark_ms)
+            let acked = s.partitions.clone();
+            let leaving = std::mem::take(&mut s.leaving);
+            s.partitions.retain(|p| !leaving.contains(p));
+            (acked, s.finished, s.ack_watermark_ms)
         });
         Ok(CheckpointAck {
             worker_id: self.name.clone(),
@@ -153,7 +164,33 @@ impl WorkerService for FakeWorker {
 
     async fn release(&self, _epoch: u64) -> Result<(), WorkerServiceError> {
         self.check_alive().await?;
-        self.with(|s| s.partitions.clear());
+        self.with(|s| {
+            s.partitions.clear();
+            s.releases += 1;
+        });
+        Ok(())
+    }
+
+    async fn remove_partitions(
+        &self,
+        _epoch: u64,
+        partitions: Vec<i32>,
+    ) -> Result<(), WorkerServiceError> {
+        self.check_alive().await?;
+        self.with(|s| {
+            s.leaving.extend(&partitions);
+            s.removals.push(partitions);
+        });
+        Ok(())
+    }
+
+    async fn add_partitions(&self, add: AddPartitions) -> Result<(), WorkerServiceError> {
+        self.check_alive().await?;
+        self.with(|s| {
+            s.partitions.extend(&add.partitions);
+            s.partitions.sort_unstable();
+            s.additions.push(add);
+        });
         Ok(())
     }
 }

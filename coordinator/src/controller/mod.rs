@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! Recovering ──▶ Scheduling ──▶ Running ──▶ Stopping ──▶ (done)
-//!     ▲              ▲             │  │
-//!     │              └─ Rescaling ◀┘  │   members or partitions changed: checkpoint, move
-//!     └───────────────────────────────┘   a worker failed or vanished: last checkpoint
+//!     ▲              ▲           │  ▲  │
+//!     │              └─ Rescaling ◀┘──┘  │   members or partitions changed: move what changes
+//!     └──────────────────────────────────┘   a worker failed or vanished: last checkpoint
 //! ```
 
 mod checkpoint_round;
@@ -51,7 +51,7 @@ pub enum State {
     Scheduling,
     /// Take checkpoints; watch the workers, the members and the topic.
     Running,
-    /// Take a checkpoint so that partitions can move with their state, then reschedule.
+    /// Move the partitions that change worker through one checkpoint; the rest read on.
     Rescaling {
         why: String,
     },

@@ -55,12 +55,13 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
         }
         next_checkpoint = tokio::time::Instant::now() + ctx.options.checkpoint_interval;
         last_checkpoint = tokio::time::Instant::now();
-        // A streaming job follows the topic as it grows: the new partitions are spread from the
-        // checkpoint just taken. (A bounded one reads the partitions listed when it was last
+        // A streaming job follows the topic as it grows: the new partitions are spread over
+        // the workers. (A bounded one reads the partitions listed when it was last
         // scheduled, each up to its end offset then.)
         if !ctx.options.bounded && topic_grew(ctx).await {
-            ctx.release_all().await;
-            return Ok(State::Scheduling);
+            return Ok(State::Rescaling {
+                why: "the topic has new partitions".into(),
+            });
         }
     }
 }
@@ -90,7 +91,8 @@ async fn topic_grew(ctx: &mut JobContext) -> bool {
         Some(Ok(listed)) => {
             let grew = listed.iter().any(|p| !ctx.partitions.contains(p));
             if grew {
-                tracing::info!(job = %ctx.job.name, ?listed, "the topic has new partitions; spreading them from the last checkpoint");
+                tracing::info!(job = %ctx.job.name, ?listed, "the topic has new partitions; spreading them");
+                ctx.partitions = crate::assignment::to_schedule(&listed, &ctx.holders());
             }
             grew
         }

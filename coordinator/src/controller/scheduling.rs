@@ -80,7 +80,7 @@ async fn wait_for_members(ctx: &mut JobContext) -> Option<Vec<Arc<dyn WorkerServ
 }
 
 /// The members not set aside; all of them when every one is (the job cannot run on none).
-fn without_quarantined(
+pub(super) fn without_quarantined(
     ctx: &mut JobContext,
     members: Vec<Arc<dyn WorkerService>>,
 ) -> Vec<Arc<dyn WorkerService>> {

@@ -248,28 +248,125 @@ async fn a_commit_interval_commits_every_few_checkpoints_and_at_the_stop() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn rescaling_moves_partitions_through_a_checkpoint() {
+async fn rescaling_moves_only_the_partitions_that_change_worker() {
     let a = FakeWorker::new("a", false);
     let run = start(std::slice::from_ref(&a), None, false);
     pass(INTERVAL * 2 + INTERVAL / 2).await;
     let b = FakeWorker::new("b", false);
     run.members.send_replace(members(&[a.clone(), b.clone()]));
     pass(INTERVAL / 2).await;
-    assert_eq!(b.with(|s| s.partitions.len()), 2);
+    let removed = a.with(|s| s.removals.clone());
+    assert_eq!(removed.len(), 1, "a gives up partitions once");
     assert_eq!(
-        a.with(|s| s.partitions.len()),
-        2,
-        "a keeps half of its four"
+        b.with(|s| s.assigned.clone()),
+        removed,
+        "b takes what a gave up"
+    );
+    assert_eq!(a.with(|s| s.partitions.len()), 2, "a keeps two of its four");
+    assert_eq!(
+        (a.with(|s| s.assigned.len()), a.with(|s| s.releases)),
+        (1, 0),
+        "a is neither released nor assigned again: its partitions read on"
     );
     let moved = b.with(|s| s.restores.last().cloned().flatten());
     let moved = moved.expect("b restores from the rescaling checkpoint");
     assert_eq!(moved.at.id, 3, "the checkpoint taken for the rescale");
     assert_eq!(run.committed(), [1, 2, 3]);
-    assert_eq!(moved.holders.values().filter(|w| *w == "a").count(), 4);
     assert_eq!(
-        a.with(|s| s.restores.last().cloned().flatten()),
-        Some(moved)
+        moved.holders.values().filter(|w| *w == "a").count(),
+        4,
+        "a's ack of that checkpoint still held the partitions it gave up"
     );
+    pass(INTERVAL).await;
+    let holders = run.commits(|c| c.completed.last().map(|m| m.holders.clone()));
+    assert_eq!(
+        holders.map(|h| h.values().filter(|w| *w == "b").count()),
+        Some(2),
+        "the next checkpoint has b's two from b"
+    );
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leaving_worker_hands_its_partitions_to_the_others_which_read_on() {
+    let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
+    let run = start(&[a.clone(), b.clone()], None, false);
+    pass(INTERVAL * 2 + INTERVAL / 2).await;
+    let b_had = b.with(|s| s.partitions.clone());
+    run.members.send_replace(members(std::slice::from_ref(&a)));
+    pass(INTERVAL / 2).await;
+    assert_eq!(b.with(|s| s.removals.clone()), std::slice::from_ref(&b_had));
+    assert_eq!(
+        b.with(|s| s.releases),
+        1,
+        "released once its partitions left"
+    );
+    let added = a.with(|s| s.additions.clone());
+    assert_eq!(added.len(), 1);
+    assert_eq!(added[0].partitions, b_had);
+    let from = added[0]
+        .restore
+        .clone()
+        .expect("restored from a checkpoint");
+    assert_eq!(from.at.id, 3, "the checkpoint b took them off with");
+    assert_eq!(a.with(|s| s.partitions.clone()), [0, 1, 2, 3]);
+    assert_eq!(
+        (a.with(|s| s.assigned.len()), a.with(|s| s.releases)),
+        (1, 0),
+        "a reads on"
+    );
+    run.stop().await;
+}
+
+/// A topic of four partitions that grows to six once `grown` is set.
+#[derive(Debug, Default)]
+struct GrowingTopic {
+    grown: std::sync::atomic::AtomicBool,
+}
+
+impl PartitionSource for GrowingTopic {
+    fn partitions(&self) -> Result<Vec<i32>, SourceError> {
+        let n = if self.grown.load(std::sync::atomic::Ordering::SeqCst) {
+            6
+        } else {
+            4
+        };
+        Ok((0..n).collect())
+    }
+
+    fn end_offsets(&self) -> Result<std::collections::BTreeMap<i32, i64>, SourceError> {
+        Ok(Default::default())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn new_partitions_of_the_topic_are_added_to_running_workers() {
+    let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
+    let topic = Arc::new(GrowingTopic::default());
+    let run = start_job(
+        example_job(),
+        topic.clone(),
+        &[a.clone(), b.clone()],
+        None,
+        false,
+    );
+    pass(INTERVAL + INTERVAL / 2).await;
+    topic.grown.store(true, std::sync::atomic::Ordering::SeqCst);
+    pass(INTERVAL * 2).await;
+    let mut added: Vec<i32> = (a.with(|s| s.additions.clone()).into_iter())
+        .chain(b.with(|s| s.additions.clone()))
+        .flat_map(|add| add.partitions)
+        .collect();
+    added.sort_unstable();
+    assert_eq!(added, [4, 5], "each new partition is added once");
+    for w in [&a, &b] {
+        assert_eq!(w.with(|s| s.partitions.len()), 3);
+        assert!(w.with(|s| s.removals.is_empty()), "nothing moves");
+        assert_eq!(
+            (w.with(|s| s.assigned.len()), w.with(|s| s.releases)),
+            (1, 0)
+        );
+    }
     run.stop().await;
 }
 

@@ -12,7 +12,7 @@ use super::convert;
 use super::pb;
 use super::pb::worker_client::WorkerClient;
 use super::tls::GrpcTls;
-use crate::messages::{Assignment, Barrier, CheckpointAck, WorkerStatus};
+use crate::messages::{AddPartitions, Assignment, Barrier, CheckpointAck, WorkerStatus};
 use crate::service::{WorkerService, WorkerServiceError};
 
 /// Restoring state and asking Kafka for offsets can take a while.
@@ -154,6 +154,30 @@ impl WorkerService for GrpcWorker {
         self.client
             .clone()
             .release(with_timeout(pb::ReleaseRequest { epoch }, RELEASE_TIMEOUT))
+            .await
+            .map_err(|s| self.error(s))?;
+        Ok(())
+    }
+
+    async fn remove_partitions(
+        &self,
+        epoch: u64,
+        partitions: Vec<i32>,
+    ) -> Result<(), WorkerServiceError> {
+        let request = pb::RemovePartitionsRequest { epoch, partitions };
+        self.client
+            .clone()
+            .remove_partitions(with_timeout(request, RELEASE_TIMEOUT))
+            .await
+            .map_err(|s| self.error(s))?;
+        Ok(())
+    }
+
+    async fn add_partitions(&self, add: AddPartitions) -> Result<(), WorkerServiceError> {
+        let request = convert::add_partitions_to_pb(&add);
+        self.client
+            .clone()
+            .add_partitions(with_timeout(request, ASSIGN_TIMEOUT))
             .await
             .map_err(|s| self.error(s))?;
         Ok(())

@@ -10,7 +10,9 @@ use floe_common::watermark::{LocalWatermark, WATERMARK_START};
 use floe_common::window::{OperatorStats, PartitionProgress};
 
 use super::pb;
-use crate::messages::{Assignment, Barrier, CheckpointAck, RestorePoint, WorkerStatus};
+use crate::messages::{
+    AddPartitions, Assignment, Barrier, CheckpointAck, RestorePoint, WorkerStatus,
+};
 use crate::row_ipc;
 
 /// The version of these messages. Coordinators and workers of different versions refuse each
@@ -90,6 +92,45 @@ fn ref_to_pb(r: CheckpointRef) -> pb::CheckpointRef {
     }
 }
 
+fn restore_to_pb(r: &RestorePoint) -> pb::RestorePoint {
+    pb::RestorePoint {
+        at: Some(ref_to_pb(r.at)),
+        holders: r.holders.clone().into_iter().collect(),
+        legacy_workers: r.legacy_workers.clone(),
+        watermark_ms: r.watermark_ms,
+    }
+}
+
+fn restore_from_pb(r: pb::RestorePoint) -> Result<RestorePoint, ConvertError> {
+    let at =
+        r.at.ok_or_else(|| ConvertError("restore point without a checkpoint".into()))?;
+    Ok(RestorePoint {
+        at: CheckpointRef {
+            id: at.id,
+            epoch: at.epoch,
+        },
+        holders: r.holders.into_iter().collect(),
+        legacy_workers: r.legacy_workers,
+        watermark_ms: r.watermark_ms,
+    })
+}
+
+pub fn add_partitions_to_pb(a: &AddPartitions) -> pb::AddPartitionsRequest {
+    pb::AddPartitionsRequest {
+        epoch: a.epoch,
+        partitions: a.partitions.clone(),
+        restore: a.restore.as_ref().map(restore_to_pb),
+    }
+}
+
+pub fn add_partitions_from_pb(a: pb::AddPartitionsRequest) -> Result<AddPartitions, ConvertError> {
+    Ok(AddPartitions {
+        epoch: a.epoch,
+        partitions: a.partitions,
+        restore: a.restore.map(restore_from_pb).transpose()?,
+    })
+}
+
 pub fn assignment_to_pb(a: &Assignment) -> Result<pb::AssignRequest, ConvertError> {
     Ok(pb::AssignRequest {
         job_json: serde_json::to_string(&*a.job).map_err(err)?,
@@ -97,12 +138,7 @@ pub fn assignment_to_pb(a: &Assignment) -> Result<pb::AssignRequest, ConvertErro
         epoch: a.epoch,
         worker_id: a.worker_id.clone(),
         partitions: a.partitions.clone(),
-        restore: a.restore.as_ref().map(|r| pb::RestorePoint {
-            at: Some(ref_to_pb(r.at)),
-            holders: r.holders.clone().into_iter().collect(),
-            legacy_workers: r.legacy_workers.clone(),
-            watermark_ms: r.watermark_ms,
-        }),
+        restore: a.restore.as_ref().map(restore_to_pb),
         bounded: a.bounded,
         protocol: PROTOCOL,
         // Credentials stay in the coordinator; the worker has its own.
@@ -122,22 +158,7 @@ pub fn assignment_to_pb(a: &Assignment) -> Result<pb::AssignRequest, ConvertErro
 pub fn assignment_from_pb(a: pb::AssignRequest) -> Result<Assignment, ConvertError> {
     same_protocol(a.protocol, "coordinator")?;
     let job: JobSpec = serde_json::from_str(&a.job_json).map_err(err)?;
-    let restore = match a.restore {
-        Some(r) => {
-            let at =
-                r.at.ok_or_else(|| ConvertError("restore point without a checkpoint".into()))?;
-            Some(RestorePoint {
-                at: CheckpointRef {
-                    id: at.id,
-                    epoch: at.epoch,
-                },
-                holders: r.holders.into_iter().collect(),
-                legacy_workers: r.legacy_workers,
-                watermark_ms: r.watermark_ms,
-            })
-        }
-        None => None,
-    };
+    let restore = a.restore.map(restore_from_pb).transpose()?;
     Ok(Assignment {
         job: Arc::new(job),
         checkpoint_store: a.checkpoint_store,
@@ -316,6 +337,27 @@ mod tests {
         };
         assert_eq!(sent.tables[0].file_io.len(), 1, "the secret stays home");
         assert_eq!(back, sent);
+    }
+
+    #[test]
+    fn an_added_partitions_request_survives_the_wire() {
+        let a = AddPartitions {
+            epoch: 7,
+            partitions: vec![3, 11],
+            restore: Some(RestorePoint {
+                at: CheckpointRef { id: 40, epoch: 7 },
+                holders: [(3, "w0".to_owned()), (11, "w2".to_owned())].into(),
+                legacy_workers: vec![],
+                watermark_ms: Some(120_000),
+            }),
+        };
+        let back = add_partitions_from_pb(add_partitions_to_pb(&a)).unwrap();
+        assert_eq!(back, a);
+        let none = AddPartitions { restore: None, ..a };
+        assert_eq!(
+            add_partitions_from_pb(add_partitions_to_pb(&none)).unwrap(),
+            none
+        );
     }
 
     #[test]

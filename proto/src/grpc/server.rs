@@ -96,4 +96,25 @@ impl Worker for WorkerGrpcService {
             .map_err(status)?;
         Ok(Response::new(pb::Empty {}))
     }
+
+    async fn remove_partitions(
+        &self,
+        request: Request<pb::RemovePartitionsRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let request = request.into_inner();
+        self.worker
+            .remove_partitions(request.epoch, request.partitions)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn add_partitions(
+        &self,
+        request: Request<pb::AddPartitionsRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let add = convert::add_partitions_from_pb(request.into_inner()).map_err(bad_request)?;
+        self.worker.add_partitions(add).await.map_err(status)?;
+        Ok(Response::new(pb::Empty {}))
+    }
 }

@@ -158,6 +158,11 @@ impl SourceReader for FileReader {
         }
         Ok(Next::Now)
     }
+
+    async fn remove(&mut self, partitions: &[i32]) -> Result<(), ReadError> {
+        self.splits.retain(|s| !partitions.contains(&s.partition));
+        Ok(())
+    }
 }
 
 /// Opens the first split not opened yet; `false` when there is none.

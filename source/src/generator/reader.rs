@@ -127,4 +127,14 @@ impl SourceReader for GeneratorReader {
         }
         Ok(Next::Now)
     }
+
+    async fn remove(&mut self, partitions: &[i32]) -> Result<(), ReadError> {
+        let before = self.parts.len();
+        self.parts.retain(|g| !partitions.contains(&g.partition));
+        // The rate was this reader's share for its partitions: the rest keep theirs.
+        self.args.rate *= self.parts.len() as f64 / before.max(1) as f64;
+        self.started = Instant::now();
+        self.produced = 0;
+        Ok(())
+    }
 }

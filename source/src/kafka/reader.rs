@@ -51,6 +51,8 @@ pub struct KafkaReader {
     next: BTreeMap<i32, i64>,
     /// librdkafka reported a lost position that is not re-planned yet.
     position_lost: bool,
+    /// Partitions taken away: a record of theirs still queued is dropped, never handed on.
+    removed: Arc<Vec<i32>>,
 }
 
 impl KafkaReader {
@@ -60,6 +62,7 @@ impl KafkaReader {
             active: args.partitions.iter().map(|(p, _)| *p).collect(),
             next: args.partitions.iter().copied().collect(),
             position_lost: false,
+            removed: Arc::new(Vec::new()),
             args,
         }
     }
@@ -115,6 +118,7 @@ impl SourceReader for KafkaReader {
         };
         let decoder = self.args.decoder.clone();
         let ends = self.args.end_offsets.clone();
+        let removed = self.removed.clone();
         let max = self.args.max_batch;
         let empty = self.args.pool.take();
         let waits = PollWaits {
@@ -122,7 +126,11 @@ impl SourceReader for KafkaReader {
             linger: self.args.linger,
         };
         let polled = tokio::task::spawn_blocking(move || {
-            poll_batch(&records, &decoder, max, waits, ends.as_deref(), empty)
+            let only = Wanted {
+                ends: ends.as_deref(),
+                removed: &removed,
+            };
+            poll_batch(&records, &decoder, max, waits, only, empty)
         })
         .await??;
         let batch = polled.batch;
@@ -157,6 +165,27 @@ impl SourceReader for KafkaReader {
         }
         self.finish_done_partitions(events);
         Ok(self.next_step())
+    }
+
+    async fn remove(&mut self, partitions: &[i32]) -> Result<(), ReadError> {
+        let mine: Vec<i32> = (partitions.iter())
+            .filter(|p| self.next.contains_key(p))
+            .copied()
+            .collect();
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for p in &mine {
+            tpl.add_partition(&self.args.source.topic, *p);
+        }
+        self.args.consumer.incremental_unassign(&tpl)?;
+        self.active.retain(|p| !mine.contains(p));
+        self.next.retain(|p, _| !mine.contains(p));
+        let mut removed = self.removed.to_vec();
+        removed.extend(mine);
+        self.removed = Arc::new(removed);
+        Ok(())
     }
 }
 
@@ -206,6 +235,24 @@ struct PollWaits {
     linger: Duration,
 }
 
+/// Which records a poll hands on.
+#[derive(Clone, Copy)]
+struct Wanted<'a> {
+    /// For bounded reads: partition → end offset (exclusive).
+    ends: Option<&'a BTreeMap<i32, i64>>,
+    /// Partitions no longer read.
+    removed: &'a [i32],
+}
+
+impl Wanted<'_> {
+    fn wants(&self, partition: i32, offset: i64) -> bool {
+        let past_end = (self.ends)
+            .and_then(|e| e.get(&partition))
+            .is_some_and(|end| offset >= *end);
+        !past_end && !self.removed.contains(&partition)
+    }
+}
+
 /// Polls up to `max` records into `batch`. Records come from librdkafka's queue in the
 /// fetches' sizes; waiting `linger` for more once a record is there makes batches of many
 /// records, so the per-batch costs (a blocking-pool hop, an actor message, a window pass) are
@@ -215,7 +262,7 @@ fn poll_batch(
     decoder: &Decoder,
     max: usize,
     waits: PollWaits,
-    ends: Option<&BTreeMap<i32, i64>>,
+    only: Wanted,
     mut batch: Box<DecodedBatch>,
 ) -> Result<PolledBatch, ReaderError> {
     let started = Instant::now();
@@ -240,10 +287,7 @@ fn poll_batch(
             } => {
                 first_record_at.get_or_insert_with(Instant::now);
                 seen += 1;
-                if ends
-                    .and_then(|e| e.get(&partition))
-                    .is_some_and(|end| offset >= *end)
-                {
+                if !only.wants(partition, offset) {
                     return;
                 }
                 decoder.decode_into(partition, offset, payload, &mut batch);
@@ -308,3 +352,7 @@ fn replan_lost_positions(
     }
     Ok(moved)
 }
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;
