@@ -21,7 +21,9 @@
 //! - [`merge`]: one window's partials from several workers through Arrow IPC and the
 //!   committer's merge, at `--merge-keys` keys;
 //! - [`state_move`]: the state of `--state-move-keys` open keys from one worker to another
-//!   through the checkpoint store, as a rescale or a failover moves it.
+//!   through the checkpoint store, as a rescale or a failover moves it;
+//! - [`rescale`]: a worker joining the gold job live: the time to move its partitions, and how
+//!   long the partitions that stay where they are go without reading on.
 
 mod baseline;
 mod broker;
@@ -34,6 +36,7 @@ mod interval_growth;
 mod latency;
 mod merge;
 mod reader_scans;
+mod rescale;
 mod rounds;
 mod scaling;
 mod state_move;
@@ -110,6 +113,12 @@ pub struct BenchArgs {
     /// Open keys whose state the state-move figure moves between two workers (0 skips it).
     #[arg(long, default_value_t = 1_000_000)]
     state_move_keys: usize,
+    /// Events per second of the rescale bench's generator (0 skips it).
+    #[arg(long, default_value_t = 80_000)]
+    rescale_rate: u64,
+    /// Videos (keys of each window) of the rescale bench.
+    #[arg(long, default_value_t = 200_000)]
+    rescale_videos: u32,
     /// Keys of the CDC bench's dimension table.
     #[arg(long, default_value_t = 1_000_000)]
     cdc_keys: usize,
@@ -167,6 +176,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             "state_move".into(),
             state_move::run(args.state_move_keys).await?,
         );
+    }
+    if args.rescale_rate > 0 {
+        results.insert("rescale".into(), rescale::run(&args).await?);
     }
     if args.cdc_checkpoints > 0 {
         results.insert("cdc".into(), cdc::run(&args).await?);

@@ -1,12 +1,13 @@
 //! Moving a worker's state to another worker, as a rescale or a failover does: the state of
 //! `keys` open keys (one window, spread over 4 partitions) is snapshotted, encoded and stored by
-//! one worker at a barrier, then downloaded, decoded and restored into a window operator by
-//! another, through a checkpoint store on local disk. Reported in seconds and MB/s.
+//! one worker at a barrier, then downloaded and decoded as it arrives (as a worker restores)
+//! and restored into a window operator by another, through a checkpoint store on local disk.
+//! Reported in seconds and MB/s.
 
 use std::time::Instant;
 
 use floe_common::aggregate::{Acc, AggregateSpec, Input};
-use floe_common::checkpoint::{decode_state, encode_state, CheckpointRef};
+use floe_common::checkpoint::{encode_state, CheckpointRef};
 use floe_common::config::example_job;
 use floe_common::watermark::WATERMARK_START;
 use floe_common::window::{OperatorStats, PartitionSnapshot, WindowOperator, WindowSnapshot};
@@ -63,8 +64,8 @@ pub async fn run(keys: usize) -> anyhow::Result<Value> {
     drop(sender);
 
     let started = Instant::now();
-    let stored = store.get_worker_state(at, "sender").await?;
-    let decoded = decode_state(&stored)?;
+    let all = tokio_util::sync::CancellationToken::new();
+    let decoded = floe_worker::start_plan::read_state(&store, at, "sender", &all, |_| true).await?;
     let receiver = WindowOperator::restore(
         job.window,
         &job.aggregates,
