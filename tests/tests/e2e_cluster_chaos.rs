@@ -1,6 +1,7 @@
 //! A seeded chaos run of cluster mode: over a fixed event set, random kills (workers and the
-//! leader), restarts, joins, graceful leaves, stopped workers (SIGSTOP) and workers the leader
-//! cannot reach (their links black-holed), then the tables must equal the oracle.
+//! leader), restarts, joins, graceful leaves, stopped workers (SIGSTOP), workers the leader
+//! cannot reach (their links black-holed) and etcd killed and started again (no process may
+//! exit for it), then the tables must equal the oracle.
 //! `FLOE_CHAOS_SECS` (default 40) sets how long the chaos lasts; `FLOE_E2E_SEED` replays a run.
 //! The long version: `FLOE_CHAOS_SECS=600 cargo test --release -p floe-tests --test
 //! e2e_cluster_chaos` (with the services of scripts/services.sh, `--etcd` included).
@@ -8,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use floe_tests::cluster::*;
+use floe_tests::etcd::PrivateEtcd;
 use floe_tests::faulty_link::LinkFault;
 use floe_tests::*;
 use rand::rngs::StdRng;
@@ -33,7 +35,8 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
     let over = Duration::from_secs(chaos_secs);
     let producer = produce_slowly(&job, recs, over);
 
-    let mut cluster = Cluster::new("chaos", "1s");
+    let mut etcd = PrivateEtcd::start(&job.root.join("etcd"));
+    let mut cluster = Cluster::on_etcd("chaos", "1s", &etcd.endpoint());
     cluster.start_coordinator(&mut job, "c1");
     cluster.wait_for("a leader", WAIT, |s| leader(s) == Some("c1"));
     cluster.start_coordinator(&mut job, "c2");
@@ -75,6 +78,14 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
                     let name = format!("c{}", next_worker + 100);
                     cluster.start_coordinator(&mut job, &name);
                 }
+            }
+            4 => {
+                let away = Duration::from_millis(rng.random_range(2_000..=8_000));
+                eprintln!("[chaos] kill -9 etcd for {:.1} s", away.as_secs_f64());
+                etcd.kill();
+                std::thread::sleep(away);
+                cluster.assert_running("while etcd was away");
+                etcd.resume();
             }
             5 | 6 if workers.len() > 1 => {
                 let w = workers[rng.random_range(0..workers.len())].clone();
