@@ -75,21 +75,8 @@ fn cut_and_dark_store_and_catalog_connections_lose_and_double_nothing() {
             link.cut();
         }
     }
-    let mut log = EventLog::default();
-    log.extend(producer.join().expect("producer thread"));
-    log.write_jsonl(&job.events);
-    log.validate_labels(false, None);
     eprintln!(
         "[store faults] seed {seed}: faults over; waiting for the cluster to read everything"
     );
-    let expected = (log.count(Expect::Ok) + log.count(Expect::Late)) as u64;
-    let read = cluster.wait_for("every event read", WAIT, |s| {
-        events(s) >= expected && state(s) == "running"
-    });
-    let after = last_checkpoint(&read);
-    cluster.wait_for("a checkpoint after the last event", WAIT, |s| {
-        last_checkpoint(s) > after
-    });
-    cluster.stop(STOP);
-    job.run_until_end_exact(&log, STOP);
+    finish(cluster, job, producer, WAIT, STOP);
 }

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use floe_common::config::JobSpec;
 use floe_common::job_watermark::JobWatermark;
-use floe_proto::{RestorePoint, WorkerService, WorkerServiceError};
+use floe_proto::{Assignment, RestorePoint, WorkerService, WorkerServiceError};
 use tokio::sync::watch;
 
 use crate::committer_seam::Committer;
@@ -125,6 +125,21 @@ impl JobContext {
                 job: self.job.name.clone(),
                 source,
             },
+        }
+    }
+
+    /// What `worker` is told to run: `partitions` of the job at `epoch`, restored from the
+    /// restore point.
+    pub fn assignment(&self, worker: &str, partitions: Vec<i32>, epoch: u64) -> Assignment {
+        Assignment {
+            job: self.job.clone(),
+            checkpoint_store: self.options.checkpoint_store.clone(),
+            epoch,
+            worker_id: worker.to_owned(),
+            partitions,
+            restore: self.restore.clone(),
+            bounded: self.options.bounded,
+            tables: self.committer.worker_targets().to_vec(),
         }
     }
 

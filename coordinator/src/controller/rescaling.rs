@@ -14,7 +14,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use floe_proto::{AddPartitions, Assignment, WorkerService, WorkerServiceError};
+use floe_proto::{AddPartitions, WorkerService, WorkerServiceError};
+use futures::FutureExt;
 
 use super::checkpoint_round::{self, RoundError};
 use super::scheduling::without_quarantined;
@@ -79,36 +80,17 @@ pub async fn run(ctx: &mut JobContext, why: &str) -> Result<State, JobError> {
         .map(|w| (w.clone(), plan.get(w.name()).cloned().unwrap_or_default()))
         .collect();
     let additions = ctx.assigned.iter().filter_map(|(w, partitions)| {
-        let fresh = !current.contains_key(w.name());
-        let added = handover.additions.get(w.name());
-        if !fresh && added.is_none() {
-            return None;
-        }
         let w = w.clone();
-        let call = if fresh {
-            Call::Assign(Assignment {
-                job: ctx.job.clone(),
-                checkpoint_store: ctx.options.checkpoint_store.clone(),
-                epoch,
-                worker_id: w.name().to_owned(),
-                partitions: partitions.clone(),
-                restore: ctx.restore.clone(),
-                bounded: ctx.options.bounded,
-                tables: ctx.committer.worker_targets().to_vec(),
-            })
-        } else {
-            Call::Add(AddPartitions {
-                epoch,
-                partitions: added.cloned().unwrap_or_default(),
-                restore: ctx.restore.clone(),
-            })
+        if !current.contains_key(w.name()) {
+            let assignment = ctx.assignment(w.name(), partitions.clone(), epoch);
+            return Some(async move { w.assign(assignment).await }.boxed());
+        }
+        let add = AddPartitions {
+            epoch,
+            partitions: handover.additions.get(w.name())?.clone(),
+            restore: ctx.restore.clone(),
         };
-        Some(async move {
-            match call {
-                Call::Assign(a) => w.assign(a).await,
-                Call::Add(a) => w.add_partitions(a).await,
-            }
-        })
+        Some(async move { w.add_partitions(add).await }.boxed())
     });
     if let Err(e) = first_error(futures::future::join_all(additions).await) {
         return ctx.after_failure(e).await;
@@ -117,14 +99,6 @@ pub async fn run(ctx: &mut JobContext, why: &str) -> Result<State, JobError> {
     ctx.progress.assignment = plan;
     ctx.progress_tx.send_replace(ctx.progress.clone());
     Ok(State::Running)
-}
-
-/// What a worker taking partitions on is asked.
-enum Call {
-    /// A worker new to the job starts its share.
-    Assign(Assignment),
-    /// A worker running the job adds partitions to it.
-    Add(AddPartitions),
 }
 
 /// The work running now, as a rescale sees it.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use floe_proto::{Assignment, WorkerService, WorkerServiceError};
+use floe_proto::{WorkerService, WorkerServiceError};
 
 use super::{JobContext, State};
 use crate::assignment;
@@ -40,16 +40,7 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
         .map(|w| (w.clone(), plan.get(w.name()).cloned().unwrap_or_default()))
         .collect();
     let starts = ctx.assigned.iter().map(|(w, partitions)| {
-        let assignment = Assignment {
-            job: ctx.job.clone(),
-            checkpoint_store: ctx.options.checkpoint_store.clone(),
-            epoch,
-            worker_id: w.name().to_owned(),
-            partitions: partitions.clone(),
-            restore: ctx.restore.clone(),
-            bounded: ctx.options.bounded,
-            tables: ctx.committer.worker_targets().to_vec(),
-        };
+        let assignment = ctx.assignment(w.name(), partitions.clone(), epoch);
         let w = w.clone();
         async move { w.assign(assignment).await }
     });
