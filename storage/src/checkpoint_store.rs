@@ -131,12 +131,13 @@ impl CheckpointStore {
         }
     }
 
-    /// A create-only put. A retry that finds the object already there (the attempt that timed
-    /// out had landed) reads it back: the same bytes count as written.
+    /// A create-only put. Finding the object already there reads it back: the same bytes count
+    /// as written. An attempt whose answer was lost may have landed, and the store's client
+    /// retries under this call too, so even a first attempt can find its own object.
     pub(crate) async fn put_new(&self, relative: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
         let path = self.path(relative);
         let bytes = Bytes::from(bytes);
-        let put = |retried: bool| {
+        let put = |_| {
             let (path, bytes) = (&path, bytes.clone());
             async move {
                 let opts = PutOptions {
@@ -149,7 +150,7 @@ impl CheckpointStore {
                     .put_opts(path, PutPayload::from(bytes.clone()), opts)
                     .await
                 {
-                    Err(object_store::Error::AlreadyExists { .. }) if retried => {
+                    Err(object_store::Error::AlreadyExists { .. }) => {
                         let there = self.location.store.get(path).await?.bytes().await?;
                         if there == bytes {
                             Ok(())
