@@ -109,10 +109,11 @@ mod tests {
         change.send_replace(vec![a.clone() as Arc<dyn WorkerService>]);
         // Were both ready outcomes picked at random, one of these would fail.
         for _ in 0..32 {
-            let answers = call_assigned(&assigned, &members, None, "a status poll", |w| async move {
-                w.status(1).await
-            })
-            .await;
+            let answers =
+                call_assigned(&assigned, &members, None, "a status poll", |w| async move {
+                    w.status(1).await
+                })
+                .await;
             assert!(
                 answers.is_ok(),
                 "every worker answered, and that is what counts: {:?}",
