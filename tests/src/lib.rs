@@ -37,6 +37,7 @@ pub mod container;
 pub mod env;
 pub mod etcd;
 mod example_jobs;
+pub mod faulty_http;
 pub mod faulty_link;
 pub mod generator;
 pub mod http;

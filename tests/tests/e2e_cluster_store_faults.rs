@@ -1,12 +1,17 @@
 //! Cluster mode on SeaweedFS S3 and its Iceberg REST catalog, each reached through a faulty
-//! link. While the job runs, the links cut every open connection (an upload, a state read or a
-//! listing fails half-way; a commit's answer is lost, perhaps after the commit landed) or go
-//! dark for a moment. Nothing may be lost or doubled: the tables must equal the oracle, each
-//! checkpoint committed once. `FLOE_E2E_SEED` replays a run.
+//! HTTP proxy in front of a faulty link. While the job runs:
+//! - the links cut every open connection (an upload, a state read or a listing fails half-way;
+//!   a commit's answer is lost, perhaps after the commit landed) or go dark for a moment;
+//! - the proxies answer uploads `503` half-way through their bodies, and drop or replace with a
+//!   `502` the answers of uploads and catalog commits that landed.
+//!
+//! Nothing may be lost or doubled: the tables must equal the oracle, each checkpoint committed
+//! once, and every kind of HTTP fault must have been hit. `FLOE_E2E_SEED` replays a run.
 
 use std::time::{Duration, Instant};
 
 use floe_tests::cluster::*;
+use floe_tests::faulty_http::{FaultyHttp, HttpFault, Requests};
 use floe_tests::faulty_link::{FaultyLink, LinkFault};
 use floe_tests::*;
 use rand::rngs::StdRng;
@@ -16,6 +21,22 @@ const PARTITIONS: i32 = 6;
 const FAULTS_FOR: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(180);
 const STOP: Duration = Duration::from_secs(120);
+/// The HTTP faults, armed in turn: (proxy, fault, requests).
+const HTTP_FAULTS: [(&str, HttpFault, Requests); 5] = [
+    ("store", HttpFault::FailMidUpload, Requests::Uploads),
+    ("catalog", HttpFault::LoseAnswer, Requests::Commits),
+    (
+        "store",
+        HttpFault::BadGatewayAfterLanding,
+        Requests::Uploads,
+    ),
+    (
+        "catalog",
+        HttpFault::BadGatewayAfterLanding,
+        Requests::Commits,
+    ),
+    ("store", HttpFault::LoseAnswer, Requests::Uploads),
+];
 
 /// `http://host:port[/path]` → (`host:port`, `/path`).
 fn split_uri(uri: &str) -> (&str, &str) {
@@ -34,11 +55,13 @@ fn cut_and_dark_store_and_catalog_connections_lose_and_double_nothing() {
     let mut rng = StdRng::seed_from_u64(seed);
     let s3 = S3Services::from_env();
     let store = FaultyLink::to(split_uri(&s3.endpoint).0);
+    let store_http = FaultyHttp::to(store.address());
     let (catalog_at, catalog_path) = split_uri(&s3.rest_uri);
     let catalog = FaultyLink::to(catalog_at);
+    let catalog_http = FaultyHttp::to(catalog.address());
     let s3 = S3Services {
-        endpoint: format!("http://{}", store.address()),
-        rest_uri: format!("http://{}{catalog_path}", catalog.address()),
+        endpoint: format!("http://{}", store_http.address()),
+        rest_uri: format!("http://{}{catalog_path}", catalog_http.address()),
         ..s3
     };
     let options = JobOptions {
@@ -56,8 +79,20 @@ fn cut_and_dark_store_and_catalog_connections_lose_and_double_nothing() {
         cluster.start_worker(&mut job, w);
     }
     let started = Instant::now();
+    let mut steps = 0usize;
     while started.elapsed() < FAULTS_FOR {
         std::thread::sleep(Duration::from_millis(rng.random_range(700..=2_500)));
+        steps += 1;
+        if steps % 2 == 1 {
+            let (proxy, fault, requests) = HTTP_FAULTS[(steps / 2) % HTTP_FAULTS.len()];
+            let proxy = if proxy == "store" {
+                &store_http
+            } else {
+                &catalog_http
+            };
+            proxy.arm(fault, requests, rng.random_range(1..=3));
+            continue;
+        }
         let (name, link) = if rng.random_bool(0.6) {
             ("the store", &store)
         } else {
@@ -79,4 +114,17 @@ fn cut_and_dark_store_and_catalog_connections_lose_and_double_nothing() {
         "[store faults] seed {seed}: faults over; waiting for the cluster to read everything"
     );
     finish(cluster, job, producer, WAIT, STOP);
+    for (proxy, fault, requests) in HTTP_FAULTS {
+        let hits = if proxy == "store" {
+            &store_http
+        } else {
+            &catalog_http
+        }
+        .hits(fault);
+        eprintln!("[store faults] {proxy}: {fault:?} on {requests:?} hit {hits} times");
+        assert!(
+            hits > 0,
+            "{fault:?} never hit the {proxy}'s {requests:?}: armed faults must fire"
+        );
+    }
 }
