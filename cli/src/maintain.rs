@@ -4,10 +4,11 @@
 //! reported and left for the next one.
 
 use std::collections::HashSet;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use clap::Args;
+use floe_common::duration::parse_duration;
 use floe_coordinator::table_maintenance::pending_files;
 use floe_table::iceberg_table::IcebergTable;
 use floe_table::maintenance::{MaintenanceReport, Orphans};
@@ -24,6 +25,11 @@ pub struct MaintainArgs {
     /// Print what would be deleted and merged; change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Delete files no snapshot references once older than this (`10m`, `0s`), in place of
+    /// the jobs' `orphan_min_age`. Only while no job writes these tables: a younger file may
+    /// belong to a checkpoint still being written.
+    #[arg(long, value_name = "AGE", value_parser = parse_duration)]
+    orphan_min_age: Option<Duration>,
 }
 
 pub async fn maintain(args: MaintainArgs) -> anyhow::Result<()> {
@@ -34,6 +40,12 @@ pub async fn maintain(args: MaintainArgs) -> anyhow::Result<()> {
     let now_ms = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let run = RunSettings {
+        now,
+        now_ms,
+        orphan_min_age: args.orphan_min_age,
+        dry_run: args.dry_run,
+    };
     let mut maintained = 0;
     let mut failed = 0;
     for job in &cfg.jobs {
@@ -59,17 +71,7 @@ pub async fn maintain(args: MaintainArgs) -> anyhow::Result<()> {
             .with_context(|| format!("reading the complete checkpoints of job {}", job.name))?;
         for table in &tables {
             maintained += 1;
-            match maintain_table(
-                table,
-                job,
-                via.as_deref(),
-                &protected,
-                now,
-                now_ms,
-                args.dry_run,
-            )
-            .await
-            {
+            match maintain_table(table, job, via.as_deref(), &protected, &run).await {
                 Ok(()) => {}
                 Err(e) => {
                     failed += 1;
@@ -92,21 +94,36 @@ pub async fn maintain(args: MaintainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What one run applies to every table.
+#[derive(Clone, Copy)]
+struct RunSettings {
+    now: SystemTime,
+    now_ms: i64,
+    /// `--orphan-min-age`, over each job's own.
+    orphan_min_age: Option<Duration>,
+    dry_run: bool,
+}
+
 async fn maintain_table(
     table: &IcebergTable,
     job: &floe_common::config::JobSpec,
     via: Option<&floe_table::overwrite_commit::SnapshotCommits>,
     protected: &HashSet<String>,
-    now: SystemTime,
-    now_ms: i64,
-    dry_run: bool,
+    run: &RunSettings,
 ) -> anyhow::Result<()> {
+    let RunSettings {
+        now,
+        now_ms,
+        orphan_min_age,
+        dry_run,
+    } = *run;
     let policy = &job.maintenance;
+    let orphan_min_age = orphan_min_age.unwrap_or(policy.orphan_min_age);
     let report = table
         .maintain(policy, via, protected, now_ms, dry_run)
         .await?;
     let orphans = table
-        .remove_orphans(protected, policy.orphan_min_age, now, dry_run)
+        .remove_orphans(protected, orphan_min_age, now, dry_run)
         .await?;
     let health = table.health().await?;
     println!(
