@@ -18,6 +18,8 @@ Usage:
   read_table.py --catalog-uri postgresql+psycopg2://floe@127.0.0.1:15432/postgres ...  (SQL on Postgres)
   read_table.py ... --summaries      snapshot summaries (JSON lines, oldest first) instead of rows
   read_table.py ... --snapshot-id N  the rows as of snapshot N (time travel)
+  read_table.py ... --files          the table's location, then every data and delete file a kept
+                                     snapshot references (JSON lines)
 
 REST catalogs take extra properties from the environment: FLOE_REST_CREDENTIAL (OAuth client
 credentials "id:secret"), FLOE_REST_WAREHOUSE (default for --warehouse), FLOE_S3_ENDPOINT,
@@ -299,6 +301,18 @@ def read_summaries(catalog_uri: str, table: str, catalog_name: str = "floe",
     return out
 
 
+def read_files(catalog_uri: str, table: str, catalog_name: str = "floe",
+               warehouse: str | None = None) -> list[dict]:
+    """The table's location, then each data or delete file any kept snapshot references."""
+    tbl = load_catalog(catalog_uri, catalog_name, warehouse).load_table(table)
+    paths = set()
+    for snapshot in tbl.metadata.snapshots:
+        for manifest in snapshot.manifests(tbl.io):
+            for entry in manifest.fetch_manifest_entry(tbl.io, discard_deleted=False):
+                paths.add(entry.data_file.file_path)
+    return [{"location": tbl.metadata.location}] + [{"file": p} for p in sorted(paths)]
+
+
 def add_catalog_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalog-uri", required=True,
                    help="sqlite:////abs/catalog.db (SQL catalog) or http://host:port (REST catalog)")
@@ -317,8 +331,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="print snapshot summaries (JSON lines, oldest first) instead of rows")
     p.add_argument("--snapshot-id", type=int, default=None,
                    help="read the table as of this snapshot (time travel)")
+    p.add_argument("--files", action="store_true",
+                   help="print the location and every file a kept snapshot references")
     a = p.parse_args(argv)
     out = sys.stdout
+    if a.files:
+        for f in read_files(a.catalog_uri, a.table, a.catalog_name, a.warehouse):
+            out.write(json.dumps(f, sort_keys=True, separators=(",", ":")) + "\n")
+        return 0
     if a.summaries:
         for s in read_summaries(a.catalog_uri, a.table, a.catalog_name, a.warehouse):
             out.write(json.dumps(s, sort_keys=True, separators=(",", ":")) + "\n")

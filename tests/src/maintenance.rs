@@ -80,4 +80,63 @@ impl Job {
         self.read_table_lines(&args)
             .unwrap_or_else(|| panic!("[{}] table {table} does not exist", self.label))
     }
+
+    /// Fails if a file under the data directory of any of `tables` (local warehouse) is
+    /// referenced by no kept snapshot, as pyiceberg reads them: what a crash or an aborted
+    /// checkpoint left behind and orphan cleanup did not take.
+    pub fn assert_no_stray_data_files(&mut self, tables: &[String]) {
+        for table in tables {
+            let mut args = self.catalog_args();
+            args.extend(["--table".into(), table.clone(), "--files".into()]);
+            let Some(lines) = self.read_table_lines(&args) else {
+                continue;
+            };
+            let local = |url: &str| url.trim_start_matches("file://").to_owned();
+            let location = lines
+                .iter()
+                .find_map(|l| l["location"].as_str())
+                .map(local)
+                .unwrap_or_else(|| panic!("read_table.py --files gave no location for {table}"));
+            let referenced: std::collections::BTreeSet<String> = lines
+                .iter()
+                .filter_map(|l| l["file"].as_str())
+                .map(local)
+                .collect();
+            let on_disk = files_under(&std::path::Path::new(&location).join("data"));
+            let stray: Vec<&String> = on_disk
+                .iter()
+                .filter(|f| !referenced.contains(*f))
+                .collect();
+            assert!(
+                stray.is_empty(),
+                "[{}] {table}: {} of {} data files are referenced by no snapshot: {stray:#?}",
+                self.label,
+                stray.len(),
+                on_disk.len()
+            );
+            eprintln!(
+                "[{}] {table}: every one of its {} data files is referenced",
+                self.label,
+                on_disk.len()
+            );
+        }
+    }
+}
+
+/// Every file under `dir`, recursively (none if it does not exist).
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                out.push(path.display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
 }
