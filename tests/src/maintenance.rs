@@ -82,8 +82,9 @@ impl Job {
     }
 
     /// Fails if a file under the data directory of any of `tables` (local warehouse) is
-    /// referenced by no kept snapshot, as pyiceberg reads them: what a crash or an aborted
-    /// checkpoint left behind and orphan cleanup did not take.
+    /// referenced by no kept snapshot, as pyiceberg reads them (what a crash or an aborted
+    /// checkpoint left behind and orphan cleanup did not take), or a referenced file is not
+    /// there.
     pub fn assert_no_stray_data_files(&mut self, tables: &[String]) {
         for table in tables {
             let mut args = self.catalog_args();
@@ -114,8 +115,19 @@ impl Job {
                 stray.len(),
                 on_disk.len()
             );
+            let missing: Vec<&String> = referenced
+                .iter()
+                .filter(|f| on_disk.binary_search(f).is_err())
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "[{}] {table}: snapshots reference {} files that are not under {location}/data: \
+                 {missing:#?}",
+                self.label,
+                missing.len()
+            );
             eprintln!(
-                "[{}] {table}: every one of its {} data files is referenced",
+                "[{}] {table}: every one of its {} data files is referenced, and is there",
                 self.label,
                 on_disk.len()
             );
