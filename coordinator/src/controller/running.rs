@@ -24,8 +24,10 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
     // others restored) is seen here at once: it was not marked seen.
     loop {
         if !ctx.stop_requested() {
+            // A change of members is seen before a timer that fell due with it: a status poll
+            // started then would take a leaving worker for a failed one.
             tokio::select! {
-                _ = tokio::time::sleep_until(next_checkpoint) => {}
+                biased;
                 _ = ctx.stop.cancelled() => {}
                 _ = members_changed(&mut ctx.members) => {
                     return Ok(State::Rescaling { why: "the members changed".into() });
@@ -33,6 +35,7 @@ pub async fn run(ctx: &mut JobContext) -> Result<State, JobError> {
                 _ = quarantine_ends(ctx.quarantine.next_return()) => {
                     return Ok(State::Rescaling { why: "a member's quarantine ended".into() });
                 }
+                _ = tokio::time::sleep_until(next_checkpoint) => {}
                 _ = status_tick.tick() => {
                     let signals = match poll_statuses(ctx).await {
                         Ok(s) => s,

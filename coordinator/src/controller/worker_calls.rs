@@ -41,14 +41,19 @@ where
         }
     };
     tokio::pin!(timer);
-    let mut answers = Vec::with_capacity(assigned.len());
+    let mut answers: Vec<(usize, T)> = Vec::with_capacity(assigned.len());
     while answers.len() < assigned.len() {
-        // Answers already in count first: a member that left at the same moment (gracefully,
-        // answering until released) is Running's to see, not a failure of this call.
+        // Only a worker still owing its answer can fail the call by leaving; one that answered
+        // and left (gracefully, answering until released) is Running's to see. Answers already
+        // in count first for the same reason.
+        let owing: Vec<&str> = (assigned.iter().enumerate())
+            .filter(|(i, _)| !answers.iter().any(|(j, _)| j == i))
+            .map(|(_, (w, _))| w.name())
+            .collect();
         tokio::select! {
             biased;
             Some((i, answer)) = pending.next() => answers.push((i, answer?)),
-            worker = lapsed_member(&mut members, assigned) => {
+            worker = lapsed_member(&mut members, &owing) => {
                 return Err(WorkerServiceError::Unavailable {
                     worker,
                     message: format!("its lease in the cluster lapsed during {what}"),
@@ -73,22 +78,16 @@ where
     Ok(answers.into_iter().map(|(_, answer)| answer).collect())
 }
 
-/// Resolves with the name of an assigned worker that is no longer a member; never, once no
-/// one can change the members (a fixed list).
-async fn lapsed_member(
-    members: &mut Members,
-    assigned: &[(Arc<dyn WorkerService>, Vec<i32>)],
-) -> String {
+/// Resolves with the name of a worker of `owing` that is no longer a member; never, once no one
+/// can change the members (a fixed list).
+async fn lapsed_member(members: &mut Members, owing: &[&str]) -> String {
     loop {
         if members.changed().await.is_err() {
             return std::future::pending().await;
         }
         let now = members.borrow_and_update();
-        let gone = assigned
-            .iter()
-            .find(|(w, _)| !now.iter().any(|m| m.name() == w.name()));
-        if let Some((w, _)) = gone {
-            return w.name().to_owned();
+        if let Some(w) = owing.iter().find(|w| !now.iter().any(|m| m.name() == **w)) {
+            return (*w).to_owned();
         }
     }
 }
@@ -120,5 +119,29 @@ mod tests {
                 answers.err()
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_that_answered_and_then_left_does_not_fail_the_call() {
+        let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
+        let assigned: Vec<(Arc<dyn WorkerService>, Vec<i32>)> =
+            vec![(a.clone(), vec![0]), (b.clone(), vec![1])];
+        let (change, members) =
+            tokio::sync::watch::channel(assigned.iter().map(|(w, _)| w.clone()).collect());
+        // a answers at once and leaves 50 ms later; b answers at 100 ms.
+        let left = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            change.send_replace(vec![b.clone() as Arc<dyn WorkerService>]);
+            change
+        });
+        let answers = call_assigned(&assigned, &members, None, "a status poll", |w| async move {
+            if w.name() == "b" {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            w.status(1).await
+        })
+        .await;
+        assert!(answers.is_ok(), "a had answered: {:?}", answers.err());
+        let _change = left.await.expect("the leave");
     }
 }
