@@ -100,9 +100,27 @@ pub enum TableError {
         #[source]
         source: iceberg::Error,
     },
+    /// A maintenance commit failed without an answer saying whether it landed (a lost answer,
+    /// a 5xx after the catalog took it), and the table, read again, did not settle it. Its
+    /// files must stay: orphan cleanup takes them if the commit never landed.
+    #[error("maintenance of `{table}` failed while {what}, and whether the commit landed is unknown: {source}")]
+    MaintenanceOutcomeUnknown {
+        table: String,
+        what: String,
+        #[source]
+        source: iceberg::Error,
+    },
     /// A caller-supplied argument is unusable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+}
+
+impl TableError {
+    /// Whether the files written for a failed maintenance commit may be deleted: it surely did
+    /// not land.
+    pub(crate) fn commit_surely_failed(&self) -> bool {
+        !matches!(self, TableError::MaintenanceOutcomeUnknown { .. })
+    }
 }
 
 /// What [`IcebergTable::commit`] did.

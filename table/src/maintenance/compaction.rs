@@ -164,7 +164,7 @@ impl IcebergTable {
     }
 
     /// Commits `rewrite` as a `replace` snapshot through `via`, on the table as this process's
-    /// last commit left it. If it cannot land, its new files are deleted again.
+    /// last commit left it. If it surely did not land, its new files are deleted again.
     pub async fn commit_rewrite(
         &self,
         rewrite: &Overwrite,
@@ -183,7 +183,7 @@ impl IcebergTable {
             self.commit_staged_pinned(what, &base, via, staged).await
         }
         .await;
-        if result.is_err() {
+        if result.as_ref().is_err_and(TableError::commit_surely_failed) {
             let io = self.layout().file_io.clone();
             let added = rewrite
                 .added

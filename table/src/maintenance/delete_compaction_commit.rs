@@ -30,7 +30,7 @@ pub struct DeleteCompactionCommitted {
 
 impl IcebergTable {
     /// Commits `prepared` on the table as this process's last commit left it, carrying over
-    /// the deletes added since it was planned. If it cannot land, its files are deleted.
+    /// the deletes added since it was planned. If it surely did not land, its files are deleted.
     pub async fn commit_delete_compaction(
         &self,
         prepared: PreparedDeleteCompaction,
@@ -47,7 +47,7 @@ impl IcebergTable {
         let result = self
             .commit_delete_compaction_in_turn(what, prepared, via, &mut written)
             .await;
-        if result.is_err() {
+        if result.as_ref().is_err_and(TableError::commit_surely_failed) {
             self.delete_files(what, &self.layout().file_io, written)
                 .await;
         }

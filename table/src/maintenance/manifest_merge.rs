@@ -224,7 +224,7 @@ impl IcebergTable {
             .map(|m| m.manifest_path.clone())
             .collect();
         let result = self.commit_merge_in_turn(what, via, merge).await;
-        if result.is_err() {
+        if result.as_ref().is_err_and(TableError::commit_surely_failed) {
             self.delete_files(what, &self.layout().file_io, paths).await;
         }
         result

@@ -39,7 +39,7 @@ use iceberg::io::FileIO;
 use iceberg::spec::ManifestContentType;
 use iceberg::table::Table;
 use iceberg::transaction::Transaction;
-use iceberg::ErrorKind;
+use iceberg::{ErrorKind, TableUpdate};
 
 use crate::catalog_call::with_deadline;
 use crate::iceberg_table::{IcebergTable, TableError};
@@ -193,16 +193,47 @@ impl IcebergTable {
         via: &SnapshotCommits,
         staged: StagedSnapshot,
     ) -> Result<(), TableError> {
+        let snapshot_id = staged.updates.iter().find_map(|u| match u {
+            TableUpdate::AddSnapshot { snapshot } => Some(snapshot.snapshot_id()),
+            _ => None,
+        });
         let attempt = async {
             via.commit(base, staged).await?;
             self.catalog.load_table(&self.ident).await
         };
-        let after = with_deadline(what, attempt).await.map_err(|e| {
-            self.forget_base();
-            self.maintenance_failed(what, e)
-        })?;
-        self.committed(base, &after).await;
-        Ok(())
+        let error = match with_deadline(what, attempt).await {
+            Ok(after) => {
+                self.committed(base, &after).await;
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        self.forget_base();
+        let failed = self.maintenance_failed(what, error);
+        if matches!(failed, TableError::CommitConflict { .. }) {
+            return Err(failed);
+        }
+        // The answer may be lost after the commit landed: the table says.
+        let now = with_deadline(what, self.catalog.load_table(&self.ident)).await;
+        match (snapshot_id, now) {
+            (Some(id), Ok(now)) if now.metadata().snapshot_by_id(id).is_some() => {
+                tracing::warn!(table = %self.ident, what, snapshot_id = id, error = %failed, "a maintenance commit reported an error but is in the table");
+                self.committed(base, &now).await;
+                Ok(())
+            }
+            _ => Err(match failed {
+                TableError::Maintenance {
+                    table,
+                    what,
+                    source,
+                } => TableError::MaintenanceOutcomeUnknown {
+                    table,
+                    what,
+                    source,
+                },
+                other => other,
+            }),
+        }
     }
 
     /// Deletes `files`; a file that cannot be deleted is left for orphan cleanup.
