@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use clap::Args;
 use floe_common::duration::parse_duration;
+use floe_common::maintenance::MIN_ORPHAN_AGE;
 use floe_coordinator::table_maintenance::pending_files;
 use floe_table::iceberg_table::IcebergTable;
 use floe_table::maintenance::{MaintenanceReport, Orphans};
@@ -26,13 +27,24 @@ pub struct MaintainArgs {
     #[arg(long)]
     dry_run: bool,
     /// Delete files no snapshot references once older than this (`10m`, `0s`), in place of
-    /// the jobs' `orphan_min_age`. Only while no job writes these tables: a younger file may
-    /// belong to a checkpoint still being written.
+    /// the jobs' `orphan_min_age`. Under 1h it needs `--jobs-stopped`.
     #[arg(long, value_name = "AGE", value_parser = parse_duration)]
     orphan_min_age: Option<Duration>,
+    /// Every job writing these tables is stopped, so no checkpoint is being written and a
+    /// young unreferenced file is garbage (what a crash left moments ago).
+    #[arg(long)]
+    jobs_stopped: bool,
 }
 
 pub async fn maintain(args: MaintainArgs) -> anyhow::Result<()> {
+    if let Some(age) = args.orphan_min_age.filter(|a| *a < MIN_ORPHAN_AGE) {
+        anyhow::ensure!(
+            args.jobs_stopped,
+            "--orphan-min-age {}: under 1h a file may belong to a checkpoint still being written; \
+             stop every job writing these tables and add --jobs-stopped",
+            humantime::format_duration(age)
+        );
+    }
     let cfg = args.config.load()?;
     let catalog = crate::setup::catalog(&cfg).await?;
     let via = crate::setup::snapshot_commits(&cfg).await?;

@@ -16,7 +16,7 @@ use crate::duration::parse_duration;
 
 /// The youngest files orphan cleanup may take: a checkpoint's files are written before its
 /// manifest names them, and no checkpoint takes this long.
-const MIN_ORPHAN_AGE: Duration = Duration::from_secs(3600);
+pub const MIN_ORPHAN_AGE: Duration = Duration::from_secs(3600);
 
 /// `[job.sink.maintenance]`, as written; every key is optional.
 #[derive(Debug, Clone, Default, Deserialize)]

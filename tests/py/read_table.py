@@ -18,8 +18,8 @@ Usage:
   read_table.py --catalog-uri postgresql+psycopg2://floe@127.0.0.1:15432/postgres ...  (SQL on Postgres)
   read_table.py ... --summaries      snapshot summaries (JSON lines, oldest first) instead of rows
   read_table.py ... --snapshot-id N  the rows as of snapshot N (time travel)
-  read_table.py ... --files          the table's location, then every data and delete file a kept
-                                     snapshot references (JSON lines)
+  read_table.py ... --files          the table's location, then every data and delete file the
+                                     manifests of kept snapshots name, and whether it is live
 
 REST catalogs take extra properties from the environment: FLOE_REST_CREDENTIAL (OAuth client
 credentials "id:secret"), FLOE_REST_WAREHOUSE (default for --warehouse), FLOE_S3_ENDPOINT,
@@ -303,14 +303,20 @@ def read_summaries(catalog_uri: str, table: str, catalog_name: str = "floe",
 
 def read_files(catalog_uri: str, table: str, catalog_name: str = "floe",
                warehouse: str | None = None) -> list[dict]:
-    """The table's location, then each data or delete file any kept snapshot references."""
+    """The table's location, then each data or delete file a manifest of a kept snapshot names,
+    live unless every such entry marks it deleted (expiry may have removed those)."""
     tbl = load_catalog(catalog_uri, catalog_name, warehouse).load_table(table)
-    paths = set()
+    from pyiceberg.manifest import ManifestEntryStatus
+
+    live: dict[str, bool] = {}
     for snapshot in tbl.metadata.snapshots:
         for manifest in snapshot.manifests(tbl.io):
             for entry in manifest.fetch_manifest_entry(tbl.io, discard_deleted=False):
-                paths.add(entry.data_file.file_path)
-    return [{"location": tbl.metadata.location}] + [{"file": p} for p in sorted(paths)]
+                path = entry.data_file.file_path
+                alive = entry.status != ManifestEntryStatus.DELETED
+                live[path] = live.get(path, False) or alive
+    return [{"location": tbl.metadata.location}] + [
+        {"file": p, "live": live[p]} for p in sorted(live)]
 
 
 def add_catalog_args(p: argparse.ArgumentParser) -> None:

@@ -22,7 +22,8 @@ use crate::free_local_addr;
 /// What happens to an armed request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpFault {
-    /// The proxy reads the start of the body, never sends the request on, and answers `503`.
+    /// The proxy reads the body's first chunk (the whole of a small one), never sends the
+    /// request on, and answers `503` (or the client sees the connection close first).
     FailMidUpload,
     /// The request reaches the server; its answer is dropped with the connection.
     LoseAnswer,
@@ -33,7 +34,7 @@ pub enum HttpFault {
 /// Which requests a fault is armed for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requests {
-    /// Every `PUT` or `POST` (S3 uploads, multipart parts and completions).
+    /// Every `PUT` or `POST`: S3 uploads, every multipart step, and batch deletes.
     Uploads,
     /// `POST …/namespaces/{ns}/tables/{table}` and `POST …/transactions/commit` (REST catalog
     /// table commits).
@@ -60,7 +61,8 @@ impl Requests {
 struct Armed {
     /// (fault, requests, how many more to hit), the oldest first.
     next: Vec<(HttpFault, Requests, u32)>,
-    /// What was hit: (fault, method, path).
+    /// What was hit: (fault, method, path). A fault after landing counts once the request
+    /// landed.
     hits: Vec<(HttpFault, String, String)>,
 }
 
@@ -120,6 +122,7 @@ impl FaultyHttp {
 async fn accept(listener: TcpListener, upstream: String, armed: Arc<Mutex<Armed>>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let (upstream, armed) = (upstream.clone(), armed.clone());
@@ -137,23 +140,36 @@ async fn accept(listener: TcpListener, upstream: String, armed: Arc<Mutex<Armed>
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Takes the armed fault for this request, if it matches.
-fn take_fault(armed: &Mutex<Armed>, method: &Method, path: &str) -> Option<HttpFault> {
+fn take_fault(armed: &Mutex<Armed>, method: &Method, path: &str) -> Option<(HttpFault, Requests)> {
     let mut armed = armed.lock().ok()?;
     let at = armed
         .next
         .iter()
         .position(|(_, requests, _)| requests.matches(method, path))?;
-    let (fault, _, left) = &mut armed.next[at];
-    let fault = *fault;
+    let (fault, requests, left) = &mut armed.next[at];
+    let taken = (*fault, *requests);
     *left -= 1;
     if *left == 0 {
         armed.next.remove(at);
     }
-    armed
-        .hits
-        .push((fault, method.to_string(), path.to_owned()));
+    Some(taken)
+}
+
+/// Records that `fault` was done to a request.
+fn hit(armed: &Mutex<Armed>, fault: HttpFault, method: &Method, path: &str) {
     eprintln!("[faulty http] {fault:?} on {method} {path}");
-    Some(fault)
+    if let Ok(mut armed) = armed.lock() {
+        armed
+            .hits
+            .push((fault, method.to_string(), path.to_owned()));
+    }
+}
+
+/// Puts back a fault that could not be done (its request never landed), ahead of the others.
+fn rearm(armed: &Mutex<Armed>, fault: HttpFault, requests: Requests) {
+    if let Ok(mut armed) = armed.lock() {
+        armed.next.insert(0, (fault, requests, 1));
+    }
 }
 
 async fn handle(
@@ -161,9 +177,12 @@ async fn handle(
     upstream: String,
     armed: Arc<Mutex<Armed>>,
 ) -> Result<Response<Full<Bytes>>, BoxError> {
-    let fault = take_fault(&armed, req.method(), req.uri().path());
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let taken = take_fault(&armed, &method, &path);
+    let fault = taken.map(|(f, _)| f);
     let (parts, mut body) = req.into_parts();
     if fault == Some(HttpFault::FailMidUpload) {
+        hit(&armed, HttpFault::FailMidUpload, &method, &path);
         // Some of the body arrives; the rest is never read.
         let _ = body.frame().await;
         return Ok(Response::builder()
@@ -174,12 +193,27 @@ async fn handle(
                 b"<Error><Code>ServiceUnavailable</Code><Message>injected mid-upload</Message></Error>",
             )))?);
     }
-    let body = body.collect().await?.to_bytes();
-    let answer = tokio::time::timeout(
-        Duration::from_secs(120),
-        forward(&upstream, Request::from_parts(parts, Full::new(body))),
-    )
-    .await??;
+    let landed = async {
+        let body = body.collect().await?.to_bytes();
+        tokio::time::timeout(
+            Duration::from_secs(120),
+            forward(&upstream, Request::from_parts(parts, Full::new(body))),
+        )
+        .await?
+    }
+    .await;
+    let answer = match (landed, taken) {
+        (Ok(answer), Some((fault, _))) => {
+            hit(&armed, fault, &method, &path);
+            answer
+        }
+        (Ok(answer), None) => answer,
+        (Err(e), Some((fault, requests))) => {
+            rearm(&armed, fault, requests);
+            return Err(e);
+        }
+        (Err(e), None) => return Err(e),
+    };
     match fault {
         Some(HttpFault::LoseAnswer) => Err("the answer is lost on purpose".into()),
         Some(HttpFault::BadGatewayAfterLanding) => Ok(Response::builder()
@@ -198,11 +232,21 @@ async fn forward(
     let stream = TcpStream::connect(upstream).await?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
+    // Ends with this call, even one given up at the timeout on a dark upstream.
+    let _connection = AbortOnDrop(tokio::spawn(connection));
     let answer = sender.send_request(req).await?;
     let (parts, body) = answer.into_parts();
     let body = body.collect().await?.to_bytes();
     Ok(Response::from_parts(parts, Full::new(body)))
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Table maintenance from a test: `[job.sink.maintenance]` (and other sink settings) in every
 //! job of the config, `floe maintain` runs, and reading a table as of each snapshot it keeps.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -81,62 +83,61 @@ impl Job {
             .unwrap_or_else(|| panic!("[{}] table {table} does not exist", self.label))
     }
 
-    /// Fails if a file under the data directory of any of `tables` (local warehouse) is
-    /// referenced by no kept snapshot, as pyiceberg reads them (what a crash or an aborted
-    /// checkpoint left behind and orphan cleanup did not take), or a referenced file is not
-    /// there.
+    /// Fails if a file under the data directory of any of `tables` (local warehouse) is named
+    /// by no manifest of a kept snapshot, as pyiceberg reads them (what a crash or an aborted
+    /// checkpoint left behind and orphan cleanup did not take), or a live file is not there.
+    /// Every table must exist.
     pub fn assert_no_stray_data_files(&mut self, tables: &[String]) {
         for table in tables {
             let mut args = self.catalog_args();
             args.extend(["--table".into(), table.clone(), "--files".into()]);
-            let Some(lines) = self.read_table_lines(&args) else {
-                continue;
-            };
+            let lines = self
+                .read_table_lines(&args)
+                .unwrap_or_else(|| panic!("[{}] table {table} does not exist", self.label));
             let local = |url: &str| url.trim_start_matches("file://").to_owned();
             let location = lines
                 .iter()
                 .find_map(|l| l["location"].as_str())
                 .map(local)
                 .unwrap_or_else(|| panic!("read_table.py --files gave no location for {table}"));
-            let referenced: std::collections::BTreeSet<String> = lines
+            let named: BTreeMap<String, bool> = lines
                 .iter()
-                .filter_map(|l| l["file"].as_str())
-                .map(local)
+                .filter_map(|l| Some((local(l["file"].as_str()?), l["live"].as_bool()?)))
                 .collect();
-            let on_disk = files_under(&std::path::Path::new(&location).join("data"));
-            let stray: Vec<&String> = on_disk
-                .iter()
-                .filter(|f| !referenced.contains(*f))
+            let on_disk = files_under(&Path::new(&location).join("data"));
+            let stray: Vec<&String> = (on_disk.iter())
+                .filter(|f| !named.contains_key(*f))
                 .collect();
             assert!(
                 stray.is_empty(),
-                "[{}] {table}: {} of {} data files are referenced by no snapshot: {stray:#?}",
+                "[{}] {table}: {} of {} data files are named by no snapshot: {stray:#?}",
                 self.label,
                 stray.len(),
                 on_disk.len()
             );
-            let missing: Vec<&String> = referenced
-                .iter()
-                .filter(|f| on_disk.binary_search(f).is_err())
+            let missing: Vec<&String> = (named.iter())
+                .filter(|(f, live)| **live && on_disk.binary_search(f).is_err())
+                .map(|(f, _)| f)
                 .collect();
             assert!(
                 missing.is_empty(),
-                "[{}] {table}: snapshots reference {} files that are not under {location}/data: \
-                 {missing:#?}",
+                "[{}] {table}: {} live files are not under {location}/data: {missing:#?}",
                 self.label,
                 missing.len()
             );
             eprintln!(
-                "[{}] {table}: every one of its {} data files is referenced, and is there",
+                "[{}] {table}: each of its {} data files is named by a snapshot; the {} live ones \
+                 are all there",
                 self.label,
-                on_disk.len()
+                on_disk.len(),
+                named.values().filter(|live| **live).count()
             );
         }
     }
 }
 
 /// Every file under `dir`, recursively (none if it does not exist).
-fn files_under(dir: &std::path::Path) -> Vec<String> {
+fn files_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut dirs = vec![dir.to_path_buf()];
     while let Some(d) = dirs.pop() {

@@ -217,3 +217,27 @@ fn a_bad_config_fails_before_anything_starts_with_one_line_naming_the_key() {
         assert!(!tmp.path().join(created).exists(), "{created} was created");
     }
 }
+
+#[test]
+fn orphan_cleanup_younger_than_an_hour_needs_the_jobs_stopped() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = repo_root().join("examples/video_stats.toml");
+    let out = Command::new(floe_bin())
+        .current_dir(tmp.path())
+        .args(["maintain", "--config"])
+        .arg(&config)
+        .args(["--orphan-min-age", "10m"])
+        .output()
+        .expect("the floe binary runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--jobs-stopped") && stderr.contains("10m"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).expect("temp dir").count(),
+        0,
+        "nothing was opened or created"
+    );
+}

@@ -30,7 +30,8 @@ struct JobCluster {
     cluster: Cluster,
     job: &'static str,
     next_worker: usize,
-    /// A stall that lasts until the next step: (worker, frozen rather than cut off).
+    /// A stall that lasts until the next step that picks this cluster (about three steps, as
+    /// there are three clusters): (worker, frozen rather than cut off).
     stalled: Option<(String, bool)>,
 }
 
@@ -238,7 +239,7 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
 
     // What crashes and aborted checkpoints left is orphaned: cleanup takes all of it, and
     // nothing a snapshot references.
-    run.maintain(&["--orphan-min-age", "0s"]);
+    run.maintain(&["--orphan-min-age", "0s", "--jobs-stopped"]);
     let tables = [
         run.gold_table.clone(),
         run.late_table.clone(),
