@@ -311,17 +311,8 @@ fn a_cdc_job_in_a_cluster_upserts_exactly_through_a_kill_and_a_freeze() {
     let mut source = CdcGen::new(seed("cluster-cdc"), 2_000, PARTITIONS);
     let mut records = source.snapshot(1_000);
     records.extend(source.changes(4_000));
-    let (topic, brokers) = (cdc.topic.clone(), services.brokers.clone());
-    let producer = std::thread::spawn(move || {
-        let kafka = Kafka::connect(&brokers);
-        let chunk = records.len().div_ceil(30);
-        let mut produced = Vec::new();
-        for part in records.chunks(chunk) {
-            produced.extend(kafka.produce(&topic, part));
-            std::thread::sleep(Duration::from_secs(1));
-        }
-        produced
-    });
+    let chunk = records.len().div_ceil(30);
+    let producer = job.produce_to_in_background(&cdc.topic, records, chunk, Duration::from_secs(1));
     let mut cluster = Cluster::new("cdc", "1s");
     cluster.start_coordinator_with(&mut job, "c1", &["--job".into(), CDC_JOB.into()]);
     start_workers_and_stall_two(&mut cluster, &mut job);

@@ -166,19 +166,8 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
     let mut source = CdcGen::new(seed, 1_000, CDC_PARTITIONS);
     let mut changes = source.snapshot(500);
     changes.extend(source.changes(chaos_secs as usize * 50));
-    let cdc_producer = {
-        let (topic, brokers) = (cdc.topic.clone(), services.brokers.clone());
-        std::thread::spawn(move || {
-            let kafka = Kafka::connect(&brokers);
-            let chunk = changes.len().div_ceil(40);
-            let mut produced = Vec::new();
-            for part in changes.chunks(chunk) {
-                produced.extend(kafka.produce(&topic, part));
-                std::thread::sleep(over / 40);
-            }
-            produced
-        })
-    };
+    let chunk = changes.len().div_ceil(40);
+    let cdc_producer = run.produce_to_in_background(&cdc.topic, changes, chunk, over / 40);
 
     let mut etcd = PrivateEtcd::start(&run.root.join("etcd"));
     let at = etcd.endpoint();

@@ -60,14 +60,8 @@ where
                 });
             }
             _ = &mut timer => {
-                let workers = assigned
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| !answers.iter().any(|(j, _)| j == i))
-                    .map(|(_, (w, _))| w.name().to_owned())
-                    .collect();
                 return Err(WorkerServiceError::NoAnswer {
-                    workers,
+                    workers: owing.iter().map(|w| (*w).to_owned()).collect(),
                     what: what.to_owned(),
                     deadline: deadline.unwrap_or_default(),
                 });
@@ -97,15 +91,23 @@ mod tests {
     use super::super::fakes::FakeWorker;
     use super::*;
 
-    #[tokio::test]
-    async fn answers_already_in_win_over_a_member_leaving_at_the_same_moment() {
+    type Assigned = Vec<(Arc<dyn WorkerService>, Vec<i32>)>;
+    type MembersChange = tokio::sync::watch::Sender<Vec<Arc<dyn WorkerService>>>;
+
+    /// Fake workers a and b, assigned a partition each, and both members.
+    fn two_workers() -> (Assigned, MembersChange, Members) {
         let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
-        let assigned: Vec<(Arc<dyn WorkerService>, Vec<i32>)> =
-            vec![(a.clone(), vec![0]), (b.clone(), vec![1])];
+        let assigned: Assigned = vec![(a, vec![0]), (b, vec![1])];
         let (change, members) =
             tokio::sync::watch::channel(assigned.iter().map(|(w, _)| w.clone()).collect());
+        (assigned, change, members)
+    }
+
+    #[tokio::test]
+    async fn answers_already_in_win_over_a_member_leaving_at_the_same_moment() {
+        let (assigned, change, members) = two_workers();
         // b leaves the members (gracefully: it answers until released) as the calls start.
-        change.send_replace(vec![a.clone() as Arc<dyn WorkerService>]);
+        change.send_replace(vec![assigned[0].0.clone()]);
         // Were both ready outcomes picked at random, one of these would fail.
         for _ in 0..32 {
             let answers =
@@ -123,15 +125,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_worker_that_answered_and_then_left_does_not_fail_the_call() {
-        let (a, b) = (FakeWorker::new("a", false), FakeWorker::new("b", false));
-        let assigned: Vec<(Arc<dyn WorkerService>, Vec<i32>)> =
-            vec![(a.clone(), vec![0]), (b.clone(), vec![1])];
-        let (change, members) =
-            tokio::sync::watch::channel(assigned.iter().map(|(w, _)| w.clone()).collect());
+        let (assigned, change, members) = two_workers();
         // a answers at once and leaves 50 ms later; b answers at 100 ms.
+        let b = assigned[1].0.clone();
         let left = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            change.send_replace(vec![b.clone() as Arc<dyn WorkerService>]);
+            change.send_replace(vec![b]);
             change
         });
         let answers = call_assigned(&assigned, &members, None, "a status poll", |w| async move {

@@ -209,29 +209,21 @@ impl IcebergTable {
             Err(e) => e,
         };
         self.forget_base();
-        let failed = self.maintenance_failed(what, error);
-        if matches!(failed, TableError::CommitConflict { .. }) {
-            return Err(failed);
+        if error.kind() == ErrorKind::CatalogCommitConflicts {
+            return Err(self.maintenance_failed(what, error));
         }
         // The answer may be lost after the commit landed: the table says.
         let now = with_deadline(what, self.catalog.load_table(&self.ident)).await;
         match (snapshot_id, now) {
             (Some(id), Ok(now)) if now.metadata().snapshot_by_id(id).is_some() => {
-                tracing::warn!(table = %self.ident, what, snapshot_id = id, error = %failed, "a maintenance commit reported an error but is in the table");
+                tracing::warn!(table = %self.ident, what, snapshot_id = id, %error, "a maintenance commit reported an error but is in the table");
                 self.committed(base, &now).await;
                 Ok(())
             }
-            _ => Err(match failed {
-                TableError::Maintenance {
-                    table,
-                    what,
-                    source,
-                } => TableError::MaintenanceOutcomeUnknown {
-                    table,
-                    what,
-                    source,
-                },
-                other => other,
+            _ => Err(TableError::MaintenanceOutcomeUnknown {
+                table: self.ident.to_string(),
+                what: what.to_owned(),
+                source: error,
             }),
         }
     }

@@ -206,7 +206,18 @@ impl Job {
         chunk: usize,
         pause: Duration,
     ) -> JoinHandle<Vec<Produced>> {
-        let (topic, brokers) = (self.topic.clone(), self.services.brokers.clone());
+        self.produce_to_in_background(&self.topic, records, chunk, pause)
+    }
+
+    /// [`Self::produce_in_background`] to another `topic` of the test's broker.
+    pub fn produce_to_in_background(
+        &self,
+        topic: &str,
+        records: Vec<Record>,
+        chunk: usize,
+        pause: Duration,
+    ) -> JoinHandle<Vec<Produced>> {
+        let (topic, brokers) = (topic.to_owned(), self.services.brokers.clone());
         std::thread::spawn(move || {
             let kafka = Kafka::connect(&brokers);
             let mut out = Vec::new();
