@@ -380,6 +380,21 @@ impl SnapshotCommits {
     }
 }
 
+/// Where table maintenance commits its staged snapshots: the catalog's own path
+/// ([`SnapshotCommits`]), or in tests one that lands a commit and loses its answer.
+#[async_trait::async_trait]
+pub trait CommitStaged: Send + Sync {
+    /// As [`SnapshotCommits::commit`].
+    async fn commit(&self, base: &Table, staged: StagedSnapshot) -> Result<()>;
+}
+
+#[async_trait::async_trait]
+impl CommitStaged for SnapshotCommits {
+    async fn commit(&self, base: &Table, staged: StagedSnapshot) -> Result<()> {
+        SnapshotCommits::commit(self, base, staged).await
+    }
+}
+
 #[cfg(test)]
 #[path = "overwrite_commit_tests.rs"]
 mod tests;

@@ -190,7 +190,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
     );
     drop(index);
     let started = Instant::now();
-    let compaction = table.compact(&job.maintenance, &via, false).await?;
+    let compaction = table.compact(&job.maintenance, via.as_ref(), false).await?;
     let compaction_s = started.elapsed().as_secs_f64();
     let fresh = fresh_copy(catalog, &job.table).await?;
     anyhow::ensure!(

@@ -10,7 +10,7 @@ use floe_common::maintenance::MaintenancePolicy;
 use iceberg::spec::{DataFile, ManifestContentType, Operation};
 
 use crate::iceberg_table::{IcebergTable, TableError};
-use crate::overwrite_commit::{stage_change, Overwrite, SnapshotCommits};
+use crate::overwrite_commit::{stage_change, CommitStaged, Overwrite};
 
 /// Files at least this share of the target size are left as they are.
 const SMALL_SHARE: f64 = 0.75;
@@ -168,7 +168,7 @@ impl IcebergTable {
     pub async fn commit_rewrite(
         &self,
         rewrite: &Overwrite,
-        via: &SnapshotCommits,
+        via: &dyn CommitStaged,
     ) -> Result<(), TableError> {
         let what = "committing a compaction";
         floe_common::failpoint::hit_counted("compaction-before-commit");
@@ -199,7 +199,7 @@ impl IcebergTable {
     pub async fn compact(
         &self,
         policy: &MaintenancePolicy,
-        via: &SnapshotCommits,
+        via: &dyn CommitStaged,
         dry_run: bool,
     ) -> Result<Compaction, TableError> {
         let Some(bins) = self.plan_bins_unless_deletes(policy).await? else {

@@ -17,7 +17,7 @@ use iceberg::spec::DataFile;
 use super::compaction::Compaction;
 use super::row_moves::RowMoves;
 use crate::iceberg_table::{IcebergTable, TableError};
-use crate::overwrite_commit::{Overwrite, SnapshotCommits};
+use crate::overwrite_commit::{CommitStaged, Overwrite};
 use crate::position_deletes::{DeletedRows, LiveFiles};
 
 /// A data file whose deleted share reaches this is rewritten without its deleted rows.
@@ -130,7 +130,7 @@ impl IcebergTable {
     pub async fn compact_with_deletes(
         &self,
         policy: &MaintenancePolicy,
-        via: &SnapshotCommits,
+        via: &dyn CommitStaged,
         dry_run: bool,
     ) -> Result<Option<Compaction>, TableError> {
         let Some(prepared) = self.prepare_delete_compaction(policy, dry_run).await? else {

@@ -13,7 +13,7 @@ use super::delete_compaction::PreparedDeleteCompaction;
 use super::row_moves::RowMoves;
 use super::MAINTENANCE_PROPERTY;
 use crate::iceberg_table::{IcebergTable, TableError};
-use crate::overwrite_commit::{stage_change, Overwrite, SnapshotCommits};
+use crate::overwrite_commit::{stage_change, CommitStaged, Overwrite};
 use crate::position_deletes::LiveFiles;
 
 /// What a merge-on-read compaction committed.
@@ -34,7 +34,7 @@ impl IcebergTable {
     pub async fn commit_delete_compaction(
         &self,
         prepared: PreparedDeleteCompaction,
-        via: &SnapshotCommits,
+        via: &dyn CommitStaged,
     ) -> Result<DeleteCompactionCommitted, TableError> {
         let what = "committing a compaction";
         floe_common::failpoint::hit_counted("compaction-before-commit");
@@ -58,7 +58,7 @@ impl IcebergTable {
         &self,
         what: &str,
         prepared: PreparedDeleteCompaction,
-        via: &SnapshotCommits,
+        via: &dyn CommitStaged,
         written: &mut Vec<String>,
     ) -> Result<DeleteCompactionCommitted, TableError> {
         let conflict = |why: &str| {

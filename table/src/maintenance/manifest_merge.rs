@@ -10,7 +10,7 @@ use iceberg::spec::{ManifestContentType, ManifestFile, ManifestWriterBuilder, Op
 use iceberg::{Error, ErrorKind};
 
 use crate::iceberg_table::{IcebergTable, TableError};
-use crate::overwrite_commit::{fresh_snapshot_id, stage_snapshot, NewSnapshot, SnapshotCommits};
+use crate::overwrite_commit::{fresh_snapshot_id, stage_snapshot, CommitStaged, NewSnapshot};
 
 /// Manifests at least this large are left as they are.
 const MERGED_MANIFEST_BYTES: i64 = 8 * 1024 * 1024;
@@ -56,7 +56,7 @@ impl IcebergTable {
     pub async fn merge_manifests(
         &self,
         max_manifests: usize,
-        via: &SnapshotCommits,
+        via: &dyn CommitStaged,
         dry_run: bool,
     ) -> Result<ManifestMerge, TableError> {
         // A commit that replaced manifests since the plan (a compaction's, another engine's)
@@ -214,7 +214,7 @@ impl IcebergTable {
     /// replaced manifest is no longer listed.
     pub(crate) async fn commit_merge(
         &self,
-        via: &SnapshotCommits,
+        via: &dyn CommitStaged,
         merge: MergeWritten,
     ) -> Result<(), TableError> {
         let what = "committing a manifest merge";
@@ -233,7 +233,7 @@ impl IcebergTable {
     async fn commit_merge_in_turn(
         &self,
         what: &str,
-        via: &SnapshotCommits,
+        via: &dyn CommitStaged,
         merge: MergeWritten,
     ) -> Result<(), TableError> {
         let MergeWritten {

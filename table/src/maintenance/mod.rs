@@ -43,7 +43,7 @@ use iceberg::{ErrorKind, TableUpdate};
 
 use crate::catalog_call::with_deadline;
 use crate::iceberg_table::{IcebergTable, TableError};
-use crate::overwrite_commit::{SnapshotCommits, StagedSnapshot};
+use crate::overwrite_commit::{CommitStaged, SnapshotCommits, StagedSnapshot};
 use crate::pinned_catalog::PinnedCatalog;
 
 /// What one maintenance run of a table did, or in a dry run would do.
@@ -190,7 +190,7 @@ impl IcebergTable {
         &self,
         what: &str,
         base: &Table,
-        via: &SnapshotCommits,
+        via: &dyn CommitStaged,
         staged: StagedSnapshot,
     ) -> Result<(), TableError> {
         let snapshot_id = staged.updates.iter().find_map(|u| match u {
@@ -246,6 +246,8 @@ impl IcebergTable {
     }
 }
 
+#[cfg(test)]
+mod lost_answer_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub(super) async fn append(table: &IcebergTable, checkpoint: u64) {
 }
 
 /// Every file under `dir`, as `file:` paths the way the table names them.
-fn files_under(dir: &Path) -> BTreeSet<String> {
+pub(super) fn files_under(dir: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -62,7 +62,7 @@ fn table_dir(dir: &tempfile::TempDir) -> std::path::PathBuf {
     dir.path().join("warehouse/db/aging")
 }
 
-fn local(path: &str) -> String {
+pub(super) fn local(path: &str) -> String {
     path.trim_start_matches("file://").to_owned()
 }
 
@@ -431,7 +431,7 @@ async fn orphan_cleanup_spares_referenced_protected_young_and_foreign_files() {
     assert_eq!(scan_rows(&table).await, 16);
 }
 
-async fn partitioned(dir: &tempfile::TempDir) -> (IcebergTable, SnapshotCommits) {
+pub(super) async fn partitioned(dir: &tempfile::TempDir) -> (IcebergTable, SnapshotCommits) {
     let table = IcebergTable::open_or_create(sqlite_catalog(dir).await, &test_schema("db.small"))
         .await
         .expect("create");
@@ -444,7 +444,7 @@ async fn partitioned(dir: &tempfile::TempDir) -> (IcebergTable, SnapshotCommits)
     (table, SnapshotCommits::Sql(sql))
 }
 
-fn compacting() -> MaintenancePolicy {
+pub(super) fn compacting() -> MaintenancePolicy {
     MaintenancePolicy {
         compact_min_files: 5,
         ..Default::default()
