@@ -60,12 +60,17 @@ pub enum JobError {
 }
 
 impl JobError {
-    /// Whether a newer owner of the job (a newer leader) refused this process's commit.
+    /// Whether a newer owner of the job (a newer leader) refused this process's commit, or
+    /// its manifest: the tables or the checkpoint store carry a newer epoch.
     pub fn is_fenced(&self) -> bool {
         matches!(
             self,
             JobError::Committer { source, .. }
-                if matches!(**source, CommitterError::Table(floe_table::iceberg_table::TableError::Fenced { .. }))
+                if matches!(
+                    **source,
+                    CommitterError::Table(floe_table::iceberg_table::TableError::Fenced { .. })
+                        | CommitterError::Superseded { .. }
+                )
         )
     }
 }
@@ -364,6 +369,34 @@ pub async fn run_job_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_newer_owner_of_the_tables_or_of_the_checkpoints_fences_the_job() {
+        let committer = |source| JobError::Committer {
+            job: "j".into(),
+            source: Box::new(source),
+        };
+        let tables = committer(CommitterError::Table(
+            floe_table::iceberg_table::TableError::Fenced {
+                table: "t".into(),
+                job: "j".into(),
+                mine: 1,
+                owner: 2,
+            },
+        ));
+        let checkpoints = committer(CommitterError::Superseded {
+            job: "j".into(),
+            mine: 1,
+            newer: 2,
+        });
+        assert!(tables.is_fenced());
+        assert!(checkpoints.is_fenced(), "a newer epoch in the store");
+        let other = committer(CommitterError::JobChanged {
+            job: "j".into(),
+            checkpoint: 3,
+        });
+        assert!(!other.is_fenced());
+    }
 
     #[test]
     fn lag_is_the_records_between_position_and_end() {
