@@ -10,9 +10,14 @@ use floe_common::duration::parse_duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct ConfigArgs {
-    /// The job file (see examples/video_stats.toml).
+    /// The job file (see examples/video_stats.toml). Without it, the defaults: local files
+    /// under ./.floe and a SQLite catalog.
+    #[arg(long, required_unless_present = "sql")]
+    pub config: Option<PathBuf>,
+    /// Jobs in streaming SQL (see examples/video_stats.sql), beside or instead of the
+    /// config's.
     #[arg(long)]
-    pub config: PathBuf,
+    pub sql: Option<PathBuf>,
     /// Kafka bootstrap servers (one-job files only).
     #[arg(long)]
     pub brokers: Option<String>,
@@ -38,11 +43,32 @@ pub struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    /// Reads the file, applies the overrides, validates.
+    /// What the jobs are read from, for messages: the config file, or the SQL file.
+    pub fn origin(&self) -> String {
+        let files: Vec<String> = [&self.config, &self.sql]
+            .into_iter()
+            .flatten()
+            .map(|p| p.display().to_string())
+            .collect();
+        files.join(" and ")
+    }
+
+    /// Reads the files, lowers the SQL jobs, applies the overrides, validates.
     pub fn load(&self) -> anyhow::Result<ValidatedConfig> {
-        let text = std::fs::read_to_string(&self.config)
-            .with_context(|| format!("reading {}", self.config.display()))?;
-        let mut file = FloeConfig::parse(&text)?;
+        let mut file = match &self.config {
+            Some(path) => FloeConfig::parse(&read(path)?)?,
+            None => FloeConfig::default(),
+        };
+        if let Some(sql) = file.sql.take() {
+            let jobs = floe_sql::jobs_from_sql(&sql)
+                .with_context(|| format!("the `sql` jobs of {}", self.origin()))?;
+            file.jobs.extend(jobs);
+        }
+        if let Some(path) = &self.sql {
+            let jobs = floe_sql::jobs_from_sql(&read(path)?)
+                .with_context(|| format!("the SQL jobs of {}", path.display()))?;
+            file.jobs.extend(jobs);
+        }
         file.apply(&Overrides {
             brokers: self.brokers.clone(),
             topic: self.topic.clone(),
@@ -57,4 +83,8 @@ impl ConfigArgs {
         }
         Ok(file.validate()?)
     }
+}
+
+fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }

@@ -50,7 +50,7 @@ enum Command {
     /// cleanup (`--dry-run` prints what it would do).
     Maintain(maintain::MaintainArgs),
     /// Cluster mode: lead (or stand by to lead) a job over the cluster's workers.
-    Coordinator(cluster::coordinator::CoordinatorArgs),
+    Coordinator(Box<cluster::coordinator::CoordinatorArgs>),
     /// Cluster mode: a worker the leading coordinator gives partitions to.
     Worker(cluster::worker::WorkerArgs),
     /// Cluster mode: leader, workers, assignment and progress, from etcd.
@@ -126,7 +126,7 @@ fn try_main() -> anyhow::Result<()> {
             Command::Demo(a) => demo::demo(a).await,
             Command::Run(a) => run::run(a).await,
             Command::Maintain(a) => maintain::maintain(a).await,
-            Command::Coordinator(a) => cluster::coordinator::coordinator(a).await,
+            Command::Coordinator(a) => cluster::coordinator::coordinator(*a).await,
             Command::Worker(a) => cluster::worker::worker(a).await,
             Command::Status(a) => cluster::status::status(a).await,
             Command::Gen(a) => generator::gen(a).await,

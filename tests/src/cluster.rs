@@ -91,12 +91,8 @@ impl Cluster {
 
     /// A coordinator with more arguments (e.g. TLS files).
     pub fn start_coordinator_with(&mut self, job: &mut Job, name: &str, extra: &[String]) {
-        let role = [
-            "--config".to_owned(),
-            job.config.display().to_string(),
-            "--checkpoint-interval".into(),
-            self.interval.clone(),
-        ];
+        let mut role = job.job_args();
+        role.extend(["--checkpoint-interval".into(), self.interval.clone()]);
         let p = self.spawn_member(job, "coordinator", name, &role, extra);
         self.coordinators.insert(name.to_owned(), p);
     }

@@ -49,6 +49,7 @@ pub mod pki;
 mod ports;
 pub mod process;
 pub mod records;
+pub mod sql_job;
 
 pub use env::{floe_bin, repo_root, serial, target_dir, PgServices, S3Services, Services};
 pub use generator::{seed, ContentGen, Placement, StreamSpec, BAD_KINDS};

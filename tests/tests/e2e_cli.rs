@@ -208,14 +208,34 @@ fn a_bad_config_fails_before_anything_starts_with_one_line_naming_the_key() {
         .env("RUST_BACKTRACE", "1")
         .output()
         .expect("the floe binary runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line, got:\n{stderr}");
-    assert!(lines[0].contains("job[0].window.size"), "{}", lines[0]);
+    let line = the_one_error_line(&out);
+    assert!(line.contains("job[0].window.size"), "{line}");
     for created in ["ck", "wh", "c.db"] {
         assert!(!tmp.path().join(created).exists(), "{created} was created");
     }
+}
+
+#[test]
+fn a_sql_job_floe_cannot_run_fails_with_one_line_naming_what() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let example = std::fs::read_to_string(repo_root().join("examples/video_stats.sql"))
+        .expect("the example SQL job");
+    let bad = example.replace(
+        "TUMBLE(TABLE content_events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)",
+        "HOP(TABLE content_events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)",
+    );
+    assert_ne!(bad, example);
+    let sql = tmp.path().join("bad.sql");
+    std::fs::write(&sql, bad).expect("write the SQL job");
+    let out = Command::new(floe_bin())
+        .current_dir(tmp.path())
+        .args(["run", "--sql"])
+        .arg(&sql)
+        .output()
+        .expect("the floe binary runs");
+    let line = the_one_error_line(&out);
+    assert!(line.contains("bad.sql") && line.contains("HOP"), "{line}");
+    assert!(!tmp.path().join(".floe").exists(), "nothing was created");
 }
 
 #[test]
@@ -240,4 +260,13 @@ fn orphan_cleanup_younger_than_an_hour_needs_the_jobs_stopped() {
         0,
         "nothing was opened or created"
     );
+}
+
+/// The only line a failed command printed, which must say why it failed.
+fn the_one_error_line(out: &std::process::Output) -> String {
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got:\n{stderr}");
+    lines[0].to_owned()
 }

@@ -64,7 +64,7 @@ pub struct CoordinatorArgs {
 fn the_job<'a>(
     jobs: &'a [JobSpec],
     wanted: Option<&str>,
-    config: &std::path::Path,
+    config: &str,
 ) -> anyhow::Result<&'a JobSpec> {
     let names = || {
         jobs.iter()
@@ -76,23 +76,20 @@ fn the_job<'a>(
         (None, [job]) => Ok(job),
         (None, _) => anyhow::bail!(
             "a cluster runs one job; {} has {} ({}): pick one with --job (one cluster per job)",
-            config.display(),
+            config,
             jobs.len(),
             names()
         ),
-        (Some(name), _) => jobs.iter().find(|j| j.name == name).with_context(|| {
-            format!(
-                "{} has no job {name:?}; its jobs: {}",
-                config.display(),
-                names()
-            )
-        }),
+        (Some(name), _) => jobs
+            .iter()
+            .find(|j| j.name == name)
+            .with_context(|| format!("{} has no job {name:?}; its jobs: {}", config, names())),
     }
 }
 
 pub async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     let cfg = args.config.load()?;
-    let job = Arc::new(the_job(&cfg.jobs, args.job.as_deref(), &args.config.config)?.clone());
+    let job = Arc::new(the_job(&cfg.jobs, args.job.as_deref(), &args.config.origin())?.clone());
     let name = args.name.clone().unwrap_or_else(host_name);
     let tls = args.tls.load()?;
     anyhow::ensure!(
@@ -366,7 +363,7 @@ mod tests {
 
     #[test]
     fn a_cluster_runs_the_only_job_or_the_one_named() {
-        let config = std::path::Path::new("floe.toml");
+        let config = "floe.toml";
         let one = [named("gold")];
         assert_eq!(the_job(&one, None, config).expect("only").name, "gold");
         let two = [named("gold"), named("bronze")];

@@ -36,8 +36,9 @@ impl ConfigError {
     }
 }
 
-/// The whole file as written.
-#[derive(Debug, Clone, Deserialize)]
+/// The whole file as written; its default is local files under `./.floe`, a SQLite catalog and
+/// no jobs.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FloeConfig {
     #[serde(default)]
@@ -46,6 +47,10 @@ pub struct FloeConfig {
     pub catalog: CatalogSection,
     #[serde(default, rename = "job")]
     pub jobs: Vec<JobConfig>,
+    /// Jobs in streaming SQL (`sql = """ … """`), which the CLI lowers into `jobs` (floe-sql)
+    /// before validating.
+    #[serde(default)]
+    pub sql: Option<String>,
 }
 
 /// `[checkpoint]`: where and how often state is saved.
@@ -439,8 +444,17 @@ impl FloeConfig {
                 format!("`{uri}`: expected sqlite://PATH, postgres://..., or http(s):// for a REST catalog"),
             ));
         }
+        if self.sql.is_some() {
+            return Err(ConfigError::new(
+                "sql",
+                "the SQL jobs must be lowered into [[job]]s first (floe_sql::jobs_from_sql)",
+            ));
+        }
         if self.jobs.is_empty() {
-            return Err(ConfigError::new("job", "the file declares no [[job]]"));
+            return Err(ConfigError::new(
+                "job",
+                "the file declares no [[job]] (and no `sql`)",
+            ));
         }
         let mut jobs = Vec::with_capacity(self.jobs.len());
         for (i, job) in self.jobs.iter().enumerate() {

@@ -207,6 +207,7 @@ impl Job {
             runs: 0,
             last_run_log: None,
             image: None,
+            sql: None,
         }
     }
 

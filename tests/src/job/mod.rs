@@ -160,9 +160,21 @@ pub struct Job {
     last_run_log: Option<PathBuf>,
     /// Run floe from this container image (see [`container`]) instead of the binary.
     pub image: Option<String>,
+    /// The job is this SQL file's, not the config's `[[job]]` ([`Job::switch_to_sql`]).
+    pub sql: Option<PathBuf>,
 }
 
 impl Job {
+    /// `--config FILE`, and `--sql FILE` once the job is in SQL: what every command that runs
+    /// the job takes.
+    pub fn job_args(&self) -> Vec<String> {
+        let mut args = vec!["--config".to_owned(), self.config.display().to_string()];
+        if let Some(sql) = &self.sql {
+            args.extend(["--sql".to_owned(), sql.display().to_string()]);
+        }
+        args
+    }
+
     /// Every floe log of this job so far: (file name, text).
     pub fn logs(&self) -> Vec<(String, String)> {
         (1..=self.runs)

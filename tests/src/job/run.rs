@@ -15,10 +15,10 @@ use crate::process::FloeProcess;
 use crate::records::{EventLog, Record, JOB_NAME, WINDOW_MS};
 
 impl Job {
-    /// Starts `floe run --config <this job's config> ...` in the background.
+    /// Starts `floe run --config <this job's config> [--sql <its SQL>] ...` in the background.
     pub fn start(&mut self, opts: &RunOptions) -> FloeProcess {
-        let mut args: Vec<String> = vec!["run".into(), "--config".into()];
-        args.push(self.config.display().to_string());
+        let mut args: Vec<String> = vec!["run".into()];
+        args.extend(self.job_args());
         if opts.until_end {
             args.push("--until-end".into());
         }

@@ -1,0 +1,420 @@
+//! `INSERT INTO sink SELECT … FROM TABLE(TUMBLE(…)) GROUP BY window_start, window_end, …`
+//! lowered to one job: its window, group keys and aggregates, read off the SELECT.
+
+use std::collections::BTreeMap;
+
+use floe_common::config::JobConfig;
+use sqlparser::ast::{
+    CastKind, DataType, Expr, FunctionArgExpr, FunctionArguments, GroupByExpr, Query, Select,
+    SelectItem, SetExpr, TableFactor,
+};
+use toml::{Table, Value};
+
+use crate::error::SqlError;
+use crate::expr::{field_path, function_name, interval_ms, plain_args};
+use crate::source::Source;
+use crate::sql_type::SqlType;
+use crate::table_decl::TableDecl;
+
+/// The tables and settings a script declared, by name.
+#[derive(Default)]
+pub(crate) struct Declared {
+    pub sources: BTreeMap<String, Source>,
+    pub sinks: BTreeMap<String, TableDecl>,
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Declared {
+    pub fn knows(&self, name: &str) -> bool {
+        self.sources.contains_key(name) || self.sinks.contains_key(name)
+    }
+}
+
+/// The columns every windowed table starts with.
+const WINDOW_COLUMNS: [&str; 2] = ["window_start", "window_end"];
+
+/// Lowers `INSERT INTO target <query>` to a job named `name` (default: the table's name).
+pub(crate) fn lower_insert(
+    target: &str,
+    query: &Query,
+    declared: &Declared,
+    name: Option<String>,
+) -> Result<JobConfig, SqlError> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Err(SqlError::unsupported(format!(
+            "the query of INSERT INTO {target}: `{query}`"
+        )));
+    };
+    if query.to_string() != select.to_string() {
+        return Err(SqlError::unsupported_with(
+            format!("WITH, ORDER BY, LIMIT or FETCH in the query of INSERT INTO {target}"),
+            "a streaming job's query is one SELECT",
+        ));
+    }
+    if select.selection.is_some() || select.having.is_some() || select.distinct.is_some() {
+        return Err(SqlError::unsupported(format!(
+            "WHERE, HAVING or DISTINCT in the query of INSERT INTO {target}"
+        )));
+    }
+    let (source, size_ms) = tumbling_window(select, declared)?;
+    let keys = group_keys(select, source)?;
+    let mut job = Table::new();
+    let default_name = target.rsplit('.').next().unwrap_or(target).to_owned();
+    job.insert("name".into(), name.unwrap_or(default_name).into());
+    job.insert("source".into(), Value::Table(source.source.clone()));
+    job.insert("format".into(), Value::Table(source.format.clone()));
+    job.insert("event_time".into(), Value::Table(source.event_time.clone()));
+    let mut window = source.window.clone();
+    window.insert("type".into(), "tumbling".into());
+    window.insert("size".into(), format!("{size_ms}ms").into());
+    if let Some(lateness) = declared.settings.get("table.exec.emit.allow-lateness") {
+        window.insert("allowed_lateness".into(), lateness.clone().into());
+    }
+    job.insert("window".into(), Value::Table(window));
+    let projection = projection(select, source, &keys)?;
+    let sink = sink(target, declared, &projection.columns)?;
+    job.insert("group_by".into(), Value::Array(projection.group_by));
+    job.insert("aggregate".into(), Value::Array(projection.aggregates));
+    job.insert("sink".into(), Value::Table(sink));
+    Value::Table(job)
+        .try_into()
+        .map_err(|e: toml::de::Error| SqlError::Invalid(format!("INSERT INTO {target}: {e}")))
+}
+
+/// `FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL …))`: the source and the size.
+fn tumbling_window<'a>(
+    select: &Select,
+    declared: &'a Declared,
+) -> Result<(&'a Source, i64), SqlError> {
+    let [from] = select.from.as_slice() else {
+        return Err(SqlError::unsupported(
+            "a query over several tables (a join)",
+        ));
+    };
+    if !from.joins.is_empty() {
+        return Err(SqlError::unsupported("a join"));
+    }
+    let TableFactor::TableFunction {
+        expr: Expr::Function(f),
+        ..
+    } = &from.relation
+    else {
+        return Err(SqlError::unsupported_with(
+            format!("reading `{}` without a window", from.relation),
+            "read FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL …))",
+        ));
+    };
+    let kind = function_name(f);
+    if kind != "tumble" {
+        return Err(SqlError::unsupported_with(
+            format!("the window function {}", kind.to_ascii_uppercase()),
+            "TUMBLE is the window Floe's SQL runs today",
+        ));
+    }
+    let shape = || {
+        SqlError::Syntax(format!(
+            "`{f}`: expected TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL …)"
+        ))
+    };
+    let args = plain_args(f).ok_or_else(shape)?;
+    let [table, descriptor, size] = args.as_slice() else {
+        return Err(shape());
+    };
+    let table = field_path(table).ok_or_else(shape)?.join(".");
+    let source = declared
+        .sources
+        .get(&table)
+        .ok_or_else(|| SqlError::Invalid(format!("{table} is not a declared source table")))?;
+    let Expr::Function(d) = descriptor else {
+        return Err(shape());
+    };
+    let column = match (function_name(d).as_str(), plain_args(d).as_deref()) {
+        ("descriptor", Some([c])) => field_path(c).ok_or_else(shape)?.join("."),
+        _ => return Err(shape()),
+    };
+    if !column.eq_ignore_ascii_case(&source.time_column) {
+        return Err(SqlError::Invalid(format!(
+            "DESCRIPTOR({column}): the windows of {table} follow its watermark column {}",
+            source.time_column
+        )));
+    }
+    let size_ms = interval_ms(size)?;
+    if size_ms == 0 {
+        return Err(SqlError::Invalid(format!(
+            "`{f}`: the window's size must be > 0"
+        )));
+    }
+    Ok((source, size_ms))
+}
+
+/// The GROUP BY keys besides `window_start` and `window_end`, as field paths.
+fn group_keys(select: &Select, source: &Source) -> Result<Vec<Vec<String>>, SqlError> {
+    let GroupByExpr::Expressions(exprs, modifiers) = &select.group_by else {
+        return Err(SqlError::unsupported("GROUP BY ALL"));
+    };
+    if !modifiers.is_empty() {
+        return Err(SqlError::unsupported("ROLLUP, CUBE and GROUPING SETS"));
+    }
+    let mut windows = 0;
+    let mut keys = Vec::new();
+    for e in exprs {
+        let Some(path) = field_path(e) else {
+            return Err(SqlError::unsupported_with(
+                format!("the GROUP BY expression `{e}`"),
+                "group by fields of the source",
+            ));
+        };
+        if path.len() == 1
+            && WINDOW_COLUMNS
+                .iter()
+                .any(|w| path[0].eq_ignore_ascii_case(w))
+        {
+            windows += 1;
+        } else {
+            declared_field(source, &path)?;
+            keys.push(path);
+        }
+    }
+    if windows != 2 {
+        return Err(SqlError::Invalid(
+            "a windowed query groups by window_start and window_end".into(),
+        ));
+    }
+    Ok(keys)
+}
+
+/// What a windowed SELECT's items lower to.
+struct Projection {
+    /// `[[job.group_by]]`.
+    group_by: Vec<Value>,
+    /// `[[job.aggregate]]`.
+    aggregates: Vec<Value>,
+    /// The output columns' names, in order.
+    columns: Vec<String>,
+}
+
+/// The SELECT's items: `window_start, window_end`, then every key, then the aggregates, in
+/// the order of the table Floe writes.
+fn projection(
+    select: &Select,
+    source: &Source,
+    keys: &[Vec<String>],
+) -> Result<Projection, SqlError> {
+    let mut group_by = Vec::new();
+    let mut aggregates = Vec::new();
+    let mut columns = Vec::new();
+    for (i, item) in select.projection.iter().enumerate() {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            other => return Err(SqlError::unsupported(format!("the select item `{other}`"))),
+        };
+        if i < WINDOW_COLUMNS.len() {
+            let is_window_column = field_path(expr)
+                .is_some_and(|p| p.len() == 1 && p[0].eq_ignore_ascii_case(WINDOW_COLUMNS[i]));
+            if !is_window_column || alias.is_some() {
+                return Err(SqlError::unsupported_with(
+                    format!("the select item `{item}`"),
+                    "a windowed query selects window_start, window_end first, then its keys, \
+                     then its aggregates",
+                ));
+            }
+            columns.push(WINDOW_COLUMNS[i].to_owned());
+            continue;
+        }
+        if let Some(path) = field_path(expr) {
+            if !keys.contains(&path) {
+                return Err(SqlError::Invalid(format!(
+                    "`{expr}` is selected but not in GROUP BY"
+                )));
+            }
+            if !aggregates.is_empty() {
+                return Err(SqlError::unsupported_with(
+                    format!("the key `{item}` after an aggregate"),
+                    "select the keys before the aggregates",
+                ));
+            }
+            let column = alias.unwrap_or_else(|| path.last().cloned().unwrap_or_default());
+            let mut g = Table::new();
+            g.insert("column".into(), column.clone().into());
+            g.insert("field".into(), path.join(".").into());
+            group_by.push(Value::Table(g));
+            columns.push(column);
+            continue;
+        }
+        let Some(column) = alias else {
+            return Err(SqlError::Invalid(format!(
+                "`{expr}` needs a column name: `{expr} AS name`"
+            )));
+        };
+        aggregates.push(Value::Table(aggregate(expr, &column, source)?));
+        columns.push(column);
+    }
+    if group_by.len() != keys.len() {
+        return Err(SqlError::unsupported_with(
+            "a GROUP BY key that is not selected",
+            "Floe's table has a column per key",
+        ));
+    }
+    Ok(Projection {
+        group_by,
+        aggregates,
+        columns,
+    })
+}
+
+/// One aggregate: `COUNT(*)`, `COUNT(x)`, `SUM|MIN|MAX|AVG(x)`, `x` perhaps `CAST(x AS DOUBLE)`,
+/// each perhaps with `FILTER (WHERE …)`.
+fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Table, SqlError> {
+    let Expr::Function(f) = expr else {
+        return Err(SqlError::unsupported_with(
+            format!("the expression `{expr}`"),
+            "a windowed query selects its keys and aggregates of fields",
+        ));
+    };
+    let function = function_name(f);
+    if !["count", "sum", "min", "max", "avg"].contains(&function.as_str()) {
+        return Err(SqlError::unsupported_with(
+            format!("the function {}", function.to_ascii_uppercase()),
+            "the aggregates are COUNT, SUM, MIN, MAX and AVG",
+        ));
+    }
+    if f.over.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
+        return Err(SqlError::unsupported(format!("`{expr}`")));
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return Err(SqlError::Syntax(format!("`{expr}`: expected one argument")));
+    };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return Err(SqlError::unsupported(format!(
+            "`{expr}` (DISTINCT, ORDER BY or LIMIT)"
+        )));
+    }
+    let mut out = Table::new();
+    out.insert("column".into(), column.into());
+    out.insert("function".into(), function.clone().into());
+    let arg = match list.args.as_slice() {
+        [sqlparser::ast::FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
+            if function == "count" =>
+        {
+            None
+        }
+        [sqlparser::ast::FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => Some(e),
+        _ => return Err(SqlError::Syntax(format!("`{expr}`: expected one argument"))),
+    };
+    if let Some(arg) = arg {
+        let (path, cast) = match arg {
+            Expr::Cast {
+                kind: CastKind::Cast,
+                expr,
+                data_type,
+                ..
+            } => (field_path(expr), Some(data_type)),
+            e => (field_path(e), None),
+        };
+        let path = path.ok_or_else(|| {
+            SqlError::unsupported_with(
+                format!("the argument `{arg}`"),
+                "aggregate a field, or CAST(field AS DOUBLE)",
+            )
+        })?;
+        let declared = declared_field(source, &path)?;
+        out.insert("field".into(), path.join(".").into());
+        if function != "count" && function != "avg" {
+            let double = match cast {
+                Some(DataType::Double(_) | DataType::DoublePrecision | DataType::Float(_))
+                | Some(DataType::Real | DataType::Decimal(_) | DataType::Numeric(_)) => true,
+                Some(DataType::BigInt(_) | DataType::Int(_) | DataType::Integer(_)) => false,
+                Some(other) => {
+                    return Err(SqlError::unsupported(format!(
+                        "CAST to {other} in `{expr}`"
+                    )))
+                }
+                None => match declared {
+                    SqlType::Floating => true,
+                    SqlType::Integer => false,
+                    other => {
+                        return Err(SqlError::Invalid(format!(
+                            "`{expr}`: {} is {other:?}, not a number",
+                            path.join(".")
+                        )))
+                    }
+                },
+            };
+            out.insert("type".into(), if double { "double" } else { "long" }.into());
+        }
+    }
+    if let Some(filter) = &f.filter {
+        check_fields(filter, source)?;
+        out.insert("filter".into(), filter.to_string().into());
+    }
+    Ok(out)
+}
+
+/// Every field a filter names is declared.
+fn check_fields(expr: &Expr, source: &Source) -> Result<(), SqlError> {
+    match expr {
+        Expr::BinaryOp { left, right, .. } => {
+            check_fields(left, source)?;
+            check_fields(right, source)
+        }
+        Expr::Nested(e) | Expr::UnaryOp { expr: e, .. } => check_fields(e, source),
+        e => match field_path(e) {
+            Some(path) => declared_field(source, &path).map(|_| ()),
+            None => Ok(()),
+        },
+    }
+}
+
+/// The declared type of `path` in the source, or an error naming the field.
+fn declared_field<'a>(source: &'a Source, path: &[String]) -> Result<&'a SqlType, SqlError> {
+    source.decl.field_type(path).ok_or_else(|| {
+        SqlError::Invalid(format!(
+            "{} is not a column of {}",
+            path.join("."),
+            source.decl.name
+        ))
+    })
+}
+
+/// `[job.sink]`: the target, with what its `CREATE TABLE … WITH ('connector' = 'iceberg')`
+/// declares, whose columns (if any) must be the query's.
+fn sink(target: &str, declared: &Declared, columns: &[String]) -> Result<Table, SqlError> {
+    let mut sink = Table::new();
+    sink.insert("table".into(), target.into());
+    let Some(decl) = declared.sinks.get(target) else {
+        return Ok(sink);
+    };
+    let names: Vec<&str> = decl.columns.iter().map(|(n, _)| n.as_str()).collect();
+    if !names.is_empty() && !names.iter().copied().eq(columns.iter().map(String::as_str)) {
+        return Err(SqlError::Invalid(format!(
+            "INSERT INTO {target}: the table declares the columns {names:?}, the query gives \
+             {columns:?}"
+        )));
+    }
+    let mut options = decl.options.clone();
+    if let Some(partitioning) = options.remove("partitioning") {
+        let transforms: Vec<Value> = partitioning
+            .split(',')
+            .map(|t| Value::String(t.trim().to_owned()))
+            .filter(|t| t.as_str() != Some(""))
+            .collect();
+        sink.insert("partition_by".into(), Value::Array(transforms));
+    }
+    for (option, key) in [
+        ("late-table", "late_table"),
+        ("dead-letter-table", "dead_letter_table"),
+        ("target-file-size", "target_file_size"),
+        ("commit-interval", "commit_interval"),
+    ] {
+        if let Some(v) = options.remove(option) {
+            sink.insert(key.into(), v.into());
+        }
+    }
+    if let Some(key) = options.keys().next() {
+        return Err(SqlError::unsupported(format!(
+            "the option '{key}' of {target}"
+        )));
+    }
+    Ok(sink)
+}

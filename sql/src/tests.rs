@@ -1,0 +1,196 @@
+use floe_common::config::JobSpec;
+use floe_common::config::{FloeConfig, JobConfig};
+use floe_common::job_shape::fingerprint;
+
+use crate::{jobs_from_sql, SqlError};
+
+const GOLD_SQL: &str = include_str!("../../examples/video_stats.sql");
+
+fn validate(jobs: Vec<JobConfig>) -> Vec<JobSpec> {
+    FloeConfig {
+        jobs,
+        ..FloeConfig::default()
+    }
+    .validate()
+    .expect("the lowered jobs validate")
+    .jobs
+}
+
+/// A source over `content_events` and `query` inserting into `gold.t`.
+fn script(source_extra: &str, query: &str) -> String {
+    format!(
+        "CREATE TABLE src (
+           header ROW<event_type STRING, event_ts BIGINT, meta ROW<region STRING, score DOUBLE>>,
+           body ROW<video_id STRING, watch_ms BIGINT, ratio DOUBLE>,
+           ts AS TO_TIMESTAMP_LTZ(header.event_ts, 3),
+           WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
+         ) WITH ('connector' = 'kafka', 'topic' = 't',
+               'properties.bootstrap.servers' = 'k:9092'{source_extra});
+         INSERT INTO gold.t {query};"
+    )
+}
+
+fn error(sql: &str) -> String {
+    match jobs_from_sql(sql) {
+        Ok(jobs) => panic!("expected an error, got {jobs:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const TUMBLE: &str = "FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE))";
+
+#[test]
+fn the_gold_job_in_sql_is_the_toml_job() {
+    let sql = validate(jobs_from_sql(GOLD_SQL).expect("lowered"));
+    let toml = FloeConfig::parse(include_str!("../../examples/video_stats.toml"))
+        .and_then(|c| c.validate())
+        .expect("toml")
+        .jobs;
+    assert_eq!(sql, toml);
+    assert_eq!(fingerprint(&sql[0]), fingerprint(&toml[0]));
+}
+
+#[test]
+fn nested_rows_casts_lateness_and_the_job_name_are_read() {
+    let query = format!(
+        "SELECT window_start, window_end, header.meta.region AS region,
+           MAX(header.meta.score) AS top, SUM(CAST(body.watch_ms AS DOUBLE)) AS watch,
+           MIN(body.watch_ms) AS shortest, AVG(body.ratio) AS ratio,
+           COUNT(body.video_id) FILTER (WHERE header.event_type = 'like' AND body.watch_ms >= 10) AS long_likes
+         {TUMBLE} GROUP BY window_start, window_end, header.meta.region"
+    );
+    let text = format!(
+        "SET 'pipeline.name' = 'regions'; SET 'table.exec.emit.allow-lateness' = '2m';\n{}",
+        script(", 'scan.watermark.idle-timeout' = '5s'", &query)
+    );
+    let jobs = jobs_from_sql(&text).expect("lowered");
+    let job = &jobs[0];
+    assert_eq!(job.name, "regions");
+    let window = job.window.as_ref().expect("window");
+    assert_eq!(
+        (
+            window.watermark_delay.as_str(),
+            window.allowed_lateness.as_str()
+        ),
+        ("5000ms", "2m")
+    );
+    assert_eq!(window.idle_timeout, "5s");
+    let types: Vec<(&str, Option<&str>)> = (job.aggregates.iter())
+        .map(|a| (a.function.as_str(), a.value_type.as_deref()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("max", Some("double")),
+            ("sum", Some("double")),
+            ("min", Some("long")),
+            ("avg", None),
+            ("count", None)
+        ]
+    );
+    assert_eq!(
+        job.aggregates[4].filter.as_deref(),
+        Some("header.event_type = 'like' AND body.watch_ms >= 10")
+    );
+    let spec = &validate(jobs)[0];
+    assert_eq!(spec.name, "regions");
+}
+
+#[test]
+fn a_filesystem_source_reads_its_path_and_glob() {
+    let text =
+        "CREATE TABLE src (header ROW<event_ts BIGINT>, ts AS TO_TIMESTAMP_LTZ(header.event_ts, 0),
+                  WATERMARK FOR ts AS ts)
+                WITH ('connector' = 'filesystem', 'path' = '/data/events', 'glob' = '**/*.json');
+                INSERT INTO a.b SELECT window_start, window_end, COUNT(*) AS n
+                FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+                GROUP BY window_start, window_end";
+    let jobs = jobs_from_sql(text).expect("lowered");
+    let files = jobs[0].source.files.as_ref().expect("files");
+    assert_eq!(
+        (files.location.as_str(), files.glob.as_str()),
+        ("/data/events", "**/*.json")
+    );
+    assert_eq!(jobs[0].event_time.as_ref().expect("time").unit, "s");
+    assert_eq!(validate(jobs)[0].name, "b");
+}
+
+#[test]
+fn what_floe_does_not_run_is_refused_by_name() {
+    let cases = [
+        (
+            script("", "SELECT window_start, window_end, COUNT(*) AS n FROM TABLE(HOP(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)) GROUP BY window_start, window_end"),
+            "HOP",
+        ),
+        (
+            script("", &format!("SELECT window_start, window_end, COUNT(*) AS n {TUMBLE} WHERE body.watch_ms > 3 GROUP BY window_start, window_end")),
+            "WHERE",
+        ),
+        (
+            script("", &format!("SELECT window_start, window_end, COUNT(DISTINCT body.video_id) AS n {TUMBLE} GROUP BY window_start, window_end")),
+            "DISTINCT",
+        ),
+        (
+            script("", &format!("SELECT window_start, window_end, body.nope AS x, COUNT(*) AS n {TUMBLE} GROUP BY window_start, window_end, body.nope")),
+            "body.nope is not a column of src",
+        ),
+        (
+            script("", &format!("SELECT window_start, window_end, body.video_id AS v, COUNT(*) AS n {TUMBLE} GROUP BY window_start, window_end")),
+            "not in GROUP BY",
+        ),
+        (
+            script("", &format!("SELECT window_start, window_end, COUNT(*) {TUMBLE} GROUP BY window_start, window_end")),
+            "needs a column name",
+        ),
+        (
+            script(", 'scan.bounded.mode' = 'latest-offset'", &format!("SELECT window_start, window_end, COUNT(*) AS n {TUMBLE} GROUP BY window_start, window_end")),
+            "'scan.bounded.mode'",
+        ),
+        (
+            script("", "SELECT window_start, window_end, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(other), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"),
+            "follow its watermark column ts",
+        ),
+        (
+            script("", &format!("SELECT window_start, window_end, COUNT(*) AS n {TUMBLE} GROUP BY window_start")),
+            "groups by window_start and window_end",
+        ),
+        (
+            script("", &format!("SELECT window_start, window_end, SUM(header.event_type) AS n {TUMBLE} GROUP BY window_start, window_end")),
+            "not a number",
+        ),
+        ("DROP TABLE src;".to_owned(), "DROP"),
+        (
+            "CREATE TABLE src (a BIGINT) WITH ('connector' = 'kafka', 'topic' = 't');".to_owned(),
+            "WATERMARK",
+        ),
+    ];
+    for (sql, expected) in cases {
+        let message = error(&sql);
+        assert!(
+            message.contains(expected),
+            "{expected:?} not in {message:?}"
+        );
+    }
+}
+
+#[test]
+fn a_sink_declaring_other_columns_than_the_query_is_refused() {
+    let text = GOLD_SQL.replace(
+        "CREATE TABLE gold.video_stats_1min WITH (",
+        "CREATE TABLE gold.video_stats_1min (window_start TIMESTAMP(3), views BIGINT) WITH (",
+    );
+    assert!(error(&text).contains("declares the columns"));
+    assert!(matches!(
+        jobs_from_sql("INSERT INTO a.b SELECT 1"),
+        Err(SqlError::Unsupported { .. })
+    ));
+}
+
+#[test]
+fn syntax_errors_say_where() {
+    let message = error("CREATE TABLE src (a BIGINT,\n  b FANCY) WITH ('connector' = 'kafka');");
+    assert!(
+        message.contains("FANCY") && message.contains("at Line: 2, Column: 5"),
+        "{message}"
+    );
+}

@@ -1,0 +1,68 @@
+//! The gold job written in streaming SQL (`examples/video_stats.sql`) against the real broker:
+//! its gold, late and dead-letter tables must be what the TOML job's are, row for row, as the
+//! independent readers see them, on one process through a restart and on a cluster.
+
+use std::time::Duration;
+
+use floe_tests::cluster::*;
+use floe_tests::*;
+
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+const WAIT: Duration = Duration::from_secs(120);
+const STOP: Duration = Duration::from_secs(60);
+
+/// Disordered events with bad records on 3 partitions, a first run stopped with SIGINT, then
+/// events late for windows it committed among new ones.
+#[test]
+fn the_sql_gold_job_writes_the_gold_late_and_dead_letter_tables_through_a_restart() {
+    let _serial = serial();
+    let mut job = Job::from_env("sql-gold", JobOptions::with_partitions(3));
+    job.switch_to_sql();
+    let mut gen = ContentGen::new(41, 20);
+    let kafka = job.kafka();
+    let mut log = EventLog::default();
+
+    let spec = StreamSpec::minutes(BASE_TS + 2_000, 4, 1200, 3, Placement::ByKey, 8_000);
+    let first = gen.stream_with_bad(&spec, BAD_KINDS);
+    job.produce(&kafka, &mut log, &first);
+    log.validate_labels(false, None);
+    let floor = job.stream_until_committed(&log, &RunOptions::streaming(), Stop::Interrupt);
+
+    let late = gen.late_events(30, 3, BASE_TS + 2_000..=floor - 2 * WINDOW_MS);
+    let spec = StreamSpec::minutes(
+        BASE_TS + 2_000 + 4 * 60_000,
+        3,
+        900,
+        3,
+        Placement::ByKey,
+        8_000,
+    );
+    let mut second = gen.stream_with_bad(&spec, BAD_KINDS);
+    gen.insert_randomly(&mut second, late, 0);
+    job.produce(&kafka, &mut log, &second);
+    log.validate_labels(false, Some(floor));
+    assert!(log.count(Expect::Late) >= 30 && log.count(Expect::Bad) > 0);
+
+    job.run_until_end_exact(&log, RUN_TIMEOUT);
+}
+
+/// A coordinator started with `--sql` runs the SQL job on two workers.
+#[test]
+fn a_cluster_runs_the_sql_gold_job() {
+    let _serial = serial();
+    let mut job = cluster_job(&Services::from_env(), "sql-cluster", 6);
+    job.switch_to_sql();
+    let seed = seed("sql-cluster");
+    let producer = produce_slowly(
+        &job,
+        mixed_records(6, seed, 6, 6_000),
+        Duration::from_secs(10),
+    );
+    let mut cluster = Cluster::new("sql-cluster", "1s");
+    cluster.start_coordinator(&mut job, "c1");
+    cluster.wait_for("a leader", WAIT, |s| leader(s) == Some("c1"));
+    for w in ["w1", "w2"] {
+        cluster.start_worker(&mut job, w);
+    }
+    finish(cluster, job, producer, WAIT, STOP);
+}
