@@ -19,7 +19,8 @@ Usage:
   read_table.py ... --summaries      snapshot summaries (JSON lines, oldest first) instead of rows
   read_table.py ... --snapshot-id N  the rows as of snapshot N (time travel)
   read_table.py ... --files          the table's location, then every data and delete file the
-                                     manifests of kept snapshots name, and whether it is live
+                                     manifests of kept snapshots name, and whether it is live,
+                                     then every file stored under the location's data/
 
 REST catalogs take extra properties from the environment: FLOE_REST_CREDENTIAL (OAuth client
 credentials "id:secret"), FLOE_REST_WAREHOUSE (default for --warehouse), FLOE_S3_ENDPOINT,
@@ -315,8 +316,34 @@ def read_files(catalog_uri: str, table: str, catalog_name: str = "floe",
                 path = entry.data_file.file_path
                 alive = entry.status != ManifestEntryStatus.DELETED
                 live[path] = live.get(path, False) or alive
-    return [{"location": tbl.metadata.location}] + [
-        {"file": p, "live": live[p]} for p in sorted(live)]
+    location = tbl.metadata.location
+    stored = stored_files(location.rstrip("/") + "/data")
+    return ([{"location": location}] + [{"file": p, "live": live[p]} for p in sorted(live)]
+            + [{"stored": p} for p in stored])
+
+
+def stored_files(prefix: str) -> list[str]:
+    """Every file under `prefix` (`s3://bucket/key` or a local path, perhaps `file:`), listed
+    by pyarrow's file systems and named the way `prefix` is."""
+    from pyarrow import fs
+
+    if prefix.startswith("s3://") or prefix.startswith("s3a://"):
+        scheme, path = prefix.split("://", 1)
+        endpoint = os.environ.get("FLOE_S3_ENDPOINT", "")
+        protocol, _, host = endpoint.rpartition("://")
+        filesystem = fs.S3FileSystem(
+            access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
+            secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+            region=os.environ.get("AWS_REGION") or "us-east-1",
+            endpoint_override=host or None,
+            scheme=protocol or "https",
+        )
+        named = f"{scheme}://"
+    else:
+        filesystem, path, named = fs.LocalFileSystem(), local_path(prefix), (
+            "file://" if prefix.startswith("file:") else "")
+    infos = filesystem.get_file_info(fs.FileSelector(path, recursive=True, allow_not_found=True))
+    return sorted(named + i.path for i in infos if i.type == fs.FileType.File)
 
 
 def add_catalog_args(p: argparse.ArgumentParser) -> None:

@@ -112,6 +112,11 @@ impl FaultyHttp {
             .push((fault, requests, count));
     }
 
+    /// Faults armed and not yet hit are dropped.
+    pub fn disarm(&self) {
+        self.armed.lock().expect("armed").next.clear();
+    }
+
     /// How many requests `fault` was done to.
     pub fn hits(&self, fault: HttpFault) -> usize {
         let armed = self.armed.lock().expect("armed");

@@ -39,6 +39,7 @@ pub mod etcd;
 mod example_jobs;
 pub mod faulty_http;
 pub mod faulty_link;
+pub mod faulty_store;
 pub mod generator;
 pub mod http;
 pub mod input_files;

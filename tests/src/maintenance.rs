@@ -1,8 +1,7 @@
 //! Table maintenance from a test: `[job.sink.maintenance]` (and other sink settings) in every
 //! job of the config, `floe maintain` runs, and reading a table as of each snapshot it keeps.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -54,11 +53,8 @@ impl Job {
 
     /// Runs `floe maintain --config <config> ARGS` to exit 0; its output.
     pub fn maintain(&mut self, args: &[&str]) -> String {
-        let mut all: Vec<String> = vec![
-            "maintain".into(),
-            "--config".into(),
-            self.config.display().to_string(),
-        ];
+        let mut all: Vec<String> = vec!["maintain".into()];
+        all.extend(self.job_args());
         all.extend(args.iter().map(|a| a.to_string()));
         let desc = format!("floe maintain {}", args.join(" "));
         let mut p = self.spawn(&all, &[], &desc);
@@ -83,10 +79,10 @@ impl Job {
             .unwrap_or_else(|| panic!("[{}] table {table} does not exist", self.label))
     }
 
-    /// Fails if a file under the data directory of any of `tables` (local warehouse) is named
-    /// by no manifest of a kept snapshot, as pyiceberg reads them (what a crash or an aborted
-    /// checkpoint left behind and orphan cleanup did not take), or a live file is not there.
-    /// Every table must exist.
+    /// Fails if a file stored under the data directory of any of `tables` (local or S3, as
+    /// pyarrow lists it) is named by no manifest of a kept snapshot, as pyiceberg reads them
+    /// (what a crash or an aborted checkpoint left behind and orphan cleanup did not take), or
+    /// a live file is not stored. Every table must exist.
     pub fn assert_no_stray_data_files(&mut self, tables: &[String]) {
         for table in tables {
             let mut args = self.catalog_args();
@@ -98,14 +94,16 @@ impl Job {
             let location = lines
                 .iter()
                 .find_map(|l| l["location"].as_str())
-                .map(local)
                 .unwrap_or_else(|| panic!("read_table.py --files gave no location for {table}"));
             let named: BTreeMap<String, bool> = lines
                 .iter()
                 .filter_map(|l| Some((local(l["file"].as_str()?), l["live"].as_bool()?)))
                 .collect();
-            let on_disk = files_under(&Path::new(&location).join("data"));
-            let stray: Vec<&String> = (on_disk.iter())
+            let stored: BTreeSet<String> = lines
+                .iter()
+                .filter_map(|l| Some(local(l["stored"].as_str()?)))
+                .collect();
+            let stray: Vec<&String> = (stored.iter())
                 .filter(|f| !named.contains_key(*f))
                 .collect();
             assert!(
@@ -113,10 +111,10 @@ impl Job {
                 "[{}] {table}: {} of {} data files are named by no snapshot: {stray:#?}",
                 self.label,
                 stray.len(),
-                on_disk.len()
+                stored.len()
             );
             let missing: Vec<&String> = (named.iter())
-                .filter(|(f, live)| **live && on_disk.binary_search(f).is_err())
+                .filter(|(f, live)| **live && !stored.contains(*f))
                 .map(|(f, _)| f)
                 .collect();
             assert!(
@@ -129,27 +127,9 @@ impl Job {
                 "[{}] {table}: each of its {} data files is named by a snapshot; the {} live ones \
                  are all there",
                 self.label,
-                on_disk.len(),
+                stored.len(),
                 named.values().filter(|live| **live).count()
             );
         }
     }
-}
-
-/// Every file under `dir`, recursively (none if it does not exist).
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut dirs = vec![dir.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                out.push(path.display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }

@@ -1,12 +1,15 @@
 //! A seeded chaos run of cluster mode: three jobs (gold, Bronze and CDC), each a cluster of its
-//! own on one etcd, over fixed event sets. Random kills (workers and the leader), restarts,
-//! joins, graceful leaves, stopped workers (SIGSTOP), workers the leader cannot reach (their
-//! links black-holed) hit one cluster at a time; etcd killed and started again hits all three
-//! (no process may exit for it). Then every table must equal its oracle, and after `floe
-//! maintain` takes the orphans, no data file may be left outside the snapshots.
+//! own on one etcd, over fixed event sets, on SeaweedFS S3 and its REST catalog reached through
+//! faulty proxies and links. Random kills (workers and the leader), restarts, joins, graceful
+//! leaves, stopped workers (SIGSTOP), workers the leader cannot reach (their links
+//! black-holed) hit one cluster at a time; etcd killed and started again hits all three (no
+//! process may exit for it); beside each, a store or catalog fault (an upload failed half-way,
+//! an answer lost or replaced with a 502 after the upload or commit landed, connections cut or
+//! dark). Then every table must equal its oracle, and after `floe maintain` takes the
+//! orphans, no data file may be left in S3 outside the snapshots.
 //! `FLOE_CHAOS_SECS` (default 40) sets how long the chaos lasts; `FLOE_E2E_SEED` replays a run.
 //! The long version: `FLOE_CHAOS_SECS=600 cargo test --release -p floe-tests --test
-//! e2e_cluster_chaos` (with the services of scripts/services.sh, `--etcd` included).
+//! e2e_cluster_chaos` (with the services of scripts/services.sh, `--s3 --etcd` included).
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +18,7 @@ use floe_tests::cdc::{CdcGen, ChangeCounts, CDC_JOB};
 use floe_tests::cluster::*;
 use floe_tests::etcd::PrivateEtcd;
 use floe_tests::faulty_link::LinkFault;
+use floe_tests::faulty_store::FaultyStore;
 use floe_tests::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -155,7 +159,12 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(40);
-    let mut run = cluster_job(&services, "cluster-chaos", PARTITIONS);
+    let faulty = FaultyStore::in_front_of(S3Services::from_env());
+    let options = JobOptions {
+        storage: Storage::S3(faulty.services.clone()),
+        ..JobOptions::with_partitions(PARTITIONS).interval("1s")
+    };
+    let mut run = Job::new(&services, "cluster-chaos", options);
     let bronze = run.add_bronze_job();
     let kafka = run.kafka();
     let cdc = run.add_cdc_job(&kafka, CDC_PARTITIONS);
@@ -177,8 +186,15 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
         JobCluster::start(CDC_JOB, "2s", &at, &mut run, 2),
     ];
     let started = Instant::now();
+    let mut steps = 0usize;
     while started.elapsed() < over {
         std::thread::sleep(Duration::from_millis(rng.random_range(2_000..=5_000)));
+        steps += 1;
+        if steps % 2 == 1 {
+            faulty.arm(steps / 2, rng.random_range(1..=3));
+        } else {
+            faulty.fail_a_link(&mut rng);
+        }
         if rng.random_range(0..7) == 0 {
             let away = Duration::from_millis(rng.random_range(2_000..=8_000));
             eprintln!("[chaos] kill -9 etcd for {:.1} s", away.as_secs_f64());
@@ -193,6 +209,7 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
             clusters[c].fault(&mut run, &mut rng);
         }
     }
+    faulty.calm();
     for c in &mut clusters {
         c.calm(&mut run);
     }
@@ -241,6 +258,8 @@ fn random_kills_restarts_and_scale_changes_lose_and_double_nothing() {
         cdc.dead_letters.clone(),
     ];
     run.assert_no_stray_data_files(&tables);
+    let hits: usize = faulty.hits().iter().sum();
+    assert!(hits > 0, "no store or catalog fault was hit");
     run.assert_exact(&log);
     run.assert_bronze_exact(&log, &bronze);
     run.assert_cdc_exact(&cdc, &source, counts);
