@@ -56,14 +56,17 @@ impl ConfigArgs {
     /// Reads the files, lowers the SQL jobs, applies the overrides, validates.
     pub fn load(&self) -> anyhow::Result<ValidatedConfig> {
         let mut file = match &self.config {
-            Some(path) => FloeConfig::parse(&read(path)?)?,
+            Some(path) => {
+                let mut file = FloeConfig::parse(&read(path)?)?;
+                if let Some(sql) = file.sql.take() {
+                    let jobs = floe_sql::jobs_from_sql(&sql)
+                        .with_context(|| format!("the `sql` jobs of {}", path.display()))?;
+                    file.jobs.extend(jobs);
+                }
+                file
+            }
             None => FloeConfig::default(),
         };
-        if let Some(sql) = file.sql.take() {
-            let jobs = floe_sql::jobs_from_sql(&sql)
-                .with_context(|| format!("the `sql` jobs of {}", self.origin()))?;
-            file.jobs.extend(jobs);
-        }
         if let Some(path) = &self.sql {
             let jobs = floe_sql::jobs_from_sql(&read(path)?)
                 .with_context(|| format!("the SQL jobs of {}", path.display()))?;
@@ -87,4 +90,47 @@ impl ConfigArgs {
 
 fn read(path: &std::path::Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(config: Option<PathBuf>, sql: Option<PathBuf>) -> ConfigArgs {
+        ConfigArgs {
+            config,
+            sql,
+            brokers: None,
+            topic: None,
+            warehouse: None,
+            catalog: None,
+            checkpoints: None,
+            files: None,
+            checkpoint_interval: None,
+        }
+    }
+
+    #[test]
+    fn the_sql_jobs_come_from_the_config_or_a_file_of_their_own() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sql = include_str!("../../examples/video_stats.sql");
+        let config = dir.path().join("floe.toml");
+        std::fs::write(
+            &config,
+            format!("sql = '''\n{sql}'''\n\n[checkpoint]\ninterval = \"2s\"\n"),
+        )
+        .expect("write config");
+        let from_config = args(Some(config), None).load().expect("load");
+        assert_eq!(from_config.jobs, [floe_common::config::example_job()]);
+        assert_eq!(
+            from_config.checkpoint_interval,
+            std::time::Duration::from_secs(2)
+        );
+
+        let file = dir.path().join("job.sql");
+        std::fs::write(&file, sql).expect("write SQL");
+        let alone = args(None, Some(file)).load().expect("load");
+        assert_eq!(alone.jobs, from_config.jobs);
+        assert_eq!(alone.catalog.uri, FloeConfig::default().catalog.uri);
+    }
 }

@@ -10,11 +10,13 @@ use std::time::{Duration, SystemTime};
 use iceberg::table::Table;
 use iceberg::{Error, ErrorKind};
 
-use super::tests::{append, compacting, files_under, local, partitioned, setup};
+use super::tests::{
+    append, append_exactly_once, compacting, files_under, local, partitioned, setup,
+};
 use crate::dimension_rewrite::live_data_files;
-use crate::iceberg_table::{CommitOutcome, IcebergTable, TableError};
+use crate::iceberg_table::{IcebergTable, TableError};
 use crate::overwrite_commit::{CommitStaged, SnapshotCommits, StagedSnapshot};
-use crate::test_support::{owner, scan_rows};
+use crate::test_support::scan_rows;
 
 /// Commits through the catalog when `lands`, or not at all; either way answers as if the
 /// connection broke before the answer came.
@@ -77,14 +79,7 @@ async fn a_compaction_that_landed_behind_a_lost_answer_keeps_its_files() {
     assert_live_files_exist(&table).await;
     assert_eq!(scan_rows(&table).await, 24);
     // The stream's next commit builds on it, exactly once.
-    append(&table, 7).await;
-    assert_eq!(
-        table
-            .commit(&owner("j"), 7, Vec::new())
-            .await
-            .expect("again"),
-        CommitOutcome::AlreadyCommitted { last: 7 }
-    );
+    append_exactly_once(&table, 7).await;
     assert_eq!(scan_rows(&table).await, 28);
 }
 
