@@ -15,6 +15,11 @@ pub(crate) fn field_path(expr: &Expr) -> Option<Vec<String>> {
     }
 }
 
+/// Whether `expr` is the bare column `name` (any case).
+pub(crate) fn is_column(expr: &Expr, name: &str) -> bool {
+    field_path(expr).is_some_and(|p| p.len() == 1 && p[0].eq_ignore_ascii_case(name))
+}
+
 /// A string or number literal, as text.
 pub(crate) fn literal(expr: &Expr) -> Option<String> {
     match expr {

@@ -11,7 +11,7 @@ use sqlparser::ast::{
 use toml::{Table, Value};
 
 use crate::error::SqlError;
-use crate::expr::{field_path, function_name, interval_ms, plain_args};
+use crate::expr::{field_path, function_name, interval_ms, is_column, plain_args};
 use crate::source::Source;
 use crate::sql_type::SqlType;
 use crate::table_decl::TableDecl;
@@ -164,11 +164,7 @@ fn group_keys(select: &Select, source: &Source) -> Result<Vec<Vec<String>>, SqlE
                 "group by fields of the source",
             ));
         };
-        if path.len() == 1
-            && WINDOW_COLUMNS
-                .iter()
-                .any(|w| path[0].eq_ignore_ascii_case(w))
-        {
+        if WINDOW_COLUMNS.iter().any(|w| is_column(e, w)) {
             windows += 1;
         } else {
             declared_field(source, &path)?;
@@ -210,9 +206,7 @@ fn projection(
             other => return Err(SqlError::unsupported(format!("the select item `{other}`"))),
         };
         if i < WINDOW_COLUMNS.len() {
-            let is_window_column = field_path(expr)
-                .is_some_and(|p| p.len() == 1 && p[0].eq_ignore_ascii_case(WINDOW_COLUMNS[i]));
-            if !is_window_column || alias.is_some() {
+            if !is_column(expr, WINDOW_COLUMNS[i]) || alias.is_some() {
                 return Err(SqlError::unsupported_with(
                     format!("the select item `{item}`"),
                     "a windowed query selects window_start, window_end first, then its keys, \

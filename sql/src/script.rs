@@ -1,8 +1,6 @@
 //! A SQL script: its statements read one by one, the tables they declare collected, and each
 //! `INSERT INTO` lowered to one job.
 
-use std::collections::BTreeMap;
-
 use floe_common::config::JobConfig;
 use sqlparser::ast::Query;
 use sqlparser::dialect::GenericDialect;
@@ -72,8 +70,7 @@ pub fn jobs_from_sql(script: &str) -> Result<Vec<JobConfig>, SqlError> {
             "the script has no INSERT INTO: nothing to run".into(),
         ));
     }
-    let settings: BTreeMap<String, String> = declared.settings.clone();
-    let name = settings.get("pipeline.name");
+    let name = declared.settings.get("pipeline.name");
     if name.is_some() && inserts.len() > 1 {
         return Err(SqlError::Invalid(
             "'pipeline.name' names one job, but the script has several INSERT INTO".into(),

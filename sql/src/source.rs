@@ -5,7 +5,7 @@ use sqlparser::ast::{BinaryOperator, Expr};
 use toml::{Table, Value};
 
 use crate::error::SqlError;
-use crate::expr::{field_path, function_name, interval_ms, literal, plain_args};
+use crate::expr::{field_path, function_name, interval_ms, is_column, literal, plain_args};
 use crate::sql_type::SqlType;
 use crate::table_decl::TableDecl;
 
@@ -25,9 +25,7 @@ pub(crate) struct Source {
 /// Lowers a declared source table.
 pub(crate) fn lower_source(mut decl: TableDecl) -> Result<Source, SqlError> {
     let name = decl.name.clone();
-    let connector = decl.take_option("connector").ok_or_else(|| {
-        SqlError::Invalid(format!("table {name}: WITH ('connector' = …) is missing"))
-    })?;
+    let connector = decl.require_option("connector")?;
     let mut source = Table::new();
     match connector.as_str() {
         "kafka" => kafka(&mut decl, &mut source)?,
@@ -84,9 +82,7 @@ pub(crate) fn lower_source(mut decl: TableDecl) -> Result<Source, SqlError> {
 fn kafka(decl: &mut TableDecl, source: &mut Table) -> Result<(), SqlError> {
     let name = decl.name.clone();
     source.insert("type".into(), "kafka".into());
-    let topic = decl
-        .take_option("topic")
-        .ok_or_else(|| SqlError::Invalid(format!("table {name}: the Kafka 'topic' is missing")))?;
+    let topic = decl.require_option("topic")?;
     source.insert("topic".into(), topic.into());
     if let Some(brokers) = decl.take_option("properties.bootstrap.servers") {
         source.insert("brokers".into(), brokers.into());
@@ -124,11 +120,8 @@ fn kafka(decl: &mut TableDecl, source: &mut Table) -> Result<(), SqlError> {
 
 /// `path` (a directory or a file, local or `s3://`) and `glob`.
 fn filesystem(decl: &mut TableDecl, source: &mut Table) -> Result<(), SqlError> {
-    let name = decl.name.clone();
     source.insert("type".into(), "files".into());
-    let path = decl
-        .take_option("path")
-        .ok_or_else(|| SqlError::Invalid(format!("table {name}: the 'path' is missing")))?;
+    let path = decl.require_option("path")?;
     let mut files = Table::new();
     files.insert("location".into(), path.into());
     if let Some(glob) = decl.take_option("glob") {
@@ -189,9 +182,7 @@ fn event_time(decl: &TableDecl, column: &str) -> Result<Table, SqlError> {
 
 /// `ts` or `ts - INTERVAL …`: how far the watermark trails the event time, in milliseconds.
 fn watermark_delay(expr: &Expr, column: &str) -> Result<i64, SqlError> {
-    let is_column =
-        |e: &Expr| field_path(e).is_some_and(|p| p.len() == 1 && p[0].eq_ignore_ascii_case(column));
-    if is_column(expr) {
+    if is_column(expr, column) {
         return Ok(0);
     }
     match expr {
@@ -199,7 +190,7 @@ fn watermark_delay(expr: &Expr, column: &str) -> Result<i64, SqlError> {
             left,
             op: BinaryOperator::Minus,
             right,
-        } if is_column(left) => interval_ms(right),
+        } if is_column(left, column) => interval_ms(right),
         other => Err(SqlError::unsupported_with(
             format!("the watermark `{other}`"),
             format!("write `WATERMARK FOR {column} AS {column} - INTERVAL 'n' SECOND`"),

@@ -49,6 +49,16 @@ impl TableDecl {
     pub fn take_option(&mut self, key: &str) -> Option<String> {
         self.options.remove(key)
     }
+
+    /// [`Self::take_option`] for an option the table cannot do without.
+    pub fn require_option(&mut self, key: &str) -> Result<String, SqlError> {
+        self.take_option(key).ok_or_else(|| {
+            SqlError::Invalid(format!(
+                "table {}: WITH ('{key}' = …) is missing",
+                self.name
+            ))
+        })
+    }
 }
 
 /// Parses the rest of a `CREATE TABLE` statement, after `CREATE TABLE`.

@@ -40,6 +40,17 @@ pub struct StagedSnapshot {
     pub requirements: Vec<TableRequirement>,
 }
 
+impl StagedSnapshot {
+    /// The id of the snapshot it adds: how a commit whose answer was lost is found in the
+    /// table.
+    pub fn snapshot_id(&self) -> Option<i64> {
+        self.updates.iter().find_map(|u| match u {
+            TableUpdate::AddSnapshot { snapshot } => Some(snapshot.snapshot_id()),
+            _ => None,
+        })
+    }
+}
+
 /// The summary totals iceberg keeps (`total = previous + added - removed`), as its
 /// crate-private summary update computes them.
 const TOTALS: [(&str, &str, &str); 5] = [

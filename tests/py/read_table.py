@@ -329,12 +329,12 @@ def stored_files(prefix: str) -> list[str]:
 
     if prefix.startswith("s3://") or prefix.startswith("s3a://"):
         scheme, path = prefix.split("://", 1)
-        endpoint = os.environ.get("FLOE_S3_ENDPOINT", "")
-        protocol, _, host = endpoint.rpartition("://")
+        props = s3_props_from_env()
+        protocol, _, host = props.get("s3.endpoint", "").rpartition("://")
         filesystem = fs.S3FileSystem(
-            access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
-            secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-            region=os.environ.get("AWS_REGION") or "us-east-1",
+            access_key=props.get("s3.access-key-id"),
+            secret_key=props.get("s3.secret-access-key"),
+            region=props["s3.region"],
             endpoint_override=host or None,
             scheme=protocol or "https",
         )

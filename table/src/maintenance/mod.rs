@@ -39,7 +39,7 @@ use iceberg::io::FileIO;
 use iceberg::spec::ManifestContentType;
 use iceberg::table::Table;
 use iceberg::transaction::Transaction;
-use iceberg::{ErrorKind, TableUpdate};
+use iceberg::ErrorKind;
 
 use crate::catalog_call::with_deadline;
 use crate::iceberg_table::{IcebergTable, TableError};
@@ -193,10 +193,7 @@ impl IcebergTable {
         via: &dyn CommitStaged,
         staged: StagedSnapshot,
     ) -> Result<(), TableError> {
-        let snapshot_id = staged.updates.iter().find_map(|u| match u {
-            TableUpdate::AddSnapshot { snapshot } => Some(snapshot.snapshot_id()),
-            _ => None,
-        });
+        let snapshot_id = staged.snapshot_id();
         let attempt = async {
             via.commit(base, staged).await?;
             self.catalog.load_table(&self.ident).await
