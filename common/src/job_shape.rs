@@ -4,7 +4,7 @@
 
 use std::hash::Hasher;
 
-use crate::config::JobSpec;
+use crate::config::{JobSpec, WindowKind};
 
 /// A stable digest of everything a job's window state means: event time, group keys, window
 /// size and aggregates, and whether positions are byte offsets in files. Not the source's
@@ -17,6 +17,11 @@ pub fn fingerprint(job: &JobSpec) -> String {
         "v1;event_time={}/{:?};window={}",
         job.event_time, job.event_time_unit, job.window.size_ms
     );
+    match job.window.kind {
+        WindowKind::Tumbling => {}
+        // Its state is slices of this length, each in the windows this kind makes of them.
+        kind => shape.push_str(&format!(";slices={kind:?}")),
+    }
     if job.source.files.is_some() {
         // Its positions are byte offsets, not Kafka offsets.
         shape.push_str(";files");
@@ -81,6 +86,17 @@ mod tests {
         let mut wider = job();
         wider.window.size_ms *= 5;
         assert_ne!(fingerprint(&base), fingerprint(&wider));
+        let mut hopping = job();
+        hopping.window.kind = WindowKind::Hopping { slide_ms: 10_000 };
+        let mut cumulating = job();
+        cumulating.window.kind = WindowKind::Cumulating { step_ms: 10_000 };
+        let mut hopping_slower = job();
+        hopping_slower.window.kind = WindowKind::Hopping { slide_ms: 20_000 };
+        for other in [&hopping, &cumulating, &hopping_slower] {
+            assert_ne!(fingerprint(&base), fingerprint(other));
+        }
+        assert_ne!(fingerprint(&hopping), fingerprint(&cumulating));
+        assert_ne!(fingerprint(&hopping), fingerprint(&hopping_slower));
         let mut fewer = job();
         fewer.aggregates.pop();
         assert_ne!(fingerprint(&base), fingerprint(&fewer));

@@ -154,6 +154,12 @@ impl WatermarkTracker {
         self.global = self.global.max(global);
     }
 
+    /// The job's watermark this tracker was last handed or restored: every window closing at
+    /// or below it has been emitted.
+    pub fn floor(&self) -> i64 {
+        self.floor
+    }
+
     /// Stops tracking a partition (it moved to another worker).
     pub fn unassign(&mut self, partition: i32) {
         if let Ok(i) = self.index(partition) {

@@ -1,17 +1,21 @@
-//! Tumbling event-time windows: where events are aggregated and where a window closes.
+//! Event-time windows: where events are aggregated and where a window closes.
 //!
 //! State is kept per source partition (so a partition can move to another worker with its
-//! state) as `window start → key → accumulators`. A window closes when the job's watermark
-//! reaches `end + allowed_lateness`. That watermark is the coordinator's (the minimum over every
-//! worker, [`crate::job_watermark::JobWatermark`]), handed in at each barrier, so every worker
-//! closes a window at the same checkpoint and its partials from every partition merge into
-//! exactly one row per key.
+//! state) as `slice start → key → accumulators`; [`WindowSpec`] says which windows a slice
+//! belongs to (one for tumbling windows, several for hopping and cumulating ones). A window
+//! closes when the job's watermark reaches `end + allowed_lateness`. That watermark is the
+//! coordinator's (the minimum over every worker, [`crate::job_watermark::JobWatermark`]),
+//! handed in at each barrier, so every worker closes a window at the same checkpoint and its
+//! partials from every partition merge into exactly one row per key. A window is emitted at the
+//! one barrier whose watermark passes its close, as the merge of its slices; a slice is dropped
+//! once the last window holding it is emitted.
 //!
 //! Lateness is judged record by record against this worker's own watermark, never below the
-//! job's (as a Flink subtask judges against its own): an event whose window has reached that
-//! point goes to the late-events output; an event behind the watermark whose window is still
-//! open is counted normally (and in `late_accepted`). A window the job has closed is closed on
-//! every worker, so no event can add to it after its row is written.
+//! job's (as a Flink subtask judges against its own): an event whose slice has no window left
+//! open at that point goes to the late-events output; an event behind the watermark whose
+//! slice still has an open window is counted (and in `late_accepted`) in every window not yet
+//! closed. A window the job has closed is closed on every worker, so no event can add to it
+//! after its row is written.
 
 use std::collections::BTreeMap;
 
@@ -36,19 +40,18 @@ pub struct ClosedWindow {
 }
 
 /// Merges closed windows from several sources (a worker's partitions, or workers) into one
-/// list ordered by window start, each window's partials folded into one set of rows.
+/// list ordered by window start and end, each window's partials folded into one set of rows.
 pub fn merge_closed(parts: impl IntoIterator<Item = ClosedWindow>) -> Vec<ClosedWindow> {
-    let mut by_start: BTreeMap<i64, (i64, Vec<KeyedAccs>)> = BTreeMap::new();
+    let mut by_window: BTreeMap<(i64, i64), Vec<KeyedAccs>> = BTreeMap::new();
     for part in parts {
-        by_start
-            .entry(part.start_ms)
-            .or_insert_with(|| (part.end_ms, Vec::new()))
-            .1
+        by_window
+            .entry((part.start_ms, part.end_ms))
+            .or_default()
             .push(part.rows);
     }
-    by_start
+    by_window
         .into_iter()
-        .filter_map(|(start_ms, (end_ms, partials))| {
+        .filter_map(|((start_ms, end_ms), partials)| {
             Some(ClosedWindow {
                 start_ms,
                 end_ms,
@@ -58,23 +61,85 @@ pub fn merge_closed(parts: impl IntoIterator<Item = ClosedWindow>) -> Vec<Closed
         .collect()
 }
 
-/// The rows of the window starting at `start`, started when it has none: with room for as many
-/// keys as the latest window holds, as consecutive windows hold about as many.
-fn window_rows<'w>(
-    windows: &'w mut BTreeMap<i64, KeyedAccs>,
+/// The rows of the slice starting at `start`, started when it has none: with room for as many
+/// keys as the latest slice holds, as consecutive slices hold about as many.
+fn slice_rows<'w>(
+    slices: &'w mut BTreeMap<i64, KeyedAccs>,
     start: i64,
     template: &[Acc],
 ) -> &'w mut KeyedAccs {
-    if !windows.contains_key(&start) {
+    if !slices.contains_key(&start) {
         let mut rows = KeyedAccs::new(template);
-        if let Some(latest) = windows.values().next_back() {
+        if let Some(latest) = slices.values().next_back() {
             rows.reserve_for(std::slice::from_ref(latest));
         }
-        windows.insert(start, rows);
+        slices.insert(start, rows);
     }
-    windows
+    slices
         .entry(start)
         .or_insert_with(|| KeyedAccs::new(template))
+}
+
+/// The windows of one partition's `slices` that close in `(emitted_until, watermark]`, each the
+/// merge of its slices; then the slices whose every window has closed are dropped. A window
+/// holding a single slice that it is the last window of takes that slice's rows as they are
+/// (always so for tumbling windows).
+fn close_windows(
+    window: &WindowSpec,
+    template: &[Acc],
+    slices: &mut BTreeMap<i64, KeyedAccs>,
+    emitted_until: i64,
+    watermark: i64,
+) -> Vec<ClosedWindow> {
+    let closing = |end: i64| {
+        let at = window.window_closes_at(end);
+        emitted_until < at && at <= watermark
+    };
+    let mut windows: BTreeMap<(i64, i64), Vec<i64>> = BTreeMap::new();
+    for slice in slices.keys() {
+        let mut holding = window.windows_of(*slice).peekable();
+        if holding
+            .peek()
+            .is_none_or(|(_, end)| window.window_closes_at(*end) > watermark)
+        {
+            // Later slices' windows close later still.
+            break;
+        }
+        for w in holding.filter(|(_, end)| closing(*end)) {
+            windows.entry(w).or_default().push(*slice);
+        }
+    }
+    let mut closed = Vec::with_capacity(windows.len());
+    for ((start_ms, end_ms), held) in windows {
+        let rows = match held.as_slice() {
+            [only] if window.last_window_of(*only) == (start_ms, end_ms) => slices.remove(only),
+            _ => {
+                let mut rows = KeyedAccs::new(template);
+                for s in &held {
+                    if let Some(slice) = slices.get(s) {
+                        rows.merge(slice);
+                    }
+                }
+                Some(rows)
+            }
+        };
+        if let Some(rows) = rows {
+            closed.push(ClosedWindow {
+                start_ms,
+                end_ms,
+                rows,
+            });
+        }
+    }
+    let spent: Vec<i64> = slices
+        .keys()
+        .copied()
+        .take_while(|s| window.is_closed(*s, watermark))
+        .collect();
+    for s in spent {
+        slices.remove(&s);
+    }
+    closed
 }
 
 /// One checkpoint's rows of the tables workers write themselves (a row per record).
@@ -88,7 +153,8 @@ pub struct RecordOutput {
 
 #[derive(Debug, Default, Clone)]
 struct PartitionWindows {
-    windows: BTreeMap<i64, KeyedAccs>,
+    /// By slice start.
+    slices: BTreeMap<i64, KeyedAccs>,
     next_offset: Option<i64>,
     /// Counted for this partition since the job's start: they move with it.
     stats: OperatorStats,
@@ -245,13 +311,19 @@ impl WindowOperator {
         self.watermarks.report(now_ms)
     }
 
-    /// The smallest job watermark at which one of the open windows closes.
+    /// The smallest job watermark at which one of the open windows closes. (The earliest
+    /// slice's windows close before any later slice's.)
     pub fn next_close_ms(&self) -> Option<i64> {
-        self.partitions
+        let closed = self.watermarks.floor();
+        let first = self
+            .partitions
             .values()
-            .filter_map(|p| p.windows.keys().next())
-            .min()
-            .map(|start| self.window.closes_at(*start))
+            .filter_map(|p| p.slices.keys().next())
+            .min()?;
+        self.window
+            .windows_of(*first)
+            .map(|(_, end)| self.window.window_closes_at(end))
+            .find(|at| *at > closed)
     }
 
     /// Where each partition this worker holds is.
@@ -275,12 +347,12 @@ impl WindowOperator {
         self.partitions.values().map(|p| &p.stats).sum()
     }
 
-    /// Open windows and (window, key) entries across all partitions.
+    /// Open slices and (slice, key) entries across all partitions.
     pub fn open_state(&self) -> (usize, usize) {
         let mut starts: Vec<i64> = Vec::new();
         let mut entries = 0;
         for p in self.partitions.values() {
-            for (s, keys) in &p.windows {
+            for (s, keys) in &p.slices {
                 if !starts.contains(s) {
                     starts.push(*s);
                 }
@@ -294,7 +366,7 @@ impl WindowOperator {
     pub fn state_heap_bytes(&self) -> usize {
         self.partitions
             .values()
-            .flat_map(|p| p.windows.values())
+            .flat_map(|p| p.slices.values())
             .map(KeyedAccs::heap_bytes)
             .sum()
     }
@@ -331,7 +403,7 @@ impl WindowOperator {
             let (floor, others) = watermarks.advance_for_run(partition, now_ms);
             let others = others.unwrap_or(i64::MAX);
             let mut own_max = watermarks.max_event(partition);
-            // The window the run's last event went to: the next one most likely goes there too.
+            // The slice the run's last event went to: the next one most likely goes there too.
             let mut current: Option<(i64, &mut KeyedAccs)> = None;
             for r in records.iter().map(|r| *r as usize) {
                 let event_ms = batch.event_ms[r];
@@ -362,14 +434,14 @@ impl WindowOperator {
                 }
                 let own = own_max.map_or(i64::MIN, |m| m.saturating_sub(delay));
                 let watermark = floor.max(own.min(others));
-                let start = window.start_of(event_ms);
+                let start = window.slice_of(event_ms);
                 if window.is_closed(start, watermark) {
                     stats.late_rejected += 1;
                     late.push(LateEvent {
                         partition,
                         offset: batch.offsets[r],
                         event_time_ms: event_ms,
-                        window_start_ms: start,
+                        window_start_ms: window.last_window_of(start).0,
                         watermark_ms: watermark,
                         reason: "window already closed (beyond allowed lateness)".into(),
                         raw: batch.raw(r).to_vec(),
@@ -381,7 +453,7 @@ impl WindowOperator {
                 }
                 let rows = match current.take() {
                     Some((at, rows)) if at == start => rows,
-                    _ => window_rows(&mut state.windows, start, template),
+                    _ => slice_rows(&mut state.slices, start, template),
                 };
                 rows.update(batch.key(r), &batch.inputs[r * n_aggs..(r + 1) * n_aggs]);
                 current = Some((start, rows));
@@ -431,29 +503,22 @@ impl WindowOperator {
         Some(std::mem::replace(rows, empty))
     }
 
-    /// Removes every window the job's watermark `job_watermark` has closed, merged across
-    /// partitions, in order of window start. From now on, no event is judged against a
-    /// watermark below it.
+    /// Removes every window the job's watermark `job_watermark` has closed since the last
+    /// call (or the restored checkpoint), merged across partitions, in order of window start,
+    /// and drops the slices no open window holds any more. From now on, no event is judged
+    /// against a watermark below it.
     pub fn take_closed(&mut self, job_watermark: i64) -> Vec<ClosedWindow> {
+        let emitted_until = self.watermarks.floor();
         self.watermarks.restore_global(job_watermark);
-        let watermark = job_watermark;
         let mut parts = Vec::new();
         for state in self.partitions.values_mut() {
-            let closable: Vec<i64> = state
-                .windows
-                .keys()
-                .copied()
-                .take_while(|s| self.window.is_closed(*s, watermark))
-                .collect();
-            for start in closable {
-                if let Some(rows) = state.windows.remove(&start) {
-                    parts.push(ClosedWindow {
-                        start_ms: start,
-                        end_ms: start.saturating_add(self.window.size_ms),
-                        rows,
-                    });
-                }
-            }
+            parts.extend(close_windows(
+                &self.window,
+                &self.template,
+                &mut state.slices,
+                emitted_until,
+                job_watermark,
+            ));
         }
         merge_closed(parts)
     }
@@ -481,7 +546,7 @@ impl WindowOperator {
                     next_offset: s.next_offset,
                     max_event_ms: self.watermarks.max_event(*p),
                     windows: s
-                        .windows
+                        .slices
                         .iter()
                         .map(|(start, keys)| {
                             let sorted = keys.sorted();
@@ -512,7 +577,7 @@ impl WindowOperator {
         op.watermarks.restore_global(job_watermark);
         for p in partitions {
             let mut state = PartitionWindows {
-                windows: BTreeMap::new(),
+                slices: BTreeMap::new(),
                 next_offset: p.next_offset,
                 stats: p.stats,
             };
@@ -531,7 +596,7 @@ impl WindowOperator {
                 for (i, key) in w.keys.iter().enumerate() {
                     keyed.merge_row(key, w.accs[i * n_aggs..(i + 1) * n_aggs].iter().copied());
                 }
-                state.windows.insert(w.start_ms, keyed);
+                state.slices.insert(w.start_ms, keyed);
             }
             op.watermarks.assign(p.partition, p.max_event_ms, now_ms);
             op.partitions.insert(p.partition, state);
@@ -540,9 +605,10 @@ impl WindowOperator {
     }
 }
 
-/// One window's state in a checkpoint.
+/// One slice's state in a checkpoint (a tumbling window's slice is the window).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowSnapshot {
+    /// The slice's start.
     pub start_ms: i64,
     pub keys: Vec<String>,
     /// `keys.len() × n_aggregates` accumulators, key-major.
@@ -568,3 +634,7 @@ pub struct OperatorSnapshot {
 #[cfg(test)]
 #[path = "window_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "window_slices_tests.rs"]
+mod slices_tests;

@@ -7,13 +7,13 @@ use crate::decode::Decoder;
 use crate::config::example_job as job;
 use crate::watermark::{WATERMARK_END, WATERMARK_START};
 
-fn event(ts: i64, video: &str, kind: &str, watch: i64) -> String {
+pub(super) fn event(ts: i64, video: &str, kind: &str, watch: i64) -> String {
     format!(
         r#"{{"header":{{"event_type":"{kind}","event_ts":{ts}}},"body":{{"video_id":"{video}","watch_ms":{watch}}}}}"#
     )
 }
 
-fn batch(partition: i32, first_offset: i64, events: &[String]) -> DecodedBatch {
+pub(super) fn batch(partition: i32, first_offset: i64, events: &[String]) -> DecodedBatch {
     let d = Decoder::new(&job()).unwrap();
     let mut b = DecodedBatch::default();
     for (i, e) in events.iter().enumerate() {
@@ -42,12 +42,12 @@ fn closable(op: &WindowOperator) -> bool {
 }
 
 /// Closes what this operator's own watermark at `now_ms` closes (a job of one worker).
-fn close(op: &mut WindowOperator, now_ms: u64) -> Vec<ClosedWindow> {
+pub(super) fn close(op: &mut WindowOperator, now_ms: u64) -> Vec<ClosedWindow> {
     let watermark = op.advance_watermark(now_ms);
     op.take_closed(watermark)
 }
 
-fn longs(w: &ClosedWindow, key: &str) -> Vec<i64> {
+pub(super) fn longs(w: &ClosedWindow, key: &str) -> Vec<i64> {
     w.rows
         .get(key)
         .unwrap_or_else(|| panic!("no row for {key}"))
@@ -59,7 +59,7 @@ fn longs(w: &ClosedWindow, key: &str) -> Vec<i64> {
         .collect()
 }
 
-const M: i64 = 60_000;
+pub(super) const M: i64 = 60_000;
 
 #[test]
 fn window_closes_only_when_watermark_passes_its_end() {

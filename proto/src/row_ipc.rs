@@ -196,13 +196,13 @@ pub fn closed_windows_from_ipc(
                     (other, _) => other,
                 };
             }
-            let start = starts.value(r);
+            let (start, end) = (starts.value(r), ends.value(r));
             let window = match windows.last_mut() {
-                Some(w) if w.start_ms == start => w,
+                Some(w) if (w.start_ms, w.end_ms) == (start, end) => w,
                 _ => {
                     windows.push(ClosedWindow {
                         start_ms: start,
-                        end_ms: ends.value(r),
+                        end_ms: end,
                         rows: KeyedAccs::new(template),
                     });
                     let last = windows.len() - 1;
@@ -255,6 +255,11 @@ mod tests {
             ClosedWindow {
                 start_ms: 0,
                 end_ms: 60_000,
+                rows: rows.clone(),
+            },
+            ClosedWindow {
+                start_ms: 0,
+                end_ms: 120_000,
                 rows: rows.clone(),
             },
             ClosedWindow {

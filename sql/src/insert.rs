@@ -1,20 +1,21 @@
-//! `INSERT INTO sink SELECT … FROM TABLE(TUMBLE(…)) GROUP BY window_start, window_end, …`
-//! lowered to one job: its window, group keys and aggregates, read off the SELECT.
+//! `INSERT INTO sink SELECT … FROM TABLE(TUMBLE | HOP | CUMULATE(…)) GROUP BY window_start,
+//! window_end, …` lowered to one job: its window, group keys and aggregates, read off the SELECT.
 
 use std::collections::BTreeMap;
 
 use floe_common::config::JobConfig;
 use sqlparser::ast::{
     CastKind, DataType, Expr, FunctionArgExpr, FunctionArguments, GroupByExpr, Query, Select,
-    SelectItem, SetExpr, TableFactor,
+    SelectItem, SetExpr,
 };
 use toml::{Table, Value};
 
 use crate::error::SqlError;
-use crate::expr::{field_path, function_name, interval_ms, is_column, plain_args};
+use crate::expr::{field_path, function_name, is_column};
 use crate::source::Source;
 use crate::sql_type::SqlType;
 use crate::table_decl::TableDecl;
+use crate::window_tvf::{window_tvf, WindowTvf};
 
 /// The tables and settings a script declared, by name.
 #[derive(Default)]
@@ -56,7 +57,10 @@ pub(crate) fn lower_insert(
             "WHERE, HAVING or DISTINCT in the query of INSERT INTO {target}"
         )));
     }
-    let (source, size_ms) = tumbling_window(select, declared)?;
+    let WindowTvf {
+        source,
+        window: sizes,
+    } = window_tvf(select, declared)?;
     let keys = group_keys(select, source)?;
     let mut job = Table::new();
     let default_name = target.rsplit('.').next().unwrap_or(target).to_owned();
@@ -65,8 +69,7 @@ pub(crate) fn lower_insert(
     job.insert("format".into(), Value::Table(source.format.clone()));
     job.insert("event_time".into(), Value::Table(source.event_time.clone()));
     let mut window = source.window.clone();
-    window.insert("type".into(), "tumbling".into());
-    window.insert("size".into(), format!("{size_ms}ms").into());
+    window.extend(sizes);
     if let Some(lateness) = declared.settings.get("table.exec.emit.allow-lateness") {
         window.insert("allowed_lateness".into(), lateness.clone().into());
     }
@@ -79,72 +82,6 @@ pub(crate) fn lower_insert(
     Value::Table(job)
         .try_into()
         .map_err(|e: toml::de::Error| SqlError::Invalid(format!("INSERT INTO {target}: {e}")))
-}
-
-/// `FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL …))`: the source and the size.
-fn tumbling_window<'a>(
-    select: &Select,
-    declared: &'a Declared,
-) -> Result<(&'a Source, i64), SqlError> {
-    let [from] = select.from.as_slice() else {
-        return Err(SqlError::unsupported(
-            "a query over several tables (a join)",
-        ));
-    };
-    if !from.joins.is_empty() {
-        return Err(SqlError::unsupported("a join"));
-    }
-    let TableFactor::TableFunction {
-        expr: Expr::Function(f),
-        ..
-    } = &from.relation
-    else {
-        return Err(SqlError::unsupported_with(
-            format!("reading `{}` without a window", from.relation),
-            "read FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL …))",
-        ));
-    };
-    let kind = function_name(f);
-    if kind != "tumble" {
-        return Err(SqlError::unsupported_with(
-            format!("the window function {}", kind.to_ascii_uppercase()),
-            "TUMBLE is the window Floe's SQL runs today",
-        ));
-    }
-    let shape = || {
-        SqlError::Syntax(format!(
-            "`{f}`: expected TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL …)"
-        ))
-    };
-    let args = plain_args(f).ok_or_else(shape)?;
-    let [table, descriptor, size] = args.as_slice() else {
-        return Err(shape());
-    };
-    let table = field_path(table).ok_or_else(shape)?.join(".");
-    let source = declared
-        .sources
-        .get(&table)
-        .ok_or_else(|| SqlError::Invalid(format!("{table} is not a declared source table")))?;
-    let Expr::Function(d) = descriptor else {
-        return Err(shape());
-    };
-    let column = match (function_name(d).as_str(), plain_args(d).as_deref()) {
-        ("descriptor", Some([c])) => field_path(c).ok_or_else(shape)?.join("."),
-        _ => return Err(shape()),
-    };
-    if !column.eq_ignore_ascii_case(&source.time_column) {
-        return Err(SqlError::Invalid(format!(
-            "DESCRIPTOR({column}): the windows of {table} follow its watermark column {}",
-            source.time_column
-        )));
-    }
-    let size_ms = interval_ms(size)?;
-    if size_ms == 0 {
-        return Err(SqlError::Invalid(format!(
-            "`{f}`: the window's size must be > 0"
-        )));
-    }
-    Ok((source, size_ms))
 }
 
 /// The GROUP BY keys besides `window_start` and `window_end`, as field paths.

@@ -1,6 +1,6 @@
 //! Jobs written in streaming SQL, in the dialect Flink users know: a source declared with
 //! `CREATE TABLE … WITH ('connector' = …)`, its event time and watermark declared beside its
-//! columns, and `INSERT INTO sink SELECT … FROM TABLE(TUMBLE(…)) GROUP BY …`.
+//! columns, and `INSERT INTO sink SELECT … FROM TABLE(TUMBLE | HOP | CUMULATE(…)) GROUP BY …`.
 //!
 //! A script is lowered to the same [`JobConfig`]s a TOML file declares, so a job written either
 //! way is validated, fingerprinted and run by one path. What the engine cannot run yet is
@@ -13,6 +13,7 @@ mod script;
 mod source;
 mod sql_type;
 mod table_decl;
+mod window_tvf;
 
 pub use error::SqlError;
 pub use script::jobs_from_sql;

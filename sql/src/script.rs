@@ -21,7 +21,7 @@ const WINDOW_FUNCTIONS: [&str; 4] = ["TUMBLE", "HOP", "SESSION", "CUMULATE"];
 pub fn jobs_from_sql(script: &str) -> Result<Vec<JobConfig>, SqlError> {
     let dialect = GenericDialect {};
     let tokens = Tokenizer::new(&dialect, script).tokenize_with_location()?;
-    let mut parser = Parser::new(&dialect).with_tokens_with_locations(rewrite(tokens));
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(rewrite(tokens)?);
     let mut declared = Declared::default();
     let mut inserts: Vec<(String, Box<Query>)> = Vec::new();
     loop {
@@ -85,7 +85,9 @@ pub fn jobs_from_sql(script: &str) -> Result<Vec<JobConfig>, SqlError> {
 /// What sqlparser does not read as Flink writes it:
 /// - `TABLE src` as a window function's first argument becomes `src`;
 /// - `>>` closing two nested `ROW<` becomes `> >`.
-fn rewrite(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+///
+/// `SESSION(TABLE src PARTITION BY …)`, which sqlparser cannot read, is refused here by name.
+fn rewrite(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, SqlError> {
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     for t in tokens {
         if t.token == Token::ShiftRight {
@@ -103,10 +105,16 @@ fn rewrite(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             if paren == Some(&Token::LParen)
                 && function.is_some_and(|f| WINDOW_FUNCTIONS.iter().any(|w| is_word(f, w)))
             {
+                if function.is_some_and(|f| is_word(f, "SESSION")) {
+                    return Err(SqlError::unsupported_with(
+                        format!("the window function SESSION{}", t.span.start),
+                        "Floe's SQL runs TUMBLE, HOP and CUMULATE",
+                    ));
+                }
                 continue;
             }
         }
         out.push(t);
     }
-    out
+    Ok(out)
 }

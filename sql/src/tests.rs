@@ -116,11 +116,44 @@ fn a_filesystem_source_reads_its_path_and_glob() {
 }
 
 #[test]
+fn hop_and_cumulate_lower_to_hopping_and_cumulating_windows() {
+    use floe_common::config::WindowKind;
+    let of = |tvf: &str| {
+        let query = format!(
+            "SELECT window_start, window_end, COUNT(*) AS n FROM TABLE({tvf}) \
+             GROUP BY window_start, window_end"
+        );
+        let job = &validate(jobs_from_sql(&script("", &query)).expect("lowered"))[0];
+        (job.window.size_ms, job.window.kind)
+    };
+    assert_eq!(
+        of("HOP(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND, INTERVAL '1' MINUTE)"),
+        (60_000, WindowKind::Hopping { slide_ms: 10_000 })
+    );
+    assert_eq!(
+        of("CUMULATE(TABLE src, DESCRIPTOR(ts), INTERVAL '15' MINUTE, INTERVAL '1' HOUR)"),
+        (3_600_000, WindowKind::Cumulating { step_ms: 900_000 })
+    );
+    assert_eq!(
+        of("TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE)"),
+        (60_000, WindowKind::Tumbling)
+    );
+}
+
+#[test]
 fn what_floe_does_not_run_is_refused_by_name() {
     let cases = [
         (
-            script("", "SELECT window_start, window_end, COUNT(*) AS n FROM TABLE(HOP(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)) GROUP BY window_start, window_end"),
-            "HOP",
+            script("", "SELECT window_start, window_end, COUNT(*) AS n FROM TABLE(SESSION(TABLE src PARTITION BY body.video_id, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"),
+            "SESSION",
+        ),
+        (
+            script("", "SELECT window_start, window_end, COUNT(*) AS n FROM TABLE(HOP(TABLE src, DESCRIPTOR(ts), INTERVAL '25' SECOND, INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"),
+            "a whole multiple of its slide",
+        ),
+        (
+            script("", "SELECT window_start, window_end, COUNT(*) AS n FROM TABLE(HOP(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"),
+            "expected one of TUMBLE",
         ),
         (
             script("", &format!("SELECT window_start, window_end, COUNT(*) AS n {TUMBLE} WHERE body.watch_ms > 3 GROUP BY window_start, window_end")),

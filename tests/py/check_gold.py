@@ -3,7 +3,7 @@
 independent computation over the raw events.
 
   check_gold.py --events FILE --catalog-uri URI [--catalog-name floe] [--warehouse W]
-                [--table gold.video_stats_1min] [--window-ms 60000]
+                [--table gold.video_stats_1min] [--window-ms 60000] [--slide-ms MS | --step-ms MS]
                 [--until-windows-end-before MS]
                 [--late-table NAME --expect-late N|auto] [--dlq-table NAME --expect-bad N|auto]
                 [--expect-checkpoint-ids-unique] [--readers pyiceberg,duckdb]
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", required=True)
     read_table.add_catalog_args(p)
     p.add_argument("--table", default="gold.video_stats_1min")
-    p.add_argument("--window-ms", type=int, default=60000)
+    expected_gold.add_window_args(p)
     p.add_argument("--until-windows-end-before", type=int, default=None, metavar="MS",
                    help="compare only windows with window_end <= MS")
     p.add_argument("--readers", default="pyiceberg,duckdb", help="comma-separated (default pyiceberg,duckdb)")
@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. expected rows
     expected = read_table.canonical_lines(
-        expected_gold.expected_rows(a.events, a.window_ms, a.until_windows_end_before))
+        expected_gold.expected_rows(a.events, a.window_ms, a.until_windows_end_before,
+                                    a.slide_ms, a.step_ms))
     if expected != actual:
         print(f"GOLD MISMATCH in {a.table}: expected {len(expected)} rows, table has {len(actual)} ({first})")
         print(diff_head(expected, actual, "expected", f"{a.table} ({first})"))

@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """Expected rows of gold.video_stats_1min, computed independently of Floe with DuckDB SQL.
 
-  expected_gold.py --events FILE [--window-ms 60000] [--until-windows-end-before MS]
+  expected_gold.py --events FILE [--window-ms 60000] [--slide-ms MS | --step-ms MS]
+                   [--until-windows-end-before MS]
+
+Windows are tumbling of --window-ms; with --slide-ms, hopping (Flink's HOP: every window
+[start, start + size) with start a multiple of the slide holds the events in it); with --step-ms,
+cumulating (Flink's CUMULATE: windows [start, start + k * step) for k = 1 .. size / step, start a
+multiple of the size).
 
 FILE: JSON lines {"partition": int, "offset": int|null, "expect": "ok"|"late"|"bad",
 "value": "<raw Kafka record value>"}; only expect == "ok" records count. The value is a content
@@ -40,11 +46,11 @@ ev AS (
     FROM src
 ),
 win AS (
-    SELECT *, event_ts - (((event_ts % $w) + $w) % $w) AS window_start FROM ev
+    $windows
 )
 SELECT
     window_start,
-    window_start + $w                                      AS window_end,
+    window_end,
     video_id,
     count(*)                                               AS events,
     count(*) FILTER (WHERE event_type = 'impression')      AS impressions,
@@ -53,30 +59,72 @@ SELECT
     count(*) FILTER (WHERE event_type = 'completion')      AS completions,
     CAST(coalesce(sum(watch_ms), 0) AS BIGINT)             AS watch_ms_sum
 FROM win
-GROUP BY window_start, video_id
-HAVING $until IS NULL OR window_start + $w <= $until
+GROUP BY window_start, window_end, video_id
+HAVING $until IS NULL OR window_end <= $until
+"""
+
+TUMBLING = """
+    SELECT *, event_ts - (((event_ts % $w) + $w) % $w) AS window_start,
+           event_ts - (((event_ts % $w) + $w) % $w) + $w AS window_end
+    FROM ev
+"""
+
+# Every multiple of the slide from a size before the event to the event, kept when the window
+# starting there holds the event.
+HOPPING = """
+    SELECT * FROM (
+        SELECT ev.*, s.start AS window_start, s.start + $w AS window_end
+        FROM ev, unnest(range(event_ts - (((event_ts % $d) + $d) % $d) - $w,
+                              event_ts + $d, $d)) AS s(start)
+    ) WHERE window_start <= event_ts AND event_ts < window_end
+"""
+
+# The windows from the start of the event's size-long period, ending every step, kept when they
+# end after the event.
+CUMULATING = """
+    SELECT * FROM (
+        SELECT ev.*, event_ts - (((event_ts % $w) + $w) % $w) AS window_start, e.end AS window_end
+        FROM ev, unnest(range(event_ts - (((event_ts % $w) + $w) % $w) + $d,
+                              event_ts - (((event_ts % $w) + $w) % $w) + $w + 1, $d)) AS e("end")
+    ) WHERE event_ts < window_end
 """
 
 
-def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = None) -> list[dict]:
+def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = None,
+                  slide_ms: int | None = None, step_ms: int | None = None) -> list[dict]:
     import duckdb
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    # read_json takes the file name as a prepared parameter; $w / $until are named literals
-    sql = GOLD_SQL.replace("$w", str(int(window_ms))).replace("$until", "NULL" if until is None else str(int(until)))
+    windows, every = TUMBLING, window_ms
+    if slide_ms is not None:
+        windows, every = HOPPING, slide_ms
+    elif step_ms is not None:
+        windows, every = CUMULATING, step_ms
+    # read_json takes the file name as a prepared parameter; $w / $d / $until are named literals
+    sql = (GOLD_SQL.replace("$windows", windows).replace("$w", str(int(window_ms)))
+           .replace("$d", str(int(every)))
+           .replace("$until", "NULL" if until is None else str(int(until))))
     tbl = con.execute(sql, [os.path.abspath(events_file)]).to_arrow_table()
     return read_table.arrow_to_rows(tbl)
+
+
+def add_window_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--window-ms", type=int, default=60000)
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--slide-ms", type=int, default=None, help="hopping windows of this slide")
+    kind.add_argument("--step-ms", type=int, default=None, help="cumulating windows of this step")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--events", required=True)
-    p.add_argument("--window-ms", type=int, default=60000)
+    add_window_args(p)
     p.add_argument("--until-windows-end-before", type=int, default=None, metavar="MS",
                    help="only windows with window_end <= MS")
     a = p.parse_args(argv)
-    for line in read_table.canonical_lines(expected_rows(a.events, a.window_ms, a.until_windows_end_before)):
+    rows = expected_rows(a.events, a.window_ms, a.until_windows_end_before, a.slide_ms, a.step_ms)
+    for line in read_table.canonical_lines(rows):
         sys.stdout.write(line + "\n")
     return 0
 

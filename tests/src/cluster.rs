@@ -448,7 +448,7 @@ pub fn drain_and_stop(
 }
 
 /// What the producer wrote, and each partition's end offset.
-fn produced(job: &Job, producer: JoinHandle<Vec<Produced>>) -> (EventLog, BTreeMap<i32, i64>) {
+pub fn produced(job: &Job, producer: JoinHandle<Vec<Produced>>) -> (EventLog, BTreeMap<i32, i64>) {
     let mut log = EventLog::default();
     let produced = producer.join().expect("producer thread");
     let ends = end_offsets(&produced);

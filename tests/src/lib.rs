@@ -65,3 +65,4 @@ pub use records::{
     window_of, EventLog, Expect, Produced, Record, ALLOWED_LATENESS_MS, BASE_TS, JOB_NAME,
     MAX_DISORDER_MS, WATERMARK_DELAY_MS, WINDOW_MS,
 };
+pub use sql_job::GoldWindows;

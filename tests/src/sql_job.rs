@@ -1,16 +1,67 @@
 //! The gold job in streaming SQL: `examples/video_stats.sql`, pointed at a test's broker, topic
-//! and tables, run in place of the config's `[[job]]`.
+//! and tables, run in place of the config's `[[job]]`, over the example's one-minute tumbling
+//! windows or over hopping or cumulating ones of a minute.
 
 use std::fs;
 
 use crate::env::repo_root;
 use crate::job::Job;
 
+/// The windows of the gold job, and how the oracle (tests/py/expected_gold.py) computes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GoldWindows {
+    /// The example's `TUMBLE` of one minute.
+    #[default]
+    Tumbling,
+    /// `HOP` of one minute, every `slide_s` seconds.
+    Hopping { slide_s: i64 },
+    /// `CUMULATE` up to one minute, by `step_s` seconds.
+    Cumulating { step_s: i64 },
+}
+
+impl GoldWindows {
+    /// The window function reading `content_events`.
+    fn tvf(self) -> String {
+        match self {
+            GoldWindows::Tumbling => {
+                "TUMBLE(TABLE content_events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)".into()
+            }
+            GoldWindows::Hopping { slide_s } => format!(
+                "HOP(TABLE content_events, DESCRIPTOR(ts), INTERVAL '{slide_s}' SECOND, \
+                 INTERVAL '1' MINUTE)"
+            ),
+            GoldWindows::Cumulating { step_s } => format!(
+                "CUMULATE(TABLE content_events, DESCRIPTOR(ts), INTERVAL '{step_s}' SECOND, \
+                 INTERVAL '1' MINUTE)"
+            ),
+        }
+    }
+
+    /// What check_gold.py is told about these windows.
+    pub fn oracle_args(self) -> Vec<String> {
+        match self {
+            GoldWindows::Tumbling => vec![],
+            GoldWindows::Hopping { slide_s } => {
+                vec!["--slide-ms".into(), (slide_s * 1000).to_string()]
+            }
+            GoldWindows::Cumulating { step_s } => {
+                vec!["--step-ms".into(), (step_s * 1000).to_string()]
+            }
+        }
+    }
+}
+
 impl Job {
     /// Writes `video_stats.sql` from `examples/video_stats.sql` for this job and takes the
     /// `[[job]]` out of the config, which keeps the checkpoint store and the catalog: from now
     /// on every run of the job reads the SQL (`--sql`).
     pub fn switch_to_sql(&mut self) {
+        self.switch_to_sql_with(GoldWindows::Tumbling);
+    }
+
+    /// [`Job::switch_to_sql`] aggregating over `windows`, which the tables are then checked
+    /// against.
+    pub fn switch_to_sql_with(&mut self, windows: GoldWindows) {
         let example = repo_root().join("examples/video_stats.sql");
         let text = fs::read_to_string(&example)
             .unwrap_or_else(|e| panic!("read {}: {e}", example.display()));
@@ -29,6 +80,7 @@ impl Job {
             &format!("'{}'", self.services.brokers),
         );
         let text = replace(text, "gold.video_stats_1min", &self.gold_table);
+        let text = replace(text, &GoldWindows::Tumbling.tvf(), &windows.tvf());
         let config = fs::read_to_string(&self.config).expect("read config");
         let mut doc: toml::Table = config.parse().expect("parse config");
         let job = doc.remove("job").expect("the config has a [[job]]");
@@ -50,5 +102,6 @@ impl Job {
         .expect("write config");
         eprintln!("[{}] the job is now {}", self.label, sql.display());
         self.sql = Some(sql);
+        self.windows = windows;
     }
 }

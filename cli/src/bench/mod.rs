@@ -40,6 +40,7 @@ mod rescale;
 mod rounds;
 mod scaling;
 mod state_move;
+mod windows;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -167,6 +168,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         let engine = engine::run(&args).await?;
         let plain_loop = engine["plain_loop"]["events_per_cpu_s"].as_f64();
         results.insert("engine".into(), engine);
+        results.insert("windows".into(), windows::run(&args).await?);
         results.insert("files".into(), files::run(&args, plain_loop).await?);
         results.insert("bronze".into(), bronze::run(&args).await?);
         results.insert("merge".into(), merge::run(args.merge_keys, 2)?);

@@ -11,7 +11,7 @@ use crate::generator_source::GeneratorSpec;
 use crate::path::FieldPath;
 use crate::schema::TableSchema;
 
-use super::{CatalogSection, FloeConfig};
+use super::{CatalogSection, FloeConfig, WindowSpec};
 
 /// Unit of an integer event-time field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -73,39 +73,6 @@ pub struct SourceSpec {
     /// `Some` for `type = "files"`.
     #[serde(default)]
     pub files: Option<FilesSpec>,
-}
-
-/// Validated windowing: sizes in milliseconds. An append job has no windows: its size is
-/// `i64::MAX`, so no window ever closes, and only the watermark settings apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct WindowSpec {
-    pub size_ms: i64,
-    pub watermark_delay_ms: i64,
-    pub allowed_lateness_ms: i64,
-    pub idle_timeout_ms: u64,
-    /// How far event time may run ahead of the wall clock before a record is taken as broken
-    /// (a dead letter) rather than lifting its partition's watermark into the future.
-    pub max_ahead_ms: i64,
-}
-
-impl WindowSpec {
-    /// Start of the tumbling window holding `event_ms`.
-    pub fn start_of(&self, event_ms: i64) -> i64 {
-        event_ms.div_euclid(self.size_ms) * self.size_ms
-    }
-
-    /// Whether the window starting at `start_ms` is closed at `watermark`: its end plus the
-    /// allowed lateness has been reached.
-    pub fn is_closed(&self, start_ms: i64, watermark: i64) -> bool {
-        self.closes_at(start_ms) <= watermark
-    }
-
-    /// The watermark at which the window starting at `start_ms` closes.
-    pub fn closes_at(&self, start_ms: i64) -> i64 {
-        start_ms
-            .saturating_add(self.size_ms)
-            .saturating_add(self.allowed_lateness_ms)
-    }
 }
 
 /// The job of `examples/video_stats.toml`: the fixture of unit tests across the crates.

@@ -15,9 +15,14 @@ pub(crate) use validate_append::byte_size;
 mod validate_cdc;
 mod validate_job;
 mod validate_source;
+mod validate_window;
+mod window_spec;
 
 pub use job_spec::*;
 use validate_job::{check_location, duration};
+#[cfg(test)]
+pub(crate) use window_spec::windows_by_definition;
+pub use window_spec::{WindowKind, WindowSpec};
 
 /// A config problem, with the dotted key it is about.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -292,6 +297,10 @@ pub struct WindowConfig {
     #[serde(rename = "type", default = "default_window_type")]
     pub kind: String,
     pub size: Option<String>,
+    /// A hopping window's slide.
+    pub slide: Option<String>,
+    /// A cumulating window's step.
+    pub step: Option<String>,
     #[serde(default = "default_delay")]
     pub watermark_delay: String,
     #[serde(default = "default_lateness")]

@@ -53,6 +53,41 @@ fn errors_name_the_key() {
 }
 
 #[test]
+fn hopping_and_cumulating_windows_take_a_slide_or_a_step_that_divides_their_size() {
+    let window = |settings: &str| {
+        let text = VIDEO_STATS.replace("type = \"tumbling\"", settings);
+        FloeConfig::parse(&text).and_then(|c| c.validate())
+    };
+    let hop = window("type = \"hopping\"\nslide = \"20s\"").unwrap();
+    assert_eq!(
+        hop.jobs[0].window.kind,
+        WindowKind::Hopping { slide_ms: 20_000 }
+    );
+    let cumulate = window("type = \"cumulating\"\nstep = \"15s\"").unwrap();
+    assert_eq!(
+        cumulate.jobs[0].window.kind,
+        WindowKind::Cumulating { step_ms: 15_000 }
+    );
+    for (settings, key, says) in [
+        ("type = \"hopping\"", "slide", "missing"),
+        ("type = \"hopping\"\nslide = \"25s\"", "slide", "divide"),
+        ("type = \"hopping\"\nslide = \"2m\"", "slide", "divide"),
+        ("type = \"cumulating\"\nstep = \"0s\"", "step", "> 0"),
+        (
+            "type = \"hopping\"\nslide = \"20s\"\nstep = \"20s\"",
+            "step",
+            "hopping",
+        ),
+        ("type = \"tumbling\"\nslide = \"20s\"", "slide", "tumbling"),
+        ("type = \"session\"", "type", "cumulating"),
+    ] {
+        let e = window(settings).expect_err(settings);
+        assert_eq!(e.key, format!("job[0].window.{key}"), "{settings}");
+        assert!(e.message.contains(says), "{settings}: {e}");
+    }
+}
+
+#[test]
 fn unknown_keys_and_syntax_errors_name_the_line() {
     let bad = VIDEO_STATS.replace("[job.window]", "[job.window]\nsizee = 3");
     let e = error_of(&bad);

@@ -132,6 +132,8 @@ impl JobConfig {
         let default_window = WindowConfig {
             kind: default_window_type(),
             size: None,
+            slide: None,
+            step: None,
             watermark_delay: default_delay(),
             allowed_lateness: default_lateness(),
             idle_timeout: default_idle(),
@@ -139,6 +141,7 @@ impl JobConfig {
         let w = self.window.as_ref().unwrap_or(&default_window);
         Ok(WindowSpec {
             size_ms: i64::MAX,
+            kind: WindowKind::Tumbling,
             watermark_delay_ms: millis(&k("window.watermark_delay"), &w.watermark_delay)?,
             allowed_lateness_ms: 0,
             idle_timeout_ms: millis(&k("window.idle_timeout"), &w.idle_timeout)?.max(1) as u64,

@@ -353,37 +353,7 @@ impl JobConfig {
                 "an aggregate job needs [job.window]",
             ));
         };
-        let Some(size) = &window_config.size else {
-            return Err(ConfigError::new(k("window.size"), "is missing"));
-        };
-        if window_config.kind != "tumbling" {
-            return Err(ConfigError::new(
-                k("window.type"),
-                format!(
-                    "`{}`: only tumbling windows are supported",
-                    window_config.kind
-                ),
-            ));
-        }
-        let window = WindowSpec {
-            size_ms: millis(&k("window.size"), size)?,
-            watermark_delay_ms: millis(
-                &k("window.watermark_delay"),
-                &window_config.watermark_delay,
-            )?,
-            allowed_lateness_ms: millis(
-                &k("window.allowed_lateness"),
-                &window_config.allowed_lateness,
-            )?,
-            idle_timeout_ms: millis(&k("window.idle_timeout"), &window_config.idle_timeout)? as u64,
-            max_ahead_ms,
-        };
-        if window.size_ms <= 0 {
-            return Err(ConfigError::new(k("window.size"), "must be > 0"));
-        }
-        if window.idle_timeout_ms == 0 {
-            return Err(ConfigError::new(k("window.idle_timeout"), "must be > 0"));
-        }
+        let window = window_config.validate(&k("window"), max_ahead_ms)?;
 
         let mut columns = vec![
             Column::new("window_start", ColumnType::TimestampTz, true),

@@ -11,6 +11,7 @@ use super::{Job, JobOptions, Storage};
 use crate::env::{floe_bin, repo_root, Services};
 use crate::kafka::{unique_topic, Kafka};
 use crate::records::JOB_NAME;
+use crate::sql_job::GoldWindows;
 
 fn sub_table<'a>(t: &'a mut toml::Table, key: &str) -> &'a mut toml::Table {
     t.entry(key)
@@ -208,6 +209,7 @@ impl Job {
             last_run_log: None,
             image: None,
             sql: None,
+            windows: GoldWindows::Tumbling,
         }
     }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::env::{PgServices, S3Services, Services};
 use crate::kafka::Kafka;
 use crate::records::{EventLog, Produced, Record};
+use crate::sql_job::GoldWindows;
 
 mod check;
 mod config;
@@ -162,6 +163,8 @@ pub struct Job {
     pub image: Option<String>,
     /// The job is this SQL file's, not the config's `[[job]]` ([`Job::switch_to_sql`]).
     pub sql: Option<PathBuf>,
+    /// The windows its gold table is checked against.
+    pub windows: GoldWindows,
 }
 
 impl Job {

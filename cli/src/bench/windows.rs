@@ -1,0 +1,83 @@
+//! The gold job's pipeline (decode → slices → windows → Parquet → Iceberg commit) over
+//! tumbling, hopping and cumulating windows of a minute, on the same input: events per
+//! CPU-second of each, and each as a ratio to the tumbling job of its own round. A hopping
+//! window of a minute every 10 s puts every event in six windows; slices keep that from costing
+//! six updates per event.
+
+use std::sync::Arc;
+
+use floe_common::config::{JobSpec, WindowKind};
+use floe_common::decode::Decoder;
+
+use super::engine::{generate, run_pipeline};
+use super::rounds::{median_by, paired_ratios};
+use super::{bench_config, BenchArgs};
+
+/// The kinds measured, by name, with the ratio to tumbling windows each should reach.
+const KINDS: [(&str, WindowKind, f64); 3] = [
+    ("tumbling_1m", WindowKind::Tumbling, 1.0),
+    (
+        "hopping_1m_every_10s",
+        WindowKind::Hopping { slide_ms: 10_000 },
+        0.8,
+    ),
+    (
+        "cumulating_1m_by_20s",
+        WindowKind::Cumulating { step_ms: 20_000 },
+        0.8,
+    ),
+];
+
+/// Runs the windows bench and returns its figures.
+pub(super) async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
+    let dir = tempfile::tempdir()?;
+    let gold = bench_config(dir.path(), None)?.jobs.remove(0);
+    let decoder = Decoder::new(&gold).map_err(|e| anyhow::anyhow!(e))?;
+    let jobs: Vec<Arc<JobSpec>> = KINDS
+        .iter()
+        .map(|(_, kind, _)| {
+            let mut job = gold.clone();
+            job.window.kind = *kind;
+            Arc::new(job)
+        })
+        .collect();
+    eprintln!("windows: generating {} events…", args.events);
+    let input = generate(args);
+    let mut runs: Vec<Vec<_>> = KINDS.iter().map(|_| Vec::new()).collect();
+    for round in 1..=args.engine_rounds.max(1) {
+        eprintln!("windows round {round}…");
+        for (job, runs) in jobs.iter().zip(&mut runs) {
+            let round_dir = tempfile::tempdir()?;
+            let cfg = bench_config(round_dir.path(), None)?;
+            runs.push(run_pipeline(&cfg, job, &decoder, &input, args).await?);
+        }
+    }
+    let tumbling: Vec<f64> = runs[0].iter().map(|r| r.cpu_s).collect();
+    let events = args.events as f64;
+    let mut results = serde_json::Map::new();
+    results.insert(
+        "workload".into(),
+        serde_json::json!({
+            "events": args.events, "partitions": args.partitions,
+            "checkpoint_every": args.checkpoint_every, "rounds": tumbling.len(),
+            "what": "the gold job's pipeline to Iceberg on one thread; each figure is the round \
+                     with the median CPU seconds; ratios are paired with the tumbling run of the \
+                     same round",
+        }),
+    );
+    for ((name, _, target), runs) in KINDS.iter().zip(&runs) {
+        let median = median_by(runs, |r| r.cpu_s);
+        let (ratio, ratios) = paired_ratios(&tumbling, runs.iter().map(|r| r.cpu_s));
+        results.insert(
+            (*name).into(),
+            serde_json::json!({
+                "cpu_s": median.cpu_s, "wall_s": median.wall_s,
+                "events_per_cpu_s": events / median.cpu_s,
+                "rows_committed": median.rows,
+                "ratio_to_tumbling": ratio, "ratio_to_tumbling_of_rounds": ratios,
+                "ratio_target": target,
+            }),
+        );
+    }
+    Ok(serde_json::Value::Object(results))
+}

@@ -1,0 +1,69 @@
+//! Hopping and cumulating windows written in SQL (`HOP`, `CUMULATE`), against the real broker:
+//! the gold table must be what DuckDB computes by the windows' definition over the same events
+//! (tests/py/expected_gold.py), as pyiceberg and DuckDB read it, through random SIGKILLs of one
+//! process and through a rescale of a cluster.
+
+use std::time::Duration;
+
+use floe_tests::cluster::*;
+use floe_tests::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const WAIT: Duration = Duration::from_secs(120);
+const STOP: Duration = Duration::from_secs(60);
+
+/// One-minute windows every 10 s, over 5 minutes of disordered events with bad records on 3
+/// partitions, produced while streaming runs are SIGKILLed after random moments.
+#[test]
+fn hopping_windows_through_random_kills_are_duckdbs_hop() {
+    let _serial = serial();
+    let seed = seed("sql-hop");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut job = Job::from_env("sql-hop", JobOptions::with_partitions(3));
+    job.switch_to_sql_with(GoldWindows::Hopping { slide_s: 10 });
+    let spec = StreamSpec::minutes(BASE_TS + 2_000, 5, 900, 3, Placement::ByKey, 8_000);
+    let records = ContentGen::new(seed, 20).stream_with_bad(&spec, BAD_KINDS);
+    let producer = produce_slowly(&job, records, Duration::from_secs(12));
+    let kills = job.kill_streaming_runs_until(
+        || Duration::from_millis(rng.random_range(700..=2_500)),
+        || producer.is_finished(),
+    );
+    let (log, _) = produced(&job, producer);
+    log.validate_labels(false, None);
+    assert!(kills > 0 && log.count(Expect::Bad) > 0);
+    job.run_until_end_exact(&log, WAIT);
+}
+
+/// Windows growing by 20 s up to a minute, on a cluster of two workers that a third joins and
+/// one of the first two leaves, its partitions moving with their slices.
+#[test]
+fn cumulating_windows_on_a_cluster_through_a_rescale_are_duckdbs_cumulate() {
+    let _serial = serial();
+    let mut job = cluster_job(&Services::from_env(), "sql-cumulate", 6);
+    job.switch_to_sql_with(GoldWindows::Cumulating { step_s: 20 });
+    let producer = produce_slowly(
+        &job,
+        mixed_records(6, seed("sql-cumulate"), 6, 6_000),
+        Duration::from_secs(20),
+    );
+    let mut cluster = Cluster::new("sql-cumulate", "1s");
+    cluster.start_coordinator(&mut job, "c1");
+    cluster.wait_for("a leader", WAIT, |s| leader(s) == Some("c1"));
+    for w in ["w1", "w2"] {
+        cluster.start_worker(&mut job, w);
+    }
+    let two = cluster.workers();
+    cluster.wait_for("both workers assigned", WAIT, |s| {
+        assigned_workers(s) == two && last_checkpoint(s) >= 2
+    });
+    cluster.start_worker(&mut job, "w3");
+    let three = cluster.workers();
+    cluster.wait_for("w3 owns its share", WAIT, |s| assigned_workers(s) == three);
+    cluster.leave("w1", STOP);
+    let rest = cluster.workers();
+    cluster.wait_for("w1's partitions on the others", WAIT, |s| {
+        assigned_workers(s) == rest
+    });
+    finish(cluster, job, producer, WAIT, STOP);
+}
