@@ -26,6 +26,9 @@ pub struct DecodedBatch {
     pub key_ends: Vec<usize>,
     /// `n_aggregates` inputs per record.
     pub inputs: Vec<Input>,
+    /// Of a job with a filter, whether each record failed it: such a record only moves its
+    /// partition's watermark. Empty for a job without one.
+    pub filtered: Vec<bool>,
     /// An append job's column values, one row per record.
     pub appended: AppendRows,
     /// Raw record values, kept so late events can be stored whole.
@@ -61,6 +64,7 @@ impl DecodedBatch {
             keys,
             key_ends,
             inputs,
+            filtered,
             appended,
             raw,
             raw_ends,
@@ -70,6 +74,7 @@ impl DecodedBatch {
             read_at_ms,
             bytes,
         } = self;
+        filtered.clear();
         appended.clear();
         partitions.clear();
         offsets.clear();
@@ -91,6 +96,11 @@ impl DecodedBatch {
         if !self.caught_up.contains(&partition) {
             self.caught_up.push(partition);
         }
+    }
+
+    /// Whether record `i` failed the job's filter.
+    pub fn is_filtered(&self, i: usize) -> bool {
+        self.filtered.get(i).copied().unwrap_or(false)
     }
 
     pub fn key(&self, i: usize) -> &str {
@@ -147,6 +157,8 @@ pub struct Decoder {
     event_time_unit: TimeUnit,
     key_slots: Vec<usize>,
     aggregates: Vec<AggregateInput>,
+    /// The job's filter, each comparison with the slot it reads.
+    filter: Option<Vec<(usize, Comparison)>>,
     /// An append job's columns and the slot each reads.
     append: Option<(AppendSpec, Vec<usize>)>,
     /// A CDC job's records are Debezium changes, read by their own decoder.
@@ -181,6 +193,12 @@ impl Decoder {
                     .collect(),
             })
             .collect();
+        let filter = job.filter.as_ref().map(|f| {
+            f.clauses
+                .iter()
+                .map(|c| (slot_of(&c.path), c.clone()))
+                .collect()
+        });
         let changes = job.cdc().map(ChangeDecoder::new).transpose()?;
         let append = job.append().filter(|_| changes.is_none()).map(|spec| {
             let slots = spec.columns.iter().map(|c| slot_of(&c.field)).collect();
@@ -197,6 +215,7 @@ impl Decoder {
             event_time_unit: job.event_time_unit,
             key_slots,
             aggregates,
+            filter,
             append,
             changes,
         })
@@ -282,6 +301,19 @@ impl Decoder {
                 ))
             }
         };
+        if let Some(filter) = &self.filter {
+            if !filter.iter().all(|(slot, c)| c.matches(&slots[*slot])) {
+                batch.key_ends.push(batch.keys.len());
+                let skip = self
+                    .aggregates
+                    .iter()
+                    .map(|a| a.spec.input(false, &Scalar::Missing));
+                batch.inputs.extend(skip);
+                batch.event_ms.push(event_ms);
+                batch.filtered.push(true);
+                return Ok(());
+            }
+        }
         if let Some((spec, slot_of)) = &self.append {
             batch.appended.push_decoded(spec, slot_of, slots)?;
         }
@@ -301,6 +333,9 @@ impl Decoder {
             let passes = a.filter.iter().all(|(slot, c)| c.matches(&slots[*slot]));
             let value = a.field_slot.map_or(&Scalar::Missing, |s| &slots[s]);
             batch.inputs.push(a.spec.input(passes, value));
+        }
+        if self.filter.is_some() {
+            batch.filtered.push(false);
         }
         batch.event_ms.push(event_ms);
         Ok(())

@@ -30,6 +30,10 @@ pub fn fingerprint(job: &JobSpec) -> String {
         // Its state is positions only; what it appends does not change their meaning.
         shape.push_str(";append");
     }
+    if let Some(filter) = &job.filter {
+        // Which records enter the windows.
+        shape.push_str(&format!(";where={:?}", filter.clauses));
+    }
     for (column, path) in &job.group_by {
         shape.push_str(&format!(";key={column}={path}"));
     }
@@ -97,6 +101,9 @@ mod tests {
         }
         assert_ne!(fingerprint(&hopping), fingerprint(&cumulating));
         assert_ne!(fingerprint(&hopping), fingerprint(&hopping_slower));
+        let mut filtered = job();
+        filtered.filter = Some(crate::filter::Filter::parse("body.watch_ms > 0").expect("filter"));
+        assert_ne!(fingerprint(&base), fingerprint(&filtered));
         let mut fewer = job();
         fewer.aggregates.pop();
         assert_ne!(fingerprint(&base), fingerprint(&fewer));

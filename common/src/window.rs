@@ -422,6 +422,9 @@ impl WindowOperator {
                     continue;
                 }
                 own_max = Some(own_max.map_or(event_ms, |m| m.max(event_ms)));
+                if batch.is_filtered(r) {
+                    continue;
+                }
                 if let Some(rows) = appended {
                     rows.push_from(
                         &batch.appended,

@@ -531,3 +531,38 @@ fn an_append_job_keeps_every_readable_record_as_a_row() {
     let empty = op.take_record_output();
     assert_eq!(empty.appended.map(|r| r.len()), Some(0));
 }
+
+#[test]
+fn a_record_the_filter_refuses_moves_the_watermark_and_enters_no_window() {
+    let mut j = job();
+    j.filter = Some(crate::filter::Filter::parse("header.event_type != 'heartbeat'").unwrap());
+    let d = Decoder::new(&j).unwrap();
+    let mut b = DecodedBatch::default();
+    for (i, e) in [
+        event(1_000, "a", "like", 3),
+        event(M + 20_000, "b", "heartbeat", 0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        d.decode_into(0, i as i64, Some(e.as_bytes()), &mut b);
+    }
+    assert_eq!(b.filtered, [false, true]);
+    let mut op = WindowOperator::for_job(&j);
+    op.assign(0, 0);
+    op.apply(&b, 1);
+    assert_eq!(
+        op.watermark(),
+        M + 10_000,
+        "the refused record's time counts"
+    );
+    let closed = close(&mut op, 2);
+    assert_eq!(closed.len(), 1);
+    assert_eq!(longs(&closed[0], "a"), [1, 0, 1, 0, 0, 3]);
+    assert_eq!(
+        closed[0].rows.len(),
+        1,
+        "no row for the refused record's key"
+    );
+    assert_eq!(op.open_state(), (0, 0));
+}

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use floe_common::config::JobConfig;
 use sqlparser::ast::{
-    CastKind, DataType, Expr, FunctionArgExpr, FunctionArguments, GroupByExpr, Query, Select,
-    SelectItem, SetExpr,
+    BinaryOperator, CastKind, DataType, Expr, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    Query, Select, SelectItem, SetExpr,
 };
 use toml::{Table, Value};
 
 use crate::error::SqlError;
-use crate::expr::{field_path, function_name, is_column};
+use crate::expr::{field_path, function_name, is_column, literal};
 use crate::source::Source;
 use crate::sql_type::SqlType;
 use crate::table_decl::TableDecl;
@@ -52,9 +52,9 @@ pub(crate) fn lower_insert(
             "a streaming job's query is one SELECT",
         ));
     }
-    if select.selection.is_some() || select.having.is_some() || select.distinct.is_some() {
+    if select.having.is_some() || select.distinct.is_some() {
         return Err(SqlError::unsupported(format!(
-            "WHERE, HAVING or DISTINCT in the query of INSERT INTO {target}"
+            "HAVING or DISTINCT in the query of INSERT INTO {target}"
         )));
     }
     let WindowTvf {
@@ -67,6 +67,9 @@ pub(crate) fn lower_insert(
     job.insert("name".into(), name.unwrap_or(default_name).into());
     job.insert("source".into(), Value::Table(source.source.clone()));
     job.insert("format".into(), Value::Table(source.format.clone()));
+    if let Some(selection) = &select.selection {
+        job.insert("filter".into(), condition(selection, source)?.into());
+    }
     job.insert("event_time".into(), Value::Table(source.event_time.clone()));
     let mut window = source.window.clone();
     window.extend(sizes);
@@ -276,25 +279,47 @@ fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Table, SqlErr
         }
     }
     if let Some(filter) = &f.filter {
-        check_fields(filter, source)?;
-        out.insert("filter".into(), filter.to_string().into());
+        out.insert("filter".into(), condition(filter, source)?.into());
     }
     Ok(out)
 }
 
-/// Every field a filter names is declared.
-fn check_fields(expr: &Expr, source: &Source) -> Result<(), SqlError> {
-    match expr {
-        Expr::BinaryOp { left, right, .. } => {
-            check_fields(left, source)?;
-            check_fields(right, source)
+/// A `WHERE` or `FILTER (WHERE …)` condition as a job's filter: comparisons of a declared
+/// field with a constant, joined by `AND`.
+fn condition(expr: &Expr, source: &Source) -> Result<String, SqlError> {
+    fn check(expr: &Expr, source: &Source) -> Result<(), SqlError> {
+        let Expr::BinaryOp { left, op, right } = expr else {
+            return Err(unsupported_condition(expr));
+        };
+        if *op == BinaryOperator::And {
+            check(left, source)?;
+            return check(right, source);
         }
-        Expr::Nested(e) | Expr::UnaryOp { expr: e, .. } => check_fields(e, source),
-        e => match field_path(e) {
-            Some(path) => declared_field(source, &path).map(|_| ()),
-            None => Ok(()),
-        },
+        let comparison = matches!(
+            op,
+            BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq
+        );
+        let constant = literal(right).is_some()
+            || matches!(&**right, Expr::Value(v) if matches!(v.value, sqlparser::ast::Value::Boolean(_)));
+        match (comparison && constant, field_path(left)) {
+            (true, Some(path)) => declared_field(source, &path).map(|_| ()),
+            _ => Err(unsupported_condition(expr)),
+        }
     }
+    check(expr, source)?;
+    Ok(expr.to_string())
+}
+
+fn unsupported_condition(expr: &Expr) -> SqlError {
+    SqlError::unsupported_with(
+        format!("the condition `{expr}`"),
+        "WHERE and FILTER take comparisons of a field with a constant, joined by AND",
+    )
 }
 
 /// The declared type of `path` in the source, or an error naming the field.

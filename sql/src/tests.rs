@@ -116,6 +116,19 @@ fn a_filesystem_source_reads_its_path_and_glob() {
 }
 
 #[test]
+fn where_lowers_to_the_jobs_filter() {
+    let query = format!(
+        "SELECT window_start, window_end, COUNT(*) AS n {TUMBLE}
+         WHERE header.event_type <> 'heartbeat' AND body.watch_ms >= 10
+         GROUP BY window_start, window_end"
+    );
+    let job = &validate(jobs_from_sql(&script("", &query)).expect("lowered"))[0];
+    let clauses = &job.filter.as_ref().expect("a filter").clauses;
+    assert_eq!(clauses.len(), 2);
+    assert_eq!(clauses[1].path.to_string(), "body.watch_ms");
+}
+
+#[test]
 fn hop_and_cumulate_lower_to_hopping_and_cumulating_windows() {
     use floe_common::config::WindowKind;
     let of = |tvf: &str| {
@@ -156,8 +169,16 @@ fn what_floe_does_not_run_is_refused_by_name() {
             "expected one of TUMBLE",
         ),
         (
-            script("", &format!("SELECT window_start, window_end, COUNT(*) AS n {TUMBLE} WHERE body.watch_ms > 3 GROUP BY window_start, window_end")),
-            "WHERE",
+            script("", &format!("SELECT window_start, window_end, COUNT(*) AS n {TUMBLE} WHERE body.watch_ms > 3 OR body.watch_ms < 1 GROUP BY window_start, window_end")),
+            "the condition `body.watch_ms > 3 OR body.watch_ms < 1`",
+        ),
+        (
+            script("", &format!("SELECT window_start, window_end, COUNT(*) AS n {TUMBLE} WHERE body.nope > 3 GROUP BY window_start, window_end")),
+            "body.nope is not a column of src",
+        ),
+        (
+            script("", &format!("SELECT window_start, window_end, COUNT(*) FILTER (WHERE LOWER(header.event_type) = 'x') AS n {TUMBLE} GROUP BY window_start, window_end")),
+            "WHERE and FILTER take comparisons",
         ),
         (
             script("", &format!("SELECT window_start, window_end, COUNT(DISTINCT body.video_id) AS n {TUMBLE} GROUP BY window_start, window_end")),

@@ -2,12 +2,13 @@
 """Expected rows of gold.video_stats_1min, computed independently of Floe with DuckDB SQL.
 
   expected_gold.py --events FILE [--window-ms 60000] [--slide-ms MS | --step-ms MS]
-                   [--until-windows-end-before MS]
+                   [--where SQL] [--until-windows-end-before MS]
 
 Windows are tumbling of --window-ms; with --slide-ms, hopping (Flink's HOP: every window
 [start, start + size) with start a multiple of the slide holds the events in it); with --step-ms,
 cumulating (Flink's CUMULATE: windows [start, start + k * step) for k = 1 .. size / step, start a
-multiple of the size).
+multiple of the size). --where keeps the events a condition over the columns event_ts,
+event_type, video_id and watch_ms holds for.
 
 FILE: JSON lines {"partition": int, "offset": int|null, "expect": "ok"|"late"|"bad",
 "value": "<raw Kafka record value>"}; only expect == "ok" records count. The value is a content
@@ -59,6 +60,7 @@ SELECT
     count(*) FILTER (WHERE event_type = 'completion')      AS completions,
     CAST(coalesce(sum(watch_ms), 0) AS BIGINT)             AS watch_ms_sum
 FROM win
+WHERE $where
 GROUP BY window_start, window_end, video_id
 HAVING $until IS NULL OR window_end <= $until
 """
@@ -91,7 +93,8 @@ CUMULATING = """
 
 
 def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = None,
-                  slide_ms: int | None = None, step_ms: int | None = None) -> list[dict]:
+                  slide_ms: int | None = None, step_ms: int | None = None,
+                  where: str | None = None) -> list[dict]:
     import duckdb
 
     con = duckdb.connect()
@@ -102,7 +105,8 @@ def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = 
     elif step_ms is not None:
         windows, every = CUMULATING, step_ms
     # read_json takes the file name as a prepared parameter; $w / $d / $until are named literals
-    sql = (GOLD_SQL.replace("$windows", windows).replace("$w", str(int(window_ms)))
+    sql = (GOLD_SQL.replace("$windows", windows).replace("$where", where or "TRUE")
+           .replace("$w", str(int(window_ms)))
            .replace("$d", str(int(every)))
            .replace("$until", "NULL" if until is None else str(int(until))))
     tbl = con.execute(sql, [os.path.abspath(events_file)]).to_arrow_table()
@@ -114,6 +118,7 @@ def add_window_args(p: argparse.ArgumentParser) -> None:
     kind = p.add_mutually_exclusive_group()
     kind.add_argument("--slide-ms", type=int, default=None, help="hopping windows of this slide")
     kind.add_argument("--step-ms", type=int, default=None, help="cumulating windows of this step")
+    p.add_argument("--where", default=None, help="only the events this SQL condition holds for")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--until-windows-end-before", type=int, default=None, metavar="MS",
                    help="only windows with window_end <= MS")
     a = p.parse_args(argv)
-    rows = expected_rows(a.events, a.window_ms, a.until_windows_end_before, a.slide_ms, a.step_ms)
+    rows = expected_rows(a.events, a.window_ms, a.until_windows_end_before, a.slide_ms, a.step_ms,
+                         a.where)
     for line in read_table.canonical_lines(rows):
         sys.stdout.write(line + "\n")
     return 0

@@ -37,7 +37,7 @@ impl GoldWindows {
         }
     }
 
-    /// What check_gold.py is told about these windows.
+    /// What check_gold.py is told about these windows (and `--where`).
     pub fn oracle_args(self) -> Vec<String> {
         match self {
             GoldWindows::Tumbling => vec![],
@@ -103,5 +103,21 @@ impl Job {
         eprintln!("[{}] the job is now {}", self.label, sql.display());
         self.sql = Some(sql);
         self.windows = windows;
+    }
+
+    /// Adds `WHERE condition` to the SQL job, and `oracle` (the same condition over
+    /// expected_gold.py's columns) to its checks.
+    pub fn sql_where(&mut self, condition: &str, oracle: &str) {
+        let sql = self.sql.clone().expect("a job switched to SQL");
+        let text = fs::read_to_string(&sql).expect("read the SQL job");
+        let group_by = "\nGROUP BY window_start";
+        assert!(
+            text.contains(group_by),
+            "{} has no `{group_by}`",
+            sql.display()
+        );
+        let text = text.replace(group_by, &format!("\nWHERE {condition}{group_by}"));
+        fs::write(&sql, text).expect("write the SQL job");
+        self.oracle_where = Some(oracle.to_owned());
     }
 }

@@ -7,6 +7,7 @@ use crate::aggregate::AggregateSpec;
 use crate::append::AppendSpec;
 use crate::cdc::CdcSpec;
 use crate::file_source::FilesSpec;
+use crate::filter::Filter;
 use crate::generator_source::GeneratorSpec;
 use crate::path::FieldPath;
 use crate::schema::TableSchema;
@@ -159,6 +160,10 @@ pub struct JobSpec {
     pub group_by: Vec<(String, FieldPath)>,
     pub window: WindowSpec,
     pub aggregates: Vec<AggregateSpec>,
+    /// The records that enter the windows (`None`: every record); the others only move the
+    /// watermark, as a Flink source's watermark sees every record before its `WHERE`.
+    #[serde(default)]
+    pub filter: Option<Filter>,
     pub table: TableSchema,
     pub late_table: TableSchema,
     pub dead_letter_table: TableSchema,

@@ -155,6 +155,9 @@ pub struct JobConfig {
     pub window: Option<WindowConfig>,
     #[serde(default, rename = "aggregate")]
     pub aggregates: Vec<AggregateConfig>,
+    /// An aggregate job's records that enter its windows, such as
+    /// `header.event_type != 'heartbeat'` (SQL's `WHERE`); the others only move its watermark.
+    pub filter: Option<String>,
     /// An append or CDC job's columns.
     #[serde(default, rename = "column")]
     pub columns: Vec<ColumnConfig>,

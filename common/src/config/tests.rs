@@ -88,6 +88,22 @@ fn hopping_and_cumulating_windows_take_a_slide_or_a_step_that_divides_their_size
 }
 
 #[test]
+fn an_aggregate_job_may_filter_its_records() {
+    let with = |filter: &str| {
+        let text = VIDEO_STATS.replace(
+            "name = \"video_stats_1min\"",
+            &format!("name = \"video_stats_1min\"\nfilter = \"{filter}\""),
+        );
+        FloeConfig::parse(&text).and_then(|c| c.validate())
+    };
+    let job = &with("body.watch_ms > 0 and header.event_type != 'ad'")
+        .unwrap()
+        .jobs[0];
+    assert_eq!(job.filter.as_ref().map(|f| f.clauses.len()), Some(2));
+    assert_eq!(with("body.watch_ms >").unwrap_err().key, "job[0].filter");
+}
+
+#[test]
 fn unknown_keys_and_syntax_errors_name_the_line() {
     let bad = VIDEO_STATS.replace("[job.window]", "[job.window]\nsizee = 3");
     let e = error_of(&bad);

@@ -212,6 +212,16 @@ impl JobConfig {
                 ))
             }
         };
+        let filter = match &self.filter {
+            Some(_) if self.kind != "aggregate" => {
+                return Err(ConfigError::new(
+                    k("filter"),
+                    "is for kind = \"aggregate\" jobs",
+                ))
+            }
+            Some(f) => Some(Filter::parse(f).map_err(|m| ConfigError::new(k("filter"), m))?),
+            None => None,
+        };
         table_name(&k("sink.table"), &self.sink.table)?;
         let mut partition = Vec::new();
         for (i, p) in self.sink.partition_by.iter().enumerate() {
@@ -306,6 +316,7 @@ impl JobConfig {
             group_by,
             window,
             aggregates,
+            filter,
             table: TableSchema {
                 name: self.sink.table.clone(),
                 columns,

@@ -26,6 +26,9 @@ impl Job {
         args.extend(self.catalog_args());
         args.extend(["--table".to_string(), self.gold_table.clone()]);
         args.extend(self.windows.oracle_args());
+        if let Some(condition) = &self.oracle_where {
+            args.extend(["--where".to_string(), condition.clone()]);
+        }
         if let Some(u) = opts.until {
             args.extend(["--until-windows-end-before".to_string(), u.to_string()]);
         }

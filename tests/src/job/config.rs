@@ -210,6 +210,7 @@ impl Job {
             image: None,
             sql: None,
             windows: GoldWindows::Tumbling,
+            oracle_where: None,
         }
     }
 

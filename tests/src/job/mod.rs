@@ -165,6 +165,8 @@ pub struct Job {
     pub sql: Option<PathBuf>,
     /// The windows its gold table is checked against.
     pub windows: GoldWindows,
+    /// The SQL job's `WHERE`, as the oracle writes it ([`Job::sql_where`]).
+    pub oracle_where: Option<String>,
 }
 
 impl Job {
