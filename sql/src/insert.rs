@@ -42,25 +42,31 @@ pub(crate) fn lower_insert(
     name: Option<String>,
 ) -> Result<JobConfig, SqlError> {
     let SetExpr::Select(select) = query.body.as_ref() else {
-        return Err(SqlError::unsupported(format!(
-            "the query of INSERT INTO {target}: `{query}`"
-        )));
+        return Err(
+            SqlError::unsupported(format!("the query of INSERT INTO {target}: `{query}`"))
+                .at(query),
+        );
     };
     if query.to_string() != select.to_string() {
         return Err(SqlError::unsupported_with(
             format!("WITH, ORDER BY, LIMIT or FETCH in the query of INSERT INTO {target}"),
             "a streaming job's query is one SELECT",
-        ));
+        )
+        .at(query));
     }
     if select.having.is_some() || select.distinct.is_some() {
         return Err(SqlError::unsupported(format!(
             "HAVING or DISTINCT in the query of INSERT INTO {target}"
-        )));
+        ))
+        .at(select.as_ref()));
     }
     let WindowTvf {
         source,
         window: sizes,
-    } = window_tvf(select, declared)?;
+    } = window_tvf(select, declared).map_err(|e| match select.from.first() {
+        Some(from) => e.at(&from.relation),
+        None => e.at(select.as_ref()),
+    })?;
     let keys = group_keys(select, source)?;
     let mut job = Table::new();
     let default_name = target.rsplit('.').next().unwrap_or(target).to_owned();
@@ -102,12 +108,13 @@ fn group_keys(select: &Select, source: &Source) -> Result<Vec<Vec<String>>, SqlE
             return Err(SqlError::unsupported_with(
                 format!("the GROUP BY expression `{e}`"),
                 "group by fields of the source",
-            ));
+            )
+            .at(e));
         };
         if WINDOW_COLUMNS.iter().any(|w| is_column(e, w)) {
             windows += 1;
         } else {
-            declared_field(source, &path)?;
+            declared_field(source, &path).map_err(|err| err.at(e))?;
             keys.push(path);
         }
     }
@@ -140,33 +147,38 @@ fn projection(
     let mut aggregates = Vec::new();
     let mut columns = Vec::new();
     for (i, item) in select.projection.iter().enumerate() {
+        let at = |e: SqlError| e.at(item);
         let (expr, alias) = match item {
             SelectItem::UnnamedExpr(e) => (e, None),
             SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
-            other => return Err(SqlError::unsupported(format!("the select item `{other}`"))),
+            other => {
+                return Err(at(SqlError::unsupported(format!(
+                    "the select item `{other}`"
+                ))))
+            }
         };
         if i < WINDOW_COLUMNS.len() {
             if !is_column(expr, WINDOW_COLUMNS[i]) || alias.is_some() {
-                return Err(SqlError::unsupported_with(
+                return Err(at(SqlError::unsupported_with(
                     format!("the select item `{item}`"),
                     "a windowed query selects window_start, window_end first, then its keys, \
                      then its aggregates",
-                ));
+                )));
             }
             columns.push(WINDOW_COLUMNS[i].to_owned());
             continue;
         }
         if let Some(path) = field_path(expr) {
             if !keys.contains(&path) {
-                return Err(SqlError::Invalid(format!(
+                return Err(at(SqlError::Invalid(format!(
                     "`{expr}` is selected but not in GROUP BY"
-                )));
+                ))));
             }
             if !aggregates.is_empty() {
-                return Err(SqlError::unsupported_with(
+                return Err(at(SqlError::unsupported_with(
                     format!("the key `{item}` after an aggregate"),
                     "select the keys before the aggregates",
-                ));
+                )));
             }
             let column = alias.unwrap_or_else(|| path.last().cloned().unwrap_or_default());
             let mut g = Table::new();
@@ -177,11 +189,11 @@ fn projection(
             continue;
         }
         let Some(column) = alias else {
-            return Err(SqlError::Invalid(format!(
+            return Err(at(SqlError::Invalid(format!(
                 "`{expr}` needs a column name: `{expr} AS name`"
-            )));
+            ))));
         };
-        aggregates.push(Value::Table(aggregate(expr, &column, source)?));
+        aggregates.push(Value::Table(aggregate(expr, &column, source).map_err(at)?));
         columns.push(column);
     }
     if group_by.len() != keys.len() {
@@ -289,7 +301,7 @@ fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Table, SqlErr
 fn condition(expr: &Expr, source: &Source) -> Result<String, SqlError> {
     fn check(expr: &Expr, source: &Source) -> Result<(), SqlError> {
         let Expr::BinaryOp { left, op, right } = expr else {
-            return Err(unsupported_condition(expr));
+            return Err(unsupported_condition(expr).at(expr));
         };
         if *op == BinaryOperator::And {
             check(left, source)?;
@@ -307,8 +319,10 @@ fn condition(expr: &Expr, source: &Source) -> Result<String, SqlError> {
         let constant = literal(right).is_some()
             || matches!(&**right, Expr::Value(v) if matches!(v.value, sqlparser::ast::Value::Boolean(_)));
         match (comparison && constant, field_path(left)) {
-            (true, Some(path)) => declared_field(source, &path).map(|_| ()),
-            _ => Err(unsupported_condition(expr)),
+            (true, Some(path)) => declared_field(source, &path)
+                .map(|_| ())
+                .map_err(|e| e.at(left.as_ref())),
+            _ => Err(unsupported_condition(expr).at(expr)),
         }
     }
     check(expr, source)?;

@@ -19,4 +19,6 @@ pub use error::SqlError;
 pub use script::jobs_from_sql;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;

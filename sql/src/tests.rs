@@ -248,3 +248,48 @@ fn syntax_errors_say_where() {
         "{message}"
     );
 }
+
+#[test]
+fn each_bad_statement_gets_one_error_saying_where() {
+    let cases = [
+        // An unknown column.
+        (
+            format!("SELECT window_start, window_end, body.nope AS x, COUNT(*) AS n {TUMBLE} GROUP BY window_start, window_end, body.nope"),
+            "body.nope is not a column of src at Line: 8, Column: 194",
+        ),
+        // A type mismatch.
+        (
+            format!("SELECT window_start, window_end, SUM(header.event_type) AS n {TUMBLE} GROUP BY window_start, window_end"),
+            "is String, not a number at Line: 8, Column: 62",
+        ),
+        // A join.
+        (
+            "SELECT window_start, window_end, COUNT(*) AS n FROM src a JOIN src b ON a.ts = b.ts GROUP BY window_start, window_end".to_owned(),
+            "a join is not supported",
+        ),
+        // A window on a column that is not the watermark's.
+        (
+            "SELECT window_start, window_end, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(header), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end".to_owned(),
+            "follow its watermark column ts at Line: 8, Column: 87",
+        ),
+        // A condition Floe cannot run.
+        (
+            format!("SELECT window_start, window_end, COUNT(*) AS n {TUMBLE} WHERE body.watch_ms > 3 OR body.watch_ms < 1 GROUP BY window_start, window_end"),
+            "is not supported at Line: 8, Column: 149: WHERE and FILTER take",
+        ),
+    ];
+    for (query, expected) in cases {
+        let message = error(&script("", &query));
+        assert!(
+            message.contains(expected),
+            "{expected:?} not in {message:?}"
+        );
+    }
+    let no_watermark = error(
+        "CREATE TABLE src (a BIGINT) WITH ('connector' = 'kafka', 'topic' = 't');\n\
+         INSERT INTO a.b SELECT window_start, window_end, COUNT(*) AS n \
+         FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(a), INTERVAL '1' MINUTE)) \
+         GROUP BY window_start, window_end",
+    );
+    assert!(no_watermark.contains("WATERMARK"), "{no_watermark}");
+}

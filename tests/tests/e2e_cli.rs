@@ -222,7 +222,8 @@ fn a_sql_job_floe_cannot_run_fails_with_one_line_naming_what() {
         .expect("the example SQL job");
     let bad = example.replace(
         "TUMBLE(TABLE content_events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)",
-        "HOP(TABLE content_events, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)",
+        "SESSION(TABLE content_events PARTITION BY body.video_id, DESCRIPTOR(ts), \
+         INTERVAL '1' MINUTE)",
     );
     assert_ne!(bad, example);
     let sql = tmp.path().join("bad.sql");
@@ -234,7 +235,10 @@ fn a_sql_job_floe_cannot_run_fails_with_one_line_naming_what() {
         .output()
         .expect("the floe binary runs");
     let line = the_one_error_line(&out);
-    assert!(line.contains("bad.sql") && line.contains("HOP"), "{line}");
+    assert!(
+        line.contains("bad.sql") && line.contains("SESSION") && line.contains("at Line: 35,"),
+        "{line}"
+    );
     assert!(!tmp.path().join(".floe").exists(), "nothing was created");
 }
 
