@@ -16,6 +16,7 @@ pub mod file_source;
 pub mod filter;
 pub mod generator_source;
 pub mod group_key;
+pub mod having;
 pub mod job_shape;
 pub mod job_watermark;
 pub mod json_scan;

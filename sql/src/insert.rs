@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 
 use floe_common::config::JobConfig;
 use sqlparser::ast::{
-    BinaryOperator, CastKind, DataType, Expr, FunctionArgExpr, FunctionArguments, GroupByExpr,
-    Query, Select, SelectItem, SetExpr,
+    CastKind, DataType, Expr, FunctionArgExpr, FunctionArguments, GroupByExpr, Query, Select,
+    SelectItem, SetExpr,
 };
 use toml::{Table, Value};
 
+use crate::condition::conjunction;
 use crate::error::SqlError;
-use crate::expr::{field_path, function_name, is_column, literal};
+use crate::expr::{field_path, function_name, is_column};
 use crate::source::Source;
 use crate::sql_type::SqlType;
 use crate::table_decl::TableDecl;
@@ -54,9 +55,9 @@ pub(crate) fn lower_insert(
         )
         .at(query));
     }
-    if select.having.is_some() || select.distinct.is_some() {
+    if select.distinct.is_some() {
         return Err(SqlError::unsupported(format!(
-            "HAVING or DISTINCT in the query of INSERT INTO {target}"
+            "DISTINCT in the query of INSERT INTO {target}"
         ))
         .at(select.as_ref()));
     }
@@ -74,7 +75,10 @@ pub(crate) fn lower_insert(
     job.insert("source".into(), Value::Table(source.source.clone()));
     job.insert("format".into(), Value::Table(source.format.clone()));
     if let Some(selection) = &select.selection {
-        job.insert("filter".into(), condition(selection, source)?.into());
+        job.insert(
+            "filter".into(),
+            condition(selection, "WHERE", source)?.into(),
+        );
     }
     job.insert("event_time".into(), Value::Table(source.event_time.clone()));
     let mut window = source.window.clone();
@@ -84,6 +88,9 @@ pub(crate) fn lower_insert(
     }
     job.insert("window".into(), Value::Table(window));
     let projection = projection(select, source, &keys)?;
+    if let Some(condition) = &select.having {
+        job.insert("having".into(), having(condition, &projection)?.into());
+    }
     let sink = sink(target, declared, &projection.columns)?;
     job.insert("group_by".into(), Value::Array(projection.group_by));
     job.insert("aggregate".into(), Value::Array(projection.aggregates));
@@ -134,6 +141,8 @@ struct Projection {
     aggregates: Vec<Value>,
     /// The output columns' names, in order.
     columns: Vec<String>,
+    /// Each aggregate's expression, as written, and its column.
+    aggregate_exprs: Vec<(String, String)>,
 }
 
 /// The SELECT's items: `window_start, window_end`, then every key, then the aggregates, in
@@ -146,6 +155,7 @@ fn projection(
     let mut group_by = Vec::new();
     let mut aggregates = Vec::new();
     let mut columns = Vec::new();
+    let mut aggregate_exprs = Vec::new();
     for (i, item) in select.projection.iter().enumerate() {
         let at = |e: SqlError| e.at(item);
         let (expr, alias) = match item {
@@ -194,6 +204,7 @@ fn projection(
             ))));
         };
         aggregates.push(Value::Table(aggregate(expr, &column, source).map_err(at)?));
+        aggregate_exprs.push((expr.to_string(), column.clone()));
         columns.push(column);
     }
     if group_by.len() != keys.len() {
@@ -206,6 +217,7 @@ fn projection(
         group_by,
         aggregates,
         columns,
+        aggregate_exprs,
     })
 }
 
@@ -291,49 +303,43 @@ fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Table, SqlErr
         }
     }
     if let Some(filter) = &f.filter {
-        out.insert("filter".into(), condition(filter, source)?.into());
+        out.insert("filter".into(), condition(filter, "FILTER", source)?.into());
     }
     Ok(out)
 }
 
 /// A `WHERE` or `FILTER (WHERE …)` condition as a job's filter: comparisons of a declared
 /// field with a constant, joined by `AND`.
-fn condition(expr: &Expr, source: &Source) -> Result<String, SqlError> {
-    fn check(expr: &Expr, source: &Source) -> Result<(), SqlError> {
-        let Expr::BinaryOp { left, op, right } = expr else {
-            return Err(unsupported_condition(expr).at(expr));
-        };
-        if *op == BinaryOperator::And {
-            check(left, source)?;
-            return check(right, source);
-        }
-        let comparison = matches!(
-            op,
-            BinaryOperator::Eq
-                | BinaryOperator::NotEq
-                | BinaryOperator::Lt
-                | BinaryOperator::LtEq
-                | BinaryOperator::Gt
-                | BinaryOperator::GtEq
-        );
-        let constant = literal(right).is_some()
-            || matches!(&**right, Expr::Value(v) if matches!(v.value, sqlparser::ast::Value::Boolean(_)));
-        match (comparison && constant, field_path(left)) {
-            (true, Some(path)) => declared_field(source, &path)
-                .map(|_| ())
-                .map_err(|e| e.at(left.as_ref())),
-            _ => Err(unsupported_condition(expr).at(expr)),
-        }
-    }
-    check(expr, source)?;
-    Ok(expr.to_string())
+fn condition(expr: &Expr, what: &str, source: &Source) -> Result<String, SqlError> {
+    conjunction(expr, what, &|e| {
+        let path = field_path(e).ok_or_else(|| {
+            SqlError::unsupported_with(
+                format!("`{e}` in {what}"),
+                format!("{what} takes comparisons of a field with a constant, joined by AND"),
+            )
+        })?;
+        declared_field(source, &path)?;
+        Ok(path.join("."))
+    })
 }
 
-fn unsupported_condition(expr: &Expr) -> SqlError {
-    SqlError::unsupported_with(
-        format!("the condition `{expr}`"),
-        "WHERE and FILTER take comparisons of a field with a constant, joined by AND",
-    )
+/// `HAVING`: comparisons of the selected aggregates, by their expression or their name, with
+/// constants.
+fn having(expr: &Expr, projection: &Projection) -> Result<String, SqlError> {
+    conjunction(expr, "HAVING", &|e| {
+        let text = e.to_string();
+        projection
+            .aggregate_exprs
+            .iter()
+            .find(|(expr, column)| *expr == text || column.eq_ignore_ascii_case(&text))
+            .map(|(_, column)| column.clone())
+            .ok_or_else(|| {
+                SqlError::unsupported_with(
+                    format!("`{e}` in HAVING"),
+                    "HAVING compares the aggregates the query selects",
+                )
+            })
+    })
 }
 
 /// The declared type of `path` in the source, or an error naming the field.

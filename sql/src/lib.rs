@@ -6,6 +6,7 @@
 //! way is validated, fingerprinted and run by one path. What the engine cannot run yet is
 //! refused with an error naming it, never approximated.
 
+mod condition;
 mod error;
 mod expr;
 mod insert;

@@ -129,6 +129,29 @@ fn where_lowers_to_the_jobs_filter() {
 }
 
 #[test]
+fn having_lowers_to_conditions_on_the_aggregate_columns() {
+    let query = |having: &str| {
+        script(
+            "",
+            &format!(
+                "SELECT window_start, window_end, COUNT(*) AS n, SUM(body.watch_ms) AS watch
+                 {TUMBLE} GROUP BY window_start, window_end HAVING {having}"
+            ),
+        )
+    };
+    let job =
+        &validate(jobs_from_sql(&query("COUNT(*) >= 2 AND watch < 100")).expect("lowered"))[0];
+    let clauses = &job.having.as_ref().expect("a having").clauses;
+    let names: Vec<String> = clauses.iter().map(|c| c.path.to_string()).collect();
+    assert_eq!(names, ["n", "watch"]);
+    let message = error(&query("MAX(body.watch_ms) > 3"));
+    assert!(
+        message.contains("`MAX(body.watch_ms)` in HAVING is not supported at Line: 9"),
+        "{message}"
+    );
+}
+
+#[test]
 fn hop_and_cumulate_lower_to_hopping_and_cumulating_windows() {
     use floe_common::config::WindowKind;
     let of = |tvf: &str| {
@@ -178,7 +201,7 @@ fn what_floe_does_not_run_is_refused_by_name() {
         ),
         (
             script("", &format!("SELECT window_start, window_end, COUNT(*) FILTER (WHERE LOWER(header.event_type) = 'x') AS n {TUMBLE} GROUP BY window_start, window_end")),
-            "WHERE and FILTER take comparisons",
+            "FILTER takes comparisons of a field",
         ),
         (
             script("", &format!("SELECT window_start, window_end, COUNT(DISTINCT body.video_id) AS n {TUMBLE} GROUP BY window_start, window_end")),
@@ -275,7 +298,7 @@ fn each_bad_statement_gets_one_error_saying_where() {
         // A condition Floe cannot run.
         (
             format!("SELECT window_start, window_end, COUNT(*) AS n {TUMBLE} WHERE body.watch_ms > 3 OR body.watch_ms < 1 GROUP BY window_start, window_end"),
-            "is not supported at Line: 8, Column: 149: WHERE and FILTER take",
+            "is not supported at Line: 8, Column: 149: WHERE takes comparisons",
         ),
     ];
     for (query, expected) in cases {

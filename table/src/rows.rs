@@ -15,6 +15,7 @@ use floe_common::aggregate::OutputValue;
 use floe_common::append::{AppendRows, ColumnValues};
 use floe_common::config::JobSpec;
 use floe_common::group_key;
+use floe_common::having::Having;
 use floe_common::records::{
     dead_letter_columns, late_event_columns, Cell, DeadLetter, LateEvent, SideColumn,
 };
@@ -163,7 +164,7 @@ fn build(
 }
 
 /// The aggregate table's rows: window_start, window_end, group columns, aggregates, in the
-/// column order of [`JobSpec::table`]. A window's rows come in the order its state holds them:
+/// column order of [`JobSpec::table`]; of a job with a `having`, the rows that hold it. A window's rows come in the order its state holds them:
 /// the table declares no sort order, and sorting every closed window by key cost about 5% of
 /// the engine's CPU (its rows are then read in random order).
 pub fn windows_batch(
@@ -171,6 +172,14 @@ pub fn windows_batch(
     schema: &SchemaRef,
     windows: &[ClosedWindow],
 ) -> Result<RecordBatch, String> {
+    let kept;
+    let windows = match Having::of(job) {
+        Some(having) => {
+            kept = having.apply(windows);
+            &kept[..]
+        }
+        None => windows,
+    };
     let rows = windows.iter().map(|w| w.rows.len()).sum();
     let n_keys = job.group_by.len();
     build(schema, rows, |cols| {

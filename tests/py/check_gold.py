@@ -4,7 +4,7 @@ independent computation over the raw events.
 
   check_gold.py --events FILE --catalog-uri URI [--catalog-name floe] [--warehouse W]
                 [--table gold.video_stats_1min] [--window-ms 60000] [--slide-ms MS | --step-ms MS]
-                [--where SQL]
+                [--where SQL] [--having SQL]
                 [--until-windows-end-before MS]
                 [--late-table NAME --expect-late N|auto] [--dlq-table NAME --expect-bad N|auto]
                 [--expect-checkpoint-ids-unique] [--readers pyiceberg,duckdb]
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2. expected rows
     expected = read_table.canonical_lines(
         expected_gold.expected_rows(a.events, a.window_ms, a.until_windows_end_before,
-                                    a.slide_ms, a.step_ms, a.where))
+                                    a.slide_ms, a.step_ms, a.where, a.having))
     if expected != actual:
         print(f"GOLD MISMATCH in {a.table}: expected {len(expected)} rows, table has {len(actual)} ({first})")
         print(diff_head(expected, actual, "expected", f"{a.table} ({first})"))

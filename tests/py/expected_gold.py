@@ -2,13 +2,14 @@
 """Expected rows of gold.video_stats_1min, computed independently of Floe with DuckDB SQL.
 
   expected_gold.py --events FILE [--window-ms 60000] [--slide-ms MS | --step-ms MS]
-                   [--where SQL] [--until-windows-end-before MS]
+                   [--where SQL] [--having SQL] [--until-windows-end-before MS]
 
 Windows are tumbling of --window-ms; with --slide-ms, hopping (Flink's HOP: every window
 [start, start + size) with start a multiple of the slide holds the events in it); with --step-ms,
 cumulating (Flink's CUMULATE: windows [start, start + k * step) for k = 1 .. size / step, start a
 multiple of the size). --where keeps the events a condition over the columns event_ts,
-event_type, video_id and watch_ms holds for.
+event_type, video_id and watch_ms holds for; --having keeps the rows a condition over the
+output columns holds for.
 
 FILE: JSON lines {"partition": int, "offset": int|null, "expect": "ok"|"late"|"bad",
 "value": "<raw Kafka record value>"}; only expect == "ok" records count. The value is a content
@@ -94,7 +95,7 @@ CUMULATING = """
 
 def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = None,
                   slide_ms: int | None = None, step_ms: int | None = None,
-                  where: str | None = None) -> list[dict]:
+                  where: str | None = None, having: str | None = None) -> list[dict]:
     import duckdb
 
     con = duckdb.connect()
@@ -109,6 +110,8 @@ def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = 
            .replace("$w", str(int(window_ms)))
            .replace("$d", str(int(every)))
            .replace("$until", "NULL" if until is None else str(int(until))))
+    if having:
+        sql = f"SELECT * FROM ({sql}) WHERE {having}"
     tbl = con.execute(sql, [os.path.abspath(events_file)]).to_arrow_table()
     return read_table.arrow_to_rows(tbl)
 
@@ -119,6 +122,7 @@ def add_window_args(p: argparse.ArgumentParser) -> None:
     kind.add_argument("--slide-ms", type=int, default=None, help="hopping windows of this slide")
     kind.add_argument("--step-ms", type=int, default=None, help="cumulating windows of this step")
     p.add_argument("--where", default=None, help="only the events this SQL condition holds for")
+    p.add_argument("--having", default=None, help="only the rows this SQL condition holds for")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="only windows with window_end <= MS")
     a = p.parse_args(argv)
     rows = expected_rows(a.events, a.window_ms, a.until_windows_end_before, a.slide_ms, a.step_ms,
-                         a.where)
+                         a.where, a.having)
     for line in read_table.canonical_lines(rows):
         sys.stdout.write(line + "\n")
     return 0

@@ -37,8 +37,8 @@ impl GoldWindows {
         }
     }
 
-    /// What check_gold.py is told about these windows (and `--where`).
-    pub fn oracle_args(self) -> Vec<String> {
+    /// What check_gold.py is told about these windows.
+    fn oracle_args(self) -> Vec<String> {
         match self {
             GoldWindows::Tumbling => vec![],
             GoldWindows::Hopping { slide_s } => {
@@ -102,22 +102,29 @@ impl Job {
         .expect("write config");
         eprintln!("[{}] the job is now {}", self.label, sql.display());
         self.sql = Some(sql);
-        self.windows = windows;
+        self.oracle_args = windows.oracle_args();
     }
 
     /// Adds `WHERE condition` to the SQL job, and `oracle` (the same condition over
     /// expected_gold.py's columns) to its checks.
     pub fn sql_where(&mut self, condition: &str, oracle: &str) {
+        let group_by = "\nGROUP BY window_start";
+        self.edit_sql(group_by, &format!("\nWHERE {condition}{group_by}"));
+        self.oracle_args.extend(["--where".into(), oracle.into()]);
+    }
+
+    /// Adds `HAVING condition` to the SQL job, and `oracle` (the same condition over the gold
+    /// table's columns) to its checks.
+    pub fn sql_having(&mut self, condition: &str, oracle: &str) {
+        let end = "body.video_id;";
+        self.edit_sql(end, &format!("body.video_id\nHAVING {condition};"));
+        self.oracle_args.extend(["--having".into(), oracle.into()]);
+    }
+
+    fn edit_sql(&mut self, from: &str, to: &str) {
         let sql = self.sql.clone().expect("a job switched to SQL");
         let text = fs::read_to_string(&sql).expect("read the SQL job");
-        let group_by = "\nGROUP BY window_start";
-        assert!(
-            text.contains(group_by),
-            "{} has no `{group_by}`",
-            sql.display()
-        );
-        let text = text.replace(group_by, &format!("\nWHERE {condition}{group_by}"));
-        fs::write(&sql, text).expect("write the SQL job");
-        self.oracle_where = Some(oracle.to_owned());
+        assert!(text.contains(from), "{} has no `{from}`", sql.display());
+        fs::write(&sql, text.replacen(from, to, 1)).expect("write the SQL job");
     }
 }

@@ -42,13 +42,16 @@ fn hopping_windows_of_a_where_through_random_kills_are_duckdbs() {
     job.run_until_end_exact(&log, WAIT);
 }
 
-/// Windows growing by 20 s up to a minute, on a cluster of two workers that a third joins and
-/// one of the first two leaves, its partitions moving with their slices.
+/// Windows growing by 20 s up to a minute, of the keys with two events or more, on a cluster of
+/// two workers that a third joins and one of the first two leaves, its partitions moving with
+/// their slices. The HAVING holds for keys whose events are spread over workers only once their
+/// parts are merged.
 #[test]
-fn cumulating_windows_on_a_cluster_through_a_rescale_are_duckdbs_cumulate() {
+fn cumulating_windows_having_two_events_on_a_cluster_through_a_rescale_are_duckdbs() {
     let _serial = serial();
     let mut job = cluster_job(&Services::from_env(), "sql-cumulate", 6);
     job.switch_to_sql_with(GoldWindows::Cumulating { step_s: 20 });
+    job.sql_having("COUNT(*) >= 2", "events >= 2");
     let producer = produce_slowly(
         &job,
         mixed_records(6, seed("sql-cumulate"), 6, 6_000),

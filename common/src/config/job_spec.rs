@@ -164,6 +164,9 @@ pub struct JobSpec {
     /// watermark, as a Flink source's watermark sees every record before its `WHERE`.
     #[serde(default)]
     pub filter: Option<Filter>,
+    /// Conditions on the aggregate columns a row must hold to be written (SQL's `HAVING`).
+    #[serde(default)]
+    pub having: Option<Filter>,
     pub table: TableSchema,
     pub late_table: TableSchema,
     pub dead_letter_table: TableSchema,

@@ -158,6 +158,9 @@ pub struct JobConfig {
     /// An aggregate job's records that enter its windows, such as
     /// `header.event_type != 'heartbeat'` (SQL's `WHERE`); the others only move its watermark.
     pub filter: Option<String>,
+    /// Conditions on an aggregate job's aggregate columns, such as `events >= 10`, that a row
+    /// must hold to be written (SQL's `HAVING`).
+    pub having: Option<String>,
     /// An append or CDC job's columns.
     #[serde(default, rename = "column")]
     pub columns: Vec<ColumnConfig>,

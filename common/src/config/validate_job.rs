@@ -222,6 +222,7 @@ impl JobConfig {
             Some(f) => Some(Filter::parse(f).map_err(|m| ConfigError::new(k("filter"), m))?),
             None => None,
         };
+        let having = self.having_of(at, &aggregates)?;
         table_name(&k("sink.table"), &self.sink.table)?;
         let mut partition = Vec::new();
         for (i, p) in self.sink.partition_by.iter().enumerate() {
@@ -317,6 +318,7 @@ impl JobConfig {
             window,
             aggregates,
             filter,
+            having,
             table: TableSchema {
                 name: self.sink.table.clone(),
                 columns,
@@ -328,6 +330,32 @@ impl JobConfig {
             maintenance,
             commit_interval,
         })
+    }
+
+    /// `having`: comparisons of the job's aggregate columns with constants.
+    fn having_of(
+        &self,
+        at: &str,
+        aggregates: &[AggregateSpec],
+    ) -> Result<Option<Filter>, ConfigError> {
+        let key = format!("{at}.having");
+        let Some(text) = &self.having else {
+            return Ok(None);
+        };
+        if self.kind != "aggregate" {
+            return Err(ConfigError::new(key, "is for kind = \"aggregate\" jobs"));
+        }
+        let having = Filter::parse(text).map_err(|m| ConfigError::new(&key, m))?;
+        for c in &having.clauses {
+            let name = c.path.to_string();
+            if !aggregates.iter().any(|a| a.column == name) {
+                return Err(ConfigError::new(
+                    &key,
+                    format!("`{name}` is not one of the job's aggregate columns"),
+                ));
+            }
+        }
+        Ok(Some(having))
     }
 
     /// An aggregate job's window, group keys, aggregates and output columns.

@@ -25,10 +25,7 @@ impl Job {
         ];
         args.extend(self.catalog_args());
         args.extend(["--table".to_string(), self.gold_table.clone()]);
-        args.extend(self.windows.oracle_args());
-        if let Some(condition) = &self.oracle_where {
-            args.extend(["--where".to_string(), condition.clone()]);
-        }
+        args.extend(self.oracle_args.iter().cloned());
         if let Some(u) = opts.until {
             args.extend(["--until-windows-end-before".to_string(), u.to_string()]);
         }

@@ -11,7 +11,6 @@ use super::{Job, JobOptions, Storage};
 use crate::env::{floe_bin, repo_root, Services};
 use crate::kafka::{unique_topic, Kafka};
 use crate::records::JOB_NAME;
-use crate::sql_job::GoldWindows;
 
 fn sub_table<'a>(t: &'a mut toml::Table, key: &str) -> &'a mut toml::Table {
     t.entry(key)
@@ -209,8 +208,7 @@ impl Job {
             last_run_log: None,
             image: None,
             sql: None,
-            windows: GoldWindows::Tumbling,
-            oracle_where: None,
+            oracle_args: Vec::new(),
         }
     }
 

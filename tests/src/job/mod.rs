@@ -10,7 +10,6 @@ use std::time::Duration;
 use crate::env::{PgServices, S3Services, Services};
 use crate::kafka::Kafka;
 use crate::records::{EventLog, Produced, Record};
-use crate::sql_job::GoldWindows;
 
 mod check;
 mod config;
@@ -163,10 +162,8 @@ pub struct Job {
     pub image: Option<String>,
     /// The job is this SQL file's, not the config's `[[job]]` ([`Job::switch_to_sql`]).
     pub sql: Option<PathBuf>,
-    /// The windows its gold table is checked against.
-    pub windows: GoldWindows,
-    /// The SQL job's `WHERE`, as the oracle writes it ([`Job::sql_where`]).
-    pub oracle_where: Option<String>,
+    /// What check_gold.py is told about the SQL job's windows, `WHERE` and `HAVING`.
+    pub oracle_args: Vec<String>,
 }
 
 impl Job {
