@@ -154,8 +154,7 @@ impl WatermarkTracker {
         self.global = self.global.max(global);
     }
 
-    /// The job's watermark this tracker was last handed or restored: every window closing at
-    /// or below it has been emitted.
+    /// The highest job watermark this tracker was handed or restored.
     pub fn floor(&self) -> i64 {
         self.floor
     }

@@ -151,10 +151,14 @@ pub struct RecordOutput {
     pub appended: Option<AppendRows>,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct PartitionWindows {
     /// By slice start.
     slices: BTreeMap<i64, KeyedAccs>,
+    /// The job watermark up to which this partition's windows were emitted (or, restored, were
+    /// in the checkpoint's output): the next barrier emits those closing after it. Kept per
+    /// partition, as a partition moves between workers with its state.
+    emitted_until: i64,
     next_offset: Option<i64>,
     /// Counted for this partition since the job's start: they move with it.
     stats: OperatorStats,
@@ -167,6 +171,19 @@ pub struct OperatorStats {
     pub late_accepted: u64,
     pub late_rejected: u64,
     pub dead_letters: u64,
+}
+
+impl PartitionWindows {
+    /// A partition taken on with no state, by an operator whose windows are emitted up to
+    /// `emitted_until`.
+    fn new(emitted_until: i64) -> Self {
+        Self {
+            slices: BTreeMap::new(),
+            emitted_until,
+            next_offset: None,
+            stats: OperatorStats::default(),
+        }
+    }
 }
 
 impl OperatorStats {
@@ -253,7 +270,10 @@ impl WindowOperator {
 
     /// Takes ownership of a partition (fresh, or restored by [`Self::restore`]).
     pub fn assign(&mut self, partition: i32, now_ms: u64) {
-        self.partitions.entry(partition).or_default();
+        let floor = self.watermarks.floor();
+        self.partitions
+            .entry(partition)
+            .or_insert_with(|| PartitionWindows::new(floor));
         let max = self.watermarks.max_event(partition);
         self.watermarks.assign(partition, max, now_ms);
     }
@@ -281,7 +301,11 @@ impl WindowOperator {
     /// Sets where reading `partition` resumes (its start, resolved when it is first read, or
     /// where the source went on after its checkpointed position was gone).
     pub fn set_position(&mut self, partition: i32, offset: i64) {
-        self.partitions.entry(partition).or_default().next_offset = Some(offset);
+        let floor = self.watermarks.floor();
+        self.partitions
+            .entry(partition)
+            .or_insert_with(|| PartitionWindows::new(floor))
+            .next_offset = Some(offset);
     }
 
     /// No partition counts as caught up until its reader reaches its end again (see
@@ -311,19 +335,19 @@ impl WindowOperator {
         self.watermarks.report(now_ms)
     }
 
-    /// The smallest job watermark at which one of the open windows closes. (The earliest
-    /// slice's windows close before any later slice's.)
+    /// The smallest job watermark at which one of the open windows closes. (A partition's
+    /// earliest slice's windows close before any later slice's.)
     pub fn next_close_ms(&self) -> Option<i64> {
-        let closed = self.watermarks.floor();
-        let first = self
-            .partitions
+        self.partitions
             .values()
-            .filter_map(|p| p.slices.keys().next())
-            .min()?;
-        self.window
-            .windows_of(*first)
-            .map(|(_, end)| self.window.window_closes_at(end))
-            .find(|at| *at > closed)
+            .filter_map(|p| {
+                let first = p.slices.keys().next()?;
+                self.window
+                    .windows_of(*first)
+                    .map(|(_, end)| self.window.window_closes_at(end))
+                    .find(|at| *at > p.emitted_until)
+            })
+            .min()
     }
 
     /// Where each partition this worker holds is.
@@ -397,7 +421,9 @@ impl WindowOperator {
         let n_aggs = template.len();
         runs.group(&batch.partitions);
         for (partition, records) in runs.iter() {
-            let state = partitions.entry(partition).or_default();
+            let state = partitions
+                .entry(partition)
+                .or_insert_with(|| PartitionWindows::new(watermarks.floor()));
             let stats = &mut state.stats;
             stats.events += records.len() as u64;
             let (floor, others) = watermarks.advance_for_run(partition, now_ms);
@@ -466,13 +492,18 @@ impl WindowOperator {
             }
         }
         for (partition, next) in &batch.positions {
-            let state = self.partitions.entry(*partition).or_default();
+            let floor = self.watermarks.floor();
+            let state = self
+                .partitions
+                .entry(*partition)
+                .or_insert_with(|| PartitionWindows::new(floor));
             state.next_offset = Some(state.next_offset.map_or(*next, |o| o.max(*next)));
         }
         for d in &batch.dead_letters {
+            let floor = self.watermarks.floor();
             self.partitions
                 .entry(d.partition)
-                .or_default()
+                .or_insert_with(|| PartitionWindows::new(floor))
                 .stats
                 .dead_letters += 1;
         }
@@ -511,7 +542,6 @@ impl WindowOperator {
     /// and drops the slices no open window holds any more. From now on, no event is judged
     /// against a watermark below it.
     pub fn take_closed(&mut self, job_watermark: i64) -> Vec<ClosedWindow> {
-        let emitted_until = self.watermarks.floor();
         self.watermarks.restore_global(job_watermark);
         let mut parts = Vec::new();
         for state in self.partitions.values_mut() {
@@ -519,9 +549,10 @@ impl WindowOperator {
                 &self.window,
                 &self.template,
                 &mut state.slices,
-                emitted_until,
+                state.emitted_until,
                 job_watermark,
             ));
+            state.emitted_until = state.emitted_until.max(job_watermark);
         }
         merge_closed(parts)
     }
@@ -581,6 +612,7 @@ impl WindowOperator {
         for p in partitions {
             let mut state = PartitionWindows {
                 slices: BTreeMap::new(),
+                emitted_until: job_watermark,
                 next_offset: p.next_offset,
                 stats: p.stats,
             };

@@ -280,3 +280,32 @@ fn hopping_and_cumulating_windows_through_barriers_and_restores_equal_their_defi
         assert_eq!(got, expected_windows(&window, &events), "{kind:?}");
     }
 }
+
+/// A partition restored from a checkpoint older than the barriers its new worker has seen (its
+/// old worker died after the checkpoint) has windows that closed since: they are emitted at the
+/// new worker's next barrier, never dropped as already emitted.
+#[test]
+fn a_partition_absorbed_from_an_older_checkpoint_emits_the_windows_closed_since() {
+    let j = job();
+    for kind in [
+        WindowKind::Tumbling,
+        WindowKind::Hopping { slide_ms: 20 * S },
+    ] {
+        let mut to = operator_of(kind, M, &[7]);
+        assert!(to.take_closed(2 * M).is_empty());
+        let mut from = operator_of(kind, M, &[1]);
+        from.apply(&batch(1, 0, &[event(M + 10 * S, "a", "like", 1)]), 1);
+        let restored =
+            WindowOperator::restore(from.window, &j.aggregates, from.snapshot().partitions, M, 2)
+                .expect("restores");
+        to.absorb(restored, 2);
+        let closed = to.take_closed(3 * M);
+        assert!(
+            closed
+                .iter()
+                .any(|w| w.end_ms == 2 * M && w.rows.get("a").is_some()),
+            "{kind:?}: the window ending at 2 min, closed since the checkpoint: {:?}",
+            windows(&closed)
+        );
+    }
+}

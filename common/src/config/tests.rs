@@ -104,6 +104,25 @@ fn an_aggregate_job_may_filter_its_records() {
 }
 
 #[test]
+fn an_aggregate_job_may_keep_the_rows_its_aggregates_hold_a_condition_for() {
+    let with = |having: &str| {
+        let text = VIDEO_STATS.replace(
+            "name = \"video_stats_1min\"",
+            &format!("name = \"video_stats_1min\"\nhaving = \"{having}\""),
+        );
+        FloeConfig::parse(&text).and_then(|c| c.validate())
+    };
+    let job = &with("events >= 10 and likes > 0").unwrap().jobs[0];
+    assert_eq!(job.having.as_ref().map(|h| h.clauses.len()), Some(2));
+    let e = with("video_id = 'v_1'").unwrap_err();
+    assert_eq!(e.key, "job[0].having");
+    assert!(
+        e.message.contains("not one of the job's aggregate columns"),
+        "{e}"
+    );
+}
+
+#[test]
 fn unknown_keys_and_syntax_errors_name_the_line() {
     let bad = VIDEO_STATS.replace("[job.window]", "[job.window]\nsizee = 3");
     let e = error_of(&bad);
