@@ -30,3 +30,4 @@ pub mod table_target;
 pub mod value;
 pub mod watermark;
 pub mod window;
+pub mod window_close;
