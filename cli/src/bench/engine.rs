@@ -251,9 +251,9 @@ pub(super) async fn run_pipeline(
 
 /// Wall and CPU seconds of one timed pass.
 #[derive(Clone, Copy)]
-struct Timed {
-    wall_s: f64,
-    cpu_s: f64,
+pub(super) struct Timed {
+    pub wall_s: f64,
+    pub cpu_s: f64,
 }
 
 impl Timed {
@@ -283,7 +283,7 @@ fn run_plain_loop(input: &Records, window_ms: i64) -> anyhow::Result<(Timed, usi
 }
 
 /// Decode + aggregate on one thread, timed; and the open (windows, entries) at the end.
-fn run_aggregate_only(
+pub(super) fn run_aggregate_only(
     job: &JobSpec,
     decoder: &Decoder,
     input: &Records,
