@@ -87,15 +87,18 @@ fn hopping_and_cumulating_windows_take_a_slide_or_a_step_that_divides_their_size
     }
 }
 
+/// The example job with `key = "value"` added to its `[[job]]`, validated.
+fn example_with(key: &str, value: &str) -> Result<ValidatedConfig, ConfigError> {
+    let text = VIDEO_STATS.replace(
+        "name = \"video_stats_1min\"",
+        &format!("name = \"video_stats_1min\"\n{key} = \"{value}\""),
+    );
+    FloeConfig::parse(&text).and_then(|c| c.validate())
+}
+
 #[test]
 fn an_aggregate_job_may_filter_its_records() {
-    let with = |filter: &str| {
-        let text = VIDEO_STATS.replace(
-            "name = \"video_stats_1min\"",
-            &format!("name = \"video_stats_1min\"\nfilter = \"{filter}\""),
-        );
-        FloeConfig::parse(&text).and_then(|c| c.validate())
-    };
+    let with = |filter: &str| example_with("filter", filter);
     let job = &with("body.watch_ms > 0 and header.event_type != 'ad'")
         .unwrap()
         .jobs[0];
@@ -105,13 +108,7 @@ fn an_aggregate_job_may_filter_its_records() {
 
 #[test]
 fn an_aggregate_job_may_keep_the_rows_its_aggregates_hold_a_condition_for() {
-    let with = |having: &str| {
-        let text = VIDEO_STATS.replace(
-            "name = \"video_stats_1min\"",
-            &format!("name = \"video_stats_1min\"\nhaving = \"{having}\""),
-        );
-        FloeConfig::parse(&text).and_then(|c| c.validate())
-    };
+    let with = |having: &str| example_with("having", having);
     let job = &with("events >= 10 and likes > 0").unwrap().jobs[0];
     assert_eq!(job.having.as_ref().map(|h| h.clauses.len()), Some(2));
     let e = with("video_id = 'v_1'").unwrap_err();
