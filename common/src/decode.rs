@@ -304,10 +304,7 @@ impl Decoder {
         if let Some(filter) = &self.filter {
             if !filter.iter().all(|(slot, c)| c.matches(&slots[*slot])) {
                 batch.key_ends.push(batch.keys.len());
-                let skip = self
-                    .aggregates
-                    .iter()
-                    .map(|a| a.spec.input(false, &Scalar::Missing));
+                let skip = std::iter::repeat_n(Input::Skip, self.aggregates.len());
                 batch.inputs.extend(skip);
                 batch.event_ms.push(event_ms);
                 batch.filtered.push(true);

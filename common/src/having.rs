@@ -38,11 +38,10 @@ impl Having {
     /// Whether a row with these accumulators is written: a comparison with a null aggregate
     /// (the `MIN` of no values) is false, as in SQL.
     pub fn keeps(&self, accs: AccRow<'_>) -> bool {
-        let outputs: Vec<OutputValue> = accs.iter().map(|a| a.output()).collect();
         self.clauses.iter().all(|(at, c)| {
-            let value = match outputs.get(*at) {
-                Some(OutputValue::Long(Some(v))) => Scalar::I64(*v),
-                Some(OutputValue::Double(Some(v))) => Scalar::F64(*v),
+            let value = match accs.iter().nth(*at).map(|a| a.output()) {
+                Some(OutputValue::Long(Some(v))) => Scalar::I64(v),
+                Some(OutputValue::Double(Some(v))) => Scalar::F64(v),
                 _ => Scalar::Null,
             };
             c.matches(&value)

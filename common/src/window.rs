@@ -83,17 +83,21 @@ pub struct OperatorStats {
     pub dead_letters: u64,
 }
 
-impl PartitionWindows {
-    /// A partition taken on with no state, by an operator whose windows are emitted up to
-    /// `emitted_until`.
-    fn new(emitted_until: i64) -> Self {
-        Self {
+/// The state of `partition`, started empty when there is none: its windows count as emitted up
+/// to the job watermark the operator was last handed, as the operator's other partitions' are.
+fn partition_state<'p>(
+    partitions: &'p mut BTreeMap<i32, PartitionWindows>,
+    watermarks: &WatermarkTracker,
+    partition: i32,
+) -> &'p mut PartitionWindows {
+    partitions
+        .entry(partition)
+        .or_insert_with(|| PartitionWindows {
             slices: BTreeMap::new(),
-            emitted_until,
+            emitted_until: watermarks.floor(),
             next_offset: None,
             stats: OperatorStats::default(),
-        }
-    }
+        })
 }
 
 impl OperatorStats {
@@ -180,10 +184,7 @@ impl WindowOperator {
 
     /// Takes ownership of a partition (fresh, or restored by [`Self::restore`]).
     pub fn assign(&mut self, partition: i32, now_ms: u64) {
-        let floor = self.watermarks.floor();
-        self.partitions
-            .entry(partition)
-            .or_insert_with(|| PartitionWindows::new(floor));
+        partition_state(&mut self.partitions, &self.watermarks, partition);
         let max = self.watermarks.max_event(partition);
         self.watermarks.assign(partition, max, now_ms);
     }
@@ -211,11 +212,8 @@ impl WindowOperator {
     /// Sets where reading `partition` resumes (its start, resolved when it is first read, or
     /// where the source went on after its checkpointed position was gone).
     pub fn set_position(&mut self, partition: i32, offset: i64) {
-        let floor = self.watermarks.floor();
-        self.partitions
-            .entry(partition)
-            .or_insert_with(|| PartitionWindows::new(floor))
-            .next_offset = Some(offset);
+        partition_state(&mut self.partitions, &self.watermarks, partition).next_offset =
+            Some(offset);
     }
 
     /// No partition counts as caught up until its reader reaches its end again (see
@@ -331,9 +329,7 @@ impl WindowOperator {
         let n_aggs = template.len();
         runs.group(&batch.partitions);
         for (partition, records) in runs.iter() {
-            let state = partitions
-                .entry(partition)
-                .or_insert_with(|| PartitionWindows::new(watermarks.floor()));
+            let state = partition_state(partitions, watermarks, partition);
             let stats = &mut state.stats;
             stats.events += records.len() as u64;
             let (floor, others) = watermarks.advance_for_run(partition, now_ms);
@@ -402,18 +398,11 @@ impl WindowOperator {
             }
         }
         for (partition, next) in &batch.positions {
-            let floor = self.watermarks.floor();
-            let state = self
-                .partitions
-                .entry(*partition)
-                .or_insert_with(|| PartitionWindows::new(floor));
+            let state = partition_state(&mut self.partitions, &self.watermarks, *partition);
             state.next_offset = Some(state.next_offset.map_or(*next, |o| o.max(*next)));
         }
         for d in &batch.dead_letters {
-            let floor = self.watermarks.floor();
-            self.partitions
-                .entry(d.partition)
-                .or_insert_with(|| PartitionWindows::new(floor))
+            partition_state(&mut self.partitions, &self.watermarks, d.partition)
                 .stats
                 .dead_letters += 1;
         }

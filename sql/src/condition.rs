@@ -6,28 +6,43 @@ use sqlparser::ast::{BinaryOperator, Expr, Value};
 use crate::error::SqlError;
 use crate::expr::literal;
 
-/// `expr` as `operand op constant [AND …]`, each operand named by `operand` (which refuses
-/// what it cannot name). `what` is the clause, for errors.
+/// What a clause's conditions compare, for the errors that refuse others.
+pub(crate) struct Clause<'a> {
+    /// `WHERE`, `FILTER` or `HAVING`.
+    pub name: &'a str,
+    /// What its operands are: "a field", "a selected aggregate (or its name)".
+    pub operands: &'a str,
+}
+
+impl Clause<'_> {
+    /// The error refusing `what` in this clause.
+    pub fn refuses(&self, what: String) -> SqlError {
+        SqlError::unsupported_with(
+            what,
+            format!(
+                "{} takes comparisons of {} with a constant, joined by AND",
+                self.name, self.operands
+            ),
+        )
+    }
+}
+
+/// `expr` as `operand op constant [AND …]`, each operand named by `operand`: `None` for an
+/// expression that is not one of the clause's operands.
 pub(crate) fn conjunction(
     expr: &Expr,
-    what: &str,
-    operand: &dyn Fn(&Expr) -> Result<String, SqlError>,
+    clause: &Clause<'_>,
+    operand: &dyn Fn(&Expr) -> Result<Option<String>, SqlError>,
 ) -> Result<String, SqlError> {
-    let refused = || {
-        SqlError::unsupported_with(
-            format!("the condition `{expr}`"),
-            format!("{what} takes comparisons of {}", supported(what)),
-        )
-        .at(expr)
-    };
+    let refused = || clause.refuses(format!("the condition `{expr}`")).at(expr);
     let Expr::BinaryOp { left, op, right } = expr else {
         return Err(refused());
     };
     if *op == BinaryOperator::And {
         return Ok(format!(
             "{} AND {}",
-            conjunction(left, what, operand)?,
-            conjunction(right, what, operand)?
+            conjunction(left, clause, operand)?,
+            conjunction(right, clause, operand)?
         ));
     }
     let comparison = matches!(
@@ -44,14 +59,8 @@ pub(crate) fn conjunction(
     if !(comparison && constant) {
         return Err(refused());
     }
-    let name = operand(left).map_err(|e| e.at(left.as_ref()))?;
+    let name = operand(left)
+        .and_then(|name| name.ok_or_else(|| clause.refuses(format!("`{left}` in {}", clause.name))))
+        .map_err(|e| e.at(left.as_ref()))?;
     Ok(format!("{name} {op} {right}"))
-}
-
-fn supported(what: &str) -> &'static str {
-    if what == "HAVING" {
-        "a selected aggregate (or its name) with a constant, joined by AND"
-    } else {
-        "a field with a constant, joined by AND"
-    }
 }

@@ -10,7 +10,7 @@ use sqlparser::ast::{
 };
 use toml::{Table, Value};
 
-use crate::condition::conjunction;
+use crate::condition::{conjunction, Clause};
 use crate::error::SqlError;
 use crate::expr::{field_path, function_name, is_column};
 use crate::source::Source;
@@ -310,35 +310,34 @@ fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Table, SqlErr
 
 /// A `WHERE` or `FILTER (WHERE …)` condition as a job's filter: comparisons of a declared
 /// field with a constant, joined by `AND`.
-fn condition(expr: &Expr, what: &str, source: &Source) -> Result<String, SqlError> {
-    conjunction(expr, what, &|e| {
-        let path = field_path(e).ok_or_else(|| {
-            SqlError::unsupported_with(
-                format!("`{e}` in {what}"),
-                format!("{what} takes comparisons of a field with a constant, joined by AND"),
-            )
-        })?;
+fn condition(expr: &Expr, name: &str, source: &Source) -> Result<String, SqlError> {
+    let clause = Clause {
+        name,
+        operands: "a field",
+    };
+    conjunction(expr, &clause, &|e| {
+        let Some(path) = field_path(e) else {
+            return Ok(None);
+        };
         declared_field(source, &path)?;
-        Ok(path.join("."))
+        Ok(Some(path.join(".")))
     })
 }
 
 /// `HAVING`: comparisons of the selected aggregates, by their expression or their name, with
 /// constants.
 fn having(expr: &Expr, projection: &Projection) -> Result<String, SqlError> {
-    conjunction(expr, "HAVING", &|e| {
+    let clause = Clause {
+        name: "HAVING",
+        operands: "a selected aggregate (or its name)",
+    };
+    conjunction(expr, &clause, &|e| {
         let text = e.to_string();
-        projection
+        Ok(projection
             .aggregate_exprs
             .iter()
             .find(|(expr, column)| *expr == text || column.eq_ignore_ascii_case(&text))
-            .map(|(_, column)| column.clone())
-            .ok_or_else(|| {
-                SqlError::unsupported_with(
-                    format!("`{e}` in HAVING"),
-                    "HAVING compares the aggregates the query selects",
-                )
-            })
+            .map(|(_, column)| column.clone()))
     })
 }
 

@@ -164,9 +164,10 @@ fn build(
 }
 
 /// The aggregate table's rows: window_start, window_end, group columns, aggregates, in the
-/// column order of [`JobSpec::table`]; of a job with a `having`, the rows that hold it. A window's rows come in the order its state holds them:
-/// the table declares no sort order, and sorting every closed window by key cost about 5% of
-/// the engine's CPU (its rows are then read in random order).
+/// column order of [`JobSpec::table`]; of a job with a `having`, the rows that hold it. A
+/// window's rows come in the order its state holds them: the table declares no sort order,
+/// and sorting every closed window by key cost about 5% of the engine's CPU (its rows are then
+/// read in random order).
 pub fn windows_batch(
     job: &JobSpec,
     schema: &SchemaRef,
