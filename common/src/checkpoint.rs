@@ -4,11 +4,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::window::{OperatorSnapshot, OperatorStats, PartitionSnapshot, WindowSnapshot};
+use crate::checkpoint_legacy::{OperatorSnapshotV1, OperatorSnapshotV2};
+use crate::window::{OperatorSnapshot, PartitionSnapshot};
 
 const MAGIC: &[u8; 4] = b"FLOE";
+/// 3: a session job's open sessions per partition.
+const FORMAT_VERSION: u16 = 3;
 /// 2: per-partition counters; the job's watermark is in the manifest.
-const FORMAT_VERSION: u16 = 2;
+const FORMAT_V2: u16 = 2;
 /// 1: one worker's counters and watermark beside its partitions.
 const FORMAT_V1: u16 = 1;
 
@@ -54,6 +57,10 @@ pub fn decode_state(bytes: &[u8]) -> Result<DecodedState, CheckpointFormatError>
             snapshot: decode_body(&bytes[6..])?,
             legacy_watermark: None,
         }),
+        FORMAT_V2 => {
+            let v2: OperatorSnapshotV2 = decode_body(&bytes[6..])?;
+            Ok(v2.upgrade())
+        }
         FORMAT_V1 => {
             let v1: OperatorSnapshotV1 = decode_body(&bytes[6..])?;
             Ok(v1.upgrade())
@@ -64,7 +71,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<DecodedState, CheckpointFormatError>
 
 /// Reads what [`encode_state`] wrote from `reader` as it arrives, keeping only the partitions
 /// `keep` wants: a worker restoring some partitions of another's object never holds the whole
-/// object, nor the partitions it does not take. (A version-1 object is read whole.)
+/// object, nor the partitions it does not take. (An older version's object is read whole.)
 pub fn decode_state_from(
     reader: impl std::io::Read,
     keep: impl Fn(i32) -> bool,
@@ -120,47 +127,6 @@ fn decode_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Checkpo
         )));
     }
     Ok(value)
-}
-
-#[derive(Deserialize)]
-struct OperatorSnapshotV1 {
-    global_watermark: i64,
-    stats: OperatorStats,
-    partitions: Vec<PartitionSnapshotV1>,
-}
-
-#[derive(Deserialize)]
-struct PartitionSnapshotV1 {
-    partition: i32,
-    next_offset: Option<i64>,
-    max_event_ms: Option<i64>,
-    windows: Vec<WindowSnapshot>,
-}
-
-impl OperatorSnapshotV1 {
-    /// The worker's counters go to its first partition: the job's totals stay right.
-    fn upgrade(self) -> DecodedState {
-        let partitions = self
-            .partitions
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| PartitionSnapshot {
-                partition: p.partition,
-                next_offset: p.next_offset,
-                max_event_ms: p.max_event_ms,
-                windows: p.windows,
-                stats: if i == 0 {
-                    self.stats
-                } else {
-                    OperatorStats::default()
-                },
-            })
-            .collect();
-        DecodedState {
-            snapshot: OperatorSnapshot { partitions },
-            legacy_watermark: Some(self.global_watermark),
-        }
-    }
 }
 
 /// One attempt at a checkpoint: its id and the epoch of the process that wrote it. Two
@@ -328,6 +294,8 @@ pub struct TableFiles {
 mod tests {
     use super::*;
     use crate::aggregate::Acc;
+    use crate::session::SessionSnapshot;
+    use crate::window::{OperatorStats, WindowSnapshot};
 
     fn sample() -> OperatorSnapshot {
         OperatorSnapshot {
@@ -345,6 +313,7 @@ mod tests {
                         Acc::Avg { sum: 1.5, count: 2 },
                     ],
                 }],
+                sessions: Vec::new(),
                 stats: OperatorStats {
                     events: 9,
                     late_accepted: 1,
@@ -420,6 +389,47 @@ mod tests {
         let decoded = decode_state(&bytes).unwrap();
         assert_eq!(decoded.snapshot, sample());
         assert_eq!(decoded.legacy_watermark, None);
+    }
+
+    #[test]
+    fn sessions_round_trip_and_version_2_objects_read_without_them() {
+        let mut with_sessions = sample();
+        with_sessions.partitions[0].sessions = vec![SessionSnapshot {
+            key: "a".into(),
+            start_ms: 5,
+            last_ms: 9,
+            accs: vec![Acc::Count(3), Acc::MaxLong(Some(4))],
+        }];
+        let bytes = encode_state(&with_sessions).unwrap();
+        assert_eq!(decode_state(&bytes).unwrap().snapshot, with_sessions);
+        assert_eq!(
+            decode_state_from(&bytes[..], |_| true).unwrap().snapshot,
+            with_sessions
+        );
+
+        #[derive(Serialize)]
+        struct P2 {
+            partition: i32,
+            next_offset: Option<i64>,
+            max_event_ms: Option<i64>,
+            windows: Vec<WindowSnapshot>,
+            stats: OperatorStats,
+        }
+        let p = sample().partitions.remove(0);
+        let v2 = vec![P2 {
+            partition: p.partition,
+            next_offset: p.next_offset,
+            max_event_ms: p.max_event_ms,
+            windows: p.windows,
+            stats: p.stats,
+        }];
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&FORMAT_V2.to_le_bytes());
+        bytes.extend(bincode::serde::encode_to_vec((v2,), bincode::config::standard()).unwrap());
+        let decoded = decode_state(&bytes).unwrap();
+        assert_eq!(decoded.snapshot, sample());
+        assert_eq!(decoded.legacy_watermark, None);
+        assert_eq!(decode_state_from(&bytes[..], |_| true).unwrap(), decoded);
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub fn fingerprint(job: &JobSpec) -> String {
     );
     match job.window.kind {
         WindowKind::Tumbling => {}
+        // Its state is each key's sessions of this gap.
+        WindowKind::Session { gap_ms } => shape.push_str(&format!(";sessions={gap_ms}")),
         // Its state is slices of this length, each in the windows this kind makes of them.
         kind => shape.push_str(&format!(";slices={kind:?}")),
     }
@@ -96,7 +98,11 @@ mod tests {
         cumulating.window.kind = WindowKind::Cumulating { step_ms: 10_000 };
         let mut hopping_slower = job();
         hopping_slower.window.kind = WindowKind::Hopping { slide_ms: 20_000 };
-        for other in [&hopping, &cumulating, &hopping_slower] {
+        let mut sessions = job();
+        sessions.window.kind = WindowKind::Session {
+            gap_ms: sessions.window.size_ms,
+        };
+        for other in [&hopping, &cumulating, &hopping_slower, &sessions] {
             assert_ne!(fingerprint(&base), fingerprint(other));
         }
         assert_ne!(fingerprint(&hopping), fingerprint(&cumulating));

@@ -8,7 +8,8 @@
 //! handed in at each barrier, so every worker closes a window at the same checkpoint and its
 //! partials from every partition merge into exactly one row per key. A window is emitted at the
 //! one barrier whose watermark passes its close, as the merge of its slices; a slice is dropped
-//! once the last window holding it is emitted.
+//! once the last window holding it is emitted. Session windows are kept per key instead of in
+//! slices ([`OpenSessions`]) and closed the same way.
 //!
 //! Lateness is judged record by record against this worker's own watermark, never below the
 //! job's (as a Flink subtask judges against its own): an event whose slice has no window left
@@ -23,10 +24,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Acc, AggregateSpec};
 use crate::append::AppendRows;
-use crate::config::{JobSpec, WindowSpec};
+use crate::config::{JobSpec, WindowKind, WindowSpec};
 use crate::decode::DecodedBatch;
 use crate::partition_runs::PartitionRuns;
 use crate::records::{DeadLetter, LateEvent};
+use crate::session::OpenSessions;
 use crate::watermark::{LocalWatermark, WatermarkTracker};
 
 pub use crate::keyed_accs::KeyedAccs;
@@ -65,6 +67,8 @@ pub struct RecordOutput {
 struct PartitionWindows {
     /// By slice start.
     slices: BTreeMap<i64, KeyedAccs>,
+    /// A session job's state, in place of slices.
+    sessions: OpenSessions,
     /// The job watermark up to which this partition's windows were emitted (or, restored, were
     /// in the checkpoint's output): the next barrier emits those closing after it. Kept per
     /// partition, as a partition moves between workers with its state.
@@ -94,6 +98,7 @@ fn partition_state<'p>(
         .entry(partition)
         .or_insert_with(|| PartitionWindows {
             slices: BTreeMap::new(),
+            sessions: OpenSessions::default(),
             emitted_until: watermarks.floor(),
             next_offset: None,
             stats: OperatorStats::default(),
@@ -246,6 +251,14 @@ impl WindowOperator {
     /// The smallest job watermark at which one of the open windows closes. (A partition's
     /// earliest slice's windows close before any later slice's.)
     pub fn next_close_ms(&self) -> Option<i64> {
+        if let WindowKind::Session { gap_ms } = self.window.kind {
+            return self
+                .partitions
+                .values()
+                .filter_map(|p| p.sessions.first_end(gap_ms))
+                .min()
+                .map(|end| self.window.window_closes_at(end));
+        }
         self.partitions
             .values()
             .filter_map(|p| {
@@ -279,11 +292,13 @@ impl WindowOperator {
         self.partitions.values().map(|p| &p.stats).sum()
     }
 
-    /// Open slices and (slice, key) entries across all partitions.
+    /// Open slices and (slice, key) entries across all partitions; for sessions, open sessions
+    /// twice.
     pub fn open_state(&self) -> (usize, usize) {
         let mut starts: Vec<i64> = Vec::new();
         let mut entries = 0;
         for p in self.partitions.values() {
+            entries += p.sessions.len();
             for (s, keys) in &p.slices {
                 if !starts.contains(s) {
                     starts.push(*s);
@@ -291,15 +306,21 @@ impl WindowOperator {
                 entries += keys.len();
             }
         }
-        (starts.len(), entries)
+        let windows = match self.window.kind {
+            WindowKind::Session { .. } => entries,
+            _ => starts.len(),
+        };
+        (windows, entries)
     }
 
     /// Bytes the open windows' rows hold on the heap (the state's own accounting).
     pub fn state_heap_bytes(&self) -> usize {
         self.partitions
             .values()
-            .flat_map(|p| p.slices.values())
-            .map(KeyedAccs::heap_bytes)
+            .map(|p| {
+                p.sessions.heap_bytes()
+                    + p.slices.values().map(KeyedAccs::heap_bytes).sum::<usize>()
+            })
             .sum()
     }
 
@@ -326,6 +347,7 @@ impl WindowOperator {
         let latest_sane = batch.read_at_ms.saturating_add(window.max_ahead_ms);
         let side_before = (late.len(), dead_letters.len());
         let delay = watermarks.delay_ms();
+        let job_watermark = watermarks.floor();
         let n_aggs = template.len();
         runs.group(&batch.partitions);
         for (partition, records) in runs.iter() {
@@ -369,14 +391,13 @@ impl WindowOperator {
                 }
                 let own = own_max.map_or(i64::MIN, |m| m.saturating_sub(delay));
                 let watermark = floor.max(own.min(others));
-                let start = window.slice_of(event_ms);
-                if window.is_closed(start, watermark) {
+                if window.is_late(event_ms, job_watermark, watermark) {
                     stats.late_rejected += 1;
                     late.push(LateEvent {
                         partition,
                         offset: batch.offsets[r],
                         event_time_ms: event_ms,
-                        window_start_ms: window.last_window_of(start).0,
+                        window_start_ms: window.late_window_start(event_ms),
                         watermark_ms: watermark,
                         reason: "window already closed (beyond allowed lateness)".into(),
                         raw: batch.raw(r).to_vec(),
@@ -386,11 +407,19 @@ impl WindowOperator {
                 if event_ms < watermark {
                     stats.late_accepted += 1;
                 }
+                let inputs = &batch.inputs[r * n_aggs..(r + 1) * n_aggs];
+                if let WindowKind::Session { gap_ms } = window.kind {
+                    state
+                        .sessions
+                        .add(batch.key(r), event_ms, inputs, gap_ms, template);
+                    continue;
+                }
+                let start = window.slice_of(event_ms);
                 let rows = match current.take() {
                     Some((at, rows)) if at == start => rows,
                     _ => slice_rows(&mut state.slices, start, template),
                 };
-                rows.update(batch.key(r), &batch.inputs[r * n_aggs..(r + 1) * n_aggs]);
+                rows.update(batch.key(r), inputs);
                 current = Some((start, rows));
             }
             if let Some(m) = own_max {
@@ -444,6 +473,15 @@ impl WindowOperator {
         self.watermarks.restore_global(job_watermark);
         let mut parts = Vec::new();
         for state in self.partitions.values_mut() {
+            if let WindowKind::Session { gap_ms } = self.window.kind {
+                let window = &self.window;
+                parts.extend(state.sessions.close(
+                    gap_ms,
+                    |end| window.window_closes_at(end),
+                    job_watermark,
+                    &self.template,
+                ));
+            }
             parts.extend(close_windows(
                 &self.window,
                 &self.template,
@@ -466,104 +504,11 @@ impl WindowOperator {
             appended: self.take_appended(),
         }
     }
-
-    /// The state to checkpoint, per partition: position, event-time progress, open windows
-    /// and counters.
-    pub fn snapshot(&self) -> OperatorSnapshot {
-        OperatorSnapshot {
-            partitions: self
-                .partitions
-                .iter()
-                .map(|(p, s)| PartitionSnapshot {
-                    partition: *p,
-                    next_offset: s.next_offset,
-                    max_event_ms: self.watermarks.max_event(*p),
-                    windows: s
-                        .slices
-                        .iter()
-                        .map(|(start, keys)| {
-                            let sorted = keys.sorted();
-                            WindowSnapshot {
-                                start_ms: *start,
-                                keys: sorted.iter().map(|(k, _)| k.to_string()).collect(),
-                                accs: sorted.iter().flat_map(|(_, a)| a.iter()).collect(),
-                            }
-                        })
-                        .collect(),
-                    stats: s.stats,
-                })
-                .collect(),
-        }
-    }
-
-    /// Rebuilds the operator from partition snapshots (of any workers), with the job's
-    /// watermark from the checkpoint as the floor of lateness.
-    pub fn restore(
-        window: WindowSpec,
-        aggregates: &[AggregateSpec],
-        partitions: Vec<PartitionSnapshot>,
-        job_watermark: i64,
-        now_ms: u64,
-    ) -> Result<Self, String> {
-        let mut op = Self::new(window, aggregates);
-        let n_aggs = op.template.len();
-        op.watermarks.restore_global(job_watermark);
-        for p in partitions {
-            let mut state = PartitionWindows {
-                slices: BTreeMap::new(),
-                emitted_until: job_watermark,
-                next_offset: p.next_offset,
-                stats: p.stats,
-            };
-            for w in p.windows {
-                if w.accs.len() != w.keys.len() * n_aggs {
-                    return Err(format!(
-                        "partition {} window {}: {} accumulators for {} keys × {} aggregates",
-                        p.partition,
-                        w.start_ms,
-                        w.accs.len(),
-                        w.keys.len(),
-                        n_aggs
-                    ));
-                }
-                let mut keyed = KeyedAccs::new(&op.template);
-                for (i, key) in w.keys.iter().enumerate() {
-                    keyed.merge_row(key, w.accs[i * n_aggs..(i + 1) * n_aggs].iter().copied());
-                }
-                state.slices.insert(w.start_ms, keyed);
-            }
-            op.watermarks.assign(p.partition, p.max_event_ms, now_ms);
-            op.partitions.insert(p.partition, state);
-        }
-        Ok(op)
-    }
 }
 
-/// One slice's state in a checkpoint (a tumbling window's slice is the window).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WindowSnapshot {
-    /// The slice's start.
-    pub start_ms: i64,
-    pub keys: Vec<String>,
-    /// `keys.len() × n_aggregates` accumulators, key-major.
-    pub accs: Vec<Acc>,
-}
-
-/// One partition's state in a checkpoint: what moves with the partition on a rebalance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PartitionSnapshot {
-    pub partition: i32,
-    pub next_offset: Option<i64>,
-    pub max_event_ms: Option<i64>,
-    pub windows: Vec<WindowSnapshot>,
-    pub stats: OperatorStats,
-}
-
-/// A worker's operator state in a checkpoint: the state of each partition it held.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OperatorSnapshot {
-    pub partitions: Vec<PartitionSnapshot>,
-}
+#[path = "window_snapshot.rs"]
+mod snapshot;
+pub use snapshot::{OperatorSnapshot, PartitionSnapshot, WindowSnapshot};
 
 #[cfg(test)]
 #[path = "window_tests.rs"]
@@ -572,3 +517,7 @@ mod tests;
 #[cfg(test)]
 #[path = "window_slices_tests.rs"]
 mod slices_tests;
+
+#[cfg(test)]
+#[path = "window_sessions_tests.rs"]
+mod sessions_tests;

@@ -1,4 +1,4 @@
-//! `INSERT INTO sink SELECT … FROM TABLE(TUMBLE | HOP | CUMULATE(…)) GROUP BY window_start,
+//! `INSERT INTO sink SELECT … FROM TABLE(TUMBLE | HOP | CUMULATE | SESSION(…)) GROUP BY window_start,
 //! window_end, …` lowered to one job: its window, group keys and aggregates, read off the SELECT.
 
 use std::collections::BTreeMap;
@@ -64,11 +64,29 @@ pub(crate) fn lower_insert(
     let WindowTvf {
         source,
         window: sizes,
+        session_keys,
     } = window_tvf(select, declared).map_err(|e| match select.from.first() {
         Some(from) => e.at(&from.relation),
         None => e.at(select.as_ref()),
     })?;
     let keys = group_keys(select, source)?;
+    if let Some(session_keys) = session_keys {
+        let sorted = |mut ks: Vec<Vec<String>>| {
+            ks.sort();
+            ks
+        };
+        if sorted(session_keys.clone()) != sorted(keys.clone()) {
+            return Err(SqlError::unsupported_with(
+                format!(
+                    "SESSION(… PARTITION BY {}, …) with GROUP BY window_start, window_end, {}",
+                    dotted(&session_keys),
+                    dotted(&keys)
+                ),
+                "sessions are per group key: partition by the keys the query groups by",
+            )
+            .at(&select.group_by));
+        }
+    }
     let mut job = Table::new();
     let default_name = target.rsplit('.').next().unwrap_or(target).to_owned();
     job.insert("name".into(), name.unwrap_or(default_name).into());
@@ -98,6 +116,15 @@ pub(crate) fn lower_insert(
     Value::Table(job)
         .try_into()
         .map_err(|e: toml::de::Error| SqlError::Invalid(format!("INSERT INTO {target}: {e}")))
+}
+
+/// Field paths as written, joined by commas.
+fn dotted(paths: &[Vec<String>]) -> String {
+    paths
+        .iter()
+        .map(|p| p.join("."))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The GROUP BY keys besides `window_start` and `window_end`, as field paths.

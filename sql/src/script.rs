@@ -82,18 +82,72 @@ pub fn jobs_from_sql(script: &str) -> Result<Vec<JobConfig>, SqlError> {
         .collect()
 }
 
+/// The name `PARTITION BY` inside `SESSION(…)` is rewritten to, as a function call sqlparser
+/// reads: `SESSION(src, SESSION_KEYS(k, …), DESCRIPTOR(ts), gap)`.
+pub(crate) const SESSION_KEYS: &str = "SESSION_KEYS";
+
+/// Where the rewrite is inside `SESSION(…)`'s arguments.
+struct SessionArgs {
+    /// Parentheses open inside `SESSION(`.
+    depth: usize,
+    /// `SESSION_KEYS(` was opened and waits for the comma ending the keys.
+    keys_open: bool,
+    /// `PARTITION` was read and its `BY` is to be dropped.
+    dropping_by: bool,
+}
+
 /// What sqlparser does not read as Flink writes it:
 /// - `TABLE src` as a window function's first argument becomes `src`;
+/// - `SESSION(TABLE src PARTITION BY k, …)` becomes `SESSION(src, SESSION_KEYS(k), …)`;
 /// - `>>` closing two nested `ROW<` becomes `> >`.
-///
-/// `SESSION(TABLE src PARTITION BY …)`, which sqlparser cannot read, is refused here by name.
 fn rewrite(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, SqlError> {
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut session: Option<SessionArgs> = None;
     for t in tokens {
         if t.token == Token::ShiftRight {
             out.push(TokenWithSpan::new(Token::Gt, t.span));
             out.push(TokenWithSpan::new(Token::Gt, t.span));
             continue;
+        }
+        if let Some(args) = &mut session {
+            match &t.token {
+                Token::LParen => args.depth += 1,
+                Token::RParen => args.depth -= 1,
+                Token::Whitespace(_) => {}
+                token if args.dropping_by => {
+                    if !is_word(token, "BY") {
+                        return Err(SqlError::Syntax(format!(
+                            "expected BY after PARTITION, found `{token}`{}",
+                            t.span.start
+                        )));
+                    }
+                    args.dropping_by = false;
+                    continue;
+                }
+                token if args.depth == 1 && is_word(token, "PARTITION") => {
+                    for token in [
+                        Token::Comma,
+                        Token::make_word(SESSION_KEYS, None),
+                        Token::LParen,
+                    ] {
+                        out.push(TokenWithSpan::new(token, t.span));
+                    }
+                    args.keys_open = true;
+                    args.dropping_by = true;
+                    continue;
+                }
+                Token::Comma if args.depth == 1 && args.keys_open => {
+                    out.push(TokenWithSpan::new(Token::RParen, t.span));
+                    args.keys_open = false;
+                }
+                _ => {}
+            }
+            if args.depth == 0 {
+                if args.keys_open {
+                    out.push(TokenWithSpan::new(Token::RParen, t.span));
+                }
+                session = None;
+            }
         }
         if is_word(&t.token, "TABLE") {
             let mut before = out
@@ -106,10 +160,11 @@ fn rewrite(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>, SqlError> {
                 && function.is_some_and(|f| WINDOW_FUNCTIONS.iter().any(|w| is_word(f, w)))
             {
                 if function.is_some_and(|f| is_word(f, "SESSION")) {
-                    return Err(SqlError::unsupported_with(
-                        format!("the window function SESSION{}", t.span.start),
-                        "Floe's SQL runs TUMBLE, HOP and CUMULATE",
-                    ));
+                    session = Some(SessionArgs {
+                        depth: 1,
+                        keys_open: false,
+                        dropping_by: false,
+                    });
                 }
                 continue;
             }

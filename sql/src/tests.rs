@@ -177,11 +177,42 @@ fn hop_and_cumulate_lower_to_hopping_and_cumulating_windows() {
 }
 
 #[test]
+fn session_partitioned_by_the_group_keys_lowers_to_session_windows() {
+    use floe_common::config::WindowKind;
+    let of = |partition_by: &str, keys: &str| {
+        let query = format!(
+            "SELECT window_start, window_end, {keys}, COUNT(*) AS n \
+             FROM TABLE(SESSION(TABLE src PARTITION BY {partition_by}, DESCRIPTOR(ts), \
+             INTERVAL '30' SECOND)) GROUP BY window_start, window_end, {keys}"
+        );
+        let job = &validate(jobs_from_sql(&script("", &query)).expect("lowered"))[0];
+        (job.window.size_ms, job.window.kind, job.group_by.len())
+    };
+    let session = WindowKind::Session { gap_ms: 30_000 };
+    assert_eq!(of("body.video_id", "body.video_id"), (30_000, session, 1));
+    assert_eq!(
+        of(
+            "(header.event_type, body.video_id)",
+            "body.video_id, header.event_type"
+        ),
+        (30_000, session, 2)
+    );
+}
+
+#[test]
 fn what_floe_does_not_run_is_refused_by_name() {
     let cases = [
         (
             script("", "SELECT window_start, window_end, COUNT(*) AS n FROM TABLE(SESSION(TABLE src PARTITION BY body.video_id, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"),
-            "SESSION",
+            "partition by the keys the query groups by",
+        ),
+        (
+            script("", "SELECT window_start, window_end, COUNT(*) AS n FROM TABLE(SESSION(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"),
+            "a SESSION window without PARTITION BY",
+        ),
+        (
+            script("", "SELECT window_start, window_end, COUNT(*) AS n FROM TABLE(SESSION(TABLE src PARTITION body.video_id, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"),
+            "expected BY after PARTITION",
         ),
         (
             script("", "SELECT window_start, window_end, COUNT(*) AS n FROM TABLE(HOP(TABLE src, DESCRIPTOR(ts), INTERVAL '25' SECOND, INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"),

@@ -1,4 +1,5 @@
-//! `FROM TABLE(TUMBLE | HOP | CUMULATE (TABLE src, DESCRIPTOR(ts), …))`: Flink's window
+//! `FROM TABLE(TUMBLE | HOP | CUMULATE (TABLE src, DESCRIPTOR(ts), …))` and
+//! `FROM TABLE(SESSION(TABLE src PARTITION BY k, DESCRIPTOR(ts), gap))`: Flink's window
 //! table-valued functions, read into the source they window and the `[job.window]` keys.
 
 use sqlparser::ast::{Expr, Function, Select, TableFactor};
@@ -7,17 +8,21 @@ use toml::{Table, Value};
 use crate::error::SqlError;
 use crate::expr::{field_path, function_name, interval_ms, plain_args};
 use crate::insert::Declared;
+use crate::script::SESSION_KEYS;
 use crate::source::Source;
 
 /// What the supported window functions are, for the errors that name them.
 const SUPPORTED: &str = "TUMBLE(TABLE src, DESCRIPTOR(ts), size), HOP(TABLE src, DESCRIPTOR(ts), \
-                         slide, size) and CUMULATE(TABLE src, DESCRIPTOR(ts), step, size)";
+                         slide, size), CUMULATE(TABLE src, DESCRIPTOR(ts), step, size) and \
+                         SESSION(TABLE src PARTITION BY k, DESCRIPTOR(ts), gap)";
 
 /// A window function's source and the windows it makes.
 pub(crate) struct WindowTvf<'a> {
     pub source: &'a Source,
-    /// `type`, `size` and `slide` or `step` of `[job.window]`.
+    /// `type`, and `size` and `slide` or `step`, or `gap`, of `[job.window]`.
     pub window: Table,
+    /// A session window's `PARTITION BY` keys, as field paths.
+    pub session_keys: Option<Vec<Vec<String>>>,
 }
 
 /// The window function the SELECT reads from.
@@ -48,6 +53,7 @@ pub(crate) fn window_tvf<'a>(
         "tumble" => ("tumbling", None),
         "hop" => ("hopping", Some("slide")),
         "cumulate" => ("cumulating", Some("step")),
+        "session" => return session_tvf(f, declared),
         _ => {
             return Err(SqlError::unsupported_with(
                 format!("the window function {}", name.to_ascii_uppercase()),
@@ -63,18 +69,7 @@ pub(crate) fn window_tvf<'a>(
         }
         _ => return Err(shape()),
     };
-    let table = field_path(table).ok_or_else(shape)?.join(".");
-    let source = declared
-        .sources
-        .get(&table)
-        .ok_or_else(|| SqlError::Invalid(format!("{table} is not a declared source table")))?;
-    let column = descriptor_column(descriptor).ok_or_else(shape)?;
-    if !column.eq_ignore_ascii_case(&source.time_column) {
-        return Err(SqlError::Invalid(format!(
-            "DESCRIPTOR({column}): the windows of {table} follow its watermark column {}",
-            source.time_column
-        )));
-    }
+    let source = windowed_source(declared, table, descriptor).ok_or_else(shape)??;
     let mut window = Table::new();
     window.insert("type".into(), kind.into());
     let size_ms = positive_interval(f, "size", sizes.last().ok_or_else(shape)?)?;
@@ -88,7 +83,73 @@ pub(crate) fn window_tvf<'a>(
         }
         window.insert(key.into(), Value::String(format!("{every_ms}ms")));
     }
-    Ok(WindowTvf { source, window })
+    Ok(WindowTvf {
+        source,
+        window,
+        session_keys: None,
+    })
+}
+
+/// `SESSION(src, SESSION_KEYS(k, …), DESCRIPTOR(ts), gap)`, as the script's rewrite left it.
+fn session_tvf<'a>(f: &Function, declared: &'a Declared) -> Result<WindowTvf<'a>, SqlError> {
+    let shape = || SqlError::Syntax(format!("`{f}`: expected one of {SUPPORTED}"));
+    let args = plain_args(f).ok_or_else(shape)?;
+    let (table, keys, descriptor, gap) =
+        match args.as_slice() {
+            [table, Expr::Function(keys), descriptor, gap]
+                if function_name(keys).eq_ignore_ascii_case(SESSION_KEYS) =>
+            {
+                (table, keys, descriptor, gap)
+            }
+            [_, _, _] => return Err(SqlError::unsupported_with(
+                "a SESSION window without PARTITION BY",
+                "sessions are per key: SESSION(TABLE src PARTITION BY k, DESCRIPTOR(ts), gap), \
+                 k being the query's GROUP BY keys",
+            )),
+            _ => return Err(shape()),
+        };
+    let source = windowed_source(declared, table, descriptor).ok_or_else(shape)??;
+    let session_keys = plain_args(keys)
+        .ok_or_else(shape)?
+        .into_iter()
+        .flat_map(|k| match k {
+            Expr::Tuple(ks) => ks.iter().collect(),
+            k => vec![k],
+        })
+        .map(|k| field_path(k).ok_or_else(shape))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut window = Table::new();
+    window.insert("type".into(), "session".into());
+    let gap_ms = positive_interval(f, "gap", gap)?;
+    window.insert("gap".into(), format!("{gap_ms}ms").into());
+    Ok(WindowTvf {
+        source,
+        window,
+        session_keys: Some(session_keys),
+    })
+}
+
+/// The declared source `table` names, windowed by its watermark column as `descriptor` must
+/// say; `None` when either is not a name.
+fn windowed_source<'a>(
+    declared: &'a Declared,
+    table: &Expr,
+    descriptor: &Expr,
+) -> Option<Result<&'a Source, SqlError>> {
+    let table = field_path(table)?.join(".");
+    let column = descriptor_column(descriptor)?;
+    let Some(source) = declared.sources.get(&table) else {
+        return Some(Err(SqlError::Invalid(format!(
+            "{table} is not a declared source table"
+        ))));
+    };
+    if !column.eq_ignore_ascii_case(&source.time_column) {
+        return Some(Err(SqlError::Invalid(format!(
+            "DESCRIPTOR({column}): the windows of {table} follow its watermark column {}",
+            source.time_column
+        ))));
+    }
+    Some(Ok(source))
 }
 
 fn descriptor_column(descriptor: &Expr) -> Option<String> {

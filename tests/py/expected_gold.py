@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Expected rows of gold.video_stats_1min, computed independently of Floe with DuckDB SQL.
 
-  expected_gold.py --events FILE [--window-ms 60000] [--slide-ms MS | --step-ms MS]
+  expected_gold.py --events FILE [--window-ms 60000] [--slide-ms MS | --step-ms MS | --gap-ms MS]
                    [--where SQL] [--having SQL] [--until-windows-end-before MS]
 
 Windows are tumbling of --window-ms; with --slide-ms, hopping (Flink's HOP: every window
 [start, start + size) with start a multiple of the slide holds the events in it); with --step-ms,
 cumulating (Flink's CUMULATE: windows [start, start + k * step) for k = 1 .. size / step, start a
-multiple of the size). --where keeps the events a condition over the columns event_ts,
+multiple of the size); with --gap-ms, sessions (Flink's SESSION partitioned by video_id: a
+video's events less than the gap apart, from its first event to its last plus the gap).
+--where keeps the events a condition over the columns event_ts,
 event_type, video_id and watch_ms holds for; --having keeps the rows a condition over the
 output columns holds for.
 
@@ -47,6 +49,9 @@ ev AS (
         coalesce(TRY_CAST(json_extract(v, '$.body.watch_ms') AS BIGINT), 0) AS watch_ms
     FROM src
 ),
+kept AS (
+    SELECT * FROM ev WHERE $where
+),
 win AS (
     $windows
 )
@@ -61,7 +66,6 @@ SELECT
     count(*) FILTER (WHERE event_type = 'completion')      AS completions,
     CAST(coalesce(sum(watch_ms), 0) AS BIGINT)             AS watch_ms_sum
 FROM win
-WHERE $where
 GROUP BY window_start, window_end, video_id
 HAVING $until IS NULL OR window_end <= $until
 """
@@ -69,15 +73,15 @@ HAVING $until IS NULL OR window_end <= $until
 TUMBLING = """
     SELECT *, event_ts - (((event_ts % $w) + $w) % $w) AS window_start,
            event_ts - (((event_ts % $w) + $w) % $w) + $w AS window_end
-    FROM ev
+    FROM kept
 """
 
 # Every multiple of the slide from a size before the event to the event, kept when the window
 # starting there holds the event.
 HOPPING = """
     SELECT * FROM (
-        SELECT ev.*, s.start AS window_start, s.start + $w AS window_end
-        FROM ev, unnest(range(event_ts - (((event_ts % $d) + $d) % $d) - $w,
+        SELECT kept.*, s.start AS window_start, s.start + $w AS window_end
+        FROM kept, unnest(range(event_ts - (((event_ts % $d) + $d) % $d) - $w,
                               event_ts + $d, $d)) AS s(start)
     ) WHERE window_start <= event_ts AND event_ts < window_end
 """
@@ -86,16 +90,34 @@ HOPPING = """
 # end after the event.
 CUMULATING = """
     SELECT * FROM (
-        SELECT ev.*, event_ts - (((event_ts % $w) + $w) % $w) AS window_start, e.end AS window_end
-        FROM ev, unnest(range(event_ts - (((event_ts % $w) + $w) % $w) + $d,
+        SELECT kept.*, event_ts - (((event_ts % $w) + $w) % $w) AS window_start, e.end AS window_end
+        FROM kept, unnest(range(event_ts - (((event_ts % $w) + $w) % $w) + $d,
                               event_ts - (((event_ts % $w) + $w) % $w) + $w + 1, $d)) AS e("end")
     ) WHERE event_ts < window_end
+"""
+
+# A video's events in time order; one more than a gap after the previous starts a session. Ties
+# share their session (RANGE frames take a time's every event at once).
+SESSIONS = """
+    SELECT *, min(event_ts) OVER s AS window_start, max(event_ts) OVER s + $d AS window_end
+    FROM (
+        SELECT *, sum(starts) OVER (PARTITION BY video_id ORDER BY event_ts
+                                    RANGE UNBOUNDED PRECEDING) AS session_no
+        FROM (
+            SELECT *, CASE WHEN event_ts - lag(event_ts) OVER (PARTITION BY video_id
+                                                                ORDER BY event_ts) < $d
+                           THEN 0 ELSE 1 END AS starts
+            FROM kept
+        )
+    )
+    WINDOW s AS (PARTITION BY video_id, session_no)
 """
 
 
 def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = None,
                   slide_ms: int | None = None, step_ms: int | None = None,
-                  where: str | None = None, having: str | None = None) -> list[dict]:
+                  where: str | None = None, having: str | None = None,
+                  gap_ms: int | None = None) -> list[dict]:
     import duckdb
 
     con = duckdb.connect()
@@ -105,6 +127,8 @@ def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = 
         windows, every = HOPPING, slide_ms
     elif step_ms is not None:
         windows, every = CUMULATING, step_ms
+    elif gap_ms is not None:
+        windows, every = SESSIONS, gap_ms
     # read_json takes the file name as a prepared parameter; $w / $d / $until are named literals
     sql = (GOLD_SQL.replace("$windows", windows).replace("$where", where or "TRUE")
            .replace("$w", str(int(window_ms)))
@@ -121,6 +145,7 @@ def add_window_args(p: argparse.ArgumentParser) -> None:
     kind = p.add_mutually_exclusive_group()
     kind.add_argument("--slide-ms", type=int, default=None, help="hopping windows of this slide")
     kind.add_argument("--step-ms", type=int, default=None, help="cumulating windows of this step")
+    kind.add_argument("--gap-ms", type=int, default=None, help="sessions of this gap, per video")
     p.add_argument("--where", default=None, help="only the events this SQL condition holds for")
     p.add_argument("--having", default=None, help="only the rows this SQL condition holds for")
 
@@ -133,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="only windows with window_end <= MS")
     a = p.parse_args(argv)
     rows = expected_rows(a.events, a.window_ms, a.until_windows_end_before, a.slide_ms, a.step_ms,
-                         a.where, a.having)
+                         a.where, a.having, a.gap_ms)
     for line in read_table.canonical_lines(rows):
         sys.stdout.write(line + "\n")
     return 0

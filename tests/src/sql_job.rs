@@ -1,6 +1,6 @@
 //! The gold job in streaming SQL: `examples/video_stats.sql`, pointed at a test's broker, topic
 //! and tables, run in place of the config's `[[job]]`, over the example's one-minute tumbling
-//! windows or over hopping or cumulating ones of a minute.
+//! windows, over hopping or cumulating ones of a minute, or over each video's sessions.
 
 use std::fs;
 
@@ -17,6 +17,8 @@ pub enum GoldWindows {
     Hopping { slide_s: i64 },
     /// `CUMULATE` up to one minute, by `step_s` seconds.
     Cumulating { step_s: i64 },
+    /// `SESSION` of each video, ending `gap_s` seconds after its last event.
+    Session { gap_s: i64 },
 }
 
 impl GoldWindows {
@@ -34,6 +36,10 @@ impl GoldWindows {
                 "CUMULATE(TABLE content_events, DESCRIPTOR(ts), INTERVAL '{step_s}' SECOND, \
                  INTERVAL '1' MINUTE)"
             ),
+            GoldWindows::Session { gap_s } => format!(
+                "SESSION(TABLE content_events PARTITION BY body.video_id, DESCRIPTOR(ts), \
+                 INTERVAL '{gap_s}' SECOND)"
+            ),
         }
     }
 
@@ -46,6 +52,9 @@ impl GoldWindows {
             }
             GoldWindows::Cumulating { step_s } => {
                 vec!["--step-ms".into(), (step_s * 1000).to_string()]
+            }
+            GoldWindows::Session { gap_s } => {
+                vec!["--gap-ms".into(), (gap_s * 1000).to_string()]
             }
         }
     }

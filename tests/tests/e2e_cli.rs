@@ -222,8 +222,7 @@ fn a_sql_job_floe_cannot_run_fails_with_one_line_naming_what() {
         .expect("the example SQL job");
     let bad = example.replace(
         "TUMBLE(TABLE content_events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)",
-        "SESSION(TABLE content_events PARTITION BY body.video_id, DESCRIPTOR(ts), \
-         INTERVAL '1' MINUTE)",
+        "SESSION(TABLE content_events, DESCRIPTOR(ts), INTERVAL '1' MINUTE)",
     );
     assert_ne!(bad, example);
     let sql = tmp.path().join("bad.sql");

@@ -1,4 +1,5 @@
-//! Hopping and cumulating windows written in SQL (`HOP`, `CUMULATE`), against the real broker:
+//! Hopping, cumulating and session windows written in SQL (`HOP`, `CUMULATE`, `SESSION`),
+//! against the real broker:
 //! the gold table must be what DuckDB computes by the windows' definition over the same events
 //! (tests/py/expected_gold.py), as pyiceberg and DuckDB read it, through random SIGKILLs of one
 //! process and through a rescale of a cluster.
@@ -58,16 +59,61 @@ fn cumulating_windows_having_two_events_on_a_cluster_through_a_rescale_are_duckd
         Duration::from_secs(20),
     );
     let mut cluster = Cluster::new("sql-cumulate", "1s");
-    cluster.start_coordinator(&mut job, "c1");
+    rescale(&mut cluster, &mut job);
+    finish(cluster, job, producer, WAIT, STOP);
+}
+
+/// Each video's sessions of a 3 s gap, over 5 minutes of disordered events with bad records on
+/// 3 partitions keyed by video (as sessions need), through random SIGKILLs while producing.
+#[test]
+fn sessions_of_each_video_through_random_kills_are_duckdbs() {
+    let _serial = serial();
+    let seed = seed("sql-session");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut job = Job::from_env("sql-session", JobOptions::with_partitions(3));
+    job.switch_to_sql_with(GoldWindows::Session { gap_s: 3 });
+    let spec = StreamSpec::minutes(BASE_TS + 2_000, 5, 900, 3, Placement::ByKey, 8_000);
+    let records = ContentGen::new(seed, 20).stream_with_bad(&spec, BAD_KINDS);
+    let producer = produce_slowly(&job, records, Duration::from_secs(12));
+    let kills = job.kill_streaming_runs_until(
+        || Duration::from_millis(rng.random_range(700..=2_500)),
+        || producer.is_finished(),
+    );
+    let (log, _) = produced(&job, producer);
+    log.validate_labels(false, None);
+    assert!(kills > 0 && log.count(Expect::Bad) > 0);
+    job.run_until_end_exact(&log, WAIT);
+}
+
+/// Sessions on a cluster of two workers that a third joins and one of the first two leaves:
+/// open sessions move with their partitions.
+#[test]
+fn sessions_on_a_cluster_through_a_rescale_are_duckdbs() {
+    let _serial = serial();
+    let mut job = cluster_job(&Services::from_env(), "sql-session-cluster", 6);
+    job.switch_to_sql_with(GoldWindows::Session { gap_s: 4 });
+    let spec = StreamSpec::minutes(BASE_TS + 5_000, 6, 6_000, 6, Placement::ByKey, 5_000);
+    let records =
+        ContentGen::new(seed("sql-session-cluster"), 40).stream_with_bad(&spec, BAD_KINDS);
+    let producer = produce_slowly(&job, records, Duration::from_secs(20));
+    let mut cluster = Cluster::new("sql-session-cluster", "1s");
+    rescale(&mut cluster, &mut job);
+    finish(cluster, job, producer, WAIT, STOP);
+}
+
+/// Starts a coordinator and two workers, then a third, then makes one of the first two leave,
+/// each step once the partitions are assigned.
+fn rescale(cluster: &mut Cluster, job: &mut Job) {
+    cluster.start_coordinator(job, "c1");
     cluster.wait_for("a leader", WAIT, |s| leader(s) == Some("c1"));
     for w in ["w1", "w2"] {
-        cluster.start_worker(&mut job, w);
+        cluster.start_worker(job, w);
     }
     let two = cluster.workers();
     cluster.wait_for("both workers assigned", WAIT, |s| {
         assigned_workers(s) == two && last_checkpoint(s) >= 2
     });
-    cluster.start_worker(&mut job, "w3");
+    cluster.start_worker(job, "w3");
     let three = cluster.workers();
     cluster.wait_for("w3 owns its share", WAIT, |s| assigned_workers(s) == three);
     cluster.leave("w1", STOP);
@@ -75,5 +121,4 @@ fn cumulating_windows_having_two_events_on_a_cluster_through_a_rescale_are_duckd
     cluster.wait_for("w1's partitions on the others", WAIT, |s| {
         assigned_workers(s) == rest
     });
-    finish(cluster, job, producer, WAIT, STOP);
 }

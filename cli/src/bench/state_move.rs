@@ -39,6 +39,7 @@ fn partition_state(template: &[Acc], partition: i32, keys: usize) -> PartitionSn
             keys: mine,
             accs,
         }],
+        sessions: Vec::new(),
         stats: OperatorStats::default(),
     }
 }

@@ -307,6 +307,8 @@ pub struct WindowConfig {
     pub slide: Option<String>,
     /// A cumulating window's step.
     pub step: Option<String>,
+    /// A session window's gap (it has no size).
+    pub gap: Option<String>,
     #[serde(default = "default_delay")]
     pub watermark_delay: String,
     #[serde(default = "default_lateness")]

@@ -79,12 +79,37 @@ fn hopping_and_cumulating_windows_take_a_slide_or_a_step_that_divides_their_size
             "hopping",
         ),
         ("type = \"tumbling\"\nslide = \"20s\"", "slide", "tumbling"),
-        ("type = \"session\"", "type", "cumulating"),
+        ("type = \"tumbling\"\ngap = \"20s\"", "gap", "tumbling"),
+        ("type = \"session\"", "size", "session"),
+        ("type = \"sliding\"", "type", "session"),
     ] {
         let e = window(settings).expect_err(settings);
         assert_eq!(e.key, format!("job[0].window.{key}"), "{settings}");
         assert!(e.message.contains(says), "{settings}: {e}");
     }
+}
+
+#[test]
+fn a_session_window_takes_a_gap_and_no_size() {
+    let window = |settings: &str| {
+        let text = VIDEO_STATS
+            .replace("type = \"tumbling\"", settings)
+            .replace("size = \"1m\"\n", "");
+        FloeConfig::parse(&text).and_then(|c| c.validate())
+    };
+    let session = window("type = \"session\"\ngap = \"30s\"").unwrap();
+    assert_eq!(
+        session.jobs[0].window.kind,
+        WindowKind::Session { gap_ms: 30_000 }
+    );
+    assert_eq!(session.jobs[0].window.size_ms, 30_000);
+    let e = window("type = \"session\"").unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.message.as_str()),
+        ("job[0].window.gap", "is missing")
+    );
+    let e = window("type = \"session\"\ngap = \"30s\"\nslide = \"10s\"").unwrap_err();
+    assert_eq!(e.key, "job[0].window.slide");
 }
 
 /// The example job with `key = "value"` added to its `[[job]]`, validated.

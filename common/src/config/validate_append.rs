@@ -134,6 +134,7 @@ impl JobConfig {
             size: None,
             slide: None,
             step: None,
+            gap: None,
             watermark_delay: default_delay(),
             allowed_lateness: default_lateness(),
             idle_timeout: default_idle(),

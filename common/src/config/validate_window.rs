@@ -7,12 +7,24 @@ impl WindowConfig {
     /// The window of an aggregate job, `at` being the key of its `[job.window]`.
     pub(super) fn validate(&self, at: &str, max_ahead_ms: i64) -> Result<WindowSpec, ConfigError> {
         let k = |s: &str| format!("{at}.{s}");
-        let Some(size) = &self.size else {
-            return Err(ConfigError::new(k("size"), "is missing"));
+        if self.kind == "session" {
+            self.refuse(at, "size", &self.size)?;
+            self.refuse(at, "slide", &self.slide)?;
+            self.refuse(at, "step", &self.step)?;
+        } else {
+            self.refuse(at, "gap", &self.gap)?;
+        }
+        let (size_key, size) = match self.kind.as_str() {
+            // A session's window is as long as its gap at least.
+            "session" => ("gap", &self.gap),
+            _ => ("size", &self.size),
         };
-        let size_ms = millis(&k("size"), size)?;
+        let Some(size) = size else {
+            return Err(ConfigError::new(k(size_key), "is missing"));
+        };
+        let size_ms = millis(&k(size_key), size)?;
         if size_ms <= 0 {
-            return Err(ConfigError::new(k("size"), "must be > 0"));
+            return Err(ConfigError::new(k(size_key), "must be > 0"));
         }
         let kind = match self.kind.as_str() {
             "tumbling" => {
@@ -20,6 +32,7 @@ impl WindowConfig {
                 self.refuse(at, "step", &self.step)?;
                 WindowKind::Tumbling
             }
+            "session" => WindowKind::Session { gap_ms: size_ms },
             "hopping" => {
                 self.refuse(at, "step", &self.step)?;
                 WindowKind::Hopping {
@@ -36,7 +49,8 @@ impl WindowConfig {
                 return Err(ConfigError::new(
                     k("type"),
                     format!(
-                        "`{other}`: the windows are \"tumbling\", \"hopping\" and \"cumulating\""
+                        "`{other}`: the windows are \"tumbling\", \"hopping\", \"cumulating\" \
+                         and \"session\""
                     ),
                 ))
             }

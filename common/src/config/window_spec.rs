@@ -10,6 +10,9 @@
 //! A window closes when the job's watermark reaches its end plus the allowed lateness. A slice
 //! lives until the last window holding it has closed; an event whose slice has no open window
 //! left is late.
+//!
+//! Session windows are not sliced: their bounds depend on each key's events, so they are kept
+//! per key ([`crate::session::OpenSessions`]).
 
 /// The kind of window a job aggregates over, with what sets its slices apart from its size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -21,6 +24,9 @@ pub enum WindowKind {
     /// Windows starting every size, ending every `step_ms` after their start until they are
     /// the size: Flink's `CUMULATE`.
     Cumulating { step_ms: i64 },
+    /// Per group key, events less than `gap_ms` apart, ending `gap_ms` after the last one:
+    /// Flink's `SESSION`. Its window's size is the gap.
+    Session { gap_ms: i64 },
 }
 
 /// Validated windowing: sizes in milliseconds. An append job has no windows: its size is
@@ -39,10 +45,11 @@ pub struct WindowSpec {
 
 impl WindowSpec {
     /// The length of a slice: the size of a tumbling window, a hopping window's slide, a
-    /// cumulating window's step.
+    /// cumulating window's step. (Sessions are not sliced; the slice methods take a session's
+    /// gap as a tumbling window's size.)
     pub fn slice_ms(&self) -> i64 {
         match self.kind {
-            WindowKind::Tumbling => self.size_ms,
+            WindowKind::Tumbling | WindowKind::Session { .. } => self.size_ms,
             WindowKind::Hopping { slide_ms } => slide_ms,
             WindowKind::Cumulating { step_ms } => step_ms,
         }
@@ -59,14 +66,16 @@ impl WindowSpec {
     pub fn windows_of(&self, slice_ms: i64) -> impl Iterator<Item = (i64, i64)> + use<> {
         let (size, kind) = (self.size_ms, self.kind);
         let count = match kind {
-            WindowKind::Tumbling => 1,
+            WindowKind::Tumbling | WindowKind::Session { .. } => 1,
             WindowKind::Hopping { slide_ms } => size / slide_ms,
             WindowKind::Cumulating { step_ms } => {
                 (slice_ms.div_euclid(size) * size + size - slice_ms) / step_ms
             }
         };
         (0..count).map(move |i| match kind {
-            WindowKind::Tumbling => (slice_ms, slice_ms.saturating_add(size)),
+            WindowKind::Tumbling | WindowKind::Session { .. } => {
+                (slice_ms, slice_ms.saturating_add(size))
+            }
             WindowKind::Hopping { slide_ms } => {
                 let start = slice_ms - size + (i + 1) * slide_ms;
                 (start, start + size)
@@ -82,7 +91,7 @@ impl WindowSpec {
     /// slice is reported against.
     pub fn last_window_of(&self, slice_ms: i64) -> (i64, i64) {
         match self.kind {
-            WindowKind::Tumbling | WindowKind::Hopping { .. } => {
+            WindowKind::Tumbling | WindowKind::Hopping { .. } | WindowKind::Session { .. } => {
                 (slice_ms, slice_ms.saturating_add(self.size_ms))
             }
             WindowKind::Cumulating { .. } => {
@@ -107,6 +116,29 @@ impl WindowSpec {
     pub fn is_closed(&self, slice_ms: i64, watermark: i64) -> bool {
         self.closes_at(slice_ms) <= watermark
     }
+
+    /// Whether an event at `event_ms`, judged against `watermark`, is late: for slices, when
+    /// every window of its slice is closed; for sessions, when the session it would start is
+    /// closed, or when a session the job has emitted (closed at `job_watermark` or before)
+    /// could hold it, so it cannot change a row already written.
+    pub fn is_late(&self, event_ms: i64, job_watermark: i64, watermark: i64) -> bool {
+        match self.kind {
+            WindowKind::Session { gap_ms } => {
+                self.window_closes_at(event_ms.saturating_add(gap_ms)) <= watermark
+                    || self.window_closes_at(event_ms) < job_watermark
+            }
+            _ => self.is_closed(self.slice_of(event_ms), watermark),
+        }
+    }
+
+    /// The start of the window a late event at `event_ms` is reported against: the last one
+    /// of its slice, or the session it would have started.
+    pub fn late_window_start(&self, event_ms: i64) -> i64 {
+        match self.kind {
+            WindowKind::Session { .. } => event_ms,
+            _ => self.last_window_of(self.slice_of(event_ms)).0,
+        }
+    }
 }
 
 /// The windows holding `event_ms`, as `(start, end)` in order of end, found from the kinds'
@@ -116,7 +148,9 @@ impl WindowSpec {
 pub(crate) fn windows_by_definition(w: &WindowSpec, event_ms: i64) -> Vec<(i64, i64)> {
     let every = match w.kind {
         WindowKind::Hopping { slide_ms } => slide_ms,
-        WindowKind::Tumbling | WindowKind::Cumulating { .. } => w.size_ms,
+        WindowKind::Tumbling | WindowKind::Cumulating { .. } | WindowKind::Session { .. } => {
+            w.size_ms
+        }
     };
     let first = (event_ms - w.size_ms).div_euclid(every) * every;
     let mut found = Vec::new();
@@ -125,7 +159,9 @@ pub(crate) fn windows_by_definition(w: &WindowSpec, event_ms: i64) -> Vec<(i64, 
             WindowKind::Cumulating { step_ms } => (1..=w.size_ms / step_ms)
                 .map(|i| start + i * step_ms)
                 .collect(),
-            WindowKind::Tumbling | WindowKind::Hopping { .. } => vec![start + w.size_ms],
+            WindowKind::Tumbling | WindowKind::Hopping { .. } | WindowKind::Session { .. } => {
+                vec![start + w.size_ms]
+            }
         };
         found.extend(
             ends.into_iter()
