@@ -144,6 +144,15 @@ impl ColumnValues {
         }
     }
 
+    fn push_null(&mut self) {
+        match self {
+            ColumnValues::Long(v) => v.push(None),
+            ColumnValues::Double(v) => v.push(None),
+            ColumnValues::Boolean(v) => v.push(None),
+            ColumnValues::Text { .. } => self.push_text(None),
+        }
+    }
+
     fn push_text(&mut self, value: Option<&str>) {
         if let ColumnValues::Text { text, ends, valid } = self {
             text.push_str(value.unwrap_or(""));
@@ -298,6 +307,17 @@ impl AppendRows {
         }
         Ok(())
     }
+
+    /// Appends a row of nulls in place of a record the job's filter refused, so that a decoded
+    /// batch's rows stay one per record. It is never written.
+    pub fn push_refused(&mut self, spec: &AppendSpec) {
+        if self.fields.len() != spec.columns.len() {
+            *self = AppendRows::new(spec);
+        }
+        for f in &mut self.fields {
+            f.push_null();
+        }
+    }
 }
 
 fn push_value(
@@ -310,12 +330,7 @@ fn push_value(
         if column.required {
             return Err(format!("{} is {}", column.field, value.type_name()));
         }
-        match into {
-            ColumnValues::Long(v) => v.push(None),
-            ColumnValues::Double(v) => v.push(None),
-            ColumnValues::Boolean(v) => v.push(None),
-            ColumnValues::Text { .. } => into.push_text(None),
-        }
+        into.push_null();
         return Ok(());
     }
     let wrong = || {

@@ -308,6 +308,9 @@ impl Decoder {
                 batch.inputs.extend(skip);
                 batch.event_ms.push(event_ms);
                 batch.filtered.push(true);
+                if let Some((spec, _)) = &self.append {
+                    batch.appended.push_refused(spec);
+                }
                 return Ok(());
             }
         }
@@ -481,11 +484,17 @@ mod tests {
         assert!(b.dead_letters[0].reason.contains("tombstone"));
     }
 
+    /// A key read whole holds the event time: both are read.
     #[test]
-    fn conflicting_paths_are_rejected() {
+    fn a_field_read_whole_and_the_fields_inside_it_are_all_read() {
         let mut job = gold_job();
         job.group_by[0].1 = FieldPath::parse("header").unwrap();
-        let err = Decoder::new(&job).err().expect("conflicting paths");
-        assert!(err.contains("parent"), "{err}");
+        let d = Decoder::new(&job).expect("nested paths");
+        let mut b = DecodedBatch::default();
+        let header = r#"{"event_type":"like","event_ts":60000}"#;
+        let record = format!(r#"{{"header":{header},"body":{{"video_id":"v"}}}}"#);
+        d.decode_into(0, 1, Some(record.as_bytes()), &mut b);
+        // Not "missing header.event_ts": the event time inside the key was read.
+        assert_eq!(b.dead_letters[0].reason, "group key header is object/array");
     }
 }

@@ -532,6 +532,39 @@ fn an_append_job_keeps_every_readable_record_as_a_row() {
     assert_eq!(empty.appended.map(|r| r.len()), Some(0));
 }
 
+/// A filtered append job writes the records its filter keeps, each with its own values: a
+/// refused record holds a row of the decoded batch that is never written.
+#[test]
+fn an_append_job_with_a_filter_writes_the_records_it_keeps() {
+    let mut job = bronze_job();
+    job.filter = Some(crate::filter::Filter::parse("header.event_type = 'like'").unwrap());
+    let decoder = Decoder::new(&job).unwrap();
+    let mut op = WindowOperator::for_job(&job);
+    op.assign(0, 0);
+    let mut b = DecodedBatch {
+        read_at_ms: 2_000_000_000_000,
+        ..Default::default()
+    };
+    for (i, kind) in ["share", "like", "share", "share", "like"]
+        .iter()
+        .enumerate()
+    {
+        let r = format!(
+            r#"{{"header":{{"event_id":"e-{i}","event_type":"{kind}","event_ts":{}}}}}"#,
+            1767225600000i64 + i as i64
+        );
+        decoder.decode_into(0, i as i64, Some(r.as_bytes()), &mut b);
+    }
+    op.apply(&b, 0);
+    let rows = op.take_record_output().appended.expect("append rows");
+    assert_eq!(rows.offsets, [1, 4]);
+    let ids: Vec<_> = (0..2)
+        .map(|i| rows.fields[0].text(i).map(str::to_owned))
+        .collect();
+    assert_eq!(ids, [Some("e-1".to_owned()), Some("e-4".to_owned())]);
+    assert_eq!(op.position(0), Some(5));
+}
+
 #[test]
 fn a_record_the_filter_refuses_moves_the_watermark_and_enters_no_window() {
     let mut j = job();

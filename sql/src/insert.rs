@@ -1,5 +1,6 @@
 //! `INSERT INTO sink SELECT … FROM TABLE(TUMBLE | HOP | CUMULATE | SESSION(…)) GROUP BY window_start,
 //! window_end, …` lowered to one job: its window, group keys and aggregates, read off the SELECT.
+//! A query `FROM` a source table without a window appends instead (`append_select.rs`).
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,7 @@ use sqlparser::ast::{
 };
 use toml::{Table, Value};
 
+use crate::append_select::{lower_append, plain_source};
 use crate::condition::{conjunction, Clause};
 use crate::error::SqlError;
 use crate::expr::{field_path, function_name, is_column};
@@ -61,6 +63,13 @@ pub(crate) fn lower_insert(
         ))
         .at(select.as_ref()));
     }
+    let default_name = target.rsplit('.').next().unwrap_or(target).to_owned();
+    let name = name.unwrap_or(default_name);
+    if let Some(source) = plain_source(select, declared)? {
+        let mut job = lower_append(target, select, source, declared)?;
+        job.insert("name".into(), name.into());
+        return to_job(target, job);
+    }
     let WindowTvf {
         source,
         window: sizes,
@@ -88,8 +97,7 @@ pub(crate) fn lower_insert(
         }
     }
     let mut job = Table::new();
-    let default_name = target.rsplit('.').next().unwrap_or(target).to_owned();
-    job.insert("name".into(), name.unwrap_or(default_name).into());
+    job.insert("name".into(), name.into());
     job.insert("source".into(), Value::Table(source.source.clone()));
     job.insert("format".into(), Value::Table(source.format.clone()));
     if let Some(selection) = &select.selection {
@@ -113,6 +121,10 @@ pub(crate) fn lower_insert(
     job.insert("group_by".into(), Value::Array(projection.group_by));
     job.insert("aggregate".into(), Value::Array(projection.aggregates));
     job.insert("sink".into(), Value::Table(sink));
+    to_job(target, job)
+}
+
+fn to_job(target: &str, job: Table) -> Result<JobConfig, SqlError> {
     Value::Table(job)
         .try_into()
         .map_err(|e: toml::de::Error| SqlError::Invalid(format!("INSERT INTO {target}: {e}")))
@@ -337,7 +349,7 @@ fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Table, SqlErr
 
 /// A `WHERE` or `FILTER (WHERE …)` condition as a job's filter: comparisons of a declared
 /// field with a constant, joined by `AND`.
-fn condition(expr: &Expr, name: &str, source: &Source) -> Result<String, SqlError> {
+pub(crate) fn condition(expr: &Expr, name: &str, source: &Source) -> Result<String, SqlError> {
     let clause = Clause {
         name,
         operands: "a field",
@@ -381,7 +393,11 @@ fn declared_field<'a>(source: &'a Source, path: &[String]) -> Result<&'a SqlType
 
 /// `[job.sink]`: the target, with what its `CREATE TABLE … WITH ('connector' = 'iceberg')`
 /// declares, whose columns (if any) must be the query's.
-fn sink(target: &str, declared: &Declared, columns: &[String]) -> Result<Table, SqlError> {
+pub(crate) fn sink(
+    target: &str,
+    declared: &Declared,
+    columns: &[String],
+) -> Result<Table, SqlError> {
     let mut sink = Table::new();
     sink.insert("table".into(), target.into());
     let Some(decl) = declared.sinks.get(target) else {

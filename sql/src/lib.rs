@@ -1,11 +1,14 @@
 //! Jobs written in streaming SQL, in the dialect Flink users know: a source declared with
 //! `CREATE TABLE … WITH ('connector' = …)`, its event time and watermark declared beside its
-//! columns, and `INSERT INTO sink SELECT … FROM TABLE(TUMBLE | HOP | CUMULATE(…)) GROUP BY …`.
+//! columns, and `INSERT INTO sink SELECT … FROM TABLE(TUMBLE | HOP | CUMULATE | SESSION(…))
+//! GROUP BY …`, or `INSERT INTO sink SELECT <columns> FROM src WHERE …` appending every record
+//! kept.
 //!
 //! A script is lowered to the same [`JobConfig`]s a TOML file declares, so a job written either
 //! way is validated, fingerprinted and run by one path. What the engine cannot run yet is
 //! refused with an error naming it, never approximated.
 
+mod append_select;
 mod condition;
 mod error;
 mod expr;

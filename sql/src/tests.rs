@@ -347,3 +347,95 @@ fn each_bad_statement_gets_one_error_saying_where() {
     );
     assert!(no_watermark.contains("WATERMARK"), "{no_watermark}");
 }
+
+#[test]
+fn a_query_without_a_window_appends_the_selected_columns_of_the_records_its_where_keeps() {
+    use floe_common::append::AppendType;
+    use floe_common::config::TimeUnit;
+    let job = &validate(
+        jobs_from_sql(&script(
+            "",
+            "SELECT header.event_type AS kind, ts, body.watch_ms, header.meta, body.ratio AS score \
+             FROM src WHERE header.event_type <> 'impression' AND body.watch_ms > 0",
+        ))
+        .expect("lowered"),
+    )[0];
+    let append = job.append().expect("an append job");
+    let columns: Vec<(&str, String, AppendType, bool)> = append
+        .columns
+        .iter()
+        .map(|c| (c.column.as_str(), c.field.to_string(), c.ty, c.required))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            (
+                "kind",
+                "header.event_type".into(),
+                AppendType::String,
+                false
+            ),
+            (
+                "ts",
+                "header.event_ts".into(),
+                AppendType::Timestamp(TimeUnit::Millis),
+                true
+            ),
+            ("watch_ms", "body.watch_ms".into(), AppendType::Long, false),
+            ("meta", "header.meta".into(), AppendType::Json, false),
+            ("score", "body.ratio".into(), AppendType::Double, false),
+        ]
+    );
+    assert_eq!(job.filter.as_ref().map(|f| f.clauses.len()), Some(2));
+    assert_eq!(job.table.name, "gold.t");
+    let table: Vec<&str> = job.table.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        table,
+        [
+            "kind",
+            "ts",
+            "watch_ms",
+            "meta",
+            "score",
+            "kafka_partition",
+            "kafka_offset",
+            "ingested_at"
+        ]
+    );
+
+    let star = &validate(jobs_from_sql(&script("", "SELECT * FROM src")).expect("lowered"))[0];
+    let names: Vec<&str> = star
+        .append()
+        .expect("an append job")
+        .columns
+        .iter()
+        .map(|c| c.column.as_str())
+        .collect();
+    assert_eq!(names, ["header", "body", "ts"]);
+}
+
+#[test]
+fn a_query_without_a_window_is_refused_what_needs_one() {
+    for (query, says) in [
+        (
+            "SELECT body.video_id, COUNT(*) AS n FROM src GROUP BY body.video_id",
+            "GROUP BY or HAVING in a query without a window",
+        ),
+        (
+            "SELECT LOWER(body.video_id) AS v FROM src",
+            "the select item",
+        ),
+        (
+            "SELECT body.nope FROM src",
+            "body.nope is not a column of src",
+        ),
+        (
+            "SELECT * FROM nowhere",
+            "nowhere is not a declared source table",
+        ),
+    ] {
+        let message = error(&script("", query));
+        assert!(message.contains(says), "{query}: {message}");
+        assert!(message.contains("Line: 8"), "{query}: {message}");
+    }
+}

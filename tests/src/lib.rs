@@ -50,6 +50,7 @@ pub mod pki;
 mod ports;
 pub mod process;
 pub mod records;
+pub mod silver;
 pub mod sql_job;
 
 pub use env::{floe_bin, repo_root, serial, target_dir, PgServices, S3Services, Services};

@@ -71,7 +71,22 @@ impl Job {
     /// [`Job::switch_to_sql`] aggregating over `windows`, which the tables are then checked
     /// against.
     pub fn switch_to_sql_with(&mut self, windows: GoldWindows) {
-        let example = repo_root().join("examples/video_stats.sql");
+        let gold = self.gold_table.clone();
+        self.switch_to_sql_example(
+            "video_stats.sql",
+            &[
+                ("gold.video_stats_1min", &gold),
+                (&GoldWindows::Tumbling.tvf(), &windows.tvf()),
+            ],
+        );
+        self.oracle_args = windows.oracle_args();
+    }
+
+    /// Writes the SQL job of `examples/{example}` for this job, reading this test's topic, with
+    /// each `(from, to)` of `replacements` made, and takes the `[[job]]` out of the config:
+    /// from now on every run of the job reads the SQL (`--sql`).
+    pub fn switch_to_sql_example(&mut self, example: &str, replacements: &[(&str, &str)]) {
+        let example = repo_root().join("examples").join(example);
         let text = fs::read_to_string(&example)
             .unwrap_or_else(|e| panic!("read {}: {e}", example.display()));
         let replace = |text: String, from: &str, to: &str| {
@@ -83,13 +98,14 @@ impl Job {
             "'topic' = 'content_events'",
             &format!("'topic' = '{}'", self.topic),
         );
-        let text = replace(
+        let mut text = replace(
             text,
             "'127.0.0.1:9092'",
             &format!("'{}'", self.services.brokers),
         );
-        let text = replace(text, "gold.video_stats_1min", &self.gold_table);
-        let text = replace(text, &GoldWindows::Tumbling.tvf(), &windows.tvf());
+        for (from, to) in replacements {
+            text = replace(text, from, to);
+        }
         let config = fs::read_to_string(&self.config).expect("read config");
         let mut doc: toml::Table = config.parse().expect("parse config");
         let job = doc.remove("job").expect("the config has a [[job]]");
@@ -102,7 +118,7 @@ impl Job {
             "'format' = 'json'",
             &format!("'format' = 'json',\n  'scan.watermark.idle-timeout' = '{idle}'"),
         );
-        let sql = self.root.join("video_stats.sql");
+        let sql = self.root.join(example.file_name().expect("a file name"));
         fs::write(&sql, text).expect("write the SQL job");
         fs::write(
             &self.config,
@@ -111,7 +127,6 @@ impl Job {
         .expect("write config");
         eprintln!("[{}] the job is now {}", self.label, sql.display());
         self.sql = Some(sql);
-        self.oracle_args = windows.oracle_args();
     }
 
     /// Adds `WHERE condition` to the SQL job, and `oracle` (the same condition over

@@ -1,6 +1,7 @@
 //! The gold job written in streaming SQL (`examples/video_stats.sql`) against the real broker:
 //! its gold, late and dead-letter tables must be what the TOML job's are, row for row, as the
-//! independent readers see them, on one process through a restart and on a cluster.
+//! independent readers see them, on one process through a restart and on a cluster. A query
+//! without a window (`examples/content_events_silver.sql`) appends what its WHERE keeps.
 
 use std::time::Duration;
 
@@ -65,4 +66,28 @@ fn a_cluster_runs_the_sql_gold_job() {
         cluster.start_worker(&mut job, w);
     }
     finish(cluster, job, producer, WAIT, STOP);
+}
+
+/// The Silver job: disordered events with bad records on 3 partitions, produced while
+/// streaming runs are SIGKILLed; every record its WHERE keeps is one row, once.
+#[test]
+fn a_silver_sql_job_appends_the_records_its_where_keeps_once_through_kills() {
+    use rand::{Rng, SeedableRng};
+    let _serial = serial();
+    let seed = seed("sql-silver");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut job = Job::from_env("sql-silver", JobOptions::with_partitions(3));
+    let table = job.switch_to_silver_sql();
+    let spec = StreamSpec::minutes(BASE_TS + 2_000, 3, 1_500, 3, Placement::Random, 8_000);
+    let records = ContentGen::new(seed, 20).stream_with_bad(&spec, 2 * BAD_KINDS);
+    let producer = produce_slowly(&job, records, Duration::from_secs(10));
+    let kills = job.kill_streaming_runs_until(
+        || Duration::from_millis(rng.random_range(700..=2_500)),
+        || producer.is_finished(),
+    );
+    let (log, _) = produced(&job, producer);
+    assert!(kills > 0);
+    job.run_until_end(RUN_TIMEOUT);
+    job.assert_silver_exact(&log, &table);
+    job.assert_each_checkpoint_once(&table, "content_events");
 }

@@ -1,10 +1,14 @@
-//! The gold job over tumbling, hopping and cumulating windows of a minute, on the same input:
+//! The gold job over tumbling, hopping and cumulating windows of a minute, and over each video's
+//! sessions of a 10 s gap (Nexmark q11's), on the same input:
 //! events per CPU-second of each, and each as a ratio to the tumbling job of its own round,
 //! - `aggregate_only`: decode and slices, one thread: what an event costs. A hopping window of
 //!   a minute every 10 s holds every event six times; slices keep that from costing six
 //!   updates per event;
 //! - `pipeline`: the same plus closing windows (each the merge of its slices), checkpoints,
 //!   Parquet and Iceberg commits: what the output costs too, which is six times the rows.
+//!
+//! A session costs a lookup of its key's sessions per event, where a slice costs a lookup of
+//! the key in the slice.
 
 use std::sync::Arc;
 
@@ -16,7 +20,7 @@ use super::rounds::{median_by, paired_ratios};
 use super::{bench_config, BenchArgs};
 
 /// The kinds measured, by name, with the ratio to tumbling windows each should reach.
-const KINDS: [(&str, WindowKind, f64); 3] = [
+const KINDS: [(&str, WindowKind, f64); 4] = [
     ("tumbling_1m", WindowKind::Tumbling, 1.0),
     (
         "hopping_1m_every_10s",
@@ -27,6 +31,11 @@ const KINDS: [(&str, WindowKind, f64); 3] = [
         "cumulating_1m_by_20s",
         WindowKind::Cumulating { step_ms: 20_000 },
         0.8,
+    ),
+    (
+        "session_gap_10s",
+        WindowKind::Session { gap_ms: 10_000 },
+        0.7,
     ),
 ];
 
@@ -40,6 +49,9 @@ pub(super) async fn run(args: &BenchArgs) -> anyhow::Result<serde_json::Value> {
         .map(|(_, kind, _)| {
             let mut job = gold.clone();
             job.window.kind = *kind;
+            if let WindowKind::Session { gap_ms } = kind {
+                job.window.size_ms = *gap_ms;
+            }
             Arc::new(job)
         })
         .collect();

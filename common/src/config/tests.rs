@@ -227,7 +227,7 @@ fn the_bronze_example_is_an_append_job_with_its_source_columns_last() {
 }
 
 #[test]
-fn an_append_job_refuses_what_only_windows_have_and_overlapping_fields() {
+fn an_append_job_refuses_what_only_windows_have() {
     let windowed = BRONZE.replace(
         "[job.source]",
         "[job.window]\nsize = \"1m\"\n\n[job.source]",
@@ -235,11 +235,6 @@ fn an_append_job_refuses_what_only_windows_have_and_overlapping_fields() {
     assert_eq!(error_of(&windowed).key, "job[0].window.size");
     let grouped = format!("{BRONZE}\n[[job.group_by]]\ncolumn = \"v\"\nfield = \"body.v\"\n");
     assert_eq!(error_of(&grouped).key, "job[0].group_by");
-    let overlapping = format!(
-        "{BRONZE}\n[[job.column]]\ncolumn = \"video\"\nfield = \"body.video_id\"\ntype = \"string\"\n"
-    );
-    let e = error_of(&overlapping);
-    assert_eq!(e.key, "job[0].column[5].field", "{e}");
     let reserved = BRONZE.replace("column = \"event_id\"", "column = \"kafka_offset\"");
     assert_eq!(error_of(&reserved).key, "job[0].column[0].column");
     let typo = BRONZE.replace("type = \"json\"", "type = \"blob\"");

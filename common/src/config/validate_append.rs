@@ -2,7 +2,6 @@
 //! declared columns, file size and watermark.
 
 use crate::append::{AppendColumn, AppendSpec, AppendType};
-use crate::path::FieldPath;
 
 use super::validate_job::{column_name, field_path, millis, time_unit};
 use super::*;
@@ -65,15 +64,6 @@ impl JobConfig {
             let ck = k(&format!("column[{i}]"));
             column_name(&format!("{ck}.column"), &c.column, &mut taken)?;
             let field = field_path(&format!("{ck}.field"), &c.field)?;
-            if let Some(other) = columns.iter().find(|o| nests(&o.field, &field)) {
-                return Err(ConfigError::new(
-                    format!("{ck}.field"),
-                    format!(
-                        "`{field}` and `{}` (column {}) overlap: read the outer one as json",
-                        other.field, other.column
-                    ),
-                ));
-            }
             let ty = match (c.value_type.as_str(), &c.unit) {
                 ("timestamp", unit) => AppendType::Timestamp(time_unit(
                     &format!("{ck}.unit"),
@@ -149,13 +139,6 @@ impl JobConfig {
             max_ahead_ms,
         })
     }
-}
-
-/// Whether one path is the other or lies inside it (one record field read twice).
-fn nests(a: &FieldPath, b: &FieldPath) -> bool {
-    let (a, b) = (a.segments(), b.segments());
-    let n = a.len().min(b.len());
-    a[..n] == b[..n]
 }
 
 /// `128MB`, `1GB`, `512KiB`, `1048576`: a size in bytes (decimal and binary units read alike,

@@ -213,10 +213,10 @@ impl JobConfig {
             }
         };
         let filter = match &self.filter {
-            Some(_) if self.kind != "aggregate" => {
+            Some(_) if self.kind == "cdc" => {
                 return Err(ConfigError::new(
                     k("filter"),
-                    "is for kind = \"aggregate\" jobs",
+                    "is for kind = \"aggregate\" and \"append\" jobs",
                 ))
             }
             Some(f) => Some(Filter::parse(f).map_err(|m| ConfigError::new(k("filter"), m))?),

@@ -79,6 +79,12 @@ fn needs_escape(key: &[u8]) -> bool {
 enum Child {
     Leaf(usize),
     Inner(PathTree),
+    /// A field read whole into `slot` whose inner fields are read too (a JSON column holding
+    /// the event time, say).
+    Whole {
+        slot: usize,
+        inner: PathTree,
+    },
 }
 
 impl PathTree {
@@ -93,15 +99,36 @@ impl PathTree {
                 node.insert(rest, slot, full)?;
                 self.children.push(Entry::new(first, Child::Inner(node)));
             }
-            (Some(i), false) => match &mut self.children[i].child {
-                Child::Inner(node) => node.insert(rest, slot, full)?,
-                Child::Leaf(_) => {
-                    return Err(format!(
-                        "`{full}` goes inside a field another path uses whole"
-                    ))
+            (Some(i), false) => {
+                let child = &mut self.children[i].child;
+                match child {
+                    Child::Inner(node) | Child::Whole { inner: node, .. } => {
+                        node.insert(rest, slot, full)?
+                    }
+                    Child::Leaf(whole) => {
+                        let mut inner = PathTree::default();
+                        inner.insert(rest, slot, full)?;
+                        *child = Child::Whole {
+                            slot: *whole,
+                            inner,
+                        };
+                    }
                 }
-            },
-            (Some(_), true) => return Err(format!("`{full}` is also the parent of another path")),
+            }
+            (Some(i), true) => {
+                let child = &mut self.children[i].child;
+                match child {
+                    Child::Inner(node) => {
+                        *child = Child::Whole {
+                            slot,
+                            inner: std::mem::take(node),
+                        }
+                    }
+                    Child::Leaf(_) | Child::Whole { .. } => {
+                        return Err(format!("`{full}` is read twice"))
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -122,6 +122,12 @@ impl<'b> Scanner<'b> {
                 Some(Child::Inner(inner)) if first == b'{' => {
                     self.object(inner, slots, depth + 1)?
                 }
+                Some(Child::Whole { slot, inner }) if first == b'{' => {
+                    let start = self.at;
+                    self.object(inner, slots, depth + 1)?;
+                    slots[*slot] = Scalar::Nested(&self.bytes[start..self.at]);
+                }
+                Some(Child::Whole { slot, .. }) => slots[*slot] = self.scalar(first, depth)?,
                 _ => self.skip_value(depth)?,
             }
             match self.token() {

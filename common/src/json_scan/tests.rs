@@ -172,17 +172,36 @@ fn accepts_exactly_what_serde_json_accepts_for_every_one_byte_change() {
 }
 
 #[test]
-fn conflicting_paths_are_refused() {
-    let mut t = tree(&["a.b"]);
+fn a_field_read_whole_has_its_inner_fields_read_too() {
+    for paths in [["a", "a.b.c", "a.d"], ["a.b.c", "a.d", "a"]] {
+        let t = tree(&paths);
+        let whole = paths.iter().position(|p| *p == "a").unwrap();
+        let json = r#"{"a": {"d": "x", "b": {"c": 7, "z": [1]}}, "e": 1}"#;
+        let (_, slots) = scan(&t, json, 3).unwrap();
+        assert_eq!(
+            slots[whole],
+            Scalar::Nested(br#"{"d": "x", "b": {"c": 7, "z": [1]}}"#)
+        );
+        let inner = |p: &str| &slots[paths.iter().position(|q| *q == p).unwrap()];
+        assert_eq!(inner("a.b.c"), &Scalar::I64(7));
+        assert_eq!(inner("a.d"), &Scalar::Str("x".into()));
+        let (_, slots) = scan(&t, r#"{"a": [1, 2]}"#, 3).unwrap();
+        assert_eq!(
+            slots[whole],
+            Scalar::Nested(b"[1, 2]"),
+            "not an object: read whole only"
+        );
+        assert!(scan(&t, r#"{"a": {"b": }}"#, 3).is_err());
+    }
+}
+
+#[test]
+fn a_path_read_twice_is_refused() {
+    let mut t = tree(&["a.b", "a"]);
     assert!(t
-        .insert(&["a".into()], 1, "a")
+        .insert(&["a".into()], 2, "a")
         .unwrap_err()
-        .contains("parent"));
-    let mut t = tree(&["a"]);
-    assert!(t
-        .insert(&["a".into(), "b".into()], 1, "a.b")
-        .unwrap_err()
-        .contains("inside"));
+        .contains("twice"));
 }
 
 /// Keys are matched eight bytes at a time: every length around that boundary is found, and a
