@@ -58,11 +58,11 @@ pub(crate) fn lower_append(
         match item {
             SelectItem::Wildcard(_) => {
                 for (name, _) in &source.decl.columns {
-                    columns.push(column(source, name, &[name.clone()]).map_err(at)?);
+                    columns.push(column(source, name, std::slice::from_ref(name)).map_err(at)?);
                 }
                 if source.decl.computed(&source.time_column).is_some() {
                     let time = &source.time_column;
-                    columns.push(column(source, time, &[time.clone()]).map_err(at)?);
+                    columns.push(column(source, time, std::slice::from_ref(time)).map_err(at)?);
                 }
             }
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
