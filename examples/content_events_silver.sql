@@ -1,6 +1,8 @@
--- Silver: the content events a query keeps, with the columns it selects, in streaming SQL. A
--- query without a window appends one row per record, followed by where it came from
--- (kafka_partition, kafka_offset, ingested_at).
+-- Silver: the content events a query keeps, once each, with the columns it selects, in
+-- streaming SQL. A query without a window appends one row per record, followed by where it came
+-- from (kafka_partition, kafka_offset, ingested_at); ROW_NUMBER() = 1 keeps the first record of
+-- each event id (per source partition: the copies a producer retries are on one), remembered for
+-- an hour of event time.
 -- Run: floe run --sql examples/content_events_silver.sql [--brokers HOST:PORT] [--topic NAME]
 --      [--config FILE (the checkpoint store and catalog)] [--warehouse URI] [--catalog URI]
 
@@ -22,6 +24,8 @@ CREATE TABLE silver.content_events WITH (
   'partitioning' = 'day(event_ts)'
 );
 
+SET 'table.exec.state.ttl' = '1h';
+
 INSERT INTO silver.content_events
 SELECT
   header.event_id AS event_id,
@@ -29,5 +33,9 @@ SELECT
   ts AS event_ts,
   body.video_id AS video_id,
   body.watch_ms AS watch_ms
-FROM content_events
-WHERE header.event_type <> 'impression';
+FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY header.event_id ORDER BY ts) AS row_num
+  FROM content_events
+  WHERE header.event_type <> 'impression'
+)
+WHERE row_num = 1;

@@ -72,6 +72,16 @@ pub struct AppendSpec {
     pub columns: Vec<AppendColumn>,
     /// Data files are rolled at this size (and at every checkpoint).
     pub target_file_bytes: u64,
+    /// Only the first record of each key is written.
+    pub dedup: Option<DedupSpec>,
+}
+
+/// An append job's deduplication: the first record of each key is kept; a key is remembered
+/// until the watermark passes its first record's event time plus `within_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DedupSpec {
+    pub key: Vec<FieldPath>,
+    pub within_ms: i64,
 }
 
 impl AppendSpec {
@@ -399,6 +409,7 @@ mod tests {
                 col("body", "body", AppendType::Json, false),
             ],
             target_file_bytes: 1 << 20,
+            dedup: None,
         }
     }
 

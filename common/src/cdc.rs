@@ -123,6 +123,7 @@ impl CdcSpec {
         let changelog = AppendSpec {
             columns: changelog,
             target_file_bytes,
+            dedup: None,
         };
         Ok(Self {
             columns,

@@ -8,7 +8,7 @@ use crate::checkpoint_legacy::{OperatorSnapshotV1, OperatorSnapshotV2};
 use crate::window::{OperatorSnapshot, PartitionSnapshot};
 
 const MAGIC: &[u8; 4] = b"FLOE";
-/// 3: a session job's open sessions per partition.
+/// 3: a session job's open sessions and a deduplicating job's keys, per partition.
 const FORMAT_VERSION: u16 = 3;
 /// 2: per-partition counters; the job's watermark is in the manifest.
 const FORMAT_V2: u16 = 2;
@@ -314,6 +314,7 @@ mod tests {
                     ],
                 }],
                 sessions: Vec::new(),
+                first_seen: Vec::new(),
                 stats: OperatorStats {
                     events: 9,
                     late_accepted: 1,
@@ -400,6 +401,7 @@ mod tests {
             last_ms: 9,
             accs: vec![Acc::Count(3), Acc::MaxLong(Some(4))],
         }];
+        with_sessions.partitions[0].first_seen = vec![("e-1".into(), 7)];
         let bytes = encode_state(&with_sessions).unwrap();
         assert_eq!(decode_state(&bytes).unwrap().snapshot, with_sessions);
         assert_eq!(

@@ -31,6 +31,7 @@ impl OperatorSnapshotV2 {
                 max_event_ms: p.max_event_ms,
                 windows: p.windows,
                 sessions: Vec::new(),
+                first_seen: Vec::new(),
                 stats: p.stats,
             })
             .collect();
@@ -70,6 +71,7 @@ impl OperatorSnapshotV1 {
                 max_event_ms: p.max_event_ms,
                 windows: p.windows,
                 sessions: Vec::new(),
+                first_seen: Vec::new(),
                 stats: if i == 0 {
                     self.stats
                 } else {

@@ -178,7 +178,15 @@ impl Decoder {
             }
         };
         let event_time_slot = slot_of(&job.event_time);
-        let key_slots = job.group_by.iter().map(|(_, p)| slot_of(p)).collect();
+        // An append job that deduplicates is keyed by its dedup key.
+        let dedup_key = job
+            .append()
+            .and_then(|a| a.dedup.as_ref())
+            .map(|d| &d.key[..]);
+        let key_slots = match dedup_key {
+            Some(key) => key.iter().map(&mut slot_of).collect(),
+            None => job.group_by.iter().map(|(_, p)| slot_of(p)).collect(),
+        };
         let aggregates = job
             .aggregates
             .iter()
@@ -314,18 +322,26 @@ impl Decoder {
                 return Ok(());
             }
         }
-        if let Some((spec, slot_of)) = &self.append {
-            batch.appended.push_decoded(spec, slot_of, slots)?;
-        }
         let key_start = batch.keys.len();
         for (i, slot) in self.key_slots.iter().enumerate() {
             if !group_key::push_scalar(&mut batch.keys, i == 0, &slots[*slot]) {
                 batch.keys.truncate(key_start);
                 return Err(format!(
-                    "group key {} is {}",
+                    "{} {} is {}",
+                    if self.append.is_some() {
+                        "dedup key"
+                    } else {
+                        "group key"
+                    },
                     self.paths[*slot],
                     slots[*slot].type_name()
                 ));
+            }
+        }
+        if let Some((spec, slot_of)) = &self.append {
+            if let Err(e) = batch.appended.push_decoded(spec, slot_of, slots) {
+                batch.keys.truncate(key_start);
+                return Err(e);
             }
         }
         batch.key_ends.push(batch.keys.len());

@@ -28,9 +28,14 @@ pub fn fingerprint(job: &JobSpec) -> String {
         // Its positions are byte offsets, not Kafka offsets.
         shape.push_str(";files");
     }
-    if job.append().is_some() {
+    if let Some(append) = job.append() {
         // Its state is positions only; what it appends does not change their meaning.
         shape.push_str(";append");
+        if let Some(dedup) = &append.dedup {
+            // And the keys seen, which the key's fields give their meaning.
+            let key: Vec<String> = dedup.key.iter().map(ToString::to_string).collect();
+            shape.push_str(&format!(";dedup={}", key.join(",")));
+        }
     }
     if let Some(filter) = &job.filter {
         // Which records enter the windows.

@@ -15,6 +15,7 @@ pub mod duration;
 pub mod failpoint;
 pub mod file_source;
 pub mod filter;
+pub mod first_seen;
 pub mod generator_source;
 pub mod group_key;
 pub mod having;

@@ -26,6 +26,7 @@ use crate::aggregate::{Acc, AggregateSpec};
 use crate::append::AppendRows;
 use crate::config::{JobSpec, WindowKind, WindowSpec};
 use crate::decode::DecodedBatch;
+use crate::first_seen::FirstSeen;
 use crate::partition_runs::PartitionRuns;
 use crate::records::{DeadLetter, LateEvent};
 use crate::session::OpenSessions;
@@ -69,6 +70,8 @@ struct PartitionWindows {
     slices: BTreeMap<i64, KeyedAccs>,
     /// A session job's state, in place of slices.
     sessions: OpenSessions,
+    /// A deduplicating append job's state.
+    first_seen: FirstSeen,
     /// The job watermark up to which this partition's windows were emitted (or, restored, were
     /// in the checkpoint's output): the next barrier emits those closing after it. Kept per
     /// partition, as a partition moves between workers with its state.
@@ -99,6 +102,7 @@ fn partition_state<'p>(
         .or_insert_with(|| PartitionWindows {
             slices: BTreeMap::new(),
             sessions: OpenSessions::default(),
+            first_seen: FirstSeen::default(),
             emitted_until: watermarks.floor(),
             next_offset: None,
             stats: OperatorStats::default(),
@@ -148,6 +152,8 @@ pub struct WindowOperator {
     side_bytes: usize,
     /// An append job's rows since the last checkpoint; `None` for a windowed job.
     appended: Option<AppendRows>,
+    /// How long a deduplicating append job remembers a key, on the watermark.
+    dedup_within_ms: Option<i64>,
     /// The last batch's records grouped by partition (kept for its buffers).
     runs: PartitionRuns,
 }
@@ -171,6 +177,7 @@ impl WindowOperator {
             dead_letters: Vec::new(),
             side_bytes: 0,
             appended: None,
+            dedup_within_ms: None,
             runs: PartitionRuns::default(),
         }
     }
@@ -184,6 +191,10 @@ impl WindowOperator {
     /// row of the job's columns instead of joining a window.
     pub fn with_output_of(mut self, job: &JobSpec) -> Self {
         self.appended = job.append().map(AppendRows::new);
+        self.dedup_within_ms = job
+            .append()
+            .and_then(|a| a.dedup.as_ref())
+            .map(|d| d.within_ms);
         self
     }
 
@@ -319,6 +330,7 @@ impl WindowOperator {
             .values()
             .map(|p| {
                 p.sessions.heap_bytes()
+                    + p.first_seen.heap_bytes()
                     + p.slices.values().map(KeyedAccs::heap_bytes).sum::<usize>()
             })
             .sum()
@@ -341,6 +353,7 @@ impl WindowOperator {
             late,
             dead_letters,
             appended,
+            dedup_within_ms,
             runs,
             ..
         } = self;
@@ -380,6 +393,10 @@ impl WindowOperator {
                     continue;
                 }
                 if let Some(rows) = appended {
+                    if dedup_within_ms.is_some() && !state.first_seen.first(batch.key(r), event_ms)
+                    {
+                        continue;
+                    }
                     rows.push_from(
                         &batch.appended,
                         r,
@@ -489,6 +506,9 @@ impl WindowOperator {
                 state.emitted_until,
                 job_watermark,
             ));
+            if let Some(within_ms) = self.dedup_within_ms {
+                state.first_seen.forget(job_watermark, within_ms);
+            }
             state.emitted_until = state.emitted_until.max(job_watermark);
         }
         merge_closed(parts)

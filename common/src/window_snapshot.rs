@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{OperatorStats, PartitionWindows, WindowOperator};
 use crate::aggregate::{Acc, AggregateSpec};
 use crate::config::WindowSpec;
+use crate::first_seen::FirstSeen;
 use crate::keyed_accs::KeyedAccs;
 use crate::session::{OpenSessions, SessionSnapshot};
 
@@ -35,6 +36,7 @@ impl WindowOperator {
                         })
                         .collect(),
                     sessions: s.sessions.snapshot(),
+                    first_seen: s.first_seen.snapshot(),
                     stats: s.stats,
                 })
                 .collect(),
@@ -58,6 +60,7 @@ impl WindowOperator {
                 slices: BTreeMap::new(),
                 sessions: OpenSessions::restore(p.sessions, n_aggs)
                     .map_err(|e| format!("partition {}: {e}", p.partition))?,
+                first_seen: FirstSeen::restore(p.first_seen),
                 emitted_until: job_watermark,
                 next_offset: p.next_offset,
                 stats: p.stats,
@@ -105,6 +108,8 @@ pub struct PartitionSnapshot {
     pub windows: Vec<WindowSnapshot>,
     /// A session job's open sessions (its `windows` are empty).
     pub sessions: Vec<SessionSnapshot>,
+    /// A deduplicating append job's keys, with their first record's event time.
+    pub first_seen: Vec<(String, i64)>,
     pub stats: OperatorStats,
 }
 

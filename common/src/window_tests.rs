@@ -565,6 +565,64 @@ fn an_append_job_with_a_filter_writes_the_records_it_keeps() {
     assert_eq!(op.position(0), Some(5));
 }
 
+/// A deduplicating append job writes the first record of each key; the keys survive a
+/// checkpoint and are forgotten once the job's watermark passes them by the bound.
+#[test]
+fn a_deduplicating_append_job_writes_each_keys_first_record() {
+    let mut job = bronze_job();
+    if let crate::config::JobKind::Append(spec) = &mut job.kind {
+        spec.dedup = Some(crate::append::DedupSpec {
+            key: vec![crate::path::FieldPath::parse("header.event_id").unwrap()],
+            within_ms: 60_000,
+        });
+    }
+    let decoder = Decoder::new(&job).unwrap();
+    let record = |id: &str, ts: i64| {
+        format!(r#"{{"header":{{"event_id":"{id}","event_ts":{ts}}},"body":{{}}}}"#)
+    };
+    let decode = |records: &[(i64, String)]| {
+        let mut b = DecodedBatch {
+            read_at_ms: 2_000_000_000_000,
+            ..Default::default()
+        };
+        for (offset, r) in records {
+            decoder.decode_into(0, *offset, Some(r.as_bytes()), &mut b);
+        }
+        b
+    };
+    let t = 1_767_225_600_000;
+    let mut op = WindowOperator::for_job(&job);
+    op.assign(0, 0);
+    op.apply(
+        &decode(&[
+            (0, record("a", t)),
+            (1, record("b", t + 1)),
+            (2, record("a", t)),
+            (3, r#"{"header":{"event_ts":1767225600000}}"#.to_owned()),
+        ]),
+        0,
+    );
+    let out = op.take_record_output();
+    assert_eq!(out.appended.expect("rows").offsets, [0, 1]);
+    assert_eq!(
+        out.dead_letters[0].reason,
+        "dedup key header.event_id is missing"
+    );
+    let mut op = WindowOperator::restore(job.window, &[], op.snapshot().partitions, 0, 0)
+        .unwrap()
+        .with_output_of(&job);
+    op.apply(&decode(&[(4, record("b", t + 1)), (5, record("c", t))]), 0);
+    op.take_closed(t + 60_000);
+    op.apply(&decode(&[(6, record("a", t)), (7, record("b", t + 1))]), 0);
+    let rows = op.take_record_output().appended.expect("rows");
+    assert_eq!(
+        rows.offsets,
+        [5, 6],
+        "a is forgotten at {}, b is not",
+        t + 60_000
+    );
+}
+
 #[test]
 fn a_record_the_filter_refuses_moves_the_watermark_and_enters_no_window() {
     let mut j = job();

@@ -1,48 +1,75 @@
 //! `INSERT INTO ns.t SELECT <columns> FROM src [WHERE …]`: a query without a window, lowered to
 //! an append job (the Silver layer). Every record the WHERE keeps becomes one row of the
 //! selected columns, followed by where it came from (`kafka_partition`, `kafka_offset`,
-//! `ingested_at`), as in a Bronze table.
+//! `ingested_at`), as in a Bronze table. Reading from Flink's deduplicating subquery keeps the
+//! first record of each key (`dedup_select.rs`).
 
-use sqlparser::ast::{GroupByExpr, Select, SelectItem, TableFactor};
+use sqlparser::ast::{Expr, GroupByExpr, Select, SelectItem, TableFactor};
 use toml::{Table, Value};
 
+use crate::dedup_select::dedup_subquery;
 use crate::error::SqlError;
 use crate::expr::field_path;
 use crate::insert::{condition, sink, Declared};
 use crate::source::Source;
 use crate::sql_type::SqlType;
 
-/// The source a query without a window reads: `FROM src`, or `None` when the query reads from
-/// something else (a window function).
+/// What a query without a window reads.
+pub(crate) struct PlainRead<'a> {
+    pub source: &'a Source,
+    /// Which records are kept.
+    selection: Option<&'a Expr>,
+    /// `[job.dedup]`, when only the first record of each key is kept.
+    dedup: Option<Table>,
+}
+
+/// What a query without a window reads: `FROM src`, or `FROM (deduplicating subquery)`; `None`
+/// when the query reads from something else (a window function).
 pub(crate) fn plain_source<'a>(
-    select: &Select,
+    select: &'a Select,
     declared: &'a Declared,
-) -> Result<Option<&'a Source>, SqlError> {
+) -> Result<Option<PlainRead<'a>>, SqlError> {
     let [from] = select.from.as_slice() else {
-        return Ok(None);
-    };
-    let TableFactor::Table {
-        name, args: None, ..
-    } = &from.relation
-    else {
         return Ok(None);
     };
     if !from.joins.is_empty() {
         return Ok(None);
     }
-    let table = name.to_string();
-    declared.sources.get(&table).map(Some).ok_or_else(|| {
-        SqlError::Invalid(format!("{table} is not a declared source table")).at(name)
-    })
+    match &from.relation {
+        TableFactor::Table {
+            name, args: None, ..
+        } => {
+            let table = name.to_string();
+            let source = declared.sources.get(&table).ok_or_else(|| {
+                SqlError::Invalid(format!("{table} is not a declared source table")).at(name)
+            })?;
+            Ok(Some(PlainRead {
+                source,
+                selection: select.selection.as_ref(),
+                dedup: None,
+            }))
+        }
+        TableFactor::Derived { subquery, .. } => {
+            let dedup = dedup_subquery(subquery, declared)?;
+            dedup.check_outer(select.selection.as_ref())?;
+            Ok(Some(PlainRead {
+                source: dedup.source,
+                selection: dedup.selection,
+                dedup: Some(dedup.dedup),
+            }))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The job appending the rows `select` makes of `source`'s records into `target`.
 pub(crate) fn lower_append(
     target: &str,
     select: &Select,
-    source: &Source,
+    read: PlainRead<'_>,
     declared: &Declared,
 ) -> Result<Table, SqlError> {
+    let source = read.source;
     let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
     if grouped || select.having.is_some() {
         return Err(SqlError::unsupported_with(
@@ -95,11 +122,14 @@ pub(crate) fn lower_append(
     job.insert("format".into(), Value::Table(source.format.clone()));
     job.insert("event_time".into(), Value::Table(source.event_time.clone()));
     job.insert("window".into(), Value::Table(source.window.clone()));
-    if let Some(selection) = &select.selection {
+    if let Some(selection) = read.selection {
         job.insert(
             "filter".into(),
             condition(selection, "WHERE", source)?.into(),
         );
+    }
+    if let Some(dedup) = read.dedup {
+        job.insert("dedup".into(), Value::Table(dedup));
     }
     job.insert(
         "column".into(),

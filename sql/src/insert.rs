@@ -65,8 +65,8 @@ pub(crate) fn lower_insert(
     }
     let default_name = target.rsplit('.').next().unwrap_or(target).to_owned();
     let name = name.unwrap_or(default_name);
-    if let Some(source) = plain_source(select, declared)? {
-        let mut job = lower_append(target, select, source, declared)?;
+    if let Some(read) = plain_source(select, declared)? {
+        let mut job = lower_append(target, select, read, declared)?;
         job.insert("name".into(), name.into());
         return to_job(target, job);
     }

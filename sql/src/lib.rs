@@ -10,6 +10,7 @@
 
 mod append_select;
 mod condition;
+mod dedup_select;
 mod error;
 mod expr;
 mod insert;

@@ -439,3 +439,64 @@ fn a_query_without_a_window_is_refused_what_needs_one() {
         assert!(message.contains("Line: 8"), "{query}: {message}");
     }
 }
+
+/// Flink's deduplication over a source with `header.event_id`.
+fn dedup_script(settings: &str, subquery_extra: &str, outer_where: &str) -> String {
+    script(
+        "",
+        &format!(
+            "SELECT header.event_type AS kind, ts FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY header.event_type ORDER BY ts{subquery_extra}
+             ) {outer_where}; {settings}"
+        ),
+    )
+}
+
+#[test]
+fn row_number_equal_to_one_over_a_key_keeps_each_keys_first_record() {
+    let sql = dedup_script(
+        "SET 'table.exec.state.ttl' = '1h'",
+        ") AS row_num FROM src WHERE body.watch_ms > 0",
+        "WHERE row_num = 1",
+    );
+    let job = &validate(jobs_from_sql(&sql).expect("lowered"))[0];
+    let dedup = job
+        .append()
+        .and_then(|a| a.dedup.as_ref())
+        .expect("a dedup");
+    let key: Vec<String> = dedup.key.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        (key, dedup.within_ms),
+        (vec!["header.event_type".into()], 3_600_000)
+    );
+    assert_eq!(job.filter.as_ref().map(|f| f.clauses.len()), Some(1));
+    for (settings, extra, outer, says) in [
+        (
+            "",
+            ") AS row_num FROM src",
+            "WHERE row_num = 1",
+            "SET 'table.exec.state.ttl'",
+        ),
+        (
+            "SET 'table.exec.state.ttl' = '1h'",
+            " DESC) AS row_num FROM src",
+            "WHERE row_num = 1",
+            "ORDER BY ts (ascending)",
+        ),
+        (
+            "SET 'table.exec.state.ttl' = '1h'",
+            ") AS row_num FROM src",
+            "WHERE row_num = 1 AND body.watch_ms > 0",
+            "inside the subquery",
+        ),
+        (
+            "SET 'table.exec.state.ttl' = '1h'",
+            ") AS row_num, body FROM src",
+            "WHERE row_num = 1",
+            "deduplicate as FROM (SELECT *, ROW_NUMBER()",
+        ),
+    ] {
+        let message = error(&dedup_script(settings, extra, outer));
+        assert!(message.contains(says), "{extra} {outer}: {message}");
+    }
+}

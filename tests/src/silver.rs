@@ -9,6 +9,9 @@ use serde_json::Value;
 use crate::job::KeyedRows;
 use crate::{EventLog, Job};
 
+/// A record's (partition, offset).
+pub type At = (i32, i64);
+
 /// What the Silver job makes of one record value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SilverRow {
@@ -20,10 +23,11 @@ pub enum SilverRow {
     Bad,
 }
 
-/// The rule of `examples/content_events_silver.sql`: a JSON object whose `header.event_ts` is
-/// a non-negative integer; kept when `header.event_type` is a string other than `impression`
-/// (a comparison with a missing or null field is false); then its selected fields must be of
-/// their declared type, or absent or null.
+/// The rule of `examples/content_events_silver.sql` for one record: a JSON object whose
+/// `header.event_ts` is a non-negative integer; kept when `header.event_type` is a string other
+/// than `impression` (a comparison with a missing or null field is false); then it needs its
+/// `header.event_id` (the dedup key), and its selected fields must be of their declared type, or
+/// absent or null. Which copy of an event id is kept is [`expected_silver_rows`]' business.
 pub fn expected_silver_row(value: Option<&str>) -> SilverRow {
     let Some(record) = value.and_then(|v| serde_json::from_str::<Value>(v).ok()) else {
         return SilverRow::Bad;
@@ -55,6 +59,9 @@ pub fn expected_silver_row(value: Option<&str>) -> SilverRow {
         Some(v) if ok(&v) => Some(v),
         Some(_) => None,
     };
+    if field("header", "event_id").is_none() {
+        return SilverRow::Bad;
+    }
     let row = (|| {
         Some(serde_json::json!({
             "event_id": typed(field("header", "event_id"), Value::is_string)?,
@@ -65,6 +72,28 @@ pub fn expected_silver_row(value: Option<&str>) -> SilverRow {
         }))
     })();
     row.map_or(SilverRow::Bad, SilverRow::Kept)
+}
+
+/// What the Silver job makes of `log`: the rows kept by `(partition, offset)`, and the bad
+/// records. Of the records of one event id on one partition, the first (by offset) is kept.
+pub fn expected_silver_rows(log: &EventLog) -> (BTreeMap<At, Value>, BTreeSet<At>) {
+    let mut records: Vec<_> = log.records.iter().collect();
+    records.sort_by_key(|r| (r.partition, r.offset));
+    let (mut want, mut bad, mut seen) = (BTreeMap::new(), BTreeSet::new(), BTreeSet::new());
+    for r in records {
+        match expected_silver_row(r.value.as_deref()) {
+            SilverRow::Kept(row) => {
+                if seen.insert((r.partition, row["event_id"].to_string())) {
+                    want.insert((r.partition, r.offset), row);
+                }
+            }
+            SilverRow::Refused => {}
+            SilverRow::Bad => {
+                bad.insert((r.partition, r.offset));
+            }
+        }
+    }
+    (want, bad)
 }
 
 impl Job {
@@ -79,22 +108,10 @@ impl Job {
         table
     }
 
-    /// `table` holds exactly one row per record the rule keeps, for both readers, and its
-    /// dead-letter table exactly the records the rule refuses as bad.
+    /// `table` holds exactly one row per record the rule keeps ([`expected_silver_rows`]), for
+    /// both readers, and its dead-letter table exactly the records the rule finds bad.
     pub fn assert_silver_exact(&mut self, log: &EventLog, table: &str) {
-        let mut want = BTreeMap::new();
-        let mut bad = BTreeSet::new();
-        for r in &log.records {
-            match expected_silver_row(r.value.as_deref()) {
-                SilverRow::Kept(row) => {
-                    want.insert((r.partition, r.offset), row);
-                }
-                SilverRow::Refused => {}
-                SilverRow::Bad => {
-                    bad.insert((r.partition, r.offset));
-                }
-            }
-        }
+        let (want, bad) = expected_silver_rows(log);
         for reader in ["pyiceberg", "duckdb"] {
             let rows = self.read_rows(table, reader);
             let rows = KeyedRows::new(rows.into_iter().map(|row| {
@@ -164,6 +181,10 @@ mod tests {
             ),
             (
                 r#"{"header":{"event_type":"like","event_ts":5,"event_id":7}}"#,
+                SilverRow::Bad,
+            ),
+            (
+                r#"{"header":{"event_type":"like","event_ts":5}}"#,
                 SilverRow::Bad,
             ),
             (

@@ -68,8 +68,9 @@ fn a_cluster_runs_the_sql_gold_job() {
     finish(cluster, job, producer, WAIT, STOP);
 }
 
-/// The Silver job: disordered events with bad records on 3 partitions, produced while
-/// streaming runs are SIGKILLed; every record its WHERE keeps is one row, once.
+/// The Silver job: disordered events with bad records and copies of some records (as a
+/// producer's retries) on 3 partitions, produced while streaming runs are SIGKILLed; the first
+/// record of each event id its WHERE keeps is one row, once.
 #[test]
 fn a_silver_sql_job_appends_the_records_its_where_keeps_once_through_kills() {
     use rand::{Rng, SeedableRng};
@@ -79,7 +80,15 @@ fn a_silver_sql_job_appends_the_records_its_where_keeps_once_through_kills() {
     let mut job = Job::from_env("sql-silver", JobOptions::with_partitions(3));
     let table = job.switch_to_silver_sql();
     let spec = StreamSpec::minutes(BASE_TS + 2_000, 3, 1_500, 3, Placement::Random, 8_000);
-    let records = ContentGen::new(seed, 20).stream_with_bad(&spec, 2 * BAD_KINDS);
+    let mut gen = ContentGen::new(seed, 20);
+    let mut records = gen.stream_with_bad(&spec, 2 * BAD_KINDS);
+    let copies: Vec<Record> = records
+        .iter()
+        .filter(|_| rng.random_bool(0.1))
+        .cloned()
+        .collect();
+    assert!(!copies.is_empty());
+    gen.insert_randomly(&mut records, copies, 0);
     let producer = produce_slowly(&job, records, Duration::from_secs(10));
     let kills = job.kill_streaming_runs_until(
         || Duration::from_millis(rng.random_range(700..=2_500)),

@@ -40,6 +40,7 @@ fn partition_state(template: &[Acc], partition: i32, keys: usize) -> PartitionSn
             accs,
         }],
         sessions: Vec::new(),
+        first_seen: Vec::new(),
         stats: OperatorStats::default(),
     }
 }

@@ -166,7 +166,21 @@ pub struct JobConfig {
     pub columns: Vec<ColumnConfig>,
     /// A CDC job's primary key and change columns.
     pub cdc: Option<CdcConfig>,
+    /// An append job's deduplication: the first record of each key is kept.
+    pub dedup: Option<DedupConfig>,
     pub sink: SinkConfig,
+}
+
+/// `[job.dedup]`: an append job keeps the first record of each key (SQL's
+/// `ROW_NUMBER() OVER (PARTITION BY key ORDER BY ts) = 1`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupConfig {
+    /// The fields whose values are the key.
+    pub key: Vec<String>,
+    /// How long a key is remembered after its first record's event time, on the watermark:
+    /// what bounds the state.
+    pub within: String,
 }
 
 /// `[job.cdc]`: what a CDC job needs beyond its columns.

@@ -462,3 +462,36 @@ fn a_files_source_reads_a_location_and_refuses_other_kinds_settings() {
         Some("*")
     );
 }
+
+#[test]
+fn an_append_job_may_keep_the_first_record_of_each_key() {
+    let with = |base: &str, dedup: &str| {
+        FloeConfig::parse(&format!("{base}\n[job.dedup]\n{dedup}\n")).and_then(|c| c.validate())
+    };
+    let job = &with(BRONZE, "key = [\"header.event_id\"]\nwithin = \"1h\"")
+        .unwrap()
+        .jobs[0];
+    let dedup = job
+        .append()
+        .and_then(|a| a.dedup.as_ref())
+        .expect("a dedup");
+    assert_eq!(
+        (dedup.key[0].to_string().as_str(), dedup.within_ms),
+        ("header.event_id", 3_600_000)
+    );
+    for (base, dedup, key) in [
+        (
+            VIDEO_STATS,
+            "key = [\"a\"]\nwithin = \"1h\"",
+            "job[0].dedup",
+        ),
+        (BRONZE, "key = []\nwithin = \"1h\"", "job[0].dedup.key"),
+        (
+            BRONZE,
+            "key = [\"a\"]\nwithin = \"0s\"",
+            "job[0].dedup.within",
+        ),
+    ] {
+        assert_eq!(with(base, dedup).unwrap_err().key, key, "{dedup}");
+    }
+}

@@ -1,7 +1,7 @@
 //! Validating what append (`kind = "append"`) and CDC jobs have and aggregate jobs do not: their
 //! declared columns, file size and watermark.
 
-use crate::append::{AppendColumn, AppendSpec, AppendType};
+use crate::append::{AppendColumn, AppendSpec, AppendType, DedupSpec};
 
 use super::validate_job::{column_name, field_path, millis, time_unit};
 use super::*;
@@ -23,6 +23,7 @@ impl JobConfig {
             AppendSpec {
                 columns,
                 target_file_bytes: self.target_file_bytes(at)?,
+                dedup: self.dedup_spec(at)?,
             },
             self.watermark_only_window(at, max_ahead_ms)?,
         ))
@@ -97,6 +98,28 @@ impl JobConfig {
             });
         }
         Ok(columns)
+    }
+
+    /// `[job.dedup]`: at least one key field, remembered for a positive time.
+    fn dedup_spec(&self, at: &str) -> Result<Option<DedupSpec>, ConfigError> {
+        let Some(d) = &self.dedup else {
+            return Ok(None);
+        };
+        let k = |s: &str| format!("{at}.dedup.{s}");
+        if d.key.is_empty() {
+            return Err(ConfigError::new(k("key"), "name at least one field"));
+        }
+        let key = d
+            .key
+            .iter()
+            .enumerate()
+            .map(|(i, f)| field_path(&k(&format!("key[{i}]")), f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let within_ms = millis(&k("within"), &d.within)?;
+        if within_ms <= 0 {
+            return Err(ConfigError::new(k("within"), "must be > 0"));
+        }
+        Ok(Some(DedupSpec { key, within_ms }))
     }
 
     /// `sink.target_file_size`, or the default.

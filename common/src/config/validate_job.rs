@@ -169,6 +169,12 @@ impl JobConfig {
         if self.cdc.is_some() && self.kind != "cdc" {
             return Err(ConfigError::new(k("cdc"), "is for kind = \"cdc\" jobs"));
         }
+        if self.dedup.is_some() && self.kind != "append" {
+            return Err(ConfigError::new(
+                k("dedup"),
+                "is for kind = \"append\" jobs",
+            ));
+        }
         for (given, key) in [
             (self.sink.changes_table.is_some(), "sink.changes_table"),
             (self.sink.history_table.is_some(), "sink.history_table"),
