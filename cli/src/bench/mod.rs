@@ -11,6 +11,9 @@
 //!   event time following the wall clock (needs `--brokers`);
 //! - [`scaling`]: a cluster of one worker process and of two over the built-in generator
 //!   (needs `--etcd`);
+//! - [`windows`]: the gold job over tumbling, hopping, cumulating and session windows;
+//! - [`nexmark`]: Nexmark's auction events and the queries Floe's SQL runs, beside Flink's
+//!   figures per core;
 //! - [`bronze`]: the Bronze (append) job of `examples/bronze.toml` on the engine alone;
 //! - [`cdc`]: the CDC job of `examples/dim_videos.toml` on the engine alone, and DuckDB's scan
 //!   of its table against a freshly written one;
@@ -35,6 +38,7 @@ mod growth;
 mod interval_growth;
 mod latency;
 mod merge;
+mod nexmark;
 mod reader_scans;
 mod rescale;
 mod rounds;
@@ -169,6 +173,7 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         let plain_loop = engine["plain_loop"]["events_per_cpu_s"].as_f64();
         results.insert("engine".into(), engine);
         results.insert("windows".into(), windows::run(&args).await?);
+        results.insert("nexmark".into(), nexmark::run(&args, plain_loop).await?);
         results.insert("files".into(), files::run(&args, plain_loop).await?);
         results.insert("bronze".into(), bronze::run(&args).await?);
         results.insert("merge".into(), merge::run(args.merge_keys, 2)?);

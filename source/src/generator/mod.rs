@@ -2,6 +2,7 @@
 //! many partitions as configured, each ending after its configured events (or never).
 
 pub mod content_events;
+pub mod nexmark;
 pub mod reader;
 
 use std::collections::BTreeMap;
