@@ -76,7 +76,12 @@ pub struct NexmarkEvents {
 fn last_person(id: u64) -> u64 {
     let (epoch, offset) = (id / EPOCH, id % EPOCH);
     // Past the epoch's persons, the last one it made.
-    epoch * PERSONS + if offset < PERSONS { offset } else { PERSONS - 1 }
+    epoch * PERSONS
+        + if offset < PERSONS {
+            offset
+        } else {
+            PERSONS - 1
+        }
 }
 
 /// The last auction id (base 0) at event `id`: the one it makes, if it makes an auction.
