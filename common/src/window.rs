@@ -303,8 +303,8 @@ impl WindowOperator {
         self.partitions.values().map(|p| &p.stats).sum()
     }
 
-    /// Open slices and (slice, key) entries across all partitions; for sessions, open sessions
-    /// twice.
+    /// Open slices and (slice, key) entries across all partitions; for a session job, its open
+    /// sessions as both.
     pub fn open_state(&self) -> (usize, usize) {
         let mut starts: Vec<i64> = Vec::new();
         let mut entries = 0;

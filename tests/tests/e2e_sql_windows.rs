@@ -14,14 +14,10 @@ use rand::{Rng, SeedableRng};
 const WAIT: Duration = Duration::from_secs(120);
 const STOP: Duration = Duration::from_secs(60);
 
-/// One-minute windows every 10 s of the events a `WHERE` keeps, over 5 minutes of disordered
-/// events with bad records on 3 partitions, produced while streaming runs are SIGKILLed after
-/// random moments.
+/// One-minute windows every 10 s of the events a `WHERE` keeps, through random kills.
 #[test]
 fn hopping_windows_of_a_where_through_random_kills_are_duckdbs() {
     let _serial = serial();
-    let seed = seed("sql-hop");
-    let mut rng = StdRng::seed_from_u64(seed);
     let mut job = Job::from_env("sql-hop", JobOptions::with_partitions(3));
     job.switch_to_sql_with(GoldWindows::Hopping { slide_s: 10 });
     // The bad records lacking a key are shares and impressions: the WHERE keeps them, so they
@@ -30,6 +26,14 @@ fn hopping_windows_of_a_where_through_random_kills_are_duckdbs() {
         "header.event_type <> 'completion'",
         "event_type <> 'completion'",
     );
+    through_random_kills(job, seed("sql-hop"));
+}
+
+/// Five minutes of disordered events with bad records on 3 partitions keyed by video, produced
+/// while streaming runs are SIGKILLed after random moments; then the last run, and the tables
+/// checked against DuckDB's windows.
+fn through_random_kills(mut job: Job, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
     let spec = StreamSpec::minutes(BASE_TS + 2_000, 5, 900, 3, Placement::ByKey, 8_000);
     let records = ContentGen::new(seed, 20).stream_with_bad(&spec, BAD_KINDS);
     let producer = produce_slowly(&job, records, Duration::from_secs(12));
@@ -63,26 +67,14 @@ fn cumulating_windows_having_two_events_on_a_cluster_through_a_rescale_are_duckd
     finish(cluster, job, producer, WAIT, STOP);
 }
 
-/// Each video's sessions of a 3 s gap, over 5 minutes of disordered events with bad records on
-/// 3 partitions keyed by video (as sessions need), through random SIGKILLs while producing.
+/// Each video's sessions of a 3 s gap, through random kills (the topic is keyed by video, as
+/// sessions need).
 #[test]
 fn sessions_of_each_video_through_random_kills_are_duckdbs() {
     let _serial = serial();
-    let seed = seed("sql-session");
-    let mut rng = StdRng::seed_from_u64(seed);
     let mut job = Job::from_env("sql-session", JobOptions::with_partitions(3));
     job.switch_to_sql_with(GoldWindows::Session { gap_s: 3 });
-    let spec = StreamSpec::minutes(BASE_TS + 2_000, 5, 900, 3, Placement::ByKey, 8_000);
-    let records = ContentGen::new(seed, 20).stream_with_bad(&spec, BAD_KINDS);
-    let producer = produce_slowly(&job, records, Duration::from_secs(12));
-    let kills = job.kill_streaming_runs_until(
-        || Duration::from_millis(rng.random_range(700..=2_500)),
-        || producer.is_finished(),
-    );
-    let (log, _) = produced(&job, producer);
-    log.validate_labels(false, None);
-    assert!(kills > 0 && log.count(Expect::Bad) > 0);
-    job.run_until_end_exact(&log, WAIT);
+    through_random_kills(job, seed("sql-session"));
 }
 
 /// Sessions on a cluster of two workers that a third joins and one of the first two leaves:
