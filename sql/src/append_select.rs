@@ -16,7 +16,7 @@ use crate::sql_type::SqlType;
 
 /// What a query without a window reads.
 pub(crate) struct PlainRead<'a> {
-    pub source: &'a Source,
+    source: &'a Source,
     /// Which records are kept.
     selection: Option<&'a Expr>,
     /// `[job.dedup]`, when only the first record of each key is kept.
