@@ -61,27 +61,26 @@ struct PartitionSnapshotV1 {
 impl OperatorSnapshotV1 {
     /// The worker's counters go to its first partition: the job's totals stay right.
     pub(crate) fn upgrade(self) -> DecodedState {
+        let stats = self.stats;
         let partitions = self
             .partitions
             .into_iter()
             .enumerate()
-            .map(|(i, p)| PartitionSnapshot {
+            .map(|(i, p)| PartitionSnapshotV2 {
                 partition: p.partition,
                 next_offset: p.next_offset,
                 max_event_ms: p.max_event_ms,
                 windows: p.windows,
-                sessions: Vec::new(),
-                first_seen: Vec::new(),
                 stats: if i == 0 {
-                    self.stats
+                    stats
                 } else {
                     OperatorStats::default()
                 },
             })
             .collect();
         DecodedState {
-            snapshot: OperatorSnapshot { partitions },
             legacy_watermark: Some(self.global_watermark),
+            ..OperatorSnapshotV2 { partitions }.upgrade()
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Deduplication's state, per partition: the keys whose first record was kept, each with that
 //! record's event time, remembered until the job's watermark passes it by the job's bound.
 
+use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 
 /// The keys seen on one partition, with their first record's event time.
@@ -12,11 +13,13 @@ pub struct FirstSeen {
 impl FirstSeen {
     /// Whether the record of `key` at `event_ms` is the key's first: then it is remembered.
     pub fn first(&mut self, key: &str, event_ms: i64) -> bool {
-        if self.by_key.contains_key(key) {
-            return false;
+        match self.by_key.entry_ref(key) {
+            EntryRef::Occupied(_) => false,
+            EntryRef::Vacant(vacant) => {
+                vacant.insert(event_ms);
+                true
+            }
         }
-        self.by_key.insert(key.into(), event_ms);
-        true
     }
 
     /// Forgets the keys whose first record's event time is `within_ms` or more behind

@@ -408,13 +408,14 @@ impl WindowOperator {
                 }
                 let own = own_max.map_or(i64::MIN, |m| m.saturating_sub(delay));
                 let watermark = floor.max(own.min(others));
-                if window.is_late(event_ms, job_watermark, watermark) {
+                let start = window.slice_of(event_ms);
+                if window.is_late(event_ms, start, job_watermark, watermark) {
                     stats.late_rejected += 1;
                     late.push(LateEvent {
                         partition,
                         offset: batch.offsets[r],
                         event_time_ms: event_ms,
-                        window_start_ms: window.late_window_start(event_ms),
+                        window_start_ms: window.late_window_start(event_ms, start),
                         watermark_ms: watermark,
                         reason: "window already closed (beyond allowed lateness)".into(),
                         raw: batch.raw(r).to_vec(),
@@ -431,7 +432,6 @@ impl WindowOperator {
                         .add(batch.key(r), event_ms, inputs, gap_ms, template);
                     continue;
                 }
-                let start = window.slice_of(event_ms);
                 let rows = match current.take() {
                     Some((at, rows)) if at == start => rows,
                     _ => slice_rows(&mut state.slices, start, template),

@@ -117,26 +117,34 @@ impl WindowSpec {
         self.closes_at(slice_ms) <= watermark
     }
 
-    /// Whether an event at `event_ms`, judged against `watermark`, is late: for slices, when
-    /// every window of its slice is closed; for sessions, when the session it would start is
-    /// closed, or when a session the job has emitted (closed at `job_watermark` or before)
-    /// could hold it, so it cannot change a row already written.
-    pub fn is_late(&self, event_ms: i64, job_watermark: i64, watermark: i64) -> bool {
+    /// Whether an event at `event_ms`, in the slice starting at `slice_ms`, judged against
+    /// `watermark`, is late: for slices, when every window of its slice is closed; for
+    /// sessions, when the session it would start is closed, or when a session the job has
+    /// emitted (closed at `job_watermark` or before) could hold it, so it cannot change a row
+    /// already written.
+    pub fn is_late(
+        &self,
+        event_ms: i64,
+        slice_ms: i64,
+        job_watermark: i64,
+        watermark: i64,
+    ) -> bool {
         match self.kind {
             WindowKind::Session { gap_ms } => {
                 self.window_closes_at(event_ms.saturating_add(gap_ms)) <= watermark
                     || self.window_closes_at(event_ms) < job_watermark
             }
-            _ => self.is_closed(self.slice_of(event_ms), watermark),
+            _ => self.is_closed(slice_ms, watermark),
         }
     }
 
-    /// The start of the window a late event at `event_ms` is reported against: the last one
-    /// of its slice, or the session it would have started.
-    pub fn late_window_start(&self, event_ms: i64) -> i64 {
+    /// The start of the window a late event at `event_ms`, in the slice starting at
+    /// `slice_ms`, is reported against: the last one of its slice, or the session it would
+    /// have started.
+    pub fn late_window_start(&self, event_ms: i64, slice_ms: i64) -> i64 {
         match self.kind {
             WindowKind::Session { .. } => event_ms,
-            _ => self.last_window_of(self.slice_of(event_ms)).0,
+            _ => self.last_window_of(slice_ms).0,
         }
     }
 }
