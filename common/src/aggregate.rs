@@ -5,8 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::filter::Filter;
-use crate::path::FieldPath;
+use crate::expr::Expr;
 use crate::schema::ColumnType;
 use crate::value::Scalar;
 
@@ -32,9 +31,10 @@ pub enum ValueType {
 pub struct AggregateSpec {
     pub column: String,
     pub function: AggregateFunction,
-    /// For count: count only records where it is present and not null.
-    pub field: Option<FieldPath>,
-    pub filter: Option<Filter>,
+    /// What is aggregated; for count, only records where it is present and not null count.
+    pub field: Option<Expr>,
+    /// Which records it aggregates (SQL's `FILTER (WHERE …)`).
+    pub filter: Option<Expr>,
     pub value_type: ValueType,
 }
 
@@ -271,7 +271,7 @@ mod tests {
         AggregateSpec {
             column: "c".into(),
             function,
-            field: Some(FieldPath::parse("x").unwrap()),
+            field: Some(crate::expr::Expr::parse("x").unwrap()),
             filter: None,
             value_type,
         }

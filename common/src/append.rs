@@ -5,9 +5,12 @@
 //! [`AppendSpec::table_columns`] is the one definition of the table's columns; [`AppendRows`]
 //! holds rows in the same order until a checkpoint writes them.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::TimeUnit;
+use crate::expr::{Compiled, Expr};
 use crate::path::FieldPath;
 use crate::schema::{Column, ColumnType};
 use crate::value::Scalar;
@@ -56,10 +59,11 @@ impl AppendType {
 }
 
 /// One declared column of an append job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppendColumn {
     pub column: String,
-    pub field: FieldPath,
+    /// The value the column holds: a field, or an expression of fields.
+    pub field: Expr,
     pub ty: AppendType,
     /// A record without this field (or with null) is a dead letter; otherwise the column is
     /// null.
@@ -67,7 +71,7 @@ pub struct AppendColumn {
 }
 
 /// What an append job writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppendSpec {
     pub columns: Vec<AppendColumn>,
     /// Data files are rolled at this size (and at every checkpoint).
@@ -303,12 +307,30 @@ impl AppendRows {
         slot_of: &[usize],
         slots: &[Scalar<'_>],
     ) -> Result<(), String> {
+        self.push_row(spec, |c| Ok(Cow::Borrowed(&slots[slot_of[c]])))
+    }
+
+    /// As [`AppendRows::push_decoded`], column `c` holding `values[c]` of the record.
+    pub fn push_computed(
+        &mut self,
+        spec: &AppendSpec,
+        values: &[Compiled],
+        slots: &[Scalar<'_>],
+    ) -> Result<(), String> {
+        self.push_row(spec, |c| values[c].eval(slots))
+    }
+
+    fn push_row<'s>(
+        &mut self,
+        spec: &AppendSpec,
+        mut value: impl FnMut(usize) -> Result<Cow<'s, Scalar<'s>>, String>,
+    ) -> Result<(), String> {
         if self.fields.len() != spec.columns.len() {
             *self = AppendRows::new(spec);
         }
         let rows = self.decoded_rows();
-        for ((column, into), slot) in spec.columns.iter().zip(&mut self.fields).zip(slot_of) {
-            if let Err(e) = push_value(column, into, &slots[*slot]) {
+        for (c, (column, into)) in spec.columns.iter().zip(&mut self.fields).enumerate() {
+            if let Err(e) = value(c).and_then(|value| push_value(column, into, &value)) {
                 for f in &mut self.fields {
                     f.truncate(rows);
                 }
@@ -377,8 +399,7 @@ fn push_value(
 }
 
 /// A non-null value as JSON text: objects and arrays as received, scalars re-encoded.
-fn json_text<'a>(value: &'a Scalar<'_>) -> Option<std::borrow::Cow<'a, str>> {
-    use std::borrow::Cow;
+fn json_text<'a>(value: &'a Scalar<'_>) -> Option<Cow<'a, str>> {
     Some(match value {
         Scalar::Nested(raw) => Cow::Borrowed(std::str::from_utf8(raw).ok()?),
         Scalar::Str(s) => Cow::Owned(serde_json::Value::from(s.as_ref()).to_string()),
@@ -397,7 +418,7 @@ mod tests {
     fn spec() -> AppendSpec {
         let col = |column: &str, field: &str, ty, required| AppendColumn {
             column: column.into(),
-            field: FieldPath::parse(field).unwrap(),
+            field: Expr::parse(field).unwrap(),
             ty,
             required,
         };

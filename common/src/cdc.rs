@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::append::{AppendColumn, AppendRows, AppendSpec, AppendType};
 use crate::config::TimeUnit;
+use crate::expr::Expr;
 use crate::json_scan::PathTree;
 use crate::path::FieldPath;
 use crate::schema::{Column, ColumnType, TableSchema};
@@ -32,7 +33,7 @@ pub const VALID_TO: &str = "valid_to";
 pub const IS_CURRENT: &str = "is_current";
 
 /// What a CDC job writes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CdcSpec {
     /// The declared columns; their fields are paths inside the row image (`after`, or
     /// `before` for a delete).
@@ -106,7 +107,9 @@ impl CdcSpec {
         }
         let meta = |column: &str, ty| AppendColumn {
             column: column.into(),
-            field: FieldPath::parse(column).unwrap_or_else(|_| unreachable!("a plain name")),
+            field: Expr::field(
+                FieldPath::parse(column).unwrap_or_else(|_| unreachable!("a plain name")),
+            ),
             ty,
             required: column == OP || column == CHANGED_AT,
         };
@@ -252,7 +255,10 @@ impl ChangeDecoder {
                 let mut image: Vec<usize> = spec
                     .columns
                     .iter()
-                    .map(|c| add(at(&[name], Some(&c.field))))
+                    .map(|c| match c.field.as_field() {
+                        Some(path) => add(at(&[name], Some(path))),
+                        None => Err(format!("CDC column {} is not a field", c.column)),
+                    })
                     .collect::<Result<_, _>>()?;
                 image.extend([op, ts_ms, lsn]);
                 Ok(image)

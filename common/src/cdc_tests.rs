@@ -3,7 +3,7 @@ use super::*;
 fn column(name: &str, ty: AppendType) -> AppendColumn {
     AppendColumn {
         column: name.into(),
-        field: FieldPath::parse(name).unwrap(),
+        field: crate::expr::Expr::parse(name).unwrap(),
         ty,
         required: false,
     }

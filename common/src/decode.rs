@@ -8,7 +8,7 @@ use crate::aggregate::{AggregateSpec, Input};
 use crate::append::{AppendRows, AppendSpec};
 use crate::cdc::ChangeDecoder;
 use crate::config::{JobSpec, TimeUnit};
-use crate::filter::Comparison;
+use crate::expr::{Compiled, Expr};
 use crate::group_key;
 use crate::json_scan::PathTree;
 use crate::path::FieldPath;
@@ -145,8 +145,8 @@ impl DecodedBatch {
 
 struct AggregateInput {
     spec: AggregateSpec,
-    field_slot: Option<usize>,
-    filter: Vec<(usize, Comparison)>,
+    value: Option<Compiled>,
+    filter: Option<Compiled>,
 }
 
 /// Decodes one job's records. Built once per job from its [`JobSpec`].
@@ -155,12 +155,13 @@ pub struct Decoder {
     paths: Vec<FieldPath>,
     event_time_slot: usize,
     event_time_unit: TimeUnit,
-    key_slots: Vec<usize>,
+    /// The values of the group (or dedup) key's parts.
+    keys: Vec<Compiled>,
     aggregates: Vec<AggregateInput>,
-    /// The job's filter, each comparison with the slot it reads.
-    filter: Option<Vec<(usize, Comparison)>>,
-    /// An append job's columns and the slot each reads.
-    append: Option<(AppendSpec, Vec<usize>)>,
+    /// Which records enter the windows (or the table).
+    filter: Option<Compiled>,
+    /// An append job's columns and their values.
+    append: Option<(AppendSpec, Vec<Compiled>)>,
     /// A CDC job's records are Debezium changes, read by their own decoder.
     changes: Option<ChangeDecoder>,
 }
@@ -183,34 +184,35 @@ impl Decoder {
             .append()
             .and_then(|a| a.dedup.as_ref())
             .map(|d| &d.key[..]);
-        let key_slots = match dedup_key {
-            Some(key) => key.iter().map(&mut slot_of).collect(),
-            None => job.group_by.iter().map(|(_, p)| slot_of(p)).collect(),
+        let keys = match dedup_key {
+            Some(key) => key
+                .iter()
+                .map(|p| Expr::field(p.clone()).compile(&mut slot_of))
+                .collect(),
+            None => job
+                .group_by
+                .iter()
+                .map(|(_, e)| e.compile(&mut slot_of))
+                .collect(),
         };
         let aggregates = job
             .aggregates
             .iter()
             .map(|a| AggregateInput {
                 spec: a.clone(),
-                field_slot: a.field.as_ref().map(&mut slot_of),
-                filter: a
-                    .filter
-                    .iter()
-                    .flat_map(|f| f.clauses.iter())
-                    .map(|c| (slot_of(&c.path), c.clone()))
-                    .collect(),
+                value: a.field.as_ref().map(|e| e.compile(&mut slot_of)),
+                filter: a.filter.as_ref().map(|e| e.compile(&mut slot_of)),
             })
             .collect();
-        let filter = job.filter.as_ref().map(|f| {
-            f.clauses
-                .iter()
-                .map(|c| (slot_of(&c.path), c.clone()))
-                .collect()
-        });
+        let filter = job.filter.as_ref().map(|e| e.compile(&mut slot_of));
         let changes = job.cdc().map(ChangeDecoder::new).transpose()?;
         let append = job.append().filter(|_| changes.is_none()).map(|spec| {
-            let slots = spec.columns.iter().map(|c| slot_of(&c.field)).collect();
-            (spec.clone(), slots)
+            let values = spec
+                .columns
+                .iter()
+                .map(|c| c.field.compile(&mut slot_of))
+                .collect();
+            (spec.clone(), values)
         });
         let mut root = PathTree::default();
         for (slot, p) in paths.iter().enumerate() {
@@ -221,7 +223,7 @@ impl Decoder {
             paths,
             event_time_slot,
             event_time_unit: job.event_time_unit,
-            key_slots,
+            keys,
             aggregates,
             filter,
             append,
@@ -310,7 +312,7 @@ impl Decoder {
             }
         };
         if let Some(filter) = &self.filter {
-            if !filter.iter().all(|(slot, c)| c.matches(&slots[*slot])) {
+            if !filter.holds(slots)? {
                 batch.key_ends.push(batch.keys.len());
                 let skip = std::iter::repeat_n(Input::Skip, self.aggregates.len());
                 batch.inputs.extend(skip);
@@ -323,38 +325,67 @@ impl Decoder {
             }
         }
         let key_start = batch.keys.len();
-        for (i, slot) in self.key_slots.iter().enumerate() {
-            if !group_key::push_scalar(&mut batch.keys, i == 0, &slots[*slot]) {
-                batch.keys.truncate(key_start);
-                return Err(format!(
-                    "{} {} is {}",
+        for (i, key) in self.keys.iter().enumerate() {
+            let pushed = key.eval(slots).and_then(|value| {
+                if group_key::push_scalar(&mut batch.keys, i == 0, &value) {
+                    return Ok(());
+                }
+                Err(format!(
+                    "{} {key} is {}",
                     if self.append.is_some() {
                         "dedup key"
                     } else {
                         "group key"
                     },
-                    self.paths[*slot],
-                    slots[*slot].type_name()
-                ));
-            }
-        }
-        if let Some((spec, slot_of)) = &self.append {
-            if let Err(e) = batch.appended.push_decoded(spec, slot_of, slots) {
+                    value.type_name()
+                ))
+            });
+            if let Err(e) = pushed {
                 batch.keys.truncate(key_start);
                 return Err(e);
             }
         }
-        batch.key_ends.push(batch.keys.len());
-        for a in &self.aggregates {
-            let passes = a.filter.iter().all(|(slot, c)| c.matches(&slots[*slot]));
-            let value = a.field_slot.map_or(&Scalar::Missing, |s| &slots[s]);
-            batch.inputs.push(a.spec.input(passes, value));
+        if let Some((spec, values)) = &self.append {
+            if let Err(e) = batch.appended.push_computed(spec, values, slots) {
+                batch.keys.truncate(key_start);
+                return Err(e);
+            }
         }
+        let inputs_start = batch.inputs.len();
+        for a in &self.aggregates {
+            let input = a.input(slots);
+            match input {
+                Ok(input) => batch.inputs.push(input),
+                Err(e) => {
+                    batch.keys.truncate(key_start);
+                    batch.inputs.truncate(inputs_start);
+                    return Err(e);
+                }
+            }
+        }
+        batch.key_ends.push(batch.keys.len());
         if self.filter.is_some() {
             batch.filtered.push(false);
         }
         batch.event_ms.push(event_ms);
         Ok(())
+    }
+}
+
+impl AggregateInput {
+    /// What the record in `slots` contributes.
+    fn input(&self, slots: &[Scalar<'_>]) -> Result<Input, String> {
+        let passes = match &self.filter {
+            Some(f) => f.holds(slots)?,
+            None => true,
+        };
+        if !passes {
+            return Ok(Input::Skip);
+        }
+        match &self.value {
+            Some(v) => Ok(self.spec.input(true, &*v.eval(slots)?)),
+            None => Ok(self.spec.input(true, &Scalar::Missing)),
+        }
     }
 }
 
@@ -470,7 +501,7 @@ mod tests {
     fn composite_keys_never_collide() {
         let mut job = gold_job();
         job.group_by
-            .push(("user".into(), FieldPath::parse("body.user_id").unwrap()));
+            .push(("user".into(), Expr::parse("body.user_id").unwrap()));
         let d = Decoder::new(&job).unwrap();
         let mut b = DecodedBatch::default();
         let event = |video: &str, user: &str| {
@@ -504,7 +535,7 @@ mod tests {
     #[test]
     fn a_field_read_whole_and_the_fields_inside_it_are_all_read() {
         let mut job = gold_job();
-        job.group_by[0].1 = FieldPath::parse("header").unwrap();
+        job.group_by[0].1 = Expr::parse("header").unwrap();
         let d = Decoder::new(&job).expect("nested paths");
         let mut b = DecodedBatch::default();
         let header = r#"{"event_type":"like","event_ts":60000}"#;

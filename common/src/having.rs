@@ -4,15 +4,15 @@
 
 use crate::aggregate::{AggregateSpec, OutputValue};
 use crate::config::JobSpec;
-use crate::filter::Comparison;
+use crate::expr::Compiled;
 use crate::keyed_accs::AccRow;
 use crate::value::Scalar;
 use crate::window::{ClosedWindow, KeyedAccs};
 
-/// A job's `having`, each comparison with the aggregate it reads.
+/// A job's `having`, compiled to read a row's aggregates (slot `i` is aggregate `i`).
 #[derive(Debug, Clone)]
 pub struct Having {
-    clauses: Vec<(usize, Comparison)>,
+    condition: Compiled,
     template: Vec<crate::aggregate::Acc>,
 }
 
@@ -20,17 +20,15 @@ impl Having {
     /// The job's conditions, if it has any. Validation made each name one of its aggregates.
     pub fn of(job: &JobSpec) -> Option<Having> {
         let having = job.having.as_ref()?;
-        let clauses = having
-            .clauses
-            .iter()
-            .filter_map(|c| {
-                let name = c.path.to_string();
-                let at = job.aggregates.iter().position(|a| a.column == name)?;
-                Some((at, c.clone()))
-            })
-            .collect();
+        let condition = having.compile(&mut |path| {
+            let name = path.to_string();
+            job.aggregates
+                .iter()
+                .position(|a| a.column == name)
+                .unwrap_or(job.aggregates.len())
+        });
         Some(Having {
-            clauses,
+            condition,
             template: job.aggregates.iter().map(AggregateSpec::new_acc).collect(),
         })
     }
@@ -38,14 +36,23 @@ impl Having {
     /// Whether a row with these accumulators is written: a comparison with a null aggregate
     /// (the `MIN` of no values) is false, as in SQL.
     pub fn keeps(&self, accs: AccRow<'_>) -> bool {
-        self.clauses.iter().all(|(at, c)| {
-            let value = match accs.iter().nth(*at).map(|a| a.output()) {
-                Some(OutputValue::Long(Some(v))) => Scalar::I64(v),
-                Some(OutputValue::Double(Some(v))) => Scalar::F64(v),
+        let mut values: Vec<Scalar<'_>> = accs
+            .iter()
+            .map(|a| match a.output() {
+                OutputValue::Long(Some(v)) => Scalar::I64(v),
+                OutputValue::Double(Some(v)) => Scalar::F64(v),
                 _ => Scalar::Null,
-            };
-            c.matches(&value)
-        })
+            })
+            .collect();
+        // Validation made every name an aggregate's; a slot past them reads as null.
+        values.push(Scalar::Null);
+        match self.condition.holds(&values) {
+            Ok(keeps) => keeps,
+            Err(e) => {
+                tracing::warn!(error = %e, "HAVING could not be computed for a row: it is kept");
+                true
+            }
+        }
     }
 
     /// The windows with only the rows kept; a window left with none is dropped.
@@ -72,12 +79,12 @@ mod tests {
     use super::*;
     use crate::aggregate::Acc;
     use crate::config::example_job;
-    use crate::filter::Filter;
+    use crate::expr::Expr;
 
     #[test]
     fn keeps_the_rows_whose_aggregates_hold_the_conditions() {
         let mut job = example_job();
-        job.having = Some(Filter::parse("events >= 2 and watch_ms_sum < 100").expect("having"));
+        job.having = Some(Expr::parse("events >= 2 and watch_ms_sum < 100").expect("having"));
         let having = Having::of(&job).expect("a having");
         let template: Vec<Acc> = job.aggregates.iter().map(AggregateSpec::new_acc).collect();
         let mut rows = KeyedAccs::new(&template);

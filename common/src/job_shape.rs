@@ -5,6 +5,7 @@
 use std::hash::Hasher;
 
 use crate::config::{JobSpec, WindowKind};
+use crate::expr::{BinaryOp, Expr, ExprOf, Literal};
 
 /// A stable digest of everything a job's window state means: event time, group keys, window
 /// size and aggregates, and whether positions are byte offsets in files. Not the source's
@@ -39,21 +40,24 @@ pub fn fingerprint(job: &JobSpec) -> String {
     }
     if let Some(filter) = &job.filter {
         // Which records enter the windows.
-        shape.push_str(&format!(";where={:?}", filter.clauses));
+        shape.push_str(&format!(";where={}", condition_shape(filter)));
     }
     for (column, path) in &job.group_by {
         shape.push_str(&format!(";key={column}={path}"));
     }
     for a in &job.aggregates {
         shape.push_str(&format!(
-            ";agg={}:{:?}:{}:{:?}:{:?}",
+            ";agg={}:{:?}:{}:{}:{:?}",
             a.column,
             a.function,
             a.field
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
-            a.filter.as_ref().map(|f| &f.clauses),
+            match &a.filter {
+                Some(f) => format!("Some({})", condition_shape(f)),
+                None => "None".into(),
+            },
             a.value_type
         ));
     }
@@ -63,8 +67,60 @@ pub fn fingerprint(job: &JobSpec) -> String {
     format!("{:016x}", hash.finish())
 }
 
+/// A condition in the fingerprint. A conjunction of comparisons of a field with a constant,
+/// all conditions could be before expressions, reads as it did then, so their checkpoints
+/// still restore; any other is its SQL text.
+fn condition_shape(condition: &Expr) -> String {
+    fn comparisons(e: &Expr, out: &mut Vec<String>) -> Option<()> {
+        let ExprOf::Binary { op, left, right } = e else {
+            return None;
+        };
+        match op {
+            BinaryOp::And => {
+                comparisons(left, out)?;
+                comparisons(right, out)
+            }
+            BinaryOp::Cmp(cmp) => {
+                let path = left.as_field()?.segments();
+                let literal = match right.as_ref() {
+                    ExprOf::Literal(Literal::Str(s)) => format!("Str({s:?})"),
+                    ExprOf::Literal(Literal::Int(i)) => format!("Num({:?})", *i as f64),
+                    ExprOf::Literal(Literal::Float(f)) => format!("Num({f:?})"),
+                    ExprOf::Literal(Literal::Bool(b)) => format!("Bool({b:?})"),
+                    _ => return None,
+                };
+                out.push(format!(
+                    "Comparison {{ path: FieldPath({path:?}), op: {cmp:?}, literal: {literal} }}"
+                ));
+                Some(())
+            }
+            _ => None,
+        }
+    }
+    let mut legacy = Vec::new();
+    match comparisons(condition, &mut legacy) {
+        Some(()) => format!("[{}]", legacy.join(", ")),
+        None => condition.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    /// Fingerprints written before expressions (a filter was a list of comparisons): their
+    /// checkpoints must still restore.
+    #[test]
+    fn conditions_of_comparisons_keep_the_fingerprint_they_had() {
+        let mut job = crate::config::example_job();
+        assert_eq!(fingerprint(&job), "55b03b23e1a42d43");
+        job.filter = Some(
+            crate::expr::Expr::parse(
+                "header.event_type != 'heartbeat' and body.watch_ms >= 10 AND header.x = true",
+            )
+            .expect("filter"),
+        );
+        assert_eq!(fingerprint(&job), "6531256856fa33ef");
+    }
+
     use super::*;
 
     use crate::config::example_job as job;
@@ -113,7 +169,7 @@ mod tests {
         assert_ne!(fingerprint(&hopping), fingerprint(&cumulating));
         assert_ne!(fingerprint(&hopping), fingerprint(&hopping_slower));
         let mut filtered = job();
-        filtered.filter = Some(crate::filter::Filter::parse("body.watch_ms > 0").expect("filter"));
+        filtered.filter = Some(crate::expr::Expr::parse("body.watch_ms > 0").expect("filter"));
         assert_ne!(fingerprint(&base), fingerprint(&filtered));
         let mut fewer = job();
         fewer.aggregates.pop();

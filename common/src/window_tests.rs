@@ -537,7 +537,7 @@ fn an_append_job_keeps_every_readable_record_as_a_row() {
 #[test]
 fn an_append_job_with_a_filter_writes_the_records_it_keeps() {
     let mut job = bronze_job();
-    job.filter = Some(crate::filter::Filter::parse("header.event_type = 'like'").unwrap());
+    job.filter = Some(crate::expr::Expr::parse("header.event_type = 'like'").unwrap());
     let decoder = Decoder::new(&job).unwrap();
     let mut op = WindowOperator::for_job(&job);
     op.assign(0, 0);
@@ -626,7 +626,7 @@ fn a_deduplicating_append_job_writes_each_keys_first_record() {
 #[test]
 fn a_record_the_filter_refuses_moves_the_watermark_and_enters_no_window() {
     let mut j = job();
-    j.filter = Some(crate::filter::Filter::parse("header.event_type != 'heartbeat'").unwrap());
+    j.filter = Some(crate::expr::Expr::parse("header.event_type != 'heartbeat'").unwrap());
     let d = Decoder::new(&j).unwrap();
     let mut b = DecodedBatch::default();
     for (i, e) in [

@@ -4,13 +4,15 @@
 //! `ingested_at`), as in a Bronze table. Reading from Flink's deduplicating subquery keeps the
 //! first record of each key (`dedup_select.rs`).
 
+use floe_common::expr::ExprType;
 use sqlparser::ast::{Expr, GroupByExpr, Select, SelectItem, TableFactor};
 use toml::{Table, Value};
 
 use crate::dedup_select::dedup_subquery;
 use crate::error::SqlError;
 use crate::expr::field_path;
-use crate::insert::{condition, sink, Declared};
+use crate::insert::{sink, Declared};
+use crate::scalar::{condition, scalar};
 use crate::source::Source;
 use crate::sql_type::SqlType;
 
@@ -93,17 +95,25 @@ pub(crate) fn lower_append(
                 }
             }
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
-                let path = field_path(e).ok_or_else(|| {
-                    at(SqlError::unsupported_with(
-                        format!("the select item `{item}`"),
-                        "a query without a window selects columns and fields of its source",
-                    ))
-                })?;
-                let name = match item {
-                    SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
-                    _ => path.last().cloned().unwrap_or_default(),
+                let alias = match item {
+                    SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                    _ => None,
                 };
-                columns.push(column(source, &name, &path).map_err(at)?);
+                match field_path(e) {
+                    Some(path) => {
+                        let name =
+                            alias.unwrap_or_else(|| path.last().cloned().unwrap_or_default());
+                        columns.push(column(source, &name, &path).map_err(at)?);
+                    }
+                    None => {
+                        let name = alias.ok_or_else(|| {
+                            at(SqlError::Invalid(format!(
+                                "`{e}` needs a column name: `{e} AS name`"
+                            )))
+                        })?;
+                        columns.push(computed_column(source, &name, e)?);
+                    }
+                }
             }
             other => {
                 return Err(at(SqlError::unsupported(format!(
@@ -137,6 +147,33 @@ pub(crate) fn lower_append(
     );
     job.insert("sink".into(), Value::Table(sink(target, declared, &names)?));
     Ok(job)
+}
+
+/// `[[job.column]]` named `name`, holding the value of the expression `e`.
+fn computed_column(source: &Source, name: &str, e: &Expr) -> Result<Table, SqlError> {
+    let typed = scalar(e, source)?;
+    let ty = match typed.ty {
+        ExprType::Long => "long",
+        ExprType::Double => "double",
+        ExprType::Boolean => "boolean",
+        ExprType::String => "string",
+        ExprType::Json => "json",
+        ExprType::Timestamp => "timestamp",
+        ExprType::Any => {
+            return Err(SqlError::Invalid(format!(
+                "the type of `{e}` is not known: CAST it to the type of {name}"
+            ))
+            .at(e))
+        }
+    };
+    let mut c = Table::new();
+    c.insert("column".into(), name.into());
+    c.insert("expr".into(), typed.expr.to_string().into());
+    c.insert("type".into(), ty.into());
+    if typed.ty == ExprType::Timestamp {
+        c.insert("unit".into(), "ms".into());
+    }
+    Ok(c)
 }
 
 /// `[[job.column]]` named `name`, of the source's column or field at `path`: the watermark

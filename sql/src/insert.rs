@@ -5,18 +5,16 @@
 use std::collections::BTreeMap;
 
 use floe_common::config::JobConfig;
-use sqlparser::ast::{
-    CastKind, DataType, Expr, FunctionArgExpr, FunctionArguments, GroupByExpr, Query, Select,
-    SelectItem, SetExpr,
-};
+use floe_common::expr::ExprType;
+use sqlparser::ast::{Expr, GroupByExpr, Query, Select, SelectItem, SetExpr};
 use toml::{Table, Value};
 
+use crate::aggregate_call::{aggregate, having};
 use crate::append_select::{lower_append, plain_source};
-use crate::condition::{conjunction, Clause};
 use crate::error::SqlError;
-use crate::expr::{field_path, function_name, is_column};
+use crate::expr::{field_path, is_column};
+use crate::scalar::{condition, scalar, Typed};
 use crate::source::Source;
-use crate::sql_type::SqlType;
 use crate::table_decl::TableDecl;
 use crate::window_tvf::{window_tvf, WindowTvf};
 
@@ -80,16 +78,20 @@ pub(crate) fn lower_insert(
     })?;
     let keys = group_keys(select, source)?;
     if let Some(session_keys) = session_keys {
+        let key_paths: Vec<Vec<String>> = keys
+            .iter()
+            .map(|k| k.path().unwrap_or_else(|| vec![k.text.clone()]))
+            .collect();
         let sorted = |mut ks: Vec<Vec<String>>| {
             ks.sort();
             ks
         };
-        if sorted(session_keys.clone()) != sorted(keys.clone()) {
+        if sorted(session_keys.clone()) != sorted(key_paths.clone()) {
             return Err(SqlError::unsupported_with(
                 format!(
                     "SESSION(… PARTITION BY {}, …) with GROUP BY window_start, window_end, {}",
                     dotted(&session_keys),
-                    dotted(&keys)
+                    dotted(&key_paths)
                 ),
                 "sessions are per group key: partition by the keys the query groups by",
             )
@@ -115,7 +117,10 @@ pub(crate) fn lower_insert(
     job.insert("window".into(), Value::Table(window));
     let projection = projection(select, source, &keys)?;
     if let Some(condition) = &select.having {
-        job.insert("having".into(), having(condition, &projection)?.into());
+        job.insert(
+            "having".into(),
+            having(condition, &projection.aggregate_exprs)?.into(),
+        );
     }
     let sink = sink(target, declared, &projection.columns)?;
     job.insert("group_by".into(), Value::Array(projection.group_by));
@@ -139,8 +144,22 @@ fn dotted(paths: &[Vec<String>]) -> String {
         .join(", ")
 }
 
-/// The GROUP BY keys besides `window_start` and `window_end`, as field paths.
-fn group_keys(select: &Select, source: &Source) -> Result<Vec<Vec<String>>, SqlError> {
+/// A GROUP BY key besides `window_start` and `window_end`.
+pub(crate) struct Key {
+    /// As written, to find it in the SELECT.
+    text: String,
+    value: Typed,
+}
+
+impl Key {
+    /// The field path, for a key that is a bare field.
+    fn path(&self) -> Option<Vec<String>> {
+        self.value.expr.as_field().map(|p| p.segments().to_vec())
+    }
+}
+
+/// The GROUP BY keys besides `window_start` and `window_end`.
+fn group_keys(select: &Select, source: &Source) -> Result<Vec<Key>, SqlError> {
     let GroupByExpr::Expressions(exprs, modifiers) = &select.group_by else {
         return Err(SqlError::unsupported("GROUP BY ALL"));
     };
@@ -150,19 +169,22 @@ fn group_keys(select: &Select, source: &Source) -> Result<Vec<Vec<String>>, SqlE
     let mut windows = 0;
     let mut keys = Vec::new();
     for e in exprs {
-        let Some(path) = field_path(e) else {
-            return Err(SqlError::unsupported_with(
-                format!("the GROUP BY expression `{e}`"),
-                "group by fields of the source",
-            )
-            .at(e));
-        };
         if WINDOW_COLUMNS.iter().any(|w| is_column(e, w)) {
             windows += 1;
-        } else {
-            declared_field(source, &path).map_err(|err| err.at(e))?;
-            keys.push(path);
+            continue;
         }
+        let value = scalar(e, source)?;
+        if matches!(value.ty, ExprType::Json | ExprType::Any) {
+            return Err(SqlError::Invalid(format!(
+                "the GROUP BY key `{e}` is {}: group by a value",
+                value.ty
+            ))
+            .at(e));
+        }
+        keys.push(Key {
+            text: unparenthesised(e).to_string(),
+            value,
+        });
     }
     if windows != 2 {
         return Err(SqlError::Invalid(
@@ -170,6 +192,14 @@ fn group_keys(select: &Select, source: &Source) -> Result<Vec<Vec<String>>, SqlE
         ));
     }
     Ok(keys)
+}
+
+/// `e` without the parentheses around it.
+fn unparenthesised(e: &Expr) -> &Expr {
+    match e {
+        Expr::Nested(inner) => unparenthesised(inner),
+        other => other,
+    }
 }
 
 /// What a windowed SELECT's items lower to.
@@ -186,11 +216,7 @@ struct Projection {
 
 /// The SELECT's items: `window_start, window_end`, then every key, then the aggregates, in
 /// the order of the table Floe writes.
-fn projection(
-    select: &Select,
-    source: &Source,
-    keys: &[Vec<String>],
-) -> Result<Projection, SqlError> {
+fn projection(select: &Select, source: &Source, keys: &[Key]) -> Result<Projection, SqlError> {
     let mut group_by = Vec::new();
     let mut aggregates = Vec::new();
     let mut columns = Vec::new();
@@ -217,25 +243,35 @@ fn projection(
             columns.push(WINDOW_COLUMNS[i].to_owned());
             continue;
         }
-        if let Some(path) = field_path(expr) {
-            if !keys.contains(&path) {
-                return Err(at(SqlError::Invalid(format!(
-                    "`{expr}` is selected but not in GROUP BY"
-                ))));
-            }
+        let text = unparenthesised(expr).to_string();
+        if let Some(key) = keys.iter().find(|k| k.text == text) {
             if !aggregates.is_empty() {
                 return Err(at(SqlError::unsupported_with(
                     format!("the key `{item}` after an aggregate"),
                     "select the keys before the aggregates",
                 )));
             }
-            let column = alias.unwrap_or_else(|| path.last().cloned().unwrap_or_default());
+            let column = match (alias, key.path()) {
+                (Some(alias), _) => alias,
+                (None, Some(path)) => path.last().cloned().unwrap_or_default(),
+                (None, None) => {
+                    return Err(at(SqlError::Invalid(format!(
+                        "`{expr}` needs a column name: `{expr} AS name`"
+                    ))))
+                }
+            };
+            let (from, value) = key.value.config_key();
             let mut g = Table::new();
             g.insert("column".into(), column.clone().into());
-            g.insert("field".into(), path.join(".").into());
+            g.insert(from.into(), value.into());
             group_by.push(Value::Table(g));
             columns.push(column);
             continue;
+        }
+        if field_path(expr).is_some() {
+            return Err(at(SqlError::Invalid(format!(
+                "`{expr}` is selected but not in GROUP BY"
+            ))));
         }
         let Some(column) = alias else {
             return Err(at(SqlError::Invalid(format!(
@@ -257,137 +293,6 @@ fn projection(
         aggregates,
         columns,
         aggregate_exprs,
-    })
-}
-
-/// One aggregate: `COUNT(*)`, `COUNT(x)`, `SUM|MIN|MAX|AVG(x)`, `x` perhaps `CAST(x AS DOUBLE)`,
-/// each perhaps with `FILTER (WHERE …)`.
-fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Table, SqlError> {
-    let Expr::Function(f) = expr else {
-        return Err(SqlError::unsupported_with(
-            format!("the expression `{expr}`"),
-            "a windowed query selects its keys and aggregates of fields",
-        ));
-    };
-    let function = function_name(f);
-    if !["count", "sum", "min", "max", "avg"].contains(&function.as_str()) {
-        return Err(SqlError::unsupported_with(
-            format!("the function {}", function.to_ascii_uppercase()),
-            "the aggregates are COUNT, SUM, MIN, MAX and AVG",
-        ));
-    }
-    if f.over.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
-        return Err(SqlError::unsupported(format!("`{expr}`")));
-    }
-    let FunctionArguments::List(list) = &f.args else {
-        return Err(SqlError::Syntax(format!("`{expr}`: expected one argument")));
-    };
-    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
-        return Err(SqlError::unsupported(format!(
-            "`{expr}` (DISTINCT, ORDER BY or LIMIT)"
-        )));
-    }
-    let mut out = Table::new();
-    out.insert("column".into(), column.into());
-    out.insert("function".into(), function.clone().into());
-    let arg = match list.args.as_slice() {
-        [sqlparser::ast::FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
-            if function == "count" =>
-        {
-            None
-        }
-        [sqlparser::ast::FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => Some(e),
-        _ => return Err(SqlError::Syntax(format!("`{expr}`: expected one argument"))),
-    };
-    if let Some(arg) = arg {
-        let (path, cast) = match arg {
-            Expr::Cast {
-                kind: CastKind::Cast,
-                expr,
-                data_type,
-                ..
-            } => (field_path(expr), Some(data_type)),
-            e => (field_path(e), None),
-        };
-        let path = path.ok_or_else(|| {
-            SqlError::unsupported_with(
-                format!("the argument `{arg}`"),
-                "aggregate a field, or CAST(field AS DOUBLE)",
-            )
-        })?;
-        let declared = declared_field(source, &path)?;
-        out.insert("field".into(), path.join(".").into());
-        if function != "count" && function != "avg" {
-            let double = match cast {
-                Some(DataType::Double(_) | DataType::DoublePrecision | DataType::Float(_))
-                | Some(DataType::Real | DataType::Decimal(_) | DataType::Numeric(_)) => true,
-                Some(DataType::BigInt(_) | DataType::Int(_) | DataType::Integer(_)) => false,
-                Some(other) => {
-                    return Err(SqlError::unsupported(format!(
-                        "CAST to {other} in `{expr}`"
-                    )))
-                }
-                None => match declared {
-                    SqlType::Floating => true,
-                    SqlType::Integer => false,
-                    other => {
-                        return Err(SqlError::Invalid(format!(
-                            "`{expr}`: {} is {other:?}, not a number",
-                            path.join(".")
-                        )))
-                    }
-                },
-            };
-            out.insert("type".into(), if double { "double" } else { "long" }.into());
-        }
-    }
-    if let Some(filter) = &f.filter {
-        out.insert("filter".into(), condition(filter, "FILTER", source)?.into());
-    }
-    Ok(out)
-}
-
-/// A `WHERE` or `FILTER (WHERE …)` condition as a job's filter: comparisons of a declared
-/// field with a constant, joined by `AND`.
-pub(crate) fn condition(expr: &Expr, name: &str, source: &Source) -> Result<String, SqlError> {
-    let clause = Clause {
-        name,
-        operands: "a field",
-    };
-    conjunction(expr, &clause, &|e| {
-        let Some(path) = field_path(e) else {
-            return Ok(None);
-        };
-        declared_field(source, &path)?;
-        Ok(Some(path.join(".")))
-    })
-}
-
-/// `HAVING`: comparisons of the selected aggregates, by their expression or their name, with
-/// constants.
-fn having(expr: &Expr, projection: &Projection) -> Result<String, SqlError> {
-    let clause = Clause {
-        name: "HAVING",
-        operands: "a selected aggregate (or its name)",
-    };
-    conjunction(expr, &clause, &|e| {
-        let text = e.to_string();
-        Ok(projection
-            .aggregate_exprs
-            .iter()
-            .find(|(expr, column)| *expr == text || column.eq_ignore_ascii_case(&text))
-            .map(|(_, column)| column.clone()))
-    })
-}
-
-/// The declared type of `path` in the source, or an error naming the field.
-fn declared_field<'a>(source: &'a Source, path: &[String]) -> Result<&'a SqlType, SqlError> {
-    source.decl.field_type(path).ok_or_else(|| {
-        SqlError::Invalid(format!(
-            "{} is not a column of {}",
-            path.join("."),
-            source.decl.name
-        ))
     })
 }
 

@@ -8,12 +8,13 @@
 //! way is validated, fingerprinted and run by one path. What the engine cannot run yet is
 //! refused with an error naming it, never approximated.
 
+mod aggregate_call;
 mod append_select;
-mod condition;
 mod dedup_select;
 mod error;
 mod expr;
 mod insert;
+mod scalar;
 mod script;
 mod source;
 mod sql_type;
@@ -23,6 +24,8 @@ mod window_tvf;
 pub use error::SqlError;
 pub use script::jobs_from_sql;
 
+#[cfg(test)]
+mod expression_tests;
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::time::Duration;
 use crate::aggregate::AggregateSpec;
 use crate::append::AppendSpec;
 use crate::cdc::CdcSpec;
+use crate::expr::Expr;
 use crate::file_source::FilesSpec;
-use crate::filter::Filter;
 use crate::generator_source::GeneratorSpec;
 use crate::path::FieldPath;
 use crate::schema::TableSchema;
@@ -157,16 +157,17 @@ pub struct JobSpec {
     pub source: SourceSpec,
     pub event_time: FieldPath,
     pub event_time_unit: TimeUnit,
-    pub group_by: Vec<(String, FieldPath)>,
+    /// Each key column and the value it holds.
+    pub group_by: Vec<(String, Expr)>,
     pub window: WindowSpec,
     pub aggregates: Vec<AggregateSpec>,
     /// The records that enter the windows (`None`: every record); the others only move the
     /// watermark, as a Flink source's watermark sees every record before its `WHERE`.
     #[serde(default)]
-    pub filter: Option<Filter>,
+    pub filter: Option<Expr>,
     /// Conditions on the aggregate columns a row must hold to be written (SQL's `HAVING`).
     #[serde(default)]
-    pub having: Option<Filter>,
+    pub having: Option<Expr>,
     pub table: TableSchema,
     pub late_table: TableSchema,
     pub dead_letter_table: TableSchema,

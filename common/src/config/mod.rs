@@ -208,7 +208,10 @@ fn default_kind() -> String {
 #[serde(deny_unknown_fields)]
 pub struct ColumnConfig {
     pub column: String,
-    pub field: String,
+    /// The field whose value the column holds, or `expr`.
+    pub field: Option<String>,
+    /// An expression whose value the column holds (not in a CDC job).
+    pub expr: Option<String>,
     /// `string`, `long`, `double`, `boolean`, `timestamp` or `json` (the value whole).
     #[serde(rename = "type")]
     pub value_type: String,
@@ -307,7 +310,10 @@ fn default_unit() -> String {
 #[serde(deny_unknown_fields)]
 pub struct GroupByConfig {
     pub column: String,
-    pub field: String,
+    /// The field whose value is the key, or `expr`.
+    pub field: Option<String>,
+    /// An expression whose value is the key, such as `LOWER(header.event_type)`.
+    pub expr: Option<String>,
 }
 
 /// `[job.window]`.
@@ -350,7 +356,10 @@ fn default_idle() -> String {
 pub struct AggregateConfig {
     pub column: String,
     pub function: String,
+    /// The field aggregated, or `expr`.
     pub field: Option<String>,
+    /// An expression aggregated, such as `body.price * 0.9`.
+    pub expr: Option<String>,
     pub filter: Option<String>,
     /// `long` (default) or `double`, for sum, min and max.
     #[serde(rename = "type")]

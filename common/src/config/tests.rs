@@ -44,7 +44,7 @@ fn errors_name_the_key() {
     assert_eq!(error_of(&bad).key, "job[0].window.size");
     let bad = VIDEO_STATS.replace("function = \"sum\"", "function = \"median\"");
     assert_eq!(error_of(&bad).key, "job[0].aggregate[5].function");
-    let bad = VIDEO_STATS.replace("header.event_type = 'like'", "header.event_type = like");
+    let bad = VIDEO_STATS.replace("header.event_type = 'like'", "header.event_type = 'like");
     assert_eq!(error_of(&bad).key, "job[0].aggregate[2].filter");
     let bad = VIDEO_STATS.replace("day(window_start)", "day(video_id)");
     assert_eq!(error_of(&bad).key, "job[0].sink.partition_by[0]");
@@ -127,7 +127,12 @@ fn an_aggregate_job_may_filter_its_records() {
     let job = &with("body.watch_ms > 0 and header.event_type != 'ad'")
         .unwrap()
         .jobs[0];
-    assert_eq!(job.filter.as_ref().map(|f| f.clauses.len()), Some(2));
+    assert_eq!(
+        job.filter.as_ref().map(|f| f.fields().len()),
+        Some(2),
+        "{:?}",
+        job.filter
+    );
     assert_eq!(with("body.watch_ms >").unwrap_err().key, "job[0].filter");
 }
 
@@ -135,7 +140,7 @@ fn an_aggregate_job_may_filter_its_records() {
 fn an_aggregate_job_may_keep_the_rows_its_aggregates_hold_a_condition_for() {
     let with = |having: &str| example_with("having", having);
     let job = &with("events >= 10 and likes > 0").unwrap().jobs[0];
-    assert_eq!(job.having.as_ref().map(|h| h.clauses.len()), Some(2));
+    assert_eq!(job.having.as_ref().map(|h| h.fields().len()), Some(2));
     let e = with("video_id = 'v_1'").unwrap_err();
     assert_eq!(e.key, "job[0].having");
     assert!(

@@ -3,7 +3,7 @@
 
 use crate::append::{AppendColumn, AppendSpec, AppendType, DedupSpec};
 
-use super::validate_job::{column_name, field_path, millis, time_unit};
+use super::validate_job::{column_name, field_path, millis, time_unit, value_of};
 use super::*;
 
 /// Data files of append jobs roll at this size unless `sink.target_file_size` says otherwise.
@@ -64,7 +64,8 @@ impl JobConfig {
         for (i, c) in self.columns.iter().enumerate() {
             let ck = k(&format!("column[{i}]"));
             column_name(&format!("{ck}.column"), &c.column, &mut taken)?;
-            let field = field_path(&format!("{ck}.field"), &c.field)?;
+            let field = value_of(&ck, c.field.as_deref(), c.expr.as_deref())?
+                .ok_or_else(|| ConfigError::new(format!("{ck}.field"), "give `field` or `expr`"))?;
             let ty = match (c.value_type.as_str(), &c.unit) {
                 ("timestamp", unit) => AppendType::Timestamp(time_unit(
                     &format!("{ck}.unit"),

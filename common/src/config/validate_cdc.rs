@@ -24,6 +24,12 @@ impl JobConfig {
         column_name(&k("cdc.updated_at"), &cdc.updated_at, &mut Vec::new())?;
         let columns =
             self.declared_columns(at, "a CDC job", CdcSpec::reserved_columns(&cdc.updated_at))?;
+        if let Some(i) = self.columns.iter().position(|c| c.expr.is_some()) {
+            return Err(ConfigError::new(
+                k(&format!("column[{i}].expr")),
+                "a CDC job's columns are fields of the row image: give `field`",
+            ));
+        }
         if let Some(i) = self.columns.iter().position(|c| c.required) {
             return Err(ConfigError::new(
                 k(&format!("column[{i}].required")),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::aggregate::{AggregateFunction, AggregateSpec, ValueType};
 use crate::duration::parse_duration;
-use crate::filter::Filter;
+use crate::expr::Expr;
 use crate::path::FieldPath;
 use crate::schema::{Column, ColumnType, PartitionField, PartitionTransform, TableSchema};
 
@@ -37,6 +37,31 @@ pub(super) fn check_location(key: &str, location: &str) -> Result<(), ConfigErro
 
 pub(super) fn field_path(key: &str, text: &str) -> Result<FieldPath, ConfigError> {
     FieldPath::parse(text).map_err(|m| ConfigError::new(key, m))
+}
+
+/// What a value is read from: `field` (at `{at}.field`, a path) or `expr` (at `{at}.expr`, an
+/// expression), at most one of them; `None` for neither.
+pub(super) fn value_of(
+    at: &str,
+    field: Option<&str>,
+    expr: Option<&str>,
+) -> Result<Option<Expr>, ConfigError> {
+    match (field, expr) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            format!("{at}.expr"),
+            "give `field` or `expr`, not both",
+        )),
+        (Some(f), None) => Ok(Some(Expr::field(field_path(&format!("{at}.field"), f)?))),
+        (None, Some(e)) => Expr::parse(e)
+            .map(Some)
+            .map_err(|m| ConfigError::new(format!("{at}.expr"), m)),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A condition, at `key`.
+pub(super) fn condition(key: &str, text: &str) -> Result<Expr, ConfigError> {
+    Expr::parse(text).map_err(|m| ConfigError::new(key, m))
 }
 
 pub(super) fn column_name(
@@ -225,7 +250,7 @@ impl JobConfig {
                     "is for kind = \"aggregate\" and \"append\" jobs",
                 ))
             }
-            Some(f) => Some(Filter::parse(f).map_err(|m| ConfigError::new(k("filter"), m))?),
+            Some(f) => Some(condition(&k("filter"), f)?),
             None => None,
         };
         let having = self.having_of(at, &aggregates)?;
@@ -343,7 +368,7 @@ impl JobConfig {
         &self,
         at: &str,
         aggregates: &[AggregateSpec],
-    ) -> Result<Option<Filter>, ConfigError> {
+    ) -> Result<Option<Expr>, ConfigError> {
         let key = format!("{at}.having");
         let Some(text) = &self.having else {
             return Ok(None);
@@ -351,9 +376,9 @@ impl JobConfig {
         if self.kind != "aggregate" {
             return Err(ConfigError::new(key, "is for kind = \"aggregate\" jobs"));
         }
-        let having = Filter::parse(text).map_err(|m| ConfigError::new(&key, m))?;
-        for c in &having.clauses {
-            let name = c.path.to_string();
+        let having = condition(&key, text)?;
+        for path in having.fields() {
+            let name = path.to_string();
             if !aggregates.iter().any(|a| a.column == name) {
                 return Err(ConfigError::new(
                     &key,
@@ -373,7 +398,7 @@ impl JobConfig {
     ) -> Result<
         (
             WindowSpec,
-            Vec<(String, FieldPath)>,
+            Vec<(String, Expr)>,
             Vec<AggregateSpec>,
             Vec<Column>,
         ),
@@ -409,10 +434,9 @@ impl JobConfig {
         for (i, g) in self.group_by.iter().enumerate() {
             let gk = k(&format!("group_by[{i}]"));
             column_name(&format!("{gk}.column"), &g.column, &mut taken)?;
-            group_by.push((
-                g.column.clone(),
-                field_path(&format!("{gk}.field"), &g.field)?,
-            ));
+            let key = value_of(&gk, g.field.as_deref(), g.expr.as_deref())?
+                .ok_or_else(|| ConfigError::new(format!("{gk}.field"), "give `field` or `expr`"))?;
+            group_by.push((g.column.clone(), key));
             columns.push(Column::new(&g.column, ColumnType::String, true));
         }
         if self.aggregates.is_empty() {
@@ -438,8 +462,11 @@ impl JobConfig {
                     ))
                 }
             };
-            let field = match (&a.field, function) {
-                (Some(f), _) => Some(field_path(&format!("{ak}.field"), f)?),
+            let field = match (
+                value_of(&ak, a.field.as_deref(), a.expr.as_deref())?,
+                function,
+            ) {
+                (Some(f), _) => Some(f),
                 (None, AggregateFunction::Count) => None,
                 (None, _) => {
                     return Err(ConfigError::new(
@@ -459,9 +486,7 @@ impl JobConfig {
                 }
             };
             let filter = match &a.filter {
-                Some(f) => Some(
-                    Filter::parse(f).map_err(|m| ConfigError::new(format!("{ak}.filter"), m))?,
-                ),
+                Some(f) => Some(condition(&format!("{ak}.filter"), f)?),
                 None => None,
             };
             let spec = AggregateSpec {
