@@ -17,9 +17,71 @@ use crate::value::Scalar;
 /// An expression compiled to read a decoder's slots.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compiled {
-    expr: ExprOf<usize>,
+    pub(super) expr: ExprOf<usize>,
     /// The expression as written, for the errors of records it cannot be computed for.
     text: String,
+    /// The usual shapes, evaluated without walking the tree: a job's filters are mostly a
+    /// field compared with a constant.
+    pub(super) shape: Shape,
+}
+
+/// A compiled expression's shape, when it is one evaluated directly.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Shape {
+    /// A bare field.
+    Slot(usize),
+    /// `field op constant [AND …]`.
+    Comparisons(Vec<(usize, CmpOp, Scalar<'static>)>),
+    Tree,
+}
+
+impl Shape {
+    fn of(expr: &ExprOf<usize>) -> Shape {
+        fn comparisons(e: &ExprOf<usize>, out: &mut Vec<(usize, CmpOp, Scalar<'static>)>) -> bool {
+            match e {
+                ExprOf::Binary {
+                    op: BinaryOp::And,
+                    left,
+                    right,
+                } => comparisons(left, out) && comparisons(right, out),
+                ExprOf::Binary {
+                    op: BinaryOp::Cmp(op),
+                    left,
+                    right,
+                } => match (left.as_ref(), right.as_ref()) {
+                    (ExprOf::Field(slot), ExprOf::Literal(v)) => {
+                        out.push((*slot, *op, owned(literal(v))));
+                        true
+                    }
+                    _ => false,
+                },
+                _ => false,
+            }
+        }
+        if let ExprOf::Field(slot) = expr {
+            return Shape::Slot(*slot);
+        }
+        let mut out = Vec::new();
+        if comparisons(expr, &mut out) {
+            Shape::Comparisons(out)
+        } else {
+            Shape::Tree
+        }
+    }
+}
+
+/// `v` holding its text itself.
+fn owned(v: Scalar<'_>) -> Scalar<'static> {
+    match v {
+        Scalar::Missing => Scalar::Missing,
+        Scalar::Null => Scalar::Null,
+        Scalar::Bool(b) => Scalar::Bool(b),
+        Scalar::I64(i) => Scalar::I64(i),
+        Scalar::F64(f) => Scalar::F64(f),
+        Scalar::Str(s) => Scalar::Str(Cow::Owned(s.into_owned())),
+        // Constants are never objects.
+        Scalar::Nested(_) => Scalar::Null,
+    }
 }
 
 /// A value an expression yields: a borrowed field where it can be, computed otherwise.
@@ -27,7 +89,8 @@ pub type Value<'a> = Cow<'a, Scalar<'a>>;
 
 impl Compiled {
     pub(super) fn new(expr: ExprOf<usize>, text: String) -> Self {
-        Self { expr, text }
+        let shape = Shape::of(&expr);
+        Self { expr, text, shape }
     }
 
     /// The slot, for an expression that is a bare field.
@@ -36,12 +99,22 @@ impl Compiled {
     }
 
     /// The expression's value for the record decoded into `slots`.
+    #[inline]
     pub fn eval<'a>(&'a self, slots: &'a [Scalar<'a>]) -> Result<Value<'a>, String> {
+        if let Shape::Slot(slot) = self.shape {
+            return Ok(Cow::Borrowed(&slots[slot]));
+        }
         eval(&self.expr, slots).map_err(|why| format!("`{}`: {why}", self.text))
     }
 
     /// Whether the condition is true for the record (null and false are not).
+    #[inline]
     pub fn holds(&self, slots: &[Scalar<'_>]) -> Result<bool, String> {
+        if let Shape::Comparisons(comparisons) = &self.shape {
+            return Ok(comparisons
+                .iter()
+                .all(|(slot, op, v)| compare(&slots[*slot], v, *op) == Some(true)));
+        }
         Ok(matches!(self.eval(slots)?.as_ref(), Scalar::Bool(true)))
     }
 }

@@ -16,8 +16,8 @@ use crate::path::FieldPath;
 /// What the expressions support, for the errors refusing something else.
 const SUPPORTED: &str = "expressions take fields, constants, + - * / %, comparisons, AND, OR, \
 NOT, IS [NOT] NULL, [NOT] LIKE, [NOT] IN (…), BETWEEN, CASE, CAST, TRY_CAST, COALESCE, LOWER, \
-UPPER, SUBSTRING, CONCAT, ||, CHAR_LENGTH, TRIM, ABS, FLOOR, CEIL, TO_TIMESTAMP_LTZ, \
-DATE_FORMAT and EXTRACT";
+UPPER, SUBSTRING, CONCAT, ||, CHAR_LENGTH, TRIM, ABS, FLOOR, CEIL, MOD, TO_TIMESTAMP_LTZ, \
+DATE_FORMAT, EXTRACT, YEAR, MONTH, DAYOFMONTH, HOUR, MINUTE and SECOND";
 
 /// Parses expression text. A bare dotted path is a field even if a part of it is an SQL
 /// keyword (`body.type`).
@@ -426,6 +426,18 @@ fn function(f: &ast::Function, resolve: &dyn Names) -> Result<Expr, String> {
                 }
             };
             return Ok(call(Function::ToTimestamp(unit), exprs(0, 1)?));
+        }
+        "YEAR" | "MONTH" | "DAYOFMONTH" | "HOUR" | "MINUTE" | "SECOND" => {
+            arity(1..=1)?;
+            let part = match name.as_str() {
+                "YEAR" => TimePart::Year,
+                "MONTH" => TimePart::Month,
+                "DAYOFMONTH" => TimePart::Day,
+                "HOUR" => TimePart::Hour,
+                "MINUTE" => TimePart::Minute,
+                _ => TimePart::Second,
+            };
+            return Ok(call(Function::Extract(part), exprs(0, 1)?));
         }
         "DATE_FORMAT" => {
             arity(2..=2)?;

@@ -100,6 +100,10 @@ fn evaluates_what_flink_sql_computes() {
             s("2026-01-02 03:04"),
         ),
         ("EXTRACT(HOUR FROM TO_TIMESTAMP_LTZ(ts, 3))", Scalar::I64(3)),
+        (
+            "HOUR(TO_TIMESTAMP_LTZ(ts, 3)) + MINUTE(TO_TIMESTAMP_LTZ(ts, 3))",
+            Scalar::I64(7),
+        ),
         ("s = 7", Scalar::Null),
     ];
     for (text, expected) in cases {
@@ -208,5 +212,37 @@ fn types_are_checked_before_the_job_starts() {
     ] {
         let e = ty(text).expect_err(text);
         assert!(e.contains(why), "{text}: {e}");
+    }
+}
+
+#[test]
+fn conditions_read_directly_hold_as_their_tree_does() {
+    let records = [
+        record(),
+        vec![
+            Scalar::Str(Cow::Borrowed("x")),
+            Scalar::F64(7.0),
+            Scalar::Null,
+            Scalar::Bool(true),
+            Scalar::Missing,
+        ],
+    ];
+    for text in [
+        "s = 'Video_7'",
+        "s <> 'x' AND n >= 7",
+        "n = 7.0 AND f < 3",
+        "b = TRUE",
+        "s > 'W'",
+        "n <> 8 AND s = 'x'",
+    ] {
+        let compiled = compile(text);
+        assert_ne!(compiled.shape, eval::Shape::Tree, "{text} is read directly");
+        for slots in &records {
+            let tree = matches!(
+                eval::eval(&compiled.expr, slots).expect("eval").as_ref(),
+                Scalar::Bool(true)
+            );
+            assert_eq!(compiled.holds(slots), Ok(tree), "{text} on {slots:?}");
+        }
     }
 }
