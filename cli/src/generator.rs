@@ -1,5 +1,6 @@
 //! `floe gen`: content events (`floe_source::content_events`) into a Kafka topic, keyed by
-//! video id, or into a newline-delimited JSON file (`--to-file`, for `source.type = "files"`).
+//! video id, or into a newline-delimited JSON file (`--to-file`, for `source.type = "files"`);
+//! with `--nexmark`, Nexmark's auction events instead, keyed by what its queries group by.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,7 @@ use floe_common::clock::wall_clock_ms;
 use anyhow::Context;
 use clap::Args;
 pub use floe_source::content_events::ContentEvents;
+use floe_source::generator::nexmark::NexmarkEvents;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -45,6 +47,39 @@ pub struct GenArgs {
     /// Create the topic with this many partitions first (if it does not exist yet).
     #[arg(long)]
     pub partitions: Option<i32>,
+    /// Nexmark's persons, auctions and bids instead of content events: the events of a
+    /// one-partition `datagen` source of the same seed, start and step.
+    #[arg(long)]
+    pub nexmark: bool,
+}
+
+/// The events `floe gen` makes: event `id`'s record key and JSON at `time_ms`.
+enum Events {
+    Content(ContentEvents),
+    Nexmark(NexmarkEvents),
+}
+
+impl Events {
+    fn of(args: &GenArgs) -> Self {
+        if args.nexmark {
+            Events::Nexmark(NexmarkEvents::new(args.seed))
+        } else {
+            Events::Content(ContentEvents::new(args.seed, args.videos, args.disorder_ms))
+        }
+    }
+
+    fn event_at(&self, id: u64, time_ms: i64) -> (String, String) {
+        match self {
+            Events::Content(e) => {
+                let e = e.event_at(id, time_ms);
+                (e.video_id, e.json)
+            }
+            Events::Nexmark(e) => {
+                let e = e.event_at(id, time_ms);
+                (e.key.to_string(), e.json)
+            }
+        }
+    }
 }
 
 /// Sends one record, waiting for queue space when the producer is full.
@@ -86,9 +121,9 @@ fn write_file(args: &GenArgs, path: &std::path::Path) -> anyhow::Result<()> {
     let file =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut events = ContentEvents::new(args.seed, args.videos, args.disorder_ms);
-    for t in event_times(args) {
-        out.write_all(events.next_event(t).json.as_bytes())?;
+    let events = Events::of(args);
+    for (id, t) in event_times(args).enumerate() {
+        out.write_all(events.event_at(id as u64, t).1.as_bytes())?;
         out.write_all(b"\n")?;
     }
     out.flush()
@@ -108,11 +143,11 @@ pub fn produce(args: &GenArgs) -> anyhow::Result<()> {
         .set("queue.buffering.max.messages", "500000")
         .create()
         .context("creating producer")?;
-    let mut events = ContentEvents::new(args.seed, args.videos, args.disorder_ms);
+    let events = Events::of(args);
     let started = Instant::now();
     for (i, now_ms) in event_times(args).enumerate() {
-        let e = events.next_event(now_ms);
-        send(&producer, &args.topic, &e.video_id, &e.json)?;
+        let (key, json) = events.event_at(i as u64, now_ms);
+        send(&producer, &args.topic, &key, &json)?;
         if args.rate > 0 {
             let due = Duration::from_secs_f64(i as f64 / args.rate as f64);
             if let Some(wait) = due.checked_sub(started.elapsed()) {

@@ -1,6 +1,6 @@
-//! `type = "generator"` sources: content events made inside the worker, deterministically per
-//! (partition, offset), like Flink's datagen or Arroyo's impulse. For benchmarks without a
-//! broker as the limit, and for trying Floe without Kafka.
+//! `type = "generator"` sources: content events (or Nexmark's auction events) made inside the
+//! worker, deterministically per (partition, offset), like Flink's datagen or Arroyo's impulse.
+//! For benchmarks without a broker as the limit, and for trying Floe without Kafka.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +11,9 @@ use crate::duration::parse_duration;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeneratorConfig {
+    /// What it makes: `content` events (default) or `nexmark` events.
+    #[serde(default = "default_kind")]
+    pub kind: String,
     #[serde(default = "default_partitions")]
     pub partitions: i32,
     /// Events per second over all partitions; 0: as fast as the job takes them.
@@ -34,6 +37,9 @@ pub struct GeneratorConfig {
     pub disorder: String,
 }
 
+fn default_kind() -> String {
+    "content".into()
+}
 fn default_partitions() -> i32 {
     4
 }
@@ -56,6 +62,7 @@ fn default_disorder() -> String {
 impl Default for GeneratorConfig {
     fn default() -> Self {
         Self {
+            kind: default_kind(),
             partitions: default_partitions(),
             rate: 0,
             events: 0,
@@ -68,9 +75,21 @@ impl Default for GeneratorConfig {
     }
 }
 
+/// What a generator makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GeneratedEvents {
+    /// Content events (header + body), over `videos` videos.
+    #[default]
+    Content,
+    /// Nexmark's persons, auctions and bids (one per event time step, no disorder).
+    Nexmark,
+}
+
 /// A validated generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneratorSpec {
+    #[serde(default)]
+    pub kind: GeneratedEvents,
     pub partitions: i32,
     pub rate: u64,
     /// Events per partition; `None`: without end.
@@ -105,7 +124,18 @@ impl GeneratorConfig {
         let step = parse_duration(&self.step).map_err(|m| ConfigError::new(k("step"), m))?;
         let disorder =
             parse_duration(&self.disorder).map_err(|m| ConfigError::new(k("disorder"), m))?;
+        let kind = match self.kind.as_str() {
+            "content" => GeneratedEvents::Content,
+            "nexmark" => GeneratedEvents::Nexmark,
+            other => {
+                return Err(ConfigError::new(
+                    k("kind"),
+                    format!("`{other}`: expected content or nexmark"),
+                ))
+            }
+        };
         Ok(GeneratorSpec {
+            kind,
             partitions: self.partitions,
             rate: self.rate,
             events: (self.events > 0).then_some(self.events),
@@ -141,5 +171,10 @@ mod tests {
             ..GeneratorConfig::default()
         };
         assert_eq!(none.validate("g").unwrap_err().key, "g.partitions");
+        let unknown = GeneratorConfig {
+            kind: "stocks".into(),
+            ..GeneratorConfig::default()
+        };
+        assert_eq!(unknown.validate("g").unwrap_err().key, "g.kind");
     }
 }

@@ -29,4 +29,6 @@ mod expression_tests;
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
+mod source_tests;
+#[cfg(test)]
 mod tests;

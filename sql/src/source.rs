@@ -30,10 +30,11 @@ pub(crate) fn lower_source(mut decl: TableDecl) -> Result<Source, SqlError> {
     match connector.as_str() {
         "kafka" => kafka(&mut decl, &mut source)?,
         "filesystem" => filesystem(&mut decl, &mut source)?,
+        "datagen" => datagen(&mut decl, &mut source)?,
         other => {
             return Err(SqlError::unsupported_with(
                 format!("the connector '{other}' of {name}"),
-                "a source is 'kafka' or 'filesystem'",
+                "a source is 'kafka', 'filesystem' or 'datagen'",
             ))
         }
     }
@@ -128,6 +129,65 @@ fn filesystem(decl: &mut TableDecl, source: &mut Table) -> Result<(), SqlError> 
         files.insert("glob".into(), glob.into());
     }
     source.insert("files".into(), Value::Table(files));
+    Ok(())
+}
+
+/// The built-in generator: `floe.events` (`content`, the default, or `nexmark`),
+/// `rows-per-second` and `number-of-rows` as Flink's datagen names them (both over all
+/// partitions), and `floe.partitions`, `floe.seed`, `floe.videos`, `floe.start-ms`,
+/// `floe.step` and `floe.disorder` as `[job.source.generator]` has them.
+fn datagen(decl: &mut TableDecl, source: &mut Table) -> Result<(), SqlError> {
+    source.insert("type".into(), "generator".into());
+    let mut generator = Table::new();
+    let name = decl.name.clone();
+    let number = |option: &str, value: String| -> Result<Value, SqlError> {
+        value
+            .trim()
+            .parse::<i64>()
+            .map(Value::Integer)
+            .map_err(|_| {
+                SqlError::Invalid(format!(
+                    "table {name}: '{option}' = '{value}' is not a whole number"
+                ))
+            })
+    };
+    let partitions = match decl.take_option("floe.partitions") {
+        Some(p) => number("floe.partitions", p)?,
+        None => Value::Integer(1),
+    };
+    let per_partition = partitions.as_integer().unwrap_or(1).max(1);
+    generator.insert("partitions".into(), partitions);
+    if let Some(kind) = decl.take_option("floe.events") {
+        generator.insert("kind".into(), kind.into());
+    }
+    if let Some(rate) = decl.take_option("rows-per-second") {
+        generator.insert("rate".into(), number("rows-per-second", rate)?);
+    }
+    if let Some(rows) = decl.take_option("number-of-rows") {
+        let rows = number("number-of-rows", rows)?.as_integer().unwrap_or(0);
+        if rows % per_partition != 0 {
+            return Err(SqlError::Invalid(format!(
+                "table {}: 'number-of-rows' = '{rows}' is not a multiple of                  'floe.partitions' = '{per_partition}'",
+                decl.name
+            )));
+        }
+        generator.insert("events".into(), Value::Integer(rows / per_partition));
+    }
+    for (option, key) in [
+        ("floe.seed", "seed"),
+        ("floe.videos", "videos"),
+        ("floe.start-ms", "start_ms"),
+    ] {
+        if let Some(v) = decl.take_option(option) {
+            generator.insert(key.into(), number(option, v)?);
+        }
+    }
+    for (option, key) in [("floe.step", "step"), ("floe.disorder", "disorder")] {
+        if let Some(v) = decl.take_option(option) {
+            generator.insert(key.into(), v.into());
+        }
+    }
+    source.insert("generator".into(), Value::Table(generator));
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use crate::{jobs_from_sql, SqlError};
 
 const GOLD_SQL: &str = include_str!("../../examples/video_stats.sql");
 
-fn validate(jobs: Vec<JobConfig>) -> Vec<JobSpec> {
+pub(crate) fn validate(jobs: Vec<JobConfig>) -> Vec<JobSpec> {
     FloeConfig {
         jobs,
         ..FloeConfig::default()
@@ -94,25 +94,6 @@ fn nested_rows_casts_lateness_and_the_job_name_are_read() {
     );
     let spec = &validate(jobs)[0];
     assert_eq!(spec.name, "regions");
-}
-
-#[test]
-fn a_filesystem_source_reads_its_path_and_glob() {
-    let text =
-        "CREATE TABLE src (header ROW<event_ts BIGINT>, ts AS TO_TIMESTAMP_LTZ(header.event_ts, 0),
-                  WATERMARK FOR ts AS ts)
-                WITH ('connector' = 'filesystem', 'path' = '/data/events', 'glob' = '**/*.json');
-                INSERT INTO a.b SELECT window_start, window_end, COUNT(*) AS n
-                FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND))
-                GROUP BY window_start, window_end";
-    let jobs = jobs_from_sql(text).expect("lowered");
-    let files = jobs[0].source.files.as_ref().expect("files");
-    assert_eq!(
-        (files.location.as_str(), files.glob.as_str()),
-        ("/data/events", "**/*.json")
-    );
-    assert_eq!(jobs[0].event_time.as_ref().expect("time").unit, "s");
-    assert_eq!(validate(jobs)[0].name, "b");
 }
 
 #[test]

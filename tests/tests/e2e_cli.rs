@@ -241,6 +241,127 @@ fn a_sql_job_floe_cannot_run_fails_with_one_line_naming_what() {
     assert!(!tmp.path().join(".floe").exists(), "nothing was created");
 }
 
+/// Nexmark's q14 as DuckDB computes it over `events` (one Nexmark event per line): JSON lines of
+/// auction, bidder, price_eur, bid_time_type, date_time (epoch ms) and extra.
+const Q14_IN_DUCKDB: &str = r#"
+import duckdb, json, sys
+con = duckdb.connect()
+rows = con.execute('''
+    WITH e AS (
+        SELECT CAST(json ->> '$.event_type' AS INT) AS event_type,
+               CAST(json ->> '$.dateTime' AS BIGINT) AS ts,
+               CAST(json ->> '$.bid.auction' AS BIGINT) AS auction,
+               CAST(json ->> '$.bid.bidder' AS BIGINT) AS bidder,
+               CAST(json ->> '$.bid.price' AS BIGINT) AS price,
+               json ->> '$.bid.extra' AS extra
+        FROM read_ndjson_objects(?)
+    )
+    SELECT auction, bidder, CAST(0.908 AS DOUBLE) * price AS price_eur,
+           CASE WHEN hour(make_timestamp(ts * 1000)) BETWEEN 8 AND 18 THEN 'dayTime'
+                WHEN hour(make_timestamp(ts * 1000)) <= 6
+                     OR hour(make_timestamp(ts * 1000)) >= 20 THEN 'nightTime'
+                ELSE 'otherTime' END AS bid_time_type,
+           ts AS date_time, extra
+    FROM e
+    WHERE event_type = 2 AND CAST(0.908 AS DOUBLE) * price > 1000000
+      AND CAST(0.908 AS DOUBLE) * price < 50000000
+''', [sys.argv[1]]).fetchall()
+names = ['auction', 'bidder', 'price_eur', 'bid_time_type', 'date_time', 'extra']
+for r in rows:
+    print(json.dumps(dict(zip(names, r))))
+"#;
+
+/// `examples/nexmark_bids.sql` runs on the built-in generator without a broker (`datagen`), and
+/// its table holds what DuckDB computes by q14's definition over the same events, which
+/// `floe gen --nexmark` writes out.
+#[test]
+fn the_nexmark_example_holds_what_duckdb_computes_from_the_same_events() {
+    let services = Services::from_env();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path();
+    let example = std::fs::read_to_string(repo_root().join("examples/nexmark_bids.sql"))
+        .expect("the example");
+    let sql = dir.join("nexmark_bids.sql");
+    // 20,000 events 5 s apart: a day and more, each time of day.
+    let bounded = example
+        .replace("'number-of-rows' = '100000'", "'number-of-rows' = '20000'")
+        .replace("'floe.step' = '1s'", "'floe.step' = '5s'");
+    assert_ne!(bounded, example);
+    std::fs::write(&sql, bounded).expect("write the SQL job");
+    let events = dir.join("events.jsonl");
+    // The generator's default start, 2026-01-01.
+    run(Command::new(floe_bin())
+        .args(["gen", "--nexmark", "--events", "20000", "--seed", "42"])
+        .args([
+            "--start-ms",
+            "1767225600000",
+            "--step-us",
+            "5000000",
+            "--to-file",
+        ])
+        .arg(&events));
+    run(Command::new("timeout")
+        .arg("120")
+        .arg(floe_bin())
+        .args(["run", "--sql"])
+        .arg(&sql)
+        .arg("--warehouse")
+        .arg(dir.join("warehouse"))
+        .arg("--catalog")
+        .arg(format!("sqlite://{}", dir.join("catalog.db").display()))
+        .arg("--checkpoints")
+        .arg(dir.join("checkpoints"))
+        .arg("--until-end"));
+    let mut got: Vec<String> = read_rows(&services, dir, "nexmark.bids")
+        .into_iter()
+        .map(|mut row| {
+            let row = row.as_object_mut().expect("a row");
+            for column in ["kafka_partition", "kafka_offset", "ingested_at"] {
+                row.remove(column);
+            }
+            Value::Object(row.clone()).to_string()
+        })
+        .collect();
+    got.sort();
+    let mut duckdb = Command::new(&services.python);
+    duckdb.args(["-c", Q14_IN_DUCKDB]).arg(&events);
+    let out = output_ok(&mut duckdb, "q14 in DuckDB");
+    let mut want: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l)
+                .expect("a JSON row")
+                .to_string()
+        })
+        .collect();
+    want.sort();
+    assert!(
+        want.len() > 1_000,
+        "the band holds a fair share of 20,000 events"
+    );
+    let missing: Vec<&String> = want
+        .iter()
+        .filter(|r| got.binary_search(r).is_err())
+        .collect();
+    let unexpected: Vec<&String> = got
+        .iter()
+        .filter(|r| want.binary_search(r).is_err())
+        .collect();
+    assert!(
+        got.len() == want.len() && missing.is_empty() && unexpected.is_empty(),
+        "{} rows for {} expected; missing {:?}…; unexpected {:?}…",
+        got.len(),
+        want.len(),
+        &missing[..missing.len().min(2)],
+        &unexpected[..unexpected.len().min(2)]
+    );
+    let types: HashSet<&str> = want
+        .iter()
+        .filter_map(|r| r.split("\"bid_time_type\":\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(types.len(), 3, "{types:?}");
+}
+
 #[test]
 fn orphan_cleanup_younger_than_an_hour_needs_the_jobs_stopped() {
     let tmp = tempfile::tempdir().expect("temp dir");

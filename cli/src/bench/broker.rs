@@ -56,6 +56,7 @@ pub async fn run(args: &BenchArgs, brokers: &str) -> anyhow::Result<serde_json::
         start_ms: Some(1_767_225_600_000),
         step_us: Some(1_000),
         partitions: None,
+        nexmark: false,
     };
     eprintln!("producing {} events to {topic}…", args.broker_events);
     tokio::task::spawn_blocking(move || produce(&gen)).await??;

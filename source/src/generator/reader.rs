@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::generator::content_events::ContentEvents;
+use crate::generator::nexmark::NexmarkEvents;
 use async_trait::async_trait;
 use floe_common::decode::Decoder;
-use floe_common::generator_source::GeneratorSpec;
+use floe_common::generator_source::{GeneratedEvents, GeneratorSpec};
 
 use crate::batch_pool::BatchPool;
 use crate::reader::{Next, ReadError, ReadEvent, SourceReader};
@@ -28,10 +29,36 @@ pub struct GeneratorArgs {
     pub pool: BatchPool,
 }
 
+/// The events of one partition.
+enum Events {
+    Content(ContentEvents),
+    Nexmark(NexmarkEvents),
+}
+
+impl Events {
+    fn new(spec: &GeneratorSpec, partition: i32) -> Self {
+        let seed = spec.partition_seed(partition);
+        match spec.kind {
+            GeneratedEvents::Content => {
+                Events::Content(ContentEvents::new(seed, spec.videos, spec.disorder_ms))
+            }
+            GeneratedEvents::Nexmark => Events::Nexmark(NexmarkEvents::new(seed)),
+        }
+    }
+
+    /// The JSON of event `offset`, at `time_ms` (before disorder).
+    fn json_at(&self, offset: u64, time_ms: i64) -> String {
+        match self {
+            Events::Content(e) => e.event_at(offset, time_ms).json,
+            Events::Nexmark(e) => e.event_at(offset, time_ms).json,
+        }
+    }
+}
+
 /// One partition being generated.
 struct Generated {
     partition: i32,
-    events: ContentEvents,
+    events: Events,
     next: i64,
     /// Exclusive; `i64::MAX` without end.
     end: i64,
@@ -53,7 +80,7 @@ impl GeneratorReader {
             .iter()
             .map(|(p, offset)| Generated {
                 partition: *p,
-                events: ContentEvents::new(spec.partition_seed(*p), spec.videos, spec.disorder_ms),
+                events: Events::new(&spec, *p),
                 next: *offset,
                 end: args
                     .end_offsets
@@ -103,11 +130,11 @@ impl SourceReader for GeneratorReader {
         for g in &mut self.parts {
             let until = g.end.min(g.next.saturating_add(per_part));
             for offset in g.next..until {
-                let e = g.events.event_at(offset as u64, spec.time_at(offset));
+                let json = g.events.json_at(offset as u64, spec.time_at(offset));
                 self.args.decoder.decode_into(
                     g.partition,
                     offset,
-                    Some(e.json.as_bytes()),
+                    Some(json.as_bytes()),
                     &mut batch,
                 );
             }
