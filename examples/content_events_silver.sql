@@ -32,7 +32,8 @@ SELECT
   header.event_type AS event_type,
   ts AS event_ts,
   body.video_id AS video_id,
-  body.watch_ms AS watch_ms
+  body.watch_ms AS watch_ms,
+  CASE WHEN body.watch_ms >= 1000 THEN 'long' ELSE 'short' END AS watch_class
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY header.event_id ORDER BY ts) AS row_num
   FROM content_events

@@ -27,7 +27,7 @@ pub enum SilverRow {
 /// `header.event_ts` is a non-negative integer; kept when `header.event_type` is a string other
 /// than `impression` (a comparison with a missing or null field is false); then it needs its
 /// `header.event_id` (the dedup key), and its selected fields must be of their declared type, or
-/// absent or null. Which copy of an event id is kept is [`expected_silver_rows`]' business.
+/// absent or null. Its `watch_class` is `long` for a watch of 1000 ms or more, else `short`. Which copy of an event id is kept is [`expected_silver_rows`]' business.
 pub fn expected_silver_row(value: Option<&str>) -> SilverRow {
     let Some(record) = value.and_then(|v| serde_json::from_str::<Value>(v).ok()) else {
         return SilverRow::Bad;
@@ -69,6 +69,10 @@ pub fn expected_silver_row(value: Option<&str>) -> SilverRow {
             "event_ts": event_ts,
             "video_id": typed(field("body", "video_id"), Value::is_string)?,
             "watch_ms": typed(field("body", "watch_ms"), Value::is_i64)?,
+            "watch_class": match field("body", "watch_ms").and_then(|w| w.as_i64()) {
+                Some(ms) if ms >= 1000 => "long",
+                _ => "short",
+            },
         }))
     })();
     row.map_or(SilverRow::Bad, SilverRow::Kept)
@@ -122,7 +126,7 @@ impl Job {
                 let shaped = serde_json::json!({
                     "event_id": row["event_id"], "event_type": row["event_type"],
                     "event_ts": row["event_ts"], "video_id": row["video_id"],
-                    "watch_ms": row["watch_ms"],
+                    "watch_ms": row["watch_ms"], "watch_class": row["watch_class"],
                 });
                 (at, shaped)
             }));
@@ -167,8 +171,12 @@ mod tests {
             panic!("{kept:?}")
         };
         assert_eq!(
-            (row["event_ts"].as_i64(), &row["video_id"]),
-            (Some(5), &Value::Null)
+            (
+                row["event_ts"].as_i64(),
+                &row["video_id"],
+                &row["watch_class"]
+            ),
+            (Some(5), &Value::Null, &Value::from("short"))
         );
         for (value, want) in [
             (

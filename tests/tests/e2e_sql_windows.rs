@@ -1,5 +1,5 @@
-//! Hopping, cumulating and session windows written in SQL (`HOP`, `CUMULATE`, `SESSION`),
-//! against the real broker:
+//! Hopping, cumulating and session windows written in SQL (`HOP`, `CUMULATE`, `SESSION`), and
+//! conditions of expressions, against the real broker:
 //! the gold table must be what DuckDB computes by the windows' definition over the same events
 //! (tests/py/expected_gold.py), as pyiceberg and DuckDB read it, through random SIGKILLs of one
 //! process and through a rescale of a cluster.
@@ -27,6 +27,27 @@ fn hopping_windows_of_a_where_through_random_kills_are_duckdbs() {
         "event_type <> 'completion'",
     );
     through_random_kills(job, seed("sql-hop"));
+}
+
+/// One-minute windows of the events a WHERE of expressions keeps (`IN`, `OR`, `NOT LIKE` of a
+/// function's value, `COALESCE`, arithmetic, `IS NULL`), of the rows a HAVING with `OR` keeps,
+/// through random kills. The bad records lacking a key (a share, an impression) pass the WHERE,
+/// so they are still dead letters.
+#[test]
+fn windows_of_a_where_and_a_having_of_expressions_through_random_kills_are_duckdbs() {
+    let _serial = serial();
+    let mut job = Job::from_env("sql-expr", JobOptions::with_partitions(3));
+    job.switch_to_sql();
+    job.sql_where(
+        "(header.event_type IN ('share', 'impression', 'like') OR body.watch_ms > 60000) \
+         AND COALESCE(LOWER(body.video_id), 'none') NOT LIKE '%7' \
+         AND (body.watch_ms IS NULL OR body.watch_ms % 7 <> 3)",
+        // expected_gold.py's watch_ms is 0 when missing or null.
+        "(event_type IN ('share', 'impression', 'like') OR watch_ms > 60000) \
+         AND coalesce(lower(video_id), 'none') NOT LIKE '%7' AND watch_ms % 7 <> 3",
+    );
+    job.sql_having("COUNT(*) >= 3 OR likes > 0", "events >= 3 OR likes > 0");
+    through_random_kills(job, seed("sql-expr"));
 }
 
 /// Five minutes of disordered events with bad records on 3 partitions keyed by video, produced
