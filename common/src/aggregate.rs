@@ -13,6 +13,10 @@ use crate::value::Scalar;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AggregateFunction {
     Count,
+    /// `COUNT(DISTINCT x)`: a window's rows are kept per key and value of `x` (each counting
+    /// the records of that value), and collapsed to one per key when the window is written
+    /// ([`crate::distinct`]).
+    CountDistinct,
     Sum,
     Min,
     Max,
@@ -41,7 +45,7 @@ pub struct AggregateSpec {
 impl AggregateSpec {
     pub fn output_type(&self) -> ColumnType {
         match (self.function, self.value_type) {
-            (AggregateFunction::Count, _) => ColumnType::Long,
+            (AggregateFunction::Count | AggregateFunction::CountDistinct, _) => ColumnType::Long,
             (AggregateFunction::Avg, _) => ColumnType::Double,
             (_, ValueType::Long) => ColumnType::Long,
             (_, ValueType::Double) => ColumnType::Double,
@@ -52,14 +56,14 @@ impl AggregateSpec {
     pub fn output_required(&self) -> bool {
         matches!(
             self.function,
-            AggregateFunction::Count | AggregateFunction::Sum
+            AggregateFunction::Count | AggregateFunction::CountDistinct | AggregateFunction::Sum
         )
     }
 
     /// A fresh accumulator for this column.
     pub fn new_acc(&self) -> Acc {
         match (self.function, self.value_type) {
-            (AggregateFunction::Count, _) => Acc::Count(0),
+            (AggregateFunction::Count | AggregateFunction::CountDistinct, _) => Acc::Count(0),
             (AggregateFunction::Sum, ValueType::Long) => Acc::SumLong(0),
             (AggregateFunction::Sum, ValueType::Double) => Acc::SumDouble(0.0),
             (AggregateFunction::Min, ValueType::Long) => Acc::MinLong(None),
@@ -77,7 +81,7 @@ impl AggregateSpec {
         }
         match (self.function, &self.field) {
             (AggregateFunction::Count, None) => Input::One,
-            (AggregateFunction::Count, Some(_)) => match value {
+            (AggregateFunction::Count | AggregateFunction::CountDistinct, Some(_)) => match value {
                 Scalar::Missing | Scalar::Null => Input::Skip,
                 _ => Input::One,
             },

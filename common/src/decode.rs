@@ -157,6 +157,8 @@ pub struct Decoder {
     event_time_unit: TimeUnit,
     /// The values of the group (or dedup) key's parts.
     keys: Vec<Compiled>,
+    /// The value distinct counts count: the key's last part ([`crate::distinct`]).
+    distinct: Option<Compiled>,
     aggregates: Vec<AggregateInput>,
     /// Which records enter the windows (or the table).
     filter: Option<Compiled>,
@@ -195,6 +197,7 @@ impl Decoder {
                 .map(|(_, e)| e.compile(&mut slot_of))
                 .collect(),
         };
+        let distinct = crate::distinct::value(job).map(|e| e.compile(&mut slot_of));
         let aggregates = job
             .aggregates
             .iter()
@@ -224,6 +227,7 @@ impl Decoder {
             event_time_slot,
             event_time_unit: job.event_time_unit,
             keys,
+            distinct,
             aggregates,
             filter,
             append,
@@ -343,6 +347,19 @@ impl Decoder {
             if let Err(e) = pushed {
                 batch.keys.truncate(key_start);
                 return Err(e);
+            }
+        }
+        if let Some(distinct) = &self.distinct {
+            let first = self.keys.is_empty();
+            // A value that cannot be a key part (null, an object) is keyed as the empty
+            // string; a null is not counted.
+            match distinct.eval(slots) {
+                Ok(value) if group_key::push_scalar(&mut batch.keys, first, &value) => {}
+                Ok(_) => group_key::push_part(&mut batch.keys, first, ""),
+                Err(e) => {
+                    batch.keys.truncate(key_start);
+                    return Err(e);
+                }
             }
         }
         if let Some((spec, values)) = &self.append {

@@ -99,6 +99,22 @@ pub fn parts(key: &str) -> Vec<Cow<'_, str>> {
     out
 }
 
+/// The key without its last part: the parts before it, as they were pushed (empty for a key
+/// of one part).
+pub fn without_last_part(key: &str) -> &str {
+    let mut last = None;
+    let mut escaped = false;
+    for (i, b) in key.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b if b == ESCAPE as u8 => escaped = true,
+            b if b == SEPARATOR as u8 => last = Some(i),
+            _ => {}
+        }
+    }
+    last.map_or("", |i| &key[..i])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +148,8 @@ mod tests {
                 .map(Cow::into_owned)
                 .collect();
             assert_eq!(&back, parts, "key {key:?}");
+            let before_last = key_of(&refs[..refs.len() - 1]);
+            assert_eq!(without_last_part(&key), before_last, "key {key:?}");
         }
     }
 

@@ -11,6 +11,7 @@ mod checkpoint_legacy;
 pub mod clock;
 pub mod config;
 pub mod decode;
+pub mod distinct;
 pub mod duration;
 pub mod expr;
 pub mod failpoint;

@@ -3,7 +3,9 @@
 
 use floe_common::expr::{from_sql, Expr as FloeExpr, ExprType, Names};
 use floe_common::path::FieldPath;
-use sqlparser::ast::{CastKind, DataType, Expr, FunctionArgExpr, FunctionArguments, Ident};
+use sqlparser::ast::{
+    CastKind, DataType, DuplicateTreatment, Expr, FunctionArgExpr, FunctionArguments, Ident,
+};
 use toml::Table;
 
 use crate::error::SqlError;
@@ -12,10 +14,11 @@ use crate::scalar::{condition, scalar};
 use crate::source::Source;
 
 /// The aggregate functions, as [`function_name`] gives them.
-const AGGREGATES: [&str; 5] = ["count", "sum", "min", "max", "avg"];
+const AGGREGATES: [&str; 6] = ["count", "sum", "min", "max", "avg", "approx_count_distinct"];
 
-/// One aggregate: `COUNT(*)`, `COUNT(x)`, `SUM|MIN|MAX|AVG(x)`, `x` any expression of the
-/// source's fields, each perhaps with `FILTER (WHERE …)`.
+/// One aggregate: `COUNT(*)`, `COUNT(x)`, `COUNT(DISTINCT x)`, `SUM|MIN|MAX|AVG(x)`, `x` any
+/// expression of the source's fields, each perhaps with `FILTER (WHERE …)`.
+/// `APPROX_COUNT_DISTINCT(x)` is `COUNT(DISTINCT x)`: counted exactly.
 pub(crate) fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Table, SqlError> {
     let Expr::Function(f) = expr else {
         return Err(SqlError::unsupported_with(
@@ -27,7 +30,8 @@ pub(crate) fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Ta
     if !AGGREGATES.contains(&function.as_str()) {
         return Err(SqlError::unsupported_with(
             format!("the function {}", function.to_ascii_uppercase()),
-            "the aggregates are COUNT, SUM, MIN, MAX and AVG",
+            "the aggregates are COUNT, COUNT(DISTINCT …), APPROX_COUNT_DISTINCT, SUM, MIN, MAX \
+             and AVG",
         ));
     }
     if f.over.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
@@ -36,17 +40,30 @@ pub(crate) fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Ta
     let FunctionArguments::List(list) = &f.args else {
         return Err(SqlError::Syntax(format!("`{expr}`: expected one argument")));
     };
-    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+    if !list.clauses.is_empty() {
         return Err(SqlError::unsupported(format!(
-            "`{expr}` (DISTINCT, ORDER BY or LIMIT)"
+            "`{expr}` (ORDER BY or LIMIT in an aggregate)"
         )));
     }
+    let distinct = matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct))
+        || function == "approx_count_distinct";
+    if distinct && !matches!(function.as_str(), "count" | "approx_count_distinct") {
+        return Err(SqlError::unsupported_with(
+            format!("`{expr}`"),
+            "DISTINCT is for COUNT: the other aggregates of distinct values are not supported",
+        ));
+    }
+    let function = if distinct {
+        "count_distinct".to_owned()
+    } else {
+        function
+    };
     let mut out = Table::new();
     out.insert("column".into(), column.into());
     out.insert("function".into(), function.clone().into());
     let arg = match list.args.as_slice() {
         [sqlparser::ast::FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
-            if function == "count" =>
+            if function == "count" && !distinct =>
         {
             None
         }
@@ -56,7 +73,7 @@ pub(crate) fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Ta
     if let Some(arg) = arg {
         let (key, value, ty) = argument(arg, source)?;
         out.insert(key.into(), value.into());
-        if function != "count" {
+        if !function.starts_with("count") {
             if !matches!(ty, ExprType::Long | ExprType::Double) {
                 return Err(SqlError::Invalid(format!(
                     "`{expr}`: `{arg}` is {ty}, not a number"

@@ -121,3 +121,80 @@ fn an_append_query_computes_its_columns_and_a_record_it_cannot_compute_is_a_dead
     assert_eq!(rows[3], ColumnValues::Long(vec![Some(61_000_000), None]));
     assert_eq!(rows[4], ColumnValues::Long(vec![Some(0), None]));
 }
+
+/// `job(query)`'s error, from lowering or from validating the job.
+fn refused(query: &str) -> String {
+    let sql = format!(
+        "CREATE TABLE src (header ROW<event_type STRING, event_ts BIGINT>,
+           body ROW<video_id STRING, user_id STRING>,
+           ts AS TO_TIMESTAMP_LTZ(header.event_ts, 3), WATERMARK FOR ts AS ts)
+         WITH ('connector' = 'kafka', 'topic' = 't', 'properties.bootstrap.servers' = 'k:9092');
+         INSERT INTO gold.t {query};"
+    );
+    let jobs = match jobs_from_sql(&sql) {
+        Ok(jobs) => jobs,
+        Err(e) => return e.to_string(),
+    };
+    match (FloeConfig {
+        jobs,
+        ..FloeConfig::default()
+    })
+    .validate()
+    {
+        Ok(_) => panic!("{query} was taken"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn distinct_counts_key_each_window_row_by_the_value_they_count() {
+    let job = job(
+        "SELECT window_start, window_end, body.video_id AS video, COUNT(*) AS n,
+           COUNT(DISTINCT header.event_type) AS kinds,
+           APPROX_COUNT_DISTINCT(header.event_type) FILTER (WHERE body.watch_ms > 10) AS long_kinds
+         FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+         GROUP BY window_start, window_end, body.video_id",
+    );
+    let batch = decode(
+        &job,
+        &[
+            record("like", 1_000, "a", 20, 0.0),
+            r#"{"header":{"event_ts":2000},"body":{"video_id":"a","watch_ms":5}}"#.to_owned(),
+        ],
+    );
+    assert!(batch.dead_letters.is_empty(), "{:?}", batch.dead_letters);
+    let parts = |i| floe_common::group_key::parts(batch.key(i)).concat();
+    assert_eq!((parts(0), parts(1)), ("alike".to_owned(), "a".to_owned()));
+    // n, kinds, long_kinds: a record without a kind is no kind.
+    assert_eq!(
+        batch.inputs,
+        [
+            Input::One,
+            Input::One,
+            Input::One,
+            Input::One,
+            Input::Skip,
+            Input::Skip
+        ]
+    );
+    for (query, says) in [
+        (
+            "SELECT window_start, window_end, COUNT(DISTINCT body.video_id) AS n,
+               COUNT(DISTINCT header.event_type) AS t
+             FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+             GROUP BY window_start, window_end",
+            "a job counts the distinct values of one expression",
+        ),
+        (
+            "SELECT window_start, window_end, body.video_id AS v,
+               COUNT(DISTINCT body.user_id) AS users
+             FROM TABLE(SESSION(TABLE src PARTITION BY body.video_id, DESCRIPTOR(ts),
+                                INTERVAL '1' MINUTE))
+             GROUP BY window_start, window_end, body.video_id",
+            "COUNT(DISTINCT …) over session windows is not supported",
+        ),
+    ] {
+        let e = refused(query);
+        assert!(e.contains(says), "{e}");
+    }
+}

@@ -231,9 +231,10 @@ fn what_floe_does_not_run_is_refused_by_name() {
             "the GROUP BY key `header` is ROW: group by a value",
         ),
         (
-            script("", &format!("SELECT window_start, window_end, COUNT(DISTINCT body.video_id) AS n {TUMBLE} GROUP BY window_start, window_end")),
-            "DISTINCT",
+            script("", &format!("SELECT window_start, window_end, SUM(DISTINCT body.watch_ms) AS n {TUMBLE} GROUP BY window_start, window_end")),
+            "DISTINCT is for COUNT",
         ),
+
         (
             script("", &format!("SELECT window_start, window_end, body.nope AS x, COUNT(*) AS n {TUMBLE} GROUP BY window_start, window_end, body.nope")),
             "body.nope is not a column of src",

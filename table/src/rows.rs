@@ -14,6 +14,7 @@ use arrow_schema::{DataType, SchemaRef};
 use floe_common::aggregate::OutputValue;
 use floe_common::append::{AppendRows, ColumnValues};
 use floe_common::config::JobSpec;
+use floe_common::distinct::Distinct;
 use floe_common::group_key;
 use floe_common::having::Having;
 use floe_common::records::{
@@ -173,6 +174,14 @@ pub fn windows_batch(
     schema: &SchemaRef,
     windows: &[ClosedWindow],
 ) -> Result<RecordBatch, String> {
+    let collapsed;
+    let windows = match Distinct::of(job) {
+        Some(distinct) => {
+            collapsed = distinct.collapse(windows);
+            &collapsed[..]
+        }
+        None => windows,
+    };
     let kept;
     let windows = match Having::of(job) {
         Some(having) => {

@@ -2,7 +2,8 @@
 """Expected rows of gold.video_stats_1min, computed independently of Floe with DuckDB SQL.
 
   expected_gold.py --events FILE [--window-ms 60000] [--slide-ms MS | --step-ms MS | --gap-ms MS]
-                   [--where SQL] [--having SQL] [--until-windows-end-before MS]
+                   [--where SQL] [--having SQL] [--shares-sql SQL]
+                   [--until-windows-end-before MS]
 
 Windows are tumbling of --window-ms; with --slide-ms, hopping (Flink's HOP: every window
 [start, start + size) with start a multiple of the slide holds the events in it); with --step-ms,
@@ -10,8 +11,9 @@ cumulating (Flink's CUMULATE: windows [start, start + k * step) for k = 1 .. siz
 multiple of the size); with --gap-ms, sessions (Flink's SESSION partitioned by video_id: a
 video's events less than the gap apart, from its first event to its last plus the gap).
 --where keeps the events a condition over the columns event_ts,
-event_type, video_id and watch_ms holds for; --having keeps the rows a condition over the
-output columns holds for.
+event_type, video_id, user_id and watch_ms holds for; --having keeps the rows a condition over
+the output columns holds for; --shares-sql is the aggregate of the shares column in place of
+counting shares (such as count(DISTINCT user_id) FILTER (WHERE event_type = 'share')).
 
 FILE: JSON lines {"partition": int, "offset": int|null, "expect": "ok"|"late"|"bad",
 "value": "<raw Kafka record value>"}; only expect == "ok" records count. The value is a content
@@ -46,6 +48,7 @@ ev AS (
         CAST(json_extract(v, '$.header.event_ts') AS BIGINT)          AS event_ts,
         json_extract_string(v, '$.header.event_type')                  AS event_type,
         json_extract_string(v, '$.body.video_id')                      AS video_id,
+        json_extract_string(v, '$.body.user_id')                       AS user_id,
         coalesce(TRY_CAST(json_extract(v, '$.body.watch_ms') AS BIGINT), 0) AS watch_ms
     FROM src
 ),
@@ -62,7 +65,7 @@ SELECT
     count(*)                                               AS events,
     count(*) FILTER (WHERE event_type = 'impression')      AS impressions,
     count(*) FILTER (WHERE event_type = 'like')            AS likes,
-    count(*) FILTER (WHERE event_type = 'share')           AS shares,
+    $shares                                                AS shares,
     count(*) FILTER (WHERE event_type = 'completion')      AS completions,
     CAST(coalesce(sum(watch_ms), 0) AS BIGINT)             AS watch_ms_sum
 FROM win
@@ -117,7 +120,7 @@ SESSIONS = """
 def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = None,
                   slide_ms: int | None = None, step_ms: int | None = None,
                   where: str | None = None, having: str | None = None,
-                  gap_ms: int | None = None) -> list[dict]:
+                  gap_ms: int | None = None, shares: str | None = None) -> list[dict]:
     import duckdb
 
     con = duckdb.connect()
@@ -130,7 +133,9 @@ def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = 
     elif gap_ms is not None:
         windows, every = SESSIONS, gap_ms
     # read_json takes the file name as a prepared parameter; $w / $d / $until are named literals
+    shares = shares or "count(*) FILTER (WHERE event_type = 'share')"
     sql = (GOLD_SQL.replace("$windows", windows).replace("$where", where or "TRUE")
+           .replace("$shares", shares)
            .replace("$w", str(int(window_ms)))
            .replace("$d", str(int(every)))
            .replace("$until", "NULL" if until is None else str(int(until))))
@@ -148,6 +153,8 @@ def add_window_args(p: argparse.ArgumentParser) -> None:
     kind.add_argument("--gap-ms", type=int, default=None, help="sessions of this gap, per video")
     p.add_argument("--where", default=None, help="only the events this SQL condition holds for")
     p.add_argument("--having", default=None, help="only the rows this SQL condition holds for")
+    p.add_argument("--shares-sql", default=None,
+                   help="the shares column's aggregate, in place of counting shares")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="only windows with window_end <= MS")
     a = p.parse_args(argv)
     rows = expected_rows(a.events, a.window_ms, a.until_windows_end_before, a.slide_ms, a.step_ms,
-                         a.where, a.having, a.gap_ms)
+                         a.where, a.having, a.gap_ms, a.shares_sql)
     for line in read_table.canonical_lines(rows):
         sys.stdout.write(line + "\n")
     return 0

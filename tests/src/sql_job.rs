@@ -145,6 +145,21 @@ impl Job {
         self.oracle_args.extend(["--having".into(), oracle.into()]);
     }
 
+    /// Aggregates the shares column as `aggregate` (the source then declares `body.user_id`
+    /// too), and tells the oracle `oracle` (the same over expected_gold.py's columns).
+    pub fn sql_shares(&mut self, aggregate: &str, oracle: &str) {
+        self.edit_sql(
+            "body ROW<video_id STRING, watch_ms BIGINT>",
+            "body ROW<video_id STRING, user_id STRING, watch_ms BIGINT>",
+        );
+        self.edit_sql(
+            "COUNT(*) FILTER (WHERE header.event_type = 'share') AS shares",
+            &format!("{aggregate} AS shares"),
+        );
+        self.oracle_args
+            .extend(["--shares-sql".into(), oracle.into()]);
+    }
+
     fn edit_sql(&mut self, from: &str, to: &str) {
         let sql = self.sql.clone().expect("a job switched to SQL");
         let text = fs::read_to_string(&sql).expect("read the SQL job");

@@ -50,6 +50,21 @@ fn windows_of_a_where_and_a_having_of_expressions_through_random_kills_are_duckd
     through_random_kills(job, seed("sql-expr"));
 }
 
+/// One-minute windows every 20 s of the distinct users who shared each video
+/// (`COUNT(DISTINCT …) FILTER`), through random kills: a window's rows are kept per video and
+/// user in its slices, merged, and collapsed to one per video when it is written.
+#[test]
+fn distinct_sharers_of_hopping_windows_through_random_kills_are_duckdbs() {
+    let _serial = serial();
+    let mut job = Job::from_env("sql-distinct", JobOptions::with_partitions(3));
+    job.switch_to_sql_with(GoldWindows::Hopping { slide_s: 20 });
+    job.sql_shares(
+        "COUNT(DISTINCT body.user_id) FILTER (WHERE header.event_type = 'share')",
+        "count(DISTINCT user_id) FILTER (WHERE event_type = 'share')",
+    );
+    through_random_kills(job, seed("sql-distinct"));
+}
+
 /// Five minutes of disordered events with bad records on 3 partitions keyed by video, produced
 /// while streaming runs are SIGKILLed after random moments; then the last run, and the tables
 /// checked against DuckDB's windows.

@@ -451,6 +451,7 @@ impl JobConfig {
             column_name(&format!("{ak}.column"), &a.column, &mut taken)?;
             let function = match a.function.as_str() {
                 "count" => AggregateFunction::Count,
+                "count_distinct" => AggregateFunction::CountDistinct,
                 "sum" => AggregateFunction::Sum,
                 "min" => AggregateFunction::Min,
                 "max" => AggregateFunction::Max,
@@ -458,7 +459,7 @@ impl JobConfig {
                 other => {
                     return Err(ConfigError::new(
                         format!("{ak}.function"),
-                        format!("`{other}`: expected count, sum, min, max or avg"),
+                        format!("`{other}`: expected count, count_distinct, sum, min, max or avg"),
                     ))
                 }
             };
@@ -503,6 +504,8 @@ impl JobConfig {
             ));
             aggregates.push(spec);
         }
+        crate::distinct::check(&aggregates, &window)
+            .map_err(|(i, m)| ConfigError::new(k(&format!("aggregate[{i}]")), m))?;
 
         Ok((window, group_by, aggregates, columns))
     }
