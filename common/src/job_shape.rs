@@ -42,18 +42,15 @@ pub fn fingerprint(job: &JobSpec) -> String {
         // Which records enter the windows.
         shape.push_str(&format!(";where={}", condition_shape(filter)));
     }
-    for (column, path) in &job.group_by {
-        shape.push_str(&format!(";key={column}={path}"));
+    for (column, value) in &job.group_by {
+        shape.push_str(&format!(";key={column}={}", value_shape(value)));
     }
     for a in &job.aggregates {
         shape.push_str(&format!(
             ";agg={}:{:?}:{}:{}:{:?}",
             a.column,
             a.function,
-            a.field
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            a.field.as_ref().map(value_shape).unwrap_or_default(),
             match &a.filter {
                 Some(f) => format!("Some({})", condition_shape(f)),
                 None => "None".into(),
@@ -65,6 +62,15 @@ pub fn fingerprint(job: &JobSpec) -> String {
     let mut hash = fnv::FnvHasher::default();
     hash.write(shape.as_bytes());
     format!("{:016x}", hash.finish())
+}
+
+/// A value in the fingerprint: a field as fields read before expressions, so that their
+/// checkpoints still restore; any other expression as its SQL text.
+fn value_shape(value: &Expr) -> String {
+    match value.as_field() {
+        Some(path) => path.to_string(),
+        None => value.to_string(),
+    }
 }
 
 /// A condition in the fingerprint. A conjunction of comparisons of a field with a constant,

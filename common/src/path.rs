@@ -17,6 +17,14 @@ impl FieldPath {
         Ok(Self(parts))
     }
 
+    /// A path of these names, which SQL may have quoted (`body."video id"`): any but empty.
+    pub fn from_segments(names: Vec<String>) -> Result<Self, String> {
+        if names.is_empty() || names.iter().any(String::is_empty) {
+            return Err(format!("`{}` is not a field path", names.join(".")));
+        }
+        Ok(Self(names))
+    }
+
     pub fn segments(&self) -> &[String] {
         &self.0
     }

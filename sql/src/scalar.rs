@@ -17,11 +17,14 @@ pub(crate) struct Typed {
 }
 
 impl Typed {
-    /// The job config's keys for this value: `field` for a bare field, `expr` otherwise.
+    /// The job config's keys for this value: `field` for a bare field a path can name, `expr`
+    /// otherwise.
     pub fn config_key(&self) -> (&'static str, String) {
         match self.expr.as_field() {
-            Some(path) => ("field", path.to_string()),
-            None => ("expr", self.expr.to_string()),
+            Some(path) if FieldPath::parse(&path.to_string()).as_ref() == Ok(path) => {
+                ("field", path.to_string())
+            }
+            _ => ("expr", self.expr.to_string()),
         }
     }
 }
@@ -67,7 +70,7 @@ impl Names for SourceNames<'_> {
                 ))
             }
             Some(SqlType::Floating) if self.doubles => {
-                let field = FieldPath::parse(&path.join(".")).map(Expr::Field)?;
+                let field = FieldPath::from_segments(path).map(Expr::Field)?;
                 return Ok(ExprOf::Cast {
                     expr: Box::new(field),
                     to: CastType::Double,
@@ -76,7 +79,7 @@ impl Names for SourceNames<'_> {
             }
             Some(_) => {}
         }
-        FieldPath::parse(&path.join(".")).map(Expr::Field)
+        FieldPath::from_segments(path).map(Expr::Field)
     }
 }
 

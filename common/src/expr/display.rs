@@ -5,6 +5,38 @@ use std::fmt::{self, Display, Formatter};
 
 use super::{BinaryOp, CastType, CmpOp, ExprOf, Function, Literal};
 use crate::config::TimeUnit;
+use crate::path::FieldPath;
+
+/// A leaf as SQL writes it.
+pub trait Leaf {
+    fn write_sql(&self, f: &mut Formatter<'_>) -> fmt::Result;
+}
+
+/// A field path, each name that is not a plain identifier in double quotes (`body."video-id"`).
+impl Leaf for FieldPath {
+    fn write_sql(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        for (i, name) in self.segments().iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+            if plain {
+                f.write_str(name)?;
+            } else {
+                write!(f, "\"{}\"", name.replace('"', "\"\""))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A slot, as `$n`.
+impl Leaf for usize {
+    fn write_sql(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "${self}")
+    }
+}
 
 impl Display for CmpOp {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -60,7 +92,7 @@ fn precedence<L>(e: &ExprOf<L>) -> u8 {
 /// an operator that does not associate).
 struct Operand<'a, L>(&'a ExprOf<L>, u8);
 
-impl<L: Display> Display for Operand<'_, L> {
+impl<L: Leaf> Display for Operand<'_, L> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         if precedence(self.0) < self.1 {
             write!(f, "({})", self.0)
@@ -96,7 +128,7 @@ impl Display for CastType {
     }
 }
 
-fn list<L: Display>(f: &mut Formatter<'_>, items: &[ExprOf<L>]) -> fmt::Result {
+fn list<L: Leaf>(f: &mut Formatter<'_>, items: &[ExprOf<L>]) -> fmt::Result {
     for (i, e) in items.iter().enumerate() {
         if i > 0 {
             f.write_str(", ")?;
@@ -106,10 +138,10 @@ fn list<L: Display>(f: &mut Formatter<'_>, items: &[ExprOf<L>]) -> fmt::Result {
     Ok(())
 }
 
-impl<L: Display> Display for ExprOf<L> {
+impl<L: Leaf> Display for ExprOf<L> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
-            ExprOf::Field(l) => write!(f, "{l}"),
+            ExprOf::Field(l) => l.write_sql(f),
             ExprOf::Literal(v) => write!(f, "{v}"),
             ExprOf::Not(e) => write!(f, "NOT {}", Operand(e, 3)),
             ExprOf::Negate(e) => write!(f, "-{}", Operand(e, 9)),

@@ -68,8 +68,7 @@ struct Paths;
 
 impl Names for Paths {
     fn name(&self, idents: &[Ident]) -> Result<Expr, String> {
-        let path: Vec<&str> = idents.iter().map(|i| i.value.as_str()).collect();
-        FieldPath::parse(&path.join(".")).map(Expr::Field)
+        FieldPath::from_segments(idents.iter().map(|i| i.value.clone()).collect()).map(Expr::Field)
     }
 }
 

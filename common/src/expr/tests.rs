@@ -144,6 +144,7 @@ fn printed_expressions_parse_back_to_themselves() {
         "EXTRACT(DOW FROM TO_TIMESTAMP_LTZ(ts, 0)) >= 2.5",
         "TRY_CAST(s AS DOUBLE) / 2.0",
         "body.type = 'x'",
+        "body.\"video-id\" || body.\"a \"\"b\"\"\" = 'x'",
     ] {
         let parsed = Expr::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         let again = Expr::parse(&parsed.to_string())
