@@ -14,8 +14,7 @@ use crate::aggregate::{Acc, AggregateFunction, AggregateSpec};
 use crate::config::{JobSpec, WindowKind, WindowSpec};
 use crate::expr::Expr;
 use crate::group_key;
-use crate::keyed_accs::KeyedAccs;
-use crate::window_close::ClosedWindow;
+use crate::window_close::{remake_rows, ClosedWindow};
 
 /// Refuses what the two levels cannot compute: distinct counts of two different values, and
 /// distinct counts of sessions (whose windows are per key, not per key and value). The error
@@ -84,26 +83,17 @@ impl Distinct {
     /// `windows` with one row per group key: each distinct count the number of values one of
     /// whose records it counted.
     pub fn collapse(&self, windows: &[ClosedWindow]) -> Vec<ClosedWindow> {
-        windows
-            .iter()
-            .map(|w| {
-                let mut rows = KeyedAccs::new(&self.template);
-                for (key, accs) in w.rows.iter() {
-                    let accs = accs.iter().enumerate().map(|(i, acc)| {
-                        if !self.counts.contains(&i) {
-                            return acc;
-                        }
-                        Acc::Count(i64::from(matches!(acc, Acc::Count(n) if n > 0)))
-                    });
-                    rows.merge_row(group_key::without_last_part(key), accs);
-                }
-                ClosedWindow {
-                    start_ms: w.start_ms,
-                    end_ms: w.end_ms,
-                    rows,
-                }
-            })
-            .collect()
+        remake_rows(windows, &self.template, |rows, per_key| {
+            for (key, accs) in rows.iter() {
+                let accs = accs.iter().enumerate().map(|(i, acc)| {
+                    if !self.counts.contains(&i) {
+                        return acc;
+                    }
+                    Acc::Count(i64::from(matches!(acc, Acc::Count(n) if n > 0)))
+                });
+                per_key.merge_row(group_key::without_last_part(key), accs);
+            }
+        })
     }
 }
 
@@ -111,6 +101,7 @@ impl Distinct {
 mod tests {
     use super::*;
     use crate::config::example_job;
+    use crate::keyed_accs::KeyedAccs;
 
     #[test]
     fn collapses_rows_per_value_into_rows_per_key() {

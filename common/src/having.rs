@@ -7,7 +7,8 @@ use crate::config::JobSpec;
 use crate::expr::Compiled;
 use crate::keyed_accs::AccRow;
 use crate::value::Scalar;
-use crate::window::{ClosedWindow, KeyedAccs};
+use crate::window::ClosedWindow;
+use crate::window_close::remake_rows;
 
 /// A job's `having`, compiled to read a row's aggregates (slot `i` is aggregate `i`).
 #[derive(Debug, Clone)]
@@ -57,20 +58,11 @@ impl Having {
 
     /// The windows with only the rows kept; a window left with none is dropped.
     pub fn apply(&self, windows: &[ClosedWindow]) -> Vec<ClosedWindow> {
-        windows
-            .iter()
-            .filter_map(|w| {
-                let mut rows = KeyedAccs::new(&self.template);
-                for (key, accs) in w.rows.iter().filter(|(_, accs)| self.keeps(*accs)) {
-                    rows.merge_row(key, accs.iter());
-                }
-                (!rows.is_empty()).then(|| ClosedWindow {
-                    start_ms: w.start_ms,
-                    end_ms: w.end_ms,
-                    rows,
-                })
-            })
-            .collect()
+        remake_rows(windows, &self.template, |rows, kept| {
+            for (key, accs) in rows.iter().filter(|(_, accs)| self.keeps(*accs)) {
+                kept.merge_row(key, accs.iter());
+            }
+        })
     }
 }
 
@@ -80,6 +72,7 @@ mod tests {
     use crate::aggregate::Acc;
     use crate::config::example_job;
     use crate::expr::Expr;
+    use crate::keyed_accs::KeyedAccs;
 
     #[test]
     fn keeps_the_rows_whose_aggregates_hold_the_conditions() {

@@ -39,6 +39,27 @@ pub fn merge_closed(parts: impl IntoIterator<Item = ClosedWindow>) -> Vec<Closed
         .collect()
 }
 
+/// `windows`, each one's rows made anew by `fill` from its rows into an empty set shaped like
+/// `template`; a window left without a row is dropped.
+pub fn remake_rows(
+    windows: &[ClosedWindow],
+    template: &[Acc],
+    mut fill: impl FnMut(&KeyedAccs, &mut KeyedAccs),
+) -> Vec<ClosedWindow> {
+    windows
+        .iter()
+        .filter_map(|w| {
+            let mut rows = KeyedAccs::new(template);
+            fill(&w.rows, &mut rows);
+            (!rows.is_empty()).then(|| ClosedWindow {
+                start_ms: w.start_ms,
+                end_ms: w.end_ms,
+                rows,
+            })
+        })
+        .collect()
+}
+
 /// The windows of one partition's `slices` that close in `(emitted_until, watermark]`, each the
 /// merge of its slices; then the slices whose every window has closed are dropped. A window
 /// holding a single slice that it is the last window of takes that slice's rows as they are

@@ -145,7 +145,7 @@ fn dotted(paths: &[Vec<String>]) -> String {
 }
 
 /// A GROUP BY key besides `window_start` and `window_end`.
-pub(crate) struct Key {
+struct Key {
     /// As written, to find it in the SELECT.
     text: String,
     value: Typed,

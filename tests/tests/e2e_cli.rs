@@ -24,6 +24,18 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// `floe run`'s arguments keeping its warehouse, SQLite catalog and checkpoints under `dir`.
+fn stored_under(dir: &Path) -> [String; 6] {
+    [
+        "--warehouse".into(),
+        dir.join("warehouse").display().to_string(),
+        "--catalog".into(),
+        format!("sqlite://{}", dir.join("catalog.db").display()),
+        "--checkpoints".into(),
+        dir.join("checkpoints").display().to_string(),
+    ]
+}
+
 /// Rows of `table` as the independent reader sees them.
 fn read_rows(services: &Services, dir: &Path, table: &str) -> Vec<Value> {
     let mut cmd = Command::new(&services.python);
@@ -152,12 +164,7 @@ fn generated_events_are_all_counted_by_a_bounded_run() {
         .arg("--config")
         .arg(repo_root().join("examples/video_stats.toml"))
         .args(["--brokers", &services.brokers, "--topic", &topic])
-        .arg("--warehouse")
-        .arg(dir.join("warehouse"))
-        .arg("--catalog")
-        .arg(format!("sqlite://{}", dir.join("catalog.db").display()))
-        .arg("--checkpoints")
-        .arg(dir.join("checkpoints"))
+        .args(stored_under(dir))
         .args(["--checkpoint-interval", "1h", "--until-end"]));
     // --log-format json: one JSON object per line, the job and checkpoint as fields.
     let logs = String::from_utf8_lossy(&out.stderr);
@@ -305,12 +312,7 @@ fn the_nexmark_example_holds_what_duckdb_computes_from_the_same_events() {
         .arg(floe_bin())
         .args(["run", "--sql"])
         .arg(&sql)
-        .arg("--warehouse")
-        .arg(dir.join("warehouse"))
-        .arg("--catalog")
-        .arg(format!("sqlite://{}", dir.join("catalog.db").display()))
-        .arg("--checkpoints")
-        .arg(dir.join("checkpoints"))
+        .args(stored_under(dir))
         .arg("--until-end"));
     let mut got: Vec<String> = read_rows(&services, dir, "nexmark.bids")
         .into_iter()
