@@ -1,16 +1,27 @@
 //! The SQL front end never panics: scripts mutated at random from the examples (tokens
 //! dropped, repeated, swapped or replaced by others Flink SQL uses) are each lowered and the
-//! jobs validated; every one must end in jobs or an error.
+//! jobs validated; every one must end in jobs or an error. A job that validates decodes a few
+//! records, so that its expressions are evaluated too.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use floe_common::config::FloeConfig;
+use floe_common::decode::{DecodedBatch, Decoder};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::jobs_from_sql;
 
 const GOLD_SQL: &str = include_str!("../../examples/video_stats.sql");
+const SILVER_SQL: &str = include_str!("../../examples/content_events_silver.sql");
+const NEXMARK_SQL: &str = include_str!("../../examples/nexmark_bids.sql");
+
+/// Records the validated jobs decode: content events, odd values, a Nexmark bid.
+const RECORDS: &[&str] = &[
+    r#"{"header":{"event_id":"e1","event_type":"like","event_ts":1767225600123},"body":{"video_id":"v_7","watch_ms":0}}"#,
+    r#"{"header":{"event_type":7,"event_ts":-5},"body":{"video_id":null,"watch_ms":"x"}}"#,
+    r#"{"event_type":2,"dateTime":1767225600000,"bid":{"auction":1000,"bidder":9,"price":0,"extra":""}}"#,
+];
 
 /// Pieces of Flink SQL (and of broken SQL) that mutations put in.
 const VOCABULARY: &[&str] = &[
@@ -58,6 +69,31 @@ const VOCABULARY: &[&str] = &[
     "NOT",
     "NULL",
     "CAST",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "ELSE",
+    "END",
+    "LIKE",
+    "IN",
+    "IS",
+    "BETWEEN",
+    "'%7'",
+    "COALESCE",
+    "LOWER",
+    "SUBSTRING",
+    "DATE_FORMAT",
+    "'yyyy-MM-dd'",
+    "EXTRACT",
+    "HOUR",
+    "MOD",
+    "/",
+    "%",
+    "||",
+    "APPROX_COUNT_DISTINCT",
+    "'datagen'",
+    "ROW_NUMBER",
+    "OVER",
     "DOUBLE",
     "BIGINT",
     "STRING",
@@ -162,6 +198,13 @@ fn mutated_scripts_give_jobs_or_errors_never_a_panic() {
             "GROUP BY window_start",
             "WHERE header.event_type <> 'ad' AND body.watch_ms >= 10 GROUP BY window_start",
         ),
+        GOLD_SQL.replace(
+            "COUNT(*) FILTER (WHERE header.event_type = 'share') AS shares",
+            "COUNT(DISTINCT body.video_id) FILTER (WHERE header.event_type IN ('share', 'like') \
+             OR body.watch_ms / 1000 > 3) AS shares",
+        ),
+        SILVER_SQL.to_owned(),
+        NEXMARK_SQL.to_owned(),
     ]
     .iter()
     .map(|s| {
@@ -176,12 +219,20 @@ fn mutated_scripts_give_jobs_or_errors_never_a_panic() {
         let script = mutate(&mut rng, source);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             jobs_from_sql(&script).map(|jobs| {
-                FloeConfig {
+                let valid = FloeConfig {
                     jobs,
                     ..FloeConfig::default()
                 }
-                .validate()
-                .is_ok()
+                .validate();
+                for job in valid.iter().flat_map(|v| &v.jobs) {
+                    if let Ok(decoder) = Decoder::new(job) {
+                        let mut batch = DecodedBatch::default();
+                        for (i, r) in RECORDS.iter().enumerate() {
+                            decoder.decode_into(0, i as i64, Some(r.as_bytes()), &mut batch);
+                        }
+                    }
+                }
+                valid.is_ok()
             })
         }));
         match outcome {
