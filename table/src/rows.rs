@@ -1,6 +1,7 @@
 //! Turning a checkpoint's output (closed windows, late events, dead letters, appended records)
 //! into Arrow batches shaped like the Iceberg tables they go to.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, LargeBinaryBuilder, StringBuilder};
@@ -174,22 +175,13 @@ pub fn windows_batch(
     schema: &SchemaRef,
     windows: &[ClosedWindow],
 ) -> Result<RecordBatch, String> {
-    let collapsed;
-    let windows = match Distinct::of(job) {
-        Some(distinct) => {
-            collapsed = distinct.collapse(windows);
-            &collapsed[..]
-        }
-        None => windows,
-    };
-    let kept;
-    let windows = match Having::of(job) {
-        Some(having) => {
-            kept = having.apply(windows);
-            &kept[..]
-        }
-        None => windows,
-    };
+    let mut windows = Cow::Borrowed(windows);
+    if let Some(distinct) = Distinct::of(job) {
+        windows = Cow::Owned(distinct.collapse(&windows));
+    }
+    if let Some(having) = Having::of(job) {
+        windows = Cow::Owned(having.apply(&windows));
+    }
     let rows = windows.iter().map(|w| w.rows.len()).sum();
     let n_keys = job.group_by.len();
     build(schema, rows, |cols| {
@@ -197,7 +189,7 @@ pub fn windows_batch(
         let [start_col, end_col, key_cols @ ..] = fixed else {
             return;
         };
-        for w in windows {
+        for w in windows.iter() {
             let n = w.rows.len();
             start_col.extend(std::iter::repeat_n(Cell::TimeMs(w.start_ms), n));
             end_col.extend(std::iter::repeat_n(Cell::TimeMs(w.end_ms), n));

@@ -50,7 +50,7 @@ impl Shape {
                     right,
                 } => match (left.as_ref(), right.as_ref()) {
                     (ExprOf::Field(slot), ExprOf::Literal(v)) => {
-                        out.push((*slot, *op, owned(literal(v))));
+                        out.push((*slot, *op, constant(v)));
                         true
                     }
                     _ => false,
@@ -70,17 +70,14 @@ impl Shape {
     }
 }
 
-/// `v` holding its text itself.
-fn owned(v: Scalar<'_>) -> Scalar<'static> {
-    match v {
-        Scalar::Missing => Scalar::Missing,
-        Scalar::Null => Scalar::Null,
+/// `v` as a value holding its own text, kept beside a compiled condition.
+fn constant(v: &Literal) -> Scalar<'static> {
+    match literal(v) {
+        Scalar::Str(s) => Scalar::Str(Cow::Owned(s.into_owned())),
         Scalar::Bool(b) => Scalar::Bool(b),
         Scalar::I64(i) => Scalar::I64(i),
         Scalar::F64(f) => Scalar::F64(f),
-        Scalar::Str(s) => Scalar::Str(Cow::Owned(s.into_owned())),
-        // Constants are never objects.
-        Scalar::Nested(_) => Scalar::Null,
+        _ => Scalar::Null,
     }
 }
 
@@ -91,11 +88,6 @@ impl Compiled {
     pub(super) fn new(expr: ExprOf<usize>, text: String) -> Self {
         let shape = Shape::of(&expr);
         Self { expr, text, shape }
-    }
-
-    /// The slot, for an expression that is a bare field.
-    pub fn as_slot(&self) -> Option<usize> {
-        self.expr.as_field().copied()
     }
 
     /// The expression's value for the record decoded into `slots`.
