@@ -250,15 +250,11 @@ pub fn from_sql(e: &ast::Expr, names: &dyn Names) -> Result<Expr, String> {
         } => call(Function::Trim, vec![from_sql(expr, resolve)?]),
         ast::Expr::Floor {
             expr,
-            field:
-                CeilFloorKind::Scale(Value::Number(..))
-                | CeilFloorKind::DateTimeField(DateTimeField::NoDateTime),
+            field: CeilFloorKind::DateTimeField(DateTimeField::NoDateTime),
         } => call(Function::Floor, vec![from_sql(expr, resolve)?]),
         ast::Expr::Ceil {
             expr,
-            field:
-                CeilFloorKind::Scale(Value::Number(..))
-                | CeilFloorKind::DateTimeField(DateTimeField::NoDateTime),
+            field: CeilFloorKind::DateTimeField(DateTimeField::NoDateTime),
         } => call(Function::Ceil, vec![from_sql(expr, resolve)?]),
         ast::Expr::Extract { field, expr, .. } => call(
             Function::Extract(time_part(field)?),

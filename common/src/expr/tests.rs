@@ -178,6 +178,8 @@ fn refuses_what_is_not_supported_with_what_is() {
         ("TO_TIMESTAMP_LTZ(n, 2)", "the precision 2 is not supported"),
         ("DATE_FORMAT(n, 'EEE')", "`EEE` is not supported"),
         ("LOWER(s, s)", "LOWER takes 1 argument"),
+        ("FLOOR(f, 1)", "`FLOOR(f, 1)` is not supported"),
+        ("CEIL(f, 2)", "`CEIL(f, 2)` is not supported"),
     ] {
         let e = Expr::parse(text).expect_err(text);
         assert!(e.contains(why), "{text}: {e}");
