@@ -17,6 +17,10 @@ pub enum AggregateFunction {
     /// the records of that value), and collapsed to one per key when the window is written
     /// ([`crate::distinct`]).
     CountDistinct,
+    /// `APPROX_COUNT_DISTINCT(x)`: a window's rows are kept per key and sketch register, each
+    /// holding the register's rank as a max, and the registers of a key give the estimate when
+    /// the window is written ([`crate::approx_distinct`]).
+    ApproxCountDistinct,
     Sum,
     Min,
     Max,
@@ -45,7 +49,12 @@ pub struct AggregateSpec {
 impl AggregateSpec {
     pub fn output_type(&self) -> ColumnType {
         match (self.function, self.value_type) {
-            (AggregateFunction::Count | AggregateFunction::CountDistinct, _) => ColumnType::Long,
+            (
+                AggregateFunction::Count
+                | AggregateFunction::CountDistinct
+                | AggregateFunction::ApproxCountDistinct,
+                _,
+            ) => ColumnType::Long,
             (AggregateFunction::Avg, _) => ColumnType::Double,
             (_, ValueType::Long) => ColumnType::Long,
             (_, ValueType::Double) => ColumnType::Double,
@@ -56,7 +65,10 @@ impl AggregateSpec {
     pub fn output_required(&self) -> bool {
         matches!(
             self.function,
-            AggregateFunction::Count | AggregateFunction::CountDistinct | AggregateFunction::Sum
+            AggregateFunction::Count
+                | AggregateFunction::CountDistinct
+                | AggregateFunction::ApproxCountDistinct
+                | AggregateFunction::Sum
         )
     }
 
@@ -64,6 +76,7 @@ impl AggregateSpec {
     pub fn new_acc(&self) -> Acc {
         match (self.function, self.value_type) {
             (AggregateFunction::Count | AggregateFunction::CountDistinct, _) => Acc::Count(0),
+            (AggregateFunction::ApproxCountDistinct, _) => Acc::MaxLong(None),
             (AggregateFunction::Sum, ValueType::Long) => Acc::SumLong(0),
             (AggregateFunction::Sum, ValueType::Double) => Acc::SumDouble(0.0),
             (AggregateFunction::Min, ValueType::Long) => Acc::MinLong(None),
@@ -74,7 +87,8 @@ impl AggregateSpec {
         }
     }
 
-    /// What one record contributes, given its filter result and field value.
+    /// What one record contributes, given its filter result and field value (for
+    /// `ApproxCountDistinct`, the rank of the value's sketch register).
     pub fn input(&self, passes_filter: bool, value: &Scalar<'_>) -> Input {
         if !passes_filter {
             return Input::Skip;

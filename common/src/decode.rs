@@ -4,10 +4,14 @@
 //! where it can and jumping over every value the job does not name. Records it
 //! cannot use become [`DeadLetter`]s with a reason; they never stop the job.
 
-use crate::aggregate::{AggregateSpec, Input};
+use std::fmt::Write as _;
+
+use crate::aggregate::{AggregateFunction, AggregateSpec, Input};
 use crate::append::{AppendRows, AppendSpec};
+use crate::approx_distinct;
 use crate::cdc::ChangeDecoder;
 use crate::config::{JobSpec, TimeUnit};
+use crate::distinct::DistinctPart;
 use crate::expr::{Compiled, Expr};
 use crate::group_key;
 use crate::json_scan::PathTree;
@@ -157,8 +161,9 @@ pub struct Decoder {
     event_time_unit: TimeUnit,
     /// The values of the group (or dedup) key's parts.
     keys: Vec<Compiled>,
-    /// The value distinct counts count: the key's last part ([`crate::distinct`]).
-    distinct: Option<Compiled>,
+    /// The value distinct counts count, which (or whose sketch register) is the key's last
+    /// part ([`crate::distinct`]).
+    distinct: Option<(Compiled, DistinctPart)>,
     aggregates: Vec<AggregateInput>,
     /// Which records enter the windows (or the table).
     filter: Option<Compiled>,
@@ -197,7 +202,7 @@ impl Decoder {
                 .map(|(_, e)| e.compile(&mut slot_of))
                 .collect(),
         };
-        let distinct = crate::distinct::value(job).map(|e| e.compile(&mut slot_of));
+        let distinct = crate::distinct::value(job).map(|(e, part)| (e.compile(&mut slot_of), part));
         let aggregates = job
             .aggregates
             .iter()
@@ -349,12 +354,25 @@ impl Decoder {
                 return Err(e);
             }
         }
-        if let Some(distinct) = &self.distinct {
+        let mut rank = None;
+        if let Some((distinct, part)) = &self.distinct {
             let first = self.keys.is_empty();
             // A value that cannot be a key part (null, an object) is keyed as the empty
             // string; a null is not counted.
+            let part_start = batch.keys.len();
             match distinct.eval(slots) {
-                Ok(value) if group_key::push_scalar(&mut batch.keys, first, &value) => {}
+                Ok(value) if group_key::push_scalar(&mut batch.keys, first, &value) => {
+                    if *part == DistinctPart::Register {
+                        let text_start = part_start + usize::from(!first);
+                        let (register, r) = approx_distinct::register_and_rank(
+                            &batch.keys.as_bytes()[text_start..],
+                        );
+                        batch.keys.truncate(part_start);
+                        group_key::push_part(&mut batch.keys, first, "");
+                        let _ = write!(batch.keys, "{register}");
+                        rank = Some(r);
+                    }
+                }
                 Ok(_) => group_key::push_part(&mut batch.keys, first, ""),
                 Err(e) => {
                     batch.keys.truncate(key_start);
@@ -370,7 +388,7 @@ impl Decoder {
         }
         let inputs_start = batch.inputs.len();
         for a in &self.aggregates {
-            let input = a.input(slots);
+            let input = a.input(slots, rank);
             match input {
                 Ok(input) => batch.inputs.push(input),
                 Err(e) => {
@@ -390,14 +408,18 @@ impl Decoder {
 }
 
 impl AggregateInput {
-    /// What the record in `slots` contributes.
-    fn input(&self, slots: &[Scalar<'_>]) -> Result<Input, String> {
+    /// What the record in `slots` contributes; `rank` is its value's sketch rank when the job
+    /// counts distinct values approximately.
+    fn input(&self, slots: &[Scalar<'_>], rank: Option<i64>) -> Result<Input, String> {
         let passes = match &self.filter {
             Some(f) => f.holds(slots)?,
             None => true,
         };
         if !passes {
             return Ok(Input::Skip);
+        }
+        if self.spec.function == AggregateFunction::ApproxCountDistinct {
+            return Ok(rank.map_or(Input::Skip, Input::Int));
         }
         match &self.value {
             Some(v) => Ok(self.spec.input(true, &*v.eval(slots)?)),

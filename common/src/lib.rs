@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod append;
+pub mod approx_distinct;
 pub mod bytes_eq;
 pub mod cdc;
 pub mod checkpoint;

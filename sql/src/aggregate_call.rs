@@ -18,7 +18,7 @@ const AGGREGATES: [&str; 6] = ["count", "sum", "min", "max", "avg", "approx_coun
 
 /// One aggregate: `COUNT(*)`, `COUNT(x)`, `COUNT(DISTINCT x)`, `SUM|MIN|MAX|AVG(x)`, `x` any
 /// expression of the source's fields, each perhaps with `FILTER (WHERE …)`.
-/// `APPROX_COUNT_DISTINCT(x)` is `COUNT(DISTINCT x)`: counted exactly.
+/// `APPROX_COUNT_DISTINCT(x)` is a sketch ([`floe_common::approx_distinct`]).
 pub(crate) fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Table, SqlError> {
     let Expr::Function(f) = expr else {
         return Err(SqlError::unsupported_with(
@@ -53,10 +53,9 @@ pub(crate) fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Ta
             "DISTINCT is for COUNT: the other aggregates of distinct values are not supported",
         ));
     }
-    let function = if distinct {
-        "count_distinct".to_owned()
-    } else {
-        function
+    let function = match function.as_str() {
+        "count" if distinct => "count_distinct".to_owned(),
+        _ => function,
     };
     let mut out = Table::new();
     out.insert("column".into(), column.into());
@@ -73,7 +72,7 @@ pub(crate) fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Ta
     if let Some(arg) = arg {
         let (key, value, ty) = argument(arg, source)?;
         out.insert(key.into(), value.into());
-        if !function.starts_with("count") {
+        if !function.contains("count") {
             if !matches!(ty, ExprType::Long | ExprType::Double) {
                 return Err(SqlError::Invalid(format!(
                     "`{expr}`: `{arg}` is {ty}, not a number"

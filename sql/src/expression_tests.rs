@@ -147,11 +147,49 @@ fn refused(query: &str) -> String {
 }
 
 #[test]
+fn approximate_distinct_counts_key_each_window_row_by_the_values_register() {
+    let job = job(
+        "SELECT window_start, window_end, body.video_id AS video, COUNT(*) AS n,
+           APPROX_COUNT_DISTINCT(header.event_type) FILTER (WHERE body.watch_ms > 10) AS kinds
+         FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+         GROUP BY window_start, window_end, body.video_id",
+    );
+    let batch = decode(
+        &job,
+        &[
+            record("like", 1_000, "a", 20, 0.0),
+            record("like", 1_500, "a", 5, 0.0),
+            r#"{"header":{"event_ts":2000},"body":{"video_id":"a","watch_ms":50}}"#.to_owned(),
+        ],
+    );
+    assert!(batch.dead_letters.is_empty(), "{:?}", batch.dead_letters);
+    let (register, rank) = floe_common::approx_distinct::register_and_rank(b"like");
+    let parts = |i| floe_common::group_key::parts(batch.key(i)).concat();
+    let like = format!("a{register}");
+    assert_eq!(
+        (parts(0), parts(1), parts(2)),
+        (like.clone(), like, "a".to_owned())
+    );
+    // n, kinds: the FILTER keeps the first record's rank only; no kind is no rank.
+    assert_eq!(
+        batch.inputs,
+        [
+            Input::One,
+            Input::Int(rank),
+            Input::One,
+            Input::Skip,
+            Input::One,
+            Input::Skip
+        ]
+    );
+}
+
+#[test]
 fn distinct_counts_key_each_window_row_by_the_value_they_count() {
     let job = job(
         "SELECT window_start, window_end, body.video_id AS video, COUNT(*) AS n,
            COUNT(DISTINCT header.event_type) AS kinds,
-           APPROX_COUNT_DISTINCT(header.event_type) FILTER (WHERE body.watch_ms > 10) AS long_kinds
+           COUNT(DISTINCT header.event_type) FILTER (WHERE body.watch_ms > 10) AS long_kinds
          FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
          GROUP BY window_start, window_end, body.video_id",
     );
@@ -191,7 +229,14 @@ fn distinct_counts_key_each_window_row_by_the_value_they_count() {
              FROM TABLE(SESSION(TABLE src PARTITION BY body.video_id, DESCRIPTOR(ts),
                                 INTERVAL '1' MINUTE))
              GROUP BY window_start, window_end, body.video_id",
-            "COUNT(DISTINCT …) over session windows is not supported",
+            "distinct counts over session windows are not supported",
+        ),
+        (
+            "SELECT window_start, window_end, COUNT(DISTINCT body.user_id) AS n,
+               APPROX_COUNT_DISTINCT(body.user_id) AS t
+             FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+             GROUP BY window_start, window_end",
+            "a job counts distinct values either exactly or approximately",
         ),
     ] {
         let e = refused(query);

@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     expected = read_table.canonical_lines(
         expected_gold.expected_rows(a.events, a.window_ms, a.until_windows_end_before,
                                     a.slide_ms, a.step_ms, a.where, a.having, a.gap_ms,
-                                    a.shares_sql))
+                                    a.shares_sql, a.shares_hll))
     if expected != actual:
         print(f"GOLD MISMATCH in {a.table}: expected {len(expected)} rows, table has {len(actual)} ({first})")
         print(diff_head(expected, actual, "expected", f"{a.table} ({first})"))

@@ -2,7 +2,7 @@
 """Expected rows of gold.video_stats_1min, computed independently of Floe with DuckDB SQL.
 
   expected_gold.py --events FILE [--window-ms 60000] [--slide-ms MS | --step-ms MS | --gap-ms MS]
-                   [--where SQL] [--having SQL] [--shares-sql SQL]
+                   [--where SQL] [--having SQL] [--shares-sql SQL [--shares-hll]]
                    [--until-windows-end-before MS]
 
 Windows are tumbling of --window-ms; with --slide-ms, hopping (Flink's HOP: every window
@@ -10,10 +10,12 @@ Windows are tumbling of --window-ms; with --slide-ms, hopping (Flink's HOP: ever
 cumulating (Flink's CUMULATE: windows [start, start + k * step) for k = 1 .. size / step, start a
 multiple of the size); with --gap-ms, sessions (Flink's SESSION partitioned by video_id: a
 video's events less than the gap apart, from its first event to its last plus the gap).
---where keeps the events a condition over the columns event_ts,
-event_type, video_id, user_id and watch_ms holds for; --having keeps the rows a condition over
-the output columns holds for; --shares-sql is the aggregate of the shares column in place of
-counting shares (such as count(DISTINCT user_id) FILTER (WHERE event_type = 'share')).
+--where keeps the events a condition over the columns event_ts, event_type, video_id, user_id,
+event_id and watch_ms holds for; --having keeps the rows a condition over the output columns
+holds for; --shares-sql is the aggregate of the shares column in place of
+counting shares (such as count(DISTINCT user_id) FILTER (WHERE event_type = 'share')); with
+--shares-hll it gives a list of values, and the column is HyperLogLog's estimate of their distinct
+count (hll_estimate below).
 
 FILE: JSON lines {"partition": int, "offset": int|null, "expect": "ok"|"late"|"bad",
 "value": "<raw Kafka record value>"}; only expect == "ok" records count. The value is a content
@@ -49,6 +51,7 @@ ev AS (
         json_extract_string(v, '$.header.event_type')                  AS event_type,
         json_extract_string(v, '$.body.video_id')                      AS video_id,
         json_extract_string(v, '$.body.user_id')                       AS user_id,
+        json_extract_string(v, '$.header.event_id')                    AS event_id,
         coalesce(TRY_CAST(json_extract(v, '$.body.watch_ms') AS BIGINT), 0) AS watch_ms
     FROM src
 ),
@@ -117,11 +120,42 @@ SESSIONS = """
 """
 
 
+# APPROX_COUNT_DISTINCT's sketch as docs/sql.md defines it, written from the paper (Flajolet et
+# al. 2007, with linear counting for small counts), not from Floe's code: 2^11 registers, the
+# first 64 bits of MurmurHash3 x64-128 (seed 0) of the value's text.
+HLL_PRECISION = 11
+
+
+def hll_estimate(values: list[str] | None) -> int:
+    import math
+
+    import mmh3
+
+    m = 1 << HLL_PRECISION
+    registers = [0] * m
+    for v in values or []:
+        if v is None:
+            continue
+        h = mmh3.hash128(v.encode(), 0, True, False) & ((1 << 64) - 1)
+        j = h >> (64 - HLL_PRECISION)
+        rest = (h << HLL_PRECISION) & ((1 << 64) - 1)
+        rank = min(64 - rest.bit_length(), 64 - HLL_PRECISION) + 1
+        registers[j] = max(registers[j], rank)
+    alpha = 0.7213 / (1 + 1.079 / m)
+    raw = alpha * m * m / sum(2.0 ** -r for r in registers)
+    empty = registers.count(0)
+    if raw <= 2.5 * m and empty > 0:
+        return round(m * math.log(m / empty))
+    return round(raw)
+
+
 def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = None,
                   slide_ms: int | None = None, step_ms: int | None = None,
                   where: str | None = None, having: str | None = None,
-                  gap_ms: int | None = None, shares: str | None = None) -> list[dict]:
+                  gap_ms: int | None = None, shares: str | None = None,
+                  shares_hll: bool = False) -> list[dict]:
     import duckdb
+    import pyarrow as pa
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -142,6 +176,10 @@ def expected_rows(events_file: str, window_ms: int = 60000, until: int | None = 
     if having:
         sql = f"SELECT * FROM ({sql}) WHERE {having}"
     tbl = con.execute(sql, [os.path.abspath(events_file)]).to_arrow_table()
+    if shares_hll:
+        at = tbl.schema.get_field_index("shares")
+        estimates = pa.array([hll_estimate(v) for v in tbl.column(at).to_pylist()], pa.int64())
+        tbl = tbl.set_column(at, "shares", estimates)
     return read_table.arrow_to_rows(tbl)
 
 
@@ -155,6 +193,8 @@ def add_window_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--having", default=None, help="only the rows this SQL condition holds for")
     p.add_argument("--shares-sql", default=None,
                    help="the shares column's aggregate, in place of counting shares")
+    p.add_argument("--shares-hll", action="store_true",
+                   help="--shares-sql gives a list of values; shares is their HLL estimate")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="only windows with window_end <= MS")
     a = p.parse_args(argv)
     rows = expected_rows(a.events, a.window_ms, a.until_windows_end_before, a.slide_ms, a.step_ms,
-                         a.where, a.having, a.gap_ms, a.shares_sql)
+                         a.where, a.having, a.gap_ms, a.shares_sql, a.shares_hll)
     for line in read_table.canonical_lines(rows):
         sys.stdout.write(line + "\n")
     return 0

@@ -146,11 +146,16 @@ impl Job {
     }
 
     /// Aggregates the shares column as `aggregate` (the source then declares `body.user_id`
-    /// too), and tells the oracle `oracle` (the same over expected_gold.py's columns).
+    /// and `header.event_id` too), and tells the oracle `oracle` (the same over
+    /// expected_gold.py's columns).
     pub fn sql_shares(&mut self, aggregate: &str, oracle: &str) {
         self.edit_sql(
             "body ROW<video_id STRING, watch_ms BIGINT>",
             "body ROW<video_id STRING, user_id STRING, watch_ms BIGINT>",
+        );
+        self.edit_sql(
+            "header ROW<event_type STRING, event_ts BIGINT>",
+            "header ROW<event_id STRING, event_type STRING, event_ts BIGINT>",
         );
         self.edit_sql(
             "COUNT(*) FILTER (WHERE header.event_type = 'share') AS shares",
@@ -158,6 +163,13 @@ impl Job {
         );
         self.oracle_args
             .extend(["--shares-sql".into(), oracle.into()]);
+    }
+
+    /// [`Job::sql_shares`] of an `APPROX_COUNT_DISTINCT`, whose oracle gives the list of values
+    /// the oracle estimates itself.
+    pub fn sql_sketched_shares(&mut self, aggregate: &str, values: &str) {
+        self.sql_shares(aggregate, values);
+        self.oracle_args.push("--shares-hll".into());
     }
 
     fn edit_sql(&mut self, from: &str, to: &str) {

@@ -452,16 +452,18 @@ impl JobConfig {
             let function = match a.function.as_str() {
                 "count" => AggregateFunction::Count,
                 "count_distinct" => AggregateFunction::CountDistinct,
+                "approx_count_distinct" => AggregateFunction::ApproxCountDistinct,
                 "sum" => AggregateFunction::Sum,
                 "min" => AggregateFunction::Min,
                 "max" => AggregateFunction::Max,
                 "avg" => AggregateFunction::Avg,
-                other => {
-                    return Err(ConfigError::new(
-                        format!("{ak}.function"),
-                        format!("`{other}`: expected count, count_distinct, sum, min, max or avg"),
-                    ))
-                }
+                other => return Err(ConfigError::new(
+                    format!("{ak}.function"),
+                    format!(
+                        "`{other}`: expected count, count_distinct, approx_count_distinct, sum, \
+                             min, max or avg"
+                    ),
+                )),
             };
             let field = match (
                 value_of(&ak, a.field.as_deref(), a.expr.as_deref())?,
