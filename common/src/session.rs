@@ -9,13 +9,19 @@
 //!
 //! Sessions are kept where a key's events are read: a key's sessions are whole when its events
 //! are in one source partition (a topic keyed by the session key, as Kafka Streams requires).
+//!
+//! Closed sessions are nearly all windows of their own, one row each. So the sessions one close
+//! ends are the rows of one [`ClosedWindow`] spanning them all, each row keyed by its group key
+//! with its own start and end as two more key parts ([`session_row`] reads them back); a window
+//! per session cost the pipeline five times what the sessions' events did.
 
-use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Acc, Input};
+use crate::group_key;
 use crate::keyed_accs::KeyedAccs;
 use crate::window_close::ClosedWindow;
 
@@ -123,16 +129,18 @@ impl OpenSessions {
             .sum()
     }
 
-    /// Removes the sessions that close at `watermark` (`closes_at` of their end), as windows of
-    /// `template`'s rows: the sessions sharing a start and an end are one window's rows.
+    /// Removes the sessions that close at `watermark` (`closes_at` of their end), as one window
+    /// of `template`'s rows, a row per session keyed as [`session_row`] reads it.
     pub fn close(
         &mut self,
         gap_ms: i64,
         closes_at: impl Fn(i64) -> i64,
         watermark: i64,
         template: &[Acc],
-    ) -> Vec<ClosedWindow> {
-        let mut windows: BTreeMap<(i64, i64), KeyedAccs> = BTreeMap::new();
+    ) -> Option<ClosedWindow> {
+        let mut rows = KeyedAccs::new(template);
+        let (mut first_start, mut last_end) = (i64::MAX, i64::MIN);
+        let mut row_key = String::new();
         self.by_key.retain(|key, sessions| {
             let closed = sessions
                 .iter()
@@ -140,21 +148,23 @@ impl OpenSessions {
                 .count();
             for s in sessions.drain(..closed) {
                 let end = s.last_ms.saturating_add(gap_ms);
-                windows
-                    .entry((s.start_ms, end))
-                    .or_insert_with(|| KeyedAccs::new(template))
-                    .merge_row(key, s.accs.iter().copied());
+                row_key.clear();
+                row_key.push_str(key);
+                for bound in [s.start_ms, end] {
+                    group_key::push_part(&mut row_key, false, "");
+                    let _ = write!(row_key, "{bound}");
+                }
+                rows.merge_row(&row_key, s.accs.iter().copied());
+                first_start = first_start.min(s.start_ms);
+                last_end = last_end.max(end);
             }
             !sessions.is_empty()
         });
-        windows
-            .into_iter()
-            .map(|((start_ms, end_ms), rows)| ClosedWindow {
-                start_ms,
-                end_ms,
-                rows,
-            })
-            .collect()
+        (!rows.is_empty()).then_some(ClosedWindow {
+            start_ms: first_start,
+            end_ms: last_end,
+            rows,
+        })
     }
 
     /// The open sessions, ordered by key and start: a checkpoint holds the same state whatever
@@ -202,6 +212,15 @@ impl OpenSessions {
         }
         Ok(open)
     }
+}
+
+/// A closed session's row key, as [`OpenSessions::close`] made it: the group key, and the
+/// session's start and end; `None` for a key made otherwise.
+pub fn session_row(row_key: &str) -> Option<(&str, i64, i64)> {
+    let mut parts = row_key.rsplitn(3, group_key::SEPARATOR);
+    let end = parts.next()?.parse().ok()?;
+    let start = parts.next()?.parse().ok()?;
+    Some((parts.next()?, start, end))
 }
 
 #[cfg(test)]

@@ -15,14 +15,17 @@ fn add(open: &mut OpenSessions, key: &str, t: i64) {
     open.add(key, t, &[Input::One], GAP, &COUNT);
 }
 
-/// (key, start, end, events) of closed windows.
-fn rows(closed: &[ClosedWindow]) -> Vec<(String, i64, i64, i64)> {
+/// (key, start, end, events) of closed sessions.
+fn rows(closed: &Option<ClosedWindow>) -> Vec<(String, i64, i64, i64)> {
     let mut rows: Vec<_> = closed
         .iter()
         .flat_map(|w| {
-            w.rows.iter().map(|(k, accs)| match accs.to_vec()[..] {
-                [Acc::Count(n)] => (k.to_string(), w.start_ms, w.end_ms, n),
-                ref other => panic!("{other:?}"),
+            w.rows.iter().map(|(k, accs)| {
+                let (key, start, end) = session_row(k).expect("a session's row");
+                match accs.to_vec()[..] {
+                    [Acc::Count(n)] => (key.to_owned(), start, end, n),
+                    ref other => panic!("{other:?}"),
+                }
             })
         })
         .collect();
@@ -94,7 +97,7 @@ fn a_session_closes_once_the_watermark_passes_its_end_plus_the_lateness() {
     add(&mut open, "b", 20);
     assert_eq!(open.first_end(GAP), Some(15));
     let lateness = |end: i64| end + 5;
-    assert!(open.close(GAP, lateness, 19, &COUNT).is_empty());
+    assert!(open.close(GAP, lateness, 19, &COUNT).is_none());
     let closed = open.close(GAP, lateness, 20, &COUNT);
     assert_eq!(rows(&closed), [("a".into(), 0, 15, 2)]);
     assert_eq!(open.first_end(GAP), Some(30), "b's session ends at 30");
@@ -107,16 +110,25 @@ fn a_session_closes_once_the_watermark_passes_its_end_plus_the_lateness() {
 }
 
 #[test]
-fn sessions_sharing_their_bounds_are_one_windows_rows() {
+fn the_sessions_one_close_ends_are_rows_of_one_window_spanning_them() {
     let mut open = OpenSessions::default();
     add(&mut open, "a", 0);
     add(&mut open, "b", 0);
     add(&mut open, "c", 1);
-    let closed = open.close(GAP, |end| end, 100, &COUNT);
-    assert_eq!(closed.len(), 2);
+    add(&mut open, "a\u{1f}b", 50);
+    let closed = open.close(GAP, |end| end, 100, &COUNT).expect("closed");
     assert_eq!(
-        (closed[0].start_ms, closed[0].end_ms, closed[0].rows.len()),
-        (0, 10, 2)
+        (closed.start_ms, closed.end_ms, closed.rows.len()),
+        (0, 60, 4)
+    );
+    assert_eq!(
+        rows(&Some(closed)),
+        [
+            ("a".into(), 0, 10, 1),
+            ("a\u{1f}b".into(), 50, 60, 1),
+            ("b".into(), 0, 10, 1),
+            ("c".into(), 1, 11, 1)
+        ]
     );
 }
 

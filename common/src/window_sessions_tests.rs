@@ -1,9 +1,14 @@
 //! Unit tests of session windows in `window.rs`: sessions per key through barriers, restores
 //! and lateness.
 
+use std::collections::BTreeMap;
+
 use super::tests::{batch, close, event, longs};
 use super::*;
+use crate::aggregate::{Acc, AggregateSpec};
 use crate::config::{example_job as job, WindowKind};
+use crate::keyed_accs::KeyedAccs;
+use crate::session::session_row;
 
 const S: i64 = 1_000;
 const GAP: i64 = 10 * S;
@@ -23,6 +28,34 @@ fn sessions(partitions: &[i32], lateness_ms: i64) -> WindowOperator {
         op.assign(*p, 0);
     }
     op
+}
+
+/// The sessions [`close`] closes, a window each (as they are written), in order of their
+/// bounds.
+fn close_sessions(op: &mut WindowOperator, now_ms: u64) -> Vec<ClosedWindow> {
+    let template: Vec<Acc> = job()
+        .aggregates
+        .iter()
+        .map(AggregateSpec::new_acc)
+        .collect();
+    let mut sessions: BTreeMap<(i64, i64), KeyedAccs> = BTreeMap::new();
+    for w in close(op, now_ms) {
+        for (row_key, accs) in w.rows.iter() {
+            let (key, start, end) = session_row(row_key).expect("a session's row");
+            sessions
+                .entry((start, end))
+                .or_insert_with(|| KeyedAccs::new(&template))
+                .merge_row(key, accs.iter());
+        }
+    }
+    sessions
+        .into_iter()
+        .map(|((start_ms, end_ms), rows)| ClosedWindow {
+            start_ms,
+            end_ms,
+            rows,
+        })
+        .collect()
 }
 
 fn bounds(closed: &[ClosedWindow]) -> Vec<(i64, i64, usize)> {
@@ -52,10 +85,10 @@ fn a_keys_session_ends_a_gap_after_its_last_event_and_closes_with_the_watermark(
     assert_eq!(op.open_state(), (4, 4));
     assert_eq!(op.next_close_ms(), Some(111 * S), "b's session ends first");
     // The watermark is 110 s (partition 0's 120 s less its delay).
-    assert!(close(&mut op, 2).is_empty());
+    assert!(close_sessions(&mut op, 2).is_empty());
     op.apply(&batch(0, 4, &[event(128 * S, "a", "like", 16)]), 3);
     // 118 s: a's [100 s, 115 s) and b's [101 s, 111 s) close; a's [120 s, 138 s) is open.
-    let first = close(&mut op, 4);
+    let first = close_sessions(&mut op, 4);
     assert_eq!(
         bounds(&first),
         [(100 * S, 115 * S, 1), (101 * S, 111 * S, 1)]
@@ -73,7 +106,7 @@ fn a_keys_session_ends_a_gap_after_its_last_event_and_closes_with_the_watermark(
     .expect("restore");
     op.finish_partition(0);
     op.finish_partition(1);
-    let rest = close(&mut op, 6);
+    let rest = close_sessions(&mut op, 6);
     assert_eq!(
         bounds(&rest),
         [(120 * S, 138 * S, 1), (140 * S, 150 * S, 1)]
@@ -99,11 +132,11 @@ fn a_late_event_within_the_lateness_merges_two_open_sessions() {
     );
     // The watermark is 140 s: a's sessions [100 s, 110 s) and [115 s, 125 s) are behind it but
     // within the lateness; 108 s bridges them.
-    assert!(close(&mut op, 2).is_empty());
+    assert!(close_sessions(&mut op, 2).is_empty());
     op.apply(&batch(0, 3, &[event(108 * S, "a", "share", 1)]), 3);
     assert_eq!(op.stats().late_accepted, 1);
     op.finish_partition(0);
-    let closed = close(&mut op, 4);
+    let closed = close_sessions(&mut op, 4);
     assert_eq!(bounds(&closed)[0], (100 * S, 125 * S, 1));
     assert_eq!(longs(&closed[0], "a"), [3, 0, 2, 1, 0, 3]);
 }
@@ -123,7 +156,7 @@ fn an_event_an_emitted_session_could_hold_is_late() {
         1,
     );
     // The watermark is 120 s: a's [100 s, 110 s) closes at 115 s.
-    assert_eq!(bounds(&close(&mut op, 2)), [(100 * S, 110 * S, 1)]);
+    assert_eq!(bounds(&close_sessions(&mut op, 2)), [(100 * S, 110 * S, 1)]);
     op.apply(
         &batch(
             0,

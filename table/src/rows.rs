@@ -14,13 +14,14 @@ use arrow_buffer::{Buffer, NullBuffer, NullBufferBuilder, OffsetBuffer};
 use arrow_schema::{DataType, SchemaRef};
 use floe_common::aggregate::OutputValue;
 use floe_common::append::{AppendRows, ColumnValues};
-use floe_common::config::JobSpec;
+use floe_common::config::{JobSpec, WindowKind};
 use floe_common::distinct::Distinct;
 use floe_common::group_key;
 use floe_common::having::Having;
 use floe_common::records::{
     dead_letter_columns, late_event_columns, Cell, DeadLetter, LateEvent, SideColumn,
 };
+use floe_common::session::session_row;
 use floe_common::window::ClosedWindow;
 
 /// One column's values as they are appended; primitive columns keep a plain vector and
@@ -184,6 +185,7 @@ pub fn windows_batch(
     }
     let rows = windows.iter().map(|w| w.rows.len()).sum();
     let n_keys = job.group_by.len();
+    let sessions = matches!(job.window.kind, WindowKind::Session { .. });
     build(schema, rows, |cols| {
         let (fixed, aggregates) = cols.split_at_mut((2 + n_keys).min(cols.len()));
         let [start_col, end_col, key_cols @ ..] = fixed else {
@@ -191,29 +193,28 @@ pub fn windows_batch(
         };
         for w in windows.iter() {
             let n = w.rows.len();
-            start_col.extend(std::iter::repeat_n(Cell::TimeMs(w.start_ms), n));
-            end_col.extend(std::iter::repeat_n(Cell::TimeMs(w.end_ms), n));
-            if n_keys == 1
-                && w.rows
-                    .iter()
-                    .all(|(key, _)| group_key::single_part(key).is_some())
-            {
-                // One group column and keys held as they are: no key to split.
-                if let [key_col] = key_cols {
-                    key_col.extend(w.rows.iter().map(|(key, _)| Cell::Str(key)));
+            if sessions {
+                // Each row is a session, with its own bounds.
+                for (row_key, _) in w.rows.iter() {
+                    let (key, start, end) =
+                        session_row(row_key).unwrap_or((row_key, w.start_ms, w.end_ms));
+                    start_col.push(Cell::TimeMs(start));
+                    end_col.push(Cell::TimeMs(end));
+                    push_key(key_cols, key);
                 }
             } else {
-                let parts: Vec<_> = w
-                    .rows
-                    .iter()
-                    .map(|(key, _)| group_key::parts(key))
-                    .collect();
-                for (i, col) in key_cols.iter_mut().enumerate() {
-                    col.extend(
-                        parts
-                            .iter()
-                            .map(|p| p.get(i).map_or(Cell::Null, |part| Cell::Str(part))),
-                    );
+                start_col.extend(std::iter::repeat_n(Cell::TimeMs(w.start_ms), n));
+                end_col.extend(std::iter::repeat_n(Cell::TimeMs(w.end_ms), n));
+                let as_held = n_keys == 1
+                    && w.rows
+                        .iter()
+                        .all(|(key, _)| group_key::single_part(key).is_some());
+                match key_cols {
+                    // One group column and keys held as they are: no key to split.
+                    [key_col] if as_held => {
+                        key_col.extend(w.rows.iter().map(|(key, _)| Cell::Str(key)))
+                    }
+                    _ => w.rows.iter().for_each(|(key, _)| push_key(key_cols, key)),
                 }
             }
             for (_, accs) in w.rows.iter() {
@@ -223,6 +224,14 @@ pub fn windows_batch(
             }
         }
     })
+}
+
+/// A row's group columns, from its key's parts.
+fn push_key(key_cols: &mut [ColumnBuilder], key: &str) {
+    let parts = group_key::parts(key);
+    for (i, col) in key_cols.iter_mut().enumerate() {
+        col.push(parts.get(i).map_or(Cell::Null, |part| Cell::Str(part)));
+    }
 }
 
 /// The late-events table's rows.

@@ -288,3 +288,59 @@ fn a_side_table_column_floe_does_not_write_is_refused() {
     let err = late_batch("events", &side_schema(schema), &[]).expect_err("unknown column");
     assert!(err.contains("`why`"), "{err}");
 }
+
+/// Closed sessions are rows of one window: each row gets its own session's bounds, and its
+/// group columns without them, a key holding the separator whole.
+#[test]
+fn session_rows_carry_their_own_bounds() {
+    for two in [false, true] {
+        let mut job = gold_job(two);
+        job.window.kind = floe_common::config::WindowKind::Session { gap_ms: 10_000 };
+        job.window.size_ms = 10_000;
+        let record = |video: &str, ts: i64| {
+            format!(
+                r#"{{"header":{{"event_type":"like","event_ts":{ts}}},"body":{{"video_id":"{video}"}}}}"#
+            )
+        };
+        let t0 = 1767225600000;
+        let values = [
+            record("v_2", t0),
+            record("v_2", t0 + 4_000),
+            record(r"v\u001f1", t0 + 1_000),
+            record("v_2", t0 + 30_000),
+        ];
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        let batch = closed_window_rows(&job, &values);
+        let micros = |name: &str| -> Vec<i64> {
+            primitives::<TimestampMicrosecondType>(&batch, name)
+                .into_iter()
+                .map(|v| v.expect("no nulls") / 1_000)
+                .collect()
+        };
+        let (starts, ends) = (micros("window_start"), micros("window_end"));
+        let videos = batch.column_by_name("video_id").expect("video_id");
+        let videos = videos.as_string::<i32>();
+        let events = primitives::<Int64Type>(&batch, "events");
+        let mut rows: Vec<(i64, i64, String, Option<i64>)> = (0..batch.num_rows())
+            .map(|i| (starts[i], ends[i], videos.value(i).to_owned(), events[i]))
+            .collect();
+        rows.sort();
+        let odd = format!("v{}1", group_key::SEPARATOR);
+        assert_eq!(
+            rows,
+            [
+                (t0, t0 + 14_000, "v_2".to_owned(), Some(2)),
+                (t0 + 1_000, t0 + 11_000, odd, Some(1)),
+                (t0 + 30_000, t0 + 40_000, "v_2".to_owned(), Some(1)),
+            ],
+            "two group columns: {two}"
+        );
+        if two {
+            let kinds = batch
+                .column_by_name("kind")
+                .expect("kind")
+                .as_string::<i32>();
+            assert!((0..kinds.len()).all(|i| kinds.value(i) == "like"));
+        }
+    }
+}

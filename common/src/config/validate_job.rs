@@ -457,13 +457,15 @@ impl JobConfig {
                 "min" => AggregateFunction::Min,
                 "max" => AggregateFunction::Max,
                 "avg" => AggregateFunction::Avg,
-                other => return Err(ConfigError::new(
-                    format!("{ak}.function"),
-                    format!(
+                other => {
+                    return Err(ConfigError::new(
+                        format!("{ak}.function"),
+                        format!(
                         "`{other}`: expected count, count_distinct, approx_count_distinct, sum, \
                              min, max or avg"
                     ),
-                )),
+                    ))
+                }
             };
             let field = match (
                 value_of(&ak, a.field.as_deref(), a.expr.as_deref())?,
