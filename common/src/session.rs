@@ -64,11 +64,23 @@ impl OpenSessions {
         let sessions = self.by_key.entry_ref(key).or_default();
         let ends = event_ms.saturating_add(gap_ms);
         // The first session ending after the event, then those starting before its own end.
-        let first = sessions.partition_point(|s| s.last_ms.saturating_add(gap_ms) <= event_ms);
-        let overlapping = sessions[first..]
-            .iter()
-            .take_while(|s| s.start_ms < ends)
-            .count();
+        let (first, overlapping) = match sessions.last() {
+            // Most events come in order: at or after the start of the key's last session,
+            // they join it or open the next; no earlier session need be read.
+            Some(last) if last.start_ms <= event_ms => {
+                let joins = last.last_ms.saturating_add(gap_ms) > event_ms;
+                (sessions.len() - usize::from(joins), usize::from(joins))
+            }
+            _ => {
+                let first =
+                    sessions.partition_point(|s| s.last_ms.saturating_add(gap_ms) <= event_ms);
+                let overlapping = sessions[first..]
+                    .iter()
+                    .take_while(|s| s.start_ms < ends)
+                    .count();
+                (first, overlapping)
+            }
+        };
         if overlapping == 0 {
             sessions.insert(
                 first,
