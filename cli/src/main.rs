@@ -7,6 +7,7 @@ mod cluster;
 mod config_args;
 mod demo;
 mod generator;
+mod lake;
 mod maintain;
 mod progress;
 mod run;
@@ -49,6 +50,10 @@ enum Command {
     /// One maintenance run over a config's tables: snapshot expiry, manifest merging, orphan
     /// cleanup (`--dry-run` prints what it would do).
     Maintain(maintain::MaintainArgs),
+    /// The catalog's tables, with their rows, files, bytes and snapshots.
+    Tables(lake::TablesArgs),
+    /// A table's snapshots, with the operation and the Floe checkpoint each committed.
+    Snapshots(lake::SnapshotsArgs),
     /// Cluster mode: lead (or stand by to lead) a job over the cluster's workers.
     Coordinator(Box<cluster::coordinator::CoordinatorArgs>),
     /// Cluster mode: a worker the leading coordinator gives partitions to.
@@ -126,6 +131,8 @@ fn try_main() -> anyhow::Result<()> {
             Command::Demo(a) => demo::demo(a).await,
             Command::Run(a) => run::run(a).await,
             Command::Maintain(a) => maintain::maintain(a).await,
+            Command::Tables(a) => lake::tables(a).await,
+            Command::Snapshots(a) => lake::snapshots(a).await,
             Command::Coordinator(a) => cluster::coordinator::coordinator(*a).await,
             Command::Worker(a) => cluster::worker::worker(a).await,
             Command::Status(a) => cluster::status::status(a).await,

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use floe_common::config::ValidatedConfig;
+use floe_common::config::{CatalogSection, ValidatedConfig};
 use floe_storage::{open_location, to_url, CheckpointStore};
 use floe_table::catalog::{connect_catalog, CatalogConfig};
 use floe_table::overwrite_commit::SnapshotCommits;
@@ -25,9 +25,14 @@ pub fn absolute_catalog_uri(uri: &str) -> anyhow::Result<String> {
 }
 
 pub async fn catalog(cfg: &ValidatedConfig) -> anyhow::Result<Arc<dyn iceberg::Catalog>> {
-    connect_catalog(&catalog_config(cfg)?)
+    catalog_of(&cfg.catalog).await
+}
+
+/// The catalog of a config's `[catalog]`.
+pub async fn catalog_of(section: &CatalogSection) -> anyhow::Result<Arc<dyn iceberg::Catalog>> {
+    connect_catalog(&catalog_config(section)?)
         .await
-        .with_context(|| format!("connecting to catalog {}", cfg.catalog.uri))
+        .with_context(|| format!("connecting to catalog {}", section.uri))
 }
 
 /// The catalog's commits of snapshots iceberg's transactions cannot make: a CDC job's rewrites
@@ -35,7 +40,7 @@ pub async fn catalog(cfg: &ValidatedConfig) -> anyhow::Result<Arc<dyn iceberg::C
 pub async fn snapshot_commits(
     cfg: &ValidatedConfig,
 ) -> anyhow::Result<Option<Arc<SnapshotCommits>>> {
-    let commits = SnapshotCommits::connect(&catalog_config(cfg)?)
+    let commits = SnapshotCommits::connect(&catalog_config(&cfg.catalog)?)
         .await
         .with_context(|| {
             format!(
@@ -46,17 +51,16 @@ pub async fn snapshot_commits(
     Ok(Some(Arc::new(commits)))
 }
 
-fn catalog_config(cfg: &ValidatedConfig) -> anyhow::Result<CatalogConfig> {
-    let warehouse = to_url(&cfg.catalog.warehouse)?;
+fn catalog_config(catalog: &CatalogSection) -> anyhow::Result<CatalogConfig> {
+    let warehouse = to_url(&catalog.warehouse)?;
     if let Some(path) = warehouse.strip_prefix("file://") {
         std::fs::create_dir_all(path).with_context(|| format!("creating warehouse {path}"))?;
     }
     Ok(CatalogConfig {
-        uri: absolute_catalog_uri(&cfg.catalog.uri)?,
-        name: cfg.catalog.name.clone(),
+        uri: absolute_catalog_uri(&catalog.uri)?,
+        name: catalog.name.clone(),
         warehouse,
-        properties: cfg
-            .catalog
+        properties: catalog
             .properties
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))

@@ -362,6 +362,74 @@ fn the_nexmark_example_holds_what_duckdb_computes_from_the_same_events() {
         .filter_map(|r| r.split("\"bid_time_type\":\"").nth(1)?.split('"').next())
         .collect();
     assert_eq!(types.len(), 3, "{types:?}");
+    tables_and_snapshots_are_the_readers(&services, dir, "nexmark.bids", got.len());
+}
+
+/// `floe tables` and `floe snapshots` over the catalog under `dir`: `table` holds the `rows`
+/// DuckDB read, and its snapshots, their operations and checkpoint ids are pyiceberg's.
+fn tables_and_snapshots_are_the_readers(services: &Services, dir: &Path, table: &str, rows: usize) {
+    let json_lines = |out: Output| -> Vec<Value> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect()
+    };
+    let catalog = [
+        "--warehouse".to_owned(),
+        dir.join("warehouse").display().to_string(),
+        "--catalog".to_owned(),
+        format!("sqlite://{}", dir.join("catalog.db").display()),
+        "--format".to_owned(),
+        "json".to_owned(),
+    ];
+    let tables = json_lines(run(Command::new(floe_bin()).arg("tables").args(&catalog)));
+    let listed = tables
+        .iter()
+        .find(|t| t["table"] == table)
+        .unwrap_or_else(|| panic!("{table} in {tables:?}"));
+    assert_eq!(listed["rows"].as_u64(), Some(rows as u64), "{listed}");
+    assert!(listed["data_files"].as_u64() >= Some(1), "{listed}");
+    let mine: Vec<(i64, String, Option<String>)> = json_lines(run(Command::new(floe_bin())
+        .args(["snapshots", table])
+        .args(&catalog)))
+    .iter()
+    .map(|s| {
+        (
+            s["snapshot_id"].as_i64().expect("an id"),
+            s["operation"].as_str().expect("an operation").to_owned(),
+            s["checkpoint"].as_str().map(str::to_owned),
+        )
+    })
+    .collect();
+    let mut pyiceberg = Command::new(&services.python);
+    pyiceberg
+        .arg(repo_root().join("tests/py/read_table.py"))
+        .args([
+            "--catalog-uri",
+            &format!("sqlite:///{}", dir.join("catalog.db").display()),
+            "--warehouse",
+            &format!("file://{}", dir.join("warehouse").display()),
+            "--table",
+            table,
+            "--summaries",
+        ]);
+    let theirs: Vec<(i64, String, Option<String>)> =
+        json_lines(output_ok(&mut pyiceberg, "summaries"))
+            .iter()
+            .map(|s| {
+                let summary = &s["summary"];
+                (
+                    s["snapshot_id"].as_i64().expect("an id"),
+                    summary["operation"]
+                        .as_str()
+                        .expect("an operation")
+                        .to_owned(),
+                    summary["floe.checkpoint-id"].as_str().map(str::to_owned),
+                )
+            })
+            .collect();
+    assert!(mine.iter().any(|s| s.2.is_some()), "{mine:?}");
+    assert_eq!(mine, theirs);
 }
 
 #[test]
