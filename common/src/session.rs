@@ -13,7 +13,7 @@
 //! Closed sessions are nearly all windows of their own, one row each. So the sessions one close
 //! ends are the rows of one [`ClosedWindow`] spanning them all, each row keyed by its group key
 //! with its own start and end as two more key parts ([`session_row`] reads them back); a window
-//! per session cost the pipeline five times what the sessions' events did.
+//! per session cost the pipeline over three times what the sessions' events did.
 
 use std::fmt::Write as _;
 
