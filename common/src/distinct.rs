@@ -175,6 +175,30 @@ mod tests {
     use crate::config::example_job;
     use crate::keyed_accs::KeyedAccs;
 
+    /// A row's key: the video, then the value (or register) it is kept per.
+    fn key(video: &str, part: &str) -> String {
+        let mut k = String::new();
+        group_key::push_part(&mut k, true, video);
+        group_key::push_part(&mut k, false, part);
+        k
+    }
+
+    /// The one window of `rows` collapsed, as (key, accumulators) sorted by key.
+    fn collapsed(distinct: &Distinct, rows: KeyedAccs) -> Vec<(String, Vec<Acc>)> {
+        let windows = [ClosedWindow {
+            start_ms: 0,
+            end_ms: 60_000,
+            rows,
+        }];
+        let mut got: Vec<(String, Vec<Acc>)> = distinct.collapse(&windows)[0]
+            .rows
+            .iter()
+            .map(|(k, accs)| (group_key::parts(k).concat(), accs.to_vec()))
+            .collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        got
+    }
+
     #[test]
     fn collapses_rows_per_value_into_rows_per_key() {
         let mut job = example_job();
@@ -190,30 +214,13 @@ mod tests {
             accs[5] = Acc::SumLong(events * 10);
             accs
         };
-        let key = |video: &str, user: &str| {
-            let mut k = String::new();
-            group_key::push_part(&mut k, true, video);
-            group_key::push_part(&mut k, false, user);
-            k
-        };
         let mut rows = KeyedAccs::new(&template);
         rows.merge_row(&key("v1", "u1"), row(2, 2));
         rows.merge_row(&key("v1", "u2"), row(1, 1));
         // A record without a user: counted by the other aggregates, not as a user.
         rows.merge_row(&key("v1", ""), row(1, 0));
         rows.merge_row(&key("v\u{1f}2", "u1"), row(3, 3));
-        let windows = [ClosedWindow {
-            start_ms: 0,
-            end_ms: 60_000,
-            rows,
-        }];
-        let collapsed = distinct.collapse(&windows);
-        let mut got: Vec<(String, Vec<Acc>)> = collapsed[0]
-            .rows
-            .iter()
-            .map(|(k, accs)| (group_key::parts(k).concat(), accs.to_vec()))
-            .collect();
-        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let got = collapsed(&distinct, rows);
         assert_eq!(got.len(), 2, "one row per video");
         assert_eq!(got[0].0, "v\u{1f}2");
         assert_eq!(got[0].1[..2], [Acc::Count(3), Acc::Count(1)]);
@@ -231,12 +238,6 @@ mod tests {
         let distinct = Distinct::of(&job).expect("a distinct count");
         let template: Vec<Acc> = job.aggregates.iter().map(AggregateSpec::new_acc).collect();
         let mut rows = KeyedAccs::new(&template);
-        let key = |video: &str, register: &str| {
-            let mut k = String::new();
-            group_key::push_part(&mut k, true, video);
-            group_key::push_part(&mut k, false, register);
-            k
-        };
         // 300 users of v1, each seen twice (as two partitions would give them).
         for _ in 0..2 {
             for user in 0..300 {
@@ -251,18 +252,7 @@ mod tests {
         let mut accs = template.clone();
         accs[0] = Acc::Count(1);
         rows.merge_row(&key("v2", ""), accs);
-        let windows = [ClosedWindow {
-            start_ms: 0,
-            end_ms: 60_000,
-            rows,
-        }];
-        let collapsed = distinct.collapse(&windows);
-        let mut got: Vec<(String, Vec<Acc>)> = collapsed[0]
-            .rows
-            .iter()
-            .map(|(k, accs)| (k.to_owned(), accs.to_vec()))
-            .collect();
-        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let got = collapsed(&distinct, rows);
         let users = match got[0].1[1] {
             Acc::MaxLong(Some(n)) => n,
             other => panic!("{other:?}"),
