@@ -251,6 +251,20 @@ impl Acc {
         }
     }
 
+    /// [`merge`](Self::merge) of two accumulators of this one's kind, packed in `words` and
+    /// `other`: counts and long sums add in place without unpacking.
+    #[inline]
+    pub fn merge_packed(&self, words: &mut [u64], other: &[u64]) {
+        match self {
+            Acc::Count(_) | Acc::SumLong(_) => words[0] = words[0].wrapping_add(other[0]),
+            _ => {
+                let mut acc = self.unpack(words);
+                acc.merge(&self.unpack(other));
+                acc.pack(words);
+            }
+        }
+    }
+
     /// The accumulator of this one's kind that [`Acc::pack`] wrote into `words`.
     #[inline]
     pub fn unpack(&self, words: &[u64]) -> Acc {
@@ -304,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn packed_updates_equal_unpacked_ones() {
+    fn packed_updates_and_merges_equal_unpacked_ones() {
         let kinds = [
             Acc::Count(3),
             Acc::SumLong(i64::MAX),
@@ -330,6 +344,17 @@ mod tests {
                 let mut expected = acc;
                 expected.update(input);
                 assert_eq!(acc.unpack(&words), expected, "{acc:?} with {input:?}");
+                // Merging packed equals merging: `acc` with the updated one.
+                let mut mine = [0u64; 2];
+                acc.pack(&mut mine[..acc.words()]);
+                acc.merge_packed(&mut mine[..acc.words()], &words[..acc.words()]);
+                let mut merged = acc;
+                merged.merge(&expected);
+                assert_eq!(
+                    acc.unpack(&mine),
+                    merged,
+                    "{acc:?} merged with {expected:?}"
+                );
             }
         }
     }

@@ -151,6 +151,18 @@ impl KeyedAccs {
         }
     }
 
+    /// Merges the packed accumulators `other` (a row of the same template) into `row`'s.
+    fn fold_packed(&mut self, row: u32, other: &[u64]) {
+        let at = row as usize * self.width;
+        let words = &mut self.words[at..at + self.width];
+        let mut w = 0;
+        for kind in self.template.iter() {
+            let n = kind.words();
+            kind.merge_packed(&mut words[w..w + n], &other[w..w + n]);
+            w += n;
+        }
+    }
+
     /// Starts `key`'s row with the packed words `packed`, or the template's when none.
     fn push(&mut self, key: &str, hash: u64, packed: Option<&[u64]>) -> u32 {
         let row = u32::try_from(self.key_ends.len()).expect("fewer than 2^32 keys per window");
@@ -250,15 +262,17 @@ impl KeyedAccs {
             }
             return;
         }
-        // Rows of the same shape: a key new here takes the other's packed words as they are.
+        // Rows of the same shape: merged packed, and a key new here takes the other's packed
+        // words as they are.
         for row in 0..other.len() as u32 {
             let key = other.key(row);
             let hash = self.hasher.hash_one(key);
+            let at = row as usize * other.width;
+            let packed = &other.words[at..at + other.width];
             match self.find(key, hash) {
-                Some(mine) => self.fold_into(mine, other.row(row).iter()),
+                Some(mine) => self.fold_packed(mine, packed),
                 None => {
-                    let at = row as usize * other.width;
-                    self.push(key, hash, Some(&other.words[at..at + other.width]));
+                    self.push(key, hash, Some(packed));
                 }
             }
         }
