@@ -72,7 +72,10 @@ pub(crate) fn aggregate(expr: &Expr, column: &str, source: &Source) -> Result<Ta
     if let Some(arg) = arg {
         let (key, value, ty) = argument(arg, source)?;
         out.insert(key.into(), value.into());
-        if !function.contains("count") {
+        if !matches!(
+            function.as_str(),
+            "count" | "count_distinct" | "approx_count_distinct"
+        ) {
             if !matches!(ty, ExprType::Long | ExprType::Double) {
                 return Err(SqlError::Invalid(format!(
                     "`{expr}`: `{arg}` is {ty}, not a number"

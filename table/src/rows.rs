@@ -228,6 +228,11 @@ pub fn windows_batch(
 
 /// A row's group columns, from its key's parts.
 fn push_key(key_cols: &mut [ColumnBuilder], key: &str) {
+    if let ([key_col], Some(key)) = (&mut *key_cols, group_key::single_part(key)) {
+        // One group column and a key held as it is: no key to split.
+        key_col.push(Cell::Str(key));
+        return;
+    }
     let parts = group_key::parts(key);
     for (i, col) in key_cols.iter_mut().enumerate() {
         col.push(parts.get(i).map_or(Cell::Null, |part| Cell::Str(part)));
