@@ -196,7 +196,7 @@ async fn reader_scan(
 ) -> anyhow::Result<serde_json::Value> {
     let catalog_uri = format!("sqlite:///{}", dir.join("catalog.db").display());
     let (_, fresh) = fresh_copy(crate::setup::catalog(cfg).await?, &job.table).await?;
-    let mut scans = duckdb_scans(&catalog_uri, &[&job.table.name, &fresh], BRONZE_COLUMNS)?;
+    let mut scans = duckdb_scans(&catalog_uri, &[&job.table.name, &fresh], BRONZE_COLUMNS);
     let median = |t: &str| scans[t]["scan_ms_median"].as_f64();
     if let (Some(table), Some(fresh)) = (median(&job.table.name), median(&fresh)) {
         scans["vs_fresh"] = serde_json::json!(table / fresh.max(1e-9));

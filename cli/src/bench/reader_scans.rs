@@ -63,8 +63,18 @@ pub(super) async fn fresh_copy(
     Ok((count, copy.name))
 }
 
-/// DuckDB's scan times of `tables`, or why they were not measured.
+/// DuckDB's scan times of `tables`, or why they were not measured (never a reason to lose the
+/// figures measured before them).
 pub(super) fn duckdb_scans(
+    catalog_uri: &str,
+    tables: &[&str],
+    columns: ScanColumns,
+) -> serde_json::Value {
+    scans(catalog_uri, tables, columns)
+        .unwrap_or_else(|e| format!("not measured: {}", crate::one_line(&e)).into())
+}
+
+fn scans(
     catalog_uri: &str,
     tables: &[&str],
     columns: ScanColumns,
@@ -74,8 +84,16 @@ pub(super) fn duckdb_scans(
                    (scripts/bench.sh does)"
             .into());
     };
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_duckdb_scan.py");
+    // From the repository it runs in, else the one it was built from.
+    let script = [
+        std::path::PathBuf::from("scripts/bench_duckdb_scan.py"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_duckdb_scan.py"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .ok_or_else(|| {
+        anyhow::anyhow!("scripts/bench_duckdb_scan.py not found: run the bench from the repository")
+    })?;
     let mut cmd = std::process::Command::new(python);
     cmd.arg(&script).args(["--catalog-uri", catalog_uri]);
     cmd.args(["--column", columns.sum, "--max-column", columns.max]);
