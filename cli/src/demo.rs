@@ -11,14 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use arrow_array::{Array, Int64Array, RecordBatch};
-use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use clap::Args;
 use floe_common::config::{FloeConfig, Overrides};
 use floe_common::duration::parse_duration;
 use floe_coordinator::job::{run_job, JobOptions, JobProgress};
+use floe_query::{Lake, OutputFormat, QueryLimits};
 use floe_worker::{in_process_workers, WorkerOptions};
-use futures::TryStreamExt;
 use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, Producer};
@@ -176,69 +174,43 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         "late table {}   dead letters {}",
         job.late_table.name, job.dead_letter_table.name
     );
-    print_top_rows(catalog.as_ref(), &job.table.name, 10).await?;
+    let catalog_args = format!(
+        "--catalog {} --warehouse {}",
+        cfg.catalog.uri, cfg.catalog.warehouse
+    );
+    print_top_rows(catalog, &catalog_args, &job.table.name, 10).await?;
     Ok(())
 }
 
-/// Prints the rows with the most events.
+/// Prints the rows with the most events, through `floe query`, and the command that shows them
+/// again.
 async fn print_top_rows(
-    catalog: &dyn iceberg::Catalog,
+    catalog: Arc<dyn iceberg::Catalog>,
+    catalog_args: &str,
     table: &str,
     n: usize,
 ) -> anyhow::Result<()> {
     let ident = iceberg::TableIdent::from_strs(table.split('.'))?;
-    let table = catalog.load_table(&ident).await?;
-    let batches: Vec<RecordBatch> = table
-        .scan()
-        .build()?
-        .to_arrow()
+    let rows: u64 = catalog
+        .load_table(&ident)
         .await?
-        .try_collect()
-        .await?;
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        .metadata()
+        .current_snapshot()
+        .and_then(|s| s.summary().additional_properties.get("total-records"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     println!("\n{rows} rows committed; top {n} by events:\n");
-    let Some(first) = batches.first() else {
+    if rows == 0 {
         println!("(no window has closed yet: run longer, e.g. --duration 120s)");
         return Ok(());
-    };
-    let schema = first.schema();
-    let events_col = schema.index_of("events").ok();
-    let mut all: Vec<(i64, Vec<String>)> = Vec::with_capacity(rows);
-    let options = FormatOptions::default().with_null("null");
-    for b in &batches {
-        let formatters = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()?;
-        let events = events_col.and_then(|i| b.column(i).as_any().downcast_ref::<Int64Array>());
-        for r in 0..b.num_rows() {
-            let key = events.map_or(0, |e| if e.is_null(r) { 0 } else { e.value(r) });
-            all.push((
-                key,
-                formatters.iter().map(|f| f.value(r).to_string()).collect(),
-            ));
-        }
     }
-    all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let mut widths: Vec<usize> = names.iter().map(String::len).collect();
-    for (_, row) in all.iter().take(n) {
-        for (w, v) in widths.iter_mut().zip(row) {
-            *w = (*w).max(v.len());
-        }
-    }
-    let line = |cells: &[String]| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    println!("{}", line(&names));
-    for (_, row) in all.iter().take(n) {
-        println!("{}", line(row));
-    }
+    let sql =
+        format!("SELECT * FROM {table} ORDER BY events DESC, window_start, video_id LIMIT {n}");
+    let mut sink = floe_query::sink(OutputFormat::Table, std::io::stdout());
+    Lake::new(catalog, QueryLimits::default())
+        .run(&sql, sink.as_mut())
+        .await?;
+    let floe = std::env::args().next().unwrap_or_else(|| "floe".into());
+    println!("\nquery it again (or any SQL over the demo's tables):\n  {floe} query {catalog_args} \"{sql}\"");
     Ok(())
 }

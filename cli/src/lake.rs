@@ -1,33 +1,16 @@
 //! `floe tables` and `floe snapshots`: what a catalog holds, read from its tables' Iceberg
 //! metadata, so that a user sees their tables without a second engine.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use floe_common::config::{CatalogSection, FloeConfig, Overrides};
 use floe_table::commit_marker::CHECKPOINT_ID_PROPERTY;
 use iceberg::spec::Snapshot;
 use iceberg::{Catalog, NamespaceIdent, TableIdent};
 use serde_json::{json, Value};
 
-/// Which catalog: a config file's `[catalog]`, or the flags, or the embedded default.
-#[derive(Args)]
-pub struct CatalogArgs {
-    /// A job file whose `[catalog]` to read. Without it, the embedded default (./.floe).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Catalog: sqlite://PATH, postgres://..., or http(s)://... (REST).
-    #[arg(long)]
-    catalog: Option<String>,
-    /// Warehouse location: a path, file:///..., or s3://bucket/prefix.
-    #[arg(long)]
-    warehouse: Option<String>,
-    /// A table for people, or JSON lines for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-}
+use crate::catalog_args::CatalogArgs;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -39,6 +22,9 @@ enum Format {
 pub struct TablesArgs {
     #[command(flatten)]
     catalog: CatalogArgs,
+    /// A table for people, or JSON lines for programs.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Args)]
@@ -47,28 +33,9 @@ pub struct SnapshotsArgs {
     table: String,
     #[command(flatten)]
     catalog: CatalogArgs,
-}
-
-impl CatalogArgs {
-    fn section(&self) -> anyhow::Result<CatalogSection> {
-        let mut file = match &self.config {
-            Some(path) => FloeConfig::parse(
-                &std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?,
-            )?,
-            None => FloeConfig::default(),
-        };
-        file.apply(&Overrides {
-            catalog: self.catalog.clone(),
-            warehouse: self.warehouse.clone(),
-            ..Overrides::default()
-        })?;
-        Ok(file.catalog)
-    }
-
-    async fn connect(&self) -> anyhow::Result<Arc<dyn Catalog>> {
-        crate::setup::catalog_of(&self.section()?).await
-    }
+    /// A table for people, or JSON lines for programs.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 /// Every table of the catalog, with the size of its current snapshot.
@@ -99,7 +66,7 @@ pub async fn tables(args: TablesArgs) -> anyhow::Result<()> {
         }));
     }
     print_rows(
-        args.catalog.format,
+        args.format,
         &rows,
         &[
             "table",
@@ -149,7 +116,7 @@ pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<()> {
         })
         .collect();
     print_rows(
-        args.catalog.format,
+        args.format,
         &rows,
         &[
             "snapshot_id",

@@ -3,6 +3,7 @@
 mod admin_server;
 mod admin_tls;
 mod bench;
+mod catalog_args;
 mod cluster;
 mod config_args;
 mod demo;
@@ -10,6 +11,7 @@ mod generator;
 mod lake;
 mod maintain;
 mod progress;
+mod query;
 mod run;
 mod setup;
 mod status_history;
@@ -54,6 +56,9 @@ enum Command {
     Tables(lake::TablesArgs),
     /// A table's snapshots, with the operation and the Floe checkpoint each committed.
     Snapshots(lake::SnapshotsArgs),
+    /// SQL over the catalog's tables (`namespace.table`), as a table, CSV, JSON lines or
+    /// Parquet; `FOR SYSTEM_VERSION AS OF` reads an older snapshot.
+    Query(query::QueryArgs),
     /// Cluster mode: lead (or stand by to lead) a job over the cluster's workers.
     Coordinator(Box<cluster::coordinator::CoordinatorArgs>),
     /// Cluster mode: a worker the leading coordinator gives partitions to.
@@ -133,6 +138,7 @@ fn try_main() -> anyhow::Result<()> {
             Command::Maintain(a) => maintain::maintain(a).await,
             Command::Tables(a) => lake::tables(a).await,
             Command::Snapshots(a) => lake::snapshots(a).await,
+            Command::Query(a) => query::query(a).await,
             Command::Coordinator(a) => cluster::coordinator::coordinator(*a).await,
             Command::Worker(a) => cluster::worker::worker(a).await,
             Command::Status(a) => cluster::status::status(a).await,

@@ -49,6 +49,7 @@ pub mod maintenance;
 pub mod pki;
 mod ports;
 pub mod process;
+mod query;
 pub mod records;
 pub mod silver;
 pub mod sql_job;

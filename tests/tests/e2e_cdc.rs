@@ -133,4 +133,61 @@ fn cdc_gold_and_bronze_from_one_config_exactly_once_across_kills() {
         ids.len() >= 3,
         "the dimension table was rewritten over several checkpoints: {ids:?}"
     );
+    floe_query_answers_as_duckdb_does(&mut job, &bronze.table, &cdc.table);
+}
+
+/// `floe query` over the three jobs' tables, now and at an older snapshot of the dimension
+/// table (taken by position deletes since), answers as DuckDB does.
+fn floe_query_answers_as_duckdb_does(job: &mut Job, bronze: &str, dimension: &str) {
+    let gold = job.gold_table.clone();
+    let per_video = format!(
+        "SELECT video_id, count(*) AS windows, CAST(sum(events) AS BIGINT) AS events, \
+         max(watch_ms_sum) AS most \
+         FROM {gold} WHERE likes >= 0 GROUP BY video_id"
+    );
+    job.assert_query_is_duckdbs(&per_video, &[&gold], &per_video);
+    let per_partition = format!(
+        "SELECT kafka_partition, count(*) AS records, min(kafka_offset) AS first, \
+         max(kafka_offset) AS last FROM {bronze} GROUP BY kafka_partition"
+    );
+    job.assert_query_is_duckdbs(&per_partition, &[bronze], &per_partition);
+    let rows = format!(
+        "SELECT video_id, title, category, status, duration_s FROM {dimension} \
+         WHERE duration_s >= 60"
+    );
+    let now = job.assert_query_is_duckdbs(&rows, &[dimension], &rows);
+    let snapshots: Vec<(i64, i64)> = job
+        .summaries(dimension)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| Some((s["snapshot_id"].as_i64()?, s["timestamp_ms"].as_i64()?)))
+        .collect();
+    let (older, committed_ms) = snapshots[snapshots.len() / 2];
+    let then = job.assert_query_is_duckdbs(
+        &format!(
+            "SELECT video_id, title, category, status, duration_s \
+             FROM {dimension} FOR SYSTEM_VERSION AS OF {older} WHERE duration_s >= 60"
+        ),
+        &[&format!("{dimension}@{older}")],
+        &rows,
+    );
+    assert_ne!(
+        now, then,
+        "snapshot {older} of {snapshots:?} held other rows"
+    );
+    let committed = chrono::DateTime::from_timestamp_millis(committed_ms)
+        .expect("a commit time")
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let by_time = job.assert_query_is_duckdbs(
+        &format!(
+            "SELECT video_id, title, category, status, duration_s \
+             FROM {dimension} FOR SYSTEM_TIME AS OF '{committed}' WHERE duration_s >= 60"
+        ),
+        &[&format!("{dimension}@{older}")],
+        &rows,
+    );
+    assert_eq!(
+        by_time, then,
+        "the snapshot current at {committed} is {older}"
+    );
 }

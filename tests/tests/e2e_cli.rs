@@ -124,6 +124,27 @@ fn demo_commits_rows_an_independent_reader_sees() {
         "the demo's count matches the reader's"
     );
     assert_gold_shape(&rows);
+    let again = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("query it again"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("the demo prints the floe query command:\n{stdout}"));
+    let shown = run(Command::new("sh")
+        .current_dir(tmp.path())
+        .arg("-c")
+        .arg(format!("{} --format csv", again.trim())));
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert_eq!(
+        shown.lines().count(),
+        1 + rows.len().min(10),
+        "a header and the top rows:\n{shown}"
+    );
+    let most = rows.iter().map(|r| long(r, "events")).max();
+    let first = shown.lines().nth(1).expect("a row");
+    assert!(
+        most.is_some_and(|m| first.contains(&format!(",{m},"))),
+        "the first row holds the most events ({most:?}): {first}"
+    );
 }
 
 #[test]

@@ -3,12 +3,21 @@
 //! file reader, decoded, windowed, checkpointed and committed by the job as `floe run` runs it.
 //! By hand: `floe gen --to-file events.jsonl --events 4000000` and
 //! `floe run --config examples/video_stats.toml --files events.jsonl --until-end`; the file is
-//! what another engine (Flink's filesystem source) can be raced on.
+//! what another engine (Flink's filesystem source) can be raced on. Then `floe query` over the
+//! gold table it wrote, beside DuckDB.
 
 use std::io::Write;
 
 use super::engine::generate;
+use super::query;
+use super::reader_scans::ScanColumns;
 use super::{bench_storage, bounded_run, BenchArgs, EXAMPLE};
+
+/// What the query bench aggregates over the gold table the run wrote.
+const GOLD_COLUMNS: ScanColumns = ScanColumns {
+    sum: "events",
+    max: "video_id",
+};
 
 /// Runs the gold job over a file of `args.events` records; `plain_loop` is the yardstick's
 /// events per CPU-second from bench (a) of the same run, when measured.
@@ -46,6 +55,13 @@ pub async fn run(args: &BenchArgs, plain_loop: Option<f64>) -> anyhow::Result<se
         args.events
     );
     let per_cpu_s = events as f64 / cpu_s.max(1e-9);
+    let query = query::beside_duckdb(
+        crate::setup::catalog(&cfg).await?,
+        &format!("sqlite:///{}", dir.path().join("catalog.db").display()),
+        &cfg.jobs[0].table.name,
+        GOLD_COLUMNS,
+    )
+    .await?;
     Ok(serde_json::json!({
         "what": "the gold job, bounded, over one NDJSON file: read, decode, windows, \
                  checkpoints, Parquet, Iceberg commits (floe run --files F --until-end)",
@@ -56,5 +72,6 @@ pub async fn run(args: &BenchArgs, plain_loop: Option<f64>) -> anyhow::Result<se
         "cpu_s_per_million_events": cpu_s * 1e6 / events as f64,
         "ratio_to_plain_loop": plain_loop.map(|p| per_cpu_s / p),
         "checkpoints": summary.checkpoint_durations.len(),
+        "query": query,
     }))
 }

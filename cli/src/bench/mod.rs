@@ -39,6 +39,7 @@ mod interval_growth;
 mod latency;
 mod merge;
 mod nexmark;
+mod query;
 mod reader_scans;
 mod rescale;
 mod rounds;

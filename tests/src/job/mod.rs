@@ -152,7 +152,7 @@ pub struct Job {
     pub gold_table: String,
     pub late_table: String,
     pub dlq_table: String,
-    s3: Option<S3Services>,
+    pub(crate) s3: Option<S3Services>,
     /// the checkpoint store URI
     pub checkpoints: String,
     local_checkpoints: Option<PathBuf>,

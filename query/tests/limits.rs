@@ -1,0 +1,117 @@
+//! What a query may not do: name what is not there, change anything, run past its timeout or
+//! its memory. Over an empty in-memory catalog; real tables are read in the end-to-end tests.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use floe_query::{Lake, OutputFormat, QueryError, QueryLimits};
+use iceberg::memory::{MemoryCatalogBuilder, MEMORY_CATALOG_WAREHOUSE};
+use iceberg::CatalogBuilder;
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn run(sql: &str, limits: QueryLimits) -> Result<String, QueryError> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let catalog = MemoryCatalogBuilder::default()
+        .load(
+            "memory",
+            HashMap::from([(
+                MEMORY_CATALOG_WAREHOUSE.to_owned(),
+                dir.path().display().to_string(),
+            )]),
+        )
+        .await
+        .expect("a memory catalog");
+    let out = Shared::default();
+    let mut sink = floe_query::sink(OutputFormat::Json, out.clone());
+    Lake::new(Arc::new(catalog), limits)
+        .run(sql, sink.as_mut())
+        .await?;
+    let text = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
+    Ok(text)
+}
+
+#[tokio::test]
+async fn a_query_answers() {
+    let got = run("SELECT 1 + 1 AS two", QueryLimits::default()).await;
+    assert_eq!(got.expect("answers"), "{\"two\":2}\n");
+}
+
+#[tokio::test]
+async fn a_missing_table_is_named() {
+    let err = run("SELECT * FROM gold.nope", QueryLimits::default())
+        .await
+        .expect_err("no such table");
+    assert!(
+        matches!(&err, QueryError::Sql(m) if m.contains("gold.nope")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn only_queries_run() {
+    for sql in [
+        "CREATE TABLE t AS SELECT 1 AS a",
+        "CREATE VIEW v AS SELECT 1 AS a",
+        "SET datafusion.execution.batch_size = 1",
+    ] {
+        let err = run(sql, QueryLimits::default()).await.expect_err(sql);
+        assert!(
+            matches!(&err, QueryError::Sql(m) if m.starts_with("only queries run here")),
+            "{sql}: {err:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_past_its_timeout_fails() {
+    let limits = QueryLimits {
+        timeout: Duration::from_millis(200),
+        ..QueryLimits::default()
+    };
+    let err = run(
+        "SELECT count(*) FROM generate_series(1, 100000000000)",
+        limits,
+    )
+    .await
+    .expect_err("too long");
+    assert!(matches!(err, QueryError::TimedOut(_)), "{err:?}");
+    assert_eq!(err.to_string(), "the query ran past its timeout of 200ms");
+}
+
+#[tokio::test]
+async fn a_query_past_its_memory_fails_saying_so() {
+    let limits = QueryLimits {
+        memory_bytes: 1 << 20,
+        ..QueryLimits::default()
+    };
+    let err = run(
+        "SELECT array_agg(value) FROM generate_series(1, 10000000)",
+        limits,
+    )
+    .await
+    .expect_err("too big");
+    assert!(
+        matches!(
+            err,
+            QueryError::MemoryLimit {
+                limit_bytes: 1_048_576,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
