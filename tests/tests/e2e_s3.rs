@@ -26,7 +26,8 @@ fn s3_job(label: &str) -> (Services, Job) {
     (services, job)
 }
 
-/// One --until-end run: exact gold and dead letters, read through the REST catalog.
+/// One --until-end run: exact gold and dead letters, read through the REST catalog, and
+/// `floe query` over S3 and the REST catalog answers as DuckDB does.
 #[test]
 fn gold_on_s3_with_rest_catalog() {
     let _serial = serial();
@@ -38,6 +39,12 @@ fn gold_on_s3_with_rest_catalog() {
 
     job.run_until_end_exact(&log, RUN_TIMEOUT);
     job.assert_checkpoints_on_s3();
+    let gold = job.gold_table.clone();
+    let totals = format!(
+        "SELECT count(*) AS n, CAST(sum(events) AS BIGINT) AS events, min(video_id) AS first \
+         FROM {gold}"
+    );
+    job.assert_query_is_duckdbs(&totals, &[&gold], &totals);
 }
 
 /// Restart from a checkpoint on S3: a streaming run commits its first windows and is stopped
