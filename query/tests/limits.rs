@@ -2,26 +2,12 @@
 //! its memory. Over an empty in-memory catalog; real tables are read in the end-to-end tests.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use floe_query::{Lake, OutputFormat, QueryError, QueryLimits};
 use iceberg::memory::{MemoryCatalogBuilder, MEMORY_CATALOG_WAREHOUSE};
 use iceberg::CatalogBuilder;
-
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 async fn run(sql: &str, limits: QueryLimits) -> Result<String, QueryError> {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -35,13 +21,13 @@ async fn run(sql: &str, limits: QueryLimits) -> Result<String, QueryError> {
         )
         .await
         .expect("a memory catalog");
-    let out = Shared::default();
-    let mut sink = floe_query::sink(OutputFormat::Json, out.clone());
+    let path = dir.path().join("result.jsonl");
+    let out = std::fs::File::create(&path).expect("a result file");
+    let mut sink = floe_query::sink(OutputFormat::Json, out);
     Lake::new(Arc::new(catalog), limits)
         .run(sql, sink.as_mut())
         .await?;
-    let text = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
-    Ok(text)
+    Ok(std::fs::read_to_string(&path).expect("the result"))
 }
 
 #[tokio::test]
