@@ -123,18 +123,17 @@ impl Lake {
         ctx.register_catalog(PINNED_CATALOG, Arc::new(pinned));
         for pin in pins {
             let name = pin.table.join(".");
-            let ident = TableIdent::from_strs(&pin.table).map_err(|e| QueryError::Table {
+            let table_error = |message: String| QueryError::Table {
                 table: name.clone(),
-                message: e.to_string(),
-            })?;
+                message,
+            };
+            let ident =
+                TableIdent::from_strs(&pin.table).map_err(|e| table_error(e.to_string()))?;
             let table = self
                 .catalog
                 .load_table(&ident)
                 .await
-                .map_err(|e| QueryError::Table {
-                    table: name.clone(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| table_error(e.to_string()))?;
             let snapshot = match pin.as_of {
                 AsOf::Snapshot(id) => id,
                 AsOf::Time(at_ms) => time_travel::snapshot_at(
@@ -145,17 +144,11 @@ impl Lake {
                         .map(|log| (log.timestamp_ms, log.snapshot_id)),
                     at_ms,
                 )
-                .ok_or_else(|| QueryError::Table {
-                    table: name.clone(),
-                    message: format!("it had no snapshot at {}", utc(at_ms)),
-                })?,
+                .ok_or_else(|| table_error(format!("it had no snapshot at {}", utc(at_ms))))?,
             };
             let provider = IcebergStaticTableProvider::try_new_from_table_snapshot(table, snapshot)
                 .await
-                .map_err(|e| QueryError::Table {
-                    table: name.clone(),
-                    message: e.message().to_owned(),
-                })?;
+                .map_err(|e| table_error(e.message().to_owned()))?;
             ctx.register_table(
                 TableReference::full(PINNED_CATALOG, PINNED_SCHEMA, pin.name.as_str()),
                 Arc::new(provider),

@@ -1,7 +1,6 @@
 //! `floe query` beside DuckDB: the same SQL over the same tables of a job, answered by Floe and
 //! by DuckDB's iceberg extension (tests/py/query_tables.py), which share no code.
 
-use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
@@ -36,7 +35,7 @@ impl Job {
         );
         let mut mine: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
-            .map(|l| canonical(&serde_json::from_str(l).expect("floe query prints JSON lines")))
+            .map(|l| canonical(l, "floe query prints JSON lines"))
             .collect();
         mine.sort();
 
@@ -50,7 +49,7 @@ impl Job {
         let mut theirs: Vec<String> = text
             .lines()
             .filter(|l| l.starts_with('{'))
-            .map(|l| canonical(&serde_json::from_str(l).expect("a JSON row")))
+            .map(|l| canonical(l, "a JSON row"))
             .collect();
         theirs.sort();
         assert!(
@@ -71,18 +70,9 @@ impl Job {
     }
 }
 
-/// A JSON value with its objects' keys sorted, written compactly.
-fn canonical(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let keys: BTreeMap<&String, Value> =
-                    map.iter().map(|(k, v)| (k, sorted(v))).collect();
-                Value::Object(keys.into_iter().map(|(k, v)| (k.clone(), v)).collect())
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
+/// A JSON line written compactly with its keys sorted (serde_json's map is ordered by key).
+fn canonical(line: &str, what: &str) -> String {
+    serde_json::from_str::<Value>(line)
+        .unwrap_or_else(|e| panic!("{what}: {line}: {e}"))
+        .to_string()
 }
