@@ -12,7 +12,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::TableReference;
 use futures::StreamExt;
 use iceberg::{Catalog, TableIdent};
-use iceberg_datafusion::{IcebergCatalogProvider, IcebergStaticTableProvider};
+use iceberg_datafusion::IcebergStaticTableProvider;
 
 use crate::error::QueryError;
 use crate::lake_catalog::LakeCatalog;
@@ -106,8 +106,8 @@ impl Lake {
             .with_default_catalog_and_schema(LAKE_CATALOG, "default")
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, runtime);
-        let lake = IcebergCatalogProvider::try_new(self.catalog.clone()).await?;
-        ctx.register_catalog(LAKE_CATALOG, Arc::new(LakeCatalog(lake)));
+        let lake = LakeCatalog::list(self.catalog.clone()).await?;
+        ctx.register_catalog(LAKE_CATALOG, Arc::new(lake));
         Ok(ctx)
     }
 
