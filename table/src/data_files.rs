@@ -10,22 +10,7 @@ use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, ArrayRef, LargeBinaryArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, TimeUnit};
 use floe_common::checkpoint::TableFiles;
-use iceberg::arrow::RecordBatchPartitionSplitter;
-use iceberg::spec::{
-    deserialize_data_file_from_json, serialize_data_file_to_json, DataFile, DataFileFormat,
-};
-use iceberg::transform::create_transform_function;
-use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
-use iceberg::writer::file_writer::location_generator::{
-    DefaultFileNameGenerator, DefaultLocationGenerator,
-};
-use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
-use iceberg::writer::file_writer::ParquetWriterBuilder;
-use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
-use iceberg::writer::partitioning::PartitioningWriter;
-use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use iceberg::spec::{deserialize_data_file_from_json, serialize_data_file_to_json, DataFile};
 
 use crate::{DataFileError, TableLayout};
 
@@ -72,82 +57,13 @@ impl TableLayout {
         if batch.num_rows() == 0 {
             return Ok(Vec::new());
         }
-        let batch = self.conform_batch(batch)?;
-        let write_err = |source: iceberg::Error| DataFileError::Write {
-            table: self.name.clone(),
-            source,
-        };
-
-        let metadata = &self.metadata;
-        let schema = metadata.current_schema().clone();
-        let partition_spec = metadata.default_partition_spec().clone();
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .build();
-        let parquet = ParquetWriterBuilder::new(props, schema.clone());
-        let locations = DefaultLocationGenerator::new(metadata).map_err(write_err)?;
-        let names = DefaultFileNameGenerator::new(
-            format!("floe-{}", uuid::Uuid::new_v4()),
-            None,
-            DataFileFormat::Parquet,
-        );
-        let rolling = RollingFileWriterBuilder::new(
-            parquet,
-            self.target_file_bytes,
-            self.file_io.clone(),
-            locations,
-            names,
-        );
-        let data_files = DataFileWriterBuilder::new(rolling);
-
-        if partition_spec.is_unpartitioned() {
-            let mut writer = data_files.build(None).await.map_err(write_err)?;
-            for slice in slices(&batch) {
-                writer.write(slice).await.map_err(write_err)?;
-                tokio::task::yield_now().await;
-            }
-            writer.close().await.map_err(write_err)
-        } else {
-            let values = partition_value_columns(&batch, &schema, &partition_spec);
-            let splitter =
-                RecordBatchPartitionSplitter::try_new_with_computed_values(schema, partition_spec)
-                    .map_err(write_err)?;
-            let mut writer = FanoutWriter::new(data_files);
-            match values.and_then(|cols| arrow_ord::partition::partition(&cols).ok()) {
-                // Runs of rows with equal partition values share a partition key, so the
-                // splitter (which builds Iceberg literals row by row) sees one row per run.
-                // Rows arrive roughly in event time, so a checkpoint has a handful of runs.
-                Some(runs) => {
-                    for run in runs.ranges() {
-                        let part = batch.slice(run.start, run.end - run.start);
-                        let key = splitter
-                            .split(&part.slice(0, 1))
-                            .map_err(write_err)?
-                            .into_iter()
-                            .next()
-                            .map(|(key, _)| key)
-                            .ok_or_else(|| DataFileError::BatchMismatch {
-                                table: self.name.clone(),
-                                reason: "no partition key for a non-empty run of rows".into(),
-                            })?;
-                        for slice in slices(&part) {
-                            writer.write(key.clone(), slice).await.map_err(write_err)?;
-                            tokio::task::yield_now().await;
-                        }
-                    }
-                }
-                None => {
-                    for (key, part) in splitter.split(&batch).map_err(write_err)? {
-                        writer.write(key, part).await.map_err(write_err)?;
-                    }
-                }
-            }
-            writer.close().await.map_err(write_err)
-        }
+        let mut writer = self.file_writer().await?;
+        writer.write(batch).await?;
+        writer.close().await
     }
 
     /// Reorders/converts a batch to `self.arrow_schema` (see [`Self::arrow_schema`]).
-    fn conform_batch(&self, batch: RecordBatch) -> Result<RecordBatch, DataFileError> {
+    pub(crate) fn conform_batch(&self, batch: RecordBatch) -> Result<RecordBatch, DataFileError> {
         let mismatch = |reason: String| DataFileError::BatchMismatch {
             table: self.name.clone(),
             reason,
@@ -283,34 +199,4 @@ fn convert_column(column: &ArrayRef, target: &DataType) -> Option<ArrayRef> {
         }
         _ => None,
     }
-}
-
-/// `spec`'s partition values of every row of `batch` (each field's transform applied to its
-/// top-level source column), or `None` when a source is nested or missing or a transform does
-/// not apply (the caller then splits row by row).
-fn partition_value_columns(
-    batch: &RecordBatch,
-    schema: &iceberg::spec::Schema,
-    spec: &iceberg::spec::PartitionSpec,
-) -> Option<Vec<ArrayRef>> {
-    spec.fields()
-        .iter()
-        .map(|f| {
-            let name = &schema.field_by_id(f.source_id)?.name;
-            let index = batch.schema().index_of(name).ok()?;
-            let transform = create_transform_function(&f.transform).ok()?;
-            transform.transform(batch.column(index).clone()).ok()
-        })
-        .collect()
-}
-
-/// Rows encoded between two yields to the runtime: a large write (a compaction's) shares its
-/// thread with the stream's tasks, and its files roll over at the target size.
-const WRITE_SLICE_ROWS: usize = 64 * 1024;
-
-/// `batch` in slices of at most [`WRITE_SLICE_ROWS`] rows.
-fn slices(batch: &RecordBatch) -> impl Iterator<Item = RecordBatch> + '_ {
-    (0..batch.num_rows())
-        .step_by(WRITE_SLICE_ROWS)
-        .map(|start| batch.slice(start, WRITE_SLICE_ROWS.min(batch.num_rows() - start)))
 }

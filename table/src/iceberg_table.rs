@@ -3,7 +3,6 @@
 //! The checkpoint-tagged commit lives in `table_commit.rs`, the markers it writes in
 //! `commit_marker.rs`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::table_schema::{
@@ -11,17 +10,11 @@ use crate::table_schema::{
 };
 use crate::{DataFileError, TableLayout};
 use floe_common::schema::TableSchema;
-use iceberg::spec::FormatVersion;
 use iceberg::table::Table;
-use iceberg::{Catalog, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
+use iceberg::{Catalog, NamespaceIdent, TableIdent};
 
-use crate::catalog_call::{read, with_deadline};
-use crate::maintenance::metadata_files::{
-    DELETE_AFTER_COMMIT_PROPERTY, PREVIOUS_VERSIONS_KEPT, PREVIOUS_VERSIONS_PROPERTY,
-};
-
-/// Table property selecting the Parquet codec (read by Spark/pyiceberg writers too).
-pub(crate) const PARQUET_COMPRESSION_PROPERTY: &str = "write.parquet.compression-codec";
+use crate::catalog_call::read;
+use crate::table_creation::create_table;
 
 /// Why a table operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +103,9 @@ pub enum TableError {
         #[source]
         source: iceberg::Error,
     },
+    /// A table that was to be created exists already.
+    #[error("table `{0}` already exists")]
+    AlreadyExists(String),
     /// A caller-supplied argument is unusable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -182,8 +178,7 @@ impl IcebergTable {
 
         let namespace = NamespaceIdent::from_vec(ns_parts.clone())
             .map_err(|_| TableError::InvalidName(spec.name.clone()))?;
-        ensure_namespace(catalog.as_ref(), &ns_parts, &spec.name).await?;
-        let ident = TableIdent::new(namespace.clone(), name.clone());
+        let ident = TableIdent::new(namespace, name);
 
         let exists = read("table_exists", || catalog.table_exists(&ident))
             .await
@@ -193,36 +188,16 @@ impl IcebergTable {
                 .await
                 .map_err(catalog_err("load_table"))?
         } else {
-            let creation = TableCreation::builder()
-                .name(name.clone())
-                .schema(schema)
-                .partition_spec(partition)
-                .properties([
-                    (PARQUET_COMPRESSION_PROPERTY.to_owned(), "zstd".to_owned()),
-                    (DELETE_AFTER_COMMIT_PROPERTY.to_owned(), "true".to_owned()),
-                    (
-                        PREVIOUS_VERSIONS_PROPERTY.to_owned(),
-                        PREVIOUS_VERSIONS_KEPT.to_string(),
-                    ),
-                ])
-                .format_version(FormatVersion::V2)
-                .build();
-            match with_deadline("create_table", catalog.create_table(&namespace, creation)).await {
-                Ok(t) => t,
+            match create_table(catalog.as_ref(), &ident, schema, partition).await {
+                Ok(table) => table,
                 // Lost a creation race with another process or job (or the answer to a
-                // creation that landed): use the table there (checked below). The SQL catalog
-                // reports a lost race as a unique-constraint error.
-                Err(e)
-                    if e.kind() == ErrorKind::TableAlreadyExists
-                        || read("table_exists", || catalog.table_exists(&ident))
-                            .await
-                            .unwrap_or(false) =>
-                {
+                // creation that landed): use the table there (checked below).
+                Err(TableError::AlreadyExists(_)) => {
                     read("load_table", || catalog.load_table(&ident))
                         .await
                         .map_err(catalog_err("load_table"))?
                 }
-                Err(e) => return Err(catalog_err("create_table")(e)),
+                Err(e) => return Err(e),
             }
         };
 
@@ -265,45 +240,6 @@ impl IcebergTable {
                 source,
             })
     }
-}
-
-/// Creates `a`, `a.b`, ... as needed (tolerating concurrent creation).
-async fn ensure_namespace(
-    catalog: &dyn Catalog,
-    parts: &[String],
-    table: &str,
-) -> Result<(), TableError> {
-    let err = |op: &'static str| {
-        move |source: iceberg::Error| TableError::Catalog {
-            op,
-            table: table.to_owned(),
-            source,
-        }
-    };
-    for depth in 1..=parts.len() {
-        let ns = NamespaceIdent::from_vec(parts[..depth].to_vec())
-            .map_err(|_| TableError::InvalidName(table.to_owned()))?;
-        let exists = || read("namespace_exists", || catalog.namespace_exists(&ns));
-        if exists().await.map_err(err("namespace_exists"))? {
-            continue;
-        }
-        match with_deadline(
-            "create_namespace",
-            catalog.create_namespace(&ns, HashMap::new()),
-        )
-        .await
-        {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NamespaceAlreadyExists => {}
-            // The SQL catalog reports a lost creation race as a unique-constraint error.
-            Err(e) => {
-                if !exists().await.unwrap_or(false) {
-                    return Err(err("create_namespace")(e));
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

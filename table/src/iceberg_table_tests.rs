@@ -3,6 +3,7 @@
 use super::*;
 use crate::commit_marker::{ancestry, CHECKPOINT_ID_PROPERTY, JOB_ID_PROPERTY};
 use crate::pinned_catalog::PinnedCatalog;
+use crate::table_creation::PARQUET_COMPRESSION_PROPERTY;
 use crate::test_support::{owner, scan_rows, sqlite_catalog, test_schema, two_day_batch};
 use arrow_array::{Float64Array, Int64Array, TimestampMicrosecondArray};
 use arrow_array::{LargeBinaryArray, RecordBatch, StringArray};
@@ -10,7 +11,9 @@ use arrow_schema::{DataType, TimeUnit};
 use floe_common::schema::ColumnType;
 use iceberg::spec::DataFile;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::ErrorKind;
 use parquet::basic::Compression;
+use std::collections::HashMap;
 
 #[tokio::test]
 async fn interleaved_days_land_in_the_right_partitions() {

@@ -10,6 +10,9 @@
 //!   checkpoint marker and epoch fence ([`table_commit`], [`overwrite_commit`], [`commit_marker`]).
 //! - Maintenance: snapshot expiry, manifest merging, metadata file cleanup, health figures
 //!   ([`maintenance`]).
+//! - Loads (`floe ingest`): table creation ([`table_creation`]), a streamed file writer
+//!   ([`TableFileWriter`]), and an append or overwrite tagged with the content's hash
+//!   ([`load_commit`]).
 //! - CDC: the merge-on-read plans of dimension and history tables ([`dimension_merge`],
 //!   [`history_merge`], through a [`key_index`], with [`position_deletes`]), and their
 //!   copy-on-write plans ([`dimension_rewrite`], [`history_rewrite`]).
@@ -26,11 +29,13 @@ pub mod dimension_merge;
 pub mod dimension_rewrite;
 mod error;
 pub mod file_io;
+mod file_writer;
 pub mod history_merge;
 pub mod history_rewrite;
 pub mod iceberg_table;
 pub mod key_index;
 mod layout;
+pub mod load_commit;
 pub mod maintenance;
 mod manifest_cache;
 pub mod overwrite_commit;
@@ -41,6 +46,7 @@ mod rest_commit;
 pub mod rows;
 mod sql_commit;
 pub mod table_commit;
+pub mod table_creation;
 pub mod table_schema;
 // Fixtures for the table tests here and in the coordinator; compiled always, so that tests and
 // the binary share one build of this crate.
@@ -49,4 +55,5 @@ pub mod test_support;
 
 pub use data_files::WRITE_TIMEOUT;
 pub use error::DataFileError;
+pub use file_writer::TableFileWriter;
 pub use layout::TableLayout;

@@ -18,7 +18,7 @@ mod expire;
 mod manifest_merge;
 pub(crate) mod metadata_files;
 mod orphans;
-mod reachable;
+pub(crate) mod reachable;
 mod row_moves;
 
 pub use compaction::{plan_bins, Candidate, Compaction, MAINTENANCE_PROPERTY};
