@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use floe_common::config::{CatalogSection, FloeConfig, Overrides};
+use floe_table::overwrite_commit::SnapshotCommits;
 use iceberg::Catalog;
 
 #[derive(Args)]
@@ -41,5 +42,13 @@ impl CatalogArgs {
 
     pub async fn connect(&self) -> anyhow::Result<Arc<dyn Catalog>> {
         crate::setup::catalog_of(&self.section()?).await
+    }
+
+    /// The catalog's path for snapshots iceberg's transactions cannot commit (overwrites).
+    pub async fn snapshot_commits(&self) -> anyhow::Result<SnapshotCommits> {
+        let section = self.section()?;
+        SnapshotCommits::connect(&crate::setup::catalog_config(&section)?)
+            .await
+            .with_context(|| format!("connecting to catalog {} for snapshot commits", section.uri))
     }
 }

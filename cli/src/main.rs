@@ -8,6 +8,7 @@ mod cluster;
 mod config_args;
 mod demo;
 mod generator;
+mod ingest;
 mod lake;
 mod maintain;
 mod progress;
@@ -59,6 +60,9 @@ enum Command {
     /// SQL over the catalog's tables (`namespace.table`), as a table, CSV, JSON lines or
     /// Parquet; `FOR SYSTEM_VERSION AS OF` reads an older snapshot.
     Query(query::QueryArgs),
+    /// Load a CSV file (a path or s3://) into a table: types inferred, bad rows kept in
+    /// `<table>_rejects`, the same content never loaded twice.
+    Ingest(ingest::IngestArgs),
     /// Cluster mode: lead (or stand by to lead) a job over the cluster's workers.
     Coordinator(Box<cluster::coordinator::CoordinatorArgs>),
     /// Cluster mode: a worker the leading coordinator gives partitions to.
@@ -139,6 +143,7 @@ fn try_main() -> anyhow::Result<()> {
             Command::Tables(a) => lake::tables(a).await,
             Command::Snapshots(a) => lake::snapshots(a).await,
             Command::Query(a) => query::query(a).await,
+            Command::Ingest(a) => ingest::ingest(a).await,
             Command::Coordinator(a) => cluster::coordinator::coordinator(*a).await,
             Command::Worker(a) => cluster::worker::worker(a).await,
             Command::Status(a) => cluster::status::status(a).await,

@@ -51,7 +51,7 @@ pub async fn snapshot_commits(
     Ok(Some(Arc::new(commits)))
 }
 
-fn catalog_config(catalog: &CatalogSection) -> anyhow::Result<CatalogConfig> {
+pub(crate) fn catalog_config(catalog: &CatalogSection) -> anyhow::Result<CatalogConfig> {
     let warehouse = to_url(&catalog.warehouse)?;
     if let Some(path) = warehouse.strip_prefix("file://") {
         std::fs::create_dir_all(path).with_context(|| format!("creating warehouse {path}"))?;

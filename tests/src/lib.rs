@@ -42,6 +42,7 @@ pub mod faulty_link;
 pub mod faulty_store;
 pub mod generator;
 pub mod http;
+pub mod ingest;
 pub mod input_files;
 pub mod job;
 pub mod kafka;

@@ -47,6 +47,28 @@ fn gold_on_s3_with_rest_catalog() {
     job.assert_query_is_duckdbs(&totals, &[&gold], &totals);
 }
 
+/// `floe ingest s3://…` into the REST catalog's warehouse on S3: the table equals DuckDB's
+/// `read_csv` of the same object.
+#[test]
+fn ingest_from_s3_into_the_rest_catalog() {
+    let _serial = serial();
+    let (_services, mut job) = s3_job("s3-ingest");
+    let file = job.root.join("people.csv");
+    std::fs::write(
+        &file,
+        "id,name,joined,balance\n1,\"Ann, A.\",2024-03-31,10.50\n2,Bob,2024-04-01,-3\n3,NA,,0.25\n",
+    )
+    .expect("write the file");
+    let url = job.put_on_s3(&file);
+    let (namespace, _) = job.gold_table.split_once('.').expect("ns.table");
+    let table = format!("{namespace}.people");
+    let printed = job.assert_ingest_is_duckdbs(&url, &table);
+    assert!(
+        printed.contains("balance decimal(4,2)") && printed.contains("joined date"),
+        "{printed}"
+    );
+}
+
 /// Restart from a checkpoint on S3: a streaming run commits its first windows and is stopped
 /// with SIGTERM; more data arrives; an --until-end run resumes from the S3 checkpoint.
 #[test]

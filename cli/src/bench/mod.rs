@@ -21,6 +21,8 @@
 //!   time, metadata size and file counts as history grows;
 //! - [`interval_growth`]: the Bronze job live at 250 ms checkpoints for minutes, with the
 //!   default maintenance: its mean commit time early and late, its metadata beside its data;
+//! - [`ingest`]: `floe ingest` of a generated CSV file beside DuckDB loading it, in CPU seconds
+//!   per GB;
 //! - [`merge`]: one window's partials from several workers through Arrow IPC and the
 //!   committer's merge, at `--merge-keys` keys;
 //! - [`state_move`]: the state of `--state-move-keys` open keys from one worker to another
@@ -35,6 +37,7 @@ mod cdc;
 mod engine;
 mod files;
 mod growth;
+mod ingest;
 mod interval_growth;
 mod latency;
 mod merge;
@@ -143,6 +146,9 @@ pub struct BenchArgs {
     /// Run the growth bench with maintenance only, not also without it.
     #[arg(long)]
     growth_skip_unmaintained: bool,
+    /// Megabytes of CSV the ingest bench loads (0 skips it).
+    #[arg(long, default_value_t = 1024)]
+    ingest_mb: u64,
     /// Seconds the interval growth bench runs the Bronze job live (0 skips it).
     #[arg(long, default_value_t = 300)]
     interval_growth_secs: u64,
@@ -193,6 +199,9 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.growth_commits > 0 {
         results.insert("growth".into(), growth::run(&args).await?);
+    }
+    if args.ingest_mb > 0 {
+        results.insert("ingest".into(), ingest::run(&args).await?);
     }
     if args.interval_growth_secs > 0 {
         results.insert("interval_growth".into(), interval_growth::run(&args).await?);
@@ -358,7 +367,7 @@ pub(crate) async fn ensure_topic(
 }
 
 /// CPU seconds (user + system) this process has used (Linux).
-fn cpu_seconds() -> f64 {
+pub(super) fn cpu_seconds() -> f64 {
     procfs::process::Process::myself()
         .and_then(|p| p.stat())
         .map_or(0.0, |stat| ticks_to_seconds(stat.utime + stat.stime))

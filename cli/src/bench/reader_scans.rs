@@ -79,6 +79,20 @@ fn scans(
     tables: &[&str],
     columns: ScanColumns,
 ) -> anyhow::Result<serde_json::Value> {
+    let mut args: Vec<String> = ["--catalog-uri", catalog_uri, "--column", columns.sum]
+        .into_iter()
+        .chain(["--max-column", columns.max])
+        .map(str::to_owned)
+        .collect();
+    for t in tables {
+        args.extend(["--table".to_owned(), (*t).to_owned()]);
+    }
+    duckdb_script("bench_duckdb_scan.py", &args)
+}
+
+/// The JSON a `scripts/` DuckDB script prints, run with the test venv's python
+/// (`FLOE_PYTHON`); a string saying why when it cannot run.
+pub(super) fn duckdb_script(name: &str, args: &[String]) -> anyhow::Result<serde_json::Value> {
     let Some(python) = std::env::var_os("FLOE_PYTHON") else {
         return Ok("not measured: set FLOE_PYTHON to the test venv's python \
                    (scripts/bench.sh does)"
@@ -86,21 +100,19 @@ fn scans(
     };
     // From the repository it runs in, else the one it was built from.
     let script = [
-        std::path::PathBuf::from("scripts/bench_duckdb_scan.py"),
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_duckdb_scan.py"),
+        std::path::Path::new("scripts").join(name),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scripts")
+            .join(name),
     ]
     .into_iter()
     .find(|p| p.exists())
     .ok_or_else(|| {
-        anyhow::anyhow!("scripts/bench_duckdb_scan.py not found: run the bench from the repository")
+        anyhow::anyhow!("scripts/{name} not found: run the bench from the repository")
     })?;
-    let mut cmd = std::process::Command::new(python);
-    cmd.arg(&script).args(["--catalog-uri", catalog_uri]);
-    cmd.args(["--column", columns.sum, "--max-column", columns.max]);
-    for t in tables {
-        cmd.args(["--table", t]);
-    }
-    let out = cmd
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .args(args)
         .output()
         .with_context(|| format!("running {}", script.display()))?;
     anyhow::ensure!(
