@@ -16,6 +16,7 @@ use floe_ingest::read_rows::LoadProgress;
 use floe_ingest::{IngestOptions, IngestReport, LoadMode};
 
 use crate::catalog_args::CatalogArgs;
+use crate::query::parse_bytes;
 
 #[derive(Args)]
 pub struct IngestArgs {
@@ -51,7 +52,7 @@ pub struct IngestArgs {
     #[arg(long = "type", value_name = "COLUMN=TYPE", value_parser = parse_column_type)]
     types: Vec<(String, CsvType)>,
     /// Every column, in the file's order: `"id bigint, name string, born date"`.
-    #[arg(long, value_parser = parse_schema)]
+    #[arg(long, value_parser = floe_ingest::csv_type::parse_schema)]
     schema: Option<Vec<(String, CsvType)>>,
     /// Fail, loading nothing, if more rows than this cannot be read.
     #[arg(long)]
@@ -74,11 +75,6 @@ enum Mode {
     Overwrite,
 }
 
-fn parse_bytes(text: &str) -> Result<ByteSize, String> {
-    text.parse::<ByteSize>()
-        .map_err(|e| format!("{text}: {e} (for example 64MiB or 1GiB)"))
-}
-
 fn parse_byte(text: &str) -> Result<u8, String> {
     match text {
         "tab" | "\\t" | "\t" => Ok(b'\t'),
@@ -92,33 +88,6 @@ fn parse_column_type(text: &str) -> Result<(String, CsvType), String> {
         .split_once('=')
         .ok_or_else(|| format!("`{text}`: write COLUMN=TYPE"))?;
     Ok((column.trim().to_owned(), CsvType::parse(ty)?))
-}
-
-fn parse_schema(text: &str) -> Result<Vec<(String, CsvType)>, String> {
-    let mut columns = Vec::new();
-    let mut rest = text;
-    // Commas inside `decimal(P,S)` do not separate columns.
-    while !rest.trim().is_empty() {
-        let cut = rest
-            .char_indices()
-            .scan(0i32, |depth, (i, c)| {
-                match c {
-                    '(' => *depth += 1,
-                    ')' => *depth -= 1,
-                    _ => {}
-                }
-                Some((i, c, *depth))
-            })
-            .find(|(_, c, depth)| *c == ',' && *depth == 0)
-            .map_or(rest.len(), |(i, _, _)| i);
-        let item = rest[..cut].trim();
-        let (name, ty) = item
-            .split_once(char::is_whitespace)
-            .ok_or_else(|| format!("`{item}`: write NAME TYPE"))?;
-        columns.push((name.to_owned(), CsvType::parse(ty)?));
-        rest = rest.get(cut + 1..).unwrap_or("");
-    }
-    Ok(columns)
 }
 
 pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
@@ -223,26 +192,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schemas_and_types_are_read_from_the_command_line() {
-        let schema = parse_schema("id bigint, price decimal(10, 2), day date").expect("schema");
-        assert_eq!(
-            schema,
-            [
-                ("id".to_owned(), CsvType::Long),
-                (
-                    "price".to_owned(),
-                    CsvType::Decimal {
-                        precision: 10,
-                        scale: 2
-                    }
-                ),
-                (
-                    "day".to_owned(),
-                    CsvType::Date(floe_ingest::value_formats::DateFormat::Iso)
-                ),
-            ]
-        );
-        assert!(parse_schema("id").is_err());
+    fn column_types_and_delimiters_are_read_from_the_command_line() {
         assert_eq!(
             parse_column_type("zip=string").expect("type"),
             ("zip".to_owned(), CsvType::String)

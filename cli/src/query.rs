@@ -42,7 +42,8 @@ enum Format {
     Parquet,
 }
 
-fn parse_bytes(text: &str) -> Result<ByteSize, String> {
+/// A size flag (`512MiB`, `2GiB`).
+pub(crate) fn parse_bytes(text: &str) -> Result<ByteSize, String> {
     text.parse::<ByteSize>()
         .map_err(|e| format!("{text}: {e} (for example 512MiB or 2GiB)"))
 }

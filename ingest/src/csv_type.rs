@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow_schema::{DataType, TimeUnit};
 use iceberg::spec::{PrimitiveType, Type};
 
+use crate::spec_list::split_top_level;
 use crate::value_formats::DateFormat;
 
 /// A column's type, with the written form its dates and timestamps are read in.
@@ -158,6 +159,20 @@ impl CsvType {
     }
 }
 
+/// `--schema`'s spelling: every column as `NAME TYPE`, comma-separated
+/// (`"id bigint, price decimal(10, 2), day date"`).
+pub fn parse_schema(text: &str) -> Result<Vec<(String, CsvType)>, String> {
+    split_top_level(text)
+        .into_iter()
+        .map(|item| {
+            let (name, ty) = item
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| format!("`{item}`: write NAME TYPE"))?;
+            Ok((name.to_owned(), CsvType::parse(ty)?))
+        })
+        .collect()
+}
+
 impl fmt::Display for CsvType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -172,5 +187,31 @@ impl fmt::Display for CsvType {
             }
             Self::String => f.write_str("string"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_is_read_from_its_text() {
+        let schema = parse_schema("id bigint, price decimal(10, 2), day date").expect("schema");
+        assert_eq!(
+            schema,
+            [
+                ("id".to_owned(), CsvType::Long),
+                (
+                    "price".to_owned(),
+                    CsvType::Decimal {
+                        precision: 10,
+                        scale: 2
+                    }
+                ),
+                ("day".to_owned(), CsvType::Date(DateFormat::Iso)),
+            ]
+        );
+        assert!(parse_schema("id").is_err());
+        assert!(parse_schema("id nonsense").is_err());
     }
 }

@@ -169,10 +169,21 @@ impl RowDecoder {
                 ),
             });
         }
+        // One UTF-8 check of the whole row; each field is then a slice of it.
+        let Ok(row) = std::str::from_utf8(record.as_slice()) else {
+            return Err(self.not_utf8(record));
+        };
+        let text_of = |column: &LoadColumn| {
+            column
+                .field
+                .and_then(|f| record.range(f))
+                .map(|range| row.get(range))
+        };
         for (i, column) in self.columns.iter().enumerate() {
-            self.parsed[i] = match column.field.and_then(|f| record.get(f)) {
+            self.parsed[i] = match text_of(column) {
                 None => Parsed::Null,
-                Some(bytes) => read_field(bytes, column, &self.nulls)?,
+                Some(Some(text)) => read_field(text, column, &self.nulls)?,
+                Some(None) => return Err(self.not_utf8(record)),
             };
         }
         for ((builder, column), value) in self
@@ -182,17 +193,26 @@ impl RowDecoder {
             .zip(&self.parsed)
         {
             let text = match value {
-                Parsed::Text => column
-                    .field
-                    .and_then(|f| record.get(f))
-                    .and_then(|b| std::str::from_utf8(b).ok())
-                    .unwrap_or_default(),
+                Parsed::Text => text_of(column).flatten().unwrap_or_default(),
                 _ => "",
             };
             builder.append(*value, text);
         }
         self.rows += 1;
         Ok(())
+    }
+
+    /// The reject of a row that is not UTF-8 text, naming its first such column.
+    fn not_utf8(&self, record: &csv::ByteRecord) -> Reject {
+        let column = self.columns.iter().find(|c| {
+            c.field
+                .and_then(|f| record.get(f))
+                .is_some_and(|bytes| std::str::from_utf8(bytes).is_err())
+        });
+        Reject {
+            column: column.map(|c| c.name.clone()),
+            reason: "the value is not UTF-8 text".into(),
+        }
     }
 
     /// The rows decoded so far as one batch; the decoder starts over empty.
@@ -204,13 +224,11 @@ impl RowDecoder {
 }
 
 /// The value of one field under its column's type.
-fn read_field(bytes: &[u8], column: &LoadColumn, nulls: &NullValues) -> Result<Parsed, Reject> {
+fn read_field(text: &str, column: &LoadColumn, nulls: &NullValues) -> Result<Parsed, Reject> {
     let reject = |reason: String| Reject {
         column: Some(column.name.clone()),
         reason,
     };
-    let text =
-        std::str::from_utf8(bytes).map_err(|_| reject("the value is not UTF-8 text".into()))?;
     if column.ty == CsvType::String {
         return Ok(if nulls.is_null(text) {
             Parsed::Null
@@ -299,6 +317,10 @@ mod tests {
             "{}",
             bad.reason
         );
+        let latin1 = csv::ByteRecord::from(vec![&b"5"[..], b"1", b"01.01.1970", b"M\xfcnchen"]);
+        let not_text = decoder.push(&latin1).expect_err("not UTF-8");
+        assert_eq!(not_text.column.as_deref(), Some("code"));
+        assert_eq!(not_text.reason, "the value is not UTF-8 text");
         let short = decoder.push(&row(&["3", "1"])).expect_err("two fields");
         assert_eq!(short.column, None);
         decoder

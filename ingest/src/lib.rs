@@ -26,6 +26,7 @@ pub mod plan;
 pub mod read_rows;
 pub mod rejects;
 pub mod sample;
+mod spec_list;
 pub mod value_formats;
 
 pub use error::IngestError;

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use floe_table::iceberg_table::TableError;
 use floe_table::load_commit::{already_loaded, commit_load, LoadCommit, LOADED_CONTENT_PROPERTY};
 use floe_table::overwrite_commit::SnapshotCommits;
-use floe_table::table_creation::{create_table, table_ident};
+use floe_table::table_creation::{create_table, open_or_create_table, table_ident};
 use floe_table::{TableFileWriter, TableLayout};
 use iceberg::spec::{DataFile, UnboundPartitionSpec};
 use iceberg::table::Table;
 use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
-use iceberg::{Catalog, TableIdent};
+use iceberg::Catalog;
 
 use crate::csv_type::CsvType;
 use crate::decode::RowDecoder;
@@ -381,25 +381,13 @@ impl RejectsOut {
 
     async fn write(&mut self, batch: arrow_array::RecordBatch) -> Result<(), IngestError> {
         if self.open.is_none() {
-            let ident: TableIdent = table_ident(&self.name)?;
-            let (table, created) = if self.catalog.table_exists(&ident).await? {
-                (self.catalog.load_table(&ident).await?, false)
-            } else {
-                match create_table(
-                    self.catalog.as_ref(),
-                    &ident,
-                    rejects_schema()?,
-                    UnboundPartitionSpec::builder().build(),
-                )
-                .await
-                {
-                    Ok(t) => (t, true),
-                    Err(TableError::AlreadyExists(_)) => {
-                        (self.catalog.load_table(&ident).await?, false)
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            };
+            let (table, created) = open_or_create_table(
+                self.catalog.as_ref(),
+                &table_ident(&self.name)?,
+                rejects_schema()?,
+                UnboundPartitionSpec::builder().build(),
+            )
+            .await?;
             let writer = TableLayout::of_table(self.name.clone(), &table)?
                 .file_writer()
                 .await?;

@@ -5,16 +5,13 @@
 use iceberg::spec::{Schema, Transform, UnboundPartitionSpec};
 
 use crate::error::IngestError;
+use crate::spec_list::split_top_level;
 
 /// The spec `text` describes over the columns of `schema`.
 pub fn partition_spec(text: &str, schema: &Schema) -> Result<UnboundPartitionSpec, IngestError> {
     let bad = |why: String| IngestError::Options(format!("--partition-by `{text}`: {why}"));
     let mut builder = UnboundPartitionSpec::builder();
     for item in split_top_level(text) {
-        let item = item.trim();
-        if item.is_empty() {
-            continue;
-        }
         let (transform, column) = match item.split_once('(') {
             None => (Transform::Identity, item),
             Some((name, rest)) => {
@@ -59,24 +56,6 @@ pub fn partition_spec(text: &str, schema: &Schema) -> Result<UnboundPartitionSpe
             .map_err(|e| bad(e.to_string()))?;
     }
     Ok(builder.build())
-}
-
-/// `text` split at commas outside parentheses.
-fn split_top_level(text: &str) -> Vec<&str> {
-    let (mut depth, mut start, mut items) = (0usize, 0, Vec::new());
-    for (i, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                items.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    items.push(&text[start..]);
-    items
 }
 
 #[cfg(test)]

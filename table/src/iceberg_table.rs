@@ -11,10 +11,10 @@ use crate::table_schema::{
 use crate::{DataFileError, TableLayout};
 use floe_common::schema::TableSchema;
 use iceberg::table::Table;
-use iceberg::{Catalog, NamespaceIdent, TableIdent};
+use iceberg::{Catalog, TableIdent};
 
 use crate::catalog_call::read;
-use crate::table_creation::create_table;
+use crate::table_creation::{open_or_create_table, table_ident};
 
 /// Why a table operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -153,53 +153,21 @@ impl IcebergTable {
     /// not required in the table).
     ///
     /// New tables are format v2, partitioned per `spec.partition`, with
-    /// `write.parquet.compression-codec=zstd`, and keep the last
-    /// [`PREVIOUS_VERSIONS_KEPT`] metadata files, deleting older ones after each commit. An
-    /// existing table keeps its own properties.
+    /// `write.parquet.compression-codec=zstd`, and keep their last few metadata files,
+    /// deleting older ones after each commit (`table_creation.rs`). An existing table keeps
+    /// its own properties.
     pub async fn open_or_create(
         catalog: Arc<dyn Catalog>,
         spec: &TableSchema,
     ) -> Result<Self, TableError> {
-        let (ns_parts, name) = spec.split_name();
-        if name.is_empty() || ns_parts.is_empty() || ns_parts.iter().any(String::is_empty) {
-            return Err(TableError::InvalidName(spec.name.clone()));
-        }
-        let table_name = spec.name.clone();
-        let catalog_err = |op: &'static str| {
-            let table = table_name.clone();
-            move |source: iceberg::Error| TableError::Catalog {
-                op,
-                table: table.clone(),
-                source,
-            }
-        };
-        let schema = iceberg_schema(spec)?;
-        let partition = unbound_partition_spec(spec)?;
-
-        let namespace = NamespaceIdent::from_vec(ns_parts.clone())
-            .map_err(|_| TableError::InvalidName(spec.name.clone()))?;
-        let ident = TableIdent::new(namespace, name);
-
-        let exists = read("table_exists", || catalog.table_exists(&ident))
-            .await
-            .map_err(catalog_err("table_exists"))?;
-        let table = if exists {
-            read("load_table", || catalog.load_table(&ident))
-                .await
-                .map_err(catalog_err("load_table"))?
-        } else {
-            match create_table(catalog.as_ref(), &ident, schema, partition).await {
-                Ok(table) => table,
-                // Lost a creation race with another process or job (or the answer to a
-                // creation that landed): use the table there (checked below).
-                Err(TableError::AlreadyExists(_)) => {
-                    read("load_table", || catalog.load_table(&ident))
-                        .await
-                        .map_err(catalog_err("load_table"))?
-                }
-                Err(e) => return Err(e),
-            }
-        };
+        let ident = table_ident(&spec.name)?;
+        let (table, _) = open_or_create_table(
+            catalog.as_ref(),
+            &ident,
+            iceberg_schema(spec)?,
+            unbound_partition_spec(spec)?,
+        )
+        .await?;
 
         let problems = schema_problems(spec, table.metadata());
         if !problems.is_empty() {

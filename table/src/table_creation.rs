@@ -17,7 +17,7 @@ use crate::maintenance::metadata_files::{
 pub(crate) const PARQUET_COMPRESSION_PROPERTY: &str = "write.parquet.compression-codec";
 
 /// The properties every table Floe creates starts with.
-pub(crate) fn new_table_properties() -> HashMap<String, String> {
+fn new_table_properties() -> HashMap<String, String> {
     HashMap::from([
         (PARQUET_COMPRESSION_PROPERTY.to_owned(), "zstd".to_owned()),
         (DELETE_AFTER_COMMIT_PROPERTY.to_owned(), "true".to_owned()),
@@ -82,8 +82,41 @@ pub async fn create_table(
     }
 }
 
+/// Table `ident` as it is, or created as [`create_table`] creates it (also when another
+/// process creates it first); `true` when this call created it.
+pub async fn open_or_create_table(
+    catalog: &dyn Catalog,
+    ident: &TableIdent,
+    schema: Schema,
+    partition: UnboundPartitionSpec,
+) -> Result<(Table, bool), TableError> {
+    let name = ident.to_string();
+    let catalog_err = |op: &'static str| {
+        let table = name.clone();
+        move |source: iceberg::Error| TableError::Catalog { op, table, source }
+    };
+    let load = || async {
+        read("load_table", || catalog.load_table(ident))
+            .await
+            .map_err(catalog_err("load_table"))
+    };
+    let exists = read("table_exists", || catalog.table_exists(ident))
+        .await
+        .map_err(catalog_err("table_exists"))?;
+    if exists {
+        return Ok((load().await?, false));
+    }
+    match create_table(catalog, ident, schema, partition).await {
+        Ok(table) => Ok((table, true)),
+        // Lost a creation race with another process or job (or the answer to a creation that
+        // landed): the table there.
+        Err(TableError::AlreadyExists(_)) => Ok((load().await?, false)),
+        Err(e) => Err(e),
+    }
+}
+
 /// Creates `a`, `a.b`, ... as needed (tolerating concurrent creation).
-pub(crate) async fn ensure_namespace(
+async fn ensure_namespace(
     catalog: &dyn Catalog,
     parts: &[String],
     table: &str,
