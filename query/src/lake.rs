@@ -40,6 +40,14 @@ impl Default for QueryLimits {
     }
 }
 
+/// How much of a result a sink was given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    pub rows: u64,
+    /// The result had more rows than the limit let through.
+    pub truncated: bool,
+}
+
 /// Read-only SQL over one Iceberg catalog.
 pub struct Lake {
     catalog: Arc<dyn Catalog>,
@@ -53,23 +61,48 @@ impl Lake {
 
     /// Runs one statement, giving its result to `sink`; `Ok(rows)` when all of it was written.
     pub async fn run(&self, sql: &str, sink: &mut dyn ResultSink) -> Result<u64, QueryError> {
+        Ok(self.run_limited(sql, sink, u64::MAX).await?.rows)
+    }
+
+    /// Runs one statement, giving at most `max_rows` of its result to `sink`; the query stops
+    /// reading once it has them.
+    pub async fn run_limited(
+        &self,
+        sql: &str,
+        sink: &mut dyn ResultSink,
+        max_rows: u64,
+    ) -> Result<Written, QueryError> {
         let timeout = self.limits.timeout;
-        tokio::time::timeout(timeout, self.run_unbounded(sql, sink))
+        tokio::time::timeout(timeout, self.write(sql, sink, max_rows))
             .await
             .map_err(|_| QueryError::TimedOut(timeout))?
     }
 
-    async fn run_unbounded(&self, sql: &str, sink: &mut dyn ResultSink) -> Result<u64, QueryError> {
+    async fn write(
+        &self,
+        sql: &str,
+        sink: &mut dyn ResultSink,
+        max_rows: u64,
+    ) -> Result<Written, QueryError> {
         let mut stream = self.stream(sql).await?;
         sink.start(&stream.schema())?;
-        let mut rows = 0;
+        let mut written = Written::default();
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| self.error(e))?;
-            rows += batch.num_rows() as u64;
+            let room = max_rows - written.rows;
+            if batch.num_rows() as u64 > room {
+                if room > 0 {
+                    sink.batch(&batch.slice(0, room as usize))?;
+                }
+                written.rows = max_rows;
+                written.truncated = true;
+                break;
+            }
+            written.rows += batch.num_rows() as u64;
             sink.batch(&batch)?;
         }
         sink.finish()?;
-        Ok(rows)
+        Ok(written)
     }
 
     /// Plans one read-only statement over the catalog's tables as they are now (or as its

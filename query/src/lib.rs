@@ -8,5 +8,5 @@ pub mod output;
 pub mod time_travel;
 
 pub use error::QueryError;
-pub use lake::{Lake, QueryLimits, LAKE_CATALOG};
+pub use lake::{Lake, QueryLimits, Written, LAKE_CATALOG};
 pub use output::{sink, OutputFormat, ResultSink};

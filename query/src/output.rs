@@ -3,8 +3,10 @@
 
 use std::io::Write;
 
+use std::sync::Arc;
+
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{DataType, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -115,6 +117,31 @@ impl<W: Write + Send> ResultSink for CsvSink<W> {
     }
 }
 
+/// `batch` with its decimal columns as text (`9.50`, its scale kept), for JSON: a JSON number
+/// is read as a double by most clients, which would lose a decimal's exactness.
+pub fn decimals_as_text(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_decimal())
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if field.data_type().is_decimal() {
+            columns.push(arrow_cast::cast(column, &DataType::Utf8).map_err(output_error)?);
+            fields.push(field.as_ref().clone().with_data_type(DataType::Utf8));
+        } else {
+            columns.push(column.clone());
+            fields.push(field.as_ref().clone());
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(output_error)
+}
+
 struct JsonSink<W: Write> {
     writer: arrow_json::Writer<W, arrow_json::writer::LineDelimited>,
 }
@@ -125,7 +152,9 @@ impl<W: Write + Send> ResultSink for JsonSink<W> {
     }
 
     fn batch(&mut self, batch: &RecordBatch) -> Result<(), QueryError> {
-        self.writer.write(batch).map_err(output_error)
+        self.writer
+            .write(&decimals_as_text(batch)?)
+            .map_err(output_error)
     }
 
     fn finish(&mut self) -> Result<(), QueryError> {
@@ -229,6 +258,26 @@ mod tests {
             "{\"video_id\":\"v1\",\"views\":3}\n{\"video_id\":null,\"views\":4}\n\
              {\"video_id\":\"v1\",\"views\":3}\n"
         );
+    }
+
+    #[test]
+    fn json_writes_decimals_exactly_as_text() {
+        let price = arrow_array::Decimal128Array::from(vec![Some(150), None])
+            .with_precision_and_scale(3, 2)
+            .expect("a decimal(3,2)");
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "price",
+            DataType::Decimal128(3, 2),
+            true,
+        )]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(price)]).expect("batch");
+        let out = Shared::default();
+        let mut sink = sink(OutputFormat::Json, out.clone());
+        sink.start(&schema).expect("start");
+        sink.batch(&batch).expect("batch");
+        sink.finish().expect("finish");
+        let text = String::from_utf8(out.0.lock().expect("lock").clone()).expect("utf-8");
+        assert_eq!(text, "{\"price\":\"1.50\"}\n{\"price\":null}\n");
     }
 
     #[test]

@@ -5,11 +5,21 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use floe_query::{Lake, OutputFormat, QueryError, QueryLimits};
+use floe_query::{Lake, OutputFormat, QueryError, QueryLimits, Written};
 use iceberg::memory::{MemoryCatalogBuilder, MEMORY_CATALOG_WAREHOUSE};
 use iceberg::CatalogBuilder;
 
 async fn run(sql: &str, limits: QueryLimits) -> Result<String, QueryError> {
+    run_limited(sql, limits, u64::MAX)
+        .await
+        .map(|(text, _)| text)
+}
+
+async fn run_limited(
+    sql: &str,
+    limits: QueryLimits,
+    max_rows: u64,
+) -> Result<(String, Written), QueryError> {
     let dir = tempfile::tempdir().expect("temp dir");
     let catalog = MemoryCatalogBuilder::default()
         .load(
@@ -24,16 +34,43 @@ async fn run(sql: &str, limits: QueryLimits) -> Result<String, QueryError> {
     let path = dir.path().join("result.jsonl");
     let out = std::fs::File::create(&path).expect("a result file");
     let mut sink = floe_query::sink(OutputFormat::Json, out);
-    Lake::new(Arc::new(catalog), limits)
-        .run(sql, sink.as_mut())
+    let written = Lake::new(Arc::new(catalog), limits)
+        .run_limited(sql, sink.as_mut(), max_rows)
         .await?;
-    Ok(std::fs::read_to_string(&path).expect("the result"))
+    Ok((std::fs::read_to_string(&path).expect("the result"), written))
 }
 
 #[tokio::test]
 async fn a_query_answers() {
     let got = run("SELECT 1 + 1 AS two", QueryLimits::default()).await;
     assert_eq!(got.expect("answers"), "{\"two\":2}\n");
+}
+
+#[tokio::test]
+async fn a_row_limit_stops_the_result_and_says_so() {
+    // Far more rows than a test could wait for: the query must stop at the limit.
+    let sql = "SELECT value FROM generate_series(1, 100000000000)";
+    let (text, written) = run_limited(sql, QueryLimits::default(), 3)
+        .await
+        .expect("answers");
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert_eq!(
+        written,
+        Written {
+            rows: 3,
+            truncated: true
+        }
+    );
+    let (_, all) = run_limited("SELECT 1 AS one", QueryLimits::default(), 1)
+        .await
+        .expect("answers");
+    assert_eq!(
+        all,
+        Written {
+            rows: 1,
+            truncated: false
+        }
+    );
 }
 
 #[tokio::test]
