@@ -13,13 +13,17 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::IngestError;
 
-/// A CSV file to load.
-pub enum CsvInput {
+/// A CSV file to load, and the name reports and the rejects table give it.
+pub struct CsvInput {
+    place: Place,
+    name: String,
+}
+
+enum Place {
     Local(PathBuf),
     Object {
         store: Arc<dyn ObjectStore>,
         path: ObjectPath,
-        url: String,
     },
 }
 
@@ -29,29 +33,41 @@ const STREAM_CHUNKS_AHEAD: usize = 8;
 impl CsvInput {
     /// `location`: a path, `file:///…`, or `s3://bucket/key`.
     pub fn open(location: &str) -> Result<Self, IngestError> {
-        if let Some(path) = location.strip_prefix("file://") {
-            return Ok(Self::Local(PathBuf::from(path)));
-        }
-        if !location.contains("://") {
-            return Ok(Self::Local(PathBuf::from(location)));
-        }
-        let opened = floe_storage::open_location(location).map_err(|e| IngestError::Read {
-            source_name: location.to_owned(),
-            reason: e.to_string(),
-        })?;
-        Ok(Self::Object {
-            store: opened.store,
-            path: opened.prefix,
-            url: location.to_owned(),
+        let local = location
+            .strip_prefix("file://")
+            .or((!location.contains("://")).then_some(location));
+        let place = match local {
+            Some(path) => Place::Local(PathBuf::from(path)),
+            None => {
+                let opened =
+                    floe_storage::open_location(location).map_err(|e| IngestError::Read {
+                        source_name: location.to_owned(),
+                        reason: e.to_string(),
+                    })?;
+                Place::Object {
+                    store: opened.store,
+                    path: opened.prefix,
+                }
+            }
+        };
+        Ok(Self {
+            place,
+            name: location.to_owned(),
         })
+    }
+
+    /// The same file under another name: an upload's own file name rather than the path of
+    /// the temporary file holding it.
+    pub fn named(self, name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..self
+        }
     }
 
     /// The file as the user named it.
     pub fn name(&self) -> String {
-        match self {
-            Self::Local(path) => path.display().to_string(),
-            Self::Object { url, .. } => url.clone(),
-        }
+        self.name.clone()
     }
 
     fn failed(&self, reason: impl ToString) -> IngestError {
@@ -63,12 +79,12 @@ impl CsvInput {
 
     /// The file's size in bytes.
     pub async fn size(&self) -> Result<u64, IngestError> {
-        match self {
-            Self::Local(path) => tokio::fs::metadata(path)
+        match &self.place {
+            Place::Local(path) => tokio::fs::metadata(path)
                 .await
                 .map(|m| m.len())
                 .map_err(|e| self.failed(e)),
-            Self::Object { store, path, .. } => store
+            Place::Object { store, path } => store
                 .head(path)
                 .await
                 .map(|m| m.size)
@@ -78,8 +94,8 @@ impl CsvInput {
 
     /// Bytes `start..end` of the file.
     pub async fn read_range(&self, start: u64, end: u64) -> Result<Bytes, IngestError> {
-        match self {
-            Self::Local(path) => {
+        match &self.place {
+            Place::Local(path) => {
                 let path = path.clone();
                 let read = tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
                     use std::io::{Seek, SeekFrom};
@@ -93,7 +109,7 @@ impl CsvInput {
                 .map_err(|e| self.failed(e))?;
                 read.map_err(|e| self.failed(e))
             }
-            Self::Object { store, path, .. } => store
+            Place::Object { store, path } => store
                 .get_range(path, start..end)
                 .await
                 .map_err(|e| self.failed(e)),
@@ -103,12 +119,12 @@ impl CsvInput {
     /// The whole file as a blocking reader, to be read off the async runtime. An object is
     /// downloaded by a task of the runtime this is called on, a few chunks ahead.
     pub async fn reader(&self) -> Result<Box<dyn Read + Send>, IngestError> {
-        match self {
-            Self::Local(path) => {
+        match &self.place {
+            Place::Local(path) => {
                 let file = std::fs::File::open(path).map_err(|e| self.failed(e))?;
                 Ok(Box::new(file))
             }
-            Self::Object { store, path, .. } => {
+            Place::Object { store, path } => {
                 let mut stream = store
                     .get(path)
                     .await
