@@ -75,7 +75,7 @@ enum Mode {
     Overwrite,
 }
 
-fn parse_byte(text: &str) -> Result<u8, String> {
+pub(crate) fn parse_byte(text: &str) -> Result<u8, String> {
     match text {
         "tab" | "\\t" | "\t" => Ok(b'\t'),
         _ if text.len() == 1 && text.is_ascii() => Ok(text.as_bytes()[0]),
@@ -83,7 +83,7 @@ fn parse_byte(text: &str) -> Result<u8, String> {
     }
 }
 
-fn parse_column_type(text: &str) -> Result<(String, CsvType), String> {
+pub(crate) fn parse_column_type(text: &str) -> Result<(String, CsvType), String> {
     let (column, ty) = text
         .split_once('=')
         .ok_or_else(|| format!("`{text}`: write COLUMN=TYPE"))?;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use floe_table::commit_marker::CHECKPOINT_ID_PROPERTY;
+use floe_table::table_creation::table_ident;
 use iceberg::spec::Snapshot;
+use iceberg::table::Table;
 use iceberg::{Catalog, NamespaceIdent, TableIdent};
 use serde_json::{json, Value};
 
@@ -38,11 +40,48 @@ pub struct SnapshotsArgs {
     format: Format,
 }
 
+/// The columns of `floe tables`, in the order printed.
+const TABLE_COLUMNS: [&str; 7] = [
+    "table",
+    "rows",
+    "data_files",
+    "delete_files",
+    "bytes",
+    "snapshots",
+    "last_commit",
+];
+
+/// The columns of `floe snapshots`, in the order printed.
+const SNAPSHOT_COLUMNS: [&str; 7] = [
+    "snapshot_id",
+    "committed_at",
+    "operation",
+    "checkpoint",
+    "added_rows",
+    "total_rows",
+    "current",
+];
+
 /// Every table of the catalog, with the size of its current snapshot.
 pub async fn tables(args: TablesArgs) -> anyhow::Result<()> {
     let catalog = args.catalog.connect().await?;
+    let rows = table_rows(catalog.as_ref()).await?;
+    print_rows(args.format, &rows, &TABLE_COLUMNS);
+    Ok(())
+}
+
+/// A table's snapshots, oldest first, with the Floe checkpoint each committed.
+pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<()> {
+    let catalog = args.catalog.connect().await?;
+    let table = load(catalog.as_ref(), &args.table).await?;
+    print_rows(args.format, &snapshot_rows(&table), &SNAPSHOT_COLUMNS);
+    Ok(())
+}
+
+/// One object per table of the catalog (the columns of `floe tables`).
+pub async fn table_rows(catalog: &dyn Catalog) -> anyhow::Result<Vec<Value>> {
     let mut rows = Vec::new();
-    for table in every_table(catalog.as_ref()).await? {
+    for table in every_table(catalog).await? {
         let loaded = catalog
             .load_table(&table)
             .await
@@ -65,41 +104,25 @@ pub async fn tables(args: TablesArgs) -> anyhow::Result<()> {
             "last_commit": metadata.current_snapshot().map(|s| utc(s.timestamp_ms())),
         }));
     }
-    print_rows(
-        args.format,
-        &rows,
-        &[
-            "table",
-            "rows",
-            "data_files",
-            "delete_files",
-            "bytes",
-            "snapshots",
-            "last_commit",
-        ],
-    );
-    Ok(())
+    Ok(rows)
 }
 
-/// A table's snapshots, oldest first, with the Floe checkpoint each committed.
-pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<()> {
-    let catalog = args.catalog.connect().await?;
-    anyhow::ensure!(
-        args.table.contains('.'),
-        "table name {}: expected namespace.table",
-        args.table
-    );
-    let ident = TableIdent::from_strs(args.table.split('.'))
-        .with_context(|| format!("table name {}", args.table))?;
-    let table = catalog
+/// The table `namespace.table` of `catalog`.
+pub async fn load(catalog: &dyn Catalog, table: &str) -> anyhow::Result<Table> {
+    let ident = table_ident(table)?;
+    catalog
         .load_table(&ident)
         .await
-        .with_context(|| format!("loading {}", args.table))?;
+        .with_context(|| format!("loading {table}"))
+}
+
+/// One object per snapshot of `table`, oldest first (the columns of `floe snapshots`).
+pub fn snapshot_rows(table: &Table) -> Vec<Value> {
     let metadata = table.metadata();
     let current = metadata.current_snapshot().map(|s| s.snapshot_id());
     let mut snapshots: Vec<&Arc<Snapshot>> = metadata.snapshots().collect();
     snapshots.sort_by_key(|s| (s.sequence_number(), s.timestamp_ms()));
-    let rows: Vec<Value> = snapshots
+    snapshots
         .into_iter()
         .map(|s| {
             let summary = s.summary();
@@ -114,21 +137,7 @@ pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<()> {
                 "current": Some(s.snapshot_id()) == current,
             })
         })
-        .collect();
-    print_rows(
-        args.format,
-        &rows,
-        &[
-            "snapshot_id",
-            "committed_at",
-            "operation",
-            "checkpoint",
-            "added_rows",
-            "total_rows",
-            "current",
-        ],
-    );
-    Ok(())
+        .collect()
 }
 
 /// The Floe checkpoint a snapshot committed: the one job's id, or each job's (`job:id`) of a

@@ -7,6 +7,7 @@ mod catalog_args;
 mod cluster;
 mod config_args;
 mod demo;
+mod gateway;
 mod generator;
 mod ingest;
 mod lake;
@@ -63,6 +64,9 @@ enum Command {
     /// Load a CSV file (a path or s3://) into a table: types inferred, bad rows kept in
     /// `<table>_rejects`, the same content never loaded twice.
     Ingest(ingest::IngestArgs),
+    /// The lake over HTTP: CSV uploads, SQL, and the tables' snapshots and schemas, behind an
+    /// optional bearer token (`/v1/openapi.json` describes it).
+    Serve(gateway::ServeArgs),
     /// Cluster mode: lead (or stand by to lead) a job over the cluster's workers.
     Coordinator(Box<cluster::coordinator::CoordinatorArgs>),
     /// Cluster mode: a worker the leading coordinator gives partitions to.
@@ -144,6 +148,7 @@ fn try_main() -> anyhow::Result<()> {
             Command::Snapshots(a) => lake::snapshots(a).await,
             Command::Query(a) => query::query(a).await,
             Command::Ingest(a) => ingest::ingest(a).await,
+            Command::Serve(a) => gateway::serve(a).await,
             Command::Coordinator(a) => cluster::coordinator::coordinator(*a).await,
             Command::Worker(a) => cluster::worker::worker(a).await,
             Command::Status(a) => cluster::status::status(a).await,
