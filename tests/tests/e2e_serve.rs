@@ -1,12 +1,13 @@
 //! `floe serve` driven by a real HTTP client: uploads (a CSV body and a multipart form) that
 //! DuckDB then reads as it reads the file, queries whose rows equal DuckDB's, the Arrow answer
 //! read by pyarrow, the tables' listings, and what the gateway refuses: no token, an upload over
-//! its limit, bad SQL and DDL, a query past its timeout.
+//! its limit, bad SQL and DDL, a query past its timeout; and HTTPS, checked by curl.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use floe_tests::pki::TestPki;
 use floe_tests::{floe_bin, free_local_addr, repo_root, serial, tail_file, Services};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::StatusCode;
@@ -24,15 +25,15 @@ struct Gateway {
 }
 
 impl Gateway {
-    fn start() -> Gateway {
+    /// `floe serve ARGS` over a new catalog, once it said it serves.
+    fn start(args: &[String]) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let addr = free_local_addr();
         let log = dir.path().join("serve.log");
         let out = std::fs::File::create(&log).expect("log");
         let child = Command::new(floe_bin())
-            .args(["serve", "--listen", &addr, "--token-env", "GATEWAY_TOKEN"])
-            .args(["--max-upload", "64KiB", "--max-rows", "1000"])
-            .args(["--query-timeout", "20s", "--max-queries", "2"])
+            .args(["serve", "--listen", &addr])
+            .args(args)
             .arg("--catalog")
             .arg(format!(
                 "sqlite://{}",
@@ -59,12 +60,7 @@ impl Gateway {
             client,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while gateway
-            .client
-            .get(gateway.url("/v1/openapi.json"))
-            .send()
-            .is_err()
-        {
+        while !std::fs::read_to_string(&gateway.log).is_ok_and(|l| l.contains("floe serve: ")) {
             assert!(
                 Instant::now() < deadline,
                 "floe serve did not answer:\n{}",
@@ -158,7 +154,16 @@ const PRICES: &str = "id,name,Price ($),day\n\
 fn the_gateway_loads_and_answers_over_http() {
     let _serial = serial();
     let services = Services::from_env();
-    let gateway = Gateway::start();
+    let gateway = Gateway::start(
+        &[
+            "--token-env=GATEWAY_TOKEN",
+            "--max-upload=64KiB",
+            "--max-rows=1000",
+            "--query-timeout=20s",
+            "--max-queries=2",
+        ]
+        .map(str::to_owned),
+    );
     let prices = gateway.dir.path().join("prices.csv");
     std::fs::write(&prices, PRICES).expect("write the CSV");
 
@@ -409,4 +414,48 @@ fn the_gateway_loads_and_answers_over_http() {
     ] {
         assert!(openapi["paths"].get(path).is_some(), "{path} undocumented");
     }
+}
+
+#[test]
+fn the_gateway_serves_https() {
+    let _serial = serial();
+    let pki_dir = tempfile::tempdir().expect("tempdir");
+    let pki = TestPki::create(pki_dir.path());
+    let gateway = Gateway::start(&[
+        "--tls-cert".to_owned(),
+        pki.cert.display().to_string(),
+        "--tls-key".to_owned(),
+        pki.key.display().to_string(),
+    ]);
+    let url = gateway
+        .url("/v1/query")
+        .replace("http://127.0.0.1", "https://localhost");
+    // curl, an HTTPS client that shares no code with floe's rustls.
+    let curl = |ca: &Path| {
+        let out = Command::new("curl")
+            .args(["--silent", "--show-error", "--max-time", "20", "--cacert"])
+            .arg(ca)
+            .args(["-H", "content-type: application/json"])
+            .args(["--data", r#"{"sql": "SELECT 40 + 2 AS answer"}"#])
+            .arg(&url)
+            .output()
+            .expect("curl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, body) = curl(&pki.ca);
+    assert!(
+        ok,
+        "HTTPS query failed: {body}\n{}",
+        tail_file(&gateway.log, 20)
+    );
+    let body: Value = serde_json::from_str(&body).expect("a JSON answer");
+    assert_eq!(body["rows"], json!([{"answer": 42}]), "{body}");
+    let (ok, _) = curl(&pki.rogue_ca);
+    assert!(
+        !ok,
+        "a certificate the client's CA did not sign was accepted"
+    );
 }
