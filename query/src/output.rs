@@ -38,8 +38,7 @@ pub fn sink<W: Write + Send + 'static>(format: OutputFormat, out: W) -> Box<dyn 
     match format {
         OutputFormat::Table => Box::new(TableSink {
             out,
-            schema: None,
-            batches: Vec::new(),
+            result: Collected::default(),
         }),
         OutputFormat::Csv => Box::new(CsvSink {
             writer: Some(arrow_csv::WriterBuilder::new().with_header(true).build(out)),
@@ -60,13 +59,15 @@ fn output_error(e: impl std::fmt::Display) -> QueryError {
     QueryError::Output(e.to_string())
 }
 
-struct TableSink<W> {
-    out: W,
-    schema: Option<SchemaRef>,
-    batches: Vec<RecordBatch>,
+/// A whole result held in memory: for a result bounded by a row limit, or one that must be
+/// seen whole before it is written.
+#[derive(Debug, Default)]
+pub struct Collected {
+    pub schema: Option<SchemaRef>,
+    pub batches: Vec<RecordBatch>,
 }
 
-impl<W: Write + Send> ResultSink for TableSink<W> {
+impl ResultSink for Collected {
     fn start(&mut self, schema: &SchemaRef) -> Result<(), QueryError> {
         self.schema = Some(schema.clone());
         Ok(())
@@ -78,13 +79,34 @@ impl<W: Write + Send> ResultSink for TableSink<W> {
     }
 
     fn finish(&mut self) -> Result<(), QueryError> {
-        let rows: usize = self.batches.iter().map(RecordBatch::num_rows).sum();
-        let table = match &self.schema {
-            Some(schema) if self.batches.is_empty() => {
+        Ok(())
+    }
+}
+
+/// Aligned columns need every row's width first.
+struct TableSink<W> {
+    out: W,
+    result: Collected,
+}
+
+impl<W: Write + Send> ResultSink for TableSink<W> {
+    fn start(&mut self, schema: &SchemaRef) -> Result<(), QueryError> {
+        self.result.start(schema)
+    }
+
+    fn batch(&mut self, batch: &RecordBatch) -> Result<(), QueryError> {
+        self.result.batch(batch)
+    }
+
+    fn finish(&mut self) -> Result<(), QueryError> {
+        let Collected { schema, batches } = &self.result;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let table = match schema {
+            Some(schema) if batches.is_empty() => {
                 arrow_cast::pretty::pretty_format_batches_with_schema(schema.clone(), &[])
                     .map(|t| t.to_string())
             }
-            _ => arrow_cast::pretty::pretty_format_batches(&self.batches).map(|t| t.to_string()),
+            _ => arrow_cast::pretty::pretty_format_batches(batches).map(|t| t.to_string()),
         }
         .map_err(output_error)?;
         let plural = if rows == 1 { "" } else { "s" };

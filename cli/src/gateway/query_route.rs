@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use floe_query::{Lake, QueryError, QueryLimits, ResultSink, Written};
+use floe_query::output::Collected;
+use floe_query::{Lake, QueryLimits, Written};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -79,9 +79,9 @@ pub async fn query(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains(ARROW_STREAM));
     let mut answer = if arrow {
-        result.arrow_response()?
+        arrow_response(&result)?
     } else {
-        result.json_response(written)?
+        json_response(&result, written)?
     };
     let counts = answer.headers_mut();
     counts.insert("x-floe-rows", HeaderValue::from(written.rows));
@@ -92,29 +92,6 @@ pub async fn query(
     Ok(answer)
 }
 
-/// A result held whole: it is bounded by the row limit.
-#[derive(Default)]
-struct Collected {
-    schema: Option<SchemaRef>,
-    batches: Vec<RecordBatch>,
-}
-
-impl ResultSink for Collected {
-    fn start(&mut self, schema: &SchemaRef) -> Result<(), QueryError> {
-        self.schema = Some(schema.clone());
-        Ok(())
-    }
-
-    fn batch(&mut self, batch: &RecordBatch) -> Result<(), QueryError> {
-        self.batches.push(batch.clone());
-        Ok(())
-    }
-
-    fn finish(&mut self) -> Result<(), QueryError> {
-        Ok(())
-    }
-}
-
 fn output_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -122,48 +99,46 @@ fn output_error(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-impl Collected {
-    fn schema(&self) -> Result<&SchemaRef, ApiError> {
-        self.schema
-            .as_ref()
-            .ok_or_else(|| output_error("the query gave no schema"))
-    }
+fn schema_of(result: &Collected) -> Result<&SchemaRef, ApiError> {
+    result
+        .schema
+        .as_ref()
+        .ok_or_else(|| output_error("the query gave no schema"))
+}
 
-    /// `{"columns": [{"name", "type"}], "rows": [{column: value}], "row_count", "truncated"}`;
-    /// nulls are written, and each row's keys are the columns.
-    fn json_response(&self, written: Written) -> Result<Response, ApiError> {
-        let columns: Vec<serde_json::Value> = self
-            .schema()?
-            .fields()
-            .iter()
-            .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() }))
-            .collect();
-        let mut rows = arrow_json::WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .build::<_, arrow_json::writer::JsonArray>(Vec::new());
-        for batch in &self.batches {
-            let batch = floe_query::output::decimals_as_text(batch)?;
-            rows.write(&batch).map_err(output_error)?;
-        }
-        rows.finish().map_err(output_error)?;
-        let rows = String::from_utf8(rows.into_inner()).map_err(output_error)?;
-        let body = format!(
-            "{{\"columns\":{},\"rows\":{rows},\"row_count\":{},\"truncated\":{}}}",
-            serde_json::Value::from(columns),
-            written.rows,
-            written.truncated
-        );
-        Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+/// `{"columns": [{"name", "type"}], "rows": [{column: value}], "row_count", "truncated"}`;
+/// nulls are written, and each row's keys are the columns.
+fn json_response(result: &Collected, written: Written) -> Result<Response, ApiError> {
+    let columns: Vec<serde_json::Value> = schema_of(result)?
+        .fields()
+        .iter()
+        .map(|f| json!({ "name": f.name(), "type": f.data_type().to_string() }))
+        .collect();
+    let mut rows = arrow_json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow_json::writer::JsonArray>(Vec::new());
+    for batch in &result.batches {
+        let batch = floe_query::output::decimals_as_text(batch)?;
+        rows.write(&batch).map_err(output_error)?;
     }
+    rows.finish().map_err(output_error)?;
+    let rows = String::from_utf8(rows.into_inner()).map_err(output_error)?;
+    let body = format!(
+        "{{\"columns\":{},\"rows\":{rows},\"row_count\":{},\"truncated\":{}}}",
+        serde_json::Value::from(columns),
+        written.rows,
+        written.truncated
+    );
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
 
-    fn arrow_response(&self) -> Result<Response, ApiError> {
-        let mut writer = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), self.schema()?)
-            .map_err(output_error)?;
-        for batch in &self.batches {
-            writer.write(batch).map_err(output_error)?;
-        }
-        writer.finish().map_err(output_error)?;
-        let body = writer.into_inner().map_err(output_error)?;
-        Ok(([(header::CONTENT_TYPE, ARROW_STREAM)], body).into_response())
+fn arrow_response(result: &Collected) -> Result<Response, ApiError> {
+    let mut writer = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), schema_of(result)?)
+        .map_err(output_error)?;
+    for batch in &result.batches {
+        writer.write(batch).map_err(output_error)?;
     }
+    writer.finish().map_err(output_error)?;
+    let body = writer.into_inner().map_err(output_error)?;
+    Ok(([(header::CONTENT_TYPE, ARROW_STREAM)], body).into_response())
 }
