@@ -16,7 +16,7 @@ echo "== testing" >&2
 if [ $# -gt 0 ]; then
   exec cargo test --release --workspace --no-fail-fast "$@"
 fi
-# The soak (about 13 minutes, most of it waiting on 250 ms checkpoints) runs in a lane of its
+# The soak (13–15 minutes, most of it waiting on 250 ms checkpoints) runs in a lane of its
 # own beside the other tests, which leave the machine mostly idle; no test restarts the shared
 # services it uses (the broker and etcd restart tests start their own).
 soak=soak_two_thousand_checkpoints_with_default_maintenance_on_s3

@@ -58,7 +58,9 @@ async fn existing_table(gateway: &Gateway, name: &str) -> Result<Table, ApiError
     if !exists {
         return Err(ApiError::not_found(format!("no table {name}")));
     }
-    crate::lake::load(gateway.catalog.as_ref(), name)
+    gateway
+        .catalog
+        .load_table(&ident)
         .await
-        .map_err(|e| ApiError::internal(&e))
+        .map_err(|e| ApiError::internal(&anyhow::Error::new(e).context(format!("loading {name}"))))
 }
